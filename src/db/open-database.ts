@@ -1,0 +1,45 @@
+import { Kysely, PostgresDialect } from 'kysely';
+import pg from 'pg';
+import { InputInvalidError } from '../errors.js';
+import { describeDatabaseUrl } from './database-url.js';
+import type { StateDatabase } from './state-tables.js';
+
+export interface OpenDatabaseOptions {
+  url: string | undefined;
+  /** Shown in pg_stat_activity, so a DBA can see which partgov command a session belongs to. */
+  applicationName?: string;
+  maxConnections?: number;
+  statementTimeoutMs?: number;
+}
+
+export interface PartgovDatabase {
+  db: Kysely<StateDatabase>;
+  pool: pg.Pool;
+  close(): Promise<void>;
+}
+
+/** Opens a kysely instance over a pg pool. Fails with exit 2 when no URL is given. */
+export function openDatabase(options: OpenDatabaseOptions): PartgovDatabase {
+  if (!options.url) {
+    throw new InputInvalidError('no database to connect to', {
+      fix: 'pass --database-url postgres://user@host/db or set DATABASE_URL',
+    });
+  }
+  describeDatabaseUrl(options.url); // validates the URL shape before pg sees it
+  const pool = new pg.Pool({
+    connectionString: options.url,
+    application_name: options.applicationName ?? 'partgov',
+    max: options.maxConnections ?? 4,
+    connectionTimeoutMillis: 10_000,
+    ...(options.statementTimeoutMs ? { statement_timeout: options.statementTimeoutMs } : {}),
+  });
+  // An idle client whose backend is terminated emits 'error' on the pool; without a
+  // listener Node would crash the process. The next checkout gets a fresh client.
+  pool.on('error', () => undefined);
+  const db = new Kysely<StateDatabase>({ dialect: new PostgresDialect({ pool }) });
+  return {
+    db,
+    pool,
+    close: () => db.destroy(),
+  };
+}

@@ -1,0 +1,96 @@
+import { sql, type Kysely, type Transaction } from 'kysely';
+import pRetry from 'p-retry';
+import { LockUnavailableError, sqlStateOf } from '../errors.js';
+import { isRetryableLockError } from './sqlstate.js';
+
+export interface GuardOptions {
+  /** Names the step in messages and retry events, e.g. "create shadow parent". */
+  label: string;
+  lockTimeoutMs: number;
+  /** 0 means no statement timeout. */
+  statementTimeoutMs: number;
+  /** Retries after the first attempt, on lock timeout, deadlock or serialization failure. */
+  retries: number;
+  /** First backoff delay; doubles each retry with jitter. */
+  minBackoffMs?: number;
+  onRetry?: (event: GuardRetryEvent) => void;
+}
+
+export interface GuardRetryEvent {
+  label: string;
+  attempt: number;
+  retriesLeft: number;
+  sqlstate: string | undefined;
+  message: string;
+}
+
+/**
+ * Sets lock_timeout and statement_timeout for the current transaction only.
+ * set_config(..., true) is SET LOCAL with the value as a parameter, so nothing
+ * is spliced into SQL text.
+ */
+export async function setLocalTimeouts<DB>(
+  trx: Kysely<DB>,
+  lockTimeoutMs: number,
+  statementTimeoutMs: number,
+): Promise<void> {
+  await sql`select set_config('lock_timeout', ${`${lockTimeoutMs}ms`}, true),
+                   set_config('statement_timeout', ${`${statementTimeoutMs}ms`}, true)`.execute(trx);
+}
+
+/**
+ * Runs `work` in one transaction under lock_timeout/statement_timeout, retrying
+ * the whole transaction on lock timeout (55P03), deadlock (40P01) and
+ * serialization failure (40001) with jittered exponential backoff. Any other
+ * error is thrown at once. When retries run out it throws LockUnavailableError
+ * (exit 4): the transaction rolled back, so nothing changed.
+ *
+ * @example
+ * await runGuarded(db, (trx) => sql`alter table ${sql.table('t')} rename to ${sql.id('t_legacy')}`.execute(trx),
+ *   { label: 'rename', lockTimeoutMs: 2000, statementTimeoutMs: 0, retries: 5 });
+ */
+export async function runGuarded<DB, T>(
+  db: Kysely<DB>,
+  work: (trx: Transaction<DB>) => Promise<T>,
+  options: GuardOptions,
+): Promise<T> {
+  try {
+    return await pRetry(
+      () =>
+        db.transaction().execute(async (trx) => {
+          await setLocalTimeouts(trx, options.lockTimeoutMs, options.statementTimeoutMs);
+          return work(trx);
+        }),
+      {
+        retries: options.retries,
+        minTimeout: options.minBackoffMs ?? 200,
+        maxTimeout: 10_000,
+        factor: 2,
+        randomize: true,
+        shouldRetry: ({ error }) => isRetryableLockError(error),
+        onFailedAttempt: ({ error, attemptNumber, retriesLeft }) => {
+          if (!isRetryableLockError(error) || retriesLeft === 0) return;
+          options.onRetry?.({
+            label: options.label,
+            attempt: attemptNumber,
+            retriesLeft,
+            sqlstate: sqlStateOf(error),
+            message: error.message,
+          });
+        },
+      },
+    );
+  } catch (err) {
+    if (isRetryableLockError(err)) {
+      throw new LockUnavailableError(
+        `${options.label}: could not get its lock within lock_timeout ${options.lockTimeoutMs} ms after ${options.retries + 1} attempts (${(err as Error).message})`,
+        {
+          fix: 'another session holds a conflicting lock (see pg_locks / pg_stat_activity); run again when it is gone, or raise --lock-timeout',
+          cause: err,
+          details: { sqlstate: sqlStateOf(err), attempts: options.retries + 1 },
+        },
+      );
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,183 @@
+import { sql } from 'kysely';
+import type { PartgovKysely } from '../db/state-tables.js';
+import { evaluateAppEnvRules } from '../config/app-env-rules.js';
+import type { PartgovConfig, TableConfig } from '../config/config-schema.js';
+import type { RuntimeSettings } from '../config/runtime-settings.js';
+import { findTableOid, introspectTable, readTablePrivileges } from '../db/catalog.js';
+import { openDatabase } from '../db/open-database.js';
+import { redactSecrets } from '../db/database-url.js';
+import { runMigrate, stateSchema } from '../migrate/run-migrate.js';
+
+export type CheckStatus = 'pass' | 'warn' | 'fail' | 'skip';
+
+/** One machine-readable check: stable `name`, status, what was found, and the fix when it is not a pass. */
+export interface PreflightCheck {
+  name: string;
+  status: CheckStatus;
+  detail: string;
+  fix?: string;
+}
+
+export interface PreflightResult {
+  app_env: string;
+  strict: boolean;
+  server_version: string | null;
+  checks: PreflightCheck[];
+  failed: number;
+  warned: number;
+}
+
+export interface PreflightOptions {
+  settings: RuntimeSettings;
+  config: PartgovConfig | undefined;
+  /** Warnings count as failures. */
+  strict: boolean;
+  migrationsFolder?: string;
+}
+
+/** PostgreSQL majors partgov supports (PRODUCT.md §8). */
+export const minServerVersionNum = 140000;
+export const maxServerMajor = 18;
+
+function keyColumnsOf(t: TableConfig): string[] {
+  const l = t.layout;
+  if (l.type === 'range') return [l.column, ...(l.subpartition ? [l.subpartition.key] : [])];
+  return [l.key];
+}
+
+async function tableChecks(db: PartgovKysely, t: TableConfig): Promise<PreflightCheck[]> {
+  const label = `${t.schema}.${t.name}`;
+  const oid = await findTableOid(db, t);
+  if (oid === null) {
+    return [
+      {
+        name: `table_exists:${label}`,
+        status: 'fail',
+        detail: `table ${label} does not exist`,
+        fix: 'check "schema" and "name" in the config; names are case-sensitive',
+      },
+    ];
+  }
+  const checks: PreflightCheck[] = [{ name: `table_exists:${label}`, status: 'pass', detail: `table ${label} exists` }];
+  const p = await readTablePrivileges(db, oid);
+  const missing = [
+    ['SELECT', p.canSelect],
+    ['INSERT', p.canInsert],
+    ['UPDATE', p.canUpdate],
+    ['DELETE', p.canDelete],
+    ['TRIGGER', p.canTrigger],
+  ]
+    .filter(([, has]) => !has)
+    .map(([name]) => name as string);
+  if (missing.length > 0 || !p.isOwner) {
+    const what = [...missing, ...(p.isOwner ? [] : ['ownership (needed for DDL: rename, triggers, attach)'])];
+    checks.push({
+      name: `privileges:${label}`,
+      status: 'fail',
+      detail: `the current role lacks ${what.join(', ')} on ${label}`,
+      fix: `connect as the table owner, or GRANT the owning role to this role (GRANT <owner> TO <role>)`,
+    });
+  } else {
+    checks.push({ name: `privileges:${label}`, status: 'pass', detail: 'owner, with SELECT/INSERT/UPDATE/DELETE/TRIGGER' });
+  }
+  const model = await introspectTable(db, t);
+  const columns = new Set(model?.columns.map((c) => c.name));
+  const absent = keyColumnsOf(t).filter((c) => !columns.has(c));
+  checks.push(
+    absent.length
+      ? {
+          name: `key_column:${label}`,
+          status: 'fail',
+          detail: `partition key column ${absent.map((c) => JSON.stringify(c)).join(', ')} not in ${label}`,
+          fix: `set the layout key to one of: ${[...columns].join(', ')}`,
+        }
+      : { name: `key_column:${label}`, status: 'pass', detail: `key ${keyColumnsOf(t).join(', ')} present` },
+  );
+  if (model?.partitioned) {
+    checks.push({
+      name: `not_partitioned:${label}`,
+      status: 'warn',
+      detail: `${label} is already partitioned (${model.partitionKey})`,
+      fix: 'nothing to migrate for this table; remove it from the config or point it at the legacy table',
+    });
+  }
+  return checks;
+}
+
+/**
+ * `partgov preflight`: connectivity, server version, the APP_ENV rule table,
+ * the partgov state schema, and existence, privileges and key columns of every
+ * configured table. Never throws for a failed check: it reports it.
+ */
+export async function runPreflight(o: PreflightOptions): Promise<PreflightResult> {
+  const checks: PreflightCheck[] = [];
+  for (const r of evaluateAppEnvRules({
+    settings: o.settings,
+    config: o.config,
+    command: 'preflight',
+    startsEmbeddedDatabase: false,
+  })) {
+    checks.push({ name: `app_env:${r.id}`, status: r.status, detail: r.detail, ...(r.fix ? { fix: r.fix } : {}) });
+  }
+  let serverVersion: string | null = null;
+  if (!o.settings.databaseUrl) {
+    checks.push({
+      name: 'connectivity',
+      status: 'fail',
+      detail: 'no database URL given',
+      fix: 'pass --database-url or set DATABASE_URL',
+    });
+  } else {
+    const conn = openDatabase({ url: o.settings.databaseUrl, applicationName: 'partgov preflight', maxConnections: 2 });
+    try {
+      const v = await sql<{ num: string; version: string }>`select current_setting('server_version_num') as num, current_setting('server_version') as version`.execute(conn.db);
+      const num = Number(v.rows[0]!.num);
+      serverVersion = v.rows[0]!.version;
+      checks.push({ name: 'connectivity', status: 'pass', detail: 'connected' });
+      const major = Math.floor(num / 10000);
+      checks.push(
+        num < minServerVersionNum
+          ? { name: 'server_version', status: 'fail', detail: `PostgreSQL ${serverVersion} is older than 14`, fix: 'upgrade the server to PostgreSQL 14 or newer' }
+          : major > maxServerMajor
+            ? { name: 'server_version', status: 'warn', detail: `PostgreSQL ${serverVersion} is newer than the tested 14–${maxServerMajor}`, fix: 'run the test suite against this major before relying on partgov here' }
+            : { name: 'server_version', status: 'pass', detail: `PostgreSQL ${serverVersion}` },
+      );
+      const status = await runMigrate(conn.db, {
+        action: 'status',
+        lockTimeoutMs: o.settings.lockTimeoutMs,
+        statementTimeoutMs: o.settings.statementTimeoutMs,
+        lockRetries: 0,
+      });
+      const pending = status.migrations.filter((m) => m.set === 'state' && !m.executed_at);
+      checks.push(
+        pending.length
+          ? {
+              name: 'state_schema',
+              status: 'fail',
+              detail: `schema "${stateSchema}" is missing or not up to date (${pending.length} state migration(s) pending)`,
+              fix: 'run `partgov migrate up`',
+            }
+          : { name: 'state_schema', status: 'pass', detail: `schema "${stateSchema}" is up to date` },
+      );
+      for (const t of o.config?.tables ?? []) checks.push(...(await tableChecks(conn.db, t)));
+    } catch (err) {
+      checks.push({
+        name: 'connectivity',
+        status: 'fail',
+        detail: redactSecrets(`cannot query the server: ${(err as Error).message}`, o.settings.databaseUrl),
+        fix: 'check host, port, database name and credentials in the URL, and that the server accepts connections',
+      });
+    } finally {
+      await conn.close().catch(() => undefined);
+    }
+  }
+  const effective = checks.map((c) => (o.strict && c.status === 'warn' ? { ...c, status: 'fail' as const } : c));
+  return {
+    app_env: o.settings.appEnv,
+    strict: o.strict,
+    server_version: serverVersion,
+    checks: effective,
+    failed: effective.filter((c) => c.status === 'fail').length,
+    warned: effective.filter((c) => c.status === 'warn').length,
+  };
+}
