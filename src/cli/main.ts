@@ -54,7 +54,7 @@ export function buildProgram(onExit: (code: number) => void): Command {
     .option('--strict', 'warnings count as failures')
     .action(
       action((g, o) =>
-        runCommand({ name: 'preflight', config: 'optional' }, g, async (ctx) => {
+        runCommand({ name: 'preflight', config: 'optional', reportsAppEnvRules: true }, g, async (ctx) => {
           const result = await runPreflight({
             settings: ctx.settings,
             config: ctx.config,

@@ -22,6 +22,8 @@ export interface CommandSpec {
   /** 'required': load and validate the config file; 'optional': load it when it exists. */
   config: 'required' | 'optional' | 'none';
   startsEmbeddedDatabase?: boolean;
+  /** preflight reports the APP_ENV rules as checks instead of refusing on them. */
+  reportsAppEnvRules?: boolean;
 }
 
 /** What a command body gets: validated settings and config, a lazily opened database, stderr logging. */
@@ -88,7 +90,7 @@ export async function runCommand<R extends object>(
     }
     const settings = resolveSettings(globals, env, config);
     databaseUrl = settings.databaseUrl;
-    assertAppEnvRules({ settings, config, command: spec.name, startsEmbeddedDatabase: spec.startsEmbeddedDatabase === true });
+    if (!spec.reportsAppEnvRules) assertAppEnvRules({ settings, config, command: spec.name, startsEmbeddedDatabase: spec.startsEmbeddedDatabase === true });
     const ctx: CommandContext = {
       settings,
       config,

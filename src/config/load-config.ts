@@ -36,7 +36,7 @@ function toConfigIssues(error: z.ZodError): ConfigIssue[] {
   return error.issues.map((issue) => {
     const path = formatJsonPath(issue.path);
     let problem = issue.message;
-    if (issue.code === 'invalid_union' && issue.path.at(-1) === 'layout') {
+    if (issue.code === 'invalid_union' && issue.path.includes('layout')) {
       problem = 'layout "type" must be "hash", "isolatable" or "range"';
     }
     return { path, problem, fix: fixFor(issue) };

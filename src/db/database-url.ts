@@ -16,7 +16,9 @@ const localHosts = new Set(['localhost', '127.0.0.1', '::1', '[::1]', '']);
 
 function parse(url: string): URL {
   try {
-    const parsed = new URL(url);
+    // An empty host (socket URLs like postgresql://u@/db?host=/run/postgresql) is valid
+    // for libpq but not for WHATWG URL; parse it as localhost, the ?host= wins later.
+    const parsed = new URL(url.replace(/^(postgres(?:ql)?:\/\/(?:[^@/]*@)?)\//i, '$1localhost/'));
     if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:') throw new Error('not postgres');
     return parsed;
   } catch (err) {

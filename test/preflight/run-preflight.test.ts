@@ -1,0 +1,87 @@
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseConfig } from '../../src/config/load-config.js';
+import { resolveSettings } from '../../src/config/runtime-settings.js';
+import { freeLoopbackPort } from '../../src/db/embedded-server.js';
+import { runMigrate } from '../../src/migrate/run-migrate.js';
+import { runPreflight } from '../../src/preflight/run-preflight.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/test-database.js';
+
+let t: TestDatabase;
+const config = parseConfig({
+  tables: [{ name: 'Events Log', schema: 'App Data', layout: { type: 'hash', key: 'Scope Key', partitions: 4 } }],
+});
+const settingsFor = (url: string) => resolveSettings({ databaseUrl: url }, {}, config);
+const statusOf = (r: Awaited<ReturnType<typeof runPreflight>>, name: string) => r.checks.find((c) => c.name === name)?.status;
+
+beforeAll(async () => {
+  t = await createTestDatabase('preflight');
+  await sql`create schema "App Data"`.execute(t.db);
+  await sql`create table "App Data"."Events Log" (id bigint primary key, "Scope Key" text not null)`.execute(t.db);
+});
+afterAll(async () => {
+  await sql`drop owned by partgov_reader`.execute(t.db).catch(() => undefined);
+  await sql`drop role if exists partgov_reader`.execute(t.db).catch(() => undefined);
+  await t.drop();
+});
+
+describe('preflight', () => {
+  it('fails state_schema before migrate up, naming the fix', async () => {
+    const r = await runPreflight({ settings: settingsFor(t.url), config, strict: false });
+    const check = r.checks.find((c) => c.name === 'state_schema');
+    expect(check?.status).toBe('fail');
+    expect(check?.fix).toMatch(/partgov migrate up/);
+    expect(r.failed).toBe(1);
+  });
+
+  it('passes on a prepared database', async () => {
+    await runMigrate(t.db, { action: 'up', lockTimeoutMs: 2000, statementTimeoutMs: 0, lockRetries: 0 });
+    const r = await runPreflight({ settings: settingsFor(t.url), config, strict: true });
+    expect(r.checks.filter((c) => c.status === 'fail')).toEqual([]);
+    expect(statusOf(r, 'connectivity')).toBe('pass');
+    expect(statusOf(r, 'server_version')).toBe('pass');
+    expect(statusOf(r, 'privileges:App Data.Events Log')).toBe('pass');
+    expect(statusOf(r, 'key_column:App Data.Events Log')).toBe('pass');
+    expect(r.checks.filter((c) => c.name.startsWith('app_env:')).length).toBeGreaterThanOrEqual(7);
+  });
+
+  it('fails connectivity on an unreachable host', async () => {
+    const port = await freeLoopbackPort();
+    const r = await runPreflight({ settings: settingsFor(`postgres://postgres:pw@127.0.0.1:${port}/x`), config, strict: false });
+    expect(statusOf(r, 'connectivity')).toBe('fail');
+    expect(r.failed).toBeGreaterThanOrEqual(1);
+  });
+
+  it('fails table_exists on a missing table and key_column on a missing key column', async () => {
+    const cfg = parseConfig({
+      tables: [
+        { name: 'nope', layout: { type: 'hash', key: 'k' } },
+        { name: 'Events Log', schema: 'App Data', layout: { type: 'hash', key: 'scope_key' } },
+      ],
+    });
+    const r = await runPreflight({ settings: resolveSettings({ databaseUrl: t.url }, {}, cfg), config: cfg, strict: false });
+    expect(statusOf(r, 'table_exists:public.nope')).toBe('fail');
+    expect(statusOf(r, 'key_column:App Data.Events Log')).toBe('fail');
+  });
+
+  it('fails privileges for a role without rights', async () => {
+    await sql`create role partgov_reader login password 'reader-pw'`.execute(t.db);
+    await sql`grant usage on schema "App Data", partgov to partgov_reader`.execute(t.db);
+    await sql`grant select on "App Data"."Events Log" to partgov_reader`.execute(t.db);
+    await sql`grant select on all tables in schema partgov to partgov_reader`.execute(t.db);
+    const u = new URL(t.url);
+    u.username = 'partgov_reader';
+    u.password = 'reader-pw';
+    const r = await runPreflight({ settings: settingsFor(u.toString()), config, strict: false });
+    const check = r.checks.find((c) => c.name === 'privileges:App Data.Events Log');
+    expect(check?.status).toBe('fail');
+    expect(check?.detail).toMatch(/INSERT, UPDATE, DELETE, TRIGGER, ownership/);
+  });
+
+  it('reports prod rules as failed checks instead of refusing', async () => {
+    const settings = resolveSettings({ databaseUrl: t.url, appEnv: 'prod' }, {}, parseConfig({ tables: config.tables }));
+    const r = await runPreflight({ settings, config, strict: false });
+    expect(statusOf(r, 'app_env:prod-lock-timeout-required')).toBe('fail');
+    expect(statusOf(r, 'app_env:prod-statement-timeout-required')).toBe('fail');
+  });
+});
