@@ -3,6 +3,7 @@ import { runInit } from '../init/run-init.js';
 import { runMigrate } from '../migrate/run-migrate.js';
 import { runPreflight } from '../preflight/run-preflight.js';
 import { runDemo } from '../demo/run-demo.js';
+import { renderPlanSql, runPlan } from '../plan/run-plan.js';
 import { renderChecks, renderMigrate } from './render.js';
 import { runCommand, type GlobalOptions } from './run-command.js';
 
@@ -92,6 +93,30 @@ export function buildProgram(onExit: (code: number) => void): Command {
             lockRetries: ctx.settings.lockRetries,
           });
           return { ok: true, result, human: renderMigrate(result) };
+        }),
+      ),
+    );
+
+  example(
+    program.command('plan').description('generate the partitioned shadow DDL from the legacy catalog (SQL on stdout)'),
+    'partgov plan --table memory_nodes > plan.sql   # or: partgov plan --out partgov/migrations',
+  )
+    .option('--table <name>', 'only this configured table')
+    .option('--out <dir>', 'write numbered up/down migration files for `partgov migrate up`')
+    .action(
+      action((g, o) =>
+        runCommand({ name: 'plan', config: 'required' }, g, async (ctx) => {
+          const result = await runPlan(ctx.database().db, ctx.requireConfig(), {
+            table: o.table as string | undefined,
+            out: o.out as string | undefined,
+          });
+          for (const t of result.tables) {
+            ctx.log(`plan ${t.table} -> ${t.shadow_name}: ${t.layout}, ${t.leaf_count} leaves, ${t.statements.length} statements${t.shadow_exists ? ' (shadow already exists)' : ''}`);
+            for (const c of t.changes) ctx.log(`  change: ${c}`);
+            for (const n of t.notes) ctx.log(`  note: ${n}`);
+          }
+          for (const f of result.files) ctx.log(`${f.status} ${f.up}`);
+          return { ok: true, result, human: result.tables.map((t) => renderPlanSql(t)).join('\n') };
         }),
       ),
     );

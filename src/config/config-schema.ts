@@ -68,10 +68,10 @@ export const tableConfigSchema = z
     layout: layoutSchema,
     tenant_column: identifier.optional().describe('column holding the tenant id (used by purge guards)'),
     scope_column: identifier.optional().describe('column holding the scope (used by purge guards)'),
-    allow_drop_unique: z
+    allow_drop: z
       .array(identifier)
       .default([])
-      .describe('UNIQUE constraints/indexes that may be dropped when they cannot include the partition key'),
+      .describe('constraint or index names plan may leave off the shadow when they cannot be kept (UNIQUE without the key, EXCLUDE, FK to a partitioned table)'),
     read_queries: z.array(readQuery).default([]),
   })
   .strict();

@@ -46,6 +46,8 @@ export interface IndexModel {
   /** Key columns by name; null where the key is an expression. */
   readonly keyColumns: readonly (string | null)[];
   readonly predicate: string | null;
+  /** The definition after `ON <table> USING `: method, keys, INCLUDE, WITH, WHERE. Null if it could not be split. */
+  readonly usingClause: string | null;
 }
 
 export interface TriggerModel {
@@ -156,6 +158,8 @@ export async function introspectTable(db: PartgovKysely, ref: TableRef): Promise
       backs_constraint: boolean;
       key_columns: (string | null)[];
       predicate: string | null;
+      prefix_ok: boolean;
+      using_clause: string;
     }>(db, 'catalog/indexes.sql', [oid]),
     querySqlFile<{ name: string; definition: string; enabled: boolean }>(db, 'catalog/triggers.sql', [oid]),
     querySqlFile<{ sequence: string; column_name: string; is_identity: boolean }>(db, 'catalog/owned-sequences.sql', [oid]),
@@ -208,6 +212,7 @@ export async function introspectTable(db: PartgovKysely, ref: TableRef): Promise
           backsConstraint: i.backs_constraint,
           keyColumns: Object.freeze([...i.key_columns]),
           predicate: i.predicate,
+          usingClause: i.prefix_ok ? i.using_clause : null,
         } satisfies IndexModel),
       ),
     ),

@@ -1,0 +1,140 @@
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { sql } from 'kysely';
+import type { PartgovConfig } from '../config/config-schema.js';
+import { selectTables } from '../config/load-config.js';
+import { requireTable } from '../db/catalog.js';
+import type { PartgovKysely } from '../db/state-tables.js';
+import { InputInvalidError } from '../errors.js';
+import { partitionKeyColumns, planTable, type TablePlan } from './plan-table.js';
+
+export interface PlanOptions {
+  table?: string | undefined;
+  /** Folder to write numbered up/down migration files into. */
+  out?: string | undefined;
+  now?: Date;
+}
+
+export interface PlanFile {
+  table: string;
+  up: string;
+  down: string;
+  status: 'written' | 'unchanged';
+}
+
+export interface PlanResult {
+  tables: (TablePlan & { shadow_exists: boolean })[];
+  files: PlanFile[];
+  statement_count: number;
+}
+
+/** Every object name a plan creates, for the collision check. */
+function plannedNames(plan: TablePlan): string[] {
+  const fromSql = plan.statements.flatMap((s) => {
+    const m = /^create (?:unique )?index "((?:[^"]|"")+)"/.exec(s.sql);
+    return m ? [m[1]!.replace(/""/g, '"')] : [];
+  });
+  const constraintNames = [...plan.statements[0]!.sql.matchAll(/constraint "((?:[^"]|"")+)" (?:primary key|unique)/gi)].map((m) => m[1]!.replace(/""/g, '"'));
+  return [plan.shadow_name, ...plan.partitions.map((p) => p.name), ...fromSql, ...constraintNames];
+}
+
+async function assertNoCollisions(db: PartgovKysely, plan: TablePlan): Promise<void> {
+  const names = plannedNames(plan);
+  const dup = names.find((n, i) => names.indexOf(n) !== i);
+  if (dup) {
+    throw new InputInvalidError(`plan for ${plan.table} would create two objects named ${JSON.stringify(dup)}`, {
+      fix: 'rename one of the legacy indexes or constraints so their shortened names differ',
+    });
+  }
+  const r = await sql<{ relname: string }>`
+    select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace
+    where n.nspname = ${plan.schema} and c.relname = any(${names}::text[])`.execute(db);
+  if (r.rows.length > 0) {
+    throw new InputInvalidError(`plan for ${plan.table} would create objects that already exist: ${r.rows.map((x) => x.relname).join(', ')}`, {
+      fix: 'drop or rename them (a half-applied earlier plan? `partgov migrate down`), then plan again',
+    });
+  }
+}
+
+/** The SQL text of a plan: a reviewable script, one statement per step, with its changes as comments. */
+export function renderPlanSql(plan: TablePlan, direction: 'up' | 'down' = 'up'): string {
+  const comment = (line: string) => `-- ${line.replace(/\r?\n/g, ' ')}`;
+  const header = [
+    comment(`partgov plan: ${plan.table} -> ${plan.schema}.${plan.shadow_name} (${plan.layout}, key ${plan.partition_key.join(', ')}, ${plan.leaf_count} leaves)`),
+    ...(direction === 'up' ? [...plan.changes.map((c) => comment(`change: ${c}`)), ...plan.notes.map((n) => comment(`note: ${n}`))] : []),
+  ];
+  const steps = (direction === 'up' ? plan.statements : plan.down).map((s) => `${comment(s.description)}\n${s.sql};`);
+  return `${header.join('\n')}\n\n${steps.join('\n\n')}\n`;
+}
+
+function fileSlug(plan: TablePlan): string {
+  return `partition_${plan.legacy_name}`.replace(/[^A-Za-z0-9_]+/g, '_').slice(0, 60);
+}
+
+async function writeMigration(folder: string, plan: TablePlan): Promise<PlanFile> {
+  await mkdir(folder, { recursive: true });
+  const existing = (await readdir(folder)).sort();
+  const slug = fileSlug(plan);
+  const up = renderPlanSql(plan, 'up');
+  const down = renderPlanSql(plan, 'down');
+  const mine = existing.find((f) => f.endsWith(`_${slug}.up.sql`));
+  if (mine) {
+    const current = await readFile(path.join(folder, mine), 'utf8');
+    const base = mine.replace(/\.up\.sql$/, '');
+    if (current === up) return { table: plan.table, up: path.join(folder, mine), down: path.join(folder, `${base}.down.sql`), status: 'unchanged' };
+    throw new InputInvalidError(`${path.join(folder, mine)} already holds a different plan for ${plan.table}`, {
+      fix: 'if it was never applied, delete it and plan again; if it was applied, `partgov migrate down` first',
+    });
+  }
+  const next = existing.reduce((max, f) => Math.max(max, Number(/^(\d+)_/.exec(f)?.[1] ?? 0)), 0) + 1;
+  const base = `${String(next).padStart(4, '0')}_${slug}`;
+  const upPath = path.join(folder, `${base}.up.sql`);
+  const downPath = path.join(folder, `${base}.down.sql`);
+  await writeFile(upPath, up);
+  await writeFile(downPath, down);
+  return { table: plan.table, up: upPath, down: downPath, status: 'written' };
+}
+
+/**
+ * `partgov plan`: reads each configured legacy table from the catalog and plans
+ * its partitioned shadow. Checks first (table and key exist, no NULL keys, no
+ * name collisions), then builds SQL; writes migration files with `out`.
+ * Changes nothing in the database.
+ */
+export async function runPlan(db: PartgovKysely, config: PartgovConfig, o: PlanOptions = {}): Promise<PlanResult> {
+  const now = o.now ?? new Date();
+  const configured = new Set(config.tables.map((t) => `${t.schema}.${t.name}`));
+  const tables: PlanResult['tables'] = [];
+  for (const table of selectTables(config, o.table)) {
+    const legacy = await requireTable(db, table);
+    const layout = table.layout;
+    let legacyRangeMin: Date | null = null;
+    if (layout.type === 'range' && !layout.start && legacy.columns.some((c) => c.name === layout.column)) {
+      const r = await sql<{ min: Date | string | null }>`select min(${sql.ref(layout.column)}) as min from ${sql.id(table.schema, table.name)}`.execute(db);
+      const min = r.rows[0]?.min;
+      legacyRangeMin = min === null || min === undefined ? null : new Date(min);
+    }
+    const plan = planTable({ legacy, table, now, legacyRangeMin, configuredTables: configured });
+    for (const k of partitionKeyColumns(layout)) {
+      if (legacy.columns.find((c) => c.name === k)?.notNull) continue;
+      const r = await sql<{ has_null: boolean }>`select exists (select 1 from ${sql.id(table.schema, table.name)} where ${sql.ref(k)} is null) as has_null`.execute(db);
+      if (r.rows[0]?.has_null) {
+        throw new InputInvalidError(`partition key column ${JSON.stringify(k)} of ${plan.table} holds NULLs, which cannot be part of the shadow's primary key`, {
+          fix: `fill them (update ... set ${k} = ... where ${k} is null) and make the column NOT NULL, then plan again`,
+        });
+      }
+    }
+    const shadowExists = (await sql<{ n: number }>`select count(*)::int as n from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = ${plan.schema} and c.relname = ${plan.shadow_name}`.execute(db)).rows[0]!.n > 0;
+    if (!shadowExists) await assertNoCollisions(db, plan);
+    tables.push({ ...plan, shadow_exists: shadowExists });
+  }
+  const files: PlanFile[] = [];
+  if (o.out) {
+    if (existsSync(o.out) && !(await readdir(o.out).then(() => true).catch(() => false))) {
+      throw new InputInvalidError(`--out ${o.out} is not a folder`, { fix: 'pass a folder path' });
+    }
+    for (const t of tables) files.push(await writeMigration(o.out, t));
+  }
+  return { tables, files, statement_count: tables.reduce((n, t) => n + t.statements.length, 0) };
+}
