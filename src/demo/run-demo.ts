@@ -1,4 +1,6 @@
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { sql } from 'kysely';
 import type { RuntimeSettings } from '../config/runtime-settings.js';
 import { parseConfig } from '../config/load-config.js';
@@ -6,6 +8,7 @@ import { startEmbeddedServer } from '../db/embedded-server.js';
 import { openDatabase } from '../db/open-database.js';
 import { runMigrate } from '../migrate/run-migrate.js';
 import { runPreflight } from '../preflight/run-preflight.js';
+import { runPlan } from '../plan/run-plan.js';
 import { packagePath } from '../package-root.js';
 
 export interface DemoStep {
@@ -79,6 +82,16 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
       const pre = await timed('preflight', () => runPreflight({ settings, config, strict: false }), (r) =>
         `${r.checks.length} checks, ${r.failed} failed, ${r.warned} warnings`);
       if (pre.failed > 0) steps.at(-1)!.ok = false;
+      const planDir = await mkdtemp(path.join(os.tmpdir(), 'partgov-demo-plan-'));
+      try {
+        await timed('plan (shadow DDL as migrations)', () => runPlan(conn.db, config, { out: planDir }), (r) =>
+          r.tables.map((t) => `${t.legacy_name}: ${t.layout} ${t.leaf_count} leaves`).join(', '));
+        await timed('migrate up (apply the plan)', () =>
+          runMigrate(conn.db, { action: 'up', planFolder: planDir, lockTimeoutMs: settings.lockTimeoutMs, statementTimeoutMs: 0, lockRetries: 3 }),
+          (r) => `${r.applied.length} plan migration(s) applied`);
+      } finally {
+        await rm(planDir, { recursive: true, force: true });
+      }
     } finally {
       await conn.close();
     }

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { Migrator, NO_MIGRATIONS, type MigrationResultSet } from 'kysely';
 import type { PartgovKysely } from '../db/state-tables.js';
 import pRetry from 'p-retry';
-import { DatabaseError, LockUnavailableError, PartgovError, toPartgovError } from '../errors.js';
+import { DatabaseError, InputInvalidError, LockUnavailableError, PartgovError, toPartgovError } from '../errors.js';
 import { withAdvisoryLock } from '../db/advisory-lock.js';
 import { isRetryableLockError } from '../db/sqlstate.js';
 import { packagePath } from '../package-root.js';
@@ -85,6 +85,13 @@ async function runSet(
     if (isRetryableLockError(err)) {
       throw new LockUnavailableError(`migrate ${o.action}: a ${set} migration could not get its lock within ${o.lockTimeoutMs} ms`, {
         fix: 'another session holds a lock on a table the migration changes; run again when it is gone, or raise --lock-timeout',
+        cause: err,
+      });
+    }
+    const missing = /previously executed migration (\S+) is missing/.exec((err as Error).message ?? '');
+    if (missing) {
+      throw new InputInvalidError(`migrate ${o.action}: ${set} migration ${missing[1]} was applied to this database but is not in the migrations folder`, {
+        fix: 'point "migrations_dir" at the folder the applied plan came from (one folder per database), or restore the file',
         cause: err,
       });
     }

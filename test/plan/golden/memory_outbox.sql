@@ -1,0 +1,39 @@
+-- partgov plan: public.memory_outbox -> public.memory_outbox_shadow (range, key created_at, 5 leaves)
+-- change: PRIMARY KEY (id) becomes PRIMARY KEY (created_at, id): a partitioned table's primary key must include the partition key
+-- change: range partitions from 2026-11-01 to 2027-03-01 (3 month(s) premade ahead); rows outside go to the DEFAULT partition
+-- note: sequence public.memory_outbox_id_seq is owned by memory_outbox.id; the shadow's default uses the same sequence, so ids never collide. Move its ownership (ALTER SEQUENCE … OWNED BY) before dropping the legacy table
+
+-- create public.memory_outbox_shadow, partitioned by range (created_at) per month
+create table "public"."memory_outbox_shadow" (
+  "id" bigint default nextval('memory_outbox_id_seq'::regclass) not null,
+  "tenant_id" text not null,
+  "scope" text not null,
+  "scope_key" text not null,
+  "event_type" text not null,
+  "payload" jsonb not null,
+  "attempts" integer default 0 not null,
+  "created_at" timestamp with time zone default now() not null,
+  "published_at" timestamp with time zone,
+  constraint "memory_outbox_shadow_pkey" primary key ("created_at", "id")
+) partition by range ("created_at");
+
+-- partition memory_outbox_2026_11 for values from ('2026-11-01 00:00:00+00') to ('2026-12-01 00:00:00+00')
+create table "public"."memory_outbox_2026_11" partition of "public"."memory_outbox_shadow" for values from ('2026-11-01 00:00:00+00') to ('2026-12-01 00:00:00+00');
+
+-- partition memory_outbox_2026_12 for values from ('2026-12-01 00:00:00+00') to ('2027-01-01 00:00:00+00')
+create table "public"."memory_outbox_2026_12" partition of "public"."memory_outbox_shadow" for values from ('2026-12-01 00:00:00+00') to ('2027-01-01 00:00:00+00');
+
+-- partition memory_outbox_2027_01 for values from ('2027-01-01 00:00:00+00') to ('2027-02-01 00:00:00+00')
+create table "public"."memory_outbox_2027_01" partition of "public"."memory_outbox_shadow" for values from ('2027-01-01 00:00:00+00') to ('2027-02-01 00:00:00+00');
+
+-- partition memory_outbox_2027_02 for values from ('2027-02-01 00:00:00+00') to ('2027-03-01 00:00:00+00')
+create table "public"."memory_outbox_2027_02" partition of "public"."memory_outbox_shadow" for values from ('2027-02-01 00:00:00+00') to ('2027-03-01 00:00:00+00');
+
+-- partition memory_outbox_default default
+create table "public"."memory_outbox_default" partition of "public"."memory_outbox_shadow" default;
+
+-- index memory_outbox_scope_idx_shadow (copy of memory_outbox_scope_idx) on the parent and every partition
+create index "memory_outbox_scope_idx_shadow" on "public"."memory_outbox_shadow" using btree (scope_key, created_at);
+
+-- index memory_outbox_unpublished_idx_shadow (copy of memory_outbox_unpublished_idx) on the parent and every partition
+create index "memory_outbox_unpublished_idx_shadow" on "public"."memory_outbox_shadow" using btree (created_at) WHERE (published_at IS NULL);
