@@ -4,6 +4,11 @@ import { runMigrate } from '../migrate/run-migrate.js';
 import { runPreflight } from '../preflight/run-preflight.js';
 import { runDemo } from '../demo/run-demo.js';
 import { renderPlanSql, runPlan } from '../plan/run-plan.js';
+import { runSync } from '../sync/run-sync.js';
+import { runBackfill } from '../backfill/run-backfill.js';
+import { selectTables } from '../config/load-config.js';
+import { InputInvalidError } from '../errors.js';
+import { backfillProgress } from './backfill-progress.js';
 import { renderChecks, renderMigrate } from './render.js';
 import { runCommand, type GlobalOptions } from './run-command.js';
 
@@ -79,7 +84,6 @@ export function buildProgram(onExit: (code: number) => void): Command {
       action((g, o, [direction]) =>
         runCommand({ name: 'migrate', config: 'optional' }, g, async (ctx) => {
           if (direction !== 'up' && direction !== 'down' && direction !== 'status') {
-            const { InputInvalidError } = await import('../errors.js');
             throw new InputInvalidError(`unknown migrate action ${JSON.stringify(direction)}`, {
               fix: 'use `partgov migrate up`, `partgov migrate down [--all]` or `partgov migrate status`',
             });
@@ -117,6 +121,80 @@ export function buildProgram(onExit: (code: number) => void): Command {
           }
           for (const f of result.files) ctx.log(`${f.status} ${f.up}`);
           return { ok: true, result, human: result.tables.map((t) => renderPlanSql(t)).join('\n') };
+        }),
+      ),
+    );
+
+  example(
+    program
+      .command('sync')
+      .description('install (enable) or remove (disable) the dual-write trigger legacy -> shadow')
+      .argument('<action>', 'enable | disable'),
+    'partgov sync enable --table memory_nodes',
+  )
+    .requiredOption('--table <name>', 'configured table')
+    .action(
+      action((g, o, [direction]) =>
+        runCommand({ name: 'sync', config: 'required' }, g, async (ctx) => {
+          if (direction !== 'enable' && direction !== 'disable') {
+            throw new InputInvalidError(`unknown sync action ${JSON.stringify(direction)}`, { fix: 'use `partgov sync enable --table T` or `partgov sync disable --table T`' });
+          }
+          const [table] = selectTables(ctx.requireConfig(), o.table as string);
+          const result = await runSync(ctx.database().db, table!, {
+            action: direction,
+            settings: ctx.settings,
+            onRetry: (e) => ctx.log(`${e.label}: ${e.sqlstate} (${e.message}); retrying, ${e.retriesLeft} left`),
+          });
+          const verb = result.enabled ? 'enabled' : 'disabled';
+          return { ok: true, result, human: `sync ${verb} on ${result.table} -> ${result.shadow}${result.was_enabled === result.enabled ? ' (it already was)' : ''}` };
+        }),
+      ),
+    );
+
+  example(
+    program.command('backfill').description('copy legacy rows into the shadow in resumable, checksummed keyset batches'),
+    'partgov backfill --table memory_nodes --batch-size 10000 --sleep-ms 20 --max-batch-ms 2000',
+  )
+    .requiredOption('--table <name>', 'configured table')
+    .option('--batch-size <n>', 'rows per batch (the ceiling adaptive sizing returns to)', '10000')
+    .option('--sleep-ms <n>', 'pause between batches', '0')
+    .option('--max-batch-ms <n>', 'halve the batch when one takes longer', '5000')
+    .option('--max-duration <s>', 'stop cleanly after this many seconds; run again to continue')
+    .option('--defer-indexes', 'drop secondary shadow indexes for the copy, build them per leaf afterwards')
+    .option('--restart', 'forget the checkpoint and walk from the first key again')
+    .action(
+      action((g, o) =>
+        runCommand({ name: 'backfill', config: 'required' }, g, async (ctx) => {
+          const [table] = selectTables(ctx.requireConfig(), o.table as string);
+          const num = (flag: string, v: unknown) => {
+            const n = Number(v);
+            if (!Number.isFinite(n) || n < 0) throw new InputInvalidError(`${flag} ${JSON.stringify(v)} is not a non-negative number`, { fix: `pass ${flag} <number>` });
+            return n;
+          };
+          const progress = backfillProgress();
+          try {
+            const result = await runBackfill(ctx.database().db, table!, {
+              settings: ctx.settings,
+              batchSize: num('--batch-size', o.batchSize),
+              sleepMs: num('--sleep-ms', o.sleepMs),
+              maxBatchMs: num('--max-batch-ms', o.maxBatchMs),
+              ...(o.maxDuration !== undefined ? { maxDurationSec: num('--max-duration', o.maxDuration) } : {}),
+              deferIndexes: o.deferIndexes === true,
+              restart: o.restart === true,
+              onProgress: (p) => progress.update(p),
+              onEvent: (m) => ctx.log(`backfill: ${m}`),
+            });
+            progress.stop();
+            const human = [
+              `backfill ${result.table} -> ${result.shadow}: ${result.complete ? 'complete' : `stopped (${result.stopped_reason}); run again to continue`}`,
+              `  ${result.rows_copied} rows in ${result.batches} batches, ${(result.duration_ms / 1000).toFixed(1)} s, ${result.rows_per_sec} rows/s, ${result.retries} retries`,
+              `  checkpoint: ${result.final_checkpoint.rows_copied} rows total, last key ${JSON.stringify(result.final_checkpoint.last_key)}`,
+              ...(result.deferred_indexes.dropped.length ? [`  deferred indexes: ${result.deferred_indexes.dropped.join(', ')} (${result.deferred_indexes.leaf_indexes_built} leaf indexes built)`] : []),
+            ].join('\n');
+            return { ok: true, result, human };
+          } finally {
+            progress.stop();
+          }
         }),
       ),
     );

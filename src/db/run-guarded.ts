@@ -1,4 +1,4 @@
-import { sql, type Kysely, type Transaction } from 'kysely';
+import { sql, type Kysely, type QueryExecutorProvider, type Transaction } from 'kysely';
 import pRetry from 'p-retry';
 import { LockUnavailableError, sqlStateOf } from '../errors.js';
 import { isRetryableLockError } from './sqlstate.js';
@@ -29,8 +29,8 @@ export interface GuardRetryEvent {
  * set_config(..., true) is SET LOCAL with the value as a parameter, so nothing
  * is spliced into SQL text.
  */
-export async function setLocalTimeouts<DB>(
-  trx: Kysely<DB>,
+export async function setLocalTimeouts(
+  trx: QueryExecutorProvider,
   lockTimeoutMs: number,
   statementTimeoutMs: number,
 ): Promise<void> {

@@ -3,6 +3,8 @@ import type { ColumnType, Generated } from 'kysely';
 /** Typed view of partgov's state schema (migrations/0001_state_schema.up.sql). */
 type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
 type Json<T = unknown> = ColumnType<T, string | undefined, string>;
+/** An SQL expression (e.g. sql`rows_copied + ${n}`) accepted in an update. */
+type RawBuilderLike = import('kysely').RawBuilder<unknown>;
 
 export interface RunTable {
   id: Generated<string>;
@@ -21,11 +23,13 @@ export interface BackfillCheckpointTable {
   table_name: string;
   run_id: string | null;
   last_key: Json<unknown[] | null> | null;
-  rows_copied: ColumnType<string, number | string | undefined, number | string>;
-  batches: ColumnType<string, number | string | undefined, number | string>;
-  done: Generated<boolean>;
+  rows_copied: ColumnType<string, number | string | undefined, number | string | RawBuilderLike>;
+  batches: ColumnType<string, number | string | undefined, number | string | RawBuilderLike>;
+  done: ColumnType<boolean, boolean | undefined, boolean>;
   started_at: Generated<Date>;
-  updated_at: Generated<Date>;
+  updated_at: ColumnType<Date, Date | string | undefined, Date | string | RawBuilderLike>;
+  shadow_table: string | null;
+  deferred_indexes: Json<unknown[]>;
 }
 
 export interface BackfillBatchTable {

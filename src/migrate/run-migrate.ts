@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { Migrator, NO_MIGRATIONS, type MigrationResultSet } from 'kysely';
+import { Migrator, NO_MIGRATIONS, sql, type MigrationResultSet } from 'kysely';
 import type { PartgovKysely } from '../db/state-tables.js';
 import pRetry from 'p-retry';
 import { DatabaseError, InputInvalidError, LockUnavailableError, PartgovError, toPartgovError } from '../errors.js';
@@ -145,4 +145,18 @@ export async function runMigrate(db: PartgovKysely, o: MigrateOptions): Promise<
   });
   const migrations = await statusOf(db, sets);
   return { action: o.action, applied, migrations, pending: migrations.filter((m) => !m.executed_at).length };
+}
+
+/** Exit 2 unless partgov's state schema is fully migrated (checkpoints and audit rows need it). */
+export async function assertStateSchema(db: PartgovKysely): Promise<void> {
+  const files = (await new SqlMigrationProvider({ folder: stateMigrationsFolder, lockTimeoutMs: 0, statementTimeoutMs: 0 }).getMigrations());
+  const latest = Object.keys(files).sort().at(-1)!;
+  const r = await sql<{ applied: boolean }>`
+    select to_regclass('partgov.state_migration') is not null
+       and exists (select 1 from partgov.state_migration where name = ${latest}) as applied`.execute(db).catch(() => ({ rows: [{ applied: false }] }));
+  if (!r.rows[0]?.applied) {
+    throw new InputInvalidError(`partgov's state schema is missing or out of date (latest migration ${latest} not applied)`, {
+      fix: 'run `partgov migrate up`',
+    });
+  }
 }

@@ -87,7 +87,7 @@ describe('plan edge cases', () => {
     const coll = await sql<{ c: string }>`select collation_name as c from information_schema.columns where table_name = 'Order Items_shadow' and column_name = 'Name'`.execute(t.db);
     expect(coll.rows[0]!.c).toBe('C');
     const explain = await t.pool.query(`explain (costs off) select * from "Tenant Data"."Order Items_shadow" where "Scope Key" = 'k1' and "Placed At" >= '2026-10-03' and "Placed At" < '2026-10-04'`);
-    const scans = explain.rows.map((x: Record<string, string>) => x['QUERY PLAN']).filter((l: string) => / on "?Order Items_2026_10/.test(l));
+    const scans = explain.rows.map((x: Record<string, string>) => x["QUERY PLAN"] ?? "").filter((l: string) => / on "?Order Items_2026_10/.test(l));
     expect(scans).toHaveLength(1);
   });
 

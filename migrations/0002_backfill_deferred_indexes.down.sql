@@ -1,0 +1,3 @@
+alter table partgov.backfill_checkpoint
+  drop column if exists deferred_indexes,
+  drop column if exists shadow_table;

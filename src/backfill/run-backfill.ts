@@ -1,0 +1,294 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { sql } from 'kysely';
+import type { TableConfig } from '../config/config-schema.js';
+import type { RuntimeSettings } from '../config/runtime-settings.js';
+import { withAdvisoryLock } from '../db/advisory-lock.js';
+import { setLocalTimeouts } from '../db/run-guarded.js';
+import { resolveShadowPair, type ShadowPair } from '../db/shadow-pair.js';
+import { connectionLostStates, retryableLockStates, SqlState } from '../db/sqlstate.js';
+import type { PartgovKysely } from '../db/state-tables.js';
+import { DatabaseError, InputInvalidError, isConnectionError, LockUnavailableError, sqlStateOf } from '../errors.js';
+import { assertStateSchema } from '../migrate/run-migrate.js';
+import { isSyncEnabled } from '../sync/run-sync.js';
+import { batchQuery, type BatchOutcome, type KeysetPosition } from './batch-query.js';
+import { deferrableIndexes, dropDeferredIndexes, rebuildDeferredIndexes, type DeferredIndex } from './deferred-indexes.js';
+
+export interface BackfillOptions {
+  settings: RuntimeSettings;
+  /** Rows per batch to start with, and the ceiling adaptive sizing grows back to. */
+  batchSize?: number;
+  /** Pause between batches, to leave I/O for the application. */
+  sleepMs?: number;
+  /** A batch slower than this halves the batch size; one under half of it grows the size back. */
+  maxBatchMs?: number;
+  /** Stop cleanly (checkpoint kept) after this many seconds; run again to continue. */
+  maxDurationSec?: number;
+  /** Drop the shadow's secondary indexes for the copy and build them per leaf afterwards. */
+  deferIndexes?: boolean;
+  /** Forget the checkpoint and walk from the first key again (rows already copied stay; DO NOTHING skips them). */
+  restart?: boolean;
+  /** Consecutive failed attempts of one batch before giving up. */
+  maxRetries?: number;
+  onProgress?: (p: BackfillProgress) => void;
+  onEvent?: (message: string) => void;
+}
+
+export interface BackfillProgress {
+  table: string;
+  total_rows_copied: number;
+  rows_estimate: number;
+  batches: number;
+  batch_size: number;
+  rows_per_sec: number;
+  eta_sec: number | null;
+}
+
+export interface BackfillResult {
+  table: string;
+  shadow: string;
+  complete: boolean;
+  stopped_reason: 'complete' | 'max_duration';
+  resumed: boolean;
+  sync_enabled: boolean;
+  rows_copied: number;
+  rows_skipped_existing: number;
+  total_rows_copied: number;
+  batches: number;
+  retries: number;
+  batch_size_final: number;
+  duration_ms: number;
+  rows_per_sec: number;
+  deferred_indexes: { dropped: string[]; leaf_indexes_built: number };
+  final_checkpoint: { last_key: KeysetPosition | null; batches: number; rows_copied: number };
+}
+
+interface CheckpointRow {
+  last_key: KeysetPosition | null;
+  rows_copied: string;
+  batches: string;
+  deferred_indexes: DeferredIndex[];
+}
+
+const minBatchSize = 100;
+
+/** How to treat an error thrown by a batch: retry it (and whether to shrink), or stop. */
+function classify(err: unknown): { retry: boolean; shrink: boolean } {
+  const code = sqlStateOf(err);
+  if (code !== undefined && retryableLockStates.has(code)) return { retry: true, shrink: true };
+  if (code === SqlState.queryCanceled) return { retry: true, shrink: true }; // statement_timeout: the batch is too big
+  if ((code !== undefined && connectionLostStates.has(code)) || isConnectionError(err)) return { retry: true, shrink: false };
+  return { retry: false, shrink: false };
+}
+
+async function readCheckpoint(db: PartgovKysely, label: string): Promise<CheckpointRow | undefined> {
+  return db
+    .selectFrom('partgov.backfill_checkpoint')
+    .select(['last_key', 'rows_copied', 'batches', sql<DeferredIndex[]>`deferred_indexes`.as('deferred_indexes')])
+    .where('table_name', '=', label)
+    .executeTakeFirst() as Promise<CheckpointRow | undefined>;
+}
+
+async function rowsEstimate(db: PartgovKysely, pair: ShadowPair): Promise<number> {
+  if (pair.legacy.rowEstimate > 0) return pair.legacy.rowEstimate;
+  const r = await sql<{ n: string }>`select count(*) as n from ${sql.id(pair.legacy.schema, pair.legacy.name)}`.execute(db);
+  return Number(r.rows[0]!.n);
+}
+
+/**
+ * `partgov backfill`: copies the legacy table into its shadow in keyset
+ * batches. Each batch's INSERT … SELECT and its checkpoint row commit in one
+ * transaction, so a run killed at any instant resumes from the last committed
+ * batch with no row lost or copied twice. Transient errors (lock timeout,
+ * deadlock, serialization failure, statement timeout, a dropped connection)
+ * are retried with backoff; one run per table at a time (exit 4 otherwise).
+ */
+export async function runBackfill(db: PartgovKysely, table: TableConfig, o: BackfillOptions): Promise<BackfillResult> {
+  await assertStateSchema(db);
+  const pair = await resolveShadowPair(db, table);
+  const ceiling = o.batchSize ?? 10_000;
+  if (!Number.isInteger(ceiling) || ceiling < 1) {
+    throw new InputInvalidError(`--batch-size ${ceiling} is not a positive whole number`, { fix: 'pass e.g. --batch-size 10000' });
+  }
+  const maxBatchMs = o.maxBatchMs ?? 5_000;
+  const maxRetries = o.maxRetries ?? 10;
+  const event = o.onEvent ?? (() => undefined);
+  return withAdvisoryLock(db, 'backfill', pair.label, async () => {
+    const t0 = performance.now();
+    if (o.restart) {
+      await db.transaction().execute(async (trx) => {
+        const cp = await readCheckpoint(trx, pair.label);
+        if (cp && cp.deferred_indexes.length > 0) {
+          throw new InputInvalidError(`--restart would forget ${cp.deferred_indexes.length} index(es) dropped by an unfinished --defer-indexes run`, {
+            fix: 'finish that run first (`partgov backfill` without --restart), then restart',
+          });
+        }
+        await trx.deleteFrom('partgov.backfill_batch').where('table_name', '=', pair.label).execute();
+        await trx.deleteFrom('partgov.backfill_checkpoint').where('table_name', '=', pair.label).execute();
+      });
+    }
+    const existing = await readCheckpoint(db, pair.label);
+    const resumed = existing !== undefined && existing.last_key !== null;
+    if (!existing) {
+      await db
+        .insertInto('partgov.backfill_checkpoint')
+        .values({ table_name: pair.label, shadow_table: `${pair.shadow.schema}.${pair.shadow.name}` })
+        .execute();
+    }
+    let lastKey: KeysetPosition | null = existing?.last_key ?? null;
+    let totalRows = Number(existing?.rows_copied ?? 0);
+    let totalBatches = Number(existing?.batches ?? 0);
+    let deferred: DeferredIndex[] = existing?.deferred_indexes ?? [];
+    const guard = { lockTimeoutMs: o.settings.lockTimeoutMs, statementTimeoutMs: o.settings.statementTimeoutMs, retries: o.settings.lockRetries };
+
+    if (o.deferIndexes && deferred.length === 0) {
+      const toDrop = deferrableIndexes(pair);
+      if (toDrop.length > 0) {
+        await dropDeferredIndexes(db, pair, toDrop, guard, async (trx) => {
+          await trx
+            .updateTable('partgov.backfill_checkpoint')
+            .set({ deferred_indexes: JSON.stringify(toDrop) })
+            .where('table_name', '=', pair.label)
+            .execute();
+        });
+        deferred = toDrop;
+        event(`dropped ${toDrop.length} secondary index(es) of ${pair.shadow.name} for the copy: ${toDrop.map((i) => i.name).join(', ')}`);
+      }
+    }
+
+    const syncEnabled = await isSyncEnabled(db, pair.legacy.schema, pair.legacy.name);
+    if (!syncEnabled) event(`sync is not enabled on ${pair.label}: writes made to it during and after this copy will not reach the shadow (partgov sync enable)`);
+    const estimate = await rowsEstimate(db, pair);
+    let batchSize = ceiling;
+    let rowsThisRun = 0;
+    let skipped = 0;
+    let batchesThisRun = 0;
+    let retries = 0;
+    let stoppedReason: BackfillResult['stopped_reason'] = 'complete';
+
+    for (;;) {
+      if (o.maxDurationSec !== undefined && performance.now() - t0 > o.maxDurationSec * 1000) {
+        stoppedReason = 'max_duration';
+        break;
+      }
+      let outcome: BatchOutcome | undefined;
+      let failures = 0;
+      while (outcome === undefined) {
+        const started = performance.now();
+        try {
+          outcome = await db.transaction().execute(async (trx) => {
+            await setLocalTimeouts(trx, o.settings.lockTimeoutMs, o.settings.statementTimeoutMs);
+            const r = (await batchQuery(pair, lastKey, batchSize).execute(trx)).rows[0]!;
+            const durationMs = Math.round(performance.now() - started);
+            if (r.row_count > 0) {
+              await trx
+                .updateTable('partgov.backfill_checkpoint')
+                .set({
+                  last_key: JSON.stringify(r.last_key),
+                  rows_copied: sql`rows_copied + ${r.row_count}`,
+                  batches: sql`batches + 1`,
+                  done: false,
+                  updated_at: sql`now()`,
+                })
+                .where('table_name', '=', pair.label)
+                .execute();
+              await trx
+                .insertInto('partgov.backfill_batch')
+                .values({
+                  table_name: pair.label,
+                  batch_no: totalBatches + 1,
+                  first_key: JSON.stringify(r.first_key),
+                  last_key: JSON.stringify(r.last_key),
+                  row_count: r.row_count,
+                  checksum: r.checksum,
+                  duration_ms: durationMs,
+                })
+                .onConflict((oc) => oc.columns(['table_name', 'batch_no']).doNothing())
+                .execute();
+            }
+            return r;
+          });
+          const elapsed = performance.now() - started;
+          if (elapsed > maxBatchMs && batchSize > minBatchSize) {
+            batchSize = Math.max(minBatchSize, Math.floor(batchSize / 2));
+            event(`batch took ${Math.round(elapsed)} ms > ${maxBatchMs} ms: batch size now ${batchSize}`);
+          } else if (elapsed < maxBatchMs / 2 && batchSize < ceiling) {
+            batchSize = Math.min(ceiling, Math.ceil(batchSize * 1.5));
+          }
+        } catch (err) {
+          const kind = classify(err);
+          failures++;
+          if (!kind.retry || failures > maxRetries) {
+            const code = sqlStateOf(err);
+            if (code !== undefined && retryableLockStates.has(code)) {
+              throw new LockUnavailableError(`backfill ${pair.label}: batch after key ${JSON.stringify(lastKey)} could not get its locks after ${failures} attempts`, {
+                fix: 'a long transaction holds row locks on the legacy table; run again later (the checkpoint is kept), or raise --lock-timeout',
+                cause: err,
+              });
+            }
+            if (kind.retry) {
+              throw new DatabaseError(`backfill ${pair.label}: gave up after ${failures} failed attempts: ${(err as Error).message}`, {
+                fix: 'check the server; run the same command again to resume from the checkpoint',
+                cause: err,
+              });
+            }
+            throw err;
+          }
+          retries++;
+          if (kind.shrink) batchSize = Math.max(minBatchSize, Math.floor(batchSize / 2));
+          const backoff = Math.min(10_000, 100 * 2 ** (failures - 1)) * (0.5 + Math.random());
+          event(`batch failed (${sqlStateOf(err) ?? (err as Error).message}); retry ${failures}/${maxRetries} in ${Math.round(backoff)} ms with batch size ${batchSize}`);
+          await sleep(backoff);
+        }
+      }
+      if (outcome.row_count === 0) {
+        await db.updateTable('partgov.backfill_checkpoint').set({ done: true, updated_at: sql`now()` }).where('table_name', '=', pair.label).execute();
+        break;
+      }
+      lastKey = outcome.last_key;
+      totalRows += outcome.row_count;
+      totalBatches++;
+      batchesThisRun++;
+      rowsThisRun += outcome.row_count;
+      skipped += outcome.row_count - outcome.inserted;
+      const secs = (performance.now() - t0) / 1000;
+      const rate = secs > 0 ? rowsThisRun / secs : 0;
+      o.onProgress?.({
+        table: pair.label,
+        total_rows_copied: totalRows,
+        rows_estimate: Math.max(estimate, totalRows),
+        batches: totalBatches,
+        batch_size: batchSize,
+        rows_per_sec: Math.round(rate),
+        eta_sec: rate > 0 ? Math.max(0, Math.round((estimate - totalRows) / rate)) : null,
+      });
+      if (o.sleepMs) await sleep(o.sleepMs);
+    }
+
+    let leafIndexesBuilt = 0;
+    const dropped = deferred.map((i) => i.name);
+    if (stoppedReason === 'complete' && deferred.length > 0) {
+      event(`copy complete; building ${deferred.length} deferred index(es) leaf by leaf`);
+      leafIndexesBuilt = await rebuildDeferredIndexes(db, pair, deferred, guard);
+      await db.updateTable('partgov.backfill_checkpoint').set({ deferred_indexes: '[]' }).where('table_name', '=', pair.label).execute();
+    }
+    const durationMs = Math.round(performance.now() - t0);
+    return {
+      table: pair.label,
+      shadow: `${pair.shadow.schema}.${pair.shadow.name}`,
+      complete: stoppedReason === 'complete',
+      stopped_reason: stoppedReason,
+      resumed,
+      sync_enabled: syncEnabled,
+      rows_copied: rowsThisRun,
+      rows_skipped_existing: skipped,
+      total_rows_copied: totalRows,
+      batches: batchesThisRun,
+      retries,
+      batch_size_final: batchSize,
+      duration_ms: durationMs,
+      rows_per_sec: durationMs > 0 ? Math.round((rowsThisRun * 1000) / durationMs) : 0,
+      deferred_indexes: { dropped, leaf_indexes_built: leafIndexesBuilt },
+      final_checkpoint: { last_key: lastKey, batches: totalBatches, rows_copied: totalRows },
+    };
+  });
+}

@@ -1,0 +1,69 @@
+import type { TableConfig } from '../config/config-schema.js';
+import { InputInvalidError } from '../errors.js';
+import { objectNames } from '../plan/object-names.js';
+import { introspectTable, requireTable, type ColumnModel, type TableModel } from './catalog.js';
+import type { PartgovKysely } from './state-tables.js';
+
+/**
+ * A legacy table and its partitioned shadow, with what copying between them
+ * needs: the columns both have (generated columns excluded: the target computes
+ * them), the legacy primary key to walk, and the shadow key to upsert on.
+ */
+export interface ShadowPair {
+  /** `schema.name` of the legacy table: the key of checkpoints and locks. */
+  label: string;
+  legacy: TableModel;
+  shadow: TableModel;
+  copyColumns: readonly ColumnModel[];
+  /** Legacy primary-key columns, in key order: the keyset a backfill walks. */
+  legacyKey: readonly ColumnModel[];
+  /** Shadow primary-key columns: what the sync upsert conflicts on. */
+  shadowKey: readonly string[];
+  /** The shadow has GENERATED ALWAYS identity columns, so copies need OVERRIDING SYSTEM VALUE. */
+  overridingSystemValue: boolean;
+}
+
+/**
+ * Reads both tables from the catalog. Bad input (exit 2) when either is
+ * missing, the legacy table has no primary key, or the shadow lacks a column.
+ */
+export async function resolveShadowPair(db: PartgovKysely, table: TableConfig): Promise<ShadowPair> {
+  const legacy = await requireTable(db, table);
+  const label = `${table.schema}.${table.name}`;
+  const shadowName = objectNames.shadow(table.name);
+  const shadow = await introspectTable(db, { schema: table.schema, name: shadowName });
+  if (!shadow) {
+    throw new InputInvalidError(`the shadow table ${table.schema}.${shadowName} of ${label} does not exist`, {
+      fix: 'run `partgov plan --out <dir>` and `partgov migrate up` first',
+    });
+  }
+  const legacyPk = legacy.constraints.find((c) => c.kind === 'primary_key');
+  if (!legacyPk) {
+    throw new InputInvalidError(`${label} has no primary key, so its rows cannot be walked and matched`, {
+      fix: `add one (alter table ... add primary key (...)), or a unique not-null column set promoted to a primary key`,
+    });
+  }
+  const shadowPk = shadow.constraints.find((c) => c.kind === 'primary_key');
+  if (!shadowPk) {
+    throw new InputInvalidError(`the shadow ${table.schema}.${shadowName} has no primary key`, {
+      fix: 'recreate it from `partgov plan`: the sync upsert needs the primary key',
+    });
+  }
+  const shadowColumns = new Map(shadow.columns.map((c) => [c.name, c]));
+  const missing = legacy.columns.filter((c) => !shadowColumns.has(c.name));
+  if (missing.length > 0) {
+    throw new InputInvalidError(`the shadow of ${label} lacks column(s) ${missing.map((c) => c.name).join(', ')}`, {
+      fix: 'the legacy table changed after plan: plan again, `partgov migrate down`, and `partgov migrate up`',
+    });
+  }
+  const byName = new Map(legacy.columns.map((c) => [c.name, c]));
+  return {
+    label,
+    legacy,
+    shadow,
+    copyColumns: legacy.columns.filter((c) => c.generated === null && shadowColumns.get(c.name)!.generated === null),
+    legacyKey: legacyPk.columns.map((n) => byName.get(n)!),
+    shadowKey: shadowPk.columns,
+    overridingSystemValue: shadow.columns.some((c) => c.identity === 'always'),
+  };
+}
