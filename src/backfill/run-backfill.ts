@@ -10,7 +10,7 @@ import type { PartgovKysely } from '../db/state-tables.js';
 import { DatabaseError, InputInvalidError, isConnectionError, LockUnavailableError, sqlStateOf } from '../errors.js';
 import { assertStateSchema } from '../migrate/run-migrate.js';
 import { isSyncEnabled } from '../sync/run-sync.js';
-import { batchQuery, type BatchOutcome, type KeysetPosition } from './batch-query.js';
+import { batchQuery, highestKeyQuery, type BatchOutcome, type KeysetPosition } from './batch-query.js';
 import { deferrableIndexes, dropDeferredIndexes, rebuildDeferredIndexes, type DeferredIndex } from './deferred-indexes.js';
 
 export interface BackfillOptions {
@@ -98,7 +98,9 @@ async function rowsEstimate(db: PartgovKysely, pair: ShadowPair): Promise<number
  * `partgov backfill`: copies the legacy table into its shadow in keyset
  * batches. Each batch's INSERT … SELECT and its checkpoint row commit in one
  * transaction, so a run killed at any instant resumes from the last committed
- * batch with no row lost or copied twice. Transient errors (lock timeout,
+ * batch with no row lost or copied twice. The walk ends at the highest key
+ * present when the run started; later inserts reach the shadow through sync
+ * (a run without sync picks them up when run again). Transient errors (lock timeout,
  * deadlock, serialization failure, statement timeout, a dropped connection)
  * are retried with backoff; one run per table at a time (exit 4 otherwise).
  */
@@ -158,6 +160,7 @@ export async function runBackfill(db: PartgovKysely, table: TableConfig, o: Back
     const syncEnabled = await isSyncEnabled(db, pair.legacy.schema, pair.legacy.name);
     if (!syncEnabled) event(`sync is not enabled on ${pair.label}: writes made to it during and after this copy will not reach the shadow (partgov sync enable)`);
     const estimate = await rowsEstimate(db, pair);
+    const upTo = (await highestKeyQuery(pair).execute(db)).rows[0]?.key ?? null;
     let batchSize = ceiling;
     let rowsThisRun = 0;
     let skipped = 0;
@@ -170,6 +173,10 @@ export async function runBackfill(db: PartgovKysely, table: TableConfig, o: Back
         stoppedReason = 'max_duration';
         break;
       }
+      if (upTo === null) {
+        await db.updateTable('partgov.backfill_checkpoint').set({ done: true, updated_at: sql`now()` }).where('table_name', '=', pair.label).execute();
+        break;
+      }
       let outcome: BatchOutcome | undefined;
       let failures = 0;
       while (outcome === undefined) {
@@ -177,7 +184,7 @@ export async function runBackfill(db: PartgovKysely, table: TableConfig, o: Back
         try {
           outcome = await db.transaction().execute(async (trx) => {
             await setLocalTimeouts(trx, o.settings.lockTimeoutMs, o.settings.statementTimeoutMs);
-            const r = (await batchQuery(pair, lastKey, batchSize).execute(trx)).rows[0]!;
+            const r = (await batchQuery(pair, lastKey, upTo, batchSize).execute(trx)).rows[0]!;
             const durationMs = Math.round(performance.now() - started);
             if (r.row_count > 0) {
               await trx

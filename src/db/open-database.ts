@@ -36,6 +36,9 @@ export function openDatabase(options: OpenDatabaseOptions): PartgovDatabase {
   // An idle client whose backend is terminated emits 'error' on the pool; without a
   // listener Node would crash the process. The next checkout gets a fresh client.
   pool.on('error', () => undefined);
+  // Same for a checked-out client whose backend dies between two statements: the
+  // next query on it fails (and is retried where that is safe); the event must not crash us.
+  pool.on('connect', (client) => client.on('error', () => undefined));
   const db = new Kysely<StateDatabase>({ dialect: new PostgresDialect({ pool }) });
   return {
     db,

@@ -1,0 +1,87 @@
+import { spawn } from 'node:child_process';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cliPath, runCli } from '../helpers/cli.js';
+import { createEventsTable, differingRows, prepareShadows } from '../helpers/fixtures.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/test-database.js';
+
+let t: TestDatabase;
+let configFile: string;
+const rows = 30_000;
+
+beforeAll(async () => {
+  t = await createTestDatabase('crash');
+  const config = await createEventsTable(t.db, rows);
+  await prepareShadows(t.db, config);
+  configFile = path.join(await mkdtemp(path.join(os.tmpdir(), 'partgov-crash-')), 'partgov.config.json');
+  await writeFile(configFile, JSON.stringify({ tables: config.tables }));
+});
+afterAll(async () => t.drop());
+
+async function checkpoint(): Promise<{ rows_copied: number; batches: number } | undefined> {
+  const r = await sql<{ rows_copied: number; batches: number }>`
+    select rows_copied::int, batches::int from partgov.backfill_checkpoint where table_name = 'Acct Data.Acct Events'`.execute(t.db);
+  return r.rows[0];
+}
+
+/** Waits until no backend of a killed partgov process is left (its advisory lock goes with it). */
+async function waitForBackendsGone(): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    const r = await sql<{ n: number }>`select count(*)::int as n from pg_stat_activity where application_name = 'partgov backfill'`.execute(t.db);
+    if (r.rows[0]!.n === 0) return;
+    await sleep(50);
+  }
+  throw new Error('backends of the killed backfill did not go away');
+}
+
+describe('backfill survives kill -9', () => {
+  it('killed with SIGKILL at 6 random moments and resumed each time, the shadow equals the legacy table row for row', async () => {
+    const args = ['--config', configFile, '--database-url', t.url, 'backfill', '--table', 'Acct Data.Acct Events', '--batch-size', '300', '--sleep-ms', '10'];
+    const progress: number[] = [];
+    for (let kill = 0; kill < 6; kill++) {
+      const before = (await checkpoint())?.rows_copied ?? 0;
+      const child = spawn(process.execPath, [cliPath, ...args], { stdio: 'ignore' });
+      const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)));
+      // Wait until this run has committed a batch, then kill it at a random instant after.
+      for (let i = 0; i < 400 && ((await checkpoint())?.rows_copied ?? 0) <= before; i++) await sleep(10);
+      await sleep(Math.floor(Math.random() * 150));
+      child.kill('SIGKILL');
+      expect(await exited).toBe('SIGKILL');
+      await waitForBackendsGone();
+      progress.push((await checkpoint())?.rows_copied ?? 0);
+    }
+    // Every kill landed mid-copy, and each run moved the copy forward.
+    expect(progress.at(-1)!).toBeLessThan(rows);
+    for (let i = 1; i < progress.length; i++) expect(progress[i]!).toBeGreaterThan(progress[i - 1]!);
+    const final = await runCli(['--json', ...args]);
+    expect(final.code, final.stderr).toBe(0);
+    const result = final.json<{ resumed: boolean; complete: boolean; total_rows_copied: number }>();
+    expect(result).toMatchObject({ resumed: true, complete: true, total_rows_copied: rows });
+
+    expect(await differingRows(t.db, 'Acct Data', 'Acct Events', 'Acct Events_shadow')).toBe(0);
+    const counts = await sql<{ legacy: number; shadow: number }>`
+      select (select count(*)::int from "Acct Data"."Acct Events") as legacy, (select count(*)::int from "Acct Data"."Acct Events_shadow") as shadow`.execute(t.db);
+    expect(counts.rows[0]).toEqual({ legacy: rows, shadow: rows });
+    // The bookkeeping is as exact as the data: batches numbered 1..N without gaps, summing to the row count.
+    const batches = await sql<{ n: number; max: number; total: number }>`
+      select count(*)::int as n, max(batch_no)::int as max, sum(row_count)::int as total from partgov.backfill_batch where table_name = 'Acct Data.Acct Events'`.execute(t.db);
+    expect(batches.rows[0]!.n).toBe(batches.rows[0]!.max);
+    expect(batches.rows[0]!.total).toBe(rows);
+    expect((await checkpoint())!.rows_copied).toBe(rows);
+  });
+
+  it('a second backfill on the same table exits 4 while the first holds it', async () => {
+    const holder = await t.db.connection().execute(async (conn) => {
+      await sql`select pg_advisory_lock(hashtext('partgov:backfill'), hashtext('Acct Data.Acct Events'))`.execute(conn);
+      const r = await runCli(['--config', configFile, '--database-url', t.url, 'backfill', '--table', 'Acct Data.Acct Events']);
+      await sql`select pg_advisory_unlock_all()`.execute(conn);
+      return r;
+    });
+    expect(holder.code).toBe(4);
+    expect(holder.stderr).toMatch(/another partgov backfill run holds the lock for Acct Data.Acct Events/);
+  });
+});

@@ -1,0 +1,78 @@
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runBackfill } from '../../src/backfill/run-backfill.js';
+import { parseConfig } from '../../src/config/load-config.js';
+import { resolveSettings } from '../../src/config/runtime-settings.js';
+import { createEventsTable, differingRows, prepareShadows } from '../helpers/fixtures.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/test-database.js';
+
+let t: TestDatabase;
+const settings = resolveSettings({}, {}, undefined);
+
+beforeAll(async () => {
+  t = await createTestDatabase('keys');
+});
+afterAll(async () => t.drop());
+
+describe('backfill key types', () => {
+  it('a composite key, a text key under a non-C collation, a uuid key and an empty table all copy exactly', async () => {
+    const icu = await sql<{ n: number }>`select count(*)::int as n from pg_collation where collname = 'und-x-icu'`.execute(t.db);
+    const collation = icu.rows[0]!.n > 0 ? sql`collate "und-x-icu"` : sql`collate "POSIX"`;
+    await sql`create table "Comp" ("Tenant" text not null, "Seq" integer not null, v text, primary key ("Tenant", "Seq"))`.execute(t.db);
+    await sql`insert into "Comp" select (array['a', 'B', 'ä', 'o''brien', ' sp'])[1 + g % 5] || (g % 3), g / 5, 'v' || g from generate_series(1, 4000) g on conflict do nothing`.execute(t.db);
+    await sql`create table txt (code text ${collation} primary key, bucket text not null, n int)`.execute(t.db);
+    await sql`insert into txt select (array['Äpfel', 'apple', 'Zebra', 'zebra', 'éclair', '_x', '10', '9'])[1 + g % 8] || '-' || g, 'b' || (g % 4), g from generate_series(1, 3000) g`.execute(t.db);
+    await sql`create table uid (id uuid primary key, k text not null, body text)`.execute(t.db);
+    await sql`insert into uid select md5(g::text)::uuid, 'k' || (g % 6), case when g % 3 = 0 then null else 'b' end from generate_series(1, 3000) g`.execute(t.db);
+    await sql`create table empty_one (id bigint primary key, k text not null)`.execute(t.db);
+    const config = parseConfig({
+      tables: [
+        { name: 'Comp', layout: { type: 'hash', key: 'Tenant', partitions: 4 } },
+        { name: 'txt', layout: { type: 'hash', key: 'bucket', partitions: 4 } },
+        { name: 'uid', layout: { type: 'isolatable', key: 'k', isolated: ['k1'], partitions: 4 } },
+        { name: 'empty_one', layout: { type: 'hash', key: 'k', partitions: 2 } },
+      ],
+    });
+    await prepareShadows(t.db, config);
+    for (const table of config.tables) {
+      // An odd batch size puts batch boundaries everywhere, including inside one tenant's keys.
+      const r = await runBackfill(t.db, table, { settings, batchSize: 97 });
+      expect(r.complete).toBe(true);
+      expect(await differingRows(t.db, 'public', table.name, `${table.name}_shadow`), table.name).toBe(0);
+      const n = await sql<{ n: number }>`select count(*)::int as n from ${sql.id('public', table.name)}`.execute(t.db);
+      expect(r.total_rows_copied, table.name).toBe(n.rows[0]!.n);
+    }
+    const empty = await runBackfill(t.db, config.tables[3]!, { settings });
+    expect(empty).toMatchObject({ complete: true, rows_copied: 0, batches: 0 });
+  });
+});
+
+describe('backfill --defer-indexes', () => {
+  /** Per leaf: each index's definition without its name, and the parent index it is attached to. */
+  async function leafIndexes(shadow: string): Promise<string[]> {
+    const r = await sql<{ item: string }>`
+      select format('%s %s <- %s', c.relname, regexp_replace(pg_get_indexdef(i.indexrelid), 'INDEX ("([^"]|"")+"|\\S+) ON', 'INDEX ON'),
+                    coalesce((select inhparent::regclass::text from pg_inherits where inhrelid = i.indexrelid), '-')) as item
+      from pg_partition_tree(${shadow}::regclass) t join pg_class c on c.oid = t.relid join pg_index i on i.indrelid = c.oid
+      order by 1`.execute(t.db);
+    return r.rows.map((x) => x.item);
+  }
+
+  it('drops the secondary indexes for the copy, builds them per leaf, and ends with the same catalog as the normal mode', async () => {
+    const config = await createEventsTable(t.db, 5000);
+    await prepareShadows(t.db, config);
+    const shadow = '"Acct Data"."Acct Events_shadow"';
+    const before = await leafIndexes(shadow);
+    const r = await runBackfill(t.db, config.tables[0]!, { settings, batchSize: 1000, deferIndexes: true });
+    expect(r.deferred_indexes.dropped.sort()).toEqual(['Events By Kind_shadow', 'Events Payload_shadow']);
+    expect(r.deferred_indexes.leaf_indexes_built).toBe(16);
+    expect(await differingRows(t.db, 'Acct Data', 'Acct Events', 'Acct Events_shadow')).toBe(0);
+    const normalize = (items: string[]) => items.map((x) => x.replace(/<- "Acct Data"\."[^"]+"/, '<- parent')).sort();
+    expect(normalize(await leafIndexes(shadow))).toEqual(normalize(before));
+    const invalid = await sql<{ n: number }>`
+      select count(*)::int as n from pg_index i join pg_partition_tree(${shadow}::regclass) t on t.relid = i.indrelid where not i.indisvalid`.execute(t.db);
+    expect(invalid.rows[0]!.n).toBe(0);
+    const checkpoint = await sql<{ d: unknown[] }>`select deferred_indexes as d from partgov.backfill_checkpoint where table_name = 'Acct Data.Acct Events'`.execute(t.db);
+    expect(checkpoint.rows[0]!.d).toEqual([]);
+  });
+});
