@@ -1,6 +1,9 @@
 -- Columns of a table in attnum order ($1 = table oid).
 -- attidentity: 'a' GENERATED ALWAYS, 'd' BY DEFAULT, '' none.
 -- attgenerated: 's' stored generated column ('v' virtual, PostgreSQL 18+), '' none.
+-- hash_native: the (domain's base) type has a default hash opclass, directly, as
+-- an array of such a type, or as an enum, so hash_record_extended can hash it
+-- without a text cast (checksums); other types are hashed as text.
 -- collation is reported only when it differs from the type's default, so the
 -- DDL clones an explicit COLLATE and nothing else.
 select a.attnum,
@@ -12,9 +15,14 @@ select a.attnum,
        a.attgenerated as generated,
        case when a.attcollation <> 0 and a.attcollation <> t.typcollation
             then quote_ident(cn.nspname) || '.' || quote_ident(co.collname) end as collation,
-       t.typcategory as type_category
+       t.typcategory as type_category,
+       (bt.typtype = 'e' or exists (
+          select 1 from pg_opclass oc join pg_am am on am.oid = oc.opcmethod
+          where am.amname = 'hash' and oc.opcdefault
+            and (oc.opcintype = bt.oid or (bt.typelem <> 0 and bt.typcategory = 'A' and oc.opcintype = bt.typelem)))) as hash_native
 from pg_attribute a
 join pg_type t on t.oid = a.atttypid
+join pg_type bt on bt.oid = case when t.typtype = 'd' then t.typbasetype else t.oid end
 left join pg_attrdef d on d.adrelid = a.attrelid and d.adnum = a.attnum
 left join pg_collation co on co.oid = a.attcollation
 left join pg_namespace cn on cn.oid = co.collnamespace

@@ -1,8 +1,44 @@
 import { sql, type RawBuilder } from 'kysely';
+import { rowHash, sumOfHashes } from '../db/row-checksum.js';
 import type { ShadowPair } from '../db/shadow-pair.js';
 
 /** A keyset position: the legacy primary-key values as text, in key order (exact for every type). */
 export type KeysetPosition = string[];
+
+/**
+ * How a batch writes: `online` (the sync trigger is on, so the batch locks its
+ * rows and yields to rows the trigger wrote: DO NOTHING), `offline` (nothing
+ * else writes the shadow: a plain INSERT, ~30% cheaper than speculative
+ * insertion), `offline_yield` (offline, after a conflict showed rows are
+ * already there), or `refresh` (--restart: overwrite what is there).
+ */
+export type BatchMode = 'online' | 'offline' | 'offline_yield' | 'refresh';
+
+export interface ChunkBounds {
+  /** First legacy key after the previous batch, or null when none is left up to the run's end key. */
+  first_key: KeysetPosition | null;
+  /** The `limit`-th key after the previous batch, or null when fewer remain (the chunk then ends at the run's end key). */
+  last_key: KeysetPosition | null;
+}
+
+export interface BatchOutcome {
+  row_count: number;
+  inserted: number;
+  /** Order-independent checksum of the batch's legacy rows (see rowChecksum). */
+  checksum: string;
+}
+
+const keyColumns = (pair: ShadowPair) => sql.join(pair.legacyKey.map((c) => sql.id(c.name)));
+const keyAsText = (pair: ShadowPair) => sql.join(pair.legacyKey.map((c) => sql`${sql.id(c.name)}::text`));
+// sql.raw(c.type): format_type() text from the catalog, so the parameter compares with the column's own type.
+const position = (pair: ShadowPair, key: KeysetPosition) => sql.join(pair.legacyKey.map((c, i) => sql`${key[i]}::${sql.raw(c.type)}`));
+
+/** `(key) > (after) and (key) <= (upTo)`, or just the upper bound for the first chunk. */
+function keyRange(pair: ShadowPair, after: KeysetPosition | null, upTo: KeysetPosition) {
+  return after
+    ? sql`(${keyColumns(pair)}) > (${position(pair, after)}) and (${keyColumns(pair)}) <= (${position(pair, upTo)})`
+    : sql`(${keyColumns(pair)}) <= (${position(pair, upTo)})`;
+}
 
 /** The weakest row lock that still orders the batch before concurrent writes to its rows (see batchQuery). */
 export function rowLock(pair: ShadowPair): RawBuilder<unknown> {
@@ -10,73 +46,81 @@ export function rowLock(pair: ShadowPair): RawBuilder<unknown> {
   return pair.shadowKey.every((c) => legacyKey.has(c)) ? sql`for key share` : sql`for share`;
 }
 
-/** The highest legacy key now, as text; null for an empty table. */
+/** The highest legacy key now, as text; no row for an empty table. */
 export function highestKeyQuery(pair: ShadowPair): RawBuilder<{ key: KeysetPosition }> {
   const keyDesc = sql.join(pair.legacyKey.map((c) => sql`${sql.id(c.name)} desc`));
-  const keyAsText = sql.join(pair.legacyKey.map((c) => sql`${sql.id(c.name)}::text`));
-  return sql<{ key: KeysetPosition }>`select json_build_array(${keyAsText}) as key from ${sql.id(pair.legacy.schema, pair.legacy.name)} order by ${keyDesc} limit 1`;
-}
-
-export interface BatchOutcome {
-  row_count: number;
-  inserted: number;
-  /** Order-independent: sum of hashtextextended(row::text, 0) over the batch's rows, as text. */
-  checksum: string;
-  first_key: KeysetPosition | null;
-  last_key: KeysetPosition | null;
+  return sql<{ key: KeysetPosition }>`select json_build_array(${keyAsText(pair)}) as key from ${sql.id(pair.legacy.schema, pair.legacy.name)} order by ${keyDesc} limit 1`;
 }
 
 /**
- * One backfill batch as a single statement: take the next `limit` legacy rows
- * after `after` in primary-key order, insert them into the shadow (rows already
- * there, written by the sync trigger, win: DO NOTHING), and report count,
- * checksum and the key range.
- *
- * The batch locks the rows it copies until it commits, so a concurrent
- * DELETE or UPDATE of one of them waits, and the sync trigger then sees (and
- * deletes or overwrites) the copied row instead of the copy resurrecting a
- * deleted row or leaving a stale one beside a moved one. `for key share` is
- * enough when the shadow's key is the legacy key (only DELETE or a key UPDATE
- * can move a row then); when the shadow key adds the partition key, an UPDATE
- * of that column moves the row to another shadow key without touching the
- * legacy key, so the lock must be `for share` (found by the concurrent-writer
- * test: with key share, rows whose scope key changed mid-batch stayed twice).
- *
- * The walk stops at `upTo`, the highest key when the run started: rows
- * inserted after that are the sync trigger's to copy, and a walk that chased
- * them would never end under a steady insert load.
- *
- * @example
- * // with scope key "k" and id key: where ("k", "id") > ($1::text, $2::bigint) order by "k", "id" limit $3
+ * The next chunk's first and last key: two probes of the legacy primary-key
+ * index (the second skips `limit - 1` entries), so the copy itself can be a
+ * plain key-range scan without ORDER BY/LIMIT or a sort for its bounds.
  */
-export function batchQuery(pair: ShadowPair, after: KeysetPosition | null, upTo: KeysetPosition, limit: number): RawBuilder<BatchOutcome> {
+export function chunkBoundsQuery(pair: ShadowPair, after: KeysetPosition | null, upTo: KeysetPosition, limit: number): RawBuilder<ChunkBounds> {
+  const legacy = sql.id(pair.legacy.schema, pair.legacy.name);
+  const range = keyRange(pair, after, upTo);
+  return sql<ChunkBounds>`
+    select (select json_build_array(${keyAsText(pair)}) from ${legacy} where ${range} order by ${keyColumns(pair)} limit 1) as first_key,
+           (select json_build_array(${keyAsText(pair)}) from ${legacy} where ${range} order by ${keyColumns(pair)} offset ${limit - 1} limit 1) as last_key`;
+}
+
+/**
+ * One backfill batch as a single statement over the legacy keys in
+ * (after, last]: insert them into the shadow and report count and checksum.
+ *
+ * Offline, the INSERT … SELECT hashes its own RETURNING rows: every legacy row
+ * of the range is inserted, so that is the batch's checksum, in one pass.
+ * Otherwise the batch is materialized first, because DO NOTHING/DO UPDATE may
+ * skip or change rows while the checksum must cover the legacy rows.
+ *
+ * With sync on, the batch locks the rows it copies until it commits, so a
+ * concurrent DELETE or UPDATE of one of them waits, and the sync trigger then
+ * sees (and deletes or overwrites) the copied row instead of the copy
+ * resurrecting a deleted row or leaving a stale one beside a moved one. `for
+ * key share` is enough when the shadow's key is the legacy key (only DELETE or
+ * a key UPDATE can move a row then); when the shadow key adds the partition
+ * key, an UPDATE of that column moves the row to another shadow key without
+ * touching the legacy key, so the lock must be `for share` (found by the
+ * concurrent-writer test: with key share, rows whose scope key changed
+ * mid-batch stayed twice).
+ */
+export function batchQuery(
+  pair: ShadowPair,
+  after: KeysetPosition | null,
+  last: KeysetPosition,
+  mode: BatchMode,
+  syncEnabled: boolean,
+): RawBuilder<BatchOutcome> {
   const legacy = sql.id(pair.legacy.schema, pair.legacy.name);
   const shadow = sql.id(pair.shadow.schema, pair.shadow.name);
   const cols = sql.join(pair.copyColumns.map((c) => sql.id(c.name)));
-  const keyCols = sql.join(pair.legacyKey.map((c) => sql.id(c.name)));
-  const keyDesc = sql.join(pair.legacyKey.map((c) => sql`${sql.id(c.name)} desc`));
-  const keyAsText = sql.join(pair.legacyKey.map((c) => sql`${sql.id(c.name)}::text`));
-  // sql.raw(c.type): format_type() text from the catalog, so the parameter compares with the column's own type.
-  const position = (key: KeysetPosition) => sql.join(pair.legacyKey.map((c, i) => sql`${key[i]}::${sql.raw(c.type)}`));
-  const where = after
-    ? sql`where (${keyCols}) > (${position(after)}) and (${keyCols}) <= (${position(upTo)})`
-    : sql`where (${keyCols}) <= (${position(upTo)})`;
+  const range = keyRange(pair, after, last);
   const overriding = pair.overridingSystemValue ? sql`overriding system value` : sql``;
+  if (mode === 'offline' && !syncEnabled) {
+    return sql<BatchOutcome>`
+      with ins as (
+        insert into ${shadow} (${cols}) ${overriding}
+        select ${cols} from ${legacy} where ${range}
+        returning ${rowHash(pair.copyColumns, null)} as h
+      )
+      select count(*)::int as row_count, count(*)::int as inserted, ${sumOfHashes(sql`h`)} as checksum from ins`;
+  }
+  const lock = syncEnabled ? rowLock(pair) : sql``;
+  const conflict =
+    mode === 'refresh'
+      ? sql`on conflict (${sql.join(pair.shadowKey.map((c) => sql.id(c)))}) do update set (${cols}) = row(${sql.join(pair.copyColumns.map((c) => sql`excluded.${sql.id(c.name)}`))})`
+      : sql`on conflict do nothing`;
   return sql<BatchOutcome>`
     with batch as materialized (
-      select ${cols} from ${legacy} ${where}
-      order by ${keyCols}
-      limit ${limit}
-      ${rowLock(pair)}
+      select ${cols} from ${legacy} where ${range} ${lock}
     ), ins as (
       insert into ${shadow} (${cols}) ${overriding}
       select ${cols} from batch
-      on conflict do nothing
+      ${conflict}
       returning 1
     )
     select (select count(*) from batch)::int as row_count,
            (select count(*) from ins)::int as inserted,
-           (select coalesce(sum(hashtextextended(b::text, 0)), 0) from batch b)::text as checksum,
-           (select json_build_array(${keyAsText}) from batch order by ${keyCols} limit 1) as first_key,
-           (select json_build_array(${keyAsText}) from batch order by ${keyDesc} limit 1) as last_key`;
+           (select ${sumOfHashes(rowHash(pair.copyColumns, 'b'))} from batch b) as checksum`;
 }

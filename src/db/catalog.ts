@@ -19,6 +19,8 @@ export interface ColumnModel {
   readonly collation: string | null;
   /** pg_type.typcategory: 'N' numeric, 'S' string, 'D' date/time, 'U' user (uuid, jsonb), 'A' array … */
   readonly typeCategory: string;
+  /** hash_record_extended can hash it natively (else checksums cast it to text). */
+  readonly hashNative: boolean;
 }
 
 export type ConstraintKind = 'primary_key' | 'unique' | 'check' | 'foreign_key' | 'exclusion';
@@ -139,6 +141,7 @@ export async function introspectTable(db: PartgovKysely, ref: TableRef): Promise
       generated: string;
       collation: string | null;
       type_category: string;
+      hash_native: boolean;
     }>(db, 'catalog/columns.sql', [oid]),
     querySqlFile<{
       name: string;
@@ -185,6 +188,7 @@ export async function introspectTable(db: PartgovKysely, ref: TableRef): Promise
           generated: c.generated === 's' ? 'stored' : c.generated === 'v' ? 'virtual' : null,
           collation: c.collation,
           typeCategory: c.type_category,
+          hashNative: c.hash_native,
         } satisfies ColumnModel),
       ),
     ),

@@ -9,6 +9,7 @@ export const SqlState = {
   adminShutdown: '57P01',
   crashShutdown: '57P02',
   cannotConnectNow: '57P03',
+  uniqueViolation: '23505',
   undefinedTable: '42P01',
   undefinedColumn: '42703',
   insufficientPrivilege: '42501',

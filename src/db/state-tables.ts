@@ -30,6 +30,7 @@ export interface BackfillCheckpointTable {
   updated_at: ColumnType<Date, Date | string | undefined, Date | string | RawBuilderLike>;
   shadow_table: string | null;
   deferred_indexes: Json<unknown[]>;
+  offline_batches: ColumnType<string, number | string | undefined, number | string | RawBuilderLike>;
 }
 
 export interface BackfillBatchTable {

@@ -9,6 +9,9 @@ import { openDatabase } from '../db/open-database.js';
 import { runMigrate } from '../migrate/run-migrate.js';
 import { runPreflight } from '../preflight/run-preflight.js';
 import { runPlan } from '../plan/run-plan.js';
+import { runSync } from '../sync/run-sync.js';
+import { runBackfill } from '../backfill/run-backfill.js';
+import { startExampleWriter } from './example-writer.js';
 import { packagePath } from '../package-root.js';
 
 export interface DemoStep {
@@ -29,6 +32,22 @@ export interface DemoOptions {
   nodes: number;
   settings: RuntimeSettings;
   log: (line: string) => void;
+}
+
+/** Rows of each legacy table and how many differ from its shadow (EXCEPT ALL both ways). */
+async function compareAll(db: import('../db/state-tables.js').PartgovKysely, tables: string[]): Promise<{ rows: number; differing: number }> {
+  let rows = 0;
+  let differing = 0;
+  for (const t of tables) {
+    const a = sql.id('public', t);
+    const b = sql.id('public', `${t}_shadow`);
+    const r = await sql<{ rows: string; differing: string }>`
+      select (select count(*) from ${a}) as rows,
+             (select count(*) from ((select * from ${a} except all select * from ${b}) union all (select * from ${b} except all select * from ${a})) d) as differing`.execute(db);
+    rows += Number(r.rows[0]!.rows);
+    differing += Number(r.rows[0]!.differing);
+  }
+  return { rows, differing };
 }
 
 /** Loads the example memory schema and its generator into a database. */
@@ -92,6 +111,18 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
       } finally {
         await rm(planDir, { recursive: true, force: true });
       }
+      await timed('sync enable (dual-write triggers)', async () => {
+        for (const table of config.tables) await runSync(conn.db, table, { action: 'enable', settings });
+      }, () => `${config.tables.length} tables mirrored into their shadows`);
+      const writer = startExampleWriter(url);
+      for (const table of config.tables) {
+        await timed(`backfill ${table.name}${table.name === 'memory_nodes' ? ' (while the app writes)' : ''}`, () => runBackfill(conn.db, table, { settings, batchSize: 10_000 }), (r) =>
+          `${r.rows_copied} rows in ${r.batches} batches, ${r.rows_per_sec} rows/s, ${r.retries} retries`);
+      }
+      const writes = await writer.stop();
+      const compared = await timed('compare legacy and shadow row by row', () => compareAll(conn.db, config.tables.map((t) => t.name)), (r) =>
+        `${r.rows} rows, ${r.differing} differing, after ${writes.inserts} inserts, ${writes.updates} updates, ${writes.deletes} deletes during the copy`);
+      if (compared.differing > 0) steps.at(-1)!.ok = false;
     } finally {
       await conn.close();
     }

@@ -7,6 +7,7 @@ import { resolveShadowPair, type ShadowPair } from '../db/shadow-pair.js';
 import { sqlFileText } from '../db/sql-file.js';
 import type { PartgovKysely } from '../db/state-tables.js';
 import { compileDdl } from '../plan/compile-ddl.js';
+import { RunInProgressError } from '../errors.js';
 
 /** Fixed trigger names on the legacy table, so `disable` removes exactly what `enable` added. */
 export const syncTriggerName = 'partgov_sync_shadow';
@@ -77,7 +78,7 @@ export async function isSyncEnabled(db: PartgovKysely, schema: string, table: st
  */
 export async function runSync(db: PartgovKysely, table: TableConfig, o: SyncOptions): Promise<SyncResult> {
   const pair = await resolveShadowPair(db, table);
-  return withAdvisoryLock(db, 'sync', pair.label, async () => {
+  return withAdvisoryLock(db, 'sync', pair.label, () => holdBackfillLock(db, pair.label, o.action, async () => {
     const wasEnabled = await isSyncEnabled(db, table.schema, table.name);
     const legacy = sql.id(table.schema, table.name);
     const guard = {
@@ -118,5 +119,24 @@ export async function runSync(db: PartgovKysely, table: TableConfig, o: SyncOpti
       was_enabled: wasEnabled,
       enabled: o.action === 'enable',
     };
-  });
+  }));
+}
+
+/**
+ * Sync changes while a backfill runs would break the backfill's assumptions
+ * (an offline copy takes no row locks), so sync holds the backfill lock too.
+ */
+async function holdBackfillLock<T>(db: PartgovKysely, label: string, action: string, work: () => Promise<T>): Promise<T> {
+  try {
+    return await withAdvisoryLock(db, 'backfill', label, work);
+  } catch (err) {
+    if (err instanceof RunInProgressError && err.details.operation === 'backfill') {
+      throw new RunInProgressError(`a backfill of ${label} is running; sync ${action} must not change under it`, {
+        fix: 'stop the backfill (its checkpoint is kept), run `partgov sync enable`, then run `partgov backfill` again (sync first, then copy)',
+        cause: err,
+        details: err.details,
+      });
+    }
+    throw err;
+  }
 }

@@ -1,0 +1,75 @@
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runBackfill } from '../../src/backfill/run-backfill.js';
+import type { PartgovConfig } from '../../src/config/config-schema.js';
+import { resolveSettings } from '../../src/config/runtime-settings.js';
+import { requireTable } from '../../src/db/catalog.js';
+import { rowChecksum } from '../../src/db/row-checksum.js';
+import { openDatabase } from '../../src/db/open-database.js';
+import { runSync } from '../../src/sync/run-sync.js';
+import { RunInProgressError } from '../../src/errors.js';
+import { createEventsTable, differingRows, prepareShadows } from '../helpers/fixtures.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/test-database.js';
+
+let t: TestDatabase;
+let config: PartgovConfig;
+const settings = resolveSettings({}, {}, undefined);
+const events = sql`"Acct Data"."Acct Events"`;
+const shadow = sql`"Acct Data"."Acct Events_shadow"`;
+
+beforeAll(async () => {
+  t = await createTestDatabase('modes');
+  config = await createEventsTable(t.db, 6000);
+  await prepareShadows(t.db, config);
+});
+afterAll(async () => t.drop());
+
+describe('backfill modes', () => {
+  it('offline (no sync): plain inserts; the batch checksums add up to the checksum of the whole table', async () => {
+    const r = await runBackfill(t.db, config.tables[0]!, { settings, batchSize: 700 });
+    expect(r).toMatchObject({ mode: 'offline', sync_enabled: false, complete: true, conflict_fallbacks: 0, total_rows_copied: 6000 });
+    expect(r.offline_batches).toBe(9);
+    const legacy = await requireTable(t.db, { schema: 'Acct Data', name: 'Acct Events' });
+    const whole = await sql<{ sum: string }>`select ${rowChecksum(legacy.columns, 'x')} as sum from ${events} x`.execute(t.db);
+    const batches = await sql<{ sum: string; n: number }>`
+      select sum(checksum::numeric)::text as sum, count(*)::int as n from partgov.backfill_batch where table_name = 'Acct Data.Acct Events'`.execute(t.db);
+    expect(batches.rows[0]!.n).toBe(9);
+    expect(batches.rows[0]!.sum).toBe(whole.rows[0]!.sum);
+    expect(await differingRows(t.db, 'Acct Data', 'Acct Events', 'Acct Events_shadow')).toBe(0);
+  });
+
+  it('offline rows already in the shadow: the batch is redone yielding to them', async () => {
+    await sql`insert into ${events} ("Scope Key", "Kind") select 'late:' || g, 'l' from generate_series(1, 50) g`.execute(t.db);
+    // one of the new rows reaches the shadow by hand before the copy does
+    await sql`insert into ${shadow} select * from ${events} where "Scope Key" = 'late:7'`.execute(t.db);
+    const r = await runBackfill(t.db, config.tables[0]!, { settings });
+    expect(r).toMatchObject({ mode: 'offline', conflict_fallbacks: 1, rows_copied: 50, rows_skipped_existing: 1, complete: true });
+    expect(await differingRows(t.db, 'Acct Data', 'Acct Events', 'Acct Events_shadow')).toBe(0);
+  });
+
+  it('--restart re-walks every key and overwrites rows that went stale while sync was off', async () => {
+    await sql`update ${events} set "Note" = 'changed while sync was off' where "ID" % 100 = 0`.execute(t.db);
+    expect(await differingRows(t.db, 'Acct Data', 'Acct Events', 'Acct Events_shadow')).toBe(120);
+    const r = await runBackfill(t.db, config.tables[0]!, { settings, restart: true });
+    expect(r).toMatchObject({ mode: 'refresh', total_rows_copied: 6050, complete: true });
+    expect(await differingRows(t.db, 'Acct Data', 'Acct Events', 'Acct Events_shadow')).toBe(0);
+  });
+
+  it('sync enable is refused (exit 4) while a backfill runs, and warns about offline batches afterwards', async () => {
+    const other = openDatabase({ url: t.url, maxConnections: 2 });
+    await other.db.connection().execute(async (conn) => {
+      await sql`select pg_advisory_lock(hashtext('partgov:backfill'), hashtext('Acct Data.Acct Events'))`.execute(conn);
+      const err = await runSync(t.db, config.tables[0]!, { action: 'enable', settings }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(RunInProgressError);
+      expect((err as RunInProgressError).message).toMatch(/a backfill of Acct Data.Acct Events is running/);
+      await sql`select pg_advisory_unlock_all()`.execute(conn);
+    });
+    await other.close();
+    await runSync(t.db, config.tables[0]!, { action: 'enable', settings });
+    const events: string[] = [];
+    const r = await runBackfill(t.db, config.tables[0]!, { settings, onEvent: (m) => events.push(m) });
+    expect(r).toMatchObject({ mode: 'online', sync_enabled: true, rows_copied: 0 });
+    expect(events.join('\n')).toMatch(/batch\(es\) were copied while sync was off/);
+    await runSync(t.db, config.tables[0]!, { action: 'disable', settings });
+  });
+});
