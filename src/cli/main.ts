@@ -9,6 +9,7 @@ import { runBackfill } from '../backfill/run-backfill.js';
 import { selectTables } from '../config/load-config.js';
 import { InputInvalidError } from '../errors.js';
 import { backfillProgress } from './backfill-progress.js';
+import { runVerify } from '../verify/run-verify.js';
 import { renderChecks, renderMigrate } from './render.js';
 import { runCommand, type GlobalOptions } from './run-command.js';
 
@@ -195,6 +196,39 @@ export function buildProgram(onExit: (code: number) => void): Command {
           } finally {
             progress.stop();
           }
+        }),
+      ),
+    );
+
+  example(
+    program.command('verify').description('prove the shadow holds exactly the legacy rows, and check partition health'),
+    'partgov verify --json > verify.json   # exit 1 when a check fails',
+  )
+    .option('--table <name>', 'only this configured table')
+    .option('--segments <n>', 'hash segments compared per table', '64')
+    .option('--max-diff-keys <n>', 'differing keys listed per table', '100')
+    .option('--strict', 'warnings fail too')
+    .option('--skew-threshold <x>', 'largest/smallest hash leaf ratio that warns', '4')
+    .option('--bloat-threshold <x>', 'dead-tuple ratio that warns', '0.2')
+    .action(
+      action((g, o) =>
+        runCommand({ name: 'verify', config: 'required' }, g, async (ctx) => {
+          const config = ctx.requireConfig();
+          const result = await runVerify(ctx.database().db, config, {
+            url: ctx.settings.databaseUrl!,
+            table: o.table as string | undefined,
+            segments: Number(o.segments),
+            maxDiffKeys: Number(o.maxDiffKeys),
+            strict: o.strict === true,
+            skewThreshold: Number(o.skewThreshold),
+            bloatThreshold: Number(o.bloatThreshold),
+            statementTimeoutMs: ctx.settings.statementTimeoutMs,
+            evidenceDir: config.evidence_dir,
+          });
+          const human = result.tables
+            .map((t) => renderChecks(`verify ${t.table} (${t.equality.duration_ms} ms, ${t.equality.queries} queries)`, t.checks.map((c) => ({ ...c, status: c.status === 'warn' && result.strict ? 'fail' : c.status }))))
+            .join('\n\n');
+          return { ok: result.tables.every((t) => t.ok), result, human: `${human}${result.evidence_file ? `\nevidence: ${result.evidence_file}` : ''}` };
         }),
       ),
     );
