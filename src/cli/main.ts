@@ -10,6 +10,7 @@ import { selectTables } from '../config/load-config.js';
 import { InputInvalidError } from '../errors.js';
 import { backfillProgress } from './backfill-progress.js';
 import { runVerify } from '../verify/run-verify.js';
+import { runShadowRead } from '../shadow-read/run-shadow-read.js';
 import { renderChecks, renderMigrate } from './render.js';
 import { runCommand, type GlobalOptions } from './run-command.js';
 
@@ -229,6 +230,39 @@ export function buildProgram(onExit: (code: number) => void): Command {
             .map((t) => renderChecks(`verify ${t.table} (${t.equality.duration_ms} ms, ${t.equality.queries} queries)`, t.checks.map((c) => ({ ...c, status: c.status === 'warn' && result.strict ? 'fail' : c.status }))))
             .join('\n\n');
           return { ok: result.tables.every((t) => t.ok), result, human: `${human}${result.evidence_file ? `\nevidence: ${result.evidence_file}` : ''}` };
+        }),
+      ),
+    );
+
+  example(
+    program.command('shadow-read').description('run the read queries on legacy and shadow for sampled scopes; compare results, latency and pruning'),
+    'partgov shadow-read --table memory_nodes --samples 50 --min-overlap 0.95 --json',
+  )
+    .requiredOption('--table <name>', 'configured table')
+    .option('--samples <n>', 'scope keys sampled', '20')
+    .option('--limit <k>', 'rows compared per query (top k)', '100')
+    .option('--min-overlap <x>', 'lowest acceptable result overlap', '0.95')
+    .action(
+      action((g, o) =>
+        runCommand({ name: 'shadow-read', config: 'required' }, g, async (ctx) => {
+          const config = ctx.requireConfig();
+          const [table] = selectTables(config, o.table as string);
+          const result = await runShadowRead(ctx.database(), table!, {
+            samples: Number(o.samples),
+            limit: Number(o.limit),
+            minOverlap: Number(o.minOverlap),
+            evidenceDir: config.evidence_dir,
+          });
+          const ok = result.overlap_min >= result.min_overlap && result.pruning_ok;
+          const human = [
+            ...result.queries.map((q) =>
+              `${q.overlap_min >= result.min_overlap && q.leaves_touched_max === 1 ? 'ok  ' : 'FAIL'} ${q.name}: overlap min ${q.overlap_min} mean ${q.overlap_mean}` +
+              ` | p50/p95 legacy ${q.legacy_p50_ms}/${q.legacy_p95_ms} ms, shadow ${q.shadow_p50_ms}/${q.shadow_p95_ms} ms | leaves touched ${q.leaves_touched_max}` +
+              (q.overlap_min < result.min_overlap ? ` (worst scope ${JSON.stringify(q.worst_scope)})` : ''),
+            ),
+            `shadow-read ${result.table}: ${ok ? 'passed' : 'FAILED'} over ${result.samples} sampled ${result.scope_column} values (min overlap ${result.min_overlap})`,
+          ].join('\n');
+          return { ok, result, human };
         }),
       ),
     );

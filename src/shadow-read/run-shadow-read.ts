@@ -1,0 +1,207 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { sql } from 'kysely';
+import Cursor from 'pg-cursor';
+import type pg from 'pg';
+import type { TableConfig } from '../config/config-schema.js';
+import { readPartitionTree } from '../db/catalog.js';
+import type { PartgovDatabase } from '../db/open-database.js';
+import { resolveShadowPair, type ShadowPair } from '../db/shadow-pair.js';
+import { InputInvalidError } from '../errors.js';
+import { compileDdl } from '../plan/compile-ddl.js';
+
+export interface ShadowReadOptions {
+  samples?: number;
+  limit?: number;
+  minOverlap?: number;
+  evidenceDir?: string | undefined;
+}
+
+export interface ShadowReadQueryResult {
+  name: string;
+  overlap_min: number;
+  overlap_mean: number;
+  legacy_p50_ms: number;
+  legacy_p95_ms: number;
+  shadow_p50_ms: number;
+  shadow_p95_ms: number;
+  /** Most shadow leaves one sampled execution's plan touched: 1 means it pruned to one partition. */
+  leaves_touched_max: number;
+  /** The sample with the lowest overlap, to reproduce it. */
+  worst_scope: string | null;
+}
+
+export interface ShadowReadResult {
+  table: string;
+  scope_column: string;
+  samples: number;
+  limit: number;
+  min_overlap: number;
+  queries: ShadowReadQueryResult[];
+  overlap_min: number;
+  pruning_ok: boolean;
+  evidence_file: string | null;
+}
+
+/** The column read queries are keyed by: the layout's scope key. */
+function scopeColumn(table: TableConfig): string {
+  const l = table.layout;
+  if (l.type !== 'range') return l.key;
+  if (l.subpartition) return l.subpartition.key;
+  throw new InputInvalidError(`shadow-read compares scope-keyed reads, and ${table.name} is partitioned by time only`, {
+    fix: 'sub-partition it by the scope key ("subpartition"), or leave it out of shadow-read',
+  });
+}
+
+function percentile(values: number[], p: number): number {
+  if (values.length === 0) return 0;
+  const sorted = [...values].sort((a, b) => a - b);
+  return Math.round(sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]! * 100) / 100;
+}
+
+/** |L ∩ S| / max(|L|, |S|) over rows as multisets; 1 when both are empty. */
+export function resultOverlap(legacy: readonly unknown[], shadow: readonly unknown[]): number {
+  if (legacy.length === 0 && shadow.length === 0) return 1;
+  const counts = new Map<string, number>();
+  for (const row of legacy) {
+    const k = JSON.stringify(row);
+    counts.set(k, (counts.get(k) ?? 0) + 1);
+  }
+  let common = 0;
+  for (const row of shadow) {
+    const k = JSON.stringify(row);
+    const n = counts.get(k) ?? 0;
+    if (n > 0) {
+      common++;
+      counts.set(k, n - 1);
+    }
+  }
+  return common / Math.max(legacy.length, shadow.length);
+}
+
+/** First `limit` rows of a query, read through a cursor so a large result never reaches the client whole. */
+async function firstRows(client: pg.PoolClient, text: string, values: unknown[], limit: number): Promise<{ rows: unknown[]; ms: number }> {
+  const t0 = performance.now();
+  const cursor = client.query(new Cursor(text, values));
+  try {
+    const rows = await cursor.read(limit);
+    return { rows, ms: performance.now() - t0 };
+  } finally {
+    await cursor.close();
+  }
+}
+
+async function leavesTouched(client: pg.PoolClient, text: string, values: unknown[], leaves: ReadonlySet<string>): Promise<number> {
+  // VERBOSE: without it the JSON plan leaves out each relation's schema.
+  const r = await client.query<{ 'QUERY PLAN': { Plan: PlanNode }[] }>(`explain (verbose, format json) ${text}`, values);
+  const seen = new Set<string>();
+  const walk = (n: PlanNode) => {
+    if (n['Relation Name'] && leaves.has(`${n.Schema ?? ''}.${n['Relation Name']}`)) seen.add(n['Relation Name']);
+    for (const c of n.Plans ?? []) walk(c);
+  };
+  walk(r.rows[0]!['QUERY PLAN'][0]!.Plan);
+  return seen.size;
+}
+
+interface PlanNode {
+  'Relation Name'?: string;
+  Schema?: string;
+  Plans?: PlanNode[];
+}
+
+/**
+ * The read queries to compare: the configured ones (`{{table}}` stands for the
+ * table, `$1` for the scope key), or by default the first rows of a scope in
+ * primary-key order. The configured text is operator-written SQL from the
+ * config file and runs as written; only the table name is substituted, quoted.
+ */
+function readQueries(pair: ShadowPair, table: TableConfig, column: string, limit: number): { name: string; sql: (target: string) => string }[] {
+  const configured = table.read_queries.map((q) => ({ name: q.name, sql: (target: string) => q.sql.split('{{table}}').join(target) }));
+  if (configured.length > 0) return configured;
+  const order = pair.legacyKey.map((c) => compileDdl(sql`${sql.id(c.name)}`)).join(', ');
+  const col = compileDdl(sql`${sql.id(column)}`);
+  return [{ name: 'scope_rows', sql: (target) => `select * from ${target} where ${col} = $1 order by ${order} limit ${limit}` }];
+}
+
+/**
+ * `partgov shadow-read`: for sampled scope keys, runs each read query on the
+ * legacy table and the shadow, and reports result overlap, latency on both,
+ * and how many shadow leaves the plan touches (1 = pruned to one partition).
+ */
+export async function runShadowRead(conn: PartgovDatabase, table: TableConfig, o: ShadowReadOptions = {}): Promise<ShadowReadResult> {
+  const samples = o.samples ?? 20;
+  const limit = o.limit ?? 100;
+  const minOverlap = o.minOverlap ?? 0.95;
+  for (const [flag, n] of [['--samples', samples], ['--limit', limit]] as const) {
+    // Whole numbers only: the default query's LIMIT is written into its text.
+    if (!Number.isInteger(n) || n < 1 || n > 100_000) throw new InputInvalidError(`${flag} ${n} is not a whole number from 1 to 100000`, { fix: `pass e.g. ${flag} 20` });
+  }
+  if (!(minOverlap >= 0 && minOverlap <= 1)) throw new InputInvalidError(`--min-overlap ${minOverlap} is not between 0 and 1`, { fix: 'pass e.g. --min-overlap 0.95' });
+  const pair = await resolveShadowPair(conn.db, table);
+  const column = scopeColumn(table);
+  const legacyText = compileDdl(sql`${sql.id(pair.legacy.schema, pair.legacy.name)}`);
+  const shadowText = compileDdl(sql`${sql.id(pair.shadow.schema, pair.shadow.name)}`);
+  const tree = await readPartitionTree(conn.db, pair.shadow);
+  const leaves = new Set(tree.filter((n) => n.isLeaf).map((n) => `${n.schema}.${n.name}`));
+  // Bernoulli sample of ~50k rows, then distinct scope keys in a stable pseudo-random order.
+  const pct = Math.min(100, Math.max(0.01, (5_000_000 / Math.max(1, pair.legacy.rowEstimate))));
+  const sampled = await sql<{ k: string }>`
+    select k from (select distinct ${sql.id(column)}::text as k from ${sql.id(pair.legacy.schema, pair.legacy.name)} tablesample bernoulli (${pct}::float4) repeatable (42)) x
+    order by md5(k) limit ${samples}`.execute(conn.db);
+  const scopes = sampled.rows.map((r) => r.k);
+  const client = await conn.pool.connect();
+  try {
+    const queries: ShadowReadQueryResult[] = [];
+    for (const q of readQueries(pair, table, column, limit)) {
+      const overlaps: number[] = [];
+      const lt: number[] = [];
+      const st: number[] = [];
+      let leavesMax = 0;
+      let worst: { scope: string; overlap: number } | null = null;
+      for (const [i, scope] of scopes.entries()) {
+        // Alternate which side runs first, so cache warming favours neither.
+        const first = i % 2 === 0 ? 'legacy' : 'shadow';
+        const a = await firstRows(client, q.sql(first === 'legacy' ? legacyText : shadowText), [scope], limit);
+        const b = await firstRows(client, q.sql(first === 'legacy' ? shadowText : legacyText), [scope], limit);
+        const [l, s] = first === 'legacy' ? [a, b] : [b, a];
+        lt.push(l.ms);
+        st.push(s.ms);
+        const overlap = resultOverlap(l.rows, s.rows);
+        overlaps.push(overlap);
+        if (!worst || overlap < worst.overlap) worst = { scope, overlap };
+        leavesMax = Math.max(leavesMax, await leavesTouched(client, q.sql(shadowText), [scope], leaves));
+      }
+      queries.push({
+        name: q.name,
+        overlap_min: overlaps.length ? Math.min(...overlaps) : 1,
+        overlap_mean: overlaps.length ? Math.round((overlaps.reduce((x, y) => x + y, 0) / overlaps.length) * 10_000) / 10_000 : 1,
+        legacy_p50_ms: percentile(lt, 50),
+        legacy_p95_ms: percentile(lt, 95),
+        shadow_p50_ms: percentile(st, 50),
+        shadow_p95_ms: percentile(st, 95),
+        leaves_touched_max: leavesMax,
+        worst_scope: worst?.scope ?? null,
+      });
+    }
+    const result: ShadowReadResult = {
+      table: pair.label,
+      scope_column: column,
+      samples: scopes.length,
+      limit,
+      min_overlap: minOverlap,
+      queries,
+      overlap_min: queries.length ? Math.min(...queries.map((q) => q.overlap_min)) : 1,
+      // Exactly one: zero would mean the plan never reached the shadow's leaves at all.
+      pruning_ok: queries.every((q) => q.leaves_touched_max === 1),
+      evidence_file: null,
+    };
+    if (o.evidenceDir) {
+      await mkdir(o.evidenceDir, { recursive: true });
+      result.evidence_file = path.join(o.evidenceDir, 'shadow-read.json');
+      await writeFile(result.evidence_file, `${JSON.stringify({ command: 'shadow-read', ok: result.overlap_min >= minOverlap && result.pruning_ok, generated_at: new Date().toISOString(), ...result }, null, 2)}\n`);
+    }
+    return result;
+  } finally {
+    client.release();
+  }
+}
