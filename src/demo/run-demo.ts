@@ -12,6 +12,8 @@ import { runPlan } from '../plan/run-plan.js';
 import { runSync } from '../sync/run-sync.js';
 import { runBackfill } from '../backfill/run-backfill.js';
 import { startExampleWriter } from './example-writer.js';
+import { runVerify } from '../verify/run-verify.js';
+import { runShadowRead } from '../shadow-read/run-shadow-read.js';
 import { packagePath } from '../package-root.js';
 
 export interface DemoStep {
@@ -32,22 +34,6 @@ export interface DemoOptions {
   nodes: number;
   settings: RuntimeSettings;
   log: (line: string) => void;
-}
-
-/** Rows of each legacy table and how many differ from its shadow (EXCEPT ALL both ways). */
-async function compareAll(db: import('../db/state-tables.js').PartgovKysely, tables: string[]): Promise<{ rows: number; differing: number }> {
-  let rows = 0;
-  let differing = 0;
-  for (const t of tables) {
-    const a = sql.id('public', t);
-    const b = sql.id('public', `${t}_shadow`);
-    const r = await sql<{ rows: string; differing: string }>`
-      select (select count(*) from ${a}) as rows,
-             (select count(*) from ((select * from ${a} except all select * from ${b}) union all (select * from ${b} except all select * from ${a})) d) as differing`.execute(db);
-    rows += Number(r.rows[0]!.rows);
-    differing += Number(r.rows[0]!.differing);
-  }
-  return { rows, differing };
 }
 
 /** Loads the example memory schema and its generator into a database. */
@@ -120,9 +106,14 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
           `${r.rows_copied} rows in ${r.batches} batches, ${r.rows_per_sec} rows/s, ${r.retries} retries`);
       }
       const writes = await writer.stop();
-      const compared = await timed('compare legacy and shadow row by row', () => compareAll(conn.db, config.tables.map((t) => t.name)), (r) =>
-        `${r.rows} rows, ${r.differing} differing, after ${writes.inserts} inserts, ${writes.updates} updates, ${writes.deletes} deletes during the copy`);
-      if (compared.differing > 0) steps.at(-1)!.ok = false;
+      const verified = await timed('verify (row equality + partition health)', () => runVerify(conn.db, config, { url }), (r) =>
+        r.tables.map((t) => `${t.table.replace('public.', '')} ${t.equality.rows_legacy} rows ${t.equality.differing_rows} differing`).join(', ') +
+        `; ${r.failed_checks} failed, ${r.warned_checks} warnings (${r.tables.flatMap((t) => t.checks.filter((c) => c.status === 'warn').map((c) => c.name)).join(', ') || 'none'}), after ${writes.inserts} inserts, ${writes.updates} updates, ${writes.deletes} deletes during the copy`);
+      if (verified.failed_checks > 0) steps.at(-1)!.ok = false;
+      const nodes = config.tables.find((t) => t.name === 'memory_nodes')!;
+      const read = await timed('shadow-read memory_nodes', () => runShadowRead(conn, nodes, { samples: 20 }), (r) =>
+        r.queries.map((q) => `${q.name}: overlap min ${q.overlap_min}, p95 legacy ${q.legacy_p95_ms} ms / shadow ${q.shadow_p95_ms} ms, ${q.leaves_touched_max} leaf touched`).join('; '));
+      if (read.overlap_min < read.min_overlap || !read.pruning_ok) steps.at(-1)!.ok = false;
     } finally {
       await conn.close();
     }

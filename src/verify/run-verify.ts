@@ -40,6 +40,8 @@ export interface VerifyResult {
   failed_checks: number;
   warned_checks: number;
   evidence_file: string | null;
+  /** Peak resident memory of this process (the CLI process when run from the CLI). */
+  peak_rss_mb: number;
 }
 
 function equalityCheck(c: RowComparison): VerifyCheck {
@@ -92,6 +94,7 @@ export async function runVerify(db: PartgovKysely, config: PartgovConfig, o: Ver
     failed_checks: all.filter((c) => c.status === 'fail').length,
     warned_checks: all.filter((c) => c.status === 'warn').length,
     evidence_file: null,
+    peak_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024),
   };
   if (o.evidenceDir) {
     await mkdir(o.evidenceDir, { recursive: true });

@@ -1,0 +1,115 @@
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { sql } from 'kysely';
+import { parseConfig } from '../config/load-config.js';
+import { startEmbeddedServer } from '../db/embedded-server.js';
+import { openDatabase } from '../db/open-database.js';
+import { runMigrate } from '../migrate/run-migrate.js';
+import { packagePath } from '../package-root.js';
+import { runPlan } from '../plan/run-plan.js';
+import type { VerifyResult } from '../verify/run-verify.js';
+
+export interface VerifyBenchmarkResult {
+  server: string;
+  rows: number;
+  /** sum(hashtextextended(t::text, 0)) over legacy, then over the shadow: the in-database ceiling. */
+  ceiling_full_hash_both_s: number;
+  verify_s: number;
+  /** verify / ceiling: goal <= 1.3. */
+  verify_vs_ceiling: number;
+  bisect_one_row_s: number;
+  bisect_queries: number;
+  /** Time to find the one differing row's key, over the ceiling: goal <= 2. */
+  bisect_vs_ceiling: number;
+  peak_rss_mb: number;
+}
+
+interface Envelope extends VerifyResult {
+  started_at: string;
+  finished_at: string;
+}
+
+function verifyCli(url: string, configFile: string): Promise<Envelope> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [packagePath('bin', 'partgov.js'), '--config', configFile, '--database-url', url, '--json', 'verify'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('close', (code) => (code === 0 || code === 1 ? resolve(JSON.parse(out) as Envelope) : reject(new Error(`verify exited ${code}: ${err}`))));
+  });
+}
+
+const seconds = (ms: number) => Math.round(ms / 10) / 100;
+
+/**
+ * `npm run bench:verify`: 1e6 legacy rows against an exact 1e6-row hash shadow.
+ * Times the plain full-table hash of both tables (the ceiling), `partgov
+ * verify`, and verify again with one changed row (the bisect), in one run.
+ */
+export async function benchmarkVerify(o: { rows: number; major: 15 | 18; log: (l: string) => void }): Promise<VerifyBenchmarkResult> {
+  const server = await startEmbeddedServer({ major: o.major });
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'partgov-bench-verify-'));
+  try {
+    const admin = openDatabase({ url: server.adminUrl });
+    await sql`create database bench`.execute(admin.db);
+    const version = (await sql<{ v: string }>`select current_setting('server_version') as v`.execute(admin.db)).rows[0]!.v;
+    await admin.close();
+    const url = server.urlFor('bench');
+    const conn = openDatabase({ url, maxConnections: 2 });
+    const db = conn.db;
+    const config = parseConfig({ tables: [{ name: 'bench_rows', layout: { type: 'hash', key: 'scope_key', partitions: 32 } }] });
+    const configFile = path.join(dir, 'partgov.config.json');
+    await writeFile(configFile, JSON.stringify({ tables: config.tables }));
+    await runMigrate(db, { action: 'up', lockTimeoutMs: 5000, statementTimeoutMs: 0, lockRetries: 2 });
+    o.log(`bench: loading ${o.rows} rows twice into PostgreSQL ${version}`);
+    await sql`create table bench_rows (id bigint primary key, scope_key text not null, kind text not null, body text not null, payload jsonb, created_at timestamptz not null)`.execute(db);
+    await sql`insert into bench_rows select g, 'tenant_' || (g % 97) || ':scope_' || (g % 13), (array['a', 'b', 'c'])[1 + g % 3], repeat(md5(g::text), 5),
+              case when g % 3 = 0 then null else jsonb_build_object('g', g) end, timestamptz '2026-01-01' + g * interval '1 second'
+              from generate_series(1, ${o.rows}) g`.execute(db);
+    const plan = await runPlan(db, config);
+    await db.transaction().execute(async (trx) => {
+      // sql.raw: statements partgov's own plan generated.
+      for (const s of plan.tables[0]!.statements) await sql.raw(s.sql).execute(trx);
+    });
+    await sql`insert into bench_rows_shadow select * from bench_rows`.execute(db);
+    await sql`vacuum analyze`.execute(db);
+    // Warm both tables into cache so neither measurement pays the first read.
+    await sql`select count(*) from bench_rows`.execute(db);
+    await sql`select count(*) from bench_rows_shadow`.execute(db);
+
+    let t0 = performance.now();
+    await sql`select sum(hashtextextended(t::text, 0)) from bench_rows t`.execute(db);
+    await sql`select sum(hashtextextended(t::text, 0)) from bench_rows_shadow t`.execute(db);
+    const ceilingMs = performance.now() - t0;
+    o.log(`bench: full-table hash of both tables: ${seconds(ceilingMs)} s`);
+
+    const equal = await verifyCli(url, configFile);
+    const verifyMs = Date.parse(equal.finished_at) - Date.parse(equal.started_at);
+    o.log(`bench: verify: ${seconds(verifyMs)} s, ${equal.tables[0]!.equality.differing_rows} differing, peak RSS ${equal.peak_rss_mb} MB`);
+
+    await sql`update bench_rows_shadow set body = 'changed' where id = ${Math.floor(o.rows / 2)}`.execute(db);
+    t0 = performance.now();
+    const diff = await verifyCli(url, configFile);
+    const diffMs = performance.now() - t0;
+    const eq = diff.tables[0]!.equality;
+    o.log(`bench: verify with one changed row: ${seconds(diffMs)} s total, bisect ${seconds(eq.bisect_ms)} s in ${eq.queries - 2} extra query, found ${JSON.stringify(eq.differences)}`);
+    await conn.close();
+    return {
+      server: `PostgreSQL ${version}`,
+      rows: o.rows,
+      ceiling_full_hash_both_s: seconds(ceilingMs),
+      verify_s: seconds(verifyMs),
+      verify_vs_ceiling: Math.round((verifyMs / ceilingMs) * 100) / 100,
+      bisect_one_row_s: seconds(eq.bisect_ms),
+      bisect_queries: eq.queries - 2,
+      bisect_vs_ceiling: Math.round((eq.bisect_ms / ceilingMs) * 100) / 100,
+      peak_rss_mb: Math.max(equal.peak_rss_mb, diff.peak_rss_mb),
+    };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+    await server.stop();
+  }
+}
