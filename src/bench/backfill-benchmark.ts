@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -10,8 +9,8 @@ import { startEmbeddedServer } from '../db/embedded-server.js';
 import { openDatabase } from '../db/open-database.js';
 import type { PartgovKysely } from '../db/state-tables.js';
 import { runMigrate } from '../migrate/run-migrate.js';
-import { packagePath } from '../package-root.js';
 import { runPlan } from '../plan/run-plan.js';
+import { runCliJson } from './run-cli-json.js';
 
 export interface BackfillBenchmarkOptions {
   rows: number;
@@ -73,18 +72,8 @@ async function recreateShadow(db: PartgovKysely, config: PartgovConfig, name: st
   await sql`checkpoint`.execute(db);
 }
 
-/** Runs `partgov backfill --json` as a child process: the real CLI path, with its own peak RSS. */
 function backfillCli(url: string, configFile: string, name: string, extra: string[]): Promise<BackfillResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [packagePath('bin', 'partgov.js'), '--config', configFile, '--database-url', url, '--json', 'backfill', '--table', name, ...extra], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.on('close', (code) => (code === 0 ? resolve(JSON.parse(out) as BackfillResult) : reject(new Error(`backfill exited ${code}: ${err}`))));
-  });
+  return runCliJson<BackfillResult>(['--config', configFile, '--database-url', url, 'backfill', '--table', name, ...extra]);
 }
 
 const seconds = (ms: number) => Math.round(ms / 10) / 100;
@@ -101,11 +90,7 @@ export async function benchmarkBackfill(o: BackfillBenchmarkOptions): Promise<Ba
   const server = await startEmbeddedServer({ major: o.major });
   const dir = await mkdtemp(path.join(os.tmpdir(), 'partgov-bench-'));
   try {
-    const admin = openDatabase({ url: server.adminUrl });
-    await sql`create database bench`.execute(admin.db);
-    const version = (await sql<{ v: string }>`select current_setting('server_version') as v`.execute(admin.db)).rows[0]!.v;
-    await admin.close();
-    const url = server.urlFor('bench');
+    const { url, version } = await server.createDatabase('bench');
     const conn = openDatabase({ url, maxConnections: 2 });
     const db = conn.db;
     const small = `${table}_small`;

@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -7,8 +6,8 @@ import { parseConfig } from '../config/load-config.js';
 import { startEmbeddedServer } from '../db/embedded-server.js';
 import { openDatabase } from '../db/open-database.js';
 import { runMigrate } from '../migrate/run-migrate.js';
-import { packagePath } from '../package-root.js';
 import { runPlan } from '../plan/run-plan.js';
+import { runCliJson } from './run-cli-json.js';
 import type { VerifyResult } from '../verify/run-verify.js';
 
 export interface VerifyBenchmarkResult {
@@ -32,14 +31,7 @@ interface Envelope extends VerifyResult {
 }
 
 function verifyCli(url: string, configFile: string): Promise<Envelope> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [packagePath('bin', 'partgov.js'), '--config', configFile, '--database-url', url, '--json', 'verify'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.on('close', (code) => (code === 0 || code === 1 ? resolve(JSON.parse(out) as Envelope) : reject(new Error(`verify exited ${code}: ${err}`))));
-  });
+  return runCliJson<Envelope>(['--config', configFile, '--database-url', url, 'verify'], [0, 1]);
 }
 
 const seconds = (ms: number) => Math.round(ms / 10) / 100;
@@ -53,11 +45,7 @@ export async function benchmarkVerify(o: { rows: number; major: 15 | 18; log: (l
   const server = await startEmbeddedServer({ major: o.major });
   const dir = await mkdtemp(path.join(os.tmpdir(), 'partgov-bench-verify-'));
   try {
-    const admin = openDatabase({ url: server.adminUrl });
-    await sql`create database bench`.execute(admin.db);
-    const version = (await sql<{ v: string }>`select current_setting('server_version') as v`.execute(admin.db)).rows[0]!.v;
-    await admin.close();
-    const url = server.urlFor('bench');
+    const { url, version } = await server.createDatabase('bench');
     const conn = openDatabase({ url, maxConnections: 2 });
     const db = conn.db;
     const config = parseConfig({ tables: [{ name: 'bench_rows', layout: { type: 'hash', key: 'scope_key', partitions: 32 } }] });

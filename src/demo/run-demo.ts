@@ -69,11 +69,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   };
   const server = await timed('start embedded PostgreSQL', () => startEmbeddedServer({ fast: true }), (s) => `PostgreSQL ${s.major} on 127.0.0.1:${s.port}`);
   try {
-    const admin = openDatabase({ url: server.adminUrl });
-    await sql`create database partgov_demo`.execute(admin.db);
-    const version = (await sql<{ v: string }>`select current_setting('server_version') as v`.execute(admin.db)).rows[0]!.v;
-    await admin.close();
-    const url = server.urlFor('partgov_demo');
+    const { url, version } = await server.createDatabase('partgov_demo');
     await timed('load example schema and data', () => loadMemoryExample(url, o.nodes), (c) =>
       Object.entries(c).map(([k, v]) => `${v} ${k}`).join(', '));
 
