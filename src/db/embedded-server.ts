@@ -13,6 +13,8 @@ export interface EmbeddedServerOptions {
   major?: 15 | 18;
   /** Trade durability for speed (fsync off): right for tests and demos, never for data you keep. */
   fast?: boolean;
+  /** Extra server settings, e.g. { max_wal_size: '8GB' }. */
+  settings?: Record<string, string>;
   onLog?: (line: string) => void;
 }
 
@@ -143,6 +145,7 @@ export async function startEmbeddedServer(options: EmbeddedServerOptions = {}): 
       '-c', 'listen_addresses=127.0.0.1',
       '-c', 'max_connections=200',
       ...(options.fast ? ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'] : []),
+      ...Object.entries(options.settings ?? {}).flatMap(([k, v]) => ['-c', `${k}=${v}`]),
     ],
     onLog: (m: unknown) => log(String(m)),
     onError: (m: unknown) => log(String(m)),

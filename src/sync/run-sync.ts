@@ -8,6 +8,7 @@ import { sqlFileText } from '../db/sql-file.js';
 import type { PartgovKysely } from '../db/state-tables.js';
 import { compileDdl } from '../plan/compile-ddl.js';
 import { RunInProgressError } from '../errors.js';
+import { assertStateSchema } from '../migrate/run-migrate.js';
 
 /** Fixed trigger names on the legacy table, so `disable` removes exactly what `enable` added. */
 export const syncTriggerName = 'partgov_sync_shadow';
@@ -77,6 +78,7 @@ export async function isSyncEnabled(db: PartgovKysely, schema: string, table: st
  * legacy table, so both run under lock_timeout with retries.
  */
 export async function runSync(db: PartgovKysely, table: TableConfig, o: SyncOptions): Promise<SyncResult> {
+  await assertStateSchema(db); // the trigger functions live in schema partgov
   const pair = await resolveShadowPair(db, table);
   return withAdvisoryLock(db, 'sync', pair.label, () => holdBackfillLock(db, pair.label, o.action, async () => {
     const wasEnabled = await isSyncEnabled(db, table.schema, table.name);

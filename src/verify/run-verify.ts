@@ -47,7 +47,7 @@ export interface VerifyResult {
 function equalityCheck(c: RowComparison): VerifyCheck {
   const figures = { rows_legacy: c.rows_legacy, rows_shadow: c.rows_shadow, segments: c.segments, mismatched_segments: c.mismatched_segments.length, differing_rows: c.differing_rows };
   if (c.mismatched_segments.length === 0) {
-    return { name: 'equality', status: 'pass', detail: `${c.rows_legacy} rows, identical in all ${c.segments} segments`, figures };
+    return { name: 'equality', status: 'pass', detail: `${c.rows_legacy} rows, identical (row count and the sum of every row's hash match)`, figures };
   }
   const listed = c.differences.map((d) => `${d.kind} ${JSON.stringify(d.key)}`);
   return {

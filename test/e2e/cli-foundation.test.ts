@@ -147,6 +147,28 @@ describe('partgov CLI: locks and secrets', () => {
   });
 });
 
+describe('partgov CLI: refusals before anything changes', () => {
+  it('sync, backfill and verify exit 2 naming the missing state schema or shadow', async () => {
+    const cfg = await writeConfig('stages.json', { tables: [table] });
+    const args = ['--config', cfg, '--database-url', t.url];
+    const sync = await runCli([...args, 'sync', 'enable', '--table', 'events']);
+    expect(sync.code).toBe(2);
+    expect(sync.stderr).toMatch(/state schema is missing[\s\S]*fix: run `partgov migrate up`/);
+    expect((await runCli([...args, 'migrate', 'up'])).code).toBe(0);
+    for (const cmd of [['sync', 'enable', '--table', 'events'], ['backfill', '--table', 'events'], ['verify']]) {
+      const r = await runCli([...args, ...cmd]);
+      expect(r.code, cmd.join(' ')).toBe(2);
+      expect(r.stderr).toMatch(/shadow table public.events_shadow of public.events does not exist[\s\S]*partgov plan --out/);
+    }
+    const triggers = await sql<{ n: number }>`select count(*)::int as n from pg_trigger where tgrelid = 'events'::regclass and not tgisinternal`.execute(t.db);
+    expect(triggers.rows[0]!.n).toBe(0);
+    const badFlag = await runCli([...args, 'backfill', '--table', 'events', '--batch-size', 'lots']);
+    expect(badFlag.code).toBe(2);
+    expect(badFlag.stderr).toMatch(/--batch-size "lots"/);
+    await sql`drop schema partgov cascade`.execute(t.db);
+  });
+});
+
 describe('partgov CLI: init and help', () => {
   it('init writes a starter config that validates, and refuses to overwrite it', async () => {
     const file = path.join(dir, 'starter.json');
