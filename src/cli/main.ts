@@ -9,6 +9,7 @@ import { runBackfill } from '../backfill/run-backfill.js';
 import { selectTables } from '../config/load-config.js';
 import { InputInvalidError } from '../errors.js';
 import { backfillProgress } from './backfill-progress.js';
+import { numberFlag } from './number-flag.js';
 import { runVerify } from '../verify/run-verify.js';
 import { runShadowRead } from '../shadow-read/run-shadow-read.js';
 import { renderChecks, renderMigrate } from './render.js';
@@ -168,19 +169,14 @@ export function buildProgram(onExit: (code: number) => void): Command {
       action((g, o) =>
         runCommand({ name: 'backfill', config: 'required' }, g, async (ctx) => {
           const [table] = selectTables(ctx.requireConfig(), o.table as string);
-          const num = (flag: string, v: unknown) => {
-            const n = Number(v);
-            if (!Number.isFinite(n) || n < 0) throw new InputInvalidError(`${flag} ${JSON.stringify(v)} is not a non-negative number`, { fix: `pass ${flag} <number>` });
-            return n;
-          };
           const progress = backfillProgress();
           try {
             const result = await runBackfill(ctx.database().db, table!, {
               settings: ctx.settings,
-              batchSize: num('--batch-size', o.batchSize),
-              sleepMs: num('--sleep-ms', o.sleepMs),
-              maxBatchMs: num('--max-batch-ms', o.maxBatchMs),
-              ...(o.maxDuration !== undefined ? { maxDurationSec: num('--max-duration', o.maxDuration) } : {}),
+              batchSize: numberFlag('--batch-size', o.batchSize, { integer: true, min: 1 }),
+              sleepMs: numberFlag('--sleep-ms', o.sleepMs, { integer: true }),
+              maxBatchMs: numberFlag('--max-batch-ms', o.maxBatchMs, { integer: true, min: 1 }),
+              ...(o.maxDuration !== undefined ? { maxDurationSec: numberFlag('--max-duration', o.maxDuration, { min: 1 }) } : {}),
               deferIndexes: o.deferIndexes === true,
               restart: o.restart === true,
               onProgress: (p) => progress.update(p),
@@ -218,11 +214,11 @@ export function buildProgram(onExit: (code: number) => void): Command {
           const result = await runVerify(ctx.database().db, config, {
             url: ctx.settings.databaseUrl!,
             table: o.table as string | undefined,
-            segments: Number(o.segments),
-            maxDiffKeys: Number(o.maxDiffKeys),
+            segments: numberFlag('--segments', o.segments, { integer: true, min: 1, max: 65536 }),
+            maxDiffKeys: numberFlag('--max-diff-keys', o.maxDiffKeys, { integer: true, min: 1, max: 1_000_000 }),
             strict: o.strict === true,
-            skewThreshold: Number(o.skewThreshold),
-            bloatThreshold: Number(o.bloatThreshold),
+            skewThreshold: numberFlag('--skew-threshold', o.skewThreshold, { min: 1 }),
+            bloatThreshold: numberFlag('--bloat-threshold', o.bloatThreshold, { max: 1 }),
             statementTimeoutMs: ctx.settings.statementTimeoutMs,
             evidenceDir: config.evidence_dir,
           });
@@ -248,9 +244,9 @@ export function buildProgram(onExit: (code: number) => void): Command {
           const config = ctx.requireConfig();
           const [table] = selectTables(config, o.table as string);
           const result = await runShadowRead(ctx.database(), table!, {
-            samples: Number(o.samples),
-            limit: Number(o.limit),
-            minOverlap: Number(o.minOverlap),
+            samples: numberFlag('--samples', o.samples, { integer: true, min: 1, max: 100_000 }),
+            limit: numberFlag('--limit', o.limit, { integer: true, min: 1, max: 100_000 }),
+            minOverlap: numberFlag('--min-overlap', o.minOverlap, { max: 1 }),
             evidenceDir: config.evidence_dir,
           });
           const ok = result.overlap_min >= result.min_overlap && result.pruning_ok;
@@ -275,7 +271,7 @@ export function buildProgram(onExit: (code: number) => void): Command {
     .action(
       action((g, o) =>
         runCommand({ name: 'demo', config: 'none', startsEmbeddedDatabase: true }, g, async (ctx) => {
-          const result = await runDemo({ nodes: Number(o.nodes), log: ctx.log, settings: ctx.settings });
+          const result = await runDemo({ nodes: numberFlag('--nodes', o.nodes, { integer: true, min: 1 }), log: ctx.log, settings: ctx.settings });
           return { ok: result.ok, result, human: result.summary };
         }),
       ),

@@ -165,6 +165,12 @@ describe('partgov CLI: refusals before anything changes', () => {
     const badFlag = await runCli([...args, 'backfill', '--table', 'events', '--batch-size', 'lots']);
     expect(badFlag.code).toBe(2);
     expect(badFlag.stderr).toMatch(/--batch-size "lots"/);
+    // A NaN threshold would make its check pass silently; a NaN limit would reach SQL.
+    for (const flag of ['--skew-threshold', '--bloat-threshold', '--max-diff-keys']) {
+      const r = await runCli([...args, 'verify', flag, 'abc']);
+      expect(r.code, flag).toBe(2);
+      expect(r.stderr).toContain(`${flag} "abc"`);
+    }
     await sql`drop schema partgov cascade`.execute(t.db);
   });
 });
