@@ -60,14 +60,23 @@ export function highestKeyQuery(pair: ShadowPair): RawBuilder<{ key: KeysetPosit
 export function chunkBoundsQuery(pair: ShadowPair, after: KeysetPosition | null, upTo: KeysetPosition, limit: number): RawBuilder<ChunkBounds> {
   const legacy = sql.id(pair.legacy.schema, pair.legacy.name);
   const range = keyRange(pair, after, upTo);
-  return sql<ChunkBounds>`
-    select (select json_build_array(${keyAsText(pair)}) from ${legacy} where ${range} order by ${keyColumns(pair)} limit 1) as first_key,
-           (select json_build_array(${keyAsText(pair)}) from ${legacy} where ${range} order by ${keyColumns(pair)} offset ${limit - 1} limit 1) as last_key`;
+  // The key is turned into JSON outside the probe: inside it, the skipped
+  // `limit - 1` rows were each built into JSON too (5 ms instead of 1 ms per 10k).
+  const probe = (offset: number) =>
+    sql`(select json_build_array(${keyAsText(pair)}) from (select ${keyColumns(pair)} from ${legacy} where ${range} order by ${keyColumns(pair)} offset ${offset} limit 1) k)`;
+  return sql<ChunkBounds>`select ${probe(0)} as first_key, ${probe(limit - 1)} as last_key`;
 }
 
 /**
  * One backfill batch as a single statement over the legacy keys in
  * (after, last]: insert them into the shadow and report count and checksum.
+ *
+ * Rows go in sorted by the shadow's primary key (which starts with the
+ * partition key): each leaf and each of its indexes then takes its rows as one
+ * run of neighbouring pages instead of one row at a time across all leaves.
+ * That made 1e6 rows into 32 hash leaves ~25% faster than the same batches
+ * unsorted, and faster than one unsorted INSERT … SELECT (the sort of a 10k
+ * batch fits the batch's work_mem, see runBackfill).
  *
  * Offline, the INSERT … SELECT hashes its own RETURNING rows: every legacy row
  * of the range is inserted, so that is the batch's checksum, in one pass.
@@ -97,11 +106,12 @@ export function batchQuery(
   const cols = sql.join(pair.copyColumns.map((c) => sql.id(c.name)));
   const range = keyRange(pair, after, last);
   const overriding = pair.overridingSystemValue ? sql`overriding system value` : sql``;
+  const shadowOrder = sql`order by ${sql.join(pair.shadowKey.map((c) => sql.id(c)))}`;
   if (mode === 'offline' && !syncEnabled) {
     return sql<BatchOutcome>`
       with ins as (
         insert into ${shadow} (${cols}) ${overriding}
-        select ${cols} from ${legacy} where ${range}
+        select ${cols} from ${legacy} where ${range} ${shadowOrder}
         returning ${rowHash(pair.copyColumns, null)} as h
       )
       select count(*)::int as row_count, count(*)::int as inserted, ${sumOfHashes(sql`h`)} as checksum from ins`;
@@ -116,7 +126,7 @@ export function batchQuery(
       select ${cols} from ${legacy} where ${range} ${lock}
     ), ins as (
       insert into ${shadow} (${cols}) ${overriding}
-      select ${cols} from batch
+      select ${cols} from batch ${shadowOrder}
       ${conflict}
       returning 1
     )

@@ -25,17 +25,18 @@ export interface GuardRetryEvent {
 }
 
 /**
- * Sets lock_timeout and statement_timeout for the current transaction only.
- * set_config(..., true) is SET LOCAL with the value as a parameter, so nothing
- * is spliced into SQL text.
+ * Sets lock_timeout and statement_timeout (and any `extra` settings) for the
+ * current transaction only, in one round trip. set_config(..., true) is SET
+ * LOCAL with name and value as parameters, so nothing is spliced into SQL text.
  */
 export async function setLocalTimeouts(
   trx: QueryExecutorProvider,
   lockTimeoutMs: number,
   statementTimeoutMs: number,
+  extra: Readonly<Record<string, string>> = {},
 ): Promise<void> {
-  await sql`select set_config('lock_timeout', ${`${lockTimeoutMs}ms`}, true),
-                   set_config('statement_timeout', ${`${statementTimeoutMs}ms`}, true)`.execute(trx);
+  const settings: [string, string][] = [['lock_timeout', `${lockTimeoutMs}ms`], ['statement_timeout', `${statementTimeoutMs}ms`], ...Object.entries(extra)];
+  await sql`select ${sql.join(settings.map(([name, value]) => sql`set_config(${name}, ${value}, true)`))}`.execute(trx);
 }
 
 /**
