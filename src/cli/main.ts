@@ -5,7 +5,7 @@ import { runPreflight } from '../preflight/run-preflight.js';
 import { runDemo } from '../demo/run-demo.js';
 import { renderPlanSql, runPlan } from '../plan/run-plan.js';
 import { runSync } from '../sync/run-sync.js';
-import { runBackfill } from '../backfill/run-backfill.js';
+import { maxJobs, runBackfill } from '../backfill/run-backfill.js';
 import { selectTables } from '../config/load-config.js';
 import { InputInvalidError } from '../errors.js';
 import { backfillProgress } from './backfill-progress.js';
@@ -160,6 +160,7 @@ export function buildProgram(onExit: (code: number) => void): Command {
   )
     .requiredOption('--table <name>', 'configured table')
     .option('--batch-size <n>', 'rows per batch (the ceiling adaptive sizing returns to)', '10000')
+    .option('--jobs <n>', 'batches in flight at once, each on its own connection; also leaf index builds at once with --defer-indexes', '1')
     .option('--sleep-ms <n>', 'pause between batches', '0')
     .option('--max-batch-ms <n>', 'halve the batch when one takes longer', '5000')
     .option('--max-duration <s>', 'stop cleanly after this many seconds; run again to continue')
@@ -169,10 +170,13 @@ export function buildProgram(onExit: (code: number) => void): Command {
       action((g, o) =>
         runCommand({ name: 'backfill', config: 'required' }, g, async (ctx) => {
           const [table] = selectTables(ctx.requireConfig(), o.table as string);
+          const jobs = numberFlag('--jobs', o.jobs, { integer: true, min: 1, max: maxJobs });
           const progress = backfillProgress();
           try {
-            const result = await runBackfill(ctx.database().db, table!, {
+            // One connection per job, one for the advisory lock, one for chunk probes.
+            const result = await runBackfill(ctx.database({ maxConnections: jobs + 2 }).db, table!, {
               settings: ctx.settings,
+              jobs,
               batchSize: numberFlag('--batch-size', o.batchSize, { integer: true, min: 1 }),
               sleepMs: numberFlag('--sleep-ms', o.sleepMs, { integer: true }),
               maxBatchMs: numberFlag('--max-batch-ms', o.maxBatchMs, { integer: true, min: 1 }),
@@ -187,7 +191,7 @@ export function buildProgram(onExit: (code: number) => void): Command {
               `backfill ${result.table} -> ${result.shadow}: ${result.complete ? 'complete' : `stopped (${result.stopped_reason}); run again to continue`}`,
               `  ${result.rows_copied} rows in ${result.batches} batches, ${(result.duration_ms / 1000).toFixed(1)} s, ${result.rows_per_sec} rows/s, ${result.retries} retries`,
               `  checkpoint: ${result.final_checkpoint.rows_copied} rows total, last key ${JSON.stringify(result.final_checkpoint.last_key)}`,
-              ...(result.deferred_indexes.dropped.length ? [`  deferred indexes: ${result.deferred_indexes.dropped.join(', ')} (${result.deferred_indexes.leaf_indexes_built} leaf indexes built)`] : []),
+              ...(result.deferred_indexes.dropped.length ? [`  deferred indexes: ${result.deferred_indexes.dropped.join(', ')} (${result.deferred_indexes.leaf_indexes_built} leaf indexes built in ${(result.deferred_indexes.build_ms / 1000).toFixed(1)} s)`] : []),
             ].join('\n');
             return { ok: true, result, human };
           } finally {

@@ -31,7 +31,8 @@ export interface CommandContext {
   settings: RuntimeSettings;
   config: PartgovConfig | undefined;
   requireConfig(): PartgovConfig;
-  database(): PartgovDatabase;
+  /** Opens the database on first call; `maxConnections` sizes the pool (first call wins). */
+  database(options?: { maxConnections?: number }): PartgovDatabase;
   log(line: string): void;
   json: boolean;
 }
@@ -99,8 +100,8 @@ export async function runCommand<R extends object>(
         if (!config) throw new Error('this command needs a config');
         return config;
       },
-      database: () => {
-        opened ??= openDatabase({ url: settings.databaseUrl, applicationName: `partgov ${spec.name}` });
+      database: (options) => {
+        opened ??= openDatabase({ url: settings.databaseUrl, applicationName: `partgov ${spec.name}`, ...options });
         return opened;
       },
       log: (line) => process.stderr.write(`${redact(line)}\n`),

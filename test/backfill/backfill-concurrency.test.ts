@@ -80,10 +80,32 @@ describe('backfill with sync and a concurrent writer', () => {
     expect(await differingRows(t.db, 'Acct Data', 'Acct Events', 'Acct Events_shadow')).toBe(1);
   });
 
-  it('a batch whose backend is terminated is retried and the run completes exactly', async () => {
+  it('with 3 batches in flight (--jobs 3) under the same writer: the two tables end exactly equal', async () => {
     const table = config.tables[0]!;
     await sql`truncate "Acct Data"."Acct Events_shadow"`.execute(t.db);
-    const victim = openDatabase({ url: t.url, maxConnections: 3, applicationName: 'partgov victim' });
+    await sql`delete from partgov.backfill_batch`.execute(t.db);
+    await sql`delete from partgov.backfill_checkpoint`.execute(t.db);
+    await runSync(t.db, table, { action: 'enable', settings });
+    const pool = openDatabase({ url: t.url, maxConnections: 5, applicationName: 'partgov jobs' });
+    const writer = startWriter(t.url);
+    await sleep(200);
+    const result = await runBackfill(pool.db, table, { settings, batchSize: 300, sleepMs: 2, jobs: 3 });
+    await sleep(200);
+    const ops = await writer.stop();
+    await pool.close();
+    await runSync(t.db, table, { action: 'disable', settings });
+    expect(result).toMatchObject({ complete: true, sync_enabled: true, mode: 'online' });
+    expect(ops).toBeGreaterThan(200);
+    expect(await differingRows(t.db, 'Acct Data', 'Acct Events', 'Acct Events_shadow')).toBe(0);
+    const batches = await sql<{ n: number; max: number }>`select count(*)::int as n, max(batch_no)::int as max from partgov.backfill_batch`.execute(t.db);
+    expect(batches.rows[0]!.n).toBe(result.batches);
+    expect(batches.rows[0]!.max).toBe(result.batches);
+  });
+
+  it('a batch whose backend is terminated is retried and the run completes exactly (2 jobs: the batch after it rolls back too)', async () => {
+    const table = config.tables[0]!;
+    await sql`truncate "Acct Data"."Acct Events_shadow"`.execute(t.db);
+    const victim = openDatabase({ url: t.url, maxConnections: 4, applicationName: 'partgov victim' });
     let terminated = 0;
     const killer = (async () => {
       for (let i = 0; i < 400 && terminated === 0; i++) {
@@ -94,7 +116,7 @@ describe('backfill with sync and a concurrent writer', () => {
         await sleep(5);
       }
     })();
-    const result = await runBackfill(victim.db, table, { settings, batchSize: 200, sleepMs: 2, restart: true });
+    const result = await runBackfill(victim.db, table, { settings, batchSize: 200, sleepMs: 2, restart: true, jobs: 2 });
     await killer;
     await victim.close();
     expect(terminated).toBeGreaterThanOrEqual(1);

@@ -22,10 +22,17 @@ beforeAll(async () => {
 });
 afterAll(async () => t.drop());
 
-async function checkpoint(): Promise<{ rows_copied: number; batches: number } | undefined> {
-  const r = await sql<{ rows_copied: number; batches: number }>`
-    select rows_copied::int, batches::int from partgov.backfill_checkpoint where table_name = 'Acct Data.Acct Events'`.execute(t.db);
+async function checkpoint(): Promise<{ rows_copied: number; batches: number; last_id: string | null } | undefined> {
+  const r = await sql<{ rows_copied: number; batches: number; last_id: string | null }>`
+    select rows_copied::int, batches::int, last_key->>0 as last_id from partgov.backfill_checkpoint where table_name = 'Acct Data.Acct Events'`.execute(t.db);
   return r.rows[0];
+}
+
+/** What the shadow holds: its row count and highest legacy key. */
+async function shadowExtent(): Promise<{ n: number; max_id: string | null }> {
+  const r = await sql<{ n: number; max_id: string | null }>`
+    select count(*)::int as n, max("ID")::text as max_id from "Acct Data"."Acct Events_shadow"`.execute(t.db);
+  return r.rows[0]!;
 }
 
 /** Waits until no backend of a killed partgov process is left (its advisory lock goes with it). */
@@ -39,12 +46,13 @@ async function waitForBackendsGone(): Promise<void> {
 }
 
 describe('backfill survives kill -9', () => {
-  it('killed with SIGKILL at 6 random moments and resumed each time, the shadow equals the legacy table row for row', async () => {
+  it('killed with SIGKILL at 6 random moments (1, 2 and 3 jobs) and resumed each time, the shadow equals the legacy table row for row', async () => {
     const args = ['--config', configFile, '--database-url', t.url, 'backfill', '--table', 'Acct Data.Acct Events', '--batch-size', '300', '--sleep-ms', '10'];
     const progress: number[] = [];
     for (let kill = 0; kill < 6; kill++) {
       const before = (await checkpoint())?.rows_copied ?? 0;
-      const child = spawn(process.execPath, [cliPath, ...args], { stdio: 'ignore' });
+      const jobs = String(1 + (kill % 3));
+      const child = spawn(process.execPath, [cliPath, ...args, '--jobs', jobs], { stdio: 'ignore' });
       const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)));
       // Wait until this run has committed a batch, then kill it at a random instant after.
       for (let i = 0; i < 400 && ((await checkpoint())?.rows_copied ?? 0) <= before; i++) await sleep(10);
@@ -52,12 +60,16 @@ describe('backfill survives kill -9', () => {
       child.kill('SIGKILL');
       expect(await exited).toBe('SIGKILL');
       await waitForBackendsGone();
-      progress.push((await checkpoint())?.rows_copied ?? 0);
+      // With several batches in flight, commits still land in key order: what the
+      // shadow holds is exactly the prefix the checkpoint names, nothing beyond it.
+      const cp = (await checkpoint())!;
+      expect(await shadowExtent(), `after kill ${kill + 1} (--jobs ${jobs})`).toEqual({ n: cp.rows_copied, max_id: cp.last_id });
+      progress.push(cp.rows_copied);
     }
     // Every kill landed mid-copy, and each run moved the copy forward.
     expect(progress.at(-1)!).toBeLessThan(rows);
     for (let i = 1; i < progress.length; i++) expect(progress[i]!).toBeGreaterThan(progress[i - 1]!);
-    const final = await runCli(['--json', ...args]);
+    const final = await runCli(['--json', ...args, '--jobs', '2']);
     expect(final.code, final.stderr).toBe(0);
     const result = final.json<{ resumed: boolean; complete: boolean; total_rows_copied: number }>();
     expect(result).toMatchObject({ resumed: true, complete: true, total_rows_copied: rows });

@@ -58,12 +58,12 @@ describe('backfill --defer-indexes', () => {
     return r.rows.map((x) => x.item);
   }
 
-  it('drops the secondary indexes for the copy, builds them per leaf, and ends with the same catalog as the normal mode', async () => {
+  it('drops the secondary indexes for the copy, builds them per leaf (2 at once), and ends with the same catalog as the normal mode', async () => {
     const config = await createEventsTable(t.db, 5000);
     await prepareShadows(t.db, config);
     const shadow = '"Acct Data"."Acct Events_shadow"';
     const before = await leafIndexes(shadow);
-    const r = await runBackfill(t.db, config.tables[0]!, { settings, batchSize: 1000, deferIndexes: true });
+    const r = await runBackfill(t.db, config.tables[0]!, { settings, batchSize: 1000, deferIndexes: true, jobs: 2 });
     expect(r.deferred_indexes.dropped.sort()).toEqual(['Events By Kind_shadow', 'Events Payload_shadow']);
     expect(r.deferred_indexes.leaf_indexes_built).toBe(16);
     expect(await differingRows(t.db, 'Acct Data', 'Acct Events', 'Acct Events_shadow')).toBe(0);
@@ -74,5 +74,32 @@ describe('backfill --defer-indexes', () => {
     expect(invalid.rows[0]!.n).toBe(0);
     const checkpoint = await sql<{ d: unknown[] }>`select deferred_indexes as d from partgov.backfill_checkpoint where table_name = 'Acct Data.Acct Events'`.execute(t.db);
     expect(checkpoint.rows[0]!.d).toEqual([]);
+  });
+
+  it('range by month with hash sub-partitions, 3 jobs: every level gets its index back, attached and valid', async () => {
+    await sql`drop table "Acct Data"."Acct Events_shadow", "Acct Data"."Acct Events"`.execute(t.db);
+    await sql`delete from partgov.backfill_checkpoint`.execute(t.db);
+    await createEventsTable(t.db, 6000);
+    const config = parseConfig({
+      tables: [
+        {
+          schema: 'Acct Data',
+          name: 'Acct Events',
+          layout: { type: 'range', column: 'At', interval: 'month', premake: 0, start: '2026-01-01', default_partition: true, subpartition: { type: 'hash', key: 'Scope Key', partitions: 3 } },
+        },
+      ],
+    });
+    await prepareShadows(t.db, config);
+    const shadow = '"Acct Data"."Acct Events_shadow"';
+    const before = await leafIndexes(shadow);
+    const r = await runBackfill(t.db, config.tables[0]!, { settings, batchSize: 700, deferIndexes: true, jobs: 3 });
+    const leaves = await sql<{ n: number }>`select count(*)::int as n from pg_partition_tree(${shadow}::regclass) where isleaf`.execute(t.db);
+    expect(leaves.rows[0]!.n).toBeGreaterThan(6);
+    expect(r.deferred_indexes.leaf_indexes_built).toBe(2 * leaves.rows[0]!.n);
+    expect(await differingRows(t.db, 'Acct Data', 'Acct Events', 'Acct Events_shadow')).toBe(0);
+    expect((await leafIndexes(shadow)).map((x) => x.replace(/"Acct Data"\."[^"]+"/g, 'X')).sort()).toEqual(before.map((x) => x.replace(/"Acct Data"\."[^"]+"/g, 'X')).sort());
+    const invalid = await sql<{ n: number }>`
+      select count(*)::int as n from pg_index i join pg_partition_tree(${shadow}::regclass) t on t.relid = i.indrelid where not i.indisvalid`.execute(t.db);
+    expect(invalid.rows[0]!.n).toBe(0);
   });
 });

@@ -165,6 +165,11 @@ describe('partgov CLI: refusals before anything changes', () => {
     const badFlag = await runCli([...args, 'backfill', '--table', 'events', '--batch-size', 'lots']);
     expect(badFlag.code).toBe(2);
     expect(badFlag.stderr).toMatch(/--batch-size "lots"/);
+    for (const jobs of ['0', '17', '1.5']) {
+      const r = await runCli([...args, 'backfill', '--table', 'events', '--jobs', jobs]);
+      expect(r.code, `--jobs ${jobs}`).toBe(2);
+      expect(r.stderr).toMatch(new RegExp(`--jobs "${jobs.replace('.', '\\.')}" is not a whole number from 1 to 16[\\s\\S]*fix: pass --jobs`));
+    }
     // A NaN threshold would make its check pass silently; a NaN limit would reach SQL.
     for (const flag of ['--skew-threshold', '--bloat-threshold', '--max-diff-keys']) {
       const r = await runCli([...args, 'verify', flag, 'abc']);
