@@ -18,5 +18,5 @@ for (const v of r.variants) {
   const goal = v.goal === undefined ? '' : `  goal >= ${v.goal}: ${v.goal_met ? 'met' : 'NOT met'}`;
   console.log(`  ${pad(v.name, 40)} ${pad(`${v.seconds} s`, 9)} ${pad(`${v.rows_per_s} rows/s`, 15)} = ${v.vs_ceiling}x the ceiling's speed [${v.vs_ceiling_runs.join(', ')}]${goal}`);
 }
-console.log(`  (c) peak RSS of partgov: ${r.peak_rss_mb_small} MB at ${r.small_rows} rows, ${r.peak_rss_mb_large} MB at ${r.rows} rows (goal: flat, < 200 MB)`);
+console.log(`  (c) peak RSS of partgov: ${r.peak_rss_mb_small} MB at ${r.small_rows} rows, ${r.peak_rss_mb_large} MB at ${r.rows} rows, 1 job (goal: flat, < 200 MB); at most ${r.peak_rss_mb_any_variant} MB in any variant`);
 console.log(JSON.stringify(r));
