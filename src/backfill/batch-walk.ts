@@ -36,7 +36,6 @@ export interface BatchWalkOptions {
 }
 
 export interface CommittedBatch {
-  last_key: KeysetPosition;
   row_count: number;
   inserted: number;
   /** The batch size the walk uses from now on. */
@@ -45,13 +44,10 @@ export interface CommittedBatch {
 
 export interface BatchWalkResult {
   stopped_reason: 'complete' | 'max_duration';
-  last_key: KeysetPosition | null;
   batches: number;
   retries: number;
   conflict_fallbacks: number;
   batch_size_final: number;
-  /** The mode the last batch ran in (offline becomes offline_yield after a conflict). */
-  mode: BatchMode;
 }
 
 const minBatchSize = 100;
@@ -106,7 +102,6 @@ function deferred(): { promise: Promise<void>; resolve: () => void; reject: (err
 export async function walkBatches(db: PartgovKysely, o: BatchWalkOptions): Promise<BatchWalkResult> {
   let committedKey = o.startAfter;
   let committedBatches = o.batchesBefore;
-  let batchesThisRun = 0;
   let mode = o.mode;
   let batchSize = o.batchSize;
   let failures = 0;
@@ -164,10 +159,7 @@ export async function walkBatches(db: PartgovKysely, o: BatchWalkOptions): Promi
     });
     // Runs before this batch's commit is signalled, so the next batch numbers after it.
     committedKey = chunk.end;
-    if (r.row_count > 0) {
-      committedBatches++;
-      batchesThisRun++;
-    }
+    if (r.row_count > 0) committedBatches++;
     failures = 0;
     if (copyMs > o.maxBatchMs && batchSize > minBatchSize) {
       batchSize = Math.max(minBatchSize, Math.floor(batchSize / 2));
@@ -175,13 +167,30 @@ export async function walkBatches(db: PartgovKysely, o: BatchWalkOptions): Promi
     } else if (copyMs < o.maxBatchMs / 2 && batchSize < o.batchSize) {
       batchSize = Math.min(o.batchSize, Math.ceil(batchSize * 1.5));
     }
-    if (r.row_count > 0) o.onCommitted({ last_key: chunk.end, row_count: r.row_count, inserted: r.inserted, batch_size: batchSize });
+    if (r.row_count > 0) o.onCommitted({ row_count: r.row_count, inserted: r.inserted, batch_size: batchSize });
   };
 
+  let resync = false;
   for (;;) {
     // One window: dispatch from the last committed key until the end, the deadline or a failure.
     let failure: unknown;
     let outcome: 'complete' | 'max_duration' | undefined;
+    if (resync) {
+      // After a failure, the checkpoint row is the truth: a COMMIT whose connection
+      // broke may have landed or not, and only the database knows which.
+      try {
+        const cp = await db
+          .selectFrom('partgov.backfill_checkpoint')
+          .select(['last_key', 'batches'])
+          .where('table_name', '=', o.pair.label)
+          .executeTakeFirstOrThrow();
+        committedKey = cp.last_key as KeysetPosition | null;
+        committedBatches = Number(cp.batches);
+      } catch (err) {
+        failure = err;
+      }
+    }
+    resync = true;
     let dispatchAfter = committedKey;
     let previousCommitted: Promise<void> = Promise.resolve();
     const running = new Set<Promise<void>>();
@@ -225,12 +234,10 @@ export async function walkBatches(db: PartgovKysely, o: BatchWalkOptions): Promi
     if (failure === undefined && outcome !== undefined) {
       return {
         stopped_reason: outcome,
-        last_key: committedKey,
-        batches: batchesThisRun,
+        batches: committedBatches - o.batchesBefore,
         retries,
         conflict_fallbacks: conflictFallbacks,
         batch_size_final: batchSize,
-        mode,
       };
     }
 

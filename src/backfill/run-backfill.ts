@@ -227,7 +227,12 @@ export async function runBackfill(db: PartgovKysely, table: TableConfig, o: Back
     if (stoppedReason === 'complete') {
       await db.updateTable('partgov.backfill_checkpoint').set({ done: true, updated_at: sql`now()` }).where('table_name', '=', pair.label).execute();
     }
-    const lastKey = walk?.last_key ?? existing?.last_key ?? null;
+    // Totals come from the checkpoint row, the one record that commits with the rows.
+    const final = (await readCheckpoint(db, pair.label))!;
+    const rowsBefore = Number(existing?.rows_copied ?? 0);
+    totalRows = Number(final.rows_copied);
+    totalBatches = Number(final.batches);
+    offlineBatches = Number(final.offline_batches);
 
     let leafIndexesBuilt = 0;
     let buildMs = 0;
@@ -250,17 +255,17 @@ export async function runBackfill(db: PartgovKysely, table: TableConfig, o: Back
       mode: o.restart ? 'refresh' : syncEnabled ? 'online' : 'offline',
       offline_batches: offlineBatches,
       conflict_fallbacks: walk?.conflict_fallbacks ?? 0,
-      rows_copied: totalRowsThisRun,
+      rows_copied: totalRows - rowsBefore,
       rows_skipped_existing: skipped,
       total_rows_copied: totalRows,
       batches: walk?.batches ?? 0,
       retries: walk?.retries ?? 0,
       batch_size_final: walk?.batch_size_final ?? ceiling,
       duration_ms: durationMs,
-      rows_per_sec: durationMs > 0 ? Math.round((totalRowsThisRun * 1000) / durationMs) : 0,
+      rows_per_sec: durationMs > 0 ? Math.round(((totalRows - rowsBefore) * 1000) / durationMs) : 0,
       peak_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024),
       deferred_indexes: { dropped, leaf_indexes_built: leafIndexesBuilt, build_ms: buildMs },
-      final_checkpoint: { last_key: lastKey, batches: totalBatches, rows_copied: totalRows },
+      final_checkpoint: { last_key: final.last_key, batches: totalBatches, rows_copied: totalRows },
     };
   });
 }
