@@ -106,7 +106,10 @@ export function batchQuery(
   const cols = sql.join(pair.copyColumns.map((c) => sql.id(c.name)));
   const range = keyRange(pair, after, last);
   const overriding = pair.overridingSystemValue ? sql`overriding system value` : sql``;
-  const shadowOrder = sql`order by ${sql.join(pair.shadowKey.map((c) => sql.id(c)))}`;
+  // Only copied columns can order the batch (a generated key column is computed by the shadow).
+  const copied = new Set(pair.copyColumns.map((c) => c.name));
+  const orderColumns = pair.shadowKey.filter((c) => copied.has(c));
+  const shadowOrder = orderColumns.length > 0 ? sql`order by ${sql.join(orderColumns.map((c) => sql.id(c)))}` : sql``;
   if (mode === 'offline' && !syncEnabled) {
     return sql<BatchOutcome>`
       with ins as (

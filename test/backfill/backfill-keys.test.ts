@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runBackfill } from '../../src/backfill/run-backfill.js';
 import { parseConfig } from '../../src/config/load-config.js';
 import { resolveSettings } from '../../src/config/runtime-settings.js';
+import { runSync } from '../../src/sync/run-sync.js';
 import { createEventsTable, differingRows, prepareShadows } from '../helpers/fixtures.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database.js';
 
@@ -44,6 +45,20 @@ describe('backfill key types', () => {
     }
     const empty = await runBackfill(t.db, config.tables[3]!, { settings });
     expect(empty).toMatchObject({ complete: true, rows_copied: 0, batches: 0 });
+  });
+});
+
+describe('backfill of a generated primary-key column', () => {
+  it('online with 2 jobs: the shadow computes the key itself, and the batches still copy exactly', async () => {
+    await sql`create table "Gen PK" (a int not null, "B" int generated always as (a * 2) stored, "K k" text not null, note text, primary key ("B"))`.execute(t.db);
+    await sql`insert into "Gen PK" (a, "K k", note) select g, 'k' || (g % 7), case when g % 3 = 0 then null else 'n' end from generate_series(1, 3000) g`.execute(t.db);
+    const config = parseConfig({ tables: [{ name: 'Gen PK', layout: { type: 'hash', key: 'K k', partitions: 4 } }] });
+    await prepareShadows(t.db, config);
+    await runSync(t.db, config.tables[0]!, { action: 'enable', settings });
+    const r = await runBackfill(t.db, config.tables[0]!, { settings, batchSize: 400, jobs: 2 });
+    expect(r).toMatchObject({ complete: true, mode: 'online', total_rows_copied: 3000, batches: 8 });
+    await sql`update "Gen PK" set a = a + 100000 where a % 10 = 0`.execute(t.db);
+    expect(await differingRows(t.db, 'public', 'Gen PK', 'Gen PK_shadow')).toBe(0);
   });
 });
 
