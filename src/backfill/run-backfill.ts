@@ -15,7 +15,11 @@ export interface BackfillOptions {
   settings: RuntimeSettings;
   /** Rows per batch to start with, and the ceiling adaptive sizing grows back to. */
   batchSize?: number;
-  /** Batches in flight at once, each on its own connection (and index builds at once with deferIndexes); default 1. */
+  /**
+   * Batches in flight at once, each on its own connection (and leaf index builds at once with
+   * deferIndexes); default 1. The pool needs jobs + 2 connections (advisory lock, chunk probes),
+   * or the extra jobs just wait for a connection.
+   */
   jobs?: number;
   /** Pause between batches, to leave I/O for the application. */
   sleepMs?: number;

@@ -73,3 +73,25 @@ describe('backfill modes', () => {
     await runSync(t.db, config.tables[0]!, { action: 'disable', settings });
   });
 });
+
+describe('backfill --max-duration', () => {
+  it('stops at a batch boundary with the checkpoint naming exactly what is in the shadow (2 jobs), and the next run finishes the copy', async () => {
+    await sql`truncate ${shadow}`.execute(t.db);
+    await sql`delete from partgov.backfill_batch`.execute(t.db);
+    await sql`delete from partgov.backfill_checkpoint`.execute(t.db);
+    const total = await sql<{ n: number }>`select count(*)::int as n from ${events}`.execute(t.db);
+    const first = await runBackfill(t.db, config.tables[0]!, { settings, batchSize: 300, sleepMs: 40, jobs: 2, maxDurationSec: 0.3 });
+    expect(first).toMatchObject({ complete: false, stopped_reason: 'max_duration', resumed: false });
+    expect(first.rows_copied).toBeGreaterThan(0);
+    expect(first.rows_copied).toBeLessThan(total.rows[0]!.n);
+    const inShadow = await sql<{ n: number }>`select count(*)::int as n from ${shadow}`.execute(t.db);
+    expect(inShadow.rows[0]!.n).toBe(first.final_checkpoint.rows_copied);
+
+    const second = await runBackfill(t.db, config.tables[0]!, { settings, batchSize: 300, jobs: 2 });
+    expect(second).toMatchObject({ complete: true, resumed: true, total_rows_copied: total.rows[0]!.n });
+    expect(second.final_checkpoint.batches).toBe(first.batches + second.batches);
+    const batches = await sql<{ n: number; max: number }>`select count(*)::int as n, max(batch_no)::int as max from partgov.backfill_batch`.execute(t.db);
+    expect(batches.rows[0]).toEqual({ n: second.final_checkpoint.batches, max: second.final_checkpoint.batches });
+    expect(await differingRows(t.db, 'Acct Data', 'Acct Events', 'Acct Events_shadow')).toBe(0);
+  });
+});
