@@ -75,7 +75,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
 
     const settings = { ...o.settings, databaseUrl: url };
     const config = parseConfig(JSON.parse(await readFile(packagePath('examples', 'memory', 'partgov.config.json'), 'utf8')));
-    const conn = openDatabase({ url, applicationName: 'partgov demo' });
+    const conn = openDatabase({ url, applicationName: 'partgov demo', maxConnections: 4 });
     try {
       await timed('migrate up (partgov state schema)', () =>
         runMigrate(conn.db, { action: 'up', lockTimeoutMs: settings.lockTimeoutMs, statementTimeoutMs: 0, lockRetries: 3 }),
@@ -98,7 +98,10 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
       }, () => `${config.tables.length} tables mirrored into their shadows`);
       const writer = startExampleWriter(url);
       for (const table of config.tables) {
-        await timed(`backfill ${table.name}${table.name === 'memory_nodes' ? ' (while the app writes)' : ''}`, () => runBackfill(conn.db, table, { settings, batchSize: 10_000 }), (r) =>
+        // memory_edges shows --jobs 2: two batches in flight, still committed in key order.
+        const jobs = table.name === 'memory_edges' ? 2 : 1;
+        const label = `backfill ${table.name}${table.name === 'memory_nodes' ? ' (while the app writes)' : ''}${jobs > 1 ? ` (--jobs ${jobs})` : ''}`;
+        await timed(label, () => runBackfill(conn.db, table, { settings, batchSize: 10_000, jobs }), (r) =>
           `${r.rows_copied} rows in ${r.batches} batches, ${r.rows_per_sec} rows/s, ${r.retries} retries`);
       }
       const writes = await writer.stop();
