@@ -134,6 +134,13 @@ export async function runBackfill(db: PartgovKysely, table: TableConfig, o: Back
       fix: 'pass --jobs 1 (the default) while the application is busy, or up to the server\'s spare cores in a maintenance window',
     });
   }
+  if (jobs > 1 && o.settings.lockTimeoutMs <= 0) {
+    // A batch waiting for the one before it is invisible to PostgreSQL's deadlock
+    // detector; lock_timeout is what turns a lock cycle through the application into a retry.
+    throw new InputInvalidError(`--jobs ${jobs} needs a lock_timeout, and it is off (0)`, {
+      fix: 'pass --lock-timeout 5000 (or set lock_timeout_ms in the config), or run with --jobs 1',
+    });
+  }
   const event = o.onEvent ?? (() => undefined);
   return withAdvisoryLock(db, 'backfill', pair.label, async () => {
     const t0 = performance.now();

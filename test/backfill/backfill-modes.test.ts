@@ -7,7 +7,7 @@ import { requireTable } from '../../src/db/catalog.js';
 import { rowChecksum } from '../../src/db/row-checksum.js';
 import { openDatabase } from '../../src/db/open-database.js';
 import { runSync } from '../../src/sync/run-sync.js';
-import { RunInProgressError } from '../../src/errors.js';
+import { InputInvalidError, RunInProgressError } from '../../src/errors.js';
 import { createEventsTable, differingRows, prepareShadows } from '../helpers/fixtures.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database.js';
 
@@ -93,5 +93,12 @@ describe('backfill --max-duration', () => {
     const batches = await sql<{ n: number; max: number }>`select count(*)::int as n, max(batch_no)::int as max from partgov.backfill_batch`.execute(t.db);
     expect(batches.rows[0]).toEqual({ n: second.final_checkpoint.batches, max: second.final_checkpoint.batches });
     expect(await differingRows(t.db, 'Acct Data', 'Acct Events', 'Acct Events_shadow')).toBe(0);
+  });
+
+  it('more than one job without a lock_timeout is refused before anything changes', async () => {
+    const before = await sql<{ updated_at: Date }>`select updated_at from partgov.backfill_checkpoint`.execute(t.db);
+    await expect(runBackfill(t.db, config.tables[0]!, { settings: { ...settings, lockTimeoutMs: 0 }, jobs: 2, restart: true })).rejects.toThrow(InputInvalidError);
+    await expect(runBackfill(t.db, config.tables[0]!, { settings: { ...settings, lockTimeoutMs: 0 }, jobs: 2 })).rejects.toThrow(/--jobs 2 needs a lock_timeout/);
+    expect((await sql<{ updated_at: Date }>`select updated_at from partgov.backfill_checkpoint`.execute(t.db)).rows).toEqual(before.rows);
   });
 });
