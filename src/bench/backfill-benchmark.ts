@@ -1,16 +1,8 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { sql } from 'kysely';
 import type { BackfillResult } from '../backfill/run-backfill.js';
-import { parseConfig } from '../config/load-config.js';
 import type { PartgovConfig } from '../config/config-schema.js';
-import { startEmbeddedServer } from '../db/embedded-server.js';
-import { benchServerSettings } from './bench-server-settings.js';
-import { openDatabase } from '../db/open-database.js';
 import type { PartgovKysely } from '../db/state-tables.js';
-import { runMigrate } from '../migrate/run-migrate.js';
-import { runPlan } from '../plan/run-plan.js';
+import { applyPlan, median, ratio, seconds, withBenchDatabase } from './bench-database.js';
 import { runCliJson } from './run-cli-json.js';
 
 export interface BackfillBenchmarkOptions {
@@ -90,21 +82,13 @@ async function recreateShadow(db: PartgovKysely, config: PartgovConfig, name: st
   await sql`drop table if exists ${sql.id(`${name}_shadow`)}`.execute(db);
   await sql`delete from partgov.backfill_checkpoint where table_name = ${`public.${name}`}`.execute(db);
   await sql`delete from partgov.backfill_batch where table_name = ${`public.${name}`}`.execute(db);
-  const plan = await runPlan(db, config, { table: name });
-  await db.transaction().execute(async (trx) => {
-    // sql.raw: statements partgov's own plan generated.
-    for (const s of plan.tables[0]!.statements) await sql.raw(s.sql).execute(trx);
-  });
+  await applyPlan(db, config, name);
   await sql`checkpoint`.execute(db);
 }
 
 function backfillCli(url: string, configFile: string, name: string, extra: string[]): Promise<BackfillResult> {
   return runCliJson<BackfillResult>(['--config', configFile, '--database-url', url, 'backfill', '--table', name, ...extra]);
 }
-
-const seconds = (ms: number) => Math.round(ms / 10) / 100;
-const ratio = (a: number, b: number) => Math.round((a / b) * 100) / 100;
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 /**
  * `npm run bench:backfill`: in one embedded PostgreSQL, times, interleaved
@@ -114,22 +98,9 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
  * partgov's peak RSS at two table sizes.
  */
 export async function benchmarkBackfill(o: BackfillBenchmarkOptions): Promise<BackfillBenchmarkResult> {
-  const server = await startEmbeddedServer({ major: o.major, settings: benchServerSettings });
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'partgov-bench-'));
-  try {
-    const { url, version } = await server.createDatabase('bench');
-    const conn = openDatabase({ url, maxConnections: 2 });
-    const db = conn.db;
-    const small = `${table}_small`;
-    const config = parseConfig({
-      tables: [
-        { name: table, layout: { type: 'hash', key: 'scope_key', partitions: 32 } },
-        { name: small, layout: { type: 'hash', key: 'scope_key', partitions: 32 } },
-      ],
-    });
-    const configFile = path.join(dir, 'partgov.config.json');
-    await writeFile(configFile, JSON.stringify({ tables: config.tables }));
-    await runMigrate(db, { action: 'up', lockTimeoutMs: 5000, statementTimeoutMs: 0, lockRetries: 2 });
+  const small = `${table}_small`;
+  const tables = [table, small].map((name) => ({ name, layout: { type: 'hash', key: 'scope_key', partitions: 32 } }));
+  return withBenchDatabase(o.major, { tables }, async ({ url, version, db, config, configFile }) => {
     o.log(`bench: loading ${o.rows} + ${o.smallRows} rows into PostgreSQL ${version}`);
     await createLegacy(db, table, o.rows);
     await createLegacy(db, small, o.smallRows);
@@ -161,7 +132,6 @@ export async function benchmarkBackfill(o: BackfillBenchmarkOptions): Promise<Ba
     }
     await recreateShadow(db, config, small);
     const smallRun = await backfillCli(url, configFile, small, ['--batch-size', String(o.batchSize)]);
-    await conn.close();
     return {
       server: `PostgreSQL ${version}`,
       rows: o.rows,
@@ -185,8 +155,5 @@ export async function benchmarkBackfill(o: BackfillBenchmarkOptions): Promise<Ba
       peak_rss_mb_any_variant: peakRssAny,
       small_rows: o.smallRows,
     };
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-    await server.stop();
-  }
+  });
 }

@@ -1,0 +1,62 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { sql } from 'kysely';
+import { parseConfig } from '../config/load-config.js';
+import type { PartgovConfig } from '../config/config-schema.js';
+import { startEmbeddedServer } from '../db/embedded-server.js';
+import { openDatabase } from '../db/open-database.js';
+import type { PartgovKysely } from '../db/state-tables.js';
+import { runMigrate } from '../migrate/run-migrate.js';
+import { runPlan } from '../plan/run-plan.js';
+import { benchServerSettings } from './bench-server-settings.js';
+
+export interface BenchDatabase {
+  url: string;
+  /** The server's version text, e.g. "18.4". */
+  version: string;
+  db: PartgovKysely;
+  config: PartgovConfig;
+  /** The config written to a scratch file, for the CLI runs the benchmark times. */
+  configFile: string;
+}
+
+/**
+ * Runs `work` against a fresh database on a throwaway embedded server with
+ * the benchmark settings, partgov's state schema applied and `config` written
+ * to a file; stops the server and removes the scratch files afterwards.
+ */
+export async function withBenchDatabase<T>(major: 15 | 18, config: unknown, work: (b: BenchDatabase) => Promise<T>): Promise<T> {
+  const server = await startEmbeddedServer({ major, settings: benchServerSettings });
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'partgov-bench-'));
+  try {
+    const { url, version } = await server.createDatabase('bench');
+    const conn = openDatabase({ url, maxConnections: 2 });
+    try {
+      const parsed = parseConfig(config);
+      const configFile = path.join(dir, 'partgov.config.json');
+      await writeFile(configFile, JSON.stringify({ tables: parsed.tables }));
+      await runMigrate(conn.db, { action: 'up', lockTimeoutMs: 5000, statementTimeoutMs: 0, lockRetries: 2 });
+      return await work({ url, version, db: conn.db, config: parsed, configFile });
+    } finally {
+      await conn.close();
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+    await server.stop();
+  }
+}
+
+/** Creates `table`'s shadow from partgov's own plan, in one transaction. */
+export async function applyPlan(db: PartgovKysely, config: PartgovConfig, table: string): Promise<void> {
+  const plan = await runPlan(db, config, { table });
+  await db.transaction().execute(async (trx) => {
+    // sql.raw: statements partgov's own plan generated.
+    for (const s of plan.tables[0]!.statements) await sql.raw(s.sql).execute(trx);
+  });
+}
+
+export const seconds = (ms: number) => Math.round(ms / 10) / 100;
+/** a / b to two decimals. */
+export const ratio = (a: number, b: number) => Math.round((a / b) * 100) / 100;
+export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
