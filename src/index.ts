@@ -8,7 +8,7 @@ export { openDatabase, type PartgovDatabase, type OpenDatabaseOptions } from './
 export { runGuarded, type GuardOptions, type GuardRetryEvent } from './db/run-guarded.js';
 export { withAdvisoryLock } from './db/advisory-lock.js';
 export * from './db/catalog.js';
-export { startEmbeddedServer, type EmbeddedServer } from './db/embedded-server.js';
+export { startEmbeddedServer, type EmbeddedServer } from './embedded/embedded-server.js';
 export { redactDatabaseUrl, describeDatabaseUrl } from './db/database-url.js';
 export { runMigrate, type MigrateResult, type MigrateOptions } from './migrate/run-migrate.js';
 export { runPreflight, type PreflightResult, type PreflightCheck } from './preflight/run-preflight.js';

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { sql } from 'kysely';
 import { parseConfig } from '../config/load-config.js';
 import type { PartgovConfig } from '../config/config-schema.js';
-import { startEmbeddedServer } from '../db/embedded-server.js';
+import { startEmbeddedServer } from '../embedded/embedded-server.js';
 import { openDatabase } from '../db/open-database.js';
 import type { PartgovKysely } from '../db/state-tables.js';
 import { runMigrate } from '../migrate/run-migrate.js';

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { sql } from 'kysely';
 import type { RuntimeSettings } from '../config/runtime-settings.js';
 import { parseConfig } from '../config/load-config.js';
-import { startEmbeddedServer } from '../db/embedded-server.js';
+import { startEmbeddedServer } from '../embedded/embedded-server.js';
 import { openDatabase } from '../db/open-database.js';
 import { runMigrate } from '../migrate/run-migrate.js';
 import { runPreflight } from '../preflight/run-preflight.js';

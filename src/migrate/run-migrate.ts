@@ -83,7 +83,7 @@ async function runSet(
     }));
   } catch (err) {
     if (isRetryableLockError(err)) {
-      throw new LockUnavailableError(`migrate ${o.action}: a ${set} migration could not get its lock within ${o.lockTimeoutMs} ms`, {
+      throw new LockUnavailableError(`migrate ${o.action}: a ${set} migration could not get its lock within ${o.lockTimeoutMs} ms after ${o.lockRetries + 1} attempts`, {
         fix: 'another session holds a lock on a table the migration changes; run again when it is gone, or raise --lock-timeout',
         cause: err,
       });

@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load-config.js';
 import { resolveSettings } from '../../src/config/runtime-settings.js';
-import { freeLoopbackPort } from '../../src/db/embedded-server.js';
+import { freeLoopbackPort } from '../../src/embedded/embedded-server.js';
 import { runMigrate } from '../../src/migrate/run-migrate.js';
 import { runPreflight } from '../../src/preflight/run-preflight.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database.js';

