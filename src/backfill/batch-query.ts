@@ -6,13 +6,13 @@ import type { ShadowPair } from '../db/shadow-pair.js';
 export type KeysetPosition = string[];
 
 /**
- * How a batch writes: `online` (the sync trigger is on, so the batch locks its
- * rows and yields to rows the trigger wrote: DO NOTHING), `offline` (nothing
- * else writes the shadow: a plain INSERT, ~30% cheaper than speculative
- * insertion), `offline_yield` (offline, after a conflict showed rows are
- * already there), or `refresh` (--restart: overwrite what is there).
+ * How a batch writes: `online` (sync on: the change log replays keys only once
+ * the batch that copies them has committed, see src/changelog/change-log.ts,
+ * so no other writer touches the batch's range and a plain INSERT is exact),
+ * `offline` (sync off, nothing else writes the shadow), or `offline_yield`
+ * (after a conflict showed rows of the range are already there: DO NOTHING).
  */
-export type BatchMode = 'online' | 'offline' | 'offline_yield' | 'refresh';
+export type BatchMode = 'online' | 'offline' | 'offline_yield';
 
 export interface ChunkBounds {
   /** First legacy key after the previous batch, or null when none is left up to the run's end key. */
@@ -38,12 +38,6 @@ function keyRange(pair: ShadowPair, after: KeysetPosition | null, upTo: KeysetPo
   return after
     ? sql`(${keyColumns(pair)}) > (${position(pair, after)}) and (${keyColumns(pair)}) <= (${position(pair, upTo)})`
     : sql`(${keyColumns(pair)}) <= (${position(pair, upTo)})`;
-}
-
-/** The weakest row lock that still orders the batch before concurrent writes to its rows (see batchQuery). */
-export function rowLock(pair: ShadowPair): RawBuilder<unknown> {
-  const legacyKey = new Set(pair.legacyKey.map((c) => c.name));
-  return pair.shadowKey.every((c) => legacyKey.has(c)) ? sql`for key share` : sql`for share`;
 }
 
 /** The highest legacy key now, as text; no row for an empty table. */
@@ -78,28 +72,20 @@ export function chunkBoundsQuery(pair: ShadowPair, after: KeysetPosition | null,
  * unsorted, and faster than one unsorted INSERT … SELECT (the sort of a 10k
  * batch fits the batch's work_mem, see runBackfill).
  *
- * Offline, the INSERT … SELECT hashes its own RETURNING rows: every legacy row
- * of the range is inserted, so that is the batch's checksum, in one pass.
- * Otherwise the batch is materialized first, because DO NOTHING/DO UPDATE may
- * skip or change rows while the checksum must cover the legacy rows.
+ * The INSERT … SELECT hashes its own RETURNING rows: every legacy row of the
+ * range is inserted, so that is the batch's checksum, in one pass. After a
+ * conflict (offline_yield) the batch is materialized first, because DO
+ * NOTHING skips rows while the checksum must cover the legacy rows.
  *
- * With sync on, the batch locks the rows it copies until it commits, so a
- * concurrent DELETE or UPDATE of one of them waits, and the sync trigger then
- * sees (and deletes or overwrites) the copied row instead of the copy
- * resurrecting a deleted row or leaving a stale one beside a moved one. `for
- * key share` is enough when the shadow's key is the legacy key (only DELETE or
- * a key UPDATE can move a row then); when the shadow key adds the partition
- * key, an UPDATE of that column moves the row to another shadow key without
- * touching the legacy key, so the lock must be `for share` (found by the
- * concurrent-writer test: with key share, rows whose scope key changed
- * mid-batch stayed twice).
+ * No row locks, online or not: the change log keeps replay out of ranges no
+ * batch has committed yet (the old direct-mirror trigger needed FOR SHARE on
+ * every copied row, which cost ~30% of the ceiling and WAL for each lock).
  */
 export function batchQuery(
   pair: ShadowPair,
   after: KeysetPosition | null,
   last: KeysetPosition,
   mode: BatchMode,
-  syncEnabled: boolean,
 ): RawBuilder<BatchOutcome> {
   const legacy = sql.id(pair.legacy.schema, pair.legacy.name);
   const shadow = sql.id(pair.shadow.schema, pair.shadow.name);
@@ -110,7 +96,7 @@ export function batchQuery(
   const copied = new Set(pair.copyColumns.map((c) => c.name));
   const orderColumns = pair.shadowKey.filter((c) => copied.has(c));
   const shadowOrder = orderColumns.length > 0 ? sql`order by ${sql.join(orderColumns.map((c) => sql.id(c)))}` : sql``;
-  if (mode === 'offline' && !syncEnabled) {
+  if (mode !== 'offline_yield') {
     return sql<BatchOutcome>`
       with ins as (
         insert into ${shadow} (${cols}) ${overriding}
@@ -119,18 +105,13 @@ export function batchQuery(
       )
       select count(*)::int as row_count, count(*)::int as inserted, ${sumOfHashes(sql`h`)} as checksum from ins`;
   }
-  const lock = syncEnabled ? rowLock(pair) : sql``;
-  const conflict =
-    mode === 'refresh'
-      ? sql`on conflict (${sql.join(pair.shadowKey.map((c) => sql.id(c)))}) do update set (${cols}) = row(${sql.join(pair.copyColumns.map((c) => sql`excluded.${sql.id(c.name)}`))})`
-      : sql`on conflict do nothing`;
   return sql<BatchOutcome>`
     with batch as materialized (
-      select ${cols} from ${legacy} where ${range} ${lock}
+      select ${cols} from ${legacy} where ${range}
     ), ins as (
       insert into ${shadow} (${cols}) ${overriding}
       select ${cols} from batch ${shadowOrder}
-      ${conflict}
+      on conflict do nothing
       returning 1
     )
     select (select count(*) from batch)::int as row_count,

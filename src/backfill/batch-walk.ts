@@ -119,7 +119,7 @@ export async function walkBatches(db: PartgovKysely, o: BatchWalkOptions): Promi
     let copyMs = 0;
     const r = await db.transaction().execute(async (trx) => {
       await setLocalTimeouts(trx, o.lockTimeoutMs, o.statementTimeoutMs, o.batchSettings);
-      const outcome = (await batchQuery(o.pair, chunk.after, chunk.end, chunk.mode, o.syncEnabled).execute(trx)).rows[0]!;
+      const outcome = (await batchQuery(o.pair, chunk.after, chunk.end, chunk.mode).execute(trx)).rows[0]!;
       copyMs = performance.now() - started;
       try {
         await previousCommitted;
@@ -241,7 +241,7 @@ export async function walkBatches(db: PartgovKysely, o: BatchWalkOptions): Promi
       };
     }
 
-    if (mode === 'offline' && sqlStateOf(failure) === SqlState.uniqueViolation) {
+    if (mode !== 'offline_yield' && sqlStateOf(failure) === SqlState.uniqueViolation) {
       // Rows of this range are already in the shadow (an earlier run, or writes by
       // hand): redo the batch yielding to them, and keep yielding from here on.
       mode = 'offline_yield';

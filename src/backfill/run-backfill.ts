@@ -2,11 +2,15 @@ import { sql } from 'kysely';
 import type { TableConfig } from '../config/config-schema.js';
 import type { RuntimeSettings } from '../config/runtime-settings.js';
 import { withAdvisoryLock } from '../db/advisory-lock.js';
+import { runGuarded } from '../db/run-guarded.js';
 import { resolveShadowPair, type ShadowPair } from '../db/shadow-pair.js';
 import type { PartgovKysely } from '../db/state-tables.js';
 import { InputInvalidError } from '../errors.js';
 import { assertStateSchema } from '../migrate/run-migrate.js';
-import { isSyncEnabled } from '../sync/run-sync.js';
+import { isSyncEnabled } from '../changelog/sync-state.js';
+import { replayChanges, type ReplayResult } from '../changelog/replay-changes.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { sqlStateOf } from '../errors.js';
 import { highestKeyQuery, type KeysetPosition } from './batch-query.js';
 import { walkBatches } from './batch-walk.js';
 import { deferrableIndexes, dropDeferredIndexes, rebuildDeferredIndexes, type DeferredIndex } from './deferred-indexes.js';
@@ -29,7 +33,7 @@ export interface BackfillOptions {
   maxDurationSec?: number;
   /** Drop the shadow's secondary indexes for the copy and build them per leaf afterwards. */
   deferIndexes?: boolean;
-  /** Forget the checkpoint and walk from the first key again, overwriting rows already in the shadow. */
+  /** Empty the shadow, forget the checkpoint and copy from the first key again. */
   restart?: boolean;
   /** Consecutive failed attempts of one batch before giving up. */
   maxRetries?: number;
@@ -54,8 +58,10 @@ export interface BackfillResult {
   stopped_reason: 'complete' | 'max_duration';
   resumed: boolean;
   sync_enabled: boolean;
-  /** online: sync on, rows locked per batch; offline: plain inserts; refresh: --restart overwrites. */
-  mode: 'online' | 'offline' | 'refresh';
+  /** online: sync on (the change log is replayed as the copy advances); offline: sync off. */
+  mode: 'online' | 'offline';
+  /** --restart emptied the shadow and forgot the checkpoint first. */
+  restarted: boolean;
   /** Batches of this table copied while sync was off; with sync on now, rows changed in between may be stale. */
   offline_batches: number;
   /** Offline batches that met rows already in the shadow and were redone yielding to them. */
@@ -73,6 +79,8 @@ export interface BackfillResult {
   /** build_ms: time spent building the dropped indexes back (part of duration_ms). */
   deferred_indexes: { dropped: string[]; leaf_indexes_built: number; build_ms: number };
   final_checkpoint: { last_key: KeysetPosition | null; batches: number; rows_copied: number };
+  /** Change-log replay during and after the copy (sync on); zeros when sync is off. */
+  replay: Pick<ReplayResult, 'entries' | 'keys' | 'rejected' | 'waiting'>;
 }
 
 interface CheckpointRow {
@@ -80,6 +88,7 @@ interface CheckpointRow {
   rows_copied: string;
   batches: string;
   offline_batches: string;
+  done: boolean;
   deferred_indexes: DeferredIndex[];
 }
 
@@ -87,10 +96,14 @@ interface CheckpointRow {
 export const maxJobs = 16;
 const batchWorkMemBytes = 64 * 1024 * 1024;
 
+function guardOf(o: BackfillOptions) {
+  return { lockTimeoutMs: o.settings.lockTimeoutMs, statementTimeoutMs: o.settings.statementTimeoutMs, retries: o.settings.lockRetries };
+}
+
 async function readCheckpoint(db: PartgovKysely, label: string): Promise<CheckpointRow | undefined> {
   return db
     .selectFrom('partgov.backfill_checkpoint')
-    .select(['last_key', 'rows_copied', 'batches', 'offline_batches', sql<DeferredIndex[]>`deferred_indexes`.as('deferred_indexes')])
+    .select(['last_key', 'rows_copied', 'batches', 'offline_batches', 'done', sql<DeferredIndex[]>`deferred_indexes`.as('deferred_indexes')])
     .where('table_name', '=', label)
     .executeTakeFirst() as Promise<CheckpointRow | undefined>;
 }
@@ -145,17 +158,25 @@ export async function runBackfill(db: PartgovKysely, table: TableConfig, o: Back
   return withAdvisoryLock(db, 'backfill', pair.label, async () => {
     const t0 = performance.now();
     if (o.restart) {
-      await db.transaction().execute(async (trx) => {
-        const cp = await readCheckpoint(trx, pair.label);
-        if (cp && cp.deferred_indexes.length > 0) {
-          throw new InputInvalidError(`--restart would forget ${cp.deferred_indexes.length} index(es) dropped by an unfinished --defer-indexes run`, {
-            fix: 'finish that run first (`partgov backfill` without --restart), then restart',
-          });
-        }
-        await trx.deleteFrom('partgov.backfill_batch').where('table_name', '=', pair.label).execute();
-        await trx.deleteFrom('partgov.backfill_checkpoint').where('table_name', '=', pair.label).execute();
-        event('restart: checkpoint forgotten; walking from the first key, overwriting rows already in the shadow');
-      });
+      const cp = await readCheckpoint(db, pair.label);
+      if (cp && cp.deferred_indexes.length > 0) {
+        throw new InputInvalidError(`--restart would forget ${cp.deferred_indexes.length} index(es) dropped by an unfinished --defer-indexes run`, {
+          fix: 'finish that run first (`partgov backfill` without --restart), then restart',
+        });
+      }
+      // Emptying the shadow makes the restart exact whatever it held (stale rows,
+      // rows of keys deleted since). TRUNCATE locks only the shadow, which no
+      // application statement touches; logged changes stay and replay once copied.
+      await runGuarded(
+        db,
+        async (trx) => {
+          await sql`truncate ${sql.id(pair.shadow.schema, pair.shadow.name)}`.execute(trx);
+          await trx.deleteFrom('partgov.backfill_batch').where('table_name', '=', pair.label).execute();
+          await trx.deleteFrom('partgov.backfill_checkpoint').where('table_name', '=', pair.label).execute();
+        },
+        { ...guardOf(o), label: `backfill --restart ${pair.label}` },
+      );
+      event('restart: shadow emptied and checkpoint forgotten; copying from the first key');
     }
     const existing = await readCheckpoint(db, pair.label);
     const resumed = existing !== undefined && existing.last_key !== null;
@@ -168,7 +189,7 @@ export async function runBackfill(db: PartgovKysely, table: TableConfig, o: Back
     let totalRows = Number(existing?.rows_copied ?? 0);
     let totalBatches = Number(existing?.batches ?? 0);
     let deferred: DeferredIndex[] = existing?.deferred_indexes ?? [];
-    const guard = { lockTimeoutMs: o.settings.lockTimeoutMs, statementTimeoutMs: o.settings.statementTimeoutMs, retries: o.settings.lockRetries };
+    const guard = guardOf(o);
 
     if (o.deferIndexes && deferred.length === 0) {
       const toDrop = deferrableIndexes(pair);
@@ -192,51 +213,85 @@ export async function runBackfill(db: PartgovKysely, table: TableConfig, o: Back
       event(`${offlineBatches} earlier batch(es) were copied while sync was off: rows changed before sync was enabled may be stale; re-copy them with --restart`);
     }
     const estimate = await rowsEstimate(db, pair);
-    const upTo = (await highestKeyQuery(pair).execute(db)).rows[0]?.key ?? null;
+    // With sync on, a finished copy is kept exact by replay alone: walking again
+    // would copy rows replay already wrote.
+    const upTo = existing?.done && syncEnabled && !o.restart ? null : ((await highestKeyQuery(pair).execute(db)).rows[0]?.key ?? null);
     let totalRowsThisRun = 0;
     let skipped = 0;
-    const walk =
-      upTo === null
-        ? undefined
-        : await walkBatches(db, {
-            pair,
-            upTo,
-            startAfter: existing?.last_key ?? null,
-            batchesBefore: Number(existing?.batches ?? 0),
-            mode: o.restart ? 'refresh' : syncEnabled ? 'online' : 'offline',
-            syncEnabled,
-            jobs,
-            batchSize: ceiling,
-            maxBatchMs: o.maxBatchMs ?? 5_000,
-            maxRetries: o.maxRetries ?? 10,
-            sleepMs: o.sleepMs ?? 0,
-            deadline: o.maxDurationSec === undefined ? undefined : t0 + o.maxDurationSec * 1000,
-            lockTimeoutMs: o.settings.lockTimeoutMs,
-            statementTimeoutMs: o.settings.statementTimeoutMs,
-            batchSettings: { synchronous_commit: 'off', ...(await batchWorkMem(db)) },
-            onEvent: event,
-            onCommitted: (b) => {
-              totalRows += b.row_count;
-              totalBatches++;
-              totalRowsThisRun += b.row_count;
-              skipped += b.row_count - b.inserted;
-              if (!syncEnabled) offlineBatches++;
-              const secs = (performance.now() - t0) / 1000;
-              const rate = secs > 0 ? totalRowsThisRun / secs : 0;
-              o.onProgress?.({
-                table: pair.label,
-                total_rows_copied: totalRows,
-                rows_estimate: Math.max(estimate, totalRows),
-                batches: totalBatches,
-                batch_size: b.batch_size,
-                rows_per_sec: Math.round(rate),
-                eta_sec: rate > 0 ? Math.max(0, Math.round((estimate - totalRows) / rate)) : null,
-              });
-            },
-          });
+    const replay = { entries: 0, keys: 0, rejected: 0, waiting: 0 };
+    const replayOptions = { lockTimeoutMs: o.settings.lockTimeoutMs, statementTimeoutMs: o.settings.statementTimeoutMs };
+    const addReplay = (r: ReplayResult) => {
+      replay.entries += r.entries;
+      replay.keys += r.keys;
+      replay.rejected += r.rejected;
+      replay.waiting = r.waiting;
+    };
+    let walking = true;
+    // Replays logged changes behind the copy on its own connection, so the log stays short.
+    const replayLoop = syncEnabled
+      ? (async () => {
+          while (walking) {
+            try {
+              const r = await replayChanges(db, pair, { ...replayOptions, maxEntries: 50_000 });
+              addReplay(r);
+              if (r.entries === 0) await sleep(200);
+            } catch (err) {
+              event(`replay behind the copy failed (${sqlStateOf(err) ?? (err as Error).message}); trying again`);
+              await sleep(1000);
+            }
+          }
+        })()
+      : undefined;
+    let walk: Awaited<ReturnType<typeof walkBatches>> | undefined;
+    try {
+      walk =
+        upTo === null
+          ? undefined
+          : await walkBatches(db, {
+              pair,
+              upTo,
+              startAfter: existing?.last_key ?? null,
+              batchesBefore: Number(existing?.batches ?? 0),
+              mode: syncEnabled ? 'online' : 'offline',
+              syncEnabled,
+              jobs,
+              batchSize: ceiling,
+              maxBatchMs: o.maxBatchMs ?? 5_000,
+              maxRetries: o.maxRetries ?? 10,
+              sleepMs: o.sleepMs ?? 0,
+              deadline: o.maxDurationSec === undefined ? undefined : t0 + o.maxDurationSec * 1000,
+              lockTimeoutMs: o.settings.lockTimeoutMs,
+              statementTimeoutMs: o.settings.statementTimeoutMs,
+              batchSettings: { synchronous_commit: 'off', ...(await batchWorkMem(db)) },
+              onEvent: event,
+              onCommitted: (b) => {
+                totalRows += b.row_count;
+                totalBatches++;
+                totalRowsThisRun += b.row_count;
+                skipped += b.row_count - b.inserted;
+                if (!syncEnabled) offlineBatches++;
+                const secs = (performance.now() - t0) / 1000;
+                const rate = secs > 0 ? totalRowsThisRun / secs : 0;
+                o.onProgress?.({
+                  table: pair.label,
+                  total_rows_copied: totalRows,
+                  rows_estimate: Math.max(estimate, totalRows),
+                  batches: totalBatches,
+                  batch_size: b.batch_size,
+                  rows_per_sec: Math.round(rate),
+                  eta_sec: rate > 0 ? Math.max(0, Math.round((estimate - totalRows) / rate)) : null,
+                });
+              },
+            });
+    } finally {
+      walking = false;
+      await replayLoop;
+    }
     const stoppedReason = walk?.stopped_reason ?? 'complete';
     if (stoppedReason === 'complete') {
       await db.updateTable('partgov.backfill_checkpoint').set({ done: true, updated_at: sql`now()` }).where('table_name', '=', pair.label).execute();
+      // Done: every logged key is replayable now; drain what the copy left behind.
+      if (syncEnabled) addReplay(await replayChanges(db, pair, replayOptions));
     }
     // Totals come from the checkpoint row, the one record that commits with the rows.
     const final = (await readCheckpoint(db, pair.label))!;
@@ -263,7 +318,8 @@ export async function runBackfill(db: PartgovKysely, table: TableConfig, o: Back
       stopped_reason: stoppedReason,
       resumed,
       sync_enabled: syncEnabled,
-      mode: o.restart ? 'refresh' : syncEnabled ? 'online' : 'offline',
+      mode: syncEnabled ? 'online' : 'offline',
+      restarted: o.restart === true,
       offline_batches: offlineBatches,
       conflict_fallbacks: walk?.conflict_fallbacks ?? 0,
       rows_copied: totalRows - rowsBefore,
@@ -277,6 +333,7 @@ export async function runBackfill(db: PartgovKysely, table: TableConfig, o: Back
       peak_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024),
       deferred_indexes: { dropped, leaf_indexes_built: leafIndexesBuilt, build_ms: buildMs },
       final_checkpoint: { last_key: final.last_key, batches: totalBatches, rows_copied: totalRows },
+      replay,
     };
   });
 }

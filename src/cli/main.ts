@@ -14,6 +14,7 @@ import { runVerify } from '../verify/run-verify.js';
 import { runShadowRead } from '../shadow-read/run-shadow-read.js';
 import { renderChecks, renderMigrate } from './render.js';
 import { runCommand, type GlobalOptions } from './run-command.js';
+import { renderSteps } from '../steps/run-steps.js';
 
 type Handler = (globals: GlobalOptions, opts: Record<string, unknown>, args: string[]) => Promise<number>;
 
@@ -131,25 +132,35 @@ export function buildProgram(onExit: (code: number) => void): Command {
   example(
     program
       .command('sync')
-      .description('install (enable) or remove (disable) the dual-write trigger legacy -> shadow')
-      .argument('<action>', 'enable | disable'),
-    'partgov sync enable --table memory_nodes',
+      .description('enable: log every change to the legacy table for the shadow; replay: apply the log; disable: remove it')
+      .argument('<action>', 'enable | disable | replay'),
+    'partgov sync enable --table memory_nodes --dry-run > sync.sql',
   )
     .requiredOption('--table <name>', 'configured table')
+    .option('--dry-run', 'print the SQL enable/disable would run and change nothing')
     .action(
       action((g, o, [direction]) =>
         runCommand({ name: 'sync', config: 'required' }, g, async (ctx) => {
-          if (direction !== 'enable' && direction !== 'disable') {
-            throw new InputInvalidError(`unknown sync action ${JSON.stringify(direction)}`, { fix: 'use `partgov sync enable --table T` or `partgov sync disable --table T`' });
+          if (direction !== 'enable' && direction !== 'disable' && direction !== 'replay') {
+            throw new InputInvalidError(`unknown sync action ${JSON.stringify(direction)}`, { fix: 'use `partgov sync enable|disable|replay --table T`' });
           }
           const [table] = selectTables(ctx.requireConfig(), o.table as string);
+          const dryRun = o.dryRun === true;
           const result = await runSync(ctx.database().db, table!, {
             action: direction,
             settings: ctx.settings,
+            dryRun,
             onRetry: (e) => ctx.log(`${e.label}: ${e.sqlstate} (${e.message}); retrying, ${e.retriesLeft} left`),
           });
-          const verb = result.enabled ? 'enabled' : 'disabled';
-          return { ok: true, result, human: `sync ${verb} on ${result.table} -> ${result.shadow}${result.was_enabled === result.enabled ? ' (it already was)' : ''}` };
+          if (dryRun) {
+            ctx.log(`sync ${direction} ${result.table}: dry run, nothing changed`);
+            return { ok: true, result, human: renderSteps(result.steps) || `-- sync ${direction}: nothing to do (sync is already ${result.enabled ? 'on' : 'off'})` };
+          }
+          const human =
+            direction === 'replay'
+              ? `sync replay ${result.table}: ${result.replay!.entries} log entries, ${result.replay!.keys} keys rewritten (${result.replay!.rows_inserted} rows), ${result.replay!.waiting} waiting for the backfill, ${result.rejected_keys} rejected keys`
+              : `sync ${result.enabled ? 'enabled' : 'disabled'} on ${result.table} -> ${result.shadow} (change log ${result.change_log})${result.was_enabled === result.enabled ? ' (it already was)' : ''}${result.entries_dropped ? `; ${result.entries_dropped} unreplayed entries dropped` : ''}`;
+          return { ok: result.rejected_keys === 0, result, human };
         }),
       ),
     );
@@ -165,7 +176,7 @@ export function buildProgram(onExit: (code: number) => void): Command {
     .option('--max-batch-ms <n>', 'halve the batch when one takes longer', '5000')
     .option('--max-duration <s>', 'stop cleanly after this many seconds; run again to continue')
     .option('--defer-indexes', 'drop secondary shadow indexes for the copy, build them per leaf afterwards')
-    .option('--restart', 'forget the checkpoint and walk from the first key again')
+    .option('--restart', 'empty the shadow, forget the checkpoint and copy from the first key again')
     .action(
       action((g, o) =>
         runCommand({ name: 'backfill', config: 'required' }, g, async (ctx) => {
@@ -173,8 +184,8 @@ export function buildProgram(onExit: (code: number) => void): Command {
           const jobs = numberFlag('--jobs', o.jobs, { integer: true, min: 1, max: maxJobs });
           const progress = backfillProgress();
           try {
-            // One connection per job, one for the advisory lock, one for chunk probes.
-            const result = await runBackfill(ctx.database({ maxConnections: jobs + 2 }).db, table!, {
+            // One connection per job, one for the advisory lock, one for chunk probes, one for replay.
+            const result = await runBackfill(ctx.database({ maxConnections: jobs + 3 }).db, table!, {
               settings: ctx.settings,
               jobs,
               batchSize: numberFlag('--batch-size', o.batchSize, { integer: true, min: 1 }),
@@ -224,6 +235,7 @@ export function buildProgram(onExit: (code: number) => void): Command {
             skewThreshold: numberFlag('--skew-threshold', o.skewThreshold, { min: 1 }),
             bloatThreshold: numberFlag('--bloat-threshold', o.bloatThreshold, { max: 1 }),
             statementTimeoutMs: ctx.settings.statementTimeoutMs,
+            lockTimeoutMs: ctx.settings.lockTimeoutMs,
             evidenceDir: config.evidence_dir,
           });
           const human = result.tables

@@ -75,7 +75,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
 
     const settings = { ...o.settings, databaseUrl: url };
     const config = parseConfig(JSON.parse(await readFile(packagePath('examples', 'memory', 'partgov.config.json'), 'utf8')));
-    const conn = openDatabase({ url, applicationName: 'partgov demo', maxConnections: 4 });
+    const conn = openDatabase({ url, applicationName: 'partgov demo', maxConnections: 6 });
     try {
       await timed('migrate up (partgov state schema)', () =>
         runMigrate(conn.db, { action: 'up', lockTimeoutMs: settings.lockTimeoutMs, statementTimeoutMs: 0, lockRetries: 3 }),
@@ -93,9 +93,9 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
       } finally {
         await rm(planDir, { recursive: true, force: true });
       }
-      await timed('sync enable (dual-write triggers)', async () => {
+      await timed('sync enable (change-log capture)', async () => {
         for (const table of config.tables) await runSync(conn.db, table, { action: 'enable', settings });
-      }, () => `${config.tables.length} tables mirrored into their shadows`);
+      }, () => `${config.tables.length} tables log their changes for the shadow`);
       const writer = startExampleWriter(url);
       for (const table of config.tables) {
         // memory_edges shows --jobs 2: two batches in flight, still committed in key order.

@@ -3,7 +3,8 @@ import { createHash } from 'node:crypto';
 /** PostgreSQL truncates identifiers to NAMEDATALEN - 1 bytes. */
 export const maxIdentifierBytes = 63;
 
-function shortHash(text: string): string {
+/** 8 hex digits of the SHA-256 of `text`: a short, deterministic disambiguator. */
+export function shortHash(text: string): string {
   return createHash('sha256').update(text, 'utf8').digest('hex').slice(0, 8);
 }
 

@@ -7,6 +7,9 @@ import { resolveShadowPair } from '../db/shadow-pair.js';
 import type { PartgovKysely } from '../db/state-tables.js';
 import { InputInvalidError } from '../errors.js';
 import { compareRows, type RowComparison } from './compare-rows.js';
+import { changeLogOf } from '../changelog/change-log.js';
+import { listRejectedKeys, replayChanges } from '../changelog/replay-changes.js';
+import { isSyncEnabled } from '../changelog/sync-state.js';
 import { checkPartitionHealth, type VerifyCheck } from './partition-health.js';
 
 export interface VerifyOptions {
@@ -21,6 +24,7 @@ export interface VerifyOptions {
   skewThreshold?: number;
   bloatThreshold?: number;
   statementTimeoutMs?: number;
+  lockTimeoutMs?: number;
   now?: Date;
   /** Folder to write verify.json into for the gate; none when undefined. */
   evidenceDir?: string | undefined;
@@ -45,9 +49,10 @@ export interface VerifyResult {
 }
 
 function equalityCheck(c: RowComparison): VerifyCheck {
-  const figures = { rows_legacy: c.rows_legacy, rows_shadow: c.rows_shadow, segments: c.segments, mismatched_segments: c.mismatched_segments.length, differing_rows: c.differing_rows };
+  const figures = { rows_legacy: c.rows_legacy, rows_shadow: c.rows_shadow, segments: c.segments, mismatched_segments: c.mismatched_segments.length, differing_rows: c.differing_rows, pending_entries: c.pending_entries };
+  const pendingNote = c.pending_entries > 0 ? ` (${c.pending_entries} change-log entries written during verify left their keys to replay)` : '';
   if (c.mismatched_segments.length === 0) {
-    return { name: 'equality', status: 'pass', detail: `${c.rows_legacy} rows, identical (row count and the sum of every row's hash match)`, figures };
+    return { name: 'equality', status: 'pass', detail: `${c.rows_legacy} rows, identical (row count and the sum of every row's hash match)${pendingNote}`, figures };
   }
   const listed = c.differences.map((d) => `${d.kind} ${JSON.stringify(d.key)}`);
   return {
@@ -57,6 +62,21 @@ function equalityCheck(c: RowComparison): VerifyCheck {
     figures,
     objects: listed,
     fix: 'is sync enabled (partgov sync enable)? then re-copy: partgov backfill --restart; run verify again',
+  };
+}
+
+/** Keys the shadow rejected during replay: the application wrote them, the shadow would not take them. */
+async function rejectionsCheck(db: PartgovKysely, label: string, limit: number): Promise<VerifyCheck> {
+  const r = await listRejectedKeys(db, label, limit);
+  if (r.total === 0) return { name: 'sync_rejections', status: 'pass', detail: 'the shadow accepted every replayed change', figures: { rejected_keys: 0 } };
+  const listed = r.keys.map((k) => `${JSON.stringify(k.key)}: ${k.sqlstate ?? ''} ${k.error}`.trim());
+  return {
+    name: 'sync_rejections',
+    status: 'fail',
+    detail: `${r.total} key(s) the shadow rejected (the application's writes succeeded on the legacy table): ${listed.slice(0, 5).join('; ')}${listed.length > 5 ? '; …' : ''}`,
+    figures: { rejected_keys: r.total },
+    objects: listed,
+    fix: 'make the shadow accept these rows (a missing partition, a constraint), then `partgov sync replay` is not enough: re-copy with `partgov backfill --restart`, or fix the rows on the legacy table so they are logged again',
   };
 }
 
@@ -75,7 +95,10 @@ export async function runVerify(db: PartgovKysely, config: PartgovConfig, o: Ver
   const tables: TableVerdict[] = [];
   for (const table of selectTables(config, o.table)) {
     const pair = await resolveShadowPair(db, table);
-    const equality = await compareRows(o.url, pair, { segments, maxDiffKeys, statementTimeoutMs: o.statementTimeoutMs ?? 0 });
+    const syncOn = await isSyncEnabled(db, pair.legacy.schema, pair.legacy.name);
+    // Drain first, so only changes made during the comparison itself are left out of it.
+    if (syncOn) await replayChanges(db, pair, { lockTimeoutMs: o.lockTimeoutMs ?? 5000, statementTimeoutMs: o.statementTimeoutMs ?? 0 });
+    const equality = await compareRows(o.url, pair, { segments, maxDiffKeys, statementTimeoutMs: o.statementTimeoutMs ?? 0, changeLog: syncOn ? changeLogOf(pair) : undefined });
     const tree = await readPartitionTree(db, pair.shadow);
     const health = await checkPartitionHealth(db, pair, table, tree, {
       now: o.now ?? new Date(),
@@ -83,7 +106,7 @@ export async function runVerify(db: PartgovKysely, config: PartgovConfig, o: Ver
       bloatThreshold: o.bloatThreshold ?? 0.2,
       leafRows: equality.leaf_rows,
     });
-    const checks = [equalityCheck(equality), ...health];
+    const checks = [equalityCheck(equality), ...(syncOn ? [await rejectionsCheck(db, pair.label, maxDiffKeys)] : []), ...health];
     const ok = checks.every((c) => c.status === 'pass' || (c.status === 'warn' && !o.strict));
     tables.push({ table: pair.label, shadow: `${pair.shadow.schema}.${pair.shadow.name}`, ok, checks, equality });
   }

@@ -64,8 +64,13 @@ describe('backfill with sync and a concurrent writer', () => {
     const result = await runBackfill(t.db, table, { settings, batchSize: 500, sleepMs: 5 });
     await sleep(200);
     const ops = await writer.stop();
+    // Writes after the copy's final drain wait in the change log until replayed.
+    const replay = await runSync(t.db, table, { action: 'replay', settings });
+    expect(replay.rejected_keys).toBe(0);
+    expect(replay.replay!.waiting).toBe(0);
     expect(result.complete).toBe(true);
     expect(result.sync_enabled).toBe(true);
+    expect(result.replay.entries).toBeGreaterThan(0);
     expect(ops).toBeGreaterThan(200);
     const diff = await sql`(select 'legacy' as side, "ID", "Scope Key", "Note", "Payload" from "Acct Data"."Acct Events" except select 'legacy', "ID", "Scope Key", "Note", "Payload" from "Acct Data"."Acct Events_shadow")
       union all (select 'shadow', "ID", "Scope Key", "Note", "Payload" from "Acct Data"."Acct Events_shadow" except select 'shadow', "ID", "Scope Key", "Note", "Payload" from "Acct Data"."Acct Events") order by 2, 1`.execute(t.db);
@@ -86,13 +91,14 @@ describe('backfill with sync and a concurrent writer', () => {
     await sql`delete from partgov.backfill_batch`.execute(t.db);
     await sql`delete from partgov.backfill_checkpoint`.execute(t.db);
     await runSync(t.db, table, { action: 'enable', settings });
-    const pool = openDatabase({ url: t.url, maxConnections: 5, applicationName: 'partgov jobs' });
+    const pool = openDatabase({ url: t.url, maxConnections: 6, applicationName: 'partgov jobs' });
     const writer = startWriter(t.url);
     await sleep(200);
     const result = await runBackfill(pool.db, table, { settings, batchSize: 300, sleepMs: 2, jobs: 3 });
     await sleep(200);
     const ops = await writer.stop();
     await pool.close();
+    await runSync(t.db, table, { action: 'replay', settings });
     await runSync(t.db, table, { action: 'disable', settings });
     expect(result).toMatchObject({ complete: true, sync_enabled: true, mode: 'online' });
     expect(ops).toBeGreaterThan(200);
@@ -111,7 +117,7 @@ describe('backfill with sync and a concurrent writer', () => {
       for (let i = 0; i < 400 && terminated === 0; i++) {
         const r = await sql<{ ok: boolean }>`
           select pg_terminate_backend(pid) as ok from pg_stat_activity
-          where application_name = 'partgov victim' and state = 'active' and query like '%with batch as%'`.execute(t.db);
+          where application_name = 'partgov victim' and state = 'active' and query like '%with ins as%'`.execute(t.db);
         terminated += r.rows.filter((x) => x.ok).length;
         await sleep(5);
       }

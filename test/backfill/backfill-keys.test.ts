@@ -58,6 +58,8 @@ describe('backfill of a generated primary-key column', () => {
     const r = await runBackfill(t.db, config.tables[0]!, { settings, batchSize: 400, jobs: 2 });
     expect(r).toMatchObject({ complete: true, mode: 'online', total_rows_copied: 3000, batches: 8 });
     await sql`update "Gen PK" set a = a + 100000 where a % 10 = 0`.execute(t.db);
+    const replay = await runSync(t.db, config.tables[0]!, { action: 'replay', settings });
+    expect(replay.replay).toMatchObject({ keys: 600, rows_inserted: 300, rejected: 0 });
     expect(await differingRows(t.db, 'public', 'Gen PK', 'Gen PK_shadow')).toBe(0);
   });
 });

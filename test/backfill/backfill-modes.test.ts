@@ -47,11 +47,11 @@ describe('backfill modes', () => {
     expect(await differingRows(t.db, 'Acct Data', 'Acct Events', 'Acct Events_shadow')).toBe(0);
   });
 
-  it('--restart re-walks every key and overwrites rows that went stale while sync was off', async () => {
+  it('--restart empties the shadow and copies every key again, so rows that went stale while sync was off are exact', async () => {
     await sql`update ${events} set "Note" = 'changed while sync was off' where "ID" % 100 = 0`.execute(t.db);
     expect(await differingRows(t.db, 'Acct Data', 'Acct Events', 'Acct Events_shadow')).toBe(120);
     const r = await runBackfill(t.db, config.tables[0]!, { settings, restart: true });
-    expect(r).toMatchObject({ mode: 'refresh', total_rows_copied: 6050, complete: true });
+    expect(r).toMatchObject({ mode: 'offline', restarted: true, total_rows_copied: 6050, complete: true });
     expect(await differingRows(t.db, 'Acct Data', 'Acct Events', 'Acct Events_shadow')).toBe(0);
   });
 

@@ -1,0 +1,139 @@
+import { sql, type RawBuilder } from 'kysely';
+import { compileDdl } from '../plan/compile-ddl.js';
+import { fitIdentifier, shortHash } from '../plan/object-names.js';
+import type { ColumnModel } from '../db/catalog.js';
+import type { ShadowPair } from '../db/shadow-pair.js';
+
+/**
+ * The sync change log (the design pg-osc uses, chosen over a direct mirror
+ * trigger; runbooks/sync-and-backfill.md has the measurements):
+ *
+ * - Statement-level triggers on the legacy table append the *keys* of changed
+ *   rows (legacy primary key plus the shadow's partition-key columns, from the
+ *   old and the new row) to a log table in schema partgov that has no
+ *   constraint to violate. The application's write can fail only where any
+ *   insert into a plain heap can (disk full), whatever the shadow would reject.
+ * - A replay (replayChanges) re-reads the current legacy rows of logged keys
+ *   and rewrites them in the shadow (delete every logged version, insert the
+ *   current row), inside partgov's own transactions. What the shadow rejects
+ *   lands in partgov.sync_rejected with its key and error, for verify to list
+ *   and cutover to refuse on.
+ * - Keys are replayed only once the backfill has committed past them (or is
+ *   done), so a batch can never copy an older version over a replayed one:
+ *   batches need no row locks and insert plainly, at offline speed.
+ */
+export interface ChangeLog {
+  /** partgov.<name>: the log table. */
+  table: { schema: 'partgov'; name: string };
+  /** partgov.<name>: the SECURITY DEFINER capture function of this table. */
+  captureFunction: { schema: 'partgov'; name: string };
+  truncateFunction: { schema: 'partgov'; name: string };
+  /** The columns logged: legacy key columns first, then partition-key columns the shadow key adds. */
+  columns: readonly ColumnModel[];
+}
+
+/** Trigger names on the legacy table (fixed, so disable removes exactly what enable added). */
+export const captureTriggerNames = {
+  insert: 'partgov_capture_insert',
+  update: 'partgov_capture_update',
+  delete: 'partgov_capture_delete',
+  truncate: 'partgov_capture_truncate',
+} as const;
+
+/** Names of the change-log objects of a legacy table: `<table>_<hash of schema.table>_changes` in schema partgov. */
+export function changeLogNames(legacy: { schema: string; name: string }): Pick<ChangeLog, 'table' | 'captureFunction' | 'truncateFunction'> {
+  const base = `${legacy.name}_${shortHash(`${legacy.schema}.${legacy.name}`)}`;
+  return {
+    table: { schema: 'partgov', name: fitIdentifier(base, '_changes') },
+    captureFunction: { schema: 'partgov', name: fitIdentifier(base, '_capture') },
+    truncateFunction: { schema: 'partgov', name: fitIdentifier(base, '_truncate') },
+  };
+}
+
+/** The change log of a pair: which columns identify every version of a row in both tables. */
+export function changeLogOf(pair: ShadowPair): ChangeLog {
+  const byName = new Map(pair.legacy.columns.map((c) => [c.name, c]));
+  const legacyKey = new Set(pair.legacyKey.map((c) => c.name));
+  const extra = pair.shadowKey.filter((c) => !legacyKey.has(c)).map((c) => byName.get(c)!);
+  return { ...changeLogNames(pair.legacy), columns: [...pair.legacyKey, ...extra] };
+}
+
+const ids = (cols: readonly ColumnModel[], alias?: string) =>
+  sql.join(cols.map((c) => (alias ? sql.id(alias, c.name) : sql.id(c.name))));
+
+/**
+ * DDL that creates the log table, the capture functions and the triggers, in
+ * order (one transaction). The functions are SECURITY DEFINER (owned by the
+ * role that runs `sync enable`) so the application's role needs no privilege
+ * on schema partgov; EXECUTE is revoked from PUBLIC so no other table owner
+ * can attach them to a table of theirs. Their bodies are static SQL (plans
+ * cached per session), generated with kysely quoting.
+ */
+export function changeLogDdl(pair: ShadowPair, log: ChangeLog): string[] {
+  const legacy = sql.id(pair.legacy.schema, pair.legacy.name);
+  const shadow = sql.id(pair.shadow.schema, pair.shadow.name);
+  const logTable = sql.id(log.table.schema, log.table.name);
+  const capture = sql.id(log.captureFunction.schema, log.captureFunction.name);
+  const truncate = sql.id(log.truncateFunction.schema, log.truncateFunction.name);
+  // Column types and collations as format_type() and the catalog give them (quoted there).
+  const columnDefs = sql.join(
+    log.columns.map((c) => sql`${sql.id(c.name)} ${sql.raw(c.type)}${c.collation ? sql` collate ${sql.raw(c.collation)}` : sql``}`),
+  );
+  const cols = ids(log.columns);
+  const keyIndex = sql.id(fitIdentifier(log.table.name, '_key'));
+  const fromOld = sql`select ${ids(log.columns)} from old_rows`;
+  const fromNew = sql`select ${ids(log.columns)} from new_rows`;
+  // One branch per trigger: a trigger with transition tables may have only one event,
+  // and PL/pgSQL plans only the branch it runs. UPDATE logs both sides (a moved key or
+  // partition key leaves an old version in the shadow); UNION logs an unchanged key once.
+  const captureBody = compileDdl(sql`
+begin
+  if TG_OP = 'INSERT' then
+    insert into ${logTable} (${cols}) ${fromNew};
+  elsif TG_OP = 'DELETE' then
+    insert into ${logTable} (${cols}) ${fromOld};
+  else
+    insert into ${logTable} (${cols}) ${fromOld} union ${fromNew};
+  end if;
+  return null;
+end`);
+  // TRUNCATE of the legacy table empties the shadow too; pending entries are moot then.
+  const truncateBody = compileDdl(sql`
+begin
+  truncate ${shadow};
+  truncate ${logTable};
+  return null;
+end`);
+  const fn = (name: RawBuilder<unknown>, body: string) =>
+    compileDdl(sql`create or replace function ${name}() returns trigger language plpgsql security definer
+      set search_path = pg_catalog, pg_temp as ${sql.lit(body)}`);
+  const trigger = (name: string, event: 'insert' | 'update' | 'delete', referencing: RawBuilder<unknown>) =>
+    compileDdl(sql`create trigger ${sql.id(name)} after ${sql.raw(event)} on ${legacy} referencing ${referencing}
+      for each statement execute function ${capture}()`);
+  return [
+    compileDdl(sql`create table if not exists ${logTable} (${columnDefs})`),
+    // Replay takes keys at or below the backfill checkpoint: a range scan of this index.
+    compileDdl(sql`create index if not exists ${keyIndex} on ${logTable} (${ids(pair.legacyKey)})`),
+    compileDdl(sql`alter table ${logTable} set (autovacuum_vacuum_scale_factor = 0.01)`),
+    fn(capture, captureBody),
+    fn(truncate, truncateBody),
+    compileDdl(sql`revoke all on function ${capture}() from public`),
+    compileDdl(sql`revoke all on function ${truncate}() from public`),
+    trigger(captureTriggerNames.insert, 'insert', sql`new table as new_rows`),
+    trigger(captureTriggerNames.update, 'update', sql`old table as old_rows new table as new_rows`),
+    trigger(captureTriggerNames.delete, 'delete', sql`old table as old_rows`),
+    compileDdl(sql`create trigger ${sql.id(captureTriggerNames.truncate)} after truncate on ${legacy} for each statement execute function ${truncate}()`),
+  ];
+}
+
+/** DDL that removes the triggers, the functions and the log table (sync disable). */
+export function dropChangeLogDdl(legacy: { schema: string; name: string }): string[] {
+  const names = changeLogNames(legacy);
+  const table = sql.id(legacy.schema, legacy.name);
+  return [
+    ...Object.values(captureTriggerNames).map((t) => compileDdl(sql`drop trigger if exists ${sql.id(t)} on ${table}`)),
+    compileDdl(sql`drop function if exists ${sql.id(names.captureFunction.schema, names.captureFunction.name)}()`),
+    compileDdl(sql`drop function if exists ${sql.id(names.truncateFunction.schema, names.truncateFunction.name)}()`),
+    compileDdl(sql`drop table if exists ${sql.id(names.table.schema, names.table.name)}`),
+  ];
+}

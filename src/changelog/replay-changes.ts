@@ -1,0 +1,245 @@
+import { sql, type Kysely, type RawBuilder } from 'kysely';
+import { setLocalTimeouts } from '../db/run-guarded.js';
+import type { ShadowPair } from '../db/shadow-pair.js';
+import type { PartgovKysely, StateDatabase } from '../db/state-tables.js';
+import { sqlStateOf } from '../errors.js';
+import { changeLogOf, type ChangeLog } from './change-log.js';
+
+/** A legacy primary key as text values in key order (exact for every type). */
+export type KeyText = string[];
+
+export interface ReplayOptions {
+  lockTimeoutMs: number;
+  statementTimeoutMs: number;
+  /** Log entries taken per transaction (default 5000). */
+  chunk?: number;
+  /** Stop after this many entries (default: until nothing replayable is left). */
+  maxEntries?: number;
+}
+
+export interface ReplayResult {
+  /** Log entries consumed. */
+  entries: number;
+  /** Distinct legacy keys rewritten in the shadow. */
+  keys: number;
+  rows_deleted: number;
+  rows_inserted: number;
+  /** Keys the shadow rejected in this run (moved to partgov.sync_rejected). */
+  rejected: number;
+  transactions: number;
+  /** Entries left in the log that the backfill has not reached yet (they wait for it). */
+  waiting: number;
+  duration_ms: number;
+}
+
+const defaultChunk = 5000;
+
+/**
+ * Whether the shadow rejected a row's data: classes 22 (data exception, e.g. a
+ * value too long) and 23 (integrity: NOT NULL, CHECK, FOREIGN KEY, and "no
+ * partition of relation found for row", 23514). Anything else (a lock timeout,
+ * a dropped connection, a missing column after a schema change) is not the
+ * row's fault: the entries stay in the log and the error goes to the caller.
+ */
+function isRowRejection(err: unknown): boolean {
+  const code = sqlStateOf(err);
+  return code !== undefined && (code.startsWith('22') || code.startsWith('23'));
+}
+
+const keyCols = (pair: ShadowPair, alias?: string) =>
+  sql.join(pair.legacyKey.map((c) => (alias ? sql.id(alias, c.name) : sql.id(c.name))));
+
+// sql.raw(c.type): format_type() text from the catalog, so text values compare as the column's type.
+const typedKey = (pair: ShadowPair, values: RawBuilder<unknown>[]) => sql.join(pair.legacyKey.map((c, i) => sql`(${values[i]})::${sql.raw(c.type)}`));
+// sql.lit(i): an array index from this code, never input. As a bind parameter it would be
+// `unknown`, and `json ->> unknown` resolves to the text (object key) operator.
+const jsonElements = (pair: ShadowPair) => pair.legacyKey.map((_, i) => sql`x->>${sql.lit(i)}`);
+
+/**
+ * Which log entries may be replayed now: all once the backfill is done, those
+ * at or below its checkpoint while it runs, none before it starts. The
+ * checkpoint row is read FOR SHARE, so a batch cannot move it (nor a restart
+ * reset it) inside this transaction.
+ */
+async function replayableFilter(trx: Kysely<StateDatabase>, pair: ShadowPair): Promise<RawBuilder<unknown> | null> {
+  const cp = await sql<{ last_key: KeyText | null; done: boolean }>`
+    select last_key, done from partgov.backfill_checkpoint where table_name = ${pair.label} for share`.execute(trx);
+  const row = cp.rows[0];
+  if (!row) return null;
+  if (row.done) return sql`true`;
+  if (row.last_key === null) return null;
+  return sql`(${keyCols(pair)}) <= (${typedKey(pair, row.last_key.map((v) => sql`${v}`))})`;
+}
+
+interface RoundOutcome {
+  entries: number;
+  keys: KeyText[];
+  deleted: number;
+  inserted: number;
+}
+
+/**
+ * One replay transaction: take up to `limit` replayable entries out of the log
+ * (or, with `only`, every entry of those keys), delete every shadow version
+ * they name, and insert the current legacy rows of their keys. Serialized per
+ * table by a transaction advisory lock, so two replays never interleave on a key.
+ */
+async function replayRound(
+  db: PartgovKysely,
+  pair: ShadowPair,
+  log: ChangeLog,
+  o: ReplayOptions,
+  limit: number,
+  only?: KeyText[],
+): Promise<RoundOutcome> {
+  const logTable = sql.id(log.table.schema, log.table.name);
+  const shadow = sql.id(pair.shadow.schema, pair.shadow.name);
+  const legacy = sql.id(pair.legacy.schema, pair.legacy.name);
+  const cols = sql.join(pair.copyColumns.map((c) => sql.id(c.name)));
+  const overriding = pair.overridingSystemValue ? sql`overriding system value` : sql``;
+  const shadowKeyCols = log.columns;
+  return db.transaction().execute(async (trx) => {
+    await setLocalTimeouts(trx, o.lockTimeoutMs, o.statementTimeoutMs);
+    await sql`select pg_advisory_xact_lock(hashtext('partgov:replay'), hashtext(${pair.label}))`.execute(trx);
+    const filter = await replayableFilter(trx, pair);
+    if (filter === null) return { entries: 0, keys: [], deleted: 0, inserted: 0 };
+    const selection = only
+      ? sql`(${keyCols(pair)}) in (select ${typedKey(pair, jsonElements(pair))} from json_array_elements(${JSON.stringify(only)}::json) x)`
+      : sql`true`;
+    // Entries are picked by ctid (the log has no key of its own, so appends stay cheap).
+    const taken = await sql<{ entries: number; keys: KeyText[] | null; deleted: number }>`
+      with picked as (select ctid from ${logTable} where ${filter} and ${selection} limit ${limit}),
+           consumed as (delete from ${logTable} l using picked p where l.ctid = p.ctid returning ${sql.join(shadowKeyCols.map((c) => sql.id('l', c.name)))}),
+           versions as (select distinct ${sql.join(shadowKeyCols.map((c) => sql.id(c.name)))} from consumed),
+           gone as (delete from ${shadow} s using versions v
+                    where ${sql.join(shadowKeyCols.map((c) => sql`${sql.id('s', c.name)} = ${sql.id('v', c.name)}`), sql` and `)} returning 1)
+      select (select count(*) from consumed)::int as entries,
+             (select json_agg(distinct jsonb_build_array(${sql.join(pair.legacyKey.map((c) => sql`${sql.id(c.name)}::text`))})) from consumed) as keys,
+             (select count(*) from gone)::int as deleted`.execute(trx);
+    const t = taken.rows[0]!;
+    const keys = t.keys ?? [];
+    if (keys.length === 0) return { entries: t.entries, keys, deleted: t.deleted, inserted: 0 };
+    const keysJson = JSON.stringify(keys);
+    const inserted = await sql<{ n: number }>`
+      with ins as (
+        insert into ${shadow} (${cols}) ${overriding}
+        select ${cols} from ${legacy}
+        where (${keyCols(pair)}) in (select ${typedKey(pair, jsonElements(pair))} from json_array_elements(${keysJson}::json) x)
+        returning 1)
+      select count(*)::int as n from ins`.execute(trx);
+    await sql`delete from partgov.sync_rejected where table_name = ${pair.label} and key in (select value from jsonb_array_elements(${keysJson}::jsonb))`.execute(trx);
+    return { entries: t.entries, keys, deleted: t.deleted, inserted: inserted.rows[0]!.n };
+  });
+}
+
+/** Moves a key the shadow rejects out of the log, removes its shadow versions, and records why. */
+async function rejectKey(db: PartgovKysely, pair: ShadowPair, log: ChangeLog, o: ReplayOptions, key: KeyText, err: unknown): Promise<number> {
+  const logTable = sql.id(log.table.schema, log.table.name);
+  const shadow = sql.id(pair.shadow.schema, pair.shadow.name);
+  return db.transaction().execute(async (trx) => {
+    await setLocalTimeouts(trx, o.lockTimeoutMs, o.statementTimeoutMs);
+    await sql`select pg_advisory_xact_lock(hashtext('partgov:replay'), hashtext(${pair.label}))`.execute(trx);
+    const keyMatch = sql`(${keyCols(pair)}) = (${typedKey(pair, key.map((v) => sql`${v}`))})`;
+    const removed = await sql<{ n: number }>`
+      with consumed as (delete from ${logTable} where ${keyMatch} returning ${sql.join(log.columns.map((c) => sql.id(c.name)))}),
+           gone as (delete from ${shadow} s using (select distinct * from consumed) v
+                    where ${sql.join(log.columns.map((c) => sql`${sql.id('s', c.name)} = ${sql.id('v', c.name)}`), sql` and `)} returning 1)
+      select (select count(*) from consumed)::int as n, (select count(*) from gone) as gone`.execute(trx);
+    await sql`
+      insert into partgov.sync_rejected (table_name, key, sqlstate, error)
+      values (${pair.label}, ${JSON.stringify(key)}::jsonb, ${sqlStateOf(err) ?? null}, ${(err as Error).message ?? String(err)})
+      on conflict (table_name, key) do update
+        set sqlstate = excluded.sqlstate, error = excluded.error, last_at = now(), attempts = partgov.sync_rejected.attempts + 1`.execute(trx);
+    return removed.rows[0]!.n;
+  });
+}
+
+/** Log entries not yet replayable (their keys are beyond the backfill checkpoint). */
+export async function countLogEntries(db: PartgovKysely, pair: ShadowPair): Promise<number> {
+  const log = changeLogOf(pair);
+  const r = await sql<{ n: number }>`select count(*)::int as n from ${sql.id(log.table.schema, log.table.name)}`.execute(db);
+  return r.rows[0]!.n;
+}
+
+/**
+ * Applies replayable change-log entries to the shadow until none is left (or
+ * `maxEntries`). A round the shadow rejects is redone key by key: the keys it
+ * accepts are applied, each one it rejects goes to partgov.sync_rejected (and
+ * its shadow versions are removed, so verify names it as missing). Any other
+ * error (lock timeout, a dropped connection, a schema change) propagates for
+ * the caller to retry or report; nothing is lost, the entries stay in the log.
+ */
+export async function replayChanges(db: PartgovKysely, pair: ShadowPair, o: ReplayOptions): Promise<ReplayResult> {
+  const t0 = performance.now();
+  const log = changeLogOf(pair);
+  const chunk = o.chunk ?? defaultChunk;
+  const result: ReplayResult = { entries: 0, keys: 0, rows_deleted: 0, rows_inserted: 0, rejected: 0, transactions: 0, waiting: 0, duration_ms: 0 };
+  const add = (r: RoundOutcome) => {
+    result.entries += r.entries;
+    result.keys += r.keys.length;
+    result.rows_deleted += r.deleted;
+    result.rows_inserted += r.inserted;
+    result.transactions++;
+  };
+  for (;;) {
+    if (o.maxEntries !== undefined && result.entries >= o.maxEntries) break;
+    let round: RoundOutcome;
+    try {
+      round = await replayRound(db, pair, log, o, chunk);
+    } catch (err) {
+      if (!isRowRejection(err)) throw err;
+      // The shadow rejected a row of this round (rolled back): find which keys, one at a time.
+      await replayKeyByKey(db, pair, log, o, result, add);
+      continue;
+    }
+    add(round);
+    if (round.entries < chunk) break;
+  }
+  result.waiting = await countLogEntries(db, pair);
+  result.duration_ms = Math.round(performance.now() - t0);
+  return result;
+}
+
+/** After a rejected round: the same replayable entries, key by key (a small set, rarely reached). */
+async function replayKeyByKey(
+  db: PartgovKysely,
+  pair: ShadowPair,
+  log: ChangeLog,
+  o: ReplayOptions,
+  result: ReplayResult,
+  add: (r: RoundOutcome) => void,
+): Promise<void> {
+  const logTable = sql.id(log.table.schema, log.table.name);
+  const keys = await db.transaction().execute(async (trx) => {
+    const filter = await replayableFilter(trx, pair);
+    if (filter === null) return [];
+    const r = await sql<{ key: KeyText }>`
+      select distinct jsonb_build_array(${sql.join(pair.legacyKey.map((c) => sql`${sql.id(c.name)}::text`))}) as key
+      from (select ${keyCols(pair)} from ${logTable} where ${filter} limit ${o.chunk ?? defaultChunk}) e`.execute(trx);
+    return r.rows.map((x) => x.key);
+  });
+  for (const key of keys) {
+    try {
+      add(await replayRound(db, pair, log, o, Number.MAX_SAFE_INTEGER, [key]));
+    } catch (err) {
+      if (!isRowRejection(err)) throw err;
+      result.entries += await rejectKey(db, pair, log, o, key, err);
+      result.rejected++;
+    }
+  }
+}
+
+export interface RejectedKey {
+  key: KeyText;
+  sqlstate: string | null;
+  error: string;
+  attempts: number;
+}
+
+/** Keys the shadow rejected and no later replay fixed, oldest first. */
+export async function listRejectedKeys(db: PartgovKysely, label: string, limit: number): Promise<{ total: number; keys: RejectedKey[] }> {
+  const r = await sql<RejectedKey & { total: number }>`
+    select key, sqlstate, error, attempts, count(*) over ()::int as total
+    from partgov.sync_rejected where table_name = ${label} order by first_at, key limit ${limit}`.execute(db);
+  return { total: r.rows[0]?.total ?? 0, keys: r.rows.map(({ total: _t, ...k }) => k) };
+}
