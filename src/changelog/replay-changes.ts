@@ -106,10 +106,12 @@ async function replayRound(
     const selection = only
       ? sql`(${keyCols(pair)}) in (select ${typedKey(pair, jsonElements(pair))} from json_array_elements(${JSON.stringify(only)}::json) x)`
       : sql`true`;
-    // Entries are picked by ctid (the log has no key of its own, so appends stay cheap).
+    // Entries are picked by ctid (the log has no key of its own, so appends stay cheap);
+    // `ctid = any(array(…))` is a TID scan, where a join on ctid would rescan the log per entry.
     const taken = await sql<{ entries: number; keys: KeyText[] | null; deleted: number }>`
-      with picked as (select ctid from ${logTable} where ${filter} and ${selection} limit ${limit}),
-           consumed as (delete from ${logTable} l using picked p where l.ctid = p.ctid returning ${sql.join(shadowKeyCols.map((c) => sql.id('l', c.name)))}),
+      with consumed as (delete from ${logTable} l
+                        where ctid = any(array(select ctid from ${logTable} where ${filter} and ${selection} limit ${limit}))
+                        returning ${sql.join(shadowKeyCols.map((c) => sql.id('l', c.name)))}),
            versions as (select distinct ${sql.join(shadowKeyCols.map((c) => sql.id(c.name)))} from consumed),
            gone as (delete from ${shadow} s using versions v
                     where ${sql.join(shadowKeyCols.map((c) => sql`${sql.id('s', c.name)} = ${sql.id('v', c.name)}`), sql` and `)} returning 1)

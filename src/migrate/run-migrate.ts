@@ -1,8 +1,9 @@
+import { captureTriggerNames } from '../changelog/change-log.js';
 import { existsSync } from 'node:fs';
 import { Migrator, NO_MIGRATIONS, sql, type MigrationResultSet } from 'kysely';
 import type { PartgovKysely } from '../db/state-tables.js';
 import pRetry from 'p-retry';
-import { DatabaseError, InputInvalidError, LockUnavailableError, PartgovError, toPartgovError } from '../errors.js';
+import { DatabaseError, InputInvalidError, LockUnavailableError, PartgovError, SafetyRefusedError, toPartgovError } from '../errors.js';
 import { withAdvisoryLock } from '../db/advisory-lock.js';
 import { isRetryableLockError } from '../db/sqlstate.js';
 import { packagePath } from '../package-root.js';
@@ -104,6 +105,25 @@ async function runSet(
   }
 }
 
+/**
+ * `migrate down` drops shadows (plan set) or the state schema the change log
+ * replays into; with sync on, the application's TRUNCATE would then fail and
+ * the log would grow unread. Refused until sync is disabled.
+ */
+async function assertNoSyncOn(db: PartgovKysely): Promise<void> {
+  const r = await sql<{ t: string }>`
+    select format('%s.%s', n.nspname, c.relname) as t from pg_trigger g
+    join pg_class c on c.oid = g.tgrelid join pg_namespace n on n.oid = c.relnamespace
+    where g.tgname = ${captureTriggerNames.insert} order by 1`.execute(db);
+  if (r.rows.length > 0) {
+    const tables = r.rows.map((x) => x.t);
+    throw new SafetyRefusedError('migrate-down-while-sync-on', `sync is enabled on ${tables.join(', ')}: migrate down would remove what its change log replays into`, {
+      fix: `run \`partgov sync disable --table <t>\` for ${tables.join(', ')} first (the shadow then stops following), then migrate down`,
+      details: { tables },
+    });
+  }
+}
+
 async function statusOf(db: PartgovKysely, sets: [MigrationSetName, Migrator][]): Promise<MigrationStatus[]> {
   const out: MigrationStatus[] = [];
   for (const [set, m] of sets) {
@@ -134,6 +154,7 @@ export async function runMigrate(db: PartgovKysely, o: MigrateOptions): Promise<
       for (const [set, m] of sets) steps.push(...(await runSet(set, () => m.migrateToLatest(), o)));
       return steps;
     }
+    await assertNoSyncOn(db);
     // down: the plan set depends on nothing of the state set, but is newer, so it goes first.
     for (const [set, m] of [...sets].reverse()) {
       const executed = (await m.getMigrations()).filter((i) => i.executedAt);

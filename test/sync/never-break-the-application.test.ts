@@ -1,0 +1,194 @@
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runBackfill } from '../../src/backfill/run-backfill.js';
+import { parseConfig } from '../../src/config/load-config.js';
+import type { PartgovConfig } from '../../src/config/config-schema.js';
+import { resolveSettings } from '../../src/config/runtime-settings.js';
+import { SafetyRefusedError } from '../../src/errors.js';
+import { runMigrate } from '../../src/migrate/run-migrate.js';
+import { runSync } from '../../src/sync/run-sync.js';
+import { runVerify } from '../../src/verify/run-verify.js';
+import { createAppRole } from '../helpers/app-role.js';
+import { differingRows, prepareShadows } from '../helpers/fixtures.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/test-database.js';
+
+let t: TestDatabase;
+const settings = resolveSettings({ lockTimeout: '2000' }, {}, undefined);
+
+beforeAll(async () => {
+  t = await createTestDatabase('nobreak');
+  await runMigrate(t.db, { action: 'up', lockTimeoutMs: 5000, statementTimeoutMs: 0, lockRetries: 2 });
+});
+afterAll(async () => t.drop());
+
+async function userTriggers(table: string): Promise<string[]> {
+  const r = await sql<{ n: string }>`select tgname as n from pg_trigger where tgrelid = ${table}::regclass and not tgisinternal order by 1`.execute(t.db);
+  return r.rows.map((x) => x.n);
+}
+
+async function syncRefusal(config: PartgovConfig): Promise<SafetyRefusedError> {
+  const err = await runSync(t.db, config.tables[0]!, { action: 'enable', settings }).catch((e: unknown) => e);
+  expect(err).toBeInstanceOf(SafetyRefusedError);
+  return err as SafetyRefusedError;
+}
+
+describe('the application keeps writing, as a non-owner role, once sync is on', () => {
+  it('GENERATED ALWAYS identity key: inserts, updates, key moves, upserts, deletes and TRUNCATE all succeed; backfill and --restart copy exactly', async () => {
+    await sql`create schema "App Data"`.execute(t.db);
+    await sql`create table "App Data"."Ledger Lines" (
+        id bigint generated always as identity (start with 1000 increment by 5) primary key,
+        "Scope" text not null,
+        amount numeric(12, 2),
+        memo varchar(40))`.execute(t.db);
+    await sql`insert into "App Data"."Ledger Lines" ("Scope", amount, memo) select 's' || (g % 7), g / 3.0, case when g % 4 = 0 then null else 'm' || g end from generate_series(1, 3000) g`.execute(t.db);
+    const config = parseConfig({ tables: [{ schema: 'App Data', name: 'Ledger Lines', layout: { type: 'hash', key: 'Scope', partitions: 4 } }] });
+    await prepareShadows(t.db, config);
+    const table = config.tables[0]!;
+    const app = await createAppRole(t, [{ schema: 'App Data', name: 'Ledger Lines' }]);
+    try {
+      await runSync(t.db, table, { action: 'enable', settings });
+      const db = app.open().db;
+      const lines = sql`${sql.id('App Data', 'Ledger Lines')}`;
+      const writes = async (round: number) => {
+        await sql`insert into ${lines} ("Scope", amount, memo) values ('s1', ${round}, 'one'), ('s2', 2, null)`.execute(db);
+        await sql`update ${lines} set amount = amount + 1 where id % 11 = ${round % 11}`.execute(db);
+        await sql`update ${lines} set "Scope" = 'moved' where id % 13 = ${round % 13}`.execute(db);
+        await sql`insert into ${lines} overriding system value values (${5_000_000 + round}, 's3', 1, 'x')
+                  on conflict (id) do update set amount = excluded.amount`.execute(db);
+        await sql`delete from ${lines} where id % 17 = ${round % 17}`.execute(db);
+      };
+      await writes(1);
+      const backfill = runBackfill(t.db, table, { settings, batchSize: 400 });
+      for (let round = 2; round < 8; round++) await writes(round);
+      expect((await backfill).complete).toBe(true);
+      await runSync(t.db, table, { action: 'replay', settings });
+      expect(await differingRows(t.db, 'App Data', 'Ledger Lines', 'Ledger Lines_shadow')).toBe(0);
+      await writes(9);
+      const restarted = await runBackfill(t.db, table, { settings, restart: true, batchSize: 700 });
+      expect(restarted).toMatchObject({ complete: true, restarted: true, mode: 'online' });
+      await writes(10);
+      const verify = await runVerify(t.db, config, { url: t.url });
+      expect(verify.tables[0]!.checks.filter((c) => c.status === 'fail')).toEqual([]);
+      expect(verify.tables[0]!.checks.find((c) => c.name === 'equality')!.status).toBe('pass');
+
+      // TRUNCATE by the application empties the shadow too (its rights on partgov's objects are not needed).
+      await sql`truncate ${lines}`.execute(db);
+      await sql`insert into ${lines} ("Scope", amount) values ('after', 1)`.execute(db);
+      await runSync(t.db, table, { action: 'replay', settings });
+      expect(await differingRows(t.db, 'App Data', 'Ledger Lines', 'Ledger Lines_shadow')).toBe(0);
+    } finally {
+      await runSync(t.db, table, { action: 'disable', settings }).catch(() => undefined);
+      await app.drop();
+    }
+  });
+
+  it('a DEFERRABLE primary key: `update … set id = id + 1` over every row succeeds and the shadow ends exact', async () => {
+    await sql`create table deferred_keys (id int primary key deferrable initially immediate, scope_key text not null, v text)`.execute(t.db);
+    await sql`insert into deferred_keys select g, 'k' || (g % 3), 'v' || g from generate_series(1, 500) g`.execute(t.db);
+    const config = parseConfig({ tables: [{ name: 'deferred_keys', layout: { type: 'hash', key: 'scope_key', partitions: 4 } }] });
+    await prepareShadows(t.db, config);
+    const app = await createAppRole(t, [{ schema: 'public', name: 'deferred_keys' }]);
+    try {
+      await runSync(t.db, config.tables[0]!, { action: 'enable', settings });
+      const db = app.open().db;
+      await sql`update deferred_keys set id = id + 1`.execute(db);
+      await runBackfill(t.db, config.tables[0]!, { settings, batchSize: 100 });
+      await db.transaction().execute(async (trx) => {
+        await sql`set constraints all deferred`.execute(trx);
+        await sql`update deferred_keys set id = id + 1`.execute(trx);
+      });
+      await runSync(t.db, config.tables[0]!, { action: 'replay', settings });
+      expect(await differingRows(t.db, 'public', 'deferred_keys', 'deferred_keys_shadow')).toBe(0);
+      const r = await sql<{ lo: number }>`select min(id)::int as lo from deferred_keys_shadow`.execute(t.db);
+      expect(r.rows[0]!.lo).toBe(3);
+    } finally {
+      await runSync(t.db, config.tables[0]!, { action: 'disable', settings }).catch(() => undefined);
+      await app.drop();
+    }
+  });
+
+  it('a schema change on the legacy table never fails the application: a wider varchar lands in sync_rejected and verify names the key', async () => {
+    await sql`create table drifting (id int primary key, scope_key text not null, code varchar(8), note text)`.execute(t.db);
+    await sql`insert into drifting select g, 'k' || (g % 3), 'c' || g, 'n' from generate_series(1, 300) g`.execute(t.db);
+    const config = parseConfig({ tables: [{ name: 'drifting', layout: { type: 'hash', key: 'scope_key', partitions: 4 } }] });
+    await prepareShadows(t.db, config);
+    const app = await createAppRole(t, [{ schema: 'public', name: 'drifting' }]);
+    try {
+      await runSync(t.db, config.tables[0]!, { action: 'enable', settings });
+      await runBackfill(t.db, config.tables[0]!, { settings });
+      await sql`alter table drifting alter column code type varchar(64)`.execute(t.db);
+      const db = app.open().db;
+      await sql`insert into drifting values (1001, 'k1', ${'a code far longer than eight'}, 'wide')`.execute(db);
+      await sql`update drifting set note = 'fine' where id = 5`.execute(db);
+      const replay = await runSync(t.db, config.tables[0]!, { action: 'replay', settings });
+      expect(replay.rejected_keys).toBe(1);
+      const verify = await runVerify(t.db, config, { url: t.url });
+      const checks = Object.fromEntries(verify.tables[0]!.checks.map((c) => [c.name, c]));
+      expect(checks.sync_rejections!.status).toBe('fail');
+      expect(checks.sync_rejections!.objects![0]).toMatch(/\["1001"\]: 22001 value too long/);
+      expect(checks.equality!.objects).toEqual(['missing_in_shadow ["1001"]']);
+
+      // a renamed column: the application's writes still succeed; replay stops with the cause, nothing is lost from the log
+      await sql`alter table drifting rename column note to remark`.execute(t.db);
+      await sql`update drifting set remark = 'renamed' where id = 6`.execute(db);
+      await sql`delete from drifting where id = 7`.execute(db);
+      const stopped = await runSync(t.db, config.tables[0]!, { action: 'replay', settings }).catch((e: unknown) => e);
+      expect(String(stopped)).toMatch(/lacks column\(s\) remark/);
+    } finally {
+      await runSync(t.db, config.tables[0]!, { action: 'disable', settings }).catch(() => undefined);
+      await app.drop();
+    }
+  });
+
+  it('migrate down is refused (exit 3) while sync is on', async () => {
+    await sql`create table guarded (id int primary key, scope_key text not null)`.execute(t.db);
+    const config = parseConfig({ tables: [{ name: 'guarded', layout: { type: 'hash', key: 'scope_key', partitions: 2 } }] });
+    await prepareShadows(t.db, config);
+    await runSync(t.db, config.tables[0]!, { action: 'enable', settings });
+    try {
+      const err = await runMigrate(t.db, { action: 'down', lockTimeoutMs: 1000, statementTimeoutMs: 0, lockRetries: 0 }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(SafetyRefusedError);
+      expect((err as Error).message).toMatch(/sync is enabled on (.*, )?public\.guarded/);
+      expect((err as SafetyRefusedError).exitCode).toBe(3);
+    } finally {
+      await runSync(t.db, config.tables[0]!, { action: 'disable', settings });
+    }
+  });
+});
+
+describe('sync enable refuses (exit 3, nothing changed) when the shadow would reject rows the legacy accepts', () => {
+  it('a nullable scope key that the partitioned primary key makes NOT NULL', async () => {
+    await sql`create table maybe_scoped (id int primary key, scope_key text, v int)`.execute(t.db);
+    await sql`insert into maybe_scoped select g, 'k' || g % 3, g from generate_series(1, 50) g`.execute(t.db);
+    const config = parseConfig({ tables: [{ name: 'maybe_scoped', layout: { type: 'hash', key: 'scope_key', partitions: 2 } }] });
+    await prepareShadows(t.db, config);
+    const err = await syncRefusal(config);
+    expect(err.exitCode).toBe(3);
+    expect(err.message).toMatch(/column scope_key: the legacy table accepts NULL in scope_key and the shadow does not/);
+    expect(err.fix).toMatch(/check \(scope_key is not null\) not valid/);
+    expect(await userTriggers('maybe_scoped')).toEqual([]);
+  });
+
+  it('a range layout without a DEFAULT partition', async () => {
+    await sql`create table dated (id int, at date not null default current_date, primary key (id, at))`.execute(t.db);
+    const config = parseConfig({ tables: [{ name: 'dated', layout: { type: 'range', column: 'at', interval: 'month', premake: 1 } }] });
+    await prepareShadows(t.db, config);
+    const err = await syncRefusal(config);
+    expect(err.message).toMatch(/layout of public\.dated: the range layout has no DEFAULT partition/);
+    expect(err.fix).toMatch(/"default_partition": true/);
+    expect(await userTriggers('dated')).toEqual([]);
+  });
+
+  it('a NOT VALID foreign key that the shadow validates', async () => {
+    await sql`create table owners (id int primary key)`.execute(t.db);
+    await sql`create table owned (id int primary key, scope_key text not null, owner_id int)`.execute(t.db);
+    await sql`insert into owned values (1, 'a', 999)`.execute(t.db);
+    await sql`alter table owned add constraint owned_owner_fk foreign key (owner_id) references owners (id) not valid`.execute(t.db);
+    const config = parseConfig({ tables: [{ name: 'owned', layout: { type: 'hash', key: 'scope_key', partitions: 2 } }] });
+    await prepareShadows(t.db, config);
+    const err = await syncRefusal(config);
+    expect(err.message).toMatch(/constraint owned_owner_fk: FOREIGN KEY owned_owner_fk is NOT VALID on the legacy table/);
+    expect(err.fix).toMatch(/validate constraint owned_owner_fk/);
+    expect(await userTriggers('owned')).toEqual([]);
+  });
+});
