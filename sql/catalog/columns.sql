@@ -6,6 +6,10 @@
 -- without a text cast (checksums); other types are hashed as text.
 -- collation is reported only when it differs from the type's default, so the
 -- DDL clones an explicit COLLATE and nothing else.
+-- nondeterministic: the column's collation compares unequal strings as equal
+-- (e.g. case-insensitive ICU); checksums must then hash under "C".
+-- identity_options: the identity sequence's own options (deptype 'i' links the
+-- sequence to its column), so the shadow's sequence counts the same way.
 select a.attnum,
        a.attname as name,
        format_type(a.atttypid, a.atttypmod) as type,
@@ -16,6 +20,12 @@ select a.attnum,
        case when a.attcollation <> 0 and a.attcollation <> t.typcollation
             then quote_ident(cn.nspname) || '.' || quote_ident(co.collname) end as collation,
        t.typcategory as type_category,
+       coalesce(not co.collisdeterministic, false) as nondeterministic,
+       (select format('start with %s increment by %s minvalue %s maxvalue %s cache %s%s',
+                      s.seqstart, s.seqincrement, s.seqmin, s.seqmax, s.seqcache, case when s.seqcycle then ' cycle' else '' end)
+          from pg_depend dep join pg_sequence s on s.seqrelid = dep.objid
+         where dep.classid = 'pg_class'::regclass and dep.refclassid = 'pg_class'::regclass
+           and dep.refobjid = a.attrelid and dep.refobjsubid = a.attnum and dep.deptype = 'i') as identity_options,
        (bt.typtype = 'e' or exists (
           select 1 from pg_opclass oc join pg_am am on am.oid = oc.opcmethod
           where am.amname = 'hash' and oc.opcdefault

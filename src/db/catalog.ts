@@ -21,6 +21,10 @@ export interface ColumnModel {
   readonly typeCategory: string;
   /** hash_record_extended can hash it natively (else checksums cast it to text). */
   readonly hashNative: boolean;
+  /** Its collation treats different strings as equal (case-insensitive ICU …): checksums hash it under "C". */
+  readonly nondeterministic: boolean;
+  /** Identity sequence options (`start with 1000 increment by 5 …`), or null. */
+  readonly identityOptions: string | null;
 }
 
 export type ConstraintKind = 'primary_key' | 'unique' | 'check' | 'foreign_key' | 'exclusion';
@@ -142,6 +146,8 @@ export async function introspectTable(db: PartgovKysely, ref: TableRef): Promise
       collation: string | null;
       type_category: string;
       hash_native: boolean;
+      nondeterministic: boolean;
+      identity_options: string | null;
     }>(db, 'catalog/columns.sql', [oid]),
     querySqlFile<{
       name: string;
@@ -189,6 +195,8 @@ export async function introspectTable(db: PartgovKysely, ref: TableRef): Promise
           collation: c.collation,
           typeCategory: c.type_category,
           hashNative: c.hash_native,
+          nondeterministic: c.nondeterministic,
+          identityOptions: c.identity_options,
         } satisfies ColumnModel),
       ),
     ),

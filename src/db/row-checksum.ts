@@ -11,7 +11,10 @@ import type { ColumnModel } from './catalog.js';
  */
 export function rowHash(columns: readonly ColumnModel[], alias: string | null): RawBuilder<string> {
   const ref = (name: string) => (alias === null ? sql.id(name) : sql.id(alias, name));
-  const values = columns.map((c) => (c.hashNative ? ref(c.name) : sql`${ref(c.name)}::text`));
+  // A nondeterministic collation hashes 'Label-1' and 'LABEL-1' alike: hash such text under "C".
+  const values = columns.map((c) =>
+    c.nondeterministic ? sql`${ref(c.name)}::text collate "C"` : c.hashNative ? ref(c.name) : sql`${ref(c.name)}::text`,
+  );
   return sql<string>`hash_record_extended(row(${sql.join(values)}), 0)`;
 }
 

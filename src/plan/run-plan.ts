@@ -1,3 +1,4 @@
+import { shortHash } from './object-names.js';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -59,7 +60,9 @@ async function assertNoCollisions(db: PartgovKysely, plan: TablePlan): Promise<v
 
 /** The SQL text of a plan: a reviewable script, one statement per step, with its changes as comments. */
 export function renderPlanSql(plan: TablePlan, direction: 'up' | 'down' = 'up'): string {
-  const comment = (line: string) => `-- ${line.replace(/\r?\n/g, ' ')}`;
+  // Every control character goes, not only \n: PostgreSQL also ends a `--` comment at a
+  // lone \r, so a catalog name holding one could smuggle a statement into the script.
+  const comment = (line: string) => `-- ${line.replace(/[\u0000-\u001f\u007f]/g, ' ')}`;
   const header = [
     comment(`partgov plan: ${plan.table} -> ${plan.schema}.${plan.shadow_name} (${plan.layout}, key ${plan.partition_key.join(', ')}, ${plan.leaf_count} leaves)`),
     ...(direction === 'up' ? [...plan.changes.map((c) => comment(`change: ${c}`)), ...plan.notes.map((n) => comment(`note: ${n}`))] : []),
@@ -68,13 +71,20 @@ export function renderPlanSql(plan: TablePlan, direction: 'up' | 'down' = 'up'):
   return `${header.join('\n')}\n\n${steps.join('\n\n')}\n`;
 }
 
+/**
+ * `partition_<schema>_<table>`, plus a hash of the exact `schema.table` when
+ * the slug lost characters, so `app.ledger` and `"Billing Data".ledger` (or
+ * `a_b.c` and `a.b_c`) never share a file name.
+ */
 function fileSlug(plan: TablePlan): string {
-  return `partition_${plan.legacy_name}`.replace(/[^A-Za-z0-9_]+/g, '_').slice(0, 60);
+  const raw = `${plan.schema}_${plan.legacy_name}`;
+  const clean = raw.replace(/[^A-Za-z0-9_]+/g, '_').slice(0, 48);
+  const exact = clean === raw && !plan.schema.includes('_') && !plan.legacy_name.includes('_');
+  return `partition_${clean}${exact ? '' : `_${shortHash(`${plan.schema}.${plan.legacy_name}`)}`}`;
 }
 
-async function writeMigration(folder: string, plan: TablePlan): Promise<PlanFile> {
-  await mkdir(folder, { recursive: true });
-  const existing = (await readdir(folder)).sort();
+async function writeMigration(folder: string, plan: TablePlan, checkOnly: boolean): Promise<PlanFile> {
+  const existing = existsSync(folder) ? (await readdir(folder)).sort() : [];
   const slug = fileSlug(plan);
   const up = renderPlanSql(plan, 'up');
   const down = renderPlanSql(plan, 'down');
@@ -87,6 +97,8 @@ async function writeMigration(folder: string, plan: TablePlan): Promise<PlanFile
       fix: 'if it was never applied, delete it and plan again; if it was applied, `partgov migrate down` first',
     });
   }
+  if (checkOnly) return { table: plan.table, up: '', down: '', status: 'written' };
+  await mkdir(folder, { recursive: true });
   const next = existing.reduce((max, f) => Math.max(max, Number(/^(\d+)_/.exec(f)?.[1] ?? 0)), 0) + 1;
   const base = `${String(next).padStart(4, '0')}_${slug}`;
   const upPath = path.join(folder, `${base}.up.sql`);
@@ -134,7 +146,9 @@ export async function runPlan(db: PartgovKysely, config: PartgovConfig, o: PlanO
     if (existsSync(o.out) && !(await readdir(o.out).then(() => true).catch(() => false))) {
       throw new InputInvalidError(`--out ${o.out} is not a folder`, { fix: 'pass a folder path' });
     }
-    for (const t of tables) files.push(await writeMigration(o.out, t));
+    // Check every table's files before writing any, so a refusal leaves nothing behind.
+    for (const t of tables) await writeMigration(o.out, t, true);
+    for (const t of tables) files.push(await writeMigration(o.out, t, false));
   }
   return { tables, files, statement_count: tables.reduce((n, t) => n + t.statements.length, 0) };
 }

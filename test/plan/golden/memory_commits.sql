@@ -1,5 +1,6 @@
 -- partgov plan: public.memory_commits -> public.memory_commits_shadow (hash, key scope_key, 32 leaves)
 -- change: PRIMARY KEY (id) becomes PRIMARY KEY (scope_key, id): a partitioned table's primary key must include the partition key
+-- change: (id) alone is no longer unique on the shadow: the application's INSERT … ON CONFLICT (id) fails there; after cutover it must say ON CONFLICT (scope_key, id), and cutover asks for this change to be acknowledged
 -- note: sequence public.memory_commits_id_seq is owned by memory_commits.id; the shadow's default uses the same sequence, so ids never collide. Move its ownership (ALTER SEQUENCE … OWNED BY) before dropping the legacy table
 
 -- create public.memory_commits_shadow, partitioned by hash (scope_key) into 32

@@ -1,5 +1,6 @@
 -- partgov plan: public.memory_outbox -> public.memory_outbox_shadow (range, key created_at, 5 leaves)
 -- change: PRIMARY KEY (id) becomes PRIMARY KEY (created_at, id): a partitioned table's primary key must include the partition key
+-- change: (id) alone is no longer unique on the shadow: the application's INSERT … ON CONFLICT (id) fails there; after cutover it must say ON CONFLICT (created_at, id), and cutover asks for this change to be acknowledged
 -- change: range partitions from 2026-11-01 to 2027-03-01 (3 month(s) premade ahead); rows outside go to the DEFAULT partition
 -- note: sequence public.memory_outbox_id_seq is owned by memory_outbox.id; the shadow's default uses the same sequence, so ids never collide. Move its ownership (ALTER SEQUENCE … OWNED BY) before dropping the legacy table
 

@@ -1,0 +1,96 @@
+import { mkdtemp, readdir } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseConfig } from '../../src/config/load-config.js';
+import { resolveSettings } from '../../src/config/runtime-settings.js';
+import { runMigrate } from '../../src/migrate/run-migrate.js';
+import { runPlan } from '../../src/plan/run-plan.js';
+import { runSync } from '../../src/sync/run-sync.js';
+import { runVerify } from '../../src/verify/run-verify.js';
+import { prepareShadows } from '../helpers/fixtures.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/test-database.js';
+
+let t: TestDatabase;
+/** One plan folder per database, as in production (migrate checks every applied file is there). */
+let dir: string;
+const settings = resolveSettings({ lockTimeout: '2000' }, {}, undefined);
+const migrate = (planFolder?: string) => runMigrate(t.db, { action: 'up', lockTimeoutMs: 5000, statementTimeoutMs: 0, lockRetries: 2, ...(planFolder ? { planFolder } : {}) });
+
+beforeAll(async () => {
+  t = await createTestDatabase('hidden');
+  dir = await mkdtemp(path.join(os.tmpdir(), 'partgov-hidden-'));
+  await migrate();
+});
+afterAll(async () => t.drop());
+
+describe('plan on tables nobody here wrote', () => {
+  it('a name holding any control byte 0x01-0x1f cannot smuggle a statement through a comment of plan --out', async () => {
+    await sql`create table ctl (id int primary key, scope_key text not null)`.execute(t.db);
+    for (let b = 1; b < 32; b++) {
+      const hex = b.toString(16).padStart(2, '0');
+      const name = `i${String.fromCharCode(b)};create table pwned_${hex} (x int);--`;
+      await sql`create index ${sql.id(name)} on ctl (scope_key)`.execute(t.db);
+    }
+    const config = parseConfig({ tables: [{ name: 'ctl', layout: { type: 'hash', key: 'scope_key', partitions: 2 } }], migrations_dir: dir });
+    await runPlan(t.db, config, { out: dir });
+    await migrate(dir);
+    const pwned = await sql<{ n: number }>`select count(*)::int as n from pg_class where relname like 'pwned%'`.execute(t.db);
+    expect(pwned.rows[0]!.n).toBe(0);
+    const copied = await sql<{ n: number }>`select count(*)::int as n from pg_indexes where tablename = 'ctl_shadow' and indexname like 'i%'`.execute(t.db);
+    expect(copied.rows[0]!.n).toBe(31);
+  });
+
+  it('identity options, timestamp(3) range keys and same-named tables in two schemas', async () => {
+    await sql`create schema app`.execute(t.db);
+    await sql`create schema "Billing Data"`.execute(t.db);
+    for (const schema of ['app', 'Billing Data']) {
+      await sql`create table ${sql.id(schema, 'ledger')} (
+          id bigint generated always as identity (start with 1000 increment by 5),
+          at timestamp(3) with time zone not null default now(),
+          primary key (id, at))`.execute(t.db);
+    }
+    const layout = { type: 'range', column: 'at', interval: 'month', premake: 1, default_partition: true };
+    const config = parseConfig({ tables: [{ schema: 'app', name: 'ledger', layout }, { schema: 'Billing Data', name: 'ledger', layout }], migrations_dir: dir });
+    const plan = await runPlan(t.db, config, { out: dir });
+    expect(new Set(plan.files.map((f) => path.basename(f.up))).size).toBe(2);
+    expect((await readdir(dir)).filter((f) => f.includes('ledger')).length).toBe(4);
+    await migrate(dir);
+    const seq = await sql<{ increment: string; start: string }>`
+      select s.seqincrement::text as increment, s.seqstart::text as start from pg_sequence s
+      where s.seqrelid = pg_get_serial_sequence('"Billing Data".ledger_shadow', 'id')::regclass`.execute(t.db);
+    expect(seq.rows[0]).toEqual({ increment: '5', start: '1000' });
+    await sql`insert into "Billing Data".ledger_shadow default values`.execute(t.db);
+  });
+
+  it('plan --out gives the same files after sync enable (partgov\'s own triggers are not the application\'s)', async () => {
+    await sql`create table replanned (id int primary key, scope_key text not null)`.execute(t.db);
+    const config = parseConfig({ tables: [{ name: 'replanned', layout: { type: 'hash', key: 'scope_key', partitions: 2 } }], migrations_dir: dir });
+    await runPlan(t.db, config, { out: dir });
+    await migrate(dir);
+    await runSync(t.db, config.tables[0]!, { action: 'enable', settings });
+    try {
+      const again = await runPlan(t.db, config, { out: dir });
+      expect(again.files.map((f) => f.status)).toEqual(['unchanged']);
+      expect(again.tables[0]!.notes.join('\n')).not.toMatch(/partgov_capture/);
+    } finally {
+      await runSync(t.db, config.tables[0]!, { action: 'disable', settings });
+    }
+  });
+
+  it('verify sees a change a case-insensitive collation would hide', async (ctx) => {
+    const icu = await sql`create collation if not exists ci (provider = icu, locale = 'und-u-ks-level2', deterministic = false)`.execute(t.db).then(() => true, () => false);
+    if (!icu) ctx.skip('this server has no ICU');
+    await sql`create table labels (id int primary key, scope_key text not null, label text collate ci)`.execute(t.db);
+    await sql`insert into labels select g, 'k' || g % 2, 'Label-' || g from generate_series(1, 100) g`.execute(t.db);
+    const config = parseConfig({ tables: [{ name: 'labels', layout: { type: 'hash', key: 'scope_key', partitions: 2 } }] });
+    await prepareShadows(t.db, config);
+    await sql`insert into labels_shadow select * from labels`.execute(t.db);
+    await sql`update labels_shadow set label = upper(label) where id = 7`.execute(t.db);
+    const verify = await runVerify(t.db, config, { url: t.url });
+    const equality = verify.tables[0]!.checks.find((c) => c.name === 'equality')!;
+    expect(equality.status).toBe('fail');
+    expect(equality.objects).toEqual(['changed ["7"]']);
+  });
+});
