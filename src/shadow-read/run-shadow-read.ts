@@ -7,7 +7,7 @@ import type { TableConfig } from '../config/config-schema.js';
 import { readPartitionTree } from '../db/catalog.js';
 import type { PartgovDatabase } from '../db/open-database.js';
 import { resolveShadowPair, type ShadowPair } from '../db/shadow-pair.js';
-import { InputInvalidError } from '../errors.js';
+import { InputInvalidError, sqlStateOf } from '../errors.js';
 import { compileDdl } from '../plan/compile-ddl.js';
 
 export interface ShadowReadOptions {
@@ -150,6 +150,8 @@ export async function runShadowRead(conn: PartgovDatabase, table: TableConfig, o
     order by md5(k) limit ${samples}`.execute(conn.db);
   const scopes = sampled.rows.map((r) => r.k);
   const client = await conn.pool.connect();
+  // Configured queries are operator SQL; one that writes (a data-modifying CTE) must fail, not delete.
+  await client.query('begin transaction isolation level read committed, read only');
   try {
     const queries: ShadowReadQueryResult[] = [];
     for (const q of readQueries(pair, table, column, limit)) {
@@ -161,8 +163,17 @@ export async function runShadowRead(conn: PartgovDatabase, table: TableConfig, o
       for (const [i, scope] of scopes.entries()) {
         // Alternate which side runs first, so cache warming favours neither.
         const first = i % 2 === 0 ? 'legacy' : 'shadow';
-        const a = await firstRows(client, q.sql(first === 'legacy' ? legacyText : shadowText), [scope], limit);
-        const b = await firstRows(client, q.sql(first === 'legacy' ? shadowText : legacyText), [scope], limit);
+        const run = (text: string) => firstRows(client, text, [scope], limit).catch((err: unknown) => {
+          if (sqlStateOf(err) === readOnlyViolation) {
+            throw new InputInvalidError(`read query ${JSON.stringify(q.name)} of ${pair.label} writes (${(err as Error).message}); shadow-read runs queries read-only`, {
+              fix: `make tables[].read_queries "${q.name}" a plain SELECT`,
+              cause: err,
+            });
+          }
+          throw err;
+        });
+        const a = await run(q.sql(first === 'legacy' ? legacyText : shadowText));
+        const b = await run(q.sql(first === 'legacy' ? shadowText : legacyText));
         const [l, s] = first === 'legacy' ? [a, b] : [b, a];
         lt.push(l.ms);
         st.push(s.ms);
@@ -202,6 +213,10 @@ export async function runShadowRead(conn: PartgovDatabase, table: TableConfig, o
     }
     return result;
   } finally {
+    await client.query('rollback').catch(() => undefined);
     client.release();
   }
 }
+
+/** SQLSTATE 25006 read_only_sql_transaction. */
+const readOnlyViolation = '25006';

@@ -4,6 +4,7 @@ import { runBackfill } from '../../src/backfill/run-backfill.js';
 import { parseConfig } from '../../src/config/load-config.js';
 import type { PartgovConfig } from '../../src/config/config-schema.js';
 import { resolveSettings } from '../../src/config/runtime-settings.js';
+import { InputInvalidError } from '../../src/errors.js';
 import { resultOverlap, runShadowRead } from '../../src/shadow-read/run-shadow-read.js';
 import { createEventsTable, prepareShadows } from '../helpers/fixtures.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database.js';
@@ -61,5 +62,17 @@ describe('shadow-read', () => {
     expect(latest.overlap_min).toBeGreaterThan(0.8);
     expect(latest.worst_scope).toMatch(/^tenant_\d+:scope_\d$/);
     expect(r.overlap_min).toBeLessThan(r.min_overlap);
+  });
+
+  it('runs configured queries read-only: a query that deletes is refused and deletes nothing', async () => {
+    const before = await sql<{ n: number }>`select count(*)::int as n from "Acct Data"."Acct Events"`.execute(t.db);
+    const writing = parseConfig({
+      tables: [{ ...config.tables[0]!, read_queries: [{ name: 'sneaky', sql: 'with d as (delete from {{table}} where "Scope Key" = $1 returning "ID") select * from d' }] }],
+    });
+    const err = await runShadowRead(t, writing.tables[0]!, { samples: 3 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(InputInvalidError);
+    expect((err as Error).message).toMatch(/read query "sneaky" of Acct Data.Acct Events writes/);
+    const after = await sql<{ n: number }>`select count(*)::int as n from "Acct Data"."Acct Events"`.execute(t.db);
+    expect(after.rows[0]!.n).toBe(before.rows[0]!.n);
   });
 });
