@@ -79,9 +79,9 @@ interface RoundOutcome {
 }
 
 /**
- * One replay transaction: take up to `limit` replayable entries out of the log
- * (or, with `only`, every entry of those keys), delete every shadow version
- * they name, and insert the current legacy rows of their keys. Serialized per
+ * One replay transaction: take the keys of up to `limit` replayable entries (or,
+ * with `only`, those keys) out of the log with all their entries, delete every
+ * shadow version they name, and insert the current legacy rows of those keys. Serialized per
  * table by a transaction advisory lock, so two replays never interleave on a key.
  */
 async function replayRound(
@@ -106,11 +106,12 @@ async function replayRound(
     const selection = only
       ? sql`(${keyCols(pair)}) in (select ${typedKey(pair, jsonElements(pair))} from json_array_elements(${JSON.stringify(only)}::json) x)`
       : sql`true`;
-    // Entries are picked by ctid (the log has no key of its own, so appends stay cheap);
-    // `ctid = any(array(…))` is a TID scan, where a join on ctid would rescan the log per entry.
+    // A round takes *every* visible entry of the keys it picks: with only some of a key's
+    // entries, a version named by an entry left behind would stay in the shadow beside the
+    // current row (then a later round's insert collides with it). The key index serves both.
     const taken = await sql<{ entries: number; keys: KeyText[] | null; deleted: number }>`
       with consumed as (delete from ${logTable} l
-                        where ctid = any(array(select ctid from ${logTable} where ${filter} and ${selection} limit ${limit}))
+                        where (${keyCols(pair, 'l')}) in (select ${keyCols(pair)} from ${logTable} where ${filter} and ${selection} limit ${limit})
                         returning ${sql.join(shadowKeyCols.map((c) => sql.id('l', c.name)))}),
            versions as (select distinct ${sql.join(shadowKeyCols.map((c) => sql.id(c.name)))} from consumed),
            gone as (delete from ${shadow} s using versions v
@@ -195,6 +196,7 @@ export async function replayChanges(db: PartgovKysely, pair: ShadowPair, o: Repl
       continue;
     }
     add(round);
+    // Fewer than a chunk: the log held less than that when the round began (writers may keep adding).
     if (round.entries < chunk) break;
   }
   result.waiting = await countLogEntries(db, pair);

@@ -68,6 +68,39 @@ export interface OwnedSequenceModel {
   readonly isIdentity: boolean;
 }
 
+export interface PolicyModel {
+  readonly name: string;
+  readonly command: 'all' | 'select' | 'insert' | 'update' | 'delete';
+  readonly permissive: boolean;
+  /** Role names; `public` for PUBLIC. */
+  readonly roles: readonly string[];
+  /** pg_get_expr text of USING / WITH CHECK, or null. */
+  readonly using: string | null;
+  readonly with_check: string | null;
+}
+
+export interface GrantModel {
+  /** Role name, or `public`. */
+  readonly grantee: string;
+  /** SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER (MAINTAIN on 17+). */
+  readonly privilege: string;
+  readonly grantable: boolean;
+}
+
+/** Row-level security, policies, grants and comments of a table (sql/catalog/access.sql). */
+export interface TableAccessModel {
+  readonly rowSecurity: boolean;
+  readonly forceRowSecurity: boolean;
+  /** Row-level security filters what the current role sees of this table. */
+  readonly rowSecurityActive: boolean;
+  readonly policies: readonly PolicyModel[];
+  readonly grants: readonly GrantModel[];
+  readonly comment: string | null;
+  /** The role reading the catalog owns the table (the shadow it creates will be its own too). */
+  readonly ownedByCurrentUser: boolean;
+  readonly columnComments: readonly { column: string; comment: string }[];
+}
+
 export interface TableModel {
   readonly schema: string;
   readonly name: string;
@@ -84,6 +117,7 @@ export interface TableModel {
   readonly indexes: readonly IndexModel[];
   readonly triggers: readonly TriggerModel[];
   readonly ownedSequences: readonly OwnedSequenceModel[];
+  readonly access: TableAccessModel;
 }
 
 export interface PartitionModel {
@@ -135,7 +169,7 @@ export async function introspectTable(db: PartgovKysely, ref: TableRef): Promise
   const [row] = await querySqlFile<TableRow>(db, 'catalog/table.sql', [ref.schema, ref.name]);
   if (!row) return null;
   const oid = row.oid;
-  const [columns, constraints, indexes, triggers, sequences] = await Promise.all([
+  const [columns, constraints, indexes, triggers, sequences, access] = await Promise.all([
     querySqlFile<{
       name: string;
       type: string;
@@ -172,7 +206,18 @@ export async function introspectTable(db: PartgovKysely, ref: TableRef): Promise
     }>(db, 'catalog/indexes.sql', [oid]),
     querySqlFile<{ name: string; definition: string; enabled: boolean }>(db, 'catalog/triggers.sql', [oid]),
     querySqlFile<{ sequence: string; column_name: string; is_identity: boolean }>(db, 'catalog/owned-sequences.sql', [oid]),
+    querySqlFile<{
+      row_security: boolean;
+      owned_by_current_user: boolean;
+      force_row_security: boolean;
+      row_security_active: boolean;
+      comment: string | null;
+      policies: PolicyModel[];
+      grants: GrantModel[];
+      column_comments: { column: string; comment: string }[];
+    }>(db, 'catalog/access.sql', [oid]),
   ]);
+  const a = access[0]!;
   return Object.freeze({
     schema: ref.schema,
     name: ref.name,
@@ -232,6 +277,16 @@ export async function introspectTable(db: PartgovKysely, ref: TableRef): Promise
     ownedSequences: Object.freeze(
       sequences.map((s) => Object.freeze({ sequence: s.sequence, column: s.column_name, isIdentity: s.is_identity })),
     ),
+    access: Object.freeze({
+      rowSecurity: a.row_security,
+      forceRowSecurity: a.force_row_security,
+      rowSecurityActive: a.row_security_active,
+      policies: Object.freeze(a.policies.map((p) => Object.freeze({ ...p, roles: Object.freeze([...p.roles]) }))),
+      grants: Object.freeze(a.grants.map((g) => Object.freeze({ ...g }))),
+      comment: a.comment,
+      ownedByCurrentUser: a.owned_by_current_user,
+      columnComments: Object.freeze(a.column_comments.map((c) => Object.freeze({ ...c }))),
+    }),
   });
 }
 

@@ -1,5 +1,5 @@
 import type { TableConfig } from '../config/config-schema.js';
-import { InputInvalidError } from '../errors.js';
+import { InputInvalidError, SafetyRefusedError } from '../errors.js';
 import { objectNames } from '../plan/object-names.js';
 import { introspectTable, requireTable, type ColumnModel, type TableModel } from './catalog.js';
 import type { PartgovKysely } from './state-tables.js';
@@ -48,6 +48,15 @@ export async function resolveShadowPair(db: PartgovKysely, table: TableConfig): 
     throw new InputInvalidError(`the shadow ${table.schema}.${shadowName} has no primary key`, {
       fix: 'recreate it from `partgov plan`: the sync upsert needs the primary key',
     });
+  }
+  for (const t of [legacy, shadow]) {
+    if (t.access.rowSecurityActive) {
+      const policies = t.access.policies.map((p) => p.name);
+      throw new SafetyRefusedError('row-security-hides-rows', `row-level security on ${t.schema}.${t.name} (policies: ${policies.join(', ') || 'none, so no row at all'}) hides rows from this role: a copy or a verify would see only part of the table`, {
+        fix: 'run partgov as a role that bypasses row-level security (ALTER ROLE <partgov role> BYPASSRLS, or a superuser); the policies themselves are carried to the shadow by plan',
+        details: { table: `${t.schema}.${t.name}`, policies },
+      });
+    }
   }
   const shadowColumns = new Map(shadow.columns.map((c) => [c.name, c]));
   const missing = legacy.columns.filter((c) => !shadowColumns.has(c.name));

@@ -306,6 +306,41 @@ export function planTable(input: PlanTableInput): TablePlan {
   for (const s of legacy.ownedSequences.filter((x) => !x.isIdentity)) {
     notes.push(`sequence ${s.sequence} is owned by ${legacy.name}.${s.column}; the shadow's default uses the same sequence, so ids never collide. Move its ownership (ALTER SEQUENCE … OWNED BY) before dropping the legacy table`);
   }
+  // --- access: owner, grants, row-level security, comments --------------------
+  // The application reaches the shadow only after cutover, with the same role
+  // and the same tenant isolation it has on the legacy table today.
+  const access = legacy.access;
+  const target = ident(schema, shadow);
+  // Whoever applies the plan owns what it creates; when that is not the legacy owner, hand it over.
+  if (!access.ownedByCurrentUser) {
+    add('carry-owner', `owner ${legacy.owner}, as on the legacy table`, sql`alter table ${target} owner to ${sql.id(legacy.owner)}`);
+    for (const p of partitions) {
+      add(`carry-owner:${p.name}`, `owner ${legacy.owner} of partition ${p.name}`, sql`alter table ${ident(schema, p.name)} owner to ${sql.id(legacy.owner)}`);
+    }
+  }
+  for (const g of access.grants) {
+    // sql.raw: a privilege keyword from aclexplode(), checked to be one word of capitals.
+    if (!/^[A-Z]+$/.test(g.privilege)) refuse(`grant ${g.privilege} on ${label} is not a privilege partgov knows`, 'report it; grant it on the shadow by hand');
+    const grantee = g.grantee === 'public' ? sql`public` : sql.id(g.grantee);
+    add(`carry-grant:${g.grantee}:${g.privilege}`, `grant ${g.privilege} to ${g.grantee}, as on the legacy table`,
+      sql`grant ${sql.raw(g.privilege)} on ${target} to ${grantee}${g.grantable ? sql` with grant option` : sql``}`);
+  }
+  if (access.rowSecurity) {
+    add('carry-row-security', 'enable row-level security, as on the legacy table', sql`alter table ${target} enable row level security`);
+    changes.push(`row-level security and its ${access.policies.length} polic(ies) are carried over: tenant isolation holds after cutover`);
+  }
+  if (access.forceRowSecurity) add('carry-force-row-security', 'force row-level security on the owner too', sql`alter table ${target} force row level security`);
+  for (const p of access.policies) {
+    const roles = sql.join(p.roles.map((r) => (r === 'public' ? sql`public` : sql.id(r))));
+    // sql.raw: the command is one of five keywords from the catalog query; expressions are pg_get_expr text.
+    add(`carry-policy:${p.name}`, `policy ${p.name}, as on the legacy table`,
+      sql`create policy ${sql.id(p.name)} on ${target} as ${p.permissive ? sql`permissive` : sql`restrictive`} for ${sql.raw(p.command)} to ${roles}${p.using ? sql` using (${sql.raw(p.using)})` : sql``}${p.with_check ? sql` with check (${sql.raw(p.with_check)})` : sql``}`);
+  }
+  if (access.comment !== null) add('carry-comment', 'the table comment', sql`comment on table ${target} is ${sql.lit(access.comment)}`);
+  for (const c of access.columnComments) {
+    add(`carry-comment:${c.column}`, `the comment on ${c.column}`, sql`comment on column ${sql.id(schema, shadow, c.column)} is ${sql.lit(c.comment)}`);
+  }
+
   // partgov's own change-log triggers (src/changelog/change-log.ts) are not the application's.
   for (const t of legacy.triggers.filter((x) => !x.name.startsWith('partgov_capture_'))) {
     notes.push(`trigger ${t.name} is not cloned (decide whether the shadow needs it): ${t.definition}`);
