@@ -4,7 +4,8 @@ import { setLocalTimeouts } from '../db/run-guarded.js';
 import type { ShadowPair } from '../db/shadow-pair.js';
 import { connectionLostStates, retryableLockStates, SqlState } from '../db/sqlstate.js';
 import type { PartgovKysely } from '../db/state-tables.js';
-import { DatabaseError, isConnectionError, LockUnavailableError, sqlStateOf } from '../errors.js';
+import { DatabaseError, isConnectionError, LockUnavailableError, RunInProgressError, sqlStateOf } from '../errors.js';
+import type { HeldAdvisoryLock } from '../db/advisory-lock.js';
 import { batchQuery, chunkBoundsQuery, type BatchMode, type ChunkBounds, type KeysetPosition } from './batch-query.js';
 
 /** How the walk runs; see runBackfill for what each knob means to a user. */
@@ -33,7 +34,12 @@ export interface BatchWalkOptions {
   batchSettings: Readonly<Record<string, string>>;
   onCommitted: (batch: CommittedBatch) => void;
   onEvent: (message: string) => void;
+  /** The run's advisory lock: a batch never commits once its session lost it. */
+  lock?: HeldAdvisoryLock;
 }
+
+/** The run's advisory-lock session is gone (server restart, terminated): stop, another run may hold the table now. */
+export class BackfillLockLostError extends RunInProgressError {}
 
 export interface CommittedBatch {
   row_count: number;
@@ -125,6 +131,12 @@ export async function walkBatches(db: PartgovKysely, o: BatchWalkOptions): Promi
         await previousCommitted;
       } catch {
         throw new SupersededBatch();
+      }
+      if (o.lock && !(await o.lock.stillHeld().execute(trx)).rows[0]!.held) {
+        throw new BackfillLockLostError(`backfill ${o.pair.label} lost its advisory lock (the server restarted, or its session was terminated); stopped before committing another batch`, {
+          fix: 'run `partgov backfill` again: it resumes from the checkpoint, and refuses (exit 4) if another run holds the table now',
+          details: { operation: 'backfill', table: o.pair.label },
+        });
       }
       if (outcome.row_count > 0) {
         // Checkpoint and batch record in one statement: one round trip less per batch.

@@ -155,7 +155,7 @@ export async function runBackfill(db: PartgovKysely, table: TableConfig, o: Back
     });
   }
   const event = o.onEvent ?? (() => undefined);
-  return withAdvisoryLock(db, 'backfill', pair.label, async () => {
+  return withAdvisoryLock(db, 'backfill', pair.label, async (lock) => {
     const t0 = performance.now();
     if (o.restart) {
       const cp = await readCheckpoint(db, pair.label);
@@ -264,6 +264,7 @@ export async function runBackfill(db: PartgovKysely, table: TableConfig, o: Back
               statementTimeoutMs: o.settings.statementTimeoutMs,
               batchSettings: { synchronous_commit: 'off', ...(await batchWorkMem(db)) },
               onEvent: event,
+              lock,
               onCommitted: (b) => {
                 totalRows += b.row_count;
                 totalBatches++;

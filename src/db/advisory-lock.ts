@@ -1,4 +1,4 @@
-import { sql, type Kysely } from 'kysely';
+import { sql, type Kysely, type RawBuilder } from 'kysely';
 import { RunInProgressError } from '../errors.js';
 
 /**
@@ -11,6 +11,17 @@ function lockKeys(operation: string, table: string) {
   return sql`hashtext(${`partgov:${operation}`}), hashtext(${table})`;
 }
 
+/** The session holding an advisory lock, and a query that tells whether it still does. */
+export interface HeldAdvisoryLock {
+  pid: number;
+  /**
+   * `select … as held`: true while that very session (pid and start time, so a
+   * reused pid after a server restart does not count) still holds the lock.
+   * Run it inside a transaction that must not commit without the lock.
+   */
+  stillHeld(): RawBuilder<{ held: boolean }>;
+}
+
 /**
  * Holds a session-level advisory lock on (operation, table) on a dedicated
  * connection while `work` runs; a second run on the same pair fails at once
@@ -21,7 +32,7 @@ export async function withAdvisoryLock<DB, T>(
   db: Kysely<DB>,
   operation: string,
   table: string,
-  work: () => Promise<T>,
+  work: (lock: HeldAdvisoryLock) => Promise<T>,
 ): Promise<T> {
   return db.connection().execute(async (conn) => {
     const got = await sql<{ locked: boolean }>`select pg_try_advisory_lock(${lockKeys(operation, table)}) as locked`.execute(conn);
@@ -44,8 +55,17 @@ export async function withAdvisoryLock<DB, T>(
         },
       );
     }
+    const me = (await sql<{ pid: number; started: string }>`select pg_backend_pid() as pid, backend_start::text as started from pg_stat_activity where pid = pg_backend_pid()`.execute(conn)).rows[0]!;
+    const lock: HeldAdvisoryLock = {
+      pid: me.pid,
+      stillHeld: () => sql<{ held: boolean }>`
+        select exists (select 1 from pg_locks l join pg_stat_activity a on a.pid = l.pid
+                       where l.pid = ${me.pid} and a.backend_start::text = ${me.started}
+                         and l.locktype = 'advisory' and l.granted and l.objsubid = 2
+                         and l.classid::int = hashtext(${`partgov:${operation}`}) and l.objid::int = hashtext(${table})) as held`,
+    };
     try {
-      return await work();
+      return await work(lock);
     } finally {
       await sql`select pg_advisory_unlock(${lockKeys(operation, table)})`.execute(conn).catch(() => undefined);
     }

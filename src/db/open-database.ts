@@ -31,6 +31,11 @@ export function openDatabase(options: OpenDatabaseOptions): PartgovDatabase {
     application_name: options.applicationName ?? 'partgov',
     max: options.maxConnections ?? 4,
     connectionTimeoutMillis: 10_000,
+    keepAlive: true,
+    // A killed partgov (kill -9, a lost laptop) must not leave its session waiting in a lock
+    // queue, or holding locks, until lock_timeout: the server checks the socket every 2 s while
+    // a statement runs (PostgreSQL 14+), and ends a session idle inside a transaction for 10 min.
+    options: '-c client_connection_check_interval=2000 -c idle_in_transaction_session_timeout=600000',
     ...(options.statementTimeoutMs ? { statement_timeout: options.statementTimeoutMs } : {}),
   });
   // An idle client whose backend is terminated emits 'error' on the pool; without a

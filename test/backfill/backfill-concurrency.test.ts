@@ -6,6 +6,7 @@ import type { PartgovConfig } from '../../src/config/config-schema.js';
 import { resolveSettings } from '../../src/config/runtime-settings.js';
 import { openDatabase } from '../../src/db/open-database.js';
 import { runSync } from '../../src/sync/run-sync.js';
+import { RunInProgressError } from '../../src/errors.js';
 import { createEventsTable, differingRows, prepareShadows } from '../helpers/fixtures.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database.js';
 
@@ -128,6 +129,43 @@ describe('backfill with sync and a concurrent writer', () => {
     expect(terminated).toBeGreaterThanOrEqual(1);
     expect(result.retries).toBeGreaterThanOrEqual(1);
     expect(result.complete).toBe(true);
+    expect(await differingRows(t.db, 'Acct Data', 'Acct Events', 'Acct Events_shadow')).toBe(0);
+  });
+
+  it('a run whose advisory-lock session dies stops before its next commit instead of copying unguarded beside a second run', async () => {
+    const table = config.tables[0]!;
+    await sql`truncate "Acct Data"."Acct Events_shadow"`.execute(t.db);
+    await sql`delete from partgov.backfill_batch`.execute(t.db);
+    await sql`delete from partgov.backfill_checkpoint`.execute(t.db);
+    const pool = openDatabase({ url: t.url, maxConnections: 4, applicationName: 'partgov lockloss' });
+    let killed = 0;
+    try {
+      const run = runBackfill(pool.db, table, {
+        settings,
+        batchSize: 200,
+        sleepMs: 20,
+        onProgress: (p) => {
+          if (p.batches === 3 && killed === 0) {
+            killed = -1;
+            void sql<{ n: number }>`
+              select count(pg_terminate_backend(pid))::int as n from pg_locks
+              where locktype = 'advisory' and classid::int = hashtext('partgov:backfill') and objid::int = hashtext('Acct Data.Acct Events')`
+              .execute(t.db).then((r) => (killed = r.rows[0]!.n));
+          }
+        },
+      });
+      const err = await run.then(() => null, (e: unknown) => e);
+      expect(killed).toBe(1);
+      expect(err).toBeInstanceOf(RunInProgressError);
+      expect((err as Error).message).toMatch(/lost its advisory lock/);
+      const cp = await sql<{ batches: number }>`select batches::int from partgov.backfill_checkpoint`.execute(t.db);
+      expect(cp.rows[0]!.batches).toBeLessThan(rows / 200);
+    } finally {
+      await pool.close();
+    }
+    // The next run resumes and finishes exactly.
+    const rest = await runBackfill(t.db, table, { settings, batchSize: 2000 });
+    expect(rest).toMatchObject({ complete: true, resumed: true });
     expect(await differingRows(t.db, 'Acct Data', 'Acct Events', 'Acct Events_shadow')).toBe(0);
   });
 });

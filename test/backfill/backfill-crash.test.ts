@@ -5,6 +5,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openDatabase } from '../../src/db/open-database.js';
 import { cliPath, runCli } from '../helpers/cli.js';
 import { createEventsTable, differingRows, prepareShadows } from '../helpers/fixtures.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database.js';
@@ -95,5 +96,35 @@ describe('backfill survives kill -9', () => {
     });
     expect(holder.code).toBe(4);
     expect(holder.stderr).toMatch(/another partgov backfill run holds the lock for Acct Data.Acct Events/);
+  });
+
+  it('kill -9 of a CLI waiting in a lock queue frees its place at once, not after its lock_timeout', async () => {
+    const blocker = openDatabase({ url: t.url, maxConnections: 1 });
+    try {
+      await blocker.db.connection().execute(async (conn) => {
+        await sql`begin`.execute(conn);
+        try {
+          await sql`lock table "Acct Data"."Acct Events" in access exclusive mode`.execute(conn);
+          // sync enable needs SHARE ROW EXCLUSIVE on the table: it queues behind the blocker for up to 60 s.
+          const child = spawn(process.execPath, [cliPath, '--config', configFile, '--database-url', t.url, '--lock-timeout', '60000', 'sync', 'enable', '--table', 'Acct Events'], { stdio: 'ignore' });
+          const waiting = async () =>
+            (await sql<{ n: number }>`select count(*)::int as n from pg_stat_activity where application_name = 'partgov sync' and wait_event_type = 'Lock'`.execute(t.db)).rows[0]!.n;
+          for (let i = 0; i < 200 && (await waiting()) === 0; i++) await sleep(50);
+          expect(await waiting()).toBe(1);
+          child.kill('SIGKILL');
+          // The blocker still holds its lock: only the server's check of the dead socket can end the wait.
+          let gone = false;
+          for (let i = 0; i < 100 && !gone; i++) {
+            gone = (await sql<{ n: number }>`select count(*)::int as n from pg_stat_activity where application_name = 'partgov sync'`.execute(t.db)).rows[0]!.n === 0;
+            if (!gone) await sleep(100);
+          }
+          expect(gone).toBe(true);
+        } finally {
+          await sql`rollback`.execute(conn);
+        }
+      });
+    } finally {
+      await blocker.close();
+    }
   });
 });
