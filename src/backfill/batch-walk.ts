@@ -4,7 +4,7 @@ import { setLocalTimeouts } from '../db/run-guarded.js';
 import type { ShadowPair } from '../db/shadow-pair.js';
 import { connectionLostStates, retryableLockStates, SqlState } from '../db/sqlstate.js';
 import type { PartgovKysely } from '../db/state-tables.js';
-import { DatabaseError, isConnectionError, LockUnavailableError, RunInProgressError, sqlStateOf } from '../errors.js';
+import { DatabaseError, InputInvalidError, isConnectionError, LockUnavailableError, RunInProgressError, sqlStateOf } from '../errors.js';
 import type { HeldAdvisoryLock } from '../db/advisory-lock.js';
 import { batchQuery, chunkBoundsQuery, type BatchMode, type ChunkBounds, type KeysetPosition } from './batch-query.js';
 
@@ -260,6 +260,14 @@ export async function walkBatches(db: PartgovKysely, o: BatchWalkOptions): Promi
       conflictFallbacks++;
       o.onEvent('rows already in the shadow: batches now skip existing rows (ON CONFLICT DO NOTHING)');
       continue;
+    }
+    if (sqlStateOf(failure) === SqlState.checkViolation && /no partition of relation/.test((failure as Error).message)) {
+      // A row dated outside every premade range partition, and no DEFAULT to take it.
+      const detail = (failure as { detail?: string }).detail ?? '';
+      throw new InputInvalidError(`backfill ${o.pair.label}: a row after key ${JSON.stringify(committedKey)} has no partition in ${o.pair.shadow.name} (${(failure as Error).message}${detail ? `; ${detail}` : ''})`, {
+        fix: 'give the layout "default_partition": true, or an earlier "start" / more "premake", plan again and apply it; then run backfill again (the checkpoint is kept)',
+        cause: failure,
+      });
     }
     const kind = classify(failure);
     failures++;

@@ -10,6 +10,8 @@ export const SqlState = {
   crashShutdown: '57P02',
   cannotConnectNow: '57P03',
   uniqueViolation: '23505',
+  /** Also "no partition of relation … found for row". */
+  checkViolation: '23514',
   undefinedTable: '42P01',
   undefinedColumn: '42703',
   insufficientPrivilege: '42501',

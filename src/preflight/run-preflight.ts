@@ -80,6 +80,13 @@ async function tableChecks(db: PartgovKysely, t: TableConfig): Promise<Preflight
   } else {
     checks.push({ name: `privileges:${label}`, status: 'pass', detail: 'owner, with SELECT/INSERT/UPDATE/DELETE/TRIGGER' });
   }
+  // plan's shadow and its partitions are created in the table's schema.
+  const create = await sql<{ ok: boolean }>`select has_schema_privilege(current_user, ${t.schema}, 'CREATE') as ok`.execute(db);
+  checks.push(
+    create.rows[0]!.ok
+      ? { name: `schema_create:${label}`, status: 'pass', detail: `may create the shadow in schema ${t.schema}` }
+      : { name: `schema_create:${label}`, status: 'fail', detail: `the current role has no CREATE on schema ${t.schema}, where the shadow of ${label} goes`, fix: `GRANT CREATE ON SCHEMA ${t.schema} TO <this role> (or run partgov as the schema owner)` },
+  );
   const model = await introspectTable(db, t);
   const columns = new Set(model?.columns.map((c) => c.name));
   const absent = keyColumnsOf(t).filter((c) => !columns.has(c));
@@ -102,6 +109,33 @@ async function tableChecks(db: PartgovKysely, t: TableConfig): Promise<Preflight
     });
   }
   return checks;
+}
+
+/**
+ * The state schema: up to date, and usable by this role. A missing schema needs
+ * CREATE on the database; an existing one that another role owns needs USAGE
+ * (and CREATE for the change-log tables), or `migrate up` cannot help.
+ */
+async function stateSchemaCheck(db: PartgovKysely, pendingMigrations: () => Promise<number>): Promise<PreflightCheck> {
+  const r = await sql<{ exists: boolean; usage: boolean | null; create: boolean | null; db_create: boolean }>`
+    select n.oid is not null as exists,
+           case when n.oid is not null then has_schema_privilege(current_user, n.oid, 'USAGE') end as usage,
+           case when n.oid is not null then has_schema_privilege(current_user, n.oid, 'CREATE') end as create,
+           has_database_privilege(current_user, current_database(), 'CREATE') as db_create
+    from (select 1) one left join pg_namespace n on n.nspname = ${stateSchema}`.execute(db);
+  const a = r.rows[0]!;
+  if (!a.exists) {
+    return a.db_create
+      ? { name: 'state_schema', status: 'fail', detail: `schema "${stateSchema}" does not exist yet`, fix: 'run `partgov migrate up`' }
+      : { name: 'state_schema', status: 'fail', detail: `schema "${stateSchema}" does not exist and this role may not create schemas in this database`, fix: `GRANT CREATE ON DATABASE <db> TO <this role>, or have the database owner run \`partgov migrate up\`` };
+  }
+  if (!a.usage || !a.create) {
+    return { name: 'state_schema', status: 'fail', detail: `this role lacks ${[!a.usage && 'USAGE', !a.create && 'CREATE'].filter(Boolean).join(' and ')} on schema "${stateSchema}", which another role owns`, fix: `GRANT USAGE, CREATE ON SCHEMA ${stateSchema} TO <this role> (and ALL ON ALL TABLES IN SCHEMA ${stateSchema}), or run partgov as its owner` };
+  }
+  const pending = await pendingMigrations();
+  return pending > 0
+    ? { name: 'state_schema', status: 'fail', detail: `schema "${stateSchema}" is not up to date (${pending} state migration(s) pending)`, fix: 'run `partgov migrate up`' }
+    : { name: 'state_schema', status: 'pass', detail: `schema "${stateSchema}" is up to date` };
 }
 
 /**
@@ -142,23 +176,11 @@ export async function runPreflight(o: PreflightOptions): Promise<PreflightResult
             ? { name: 'server_version', status: 'warn', detail: `PostgreSQL ${serverVersion} is newer than the tested 14–${maxServerMajor}`, fix: 'run the test suite against this major before relying on partgov here' }
             : { name: 'server_version', status: 'pass', detail: `PostgreSQL ${serverVersion}` },
       );
-      const status = await runMigrate(conn.db, {
-        action: 'status',
-        lockTimeoutMs: o.settings.lockTimeoutMs,
-        statementTimeoutMs: o.settings.statementTimeoutMs,
-        lockRetries: 0,
-      });
-      const pending = status.migrations.filter((m) => m.set === 'state' && !m.executed_at);
-      checks.push(
-        pending.length
-          ? {
-              name: 'state_schema',
-              status: 'fail',
-              detail: `schema "${stateSchema}" is missing or not up to date (${pending.length} state migration(s) pending)`,
-              fix: 'run `partgov migrate up`',
-            }
-          : { name: 'state_schema', status: 'pass', detail: `schema "${stateSchema}" is up to date` },
-      );
+      const pendingStateMigrations = async () => {
+        const status = await runMigrate(conn.db, { action: 'status', lockTimeoutMs: o.settings.lockTimeoutMs, statementTimeoutMs: o.settings.statementTimeoutMs, lockRetries: 0 });
+        return status.migrations.filter((m) => m.set === 'state' && !m.executed_at).length;
+      };
+      checks.push(await stateSchemaCheck(conn.db, pendingStateMigrations));
       for (const t of o.config?.tables ?? []) checks.push(...(await tableChecks(conn.db, t)));
     } catch (err) {
       checks.push({

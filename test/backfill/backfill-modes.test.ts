@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runBackfill } from '../../src/backfill/run-backfill.js';
 import type { PartgovConfig } from '../../src/config/config-schema.js';
 import { resolveSettings } from '../../src/config/runtime-settings.js';
+import { parseConfig } from '../../src/config/load-config.js';
 import { requireTable } from '../../src/db/catalog.js';
 import { rowChecksum } from '../../src/db/row-checksum.js';
 import { openDatabase } from '../../src/db/open-database.js';
@@ -100,5 +101,18 @@ describe('backfill --max-duration', () => {
     await expect(runBackfill(t.db, config.tables[0]!, { settings: { ...settings, lockTimeoutMs: 0 }, jobs: 2, restart: true })).rejects.toThrow(InputInvalidError);
     await expect(runBackfill(t.db, config.tables[0]!, { settings: { ...settings, lockTimeoutMs: 0 }, jobs: 2 })).rejects.toThrow(/--jobs 2 needs a lock_timeout/);
     expect((await sql<{ updated_at: Date }>`select updated_at from partgov.backfill_checkpoint`.execute(t.db)).rows).toEqual(before.rows);
+  });
+
+  it('a row outside every range partition (no DEFAULT) stops the copy with exit 2 naming the row and the layout fix', async () => {
+    await sql`create table dated_rows (id int primary key, at date not null)`.execute(t.db);
+    await sql`insert into dated_rows select g, date '2026-11-01' + (g % 20) from generate_series(1, 500) g`.execute(t.db);
+    await sql`insert into dated_rows values (501, date '1999-01-05')`.execute(t.db);
+    const cfg = parseConfig({ tables: [{ name: 'dated_rows', layout: { type: 'range', column: 'at', interval: 'month', start: '2026-11-01', premake: 1 } }] });
+    await prepareShadows(t.db, cfg);
+    const err = await runBackfill(t.db, cfg.tables[0]!, { settings, batchSize: 100 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(InputInvalidError);
+    expect((err as InputInvalidError).exitCode).toBe(2);
+    expect((err as Error).message).toMatch(/has no partition in dated_rows_shadow.*1999-01-05/s);
+    expect((err as InputInvalidError).fix).toMatch(/"default_partition": true/);
   });
 });
