@@ -1,5 +1,16 @@
 import tseslint from 'typescript-eslint';
 
+// The layering of ../shared/ARCHITECTURE.md, enforced:
+//   cli -> orchestrators (demo, bench) -> stages -> foundations -> errors.
+// A stage never imports another stage; foundations never import a stage or an orchestrator.
+const stages = ['plan', 'migrate', 'sync', 'backfill', 'verify', 'shadow-read', 'preflight', 'init'];
+const orchestrators = ['demo', 'bench', 'cli'];
+const foundations = ['config', 'db', 'state', 'steps', 'changelog', 'embedded'];
+
+const forbid = (folders, why) => ({
+  'no-restricted-imports': ['error', { patterns: [{ group: folders.map((f) => `../${f}/*`), message: why }] }],
+});
+
 export default tseslint.config(
   { ignores: ['dist/', 'node_modules/', 'coverage/', '.tmp/', 'artifacts/'] },
   ...tseslint.configs.recommended,
@@ -8,5 +19,16 @@ export default tseslint.config(
       '@typescript-eslint/no-explicit-any': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
     },
+  },
+  ...stages.map((stage) => ({
+    files: [`src/${stage}/**/*.ts`],
+    rules: forbid(
+      [...stages.filter((s) => s !== stage), ...orchestrators],
+      'a stage never imports another stage or an orchestrator: move the shared piece to a foundation (config, db, state, steps, changelog)',
+    ),
+  })),
+  {
+    files: foundations.map((f) => `src/${f}/**/*.ts`),
+    rules: forbid([...stages, ...orchestrators], 'foundations never import a stage or an orchestrator'),
   },
 );

@@ -4,7 +4,7 @@ import { forEachConcurrently } from '../concurrency.js';
 import { runGuarded, type GuardOptions } from '../db/run-guarded.js';
 import type { ShadowPair } from '../db/shadow-pair.js';
 import type { PartgovKysely } from '../db/state-tables.js';
-import { fitIdentifier } from '../plan/object-names.js';
+import { fitIdentifier } from '../db/object-names.js';
 
 /** A shadow index a --defer-indexes backfill dropped, enough to build it again. */
 export interface DeferredIndex {

@@ -6,7 +6,7 @@ import { runGuarded } from '../db/run-guarded.js';
 import { resolveShadowPair, type ShadowPair } from '../db/shadow-pair.js';
 import type { PartgovKysely } from '../db/state-tables.js';
 import { InputInvalidError } from '../errors.js';
-import { assertStateSchema } from '../migrate/run-migrate.js';
+import { assertStateSchema } from '../state/state-schema.js';
 import { isSyncEnabled } from '../changelog/sync-state.js';
 import { replayChanges, type ReplayResult } from '../changelog/replay-changes.js';
 import { setTimeout as sleep } from 'node:timers/promises';

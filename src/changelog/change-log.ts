@@ -1,6 +1,6 @@
 import { sql, type RawBuilder } from 'kysely';
-import { compileDdl } from '../plan/compile-ddl.js';
-import { fitIdentifier, shortHash } from '../plan/object-names.js';
+import { compileDdl } from '../db/compile-ddl.js';
+import { fitIdentifier, shortHash } from '../db/object-names.js';
 import type { ColumnModel } from '../db/catalog.js';
 import type { ShadowPair } from '../db/shadow-pair.js';
 

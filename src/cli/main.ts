@@ -71,7 +71,7 @@ export function buildProgram(onExit: (code: number) => void): Command {
             strict: o.strict === true,
             migrationsFolder: ctx.config?.migrations_dir,
           });
-          return { ok: result.failed === 0, result, human: renderChecks('preflight', result.checks) };
+          return { ok: result.ok, result, human: renderChecks('preflight', result.checks) };
         }),
       ),
     );
@@ -84,6 +84,7 @@ export function buildProgram(onExit: (code: number) => void): Command {
     'partgov migrate up && partgov migrate status --json',
   )
     .option('--all', 'with down: revert every migration, not only the last')
+    .option('--dry-run', 'with up/down: print the SQL of what would run, apply nothing')
     .action(
       action((g, o, [direction]) =>
         runCommand({ name: 'migrate', config: 'optional' }, g, async (ctx) => {
@@ -95,6 +96,7 @@ export function buildProgram(onExit: (code: number) => void): Command {
           const result = await runMigrate(ctx.database().db, {
             action: direction,
             all: o.all === true,
+            dryRun: o.dryRun === true,
             planFolder: ctx.config?.migrations_dir,
             lockTimeoutMs: ctx.settings.lockTimeoutMs,
             statementTimeoutMs: ctx.settings.statementTimeoutMs,
@@ -224,7 +226,7 @@ export function buildProgram(onExit: (code: number) => void): Command {
     .option('--bloat-threshold <x>', 'dead-tuple ratio that warns', '0.2')
     .action(
       action((g, o) =>
-        runCommand({ name: 'verify', config: 'required' }, g, async (ctx) => {
+        runCommand({ name: 'verify', config: 'required', recordsOwnRuns: true }, g, async (ctx) => {
           const config = ctx.requireConfig();
           const result = await runVerify(ctx.database().db, config, {
             url: ctx.settings.databaseUrl!,
@@ -236,12 +238,13 @@ export function buildProgram(onExit: (code: number) => void): Command {
             bloatThreshold: numberFlag('--bloat-threshold', o.bloatThreshold, { max: 1 }),
             statementTimeoutMs: ctx.settings.statementTimeoutMs,
             lockTimeoutMs: ctx.settings.lockTimeoutMs,
+            appEnv: ctx.settings.appEnv,
             evidenceDir: config.evidence_dir,
           });
           const human = result.tables
             .map((t) => renderChecks(`verify ${t.table} (${t.equality.duration_ms} ms, ${t.equality.queries} queries)`, t.checks.map((c) => ({ ...c, status: c.status === 'warn' && result.strict ? 'fail' : c.status }))))
             .join('\n\n');
-          return { ok: result.tables.every((t) => t.ok), result, human: `${human}${result.evidence_file ? `\nevidence: ${result.evidence_file}` : ''}` };
+          return { ok: result.ok, result, human: `${human}${result.evidence_file ? `\nevidence: ${result.evidence_file}` : ''}` };
         }),
       ),
     );
@@ -265,7 +268,7 @@ export function buildProgram(onExit: (code: number) => void): Command {
             minOverlap: numberFlag('--min-overlap', o.minOverlap, { max: 1 }),
             evidenceDir: config.evidence_dir,
           });
-          const ok = result.overlap_min >= result.min_overlap && result.pruning_ok;
+          const ok = result.ok;
           const human = [
             ...result.queries.map((q) =>
               `${q.overlap_min >= result.min_overlap && q.leaves_touched_max === 1 ? 'ok  ' : 'FAIL'} ${q.name}: overlap min ${q.overlap_min} mean ${q.overlap_mean}` +

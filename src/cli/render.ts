@@ -15,6 +15,10 @@ export function renderMigrate(r: MigrateResult): string {
   if (r.action === 'status') {
     return r.migrations.map((m) => `${m.executed_at ? 'applied' : 'pending'} ${m.set}/${m.name}${m.executed_at ? ` at ${m.executed_at}` : ''}`).join('\n') || 'no migrations';
   }
+  if (r.dry_run) {
+    if (r.planned.length === 0) return `-- migrate ${r.action} --dry-run: nothing to do`;
+    return r.planned.map((m) => `-- ${m.direction} ${m.set}/${m.name} (dry run: not applied)\n${m.sql.trimEnd()}\n`).join('\n');
+  }
   if (r.applied.length === 0) return `migrate ${r.action}: nothing to do (${r.pending} pending)`;
   return r.applied.map((s) => `${s.direction} ${s.set}/${s.name}: ${s.status}`).join('\n');
 }

@@ -5,6 +5,7 @@ import { parseEnv, resolveSettings, type RuntimeSettings } from '../config/runti
 import { redactSecrets } from '../db/database-url.js';
 import { openDatabase, type PartgovDatabase } from '../db/open-database.js';
 import { ExitCode, toPartgovError, type PartgovError } from '../errors.js';
+import { recordRun } from '../state/run-ledger.js';
 
 /** Options every command accepts (PRODUCT.md §4). */
 export interface GlobalOptions {
@@ -24,6 +25,8 @@ export interface CommandSpec {
   startsEmbeddedDatabase?: boolean;
   /** preflight reports the APP_ENV rules as checks instead of refusing on them. */
   reportsAppEnvRules?: boolean;
+  /** The stage writes its own partgov.run rows (verify: one per table); the frame writes none. */
+  recordsOwnRuns?: boolean;
 }
 
 /** What a command body gets: validated settings and config, a lazily opened database, stderr logging. */
@@ -46,6 +49,18 @@ export interface CommandOutcome<R extends object> {
   /** Where the human text goes: stdout by default; plan prints SQL to stdout and the summary to stderr. */
   humanTo?: 'stdout' | 'stderr';
   exitCode?: number;
+}
+
+/**
+ * What partgov.run records of a command: its table as `schema.name` (from the
+ * config when it lists it) and its flags, never the database URL.
+ */
+function ledgerEntry(globals: GlobalOptions, config: PartgovConfig | undefined): { table: string | undefined; args: Record<string, unknown> } {
+  const args: Record<string, unknown> = { ...globals };
+  delete args.databaseUrl;
+  const name = typeof args.table === 'string' ? args.table : undefined;
+  const t = name === undefined ? undefined : config?.tables.find((x) => x.name === name || `${x.schema}.${x.name}` === name);
+  return { table: t ? `${t.schema}.${t.name}` : name, args };
 }
 
 function write(stream: NodeJS.WriteStream, text: string): Promise<void> {
@@ -106,8 +121,15 @@ export async function runCommand<R extends object>(
       },
       log: (line) => process.stderr.write(`${redact(line)}\n`),
     };
+    const ledger = ledgerEntry(globals, config);
     const outcome = await body(ctx);
     const code = outcome.exitCode ?? (outcome.ok ? ExitCode.ok : ExitCode.checkFailed);
+    // A dry run changes nothing, not even the ledger.
+    if (opened && !spec.recordsOwnRuns && (globals as { dryRun?: boolean }).dryRun !== true) {
+      await recordRun(opened.db, { command: spec.name, table: ledger.table ?? null, appEnv: ctx.settings.appEnv, startedAt, status: outcome.ok ? 'succeeded' : 'failed', args: ledger.args ?? {}, result: outcome.result }).catch(
+        (err: unknown) => ctx.log(`partgov ${spec.name}: could not record the run in partgov.run (${(err as Error).message})`),
+      );
+    }
     if (json) {
       await write(process.stdout, redact(JSON.stringify({ ...envelope(outcome.ok), ...outcome.result }, null, 2)));
     } else {
@@ -116,6 +138,11 @@ export async function runCommand<R extends object>(
     return code;
   } catch (thrown) {
     const err = toPartgovError(thrown);
+    // A refusal (exit 2/3) or a busy lock (exit 4) changed nothing and records nothing; a failure mid-way is recorded.
+    if (opened && !spec.recordsOwnRuns && err.exitCode === ExitCode.internal) {
+      const ledger = ledgerEntry(globals, undefined);
+      await recordRun(opened.db, { command: spec.name, table: ledger.table ?? null, appEnv: globals.appEnv ?? process.env.APP_ENV ?? 'dev', startedAt, status: 'failed', args: ledger.args ?? {}, result: null, error: redact(err.message) }).catch(() => undefined);
+    }
     if (json) {
       const error = { code: err.code, exit_code: err.exitCode, message: err.message, fix: err.fix, details: err.details };
       await write(process.stdout, redact(JSON.stringify({ ...envelope(false), error }, null, 2)));

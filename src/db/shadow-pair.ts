@@ -1,6 +1,6 @@
 import type { TableConfig } from '../config/config-schema.js';
 import { InputInvalidError, SafetyRefusedError } from '../errors.js';
-import { objectNames } from '../plan/object-names.js';
+import { objectNames } from './object-names.js';
 import { introspectTable, requireTable, type ColumnModel, type TableModel } from './catalog.js';
 import type { PartgovKysely } from './state-tables.js';
 

@@ -82,7 +82,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
         (r) => `${r.applied.length} migration(s) applied`);
       const pre = await timed('preflight', () => runPreflight({ settings, config, strict: false }), (r) =>
         `${r.checks.length} checks, ${r.failed} failed, ${r.warned} warnings`);
-      if (pre.failed > 0) steps.at(-1)!.ok = false;
+      if (!pre.ok) steps.at(-1)!.ok = false;
       const planDir = await mkdtemp(path.join(os.tmpdir(), 'partgov-demo-plan-'));
       try {
         await timed('plan (shadow DDL as migrations)', () => runPlan(conn.db, config, { out: planDir }), (r) =>
@@ -108,11 +108,11 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
       const verified = await timed('verify (row equality + partition health)', () => runVerify(conn.db, config, { url }), (r) =>
         r.tables.map((t) => `${t.table.replace('public.', '')} ${t.equality.rows_legacy} rows ${t.equality.differing_rows} differing`).join(', ') +
         `; ${r.failed_checks} failed, ${r.warned_checks} warnings (${r.tables.flatMap((t) => t.checks.filter((c) => c.status === 'warn').map((c) => c.name)).join(', ') || 'none'}), after ${writes.inserts} inserts, ${writes.updates} updates, ${writes.deletes} deletes during the copy`);
-      if (verified.failed_checks > 0) steps.at(-1)!.ok = false;
+      if (!verified.ok) steps.at(-1)!.ok = false;
       const nodes = config.tables.find((t) => t.name === 'memory_nodes')!;
       const read = await timed('shadow-read memory_nodes', () => runShadowRead(conn, nodes, { samples: 20 }), (r) =>
         r.queries.map((q) => `${q.name}: overlap min ${q.overlap_min}, p95 legacy ${q.legacy_p95_ms} ms / shadow ${q.shadow_p95_ms} ms, ${q.leaves_touched_max} leaf touched`).join('; '));
-      if (read.overlap_min < read.min_overlap || !read.pruning_ok) steps.at(-1)!.ok = false;
+      if (!read.ok) steps.at(-1)!.ok = false;
     } finally {
       await conn.close();
     }

@@ -1,20 +1,14 @@
 import { captureTriggerNames } from '../changelog/change-log.js';
 import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { Migrator, NO_MIGRATIONS, sql, type MigrationResultSet } from 'kysely';
 import type { PartgovKysely } from '../db/state-tables.js';
 import pRetry from 'p-retry';
 import { DatabaseError, InputInvalidError, LockUnavailableError, PartgovError, SafetyRefusedError, toPartgovError } from '../errors.js';
 import { withAdvisoryLock } from '../db/advisory-lock.js';
 import { isRetryableLockError } from '../db/sqlstate.js';
-import { packagePath } from '../package-root.js';
-import { SqlMigrationProvider } from './sql-migration-provider.js';
-
-/** partgov's own state schema migrations ship in the package's migrations/ folder. */
-export const stateMigrationsFolder = packagePath('migrations');
-export const stateSchema = 'partgov';
-
-/** The two migration sets partgov manages: its own state, and the DDL `partgov plan --out` wrote. */
-export type MigrationSetName = 'state' | 'plan';
+import { migratorFor, stateMigrationsFolder, stateSchema, type MigrationSetName } from '../state/state-schema.js';
 
 export interface MigrationStatus {
   set: MigrationSetName;
@@ -31,6 +25,9 @@ export interface MigrationStepResult {
 
 export interface MigrateResult {
   action: 'up' | 'down' | 'status';
+  dry_run: boolean;
+  /** With dryRun: what up (or down) would run, in order, with each file's SQL; nothing was applied. */
+  planned: { set: MigrationSetName; name: string; direction: 'up' | 'down'; sql: string }[];
   applied: MigrationStepResult[];
   migrations: MigrationStatus[];
   pending: number;
@@ -45,20 +42,8 @@ export interface MigrateOptions {
   lockTimeoutMs: number;
   statementTimeoutMs: number;
   lockRetries: number;
-}
-
-function migratorFor(db: PartgovKysely, set: MigrationSetName, folder: string, o: MigrateOptions): Migrator {
-  return new Migrator({
-    db,
-    provider: new SqlMigrationProvider({
-      folder,
-      lockTimeoutMs: o.lockTimeoutMs,
-      statementTimeoutMs: o.statementTimeoutMs,
-    }),
-    migrationTableSchema: stateSchema,
-    migrationTableName: set === 'state' ? 'state_migration' : 'plan_migration',
-    migrationLockTableName: set === 'state' ? 'state_migration_lock' : 'plan_migration_lock',
-  });
+  /** Print what would run; apply nothing. */
+  dryRun?: boolean;
 }
 
 /** Runs one Migrator call, retrying the whole call when a migration hit a lock timeout. */
@@ -145,7 +130,24 @@ export async function runMigrate(db: PartgovKysely, o: MigrateOptions): Promise<
 
   if (o.action === 'status') {
     const migrations = await statusOf(db, sets);
-    return { action: 'status', applied: [], migrations, pending: migrations.filter((m) => !m.executed_at).length };
+    return { action: 'status', dry_run: false, planned: [], applied: [], migrations, pending: migrations.filter((m) => !m.executed_at).length };
+  }
+  if (o.dryRun) {
+    const migrations = await statusOf(db, sets);
+    const folderOf = (set: MigrationSetName) => (set === 'state' ? stateMigrationsFolder : o.planFolder!);
+    const fileSql = (set: MigrationSetName, name: string, direction: 'up' | 'down') =>
+      readFile(path.join(folderOf(set), `${name}.${direction}.sql`), 'utf8').catch(() => '-- (no down file)');
+    let chosen: MigrationStatus[];
+    if (o.action === 'up') chosen = migrations.filter((m) => !m.executed_at);
+    else {
+      const done = migrations.filter((m) => m.executed_at);
+      const newestSet = done.some((m) => m.set === 'plan') ? 'plan' : 'state';
+      const inSet = done.filter((m) => m.set === newestSet).reverse();
+      chosen = o.all ? [...done.filter((m) => m.set === 'plan').reverse(), ...done.filter((m) => m.set === 'state').reverse()] : inSet.slice(0, 1);
+    }
+    const direction = o.action === 'up' ? 'up' : 'down';
+    const planned = await Promise.all(chosen.map(async (m) => ({ set: m.set, name: m.name, direction, sql: await fileSql(m.set, m.name, direction) }) as const));
+    return { action: o.action, dry_run: true, planned, applied: [], migrations, pending: migrations.filter((m) => !m.executed_at).length };
   }
 
   const applied = await withAdvisoryLock(db, 'migrate', stateSchema, async () => {
@@ -165,19 +167,5 @@ export async function runMigrate(db: PartgovKysely, o: MigrateOptions): Promise<
     return steps;
   });
   const migrations = await statusOf(db, sets);
-  return { action: o.action, applied, migrations, pending: migrations.filter((m) => !m.executed_at).length };
-}
-
-/** Exit 2 unless partgov's state schema is fully migrated (checkpoints and audit rows need it). */
-export async function assertStateSchema(db: PartgovKysely): Promise<void> {
-  const files = (await new SqlMigrationProvider({ folder: stateMigrationsFolder, lockTimeoutMs: 0, statementTimeoutMs: 0 }).getMigrations());
-  const latest = Object.keys(files).sort().at(-1)!;
-  const r = await sql<{ applied: boolean }>`
-    select to_regclass('partgov.state_migration') is not null
-       and exists (select 1 from partgov.state_migration where name = ${latest}) as applied`.execute(db).catch(() => ({ rows: [{ applied: false }] }));
-  if (!r.rows[0]?.applied) {
-    throw new InputInvalidError(`partgov's state schema is missing or out of date (latest migration ${latest} not applied)`, {
-      fix: 'run `partgov migrate up`',
-    });
-  }
+  return { action: o.action, dry_run: false, planned: [], applied, migrations, pending: migrations.filter((m) => !m.executed_at).length };
 }

@@ -2,9 +2,9 @@ import { sql, type RawBuilder } from 'kysely';
 import type { Layout, RangeLayout, TableConfig } from '../config/config-schema.js';
 import type { ColumnModel, ConstraintModel, IndexModel, TableModel } from '../db/catalog.js';
 import { InputInvalidError } from '../errors.js';
-import { compileDdl } from './compile-ddl.js';
-import { objectNames } from './object-names.js';
-import { rangeBounds, type RangeBound } from './range-bounds.js';
+import { compileDdl } from '../db/compile-ddl.js';
+import { objectNames } from '../db/object-names.js';
+import { rangeBounds, type RangeBound } from '../config/range-bounds.js';
 
 /** One named DDL step of a plan: what it does, and the exact SQL. */
 export interface PlannedStatement {

@@ -1,4 +1,4 @@
-import { shortHash } from './object-names.js';
+import { shortHash } from '../db/object-names.js';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';

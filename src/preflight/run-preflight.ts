@@ -1,3 +1,4 @@
+import { strictly, verdict, type Check } from '../checks/check.js';
 import { sql } from 'kysely';
 import type { PartgovKysely } from '../db/state-tables.js';
 import { evaluateAppEnvRules } from '../config/app-env-rules.js';
@@ -6,19 +7,14 @@ import type { RuntimeSettings } from '../config/runtime-settings.js';
 import { findTableOid, introspectTable, readTablePrivileges } from '../db/catalog.js';
 import { openDatabase } from '../db/open-database.js';
 import { redactSecrets } from '../db/database-url.js';
-import { runMigrate, stateSchema } from '../migrate/run-migrate.js';
+import { pendingStateMigrations, stateSchema } from '../state/state-schema.js';
 
-export type CheckStatus = 'pass' | 'warn' | 'fail' | 'skip';
-
-/** One machine-readable check: stable `name`, status, what was found, and the fix when it is not a pass. */
-export interface PreflightCheck {
-  name: string;
-  status: CheckStatus;
-  detail: string;
-  fix?: string;
-}
+/** A preflight check is the common Check (src/checks/check.ts). */
+export type PreflightCheck = Check;
 
 export interface PreflightResult {
+  /** Decided here: no failed check (and with strict, no warning). */
+  ok: boolean;
   app_env: string;
   strict: boolean;
   server_version: string | null;
@@ -176,11 +172,7 @@ export async function runPreflight(o: PreflightOptions): Promise<PreflightResult
             ? { name: 'server_version', status: 'warn', detail: `PostgreSQL ${serverVersion} is newer than the tested 14–${maxServerMajor}`, fix: 'run the test suite against this major before relying on partgov here' }
             : { name: 'server_version', status: 'pass', detail: `PostgreSQL ${serverVersion}` },
       );
-      const pendingStateMigrations = async () => {
-        const status = await runMigrate(conn.db, { action: 'status', lockTimeoutMs: o.settings.lockTimeoutMs, statementTimeoutMs: o.settings.statementTimeoutMs, lockRetries: 0 });
-        return status.migrations.filter((m) => m.set === 'state' && !m.executed_at).length;
-      };
-      checks.push(await stateSchemaCheck(conn.db, pendingStateMigrations));
+      checks.push(await stateSchemaCheck(conn.db, () => pendingStateMigrations(conn.db)));
       for (const t of o.config?.tables ?? []) checks.push(...(await tableChecks(conn.db, t)));
     } catch (err) {
       checks.push({
@@ -193,13 +185,15 @@ export async function runPreflight(o: PreflightOptions): Promise<PreflightResult
       await conn.close().catch(() => undefined);
     }
   }
-  const effective = checks.map((c) => (o.strict && c.status === 'warn' ? { ...c, status: 'fail' as const } : c));
+  const effective = strictly(checks, o.strict);
+  const v = verdict(effective, { strict: o.strict });
   return {
     app_env: o.settings.appEnv,
     strict: o.strict,
     server_version: serverVersion,
     checks: effective,
-    failed: effective.filter((c) => c.status === 'fail').length,
-    warned: effective.filter((c) => c.status === 'warn').length,
+    ok: v.ok,
+    failed: v.failed,
+    warned: v.warned,
   };
 }

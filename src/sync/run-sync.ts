@@ -9,7 +9,7 @@ import { countLogEntries, listRejectedKeys, replayChanges, type ReplayResult } f
 import { shadowCompatibilityProblems, type CompatibilityProblem } from '../changelog/shadow-compatibility.js';
 import { isSyncEnabled } from '../changelog/sync-state.js';
 import { RunInProgressError, SafetyRefusedError } from '../errors.js';
-import { assertStateSchema } from '../migrate/run-migrate.js';
+import { assertStateSchema } from '../state/state-schema.js';
 import { runSteps, type StepReport } from '../steps/run-steps.js';
 
 export type SyncAction = 'enable' | 'disable' | 'replay';

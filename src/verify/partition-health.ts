@@ -1,21 +1,15 @@
+import type { Check } from '../checks/check.js';
 import { sql } from 'kysely';
 import type { TableConfig } from '../config/config-schema.js';
 import type { PartitionModel } from '../db/catalog.js';
 import type { ShadowPair } from '../db/shadow-pair.js';
 import type { PartgovKysely } from '../db/state-tables.js';
-import { addIntervals, truncateToInterval } from '../plan/range-bounds.js';
+import { addIntervals, truncateToInterval } from '../config/range-bounds.js';
 
-export type VerifyStatus = 'pass' | 'warn' | 'fail';
 
 /** One verdict: a stable name, its status, what was found, the figures, and for a non-pass the object and the fix. */
-export interface VerifyCheck {
-  name: string;
-  status: VerifyStatus;
-  detail: string;
-  figures?: Record<string, unknown>;
-  objects?: string[];
-  fix?: string;
-}
+/** A verify check is the common Check (src/checks/check.ts). */
+export type VerifyCheck = Check;
 
 export interface HealthOptions {
   now: Date;

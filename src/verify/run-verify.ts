@@ -7,6 +7,8 @@ import { resolveShadowPair } from '../db/shadow-pair.js';
 import type { PartgovKysely } from '../db/state-tables.js';
 import { InputInvalidError } from '../errors.js';
 import { compareRows, type RowComparison } from './compare-rows.js';
+import { verdict } from '../checks/check.js';
+import { recordRun } from '../state/run-ledger.js';
 import { changeLogOf } from '../changelog/change-log.js';
 import { listRejectedKeys, replayChanges } from '../changelog/replay-changes.js';
 import { isSyncEnabled } from '../changelog/sync-state.js';
@@ -25,6 +27,8 @@ export interface VerifyOptions {
   bloatThreshold?: number;
   statementTimeoutMs?: number;
   lockTimeoutMs?: number;
+  /** Recorded with each table's verdict in partgov.run. */
+  appEnv?: string;
   now?: Date;
   /** Folder to write verify.json into for the gate; none when undefined. */
   evidenceDir?: string | undefined;
@@ -39,6 +43,8 @@ export interface TableVerdict {
 }
 
 export interface VerifyResult {
+  /** Every table passed (decided here, never by the caller). */
+  ok: boolean;
   strict: boolean;
   tables: TableVerdict[];
   failed_checks: number;
@@ -94,6 +100,7 @@ export async function runVerify(db: PartgovKysely, config: PartgovConfig, o: Ver
   const maxDiffKeys = o.maxDiffKeys ?? 100;
   const tables: TableVerdict[] = [];
   for (const table of selectTables(config, o.table)) {
+    const tableStarted = new Date();
     const pair = await resolveShadowPair(db, table);
     const syncOn = await isSyncEnabled(db, pair.legacy.schema, pair.legacy.name);
     // Drain first, so only changes made during the comparison itself are left out of it.
@@ -107,11 +114,22 @@ export async function runVerify(db: PartgovKysely, config: PartgovConfig, o: Ver
       leafRows: equality.leaf_rows,
     });
     const checks = [equalityCheck(equality), ...(syncOn ? [await rejectionsCheck(db, pair.label, maxDiffKeys)] : []), ...health];
-    const ok = checks.every((c) => c.status === 'pass' || (c.status === 'warn' && !o.strict));
+    const { ok } = verdict(checks, { strict: o.strict === true });
+    // One ledger row per table: cutover asks for the latest verify of *its* table.
+    await recordRun(db, {
+      command: 'verify',
+      table: pair.label,
+      appEnv: o.appEnv ?? 'dev',
+      startedAt: tableStarted,
+      status: ok ? 'succeeded' : 'failed',
+      args: { segments, max_diff_keys: maxDiffKeys, strict: o.strict === true },
+      result: { ok, checks, equality },
+    });
     tables.push({ table: pair.label, shadow: `${pair.shadow.schema}.${pair.shadow.name}`, ok, checks, equality });
   }
   const all = tables.flatMap((t) => t.checks);
   const result: VerifyResult = {
+    ok: tables.every((t) => t.ok),
     strict: o.strict === true,
     tables,
     failed_checks: all.filter((c) => c.status === 'fail').length,
@@ -122,7 +140,7 @@ export async function runVerify(db: PartgovKysely, config: PartgovConfig, o: Ver
   if (o.evidenceDir) {
     await mkdir(o.evidenceDir, { recursive: true });
     result.evidence_file = path.join(o.evidenceDir, 'verify.json');
-    await writeFile(result.evidence_file, `${JSON.stringify({ command: 'verify', ok: tables.every((t) => t.ok), generated_at: new Date().toISOString(), ...result }, null, 2)}\n`);
+    await writeFile(result.evidence_file, `${JSON.stringify({ command: 'verify', generated_at: new Date().toISOString(), ...result }, null, 2)}\n`);
   }
   return result;
 }

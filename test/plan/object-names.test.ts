@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load-config.js';
 import type { RangeLayout } from '../../src/config/config-schema.js';
-import { fitIdentifier, hashSuffix, objectNames, valueSlug } from '../../src/plan/object-names.js';
-import { rangeBounds, truncateToInterval } from '../../src/plan/range-bounds.js';
+import { fitIdentifier, hashSuffix, objectNames, valueSlug } from '../../src/db/object-names.js';
+import { rangeBounds, truncateToInterval } from '../../src/config/range-bounds.js';
 
 const bytes = (s: string) => Buffer.byteLength(s, 'utf8');
 

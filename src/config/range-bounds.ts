@@ -1,4 +1,4 @@
-import type { RangeLayout } from '../config/config-schema.js';
+import type { RangeLayout } from './config-schema.js';
 import { InputInvalidError } from '../errors.js';
 
 export interface RangeBound {
