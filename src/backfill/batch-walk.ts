@@ -19,6 +19,8 @@ export interface BatchWalkOptions {
   batchesBefore: number;
   mode: BatchMode;
   syncEnabled: boolean;
+  /** Insert each batch sorted by the shadow key (see batchQuery). */
+  sortBatches: boolean;
   /** Batches in flight at once, each on its own connection. */
   jobs: number;
   /** Starting batch size and the ceiling adaptive sizing grows back to. */
@@ -125,7 +127,7 @@ export async function walkBatches(db: PartgovKysely, o: BatchWalkOptions): Promi
     let copyMs = 0;
     const r = await db.transaction().execute(async (trx) => {
       await setLocalTimeouts(trx, o.lockTimeoutMs, o.statementTimeoutMs, o.batchSettings);
-      const outcome = (await batchQuery(o.pair, chunk.after, chunk.end, chunk.mode).execute(trx)).rows[0]!;
+      const outcome = (await batchQuery(o.pair, chunk.after, chunk.end, chunk.mode, o.sortBatches).execute(trx)).rows[0]!;
       copyMs = performance.now() - started;
       try {
         await previousCommitted;

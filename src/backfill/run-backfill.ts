@@ -115,6 +115,23 @@ async function rowsEstimate(db: PartgovKysely, pair: ShadowPair): Promise<number
 }
 
 /**
+ * Whether batches should be sorted by the shadow key: not when the legacy
+ * table's rows already arrive in that order along its primary key, i.e. the
+ * shadow key's first column correlates with the legacy key's (a timestamp
+ * rising with an identity). pg_stats' correlation is physical order, which a
+ * freshly loaded or append-mostly table shares with its key; no statistics: sort.
+ */
+async function sortsBatches(db: PartgovKysely, pair: ShadowPair): Promise<boolean> {
+  const first = pair.shadowKey[0];
+  if (first === undefined || first === pair.legacyKey[0]?.name) return false; // the walk's own order
+  const r = await sql<{ c: number | null }>`
+    select abs(correlation)::float8 as c from pg_stats
+    where schemaname = ${pair.legacy.schema} and tablename = ${pair.legacy.name} and attname = ${first}`.execute(db);
+  const c = r.rows[0]?.c;
+  return !(c !== null && c !== undefined && c > 0.98);
+}
+
+/**
  * The batch sorts its rows by the shadow key (see batchQuery): 64 MB of
  * work_mem keeps a batch of 50k rows of ~1 KB in memory. A higher server
  * setting is left alone.
@@ -254,6 +271,7 @@ export async function runBackfill(db: PartgovKysely, table: TableConfig, o: Back
               batchesBefore: Number(existing?.batches ?? 0),
               mode: syncEnabled ? 'online' : 'offline',
               syncEnabled,
+              sortBatches: await sortsBatches(db, pair),
               jobs,
               batchSize: ceiling,
               maxBatchMs: o.maxBatchMs ?? 5_000,

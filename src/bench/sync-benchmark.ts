@@ -14,6 +14,8 @@ export interface OnlineBackfillBenchmarkOptions {
   rows: number;
   repeat: number;
   major: 15 | 18;
+  /** Only layouts whose name contains this text (all when undefined). */
+  only?: string | undefined;
   log: (line: string) => void;
 }
 
@@ -81,11 +83,12 @@ const mb = (bytes: number) => Math.round(bytes / 1024 / 1024);
  * off, each into a fresh shadow, with the WAL each wrote.
  */
 export async function benchmarkOnlineBackfill(o: OnlineBackfillBenchmarkOptions): Promise<{ server: string; rows: number; layouts: LayoutFigures[] }> {
-  const tables = layouts.map((l) => ({ name: l.table, layout: l.layout }));
+  const chosen = layouts.filter((l) => o.only === undefined || l.name.includes(o.only));
+  const tables = chosen.map((l) => ({ name: l.table, layout: l.layout }));
   return withBenchDatabase(o.major, { tables }, async ({ url, version, db, config, configFile }) => {
     const cli = (args: string[]) => runCliJson<BackfillResult>(['--config', configFile, '--database-url', url, ...args]);
     const out: LayoutFigures[] = [];
-    for (const l of layouts) {
+    for (const l of chosen) {
       o.log(`bench: ${l.name}: loading ${o.rows} rows`);
       await createLegacy(db, l.table, o.rows, l.randomTime);
       const runs = { ceiling: [] as number[], ceilingWal: [] as number[], online: [] as number[], onlineWal: [] as number[], offline: [] as number[], on: [] as number[], off: [] as number[] };

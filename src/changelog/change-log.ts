@@ -1,7 +1,7 @@
 import { sql, type RawBuilder } from 'kysely';
 import { compileDdl } from '../db/compile-ddl.js';
 import { fitIdentifier, shortHash } from '../db/object-names.js';
-import type { ColumnModel } from '../db/catalog.js';
+import type { ColumnModel, TableModel } from '../db/catalog.js';
 import type { ShadowPair } from '../db/shadow-pair.js';
 
 /**
@@ -22,7 +22,11 @@ import type { ShadowPair } from '../db/shadow-pair.js';
  *   done), so a batch can never copy an older version over a replayed one:
  *   batches need no row locks and insert plainly, at offline speed.
  */
+/** forward: legacy -> shadow (before cutover); reverse: the cut-over table -> its archive (until retire). */
+export type SyncDirection = 'forward' | 'reverse';
+
 export interface ChangeLog {
+  direction: SyncDirection;
   /** partgov.<name>: the log table. */
   table: { schema: 'partgov'; name: string };
   /** partgov.<name>: the SECURITY DEFINER capture function of this table. */
@@ -32,30 +36,37 @@ export interface ChangeLog {
   columns: readonly ColumnModel[];
 }
 
-/** Trigger names on the legacy table (fixed, so disable removes exactly what enable added). */
-export const captureTriggerNames = {
-  insert: 'partgov_capture_insert',
-  update: 'partgov_capture_update',
-  delete: 'partgov_capture_delete',
-  truncate: 'partgov_capture_truncate',
-} as const;
+/** Trigger names on the captured table (fixed, so disable removes exactly what enable added). */
+export function captureTriggerNames(direction: SyncDirection = 'forward') {
+  const p = direction === 'forward' ? 'partgov_capture' : 'partgov_capture_back';
+  return { insert: `${p}_insert`, update: `${p}_update`, delete: `${p}_delete`, truncate: `${p}_truncate` } as const;
+}
 
-/** Names of the change-log objects of a legacy table: `<table>_<hash of schema.table>_changes` in schema partgov. */
-export function changeLogNames(legacy: { schema: string; name: string }): Pick<ChangeLog, 'table' | 'captureFunction' | 'truncateFunction'> {
-  const base = `${legacy.name}_${shortHash(`${legacy.schema}.${legacy.name}`)}`;
+/**
+ * Names of the change-log objects of the table whose changes are captured:
+ * `<table>_<hash of schema.table>_changes` (forward) or `…_back` (reverse) in schema partgov.
+ */
+export function changeLogNames(source: { schema: string; name: string }, direction: SyncDirection = 'forward'): Pick<ChangeLog, 'table' | 'captureFunction' | 'truncateFunction'> {
+  const base = `${source.name}_${shortHash(`${source.schema}.${source.name}`)}`;
+  const d = direction === 'forward' ? '' : '_back';
   return {
-    table: { schema: 'partgov', name: fitIdentifier(base, '_changes') },
-    captureFunction: { schema: 'partgov', name: fitIdentifier(base, '_capture') },
-    truncateFunction: { schema: 'partgov', name: fitIdentifier(base, '_truncate') },
+    table: { schema: 'partgov', name: fitIdentifier(base, direction === 'forward' ? '_changes' : '_back') },
+    captureFunction: { schema: 'partgov', name: fitIdentifier(base, `${d}_capture`) },
+    truncateFunction: { schema: 'partgov', name: fitIdentifier(base, `${d}_truncate`) },
   };
 }
 
+/** The captured table and the one replay rewrites, for a direction. */
+export function routeOf(pair: ShadowPair, direction: SyncDirection): { source: TableModel; target: TableModel } {
+  return direction === 'forward' ? { source: pair.legacy, target: pair.shadow } : { source: pair.shadow, target: pair.legacy };
+}
+
 /** The change log of a pair: which columns identify every version of a row in both tables. */
-export function changeLogOf(pair: ShadowPair): ChangeLog {
+export function changeLogOf(pair: ShadowPair, direction: SyncDirection = 'forward'): ChangeLog {
   const byName = new Map(pair.legacy.columns.map((c) => [c.name, c]));
   const legacyKey = new Set(pair.legacyKey.map((c) => c.name));
   const extra = pair.shadowKey.filter((c) => !legacyKey.has(c)).map((c) => byName.get(c)!);
-  return { ...changeLogNames(pair.legacy), columns: [...pair.legacyKey, ...extra] };
+  return { direction, ...changeLogNames(routeOf(pair, direction).source, direction), columns: [...pair.legacyKey, ...extra] };
 }
 
 const ids = (cols: readonly ColumnModel[], alias?: string) =>
@@ -70,8 +81,10 @@ const ids = (cols: readonly ColumnModel[], alias?: string) =>
  * cached per session), generated with kysely quoting.
  */
 export function changeLogDdl(pair: ShadowPair, log: ChangeLog): string[] {
-  const legacy = sql.id(pair.legacy.schema, pair.legacy.name);
-  const shadow = sql.id(pair.shadow.schema, pair.shadow.name);
+  const route = routeOf(pair, log.direction);
+  const legacy = sql.id(route.source.schema, route.source.name);
+  const shadow = sql.id(route.target.schema, route.target.name);
+  const names = captureTriggerNames(log.direction);
   const logTable = sql.id(log.table.schema, log.table.name);
   const capture = sql.id(log.captureFunction.schema, log.captureFunction.name);
   const truncate = sql.id(log.truncateFunction.schema, log.truncateFunction.name);
@@ -119,19 +132,19 @@ end`);
     fn(truncate, truncateBody),
     compileDdl(sql`revoke all on function ${capture}() from public`),
     compileDdl(sql`revoke all on function ${truncate}() from public`),
-    trigger(captureTriggerNames.insert, 'insert', sql`new table as new_rows`),
-    trigger(captureTriggerNames.update, 'update', sql`old table as old_rows new table as new_rows`),
-    trigger(captureTriggerNames.delete, 'delete', sql`old table as old_rows`),
-    compileDdl(sql`create trigger ${sql.id(captureTriggerNames.truncate)} after truncate on ${legacy} for each statement execute function ${truncate}()`),
+    trigger(names.insert, 'insert', sql`new table as new_rows`),
+    trigger(names.update, 'update', sql`old table as old_rows new table as new_rows`),
+    trigger(names.delete, 'delete', sql`old table as old_rows`),
+    compileDdl(sql`create trigger ${sql.id(names.truncate)} after truncate on ${legacy} for each statement execute function ${truncate}()`),
   ];
 }
 
-/** DDL that removes the triggers, the functions and the log table (sync disable). */
-export function dropChangeLogDdl(legacy: { schema: string; name: string }): string[] {
-  const names = changeLogNames(legacy);
-  const table = sql.id(legacy.schema, legacy.name);
+/** DDL that removes the triggers, the functions and the log table (sync disable, cutover, rollback, retire). */
+export function dropChangeLogDdl(source: { schema: string; name: string }, direction: SyncDirection = 'forward'): string[] {
+  const names = changeLogNames(source, direction);
+  const table = sql.id(source.schema, source.name);
   return [
-    ...Object.values(captureTriggerNames).map((t) => compileDdl(sql`drop trigger if exists ${sql.id(t)} on ${table}`)),
+    ...Object.values(captureTriggerNames(direction)).map((t) => compileDdl(sql`drop trigger if exists ${sql.id(t)} on ${table}`)),
     compileDdl(sql`drop function if exists ${sql.id(names.captureFunction.schema, names.captureFunction.name)}()`),
     compileDdl(sql`drop function if exists ${sql.id(names.truncateFunction.schema, names.truncateFunction.name)}()`),
     compileDdl(sql`drop table if exists ${sql.id(names.table.schema, names.table.name)}`),

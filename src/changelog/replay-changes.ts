@@ -3,12 +3,14 @@ import { setLocalTimeouts } from '../db/run-guarded.js';
 import type { ShadowPair } from '../db/shadow-pair.js';
 import type { PartgovKysely, StateDatabase } from '../db/state-tables.js';
 import { sqlStateOf } from '../errors.js';
-import { changeLogOf, type ChangeLog } from './change-log.js';
+import { changeLogOf, routeOf, type ChangeLog, type SyncDirection } from './change-log.js';
 
 /** A legacy primary key as text values in key order (exact for every type). */
 export type KeyText = string[];
 
 export interface ReplayOptions {
+  /** forward (default): legacy -> shadow; reverse: the cut-over table -> its archive. */
+  direction?: SyncDirection;
   lockTimeoutMs: number;
   statementTimeoutMs: number;
   /** Log entries taken per transaction (default 5000). */
@@ -61,7 +63,8 @@ const jsonElements = (pair: ShadowPair) => pair.legacyKey.map((_, i) => sql`x->>
  * checkpoint row is read FOR SHARE, so a batch cannot move it (nor a restart
  * reset it) inside this transaction.
  */
-async function replayableFilter(trx: Kysely<StateDatabase>, pair: ShadowPair): Promise<RawBuilder<unknown> | null> {
+async function replayableFilter(trx: Kysely<StateDatabase>, pair: ShadowPair, direction: SyncDirection): Promise<RawBuilder<unknown> | null> {
+  if (direction === 'reverse') return sql`true`; // the archive holds every row already: nothing to wait for
   const cp = await sql<{ last_key: KeyText | null; done: boolean }>`
     select last_key, done from partgov.backfill_checkpoint where table_name = ${pair.label} for share`.execute(trx);
   const row = cp.rows[0];
@@ -93,64 +96,81 @@ async function replayRound(
   only?: KeyText[],
 ): Promise<RoundOutcome> {
   const logTable = sql.id(log.table.schema, log.table.name);
-  const shadow = sql.id(pair.shadow.schema, pair.shadow.name);
-  const legacy = sql.id(pair.legacy.schema, pair.legacy.name);
+  const { source, target } = routeOf(pair, log.direction);
   const cols = sql.join(pair.copyColumns.map((c) => sql.id(c.name)));
-  const overriding = pair.overridingSystemValue ? sql`overriding system value` : sql``;
-  const shadowKeyCols = log.columns;
+  const overriding = target.columns.some((c) => c.identity === 'always') ? sql`overriding system value` : sql``;
+  const versionCols = log.columns;
+  // Forward, a key's shadow versions are found by the shadow key (every version the log names)
+  // and its current row by the legacy key; reverse, the archive row by the legacy key and the
+  // current row among the versions the log names (the partitioned table's key leads with them).
+  const targetMatch = log.direction === 'forward' ? versionCols : pair.legacyKey;
+  const match = (a: string, b: string, cs: readonly { name: string }[]) => sql.join(cs.map((c) => sql`${sql.id(a, c.name)} = ${sql.id(b, c.name)}`), sql` and `);
   return db.transaction().execute(async (trx) => {
     await setLocalTimeouts(trx, o.lockTimeoutMs, o.statementTimeoutMs);
-    await sql`select pg_advisory_xact_lock(hashtext('partgov:replay'), hashtext(${pair.label}))`.execute(trx);
-    const filter = await replayableFilter(trx, pair);
+    await sql`select pg_advisory_xact_lock(hashtext('partgov:replay'), hashtext(${routeLabel(pair, log.direction)}))`.execute(trx);
+    const filter = await replayableFilter(trx, pair, log.direction);
     if (filter === null) return { entries: 0, keys: [], deleted: 0, inserted: 0 };
     const selection = only
       ? sql`(${keyCols(pair)}) in (select ${typedKey(pair, jsonElements(pair))} from json_array_elements(${JSON.stringify(only)}::json) x)`
       : sql`true`;
     // A round takes *every* visible entry of the keys it picks: with only some of a key's
-    // entries, a version named by an entry left behind would stay in the shadow beside the
+    // entries, a version named by an entry left behind would stay in the target beside the
     // current row (then a later round's insert collides with it). The key index serves both.
-    const taken = await sql<{ entries: number; keys: KeyText[] | null; deleted: number }>`
+    const taken = await sql<{ entries: number; keys: KeyText[] | null; versions: string[][] | null; deleted: number }>`
       with consumed as (delete from ${logTable} l
                         where (${keyCols(pair, 'l')}) in (select ${keyCols(pair)} from ${logTable} where ${filter} and ${selection} limit ${limit})
-                        returning ${sql.join(shadowKeyCols.map((c) => sql.id('l', c.name)))}),
-           versions as (select distinct ${sql.join(shadowKeyCols.map((c) => sql.id(c.name)))} from consumed),
-           gone as (delete from ${shadow} s using versions v
-                    where ${sql.join(shadowKeyCols.map((c) => sql`${sql.id('s', c.name)} = ${sql.id('v', c.name)}`), sql` and `)} returning 1)
+                        returning ${sql.join(versionCols.map((c) => sql.id('l', c.name)))}),
+           versions as (select distinct ${sql.join(targetMatch.map((c) => sql.id(c.name)))} from consumed),
+           gone as (delete from ${sql.id(target.schema, target.name)} s using versions v where ${match('s', 'v', targetMatch)} returning 1)
       select (select count(*) from consumed)::int as entries,
              (select json_agg(distinct jsonb_build_array(${sql.join(pair.legacyKey.map((c) => sql`${sql.id(c.name)}::text`))})) from consumed) as keys,
+             (select json_agg(distinct jsonb_build_array(${sql.join(versionCols.map((c) => sql`${sql.id(c.name)}::text`))})) from consumed) as versions,
              (select count(*) from gone)::int as deleted`.execute(trx);
     const t = taken.rows[0]!;
     const keys = t.keys ?? [];
     if (keys.length === 0) return { entries: t.entries, keys, deleted: t.deleted, inserted: 0 };
     const keysJson = JSON.stringify(keys);
+    // sql.lit(i): array indexes from this code (see jsonElements).
+    const currentRows =
+      log.direction === 'forward'
+        ? sql`(${keyCols(pair)}) in (select ${typedKey(pair, jsonElements(pair))} from json_array_elements(${keysJson}::json) x)`
+        : sql`(${sql.join(versionCols.map((c) => sql.id(c.name)))}) in (select ${sql.join(versionCols.map((c, i) => sql`(x->>${sql.lit(i)})::${sql.raw(c.type)}`))} from json_array_elements(${JSON.stringify(t.versions ?? [])}::json) x)`;
     const inserted = await sql<{ n: number }>`
       with ins as (
-        insert into ${shadow} (${cols}) ${overriding}
-        select ${cols} from ${legacy}
-        where (${keyCols(pair)}) in (select ${typedKey(pair, jsonElements(pair))} from json_array_elements(${keysJson}::json) x)
+        insert into ${sql.id(target.schema, target.name)} (${cols}) ${overriding}
+        select ${cols} from ${sql.id(source.schema, source.name)} where ${currentRows}
         returning 1)
       select count(*)::int as n from ins`.execute(trx);
-    await sql`delete from partgov.sync_rejected where table_name = ${pair.label} and key in (select value from jsonb_array_elements(${keysJson}::jsonb))`.execute(trx);
+    await sql`delete from partgov.sync_rejected where table_name = ${routeLabel(pair, log.direction)} and key in (select value from jsonb_array_elements(${keysJson}::jsonb))`.execute(trx);
     return { entries: t.entries, keys, deleted: t.deleted, inserted: inserted.rows[0]!.n };
   });
 }
 
-/** Moves a key the shadow rejects out of the log, removes its shadow versions, and records why. */
+/** The name a direction's locks and rejected keys go by: the table's label, `(archive)` for the reverse direction. */
+export function routeLabel(pair: ShadowPair, direction: SyncDirection): string {
+  return direction === 'forward' ? pair.label : `${pair.label} (archive)`;
+}
+
+/**
+ * Moves a key the target rejects out of the log, removes every row of that key
+ * from the target (by the legacy key: a rare path, a scan is fine), and records why.
+ */
 async function rejectKey(db: PartgovKysely, pair: ShadowPair, log: ChangeLog, o: ReplayOptions, key: KeyText, err: unknown): Promise<number> {
   const logTable = sql.id(log.table.schema, log.table.name);
-  const shadow = sql.id(pair.shadow.schema, pair.shadow.name);
+  const target = routeOf(pair, log.direction).target;
+  const shadow = sql.id(target.schema, target.name);
+  const label = routeLabel(pair, log.direction);
   return db.transaction().execute(async (trx) => {
     await setLocalTimeouts(trx, o.lockTimeoutMs, o.statementTimeoutMs);
-    await sql`select pg_advisory_xact_lock(hashtext('partgov:replay'), hashtext(${pair.label}))`.execute(trx);
+    await sql`select pg_advisory_xact_lock(hashtext('partgov:replay'), hashtext(${label}))`.execute(trx);
     const keyMatch = sql`(${keyCols(pair)}) = (${typedKey(pair, key.map((v) => sql`${v}`))})`;
     const removed = await sql<{ n: number }>`
       with consumed as (delete from ${logTable} where ${keyMatch} returning ${sql.join(log.columns.map((c) => sql.id(c.name)))}),
-           gone as (delete from ${shadow} s using (select distinct * from consumed) v
-                    where ${sql.join(log.columns.map((c) => sql`${sql.id('s', c.name)} = ${sql.id('v', c.name)}`), sql` and `)} returning 1)
+           gone as (delete from ${shadow} s where (${sql.join(pair.legacyKey.map((c) => sql.id('s', c.name)))}) = (${typedKey(pair, key.map((v) => sql`${v}`))}) returning 1)
       select (select count(*) from consumed)::int as n, (select count(*) from gone) as gone`.execute(trx);
     await sql`
       insert into partgov.sync_rejected (table_name, key, sqlstate, error)
-      values (${pair.label}, ${JSON.stringify(key)}::jsonb, ${sqlStateOf(err) ?? null}, ${(err as Error).message ?? String(err)})
+      values (${label}, ${JSON.stringify(key)}::jsonb, ${sqlStateOf(err) ?? null}, ${(err as Error).message ?? String(err)})
       on conflict (table_name, key) do update
         set sqlstate = excluded.sqlstate, error = excluded.error, last_at = now(), attempts = partgov.sync_rejected.attempts + 1`.execute(trx);
     return removed.rows[0]!.n;
@@ -158,8 +178,8 @@ async function rejectKey(db: PartgovKysely, pair: ShadowPair, log: ChangeLog, o:
 }
 
 /** Log entries not yet replayable (their keys are beyond the backfill checkpoint). */
-export async function countLogEntries(db: PartgovKysely, pair: ShadowPair): Promise<number> {
-  const log = changeLogOf(pair);
+export async function countLogEntries(db: PartgovKysely, pair: ShadowPair, direction: SyncDirection = 'forward'): Promise<number> {
+  const log = changeLogOf(pair, direction);
   const r = await sql<{ n: number }>`select count(*)::int as n from ${sql.id(log.table.schema, log.table.name)}`.execute(db);
   return r.rows[0]!.n;
 }
@@ -174,7 +194,7 @@ export async function countLogEntries(db: PartgovKysely, pair: ShadowPair): Prom
  */
 export async function replayChanges(db: PartgovKysely, pair: ShadowPair, o: ReplayOptions): Promise<ReplayResult> {
   const t0 = performance.now();
-  const log = changeLogOf(pair);
+  const log = changeLogOf(pair, o.direction ?? 'forward');
   const chunk = o.chunk ?? defaultChunk;
   const result: ReplayResult = { entries: 0, keys: 0, rows_deleted: 0, rows_inserted: 0, rejected: 0, transactions: 0, waiting: 0, duration_ms: 0 };
   const add = (r: RoundOutcome) => {
@@ -199,7 +219,7 @@ export async function replayChanges(db: PartgovKysely, pair: ShadowPair, o: Repl
     // Fewer than a chunk: the log held less than that when the round began (writers may keep adding).
     if (round.entries < chunk) break;
   }
-  result.waiting = await countLogEntries(db, pair);
+  result.waiting = await countLogEntries(db, pair, log.direction);
   result.duration_ms = Math.round(performance.now() - t0);
   return result;
 }
@@ -215,7 +235,7 @@ async function replayKeyByKey(
 ): Promise<void> {
   const logTable = sql.id(log.table.schema, log.table.name);
   const keys = await db.transaction().execute(async (trx) => {
-    const filter = await replayableFilter(trx, pair);
+    const filter = await replayableFilter(trx, pair, log.direction);
     if (filter === null) return [];
     const r = await sql<{ key: KeyText }>`
       select distinct jsonb_build_array(${sql.join(pair.legacyKey.map((c) => sql`${sql.id(c.name)}::text`))}) as key

@@ -99,7 +99,7 @@ async function assertNoSyncOn(db: PartgovKysely): Promise<void> {
   const r = await sql<{ t: string }>`
     select format('%s.%s', n.nspname, c.relname) as t from pg_trigger g
     join pg_class c on c.oid = g.tgrelid join pg_namespace n on n.oid = c.relnamespace
-    where g.tgname = ${captureTriggerNames.insert} order by 1`.execute(db);
+    where g.tgname in (${captureTriggerNames('forward').insert}, ${captureTriggerNames('reverse').insert}) order by 1`.execute(db);
   if (r.rows.length > 0) {
     const tables = r.rows.map((x) => x.t);
     throw new SafetyRefusedError('migrate-down-while-sync-on', `sync is enabled on ${tables.join(', ')}: migrate down would remove what its change log replays into`, {
