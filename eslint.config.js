@@ -3,9 +3,9 @@ import tseslint from 'typescript-eslint';
 // The layering of ../shared/ARCHITECTURE.md, enforced:
 //   cli -> orchestrators (demo, bench) -> stages -> foundations -> errors.
 // A stage never imports another stage; foundations never import a stage or an orchestrator.
-const stages = ['plan', 'migrate', 'sync', 'backfill', 'verify', 'shadow-read', 'preflight', 'init'];
+const stages = ['plan', 'migrate', 'sync', 'backfill', 'verify', 'shadow-read', 'preflight', 'init', 'cutover', 'status'];
 const orchestrators = ['demo', 'bench', 'cli'];
-const foundations = ['config', 'db', 'state', 'steps', 'changelog', 'embedded'];
+const foundations = ['config', 'db', 'state', 'steps', 'changelog', 'embedded', 'checks'];
 
 const forbid = (folders, why) => ({
   'no-restricted-imports': ['error', { patterns: [{ group: folders.map((f) => `../${f}/*`), message: why }] }],

@@ -87,11 +87,18 @@ interface RoundOutcome {
  * shadow version they name, and insert the current legacy rows of those keys. Serialized per
  * table by a transaction advisory lock, so two replays never interleave on a key.
  */
-async function replayRound(
-  db: PartgovKysely,
+async function replayRound(db: PartgovKysely, pair: ShadowPair, log: ChangeLog, o: ReplayOptions, limit: number, only?: KeyText[]): Promise<RoundOutcome> {
+  return db.transaction().execute(async (trx) => {
+    await setLocalTimeouts(trx, o.lockTimeoutMs, o.statementTimeoutMs);
+    return replayRoundIn(trx, pair, log, limit, only);
+  });
+}
+
+/** A replay round inside the caller's transaction (cutover's swap replays the rest under its locks). */
+async function replayRoundIn(
+  trx: Kysely<StateDatabase>,
   pair: ShadowPair,
   log: ChangeLog,
-  o: ReplayOptions,
   limit: number,
   only?: KeyText[],
 ): Promise<RoundOutcome> {
@@ -105,8 +112,7 @@ async function replayRound(
   // current row among the versions the log names (the partitioned table's key leads with them).
   const targetMatch = log.direction === 'forward' ? versionCols : pair.legacyKey;
   const match = (a: string, b: string, cs: readonly { name: string }[]) => sql.join(cs.map((c) => sql`${sql.id(a, c.name)} = ${sql.id(b, c.name)}`), sql` and `);
-  return db.transaction().execute(async (trx) => {
-    await setLocalTimeouts(trx, o.lockTimeoutMs, o.statementTimeoutMs);
+  {
     await sql`select pg_advisory_xact_lock(hashtext('partgov:replay'), hashtext(${routeLabel(pair, log.direction)}))`.execute(trx);
     const filter = await replayableFilter(trx, pair, log.direction);
     if (filter === null) return { entries: 0, keys: [], deleted: 0, inserted: 0 };
@@ -143,7 +149,23 @@ async function replayRound(
       select count(*)::int as n from ins`.execute(trx);
     await sql`delete from partgov.sync_rejected where table_name = ${routeLabel(pair, log.direction)} and key in (select value from jsonb_array_elements(${keysJson}::jsonb))`.execute(trx);
     return { entries: t.entries, keys, deleted: t.deleted, inserted: inserted.rows[0]!.n };
-  });
+  }
+}
+
+/**
+ * Replays every entry left in the log inside the caller's transaction, which
+ * must hold the captured table exclusively (no entry can arrive meanwhile).
+ * Anything the target rejects aborts the caller's transaction: cutover and
+ * rollback must not swap in a table that lacks a row.
+ */
+export async function drainInTransaction(trx: Kysely<StateDatabase>, pair: ShadowPair, direction: SyncDirection): Promise<number> {
+  const log = changeLogOf(pair, direction);
+  let entries = 0;
+  for (;;) {
+    const r = await replayRoundIn(trx, pair, log, defaultChunk);
+    entries += r.entries;
+    if (r.entries === 0) return entries;
+  }
 }
 
 /** The name a direction's locks and rejected keys go by: the table's label, `(archive)` for the reverse direction. */

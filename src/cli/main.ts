@@ -15,6 +15,8 @@ import { runShadowRead } from '../shadow-read/run-shadow-read.js';
 import { renderChecks, renderMigrate } from './render.js';
 import { runCommand, type GlobalOptions } from './run-command.js';
 import { renderSteps } from '../steps/run-steps.js';
+import { runCutover, runRetire, runRollback } from '../cutover/run-cutover.js';
+import { renderStatus, runStatus } from '../status/run-status.js';
 
 type Handler = (globals: GlobalOptions, opts: Record<string, unknown>, args: string[]) => Promise<number>;
 
@@ -278,6 +280,74 @@ export function buildProgram(onExit: (code: number) => void): Command {
             `shadow-read ${result.table}: ${ok ? 'passed' : 'FAILED'} over ${result.samples} sampled ${result.scope_column} values (min overlap ${result.min_overlap})`,
           ].join('\n');
           return { ok, result, human };
+        }),
+      ),
+    );
+
+  for (const verb of ['cutover', 'rollback'] as const) {
+    example(
+      program
+        .command(verb)
+        .description(verb === 'cutover' ? 'swap the verified shadow in: one short transaction under lock_timeout; the legacy table stays as an exact archive' : 'swap the archive back in, losing no write made since cutover; sync runs forward again'),
+      `partgov ${verb} --table memory_nodes --confirm memory_nodes --dry-run`,
+    )
+      .requiredOption('--table <name>', 'configured table')
+      .option('--confirm <table>', 'the table name again: required')
+      .option('--dry-run', 'list what follows the swap and print its SQL; change nothing')
+      .action(
+        action((g, o) =>
+          runCommand({ name: verb, config: 'required' }, g, async (ctx) => {
+            const [table] = selectTables(ctx.requireConfig(), o.table as string);
+            const run = verb === 'cutover' ? runCutover : runRollback;
+            const result = await run(ctx.database().db, table!, {
+              settings: ctx.settings,
+              confirm: o.confirm as string | undefined,
+              dryRun: o.dryRun === true,
+              onRetry: (e) => ctx.log(`${e.label}: ${e.sqlstate} (${e.message}); retrying, ${e.retriesLeft} left`),
+              onEvent: (m) => ctx.log(`${verb}: ${m}`),
+            });
+            if (result.dry_run) {
+              for (const x of result.objects) ctx.log(`${x.action === 'carried' ? 'carried' : 'REFUSED'} ${x.kind} ${x.name}: ${x.detail}`);
+              return { ok: true, result, human: result.script };
+            }
+            const human = result.already
+              ? `${verb} ${result.table}: already done, nothing changed`
+              : `${verb} ${result.table}: swapped in one transaction, exclusive locks held ${result.lock_held_ms} ms (${result.attempts} attempt(s)); replayed ${result.replayed_before_lock} log entries before the lock and ${result.replayed_in_lock} inside it; ${result.objects.length} dependent object(s) carried; ${verb === 'cutover' ? `the legacy table is ${result.archive}, kept exact` : 'sync runs forward again'}`;
+            return { ok: true, result, human };
+          }),
+        ),
+      );
+  }
+
+  example(
+    program.command('retire').description('stop feeding the archive after cutover and drop it (or keep it as a plain table)'),
+    'partgov retire --table memory_nodes --confirm memory_nodes --keep-archive',
+  )
+    .requiredOption('--table <name>', 'configured table')
+    .option('--confirm <table>', 'the table name again: required')
+    .option('--keep-archive', 'keep the archive table, only stop the change log')
+    .option('--dry-run', 'print the SQL; change nothing')
+    .action(
+      action((g, o) =>
+        runCommand({ name: 'retire', config: 'required' }, g, async (ctx) => {
+          const [table] = selectTables(ctx.requireConfig(), o.table as string);
+          const result = await runRetire(ctx.database().db, table!, { settings: ctx.settings, confirm: o.confirm as string | undefined, keepArchive: o.keepArchive === true, dryRun: o.dryRun === true });
+          if (result.dry_run) return { ok: true, result, human: renderSteps(result.steps) };
+          return { ok: true, result, human: `retire ${result.table}: change log removed${result.archive_dropped ? `, ${result.archive} dropped` : `, ${result.archive} kept`}` };
+        }),
+      ),
+    );
+
+  example(
+    program.command('status').description('where each configured table stands: shadow, sync, backfill %, verify, cutover'),
+    'partgov status --json',
+  )
+    .option('--table <name>', 'only this configured table')
+    .action(
+      action((g, o) =>
+        runCommand({ name: 'status', config: 'required' }, g, async (ctx) => {
+          const result = await runStatus(ctx.database().db, ctx.requireConfig(), { table: o.table as string | undefined });
+          return { ok: true, result, human: renderStatus(result) };
         }),
       ),
     );

@@ -73,6 +73,17 @@ export const tableConfigSchema = z
       .default([])
       .describe('constraint or index names plan may leave off the shadow when they cannot be kept (UNIQUE without the key, EXCLUDE, FK to a partitioned table)'),
     read_queries: z.array(readQuery).default([]),
+    cutover: z
+      .object({
+        archive_name: identifier.optional().describe('name the legacy table takes at cutover and keeps until retire (default <table>_legacy); at most 63 bytes'),
+        acknowledge_key_change: z
+          .array(identifier)
+          .optional()
+          .describe('the shadow primary key, e.g. ["scope_key", "id"], when plan widened the legacy one: acknowledges that the application\'s ON CONFLICT (<old key>) stops working after cutover'),
+        retire_after_days: z.number().min(0).default(7).describe('in prod, retire is refused until this many days after cutover'),
+      })
+      .strict()
+      .default({ retire_after_days: 7 }),
   })
   .strict();
 

@@ -24,13 +24,15 @@ export interface ShadowPair {
 }
 
 /**
- * Reads both tables from the catalog. Bad input (exit 2) when either is
+ * Reads both tables from the catalog. `names` reads a pair under other names:
+ * after cutover the legacy-shaped table is the archive and the partitioned one
+ * carries the table's name; the label stays the configured `schema.name`. Bad input (exit 2) when either is
  * missing, the legacy table has no primary key, or the shadow lacks a column.
  */
-export async function resolveShadowPair(db: PartgovKysely, table: TableConfig): Promise<ShadowPair> {
-  const legacy = await requireTable(db, table);
+export async function resolveShadowPair(db: PartgovKysely, table: TableConfig, names?: { legacy: string; shadow: string }): Promise<ShadowPair> {
+  const legacy = await requireTable(db, { schema: table.schema, name: names?.legacy ?? table.name });
   const label = `${table.schema}.${table.name}`;
-  const shadowName = objectNames.shadow(table.name);
+  const shadowName = names?.shadow ?? objectNames.shadow(table.name);
   const shadow = await introspectTable(db, { schema: table.schema, name: shadowName });
   if (!shadow) {
     throw new InputInvalidError(`the shadow table ${table.schema}.${shadowName} of ${label} does not exist`, {

@@ -64,3 +64,11 @@ export async function latestRun(db: PartgovKysely, command: string, table: strin
     .limit(1)
     .executeTakeFirst()) as LatestRun | undefined;
 }
+
+/** When `command` last succeeded on `table`, from partgov.audit_log (stages that change things write it themselves). */
+export async function lastSucceeded(db: PartgovKysely, command: string, table: string): Promise<Date | undefined> {
+  const r = await sql<{ at: Date }>`
+    select at from partgov.audit_log where command = ${command} and table_name = ${table} and outcome = 'succeeded'
+    order by id desc limit 1`.execute(db).catch(() => ({ rows: [] as { at: Date }[] }));
+  return r.rows[0]?.at;
+}

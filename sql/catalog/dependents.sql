@@ -1,0 +1,41 @@
+-- What points at a table by OID and would stay with it through a rename ($1 = table oid).
+-- kind: view / matview (rules in pg_rewrite whose pg_depend entry references the
+-- table; relkind 'v' / 'm'), fk_in (a FOREIGN KEY of another table referencing it,
+-- contype 'f'), publication (pg_publication_rel), trigger (a user trigger on the
+-- table itself, not partgov's and not internal), replica_identity (relreplident:
+-- 'f' FULL, 'i' USING INDEX, 'n' NOTHING; 'd' default is left out).
+-- definition: what cutover needs to recreate or name it.
+select 'view' as kind, format('%I.%I', n.nspname, v.relname) as name, pg_get_viewdef(v.oid) as definition
+from pg_depend d
+join pg_rewrite r on r.oid = d.objid
+join pg_class v on v.oid = r.ev_class
+join pg_namespace n on n.oid = v.relnamespace
+where d.classid = 'pg_rewrite'::regclass and d.refclassid = 'pg_class'::regclass
+  and d.refobjid = $1::oid and v.oid <> $1::oid and v.relkind = 'v'
+group by n.nspname, v.relname, v.oid
+union all
+select 'matview', format('%I.%I', n.nspname, v.relname), null
+from pg_depend d
+join pg_rewrite r on r.oid = d.objid
+join pg_class v on v.oid = r.ev_class
+join pg_namespace n on n.oid = v.relnamespace
+where d.classid = 'pg_rewrite'::regclass and d.refclassid = 'pg_class'::regclass
+  and d.refobjid = $1::oid and v.relkind = 'm'
+group by n.nspname, v.relname
+union all
+select 'fk_in', format('%s on %s', c.conname, c.conrelid::regclass), pg_get_constraintdef(c.oid)
+from pg_constraint c
+where c.confrelid = $1::oid and c.contype = 'f' and c.conrelid <> $1::oid
+union all
+select 'publication', p.pubname, null
+from pg_publication_rel pr join pg_publication p on p.oid = pr.prpubid
+where pr.prrelid = $1::oid
+union all
+select 'trigger', t.tgname, pg_get_triggerdef(t.oid)
+from pg_trigger t
+where t.tgrelid = $1::oid and not t.tgisinternal and t.tgname not like 'partgov\_capture\_%'
+union all
+select 'replica_identity', case c.relreplident when 'f' then 'full' when 'i' then 'index' else 'nothing' end, null
+from pg_class c
+where c.oid = $1::oid and c.relreplident <> 'd'
+order by 1, 2

@@ -1,0 +1,275 @@
+import { sql } from 'kysely';
+import type { TableConfig } from '../config/config-schema.js';
+import type { RuntimeSettings } from '../config/runtime-settings.js';
+import { withAdvisoryLock } from '../db/advisory-lock.js';
+import { findTableOid } from '../db/catalog.js';
+import { compileDdl } from '../db/compile-ddl.js';
+import { objectNames } from '../db/object-names.js';
+import { runGuarded, type GuardRetryEvent } from '../db/run-guarded.js';
+import { resolveShadowPair, type ShadowPair } from '../db/shadow-pair.js';
+import type { PartgovKysely } from '../db/state-tables.js';
+import { dropChangeLogDdl } from '../changelog/change-log.js';
+import { drainInTransaction, listRejectedKeys, replayChanges, routeLabel } from '../changelog/replay-changes.js';
+import { isSyncEnabled } from '../changelog/sync-state.js';
+import { InputInvalidError, SafetyRefusedError } from '../errors.js';
+import { lastSucceeded, latestRun } from '../state/run-ledger.js';
+import { assertStateSchema } from '../state/state-schema.js';
+import { renderSteps, writeAudit, type StepReport } from '../steps/run-steps.js';
+import { archiveNameOf, planSwap, type SwapObject, type SwapPlan } from './swap-plan.js';
+
+export interface SwapOptions {
+  settings: RuntimeSettings;
+  /** Must equal the table's name (or schema.name): a swap is never one keystroke away. */
+  confirm: string | undefined;
+  dryRun?: boolean;
+  onRetry?: (e: GuardRetryEvent) => void;
+  onEvent?: (message: string) => void;
+}
+
+export interface SwapResult {
+  table: string;
+  archive: string;
+  action: 'cutover' | 'rollback';
+  dry_run: boolean;
+  /** Already in the requested state (a second run, or a run after a crash that had committed): nothing done. */
+  already: boolean;
+  objects: SwapObject[];
+  steps: StepReport[];
+  /** Change-log entries replayed before the lock and inside it. */
+  replayed_before_lock: number;
+  replayed_in_lock: number;
+  /** How long the swap transaction held its exclusive locks (lock granted to commit). */
+  lock_held_ms: number;
+  attempts: number;
+  /** SQL of the swap, for --dry-run. */
+  script: string;
+}
+
+type TableState = 'before' | 'cut_over' | 'unknown';
+
+/** Where a table stands: before cutover (legacy under its name, shadow beside it) or cut over (partitioned under its name, archive beside it). */
+async function tableState(db: PartgovKysely, table: TableConfig): Promise<TableState> {
+  const r = await sql<{ partitioned: boolean | null; shadow: boolean; archive: boolean }>`
+    select (select c.relkind = 'p' from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = ${table.schema} and c.relname = ${table.name}) as partitioned,
+           exists (select 1 from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = ${table.schema} and c.relname = ${objectNames.shadow(table.name)}) as shadow,
+           exists (select 1 from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = ${table.schema} and c.relname = ${archiveNameOf(table)}) as archive`.execute(db);
+  const s = r.rows[0]!;
+  if (s.partitioned === false && s.shadow) return 'before';
+  if (s.partitioned === true && s.archive) return 'cut_over';
+  return 'unknown';
+}
+
+function assertConfirm(table: TableConfig, confirm: string | undefined, verb: string): void {
+  if (confirm !== table.name && confirm !== `${table.schema}.${table.name}`) {
+    throw new InputInvalidError(`${verb} swaps the table the application writes to; --confirm must name it`, {
+      fix: `pass --confirm ${table.name} (exactly; ${confirm === undefined ? 'it is missing' : `got ${JSON.stringify(confirm)}`})`,
+    });
+  }
+}
+
+function refuse(rule: string, message: string, fix: string, details: Record<string, unknown> = {}): never {
+  throw new SafetyRefusedError(rule, message, { fix, details });
+}
+
+/** Preconditions of cutover, each refused with exit 3 before any lock (pgslice's assert_*). */
+async function assertReadyForCutover(db: PartgovKysely, pair: ShadowPair, table: TableConfig, plan: SwapPlan): Promise<void> {
+  const label = pair.label;
+  if (!(await isSyncEnabled(db, table.schema, table.name))) {
+    refuse('cutover-needs-sync', `sync is not enabled on ${label}: writes since the copy would be lost at the swap`, `run \`partgov sync enable --table ${table.name}\`, then \`partgov backfill --restart --table ${table.name}\`, verify, and cut over`);
+  }
+  const cp = await db.selectFrom('partgov.backfill_checkpoint').select(['done', 'updated_at']).where('table_name', '=', label).executeTakeFirst();
+  if (!cp?.done) {
+    refuse('cutover-needs-backfill', `the backfill of ${label} is not complete`, `run \`partgov backfill --table ${table.name}\` until it reports complete`);
+  }
+  const verify = await latestRun(db, 'verify', label);
+  if (!verify || verify.status !== 'succeeded') {
+    refuse('cutover-needs-verify', `${verify ? 'the latest verify of' : 'no verify recorded for'} ${label}${verify ? ` (${verify.finished_at?.toISOString()}) failed` : ''}`, `run \`partgov verify --table ${table.name}\` (or cutover --verify) and fix what it reports`);
+  }
+  if (verify.started_at < new Date(cp.updated_at)) {
+    refuse('cutover-verify-stale', `the latest verify of ${label} (${verify.started_at.toISOString()}) is older than the end of its backfill (${new Date(cp.updated_at).toISOString()})`, `run \`partgov verify --table ${table.name}\` again (or cutover --verify)`);
+  }
+  const rejected = await listRejectedKeys(db, label, 5);
+  if (rejected.total > 0) {
+    refuse('cutover-rejected-keys', `the shadow rejected ${rejected.total} key(s) of ${label} the application wrote: ${rejected.keys.map((k) => JSON.stringify(k.key)).join(', ')}`, 'make the shadow accept them, re-copy (`partgov backfill --restart`), verify, then cut over');
+  }
+  const legacyPk = pair.legacy.constraints.find((c) => c.kind === 'primary_key')!.columns;
+  const widened = pair.shadowKey.length !== legacyPk.length;
+  const ack = table.cutover.acknowledge_key_change;
+  if (widened && (ack === undefined || ack.join(',') !== pair.shadowKey.join(','))) {
+    refuse('cutover-key-change-unacknowledged', `${label}'s primary key changes from (${legacyPk.join(', ')}) to (${pair.shadowKey.join(', ')}): after the swap the application's INSERT … ON CONFLICT (${legacyPk.join(', ')}) fails, and (${legacyPk.join(', ')}) alone is no longer unique`,
+      `change those statements to ON CONFLICT (${pair.shadowKey.join(', ')}), then acknowledge in the config: tables[].cutover.acknowledge_key_change = ${JSON.stringify(pair.shadowKey)}`);
+  }
+  const refused = plan.objects.filter((o) => o.action === 'refused');
+  if (refused.length > 0) {
+    refuse('cutover-dependent-objects', `these point at ${label} and cannot follow the swap:\n${refused.map((o) => `  - ${o.kind} ${o.name}: ${o.detail}`).join('\n')}`, refused.map((o) => o.detail).join('; '), { objects: refused });
+  }
+  if ((await findTableOid(db, { schema: table.schema, name: archiveNameOf(table) })) !== null) {
+    refuse('cutover-archive-name-taken', `a table ${table.schema}.${archiveNameOf(table)} already exists`, 'drop or rename it, or set tables[].cutover.archive_name');
+  }
+}
+
+/**
+ * Runs the swap transaction: exclusive locks under lock_timeout, the rest of
+ * the change log, the renames and every carried object, the change log the
+ * other way. Retried with backoff on lock timeout; exit 4 with nothing
+ * changed when the locks cannot be had. One transaction: a kill -9 leaves
+ * the catalog wholly before or wholly after.
+ */
+async function executeSwap(db: PartgovKysely, pair: ShadowPair, plan: SwapPlan, o: SwapOptions): Promise<{ replayed: number; lockHeldMs: number; attempts: number }> {
+  let attempts = 0;
+  let lockHeldMs = 0;
+  let replayed = 0;
+  await runGuarded(
+    db,
+    async (trx) => {
+      attempts++;
+      let granted = 0;
+      for (const step of plan.steps) {
+        if (step.id === 'replay-rest') {
+          replayed = await drainInTransaction(trx, pair, plan.direction === 'cutover' ? 'forward' : 'reverse');
+          continue;
+        }
+        // sql.raw: step text compiled by kysely from quoted identifiers and catalog text (swap-plan.ts).
+        await sql.raw(step.sql).execute(trx);
+        if (step.id === 'lock') granted = performance.now();
+      }
+      lockHeldMs = performance.now() - granted;
+    },
+    { label: `${plan.direction} ${pair.label}`, lockTimeoutMs: o.settings.lockTimeoutMs, statementTimeoutMs: o.settings.statementTimeoutMs, retries: o.settings.lockRetries, ...(o.onRetry ? { onRetry: o.onRetry } : {}) },
+  );
+  return { replayed, lockHeldMs: Math.round(lockHeldMs * 10) / 10, attempts };
+}
+
+async function swap(db: PartgovKysely, table: TableConfig, direction: 'cutover' | 'rollback', o: SwapOptions): Promise<SwapResult> {
+  assertConfirm(table, o.confirm, direction);
+  await assertStateSchema(db);
+  const label = `${table.schema}.${table.name}`;
+  const archive = archiveNameOf(table);
+  const state = await tableState(db, table);
+  const wanted: TableState = direction === 'cutover' ? 'cut_over' : 'before';
+  const base = { table: label, archive: `${table.schema}.${archive}`, action: direction, dry_run: o.dryRun === true };
+  if (state === wanted) {
+    return { ...base, already: true, objects: [], steps: [], replayed_before_lock: 0, replayed_in_lock: 0, lock_held_ms: 0, attempts: 0, script: '' };
+  }
+  if (state === 'unknown') {
+    throw new InputInvalidError(`${label} is neither before cutover (a plain table with ${objectNames.shadow(table.name)} beside it) nor cut over (a partitioned table with ${archive} beside it)`, {
+      fix: 'run `partgov status` to see what exists; plan and apply the shadow first',
+    });
+  }
+  const pair = direction === 'cutover' ? await resolveShadowPair(db, table) : await resolveShadowPair(db, table, { legacy: archive, shadow: table.name });
+  return withAdvisoryLock(db, 'cutover', label, async () => {
+    const plan = await planSwap(db, pair, table, direction);
+    if (direction === 'cutover') await assertReadyForCutover(db, pair, table, plan);
+    else {
+      const refused = plan.objects.filter((x) => x.action === 'refused');
+      if (refused.length > 0) refuse('rollback-dependent-objects', `these point at ${label} and cannot follow the swap back:\n${refused.map((x) => `  - ${x.kind} ${x.name}: ${x.detail}`).join('\n')}`, refused.map((x) => x.detail).join('; '));
+      const rejected = await listRejectedKeys(db, routeLabel(pair, 'reverse'), 5);
+      if (rejected.total > 0) refuse('rollback-rejected-keys', `the archive rejected ${rejected.total} key(s) written since cutover: ${rejected.keys.map((k) => JSON.stringify(k.key)).join(', ')}`, 'make the archive accept them (the rows are in the cut-over table), then roll back');
+    }
+    const script = renderSteps(plan.steps);
+    if (o.dryRun) {
+      return { ...base, already: false, objects: plan.objects, steps: plan.steps.map((s) => ({ ...s, status: 'not_executed' as const })), replayed_before_lock: 0, replayed_in_lock: 0, lock_held_ms: 0, attempts: 0, script };
+    }
+    // Before any lock: the first queries after the swap must not plan blind (autovacuum never
+    // analyzes a partitioned parent), and the log should be short so the locked replay is.
+    if (direction === 'cutover') {
+      o.onEvent?.(`analyze ${pair.shadow.name}`);
+      await sql`analyze ${sql.id(pair.shadow.schema, pair.shadow.name)}`.execute(db);
+    }
+    const before = await replayChanges(db, pair, { direction: direction === 'cutover' ? 'forward' : 'reverse', lockTimeoutMs: o.settings.lockTimeoutMs, statementTimeoutMs: o.settings.statementTimeoutMs });
+    o.onEvent?.(`replayed ${before.entries} change-log entries before the lock`);
+    const started = new Date();
+    let outcome: Awaited<ReturnType<typeof executeSwap>>;
+    try {
+      outcome = await executeSwap(db, pair, plan, o);
+    } catch (err) {
+      await writeAudit(db, { command: direction, table: label, appEnv: o.settings.appEnv }, 'failed', plan.steps.map((s) => ({ ...s, status: 'not_executed' })), { error: (err as Error).message }).catch(() => undefined);
+      throw err;
+    }
+    if (direction === 'rollback') {
+      // The shadow is exact again and fed by the forward log: replay may apply every key.
+      await db.updateTable('partgov.backfill_checkpoint').set({ done: true }).where('table_name', '=', label).execute();
+    }
+    const steps = plan.steps.map((s) => ({ ...s, status: 'succeeded' as const }));
+    await writeAudit(db, { command: direction, table: label, appEnv: o.settings.appEnv }, 'succeeded', steps, {
+      archive: base.archive,
+      lock_held_ms: outcome.lockHeldMs,
+      replayed_in_lock: outcome.replayed,
+      attempts: outcome.attempts,
+      started_at: started.toISOString(),
+      objects: plan.objects,
+    });
+    return { ...base, already: false, objects: plan.objects, steps, replayed_before_lock: before.entries, replayed_in_lock: outcome.replayed, lock_held_ms: outcome.lockHeldMs, attempts: outcome.attempts, script };
+  });
+}
+
+/**
+ * `partgov cutover --table T --confirm T`: swaps the proven shadow in. After
+ * it, T is the partitioned table, the legacy table is kept as its archive and
+ * follows every write through the reverse change log, so `rollback` loses nothing.
+ */
+export function runCutover(db: PartgovKysely, table: TableConfig, o: SwapOptions): Promise<SwapResult> {
+  return swap(db, table, 'cutover', o);
+}
+
+/** `partgov rollback --table T --confirm T`: the reverse swap, with the same guarantees; forward sync again. */
+export function runRollback(db: PartgovKysely, table: TableConfig, o: SwapOptions): Promise<SwapResult> {
+  return swap(db, table, 'rollback', o);
+}
+
+export interface RetireOptions {
+  settings: RuntimeSettings;
+  confirm: string | undefined;
+  keepArchive?: boolean;
+  dryRun?: boolean;
+  now?: Date;
+}
+
+export interface RetireResult {
+  table: string;
+  archive: string;
+  dry_run: boolean;
+  archive_dropped: boolean;
+  days_since_cutover: number | null;
+  steps: StepReport[];
+}
+
+/**
+ * `partgov retire --table T --confirm T [--keep-archive]`: removes the reverse
+ * change log and drops the archive (or keeps it as a plain table). In prod,
+ * refused until tables[].cutover.retire_after_days after the cutover.
+ */
+export async function runRetire(db: PartgovKysely, table: TableConfig, o: RetireOptions): Promise<RetireResult> {
+  assertConfirm(table, o.confirm, 'retire');
+  await assertStateSchema(db);
+  const label = `${table.schema}.${table.name}`;
+  const archive = archiveNameOf(table);
+  if ((await tableState(db, table)) !== 'cut_over') {
+    throw new InputInvalidError(`${label} is not cut over (no partitioned ${table.name} with ${archive} beside it): nothing to retire`, { fix: 'run `partgov status`' });
+  }
+  const cut = await lastSucceeded(db, 'cutover', label);
+  const days = cut ? ((o.now ?? new Date()).getTime() - cut.getTime()) / 86_400_000 : null;
+  if (o.settings.appEnv === 'prod' && (days === null || days < table.cutover.retire_after_days)) {
+    refuse('prod-retire-too-early', `${label} was cut over ${days === null ? 'at an unknown time' : `${days.toFixed(1)} day(s) ago`}; prod keeps the archive ${table.cutover.retire_after_days} day(s) so a rollback stays possible`, `wait, or lower tables[].cutover.retire_after_days in the config`);
+  }
+  const steps = [
+    ...dropReverseLog(table).map((text, i) => ({ id: `drop-capture-${i + 1}`, description: `stop feeding ${archive}`, sql: text })),
+    ...(o.keepArchive ? [] : [{ id: 'drop-archive', description: `drop ${archive}`, sql: compileDdl(sql`drop table ${sql.id(table.schema, archive)}`) }]),
+  ];
+  const result = { table: label, archive: `${table.schema}.${archive}`, dry_run: o.dryRun === true, archive_dropped: !o.keepArchive && !o.dryRun, days_since_cutover: days === null ? null : Math.round(days * 10) / 10 };
+  if (o.dryRun) return { ...result, steps: steps.map((s) => ({ ...s, status: 'not_executed' })) };
+  return withAdvisoryLock(db, 'cutover', label, async () => {
+    await runGuarded(db, async (trx) => {
+      // sql.raw: steps compiled by kysely above.
+      for (const s of steps) await sql.raw(s.sql).execute(trx);
+    }, { label: `retire ${label}`, lockTimeoutMs: o.settings.lockTimeoutMs, statementTimeoutMs: o.settings.statementTimeoutMs, retries: o.settings.lockRetries });
+    const reports = steps.map((s) => ({ ...s, status: 'succeeded' as const }));
+    await writeAudit(db, { command: 'retire', table: label, appEnv: o.settings.appEnv }, 'succeeded', reports, { keep_archive: o.keepArchive === true });
+    return { ...result, steps: reports };
+  });
+}
+
+/** After cutover the change log runs from the table to its archive. */
+function dropReverseLog(table: TableConfig): string[] {
+  return dropChangeLogDdl({ schema: table.schema, name: table.name }, 'reverse');
+}

@@ -1,0 +1,146 @@
+import { sql, type RawBuilder } from 'kysely';
+import type { TableConfig } from '../config/config-schema.js';
+import type { TableModel } from '../db/catalog.js';
+import { compileDdl } from '../db/compile-ddl.js';
+import { objectNames } from '../db/object-names.js';
+import type { ShadowPair } from '../db/shadow-pair.js';
+import { querySqlFile } from '../db/sql-file.js';
+import type { PartgovKysely } from '../db/state-tables.js';
+import { changeLogDdl, changeLogOf, dropChangeLogDdl } from '../changelog/change-log.js';
+import type { Step } from '../steps/run-steps.js';
+
+/** Something that points at the table by OID, and what the swap does with it. */
+export interface SwapObject {
+  kind: 'view' | 'matview' | 'fk_in' | 'publication' | 'trigger' | 'replica_identity' | 'sequence' | 'identity' | 'grant';
+  name: string;
+  action: 'carried' | 'refused';
+  detail: string;
+}
+
+export interface SwapPlan {
+  /** What the swap puts in place: cutover (the partitioned table takes the name) or rollback (the archive takes it back). */
+  direction: 'cutover' | 'rollback';
+  table: string;
+  archive: string;
+  objects: SwapObject[];
+  /** Steps inside the one swap transaction, in order; `replay-rest` is replayed by partgov, its SQL a comment. */
+  steps: Step[];
+}
+
+interface DependentRow {
+  kind: SwapObject['kind'];
+  name: string;
+  definition: string | null;
+}
+
+/** The archive name of a table: configured, or `<table>_legacy` (≤ 63 bytes). */
+export function archiveNameOf(table: TableConfig): string {
+  return table.cutover.archive_name ?? objectNames.legacy(table.name);
+}
+
+/**
+ * Plans one swap. `from` is the table the application uses now (legacy before
+ * cutover, the partitioned one before rollback), `into` the one that takes
+ * its name. Everything that follows the old table by OID is either carried
+ * inside the transaction (views recreated from their text, publication
+ * membership, replica identity, grants, serial-sequence ownership, identity
+ * sequences moved past every value handed out) or refused with its name
+ * (materialized views, foreign keys into the table, triggers the other table
+ * lacks, REPLICA IDENTITY USING INDEX).
+ */
+export async function planSwap(
+  db: PartgovKysely,
+  pair: ShadowPair,
+  table: TableConfig,
+  direction: 'cutover' | 'rollback',
+): Promise<SwapPlan> {
+  const archive = archiveNameOf(table);
+  const schema = table.schema;
+  // Before cutover: legacy = T, shadow = T_shadow. Before rollback: legacy = archive, shadow = T.
+  const from = direction === 'cutover' ? pair.legacy : pair.shadow;
+  const into = direction === 'cutover' ? pair.shadow : pair.legacy;
+  const fromNewName = direction === 'cutover' ? archive : objectNames.shadow(table.name);
+  const T = sql.id(schema, table.name);
+  const moved = sql.id(schema, fromNewName);
+  const objects: SwapObject[] = [];
+  const steps: Step[] = [];
+  const add = (id: string, description: string, statement: RawBuilder<unknown> | string) =>
+    steps.push({ id, description, sql: typeof statement === 'string' ? statement : compileDdl(statement) });
+
+  const dependents = await querySqlFile<DependentRow>(db, 'catalog/dependents.sql', [from.oid]);
+  const intoTriggers = new Set(
+    (await querySqlFile<DependentRow>(db, 'catalog/dependents.sql', [into.oid])).filter((d) => d.kind === 'trigger').map((d) => d.name),
+  );
+
+  add('lock', `take ${table.name} and ${into.name} exclusively (under lock_timeout): no write lands between the last replay and the rename`,
+    sql`lock table ${sql.id(schema, from.name)}, ${sql.id(schema, into.name)} in access exclusive mode`);
+  add('replay-rest', 'replay what is left of the change log into the table taking over (partgov replays it; nothing can be logged meanwhile)',
+    `-- partgov replays the ${direction === 'cutover' ? 'forward' : 'reverse'} change log here`);
+  const logBefore = changeLogOf(pair, direction === 'cutover' ? 'forward' : 'reverse');
+  dropChangeLogDdl({ schema, name: from.name }, logBefore.direction).forEach((text, i) => add(`drop-capture-${i + 1}`, 'remove the change log that fed the table taking over', text));
+  add('rename-old', `${table.name} becomes ${fromNewName}`, sql`alter table ${sql.id(schema, from.name)} rename to ${sql.id(fromNewName)}`);
+  add('rename-new', `${into.name} becomes ${table.name}`, sql`alter table ${sql.id(schema, into.name)} rename to ${sql.id(table.name)}`);
+
+  // Identity columns of the table taking over continue past every value the other handed out.
+  for (const c of into.columns.filter((x) => x.identity !== null)) {
+    const intoText = compileDdl(T);
+    const fromText = compileDdl(moved);
+    add(`identity:${c.name}`, `identity ${c.name} of ${table.name} continues past every value ${fromNewName} handed out`,
+      sql`select setval(pg_get_serial_sequence(${sql.lit(intoText)}, ${sql.lit(c.name)}), v, true) from (
+            select greatest((select max(${sql.id(c.name)}) from ${moved}),
+                            pg_sequence_last_value(pg_get_serial_sequence(${sql.lit(fromText)}, ${sql.lit(c.name)})::regclass),
+                            pg_sequence_last_value(pg_get_serial_sequence(${sql.lit(intoText)}, ${sql.lit(c.name)})::regclass)) as v) x
+          where v is not null`);
+    objects.push({ kind: 'identity', name: c.name, action: 'carried', detail: `sequence moved past max(${c.name}) and the other sequence's last value` });
+  }
+  // A serial default's sequence is shared (plan kept the default); it must belong to the table that keeps the name.
+  for (const s of from.ownedSequences.filter((x) => !x.isIdentity)) {
+    // sql.raw: quote_ident()-built name from sql/catalog/owned-sequences.sql.
+    add(`sequence:${s.sequence}`, `sequence ${s.sequence} is owned by ${table.name}.${s.column} again`, sql`alter sequence ${sql.raw(s.sequence)} owned by ${sql.id(schema, table.name, s.column)}`);
+    objects.push({ kind: 'sequence', name: s.sequence, action: 'carried', detail: `OWNED BY ${table.name}.${s.column}, so retiring ${fromNewName} cannot drop it` });
+  }
+  for (const d of dependents) {
+    if (d.kind === 'view') {
+      // sql.raw: the view's name (format %I) and definition (pg_get_viewdef) come from the catalog
+      // before the rename, so its text names the table by the name it keeps.
+      add(`view:${d.name}`, `view ${d.name} reads ${table.name} again`, sql`create or replace view ${sql.raw(d.name)} as ${sql.raw(d.definition!.replace(/;\s*$/, ''))}`);
+      objects.push({ kind: 'view', name: d.name, action: 'carried', detail: 'recreated from its definition inside the swap' });
+    } else if (d.kind === 'matview') {
+      objects.push({ kind: 'matview', name: d.name, action: 'refused', detail: `materialized view ${d.name} would keep reading ${fromNewName}: drop it before and recreate it after the swap` });
+    } else if (d.kind === 'fk_in') {
+      objects.push({ kind: 'fk_in', name: d.name, action: 'refused', detail: `foreign key ${d.name} (${d.definition}) would keep referencing ${fromNewName}${direction === 'cutover' ? `, and ${table.name}'s key changes to (${pair.shadowKey.join(', ')})` : ''}: drop it, or reference the new key` });
+    } else if (d.kind === 'publication') {
+      add(`publication:${d.name}`, `publication ${d.name} publishes ${table.name} again`, sql`alter publication ${sql.id(d.name)} drop table ${moved}`);
+      add(`publication-add:${d.name}`, `publication ${d.name} adds ${table.name}`, sql`alter publication ${sql.id(d.name)} add table ${T}`);
+      objects.push({ kind: 'publication', name: d.name, action: 'carried', detail: `membership moves to the new ${table.name}` });
+    } else if (d.kind === 'trigger') {
+      if (intoTriggers.has(d.name)) objects.push({ kind: 'trigger', name: d.name, action: 'carried', detail: `${into.name} has its own ${d.name}` });
+      else objects.push({ kind: 'trigger', name: d.name, action: 'refused', detail: `the application's trigger ${d.name} is not on ${into.name} (${d.definition}): create it there first` });
+    } else if (d.kind === 'replica_identity') {
+      if (d.name === 'index') objects.push({ kind: 'replica_identity', name: 'index', action: 'refused', detail: 'REPLICA IDENTITY USING INDEX: set it on the other table by hand, then run again' });
+      else {
+        add('replica-identity', `replica identity ${d.name}`, sql`alter table ${T} replica identity ${sql.raw(d.name === 'full' ? 'full' : 'nothing')}`);
+        objects.push({ kind: 'replica_identity', name: d.name, action: 'carried', detail: `REPLICA IDENTITY ${d.name.toUpperCase()}` });
+      }
+    }
+  }
+  for (const g of from.access.grants) {
+    if (!/^[A-Z]+$/.test(g.privilege)) continue;
+    const grantee = g.grantee === 'public' ? sql`public` : sql.id(g.grantee);
+    add(`grant:${g.grantee}:${g.privilege}`, `grant ${g.privilege} to ${g.grantee}, as today`, sql`grant ${sql.raw(g.privilege)} on ${T} to ${grantee}`);
+  }
+  if (from.access.grants.length > 0) objects.push({ kind: 'grant', name: from.access.grants.map((g) => `${g.privilege} to ${g.grantee}`).join(', '), action: 'carried', detail: 'granted again on the new table' });
+
+  // The table that steps aside keeps following: its change log is installed on the table taking the name.
+  const after: ShadowPair =
+    direction === 'cutover'
+      ? { ...pair, legacy: renamed(pair.legacy, archive), shadow: renamed(pair.shadow, table.name) }
+      : { ...pair, legacy: renamed(pair.legacy, table.name), shadow: renamed(pair.shadow, fromNewName) };
+  const logAfter = changeLogOf(after, direction === 'cutover' ? 'reverse' : 'forward');
+  changeLogDdl(after, logAfter).forEach((text, i) => add(`capture-${i + 1}`, `log changes of ${table.name} for ${fromNewName}, so it stays exact`, text));
+  return { direction, table: `${schema}.${table.name}`, archive: `${schema}.${archive}`, objects, steps };
+}
+
+function renamed(t: TableModel, name: string): TableModel {
+  return { ...t, name };
+}

@@ -1,0 +1,220 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runBackfill } from '../../src/backfill/run-backfill.js';
+import { parseConfig } from '../../src/config/load-config.js';
+import type { PartgovConfig } from '../../src/config/config-schema.js';
+import { resolveSettings } from '../../src/config/runtime-settings.js';
+import { runCutover, runRetire, runRollback } from '../../src/cutover/run-cutover.js';
+import { openDatabase } from '../../src/db/open-database.js';
+import { LockUnavailableError, SafetyRefusedError } from '../../src/errors.js';
+import { runMigrate } from '../../src/migrate/run-migrate.js';
+import { runStatus } from '../../src/status/run-status.js';
+import { runSync } from '../../src/sync/run-sync.js';
+import { runVerify } from '../../src/verify/run-verify.js';
+import { createAppRole, type AppRole } from '../helpers/app-role.js';
+import { differingRows, prepareShadows } from '../helpers/fixtures.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/test-database.js';
+
+let t: TestDatabase;
+const settings = resolveSettings({ lockTimeout: '1000' }, {}, undefined);
+
+beforeAll(async () => {
+  t = await createTestDatabase('cutover');
+  await runMigrate(t.db, { action: 'up', lockTimeoutMs: 5000, statementTimeoutMs: 0, lockRetries: 2 });
+});
+afterAll(async () => t.drop());
+
+/** A mixed-case table with an identity key, a view, a grant, a comment and a publication pointing at it. */
+async function createOrders(name: string, rows: number): Promise<PartgovConfig> {
+  await sql`create schema if not exists "Shop"`.execute(t.db);
+  const table = sql.id('Shop', name);
+  await sql`create table ${table} (id bigint generated always as identity primary key, "Tenant Scope" text not null, total numeric(12, 2), note text)`.execute(t.db);
+  await sql`insert into ${table} ("Tenant Scope", total, note) select 't' || (g % 6), g / 10.0, case when g % 3 = 0 then null else 'n' || g end from generate_series(1, ${rows}::int) g`.execute(t.db);
+  await sql`comment on table ${table} is 'orders of the shop'`.execute(t.db);
+  await sql`create view ${sql.id('Shop', `${name} totals`)} as select "Tenant Scope", sum(total) as total, count(*) as n from ${table} group by 1`.execute(t.db);
+  await sql`create publication ${sql.id(`pub_${name.toLowerCase()}`)} for table ${table}`.execute(t.db);
+  return parseConfig({
+    tables: [{ schema: 'Shop', name, layout: { type: 'hash', key: 'Tenant Scope', partitions: 4 }, cutover: { acknowledge_key_change: ['Tenant Scope', 'id'] } }],
+  });
+}
+
+/** The application: inserts, updates (also of the partition key) and deletes on several connections, counting failures. */
+function startWriter(app: AppRole, name: string): { stop: () => Promise<{ ops: number; failures: string[]; maxStallMs: number; p99Ms: number }> } {
+  const pool = app.open(3);
+  const table = sql.id('Shop', name);
+  let running = true;
+  let ops = 0;
+  const failures: string[] = [];
+  const latencies: number[] = [];
+  const worker = async (w: number) => {
+    for (let i = 0; running; i++) {
+      const t0 = performance.now();
+      try {
+        const k = i % 4;
+        if (k === 0) await sql`insert into ${table} ("Tenant Scope", total, note) values (${`t${(w + i) % 6}`}::text, ${i}::numeric, 'live')`.execute(pool.db);
+        else if (k === 1) await sql`update ${table} set total = total + 1 where id = (select max(id) - ${w}::int from ${table})`.execute(pool.db);
+        else if (k === 2) await sql`update ${table} set "Tenant Scope" = ${`t${i % 6}`}::text where id = ${1 + ((i * 37 + w) % 400)}::bigint`.execute(pool.db);
+        else await sql`delete from ${table} where id = ${1 + ((i * 53 + w * 7) % 400)}::bigint`.execute(pool.db);
+        ops++;
+      } catch (err) {
+        failures.push((err as Error).message);
+      }
+      latencies.push(performance.now() - t0);
+      await sleep(2);
+    }
+  };
+  const workers = [0, 1, 2].map(worker);
+  return {
+    stop: async () => {
+      running = false;
+      await Promise.all(workers);
+      const sorted = [...latencies].sort((a, b) => a - b);
+      return { ops, failures, maxStallMs: Math.round(sorted.at(-1) ?? 0), p99Ms: Math.round(sorted[Math.floor(sorted.length * 0.99)] ?? 0) };
+    },
+  };
+}
+
+async function catalogOf(name: string): Promise<Record<string, unknown>> {
+  const r = await sql<Record<string, unknown>>`
+    select c.relkind::text as kind,
+           obj_description(c.oid, 'pg_class') as comment,
+           has_table_privilege(${'pg_read_all_data'}, c.oid, 'SELECT') as readable,
+           (select array_agg(p.pubname::text order by p.pubname) from pg_publication_rel pr join pg_publication p on p.oid = pr.prpubid where pr.prrelid = c.oid) as publications,
+           (select array_agg(distinct v.relname::text) from pg_depend d join pg_rewrite rw on rw.oid = d.objid join pg_class v on v.oid = rw.ev_class
+             where d.refobjid = c.oid and d.classid = 'pg_rewrite'::regclass and v.oid <> c.oid) as views
+    from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = 'Shop' and c.relname = ${name}`.execute(t.db);
+  return r.rows[0] ?? {};
+}
+
+describe('cutover, rollback and cutover again while the application writes', () => {
+  it('loses no write, fails none, carries view, grants, comment and publication, and identity continues', async () => {
+    const config = await createOrders('Orders', 3000);
+    const table = config.tables[0]!;
+    await prepareShadows(t.db, config);
+    const app = await createAppRole(t, [{ schema: 'Shop', name: 'Orders' }]);
+    await sql`grant select on ${sql.id('Shop', 'Orders totals')} to ${sql.id(app.name)}`.execute(t.db);
+    try {
+      await runSync(t.db, table, { action: 'enable', settings });
+      const writer = startWriter(app, 'Orders');
+      await runBackfill(t.db, table, { settings, batchSize: 500 });
+      expect((await runVerify(t.db, config, { url: t.url })).ok).toBe(true);
+      const maxBefore = (await sql<{ m: string }>`select max(id)::text as m from "Shop"."Orders"`.execute(t.db)).rows[0]!.m;
+
+      const first = await runCutover(t.db, table, { settings, confirm: 'Orders' });
+      expect(first).toMatchObject({ already: false, archive: 'Shop.Orders_legacy' });
+      expect(first.objects.map((o) => `${o.kind}:${o.action}`)).toEqual(expect.arrayContaining(['identity:carried', 'view:carried', 'publication:carried']));
+      const after = await catalogOf('Orders');
+      expect(after).toMatchObject({ kind: 'p', comment: 'orders of the shop', publications: ['pub_orders'], views: ['Orders totals'] });
+      expect((await catalogOf('Orders_legacy')).views).toBeNull();
+      // The application's role reads the view and writes the new table.
+      await sql`select * from "Shop"."Orders totals"`.execute(app.open(1).db);
+      await sleep(150);
+
+      const back = await runRollback(t.db, table, { settings, confirm: 'Orders' });
+      expect(back.already).toBe(false);
+      expect(await catalogOf('Orders')).toMatchObject({ kind: 'r', publications: ['pub_orders'], views: ['Orders totals'] });
+      await sleep(150);
+      const again = await runCutover(t.db, table, { settings, confirm: 'Orders' });
+      expect(again.already).toBe(false);
+      await sleep(150);
+      const w = await writer.stop();
+
+      expect(w.failures).toEqual([]);
+      expect(w.ops).toBeGreaterThan(50);
+      // The archive followed every write made since the last cutover: equal row for row.
+      const reverse = await runSync(t.db, table, { action: 'replay', settings }).catch(() => null);
+      expect(reverse).toBeNull(); // forward sync is off after cutover; the reverse log is replayed below
+      const { replayChanges } = await import('../../src/changelog/replay-changes.js');
+      const { resolveShadowPair } = await import('../../src/db/shadow-pair.js');
+      const pair = await resolveShadowPair(t.db, table, { legacy: 'Orders_legacy', shadow: 'Orders' });
+      await replayChanges(t.db, pair, { direction: 'reverse', lockTimeoutMs: 1000, statementTimeoutMs: 0 });
+      expect(await differingRows(t.db, 'Shop', 'Orders', 'Orders_legacy')).toBe(0);
+      // Identity continues past every value handed out before.
+      const next = await sql<{ id: string }>`insert into "Shop"."Orders" ("Tenant Scope") values ('t1') returning id::text as id`.execute(app.open(1).db);
+      expect(BigInt(next.rows[0]!.id)).toBeGreaterThan(BigInt(maxBefore));
+
+      const status = await runStatus(t.db, config);
+      expect(status.tables[0]).toMatchObject({ stage: 'cut_over', sync: 'reverse', archive_exists: true });
+      // Every swap is in the audit log with its lock hold.
+      const audit = await sql<{ command: string; ms: number }>`select command, (details->>'lock_held_ms')::float8 as ms from partgov.audit_log where command in ('cutover', 'rollback') order by id`.execute(t.db);
+      expect(audit.rows.map((a) => a.command)).toEqual(['cutover', 'rollback', 'cutover']);
+
+      const retired = await runRetire(t.db, table, { settings, confirm: 'Orders' });
+      expect(retired.archive_dropped).toBe(true);
+      expect((await runStatus(t.db, config)).tables[0]).toMatchObject({ stage: 'retired', sync: 'off', archive_exists: false });
+      await sql`insert into "Shop"."Orders" ("Tenant Scope") values ('t2')`.execute(app.open(1).db);
+    } finally {
+      await app.drop();
+    }
+  });
+});
+
+describe('cutover refuses before any lock (exit 3, nothing changed)', () => {
+  it('sync off, backfill incomplete, no or stale verify, an unacknowledged key change, a foreign key into the table, a wrong confirm', async () => {
+    const config = await createOrders('Refusals', 200);
+    const table = config.tables[0]!;
+    await prepareShadows(t.db, config);
+    const catalogBefore = await catalogOf('Refusals');
+    const expectRefusal = async (rule: RegExp) => {
+      const err = await runCutover(t.db, table, { settings, confirm: 'Refusals' }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(SafetyRefusedError);
+      expect((err as Error).message).toMatch(rule);
+      expect(await catalogOf('Refusals')).toEqual(catalogBefore);
+    };
+    await expect(runCutover(t.db, table, { settings, confirm: 'refusals' })).rejects.toThrow(/--confirm must name it/);
+    await expectRefusal(/cutover-needs-sync/);
+    await runSync(t.db, table, { action: 'enable', settings });
+    await expectRefusal(/cutover-needs-backfill/);
+    await runBackfill(t.db, table, { settings });
+    await expectRefusal(/cutover-needs-verify/);
+    await runVerify(t.db, config, { url: t.url });
+    await runBackfill(t.db, table, { settings }); // a later backfill makes that verify stale
+    await expectRefusal(/cutover-verify-stale/);
+    await runVerify(t.db, config, { url: t.url });
+    const unacknowledged = parseConfig({ tables: [{ ...table, cutover: { retire_after_days: 7 } }] }).tables[0]!;
+    const err = await runCutover(t.db, unacknowledged, { settings, confirm: 'Refusals' }).catch((e: unknown) => e);
+    expect((err as Error).message).toMatch(/primary key changes from \(id\) to \(Tenant Scope, id\).*ON CONFLICT \(id\)/s);
+    await sql`create table "Shop"."Refusal Lines" (id int primary key, order_id bigint references "Shop"."Refusals" (id))`.execute(t.db);
+    await expectRefusal(/foreign key Refusal Lines_order_id_fkey on "Shop"."Refusal Lines"/);
+    await sql`drop table "Shop"."Refusal Lines"`.execute(t.db);
+    const dry = await runCutover(t.db, table, { settings, confirm: 'Refusals', dryRun: true });
+    expect(dry.script).toMatch(/alter table "Shop"."Refusals" rename to "Refusals_legacy"/);
+    expect(await catalogOf('Refusals')).toEqual(catalogBefore);
+    await runSync(t.db, table, { action: 'disable', settings });
+  });
+
+  it('exit 4 when a session holds a conflicting lock, without parking the application behind the swap', async () => {
+    const config = await createOrders('Busy', 100);
+    const table = config.tables[0]!;
+    await prepareShadows(t.db, config);
+    await runSync(t.db, table, { action: 'enable', settings });
+    await runBackfill(t.db, table, { settings });
+    await runVerify(t.db, config, { url: t.url });
+    const holder = openDatabase({ url: t.url, maxConnections: 1 });
+    const reader = openDatabase({ url: t.url, maxConnections: 1 });
+    try {
+      await holder.db.connection().execute(async (conn) => {
+        await sql`begin`.execute(conn);
+        try {
+          await sql`select count(*) from "Shop"."Busy"`.execute(conn); // ACCESS SHARE, held to the end of the transaction
+          const cut = runCutover(t.db, table, { settings: { ...settings, lockRetries: 1 }, confirm: 'Busy' }).catch((e: unknown) => e);
+          await sleep(300); // the swap is now queued for its ACCESS EXCLUSIVE lock
+          const read = await reader.db.transaction().execute(async (trx) => (await sql<{ n: number }>`select count(*)::int as n from "Shop"."Busy"`.execute(trx)).rows[0]!.n);
+          // The read finished while the holder still holds its lock: the swap gave up its place in the queue.
+          expect(read).toBe(100);
+          const err = await cut;
+          expect(err).toBeInstanceOf(LockUnavailableError);
+          expect((err as LockUnavailableError).exitCode).toBe(4);
+        } finally {
+          await sql`rollback`.execute(conn);
+        }
+      });
+    } finally {
+      await holder.close();
+      await reader.close();
+    }
+    expect(await catalogOf('Busy')).toMatchObject({ kind: 'r' });
+    await runSync(t.db, table, { action: 'disable', settings });
+  });
+});
