@@ -218,3 +218,66 @@ describe('cutover refuses before any lock (exit 3, nothing changed)', () => {
     await runSync(t.db, table, { action: 'disable', settings });
   });
 });
+
+describe('kill -9 of cutover and rollback', () => {
+  it('leaves the catalog wholly before or wholly after at any instant, and the next run proceeds', async () => {
+    const { spawn } = await import('node:child_process');
+    const { mkdtemp, writeFile } = await import('node:fs/promises');
+    const path = await import('node:path');
+    const os = await import('node:os');
+    const { cliPath, runCli } = await import('../helpers/cli.js');
+    const config = await createOrders('Killed', 2000);
+    const table = config.tables[0]!;
+    await prepareShadows(t.db, config);
+    const file = path.join(await mkdtemp(path.join(os.tmpdir(), 'partgov-kill-')), 'partgov.config.json');
+    await writeFile(file, JSON.stringify({ tables: config.tables }));
+    const args = ['--config', file, '--database-url', t.url, '--lock-timeout', '2000'];
+    expect((await runCli([...args, 'sync', 'enable', '--table', 'Killed'])).code).toBe(0);
+    expect((await runCli([...args, 'backfill', '--table', 'Killed'])).code).toBe(0);
+    expect((await runCli([...args, 'verify', '--table', 'Killed'])).code).toBe(0);
+
+    /** 'before' or 'after', or throws when the catalog is a mix of both. */
+    const state = async (): Promise<'before' | 'after'> => {
+      const r = await sql<{ kind: string; shadow: boolean; archive: boolean; forward: number; reverse: number }>`
+        select (select relkind::text from pg_class where oid = '"Shop"."Killed"'::regclass) as kind,
+               to_regclass('"Shop"."Killed_shadow"') is not null as shadow,
+               to_regclass('"Shop"."Killed_legacy"') is not null as archive,
+               (select count(*)::int from pg_trigger where tgname like 'partgov\\_capture\\_%' and tgname not like 'partgov\\_capture\\_back\\_%' and tgrelid = '"Shop"."Killed"'::regclass) as forward,
+               (select count(*)::int from pg_trigger where tgname like 'partgov\\_capture\\_back\\_%' and tgrelid = '"Shop"."Killed"'::regclass) as reverse`.execute(t.db);
+      const s = r.rows[0]!;
+      if (s.kind === 'r' && s.shadow && !s.archive && s.forward === 4 && s.reverse === 0) return 'before';
+      if (s.kind === 'p' && !s.shadow && s.archive && s.forward === 0 && s.reverse === 4) return 'after';
+      throw new Error(`half-swapped catalog: ${JSON.stringify(s)}`);
+    };
+    const gone = async () => {
+      for (let i = 0; i < 100; i++) {
+        const r = await sql<{ n: number }>`select count(*)::int as n from pg_stat_activity where application_name in ('partgov cutover', 'partgov rollback')`.execute(t.db);
+        if (r.rows[0]!.n === 0) return;
+        await sleep(50);
+      }
+      throw new Error('the killed run left its session behind');
+    };
+    const seen = new Set<string>();
+    for (let round = 0; round < 6; round++) {
+      const verb = (await state()) === 'before' ? 'cutover' : 'rollback';
+      const child = spawn(process.execPath, [cliPath, ...args, verb, '--table', 'Killed', '--confirm', 'Killed'], { stdio: 'ignore' });
+      const closed = new Promise((resolve) => child.on('close', resolve));
+      await sleep(250 + Math.floor(Math.random() * 500));
+      child.kill('SIGKILL');
+      await closed;
+      await gone();
+      seen.add(`${verb}:${await state()}`);
+    }
+    // Whatever the kills left, the next runs proceed: to the end of a cutover, and back.
+    const finish = await runCli([...args, 'cutover', '--table', 'Killed', '--confirm', 'Killed']);
+    expect(finish.code, finish.stderr).toBe(0);
+    expect(await state()).toBe('after');
+    const back = await runCli([...args, 'rollback', '--table', 'Killed', '--confirm', 'Killed']);
+    expect(back.code, back.stderr).toBe(0);
+    expect(await state()).toBe('before');
+    await runSync(t.db, table, { action: 'replay', settings });
+    expect(await differingRows(t.db, 'Shop', 'Killed', 'Killed_shadow')).toBe(0);
+    expect(seen.size).toBeGreaterThan(0);
+    await runSync(t.db, table, { action: 'disable', settings });
+  });
+});
