@@ -81,6 +81,16 @@ const ids = (cols: readonly ColumnModel[], alias?: string) =>
  * cached per session), generated with kysely quoting.
  */
 export function changeLogDdl(pair: ShadowPair, log: ChangeLog): string[] {
+  const parts = changeLogParts(pair, log);
+  return [...parts.objects, ...parts.triggers];
+}
+
+/**
+ * The change log's DDL in two parts: `objects` (log table, index, functions)
+ * can be created ahead, `triggers` switch capture on; cutover creates the
+ * objects before its lock and only the triggers inside it.
+ */
+export function changeLogParts(pair: ShadowPair, log: ChangeLog): { objects: string[]; triggers: string[] } {
   const route = routeOf(pair, log.direction);
   const legacy = sql.id(route.source.schema, route.source.name);
   const shadow = sql.id(route.target.schema, route.target.name);
@@ -123,7 +133,8 @@ end`);
   const trigger = (name: string, event: 'insert' | 'update' | 'delete', referencing: RawBuilder<unknown>) =>
     compileDdl(sql`create trigger ${sql.id(name)} after ${sql.raw(event)} on ${legacy} referencing ${referencing}
       for each statement execute function ${capture}()`);
-  return [
+  return {
+    objects: [
     compileDdl(sql`create table if not exists ${logTable} (${columnDefs})`),
     // Replay takes keys at or below the backfill checkpoint: a range scan of this index.
     compileDdl(sql`create index if not exists ${keyIndex} on ${logTable} (${ids(pair.legacyKey)})`),
@@ -132,21 +143,32 @@ end`);
     fn(truncate, truncateBody),
     compileDdl(sql`revoke all on function ${capture}() from public`),
     compileDdl(sql`revoke all on function ${truncate}() from public`),
+    ],
+    triggers: [
     trigger(names.insert, 'insert', sql`new table as new_rows`),
     trigger(names.update, 'update', sql`old table as old_rows new table as new_rows`),
     trigger(names.delete, 'delete', sql`old table as old_rows`),
     compileDdl(sql`create trigger ${sql.id(names.truncate)} after truncate on ${legacy} for each statement execute function ${truncate}()`),
-  ];
+    ],
+  };
 }
 
 /** DDL that removes the triggers, the functions and the log table (sync disable, cutover, rollback, retire). */
 export function dropChangeLogDdl(source: { schema: string; name: string }, direction: SyncDirection = 'forward'): string[] {
+  const parts = dropChangeLogParts(source, direction);
+  return [...parts.triggers, ...parts.objects];
+}
+
+/** The drop in two parts: `triggers` stop capture (cutover: inside its lock), `objects` can go after. */
+export function dropChangeLogParts(source: { schema: string; name: string }, direction: SyncDirection = 'forward'): { triggers: string[]; objects: string[] } {
   const names = changeLogNames(source, direction);
   const table = sql.id(source.schema, source.name);
-  return [
-    ...Object.values(captureTriggerNames(direction)).map((t) => compileDdl(sql`drop trigger if exists ${sql.id(t)} on ${table}`)),
-    compileDdl(sql`drop function if exists ${sql.id(names.captureFunction.schema, names.captureFunction.name)}()`),
-    compileDdl(sql`drop function if exists ${sql.id(names.truncateFunction.schema, names.truncateFunction.name)}()`),
-    compileDdl(sql`drop table if exists ${sql.id(names.table.schema, names.table.name)}`),
-  ];
+  return {
+    triggers: Object.values(captureTriggerNames(direction)).map((t) => compileDdl(sql`drop trigger if exists ${sql.id(t)} on ${table}`)),
+    objects: [
+      compileDdl(sql`drop function if exists ${sql.id(names.captureFunction.schema, names.captureFunction.name)}()`),
+      compileDdl(sql`drop function if exists ${sql.id(names.truncateFunction.schema, names.truncateFunction.name)}()`),
+      compileDdl(sql`drop table if exists ${sql.id(names.table.schema, names.table.name)}`),
+    ],
+  };
 }

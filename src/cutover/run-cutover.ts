@@ -115,29 +115,33 @@ async function assertReadyForCutover(db: PartgovKysely, pair: ShadowPair, table:
  * changed when the locks cannot be had. One transaction: a kill -9 leaves
  * the catalog wholly before or wholly after.
  */
-async function executeSwap(db: PartgovKysely, pair: ShadowPair, plan: SwapPlan, o: SwapOptions): Promise<{ replayed: number; lockHeldMs: number; attempts: number }> {
+async function executeSwap(db: PartgovKysely, pair: ShadowPair, plan: SwapPlan, o: SwapOptions): Promise<{ replayed: number; lockHeldMs: number; attempts: number; stepMs: Record<string, number> }> {
   let attempts = 0;
   let lockHeldMs = 0;
   let replayed = 0;
+  let stepMs: Record<string, number> = {};
   await runGuarded(
     db,
     async (trx) => {
       attempts++;
       let granted = 0;
+      stepMs = {};
       for (const step of plan.steps) {
+        const t0 = performance.now();
         if (step.id === 'replay-rest') {
           replayed = await drainInTransaction(trx, pair, plan.direction === 'cutover' ? 'forward' : 'reverse');
-          continue;
+        } else {
+          // sql.raw: step text compiled by kysely from quoted identifiers and catalog text (swap-plan.ts).
+          await sql.raw(step.sql).execute(trx);
         }
-        // sql.raw: step text compiled by kysely from quoted identifiers and catalog text (swap-plan.ts).
-        await sql.raw(step.sql).execute(trx);
         if (step.id === 'lock') granted = performance.now();
+        else stepMs[step.id] = Math.round((performance.now() - t0) * 10) / 10;
       }
       lockHeldMs = performance.now() - granted;
     },
     { label: `${plan.direction} ${pair.label}`, lockTimeoutMs: o.settings.lockTimeoutMs, statementTimeoutMs: o.settings.statementTimeoutMs, retries: o.settings.lockRetries, ...(o.onRetry ? { onRetry: o.onRetry } : {}) },
   );
-  return { replayed, lockHeldMs: Math.round(lockHeldMs * 10) / 10, attempts };
+  return { replayed, lockHeldMs: Math.round(lockHeldMs * 10) / 10, attempts, stepMs };
 }
 
 async function swap(db: PartgovKysely, table: TableConfig, direction: 'cutover' | 'rollback', o: SwapOptions): Promise<SwapResult> {
@@ -166,9 +170,9 @@ async function swap(db: PartgovKysely, table: TableConfig, direction: 'cutover' 
       const rejected = await listRejectedKeys(db, routeLabel(pair, 'reverse'), 5);
       if (rejected.total > 0) refuse('rollback-rejected-keys', `the archive rejected ${rejected.total} key(s) written since cutover: ${rejected.keys.map((k) => JSON.stringify(k.key)).join(', ')}`, 'make the archive accept them (the rows are in the cut-over table), then roll back');
     }
-    const script = renderSteps(plan.steps);
+    const script = `-- before the lock\n${renderSteps(plan.prepare)}\n-- the swap: one transaction\n${renderSteps(plan.steps)}\n-- after the commit\n${renderSteps(plan.cleanup)}`;
     if (o.dryRun) {
-      return { ...base, already: false, objects: plan.objects, steps: plan.steps.map((s) => ({ ...s, status: 'not_executed' as const })), replayed_before_lock: 0, replayed_in_lock: 0, lock_held_ms: 0, attempts: 0, script };
+      return { ...base, already: false, objects: plan.objects, steps: [...plan.prepare, ...plan.steps, ...plan.cleanup].map((s) => ({ ...s, status: 'not_executed' as const })), replayed_before_lock: 0, replayed_in_lock: 0, lock_held_ms: 0, attempts: 0, script };
     }
     // Before any lock: the first queries after the swap must not plan blind (autovacuum never
     // analyzes a partitioned parent), and the log should be short so the locked replay is.
@@ -179,6 +183,11 @@ async function swap(db: PartgovKysely, table: TableConfig, direction: 'cutover' 
     const before = await replayChanges(db, pair, { direction: direction === 'cutover' ? 'forward' : 'reverse', lockTimeoutMs: o.settings.lockTimeoutMs, statementTimeoutMs: o.settings.statementTimeoutMs });
     o.onEvent?.(`replayed ${before.entries} change-log entries before the lock`);
     const started = new Date();
+    const guard = { lockTimeoutMs: o.settings.lockTimeoutMs, statementTimeoutMs: o.settings.statementTimeoutMs, retries: o.settings.lockRetries };
+    // sql.raw below: step text compiled by kysely in swap-plan.ts.
+    await runGuarded(db, async (trx) => {
+      for (const s of plan.prepare) await sql.raw(s.sql).execute(trx);
+    }, { ...guard, label: `${direction} ${label}: prepare` });
     let outcome: Awaited<ReturnType<typeof executeSwap>>;
     try {
       outcome = await executeSwap(db, pair, plan, o);
@@ -186,16 +195,20 @@ async function swap(db: PartgovKysely, table: TableConfig, direction: 'cutover' 
       await writeAudit(db, { command: direction, table: label, appEnv: o.settings.appEnv }, 'failed', plan.steps.map((s) => ({ ...s, status: 'not_executed' })), { error: (err as Error).message }).catch(() => undefined);
       throw err;
     }
+    await runGuarded(db, async (trx) => {
+      for (const s of plan.cleanup) await sql.raw(s.sql).execute(trx);
+    }, { ...guard, label: `${direction} ${label}: cleanup` });
     if (direction === 'rollback') {
       // The shadow is exact again and fed by the forward log: replay may apply every key.
       await db.updateTable('partgov.backfill_checkpoint').set({ done: true }).where('table_name', '=', label).execute();
     }
-    const steps = plan.steps.map((s) => ({ ...s, status: 'succeeded' as const }));
+    const steps = [...plan.prepare, ...plan.steps, ...plan.cleanup].map((s) => ({ ...s, status: 'succeeded' as const }));
     await writeAudit(db, { command: direction, table: label, appEnv: o.settings.appEnv }, 'succeeded', steps, {
       archive: base.archive,
       lock_held_ms: outcome.lockHeldMs,
       replayed_in_lock: outcome.replayed,
       attempts: outcome.attempts,
+      step_ms: outcome.stepMs,
       started_at: started.toISOString(),
       objects: plan.objects,
     });

@@ -6,7 +6,7 @@ import { objectNames } from '../db/object-names.js';
 import type { ShadowPair } from '../db/shadow-pair.js';
 import { querySqlFile } from '../db/sql-file.js';
 import type { PartgovKysely } from '../db/state-tables.js';
-import { changeLogDdl, changeLogOf, dropChangeLogDdl } from '../changelog/change-log.js';
+import { changeLogOf, changeLogParts, dropChangeLogParts } from '../changelog/change-log.js';
 import type { Step } from '../steps/run-steps.js';
 
 /** Something that points at the table by OID, and what the swap does with it. */
@@ -23,8 +23,12 @@ export interface SwapPlan {
   table: string;
   archive: string;
   objects: SwapObject[];
+  /** Before the lock, in a transaction of their own: the change-log objects of the other direction (unused until their triggers exist). */
+  prepare: Step[];
   /** Steps inside the one swap transaction, in order; `replay-rest` is replayed by partgov, its SQL a comment. */
   steps: Step[];
+  /** After the swap committed: the emptied change log of the old direction (no trigger feeds it any more). */
+  cleanup: Step[];
 }
 
 interface DependentRow {
@@ -77,7 +81,8 @@ export async function planSwap(
   add('replay-rest', 'replay what is left of the change log into the table taking over (partgov replays it; nothing can be logged meanwhile)',
     `-- partgov replays the ${direction === 'cutover' ? 'forward' : 'reverse'} change log here`);
   const logBefore = changeLogOf(pair, direction === 'cutover' ? 'forward' : 'reverse');
-  dropChangeLogDdl({ schema, name: from.name }, logBefore.direction).forEach((text, i) => add(`drop-capture-${i + 1}`, 'remove the change log that fed the table taking over', text));
+  const dropBefore = dropChangeLogParts({ schema, name: from.name }, logBefore.direction);
+  dropBefore.triggers.forEach((text, i) => add(`drop-capture-${i + 1}`, 'stop the change log that fed the table taking over', text));
   add('rename-old', `${table.name} becomes ${fromNewName}`, sql`alter table ${sql.id(schema, from.name)} rename to ${sql.id(fromNewName)}`);
   add('rename-new', `${into.name} becomes ${table.name}`, sql`alter table ${sql.id(schema, into.name)} rename to ${sql.id(table.name)}`);
 
@@ -136,9 +141,11 @@ export async function planSwap(
     direction === 'cutover'
       ? { ...pair, legacy: renamed(pair.legacy, archive), shadow: renamed(pair.shadow, table.name) }
       : { ...pair, legacy: renamed(pair.legacy, table.name), shadow: renamed(pair.shadow, fromNewName) };
-  const logAfter = changeLogOf(after, direction === 'cutover' ? 'reverse' : 'forward');
-  changeLogDdl(after, logAfter).forEach((text, i) => add(`capture-${i + 1}`, `log changes of ${table.name} for ${fromNewName}, so it stays exact`, text));
-  return { direction, table: `${schema}.${table.name}`, archive: `${schema}.${archive}`, objects, steps };
+  const logAfter = changeLogParts(after, changeLogOf(after, direction === 'cutover' ? 'reverse' : 'forward'));
+  logAfter.triggers.forEach((text, i) => add(`capture-${i + 1}`, `log changes of ${table.name} for ${fromNewName}, so it stays exact`, text));
+  const prepare = logAfter.objects.map((text, i) => ({ id: `prepare-${i + 1}`, description: `change-log objects for ${fromNewName} (unused until the swap attaches their triggers)`, sql: text }));
+  const cleanup = dropBefore.objects.map((text, i) => ({ id: `cleanup-${i + 1}`, description: 'drop the emptied change log of the old direction', sql: text }));
+  return { direction, table: `${schema}.${table.name}`, archive: `${schema}.${archive}`, objects, prepare, steps, cleanup };
 }
 
 function renamed(t: TableModel, name: string): TableModel {

@@ -2,6 +2,9 @@ import { sql } from 'kysely';
 import { openDatabase } from '../db/open-database.js';
 
 export interface ExampleWriter {
+  /** Holds the writer between statements (resolves once it is idle) until resume(). */
+  pause(): Promise<void>;
+  resume(): void;
   /** Stops writing and returns how many inserts, updates and deletes it made. */
   stop(): Promise<{ inserts: number; updates: number; deletes: number }>;
 }
@@ -15,8 +18,15 @@ export function startExampleWriter(url: string): ExampleWriter {
   const conn = openDatabase({ url, maxConnections: 1, applicationName: 'partgov demo writer' });
   const counts = { inserts: 0, updates: 0, deletes: 0 };
   let running = true;
+  let paused: Promise<void> | null = null;
+  let release: () => void = () => undefined;
+  let idle: () => void = () => undefined;
   const loop = (async () => {
     for (let i = 1; running; i++) {
+      if (paused) {
+        idle();
+        await paused;
+      }
       const op = i % 4;
       if (op === 0) {
         await sql`insert into memory_nodes (tenant_id, scope, scope_key, kind, body)
@@ -33,8 +43,19 @@ export function startExampleWriter(url: string): ExampleWriter {
     }
   })();
   return {
+    pause: () =>
+      new Promise<void>((resolve) => {
+        idle = resolve;
+        paused = new Promise<void>((r) => (release = r));
+      }),
+    resume: () => {
+      paused = null;
+      release();
+    },
     stop: async () => {
       running = false;
+      paused = null;
+      release();
       await loop;
       await conn.close();
       return counts;

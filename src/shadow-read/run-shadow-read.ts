@@ -9,6 +9,8 @@ import type { PartgovDatabase } from '../db/open-database.js';
 import { resolveShadowPair, type ShadowPair } from '../db/shadow-pair.js';
 import { InputInvalidError, sqlStateOf } from '../errors.js';
 import { verdict, type Check } from '../checks/check.js';
+import { replayChanges } from '../changelog/replay-changes.js';
+import { isSyncEnabled } from '../changelog/sync-state.js';
 import { compileDdl } from '../db/compile-ddl.js';
 
 export interface ShadowReadOptions {
@@ -16,6 +18,8 @@ export interface ShadowReadOptions {
   limit?: number;
   minOverlap?: number;
   evidenceDir?: string | undefined;
+  /** For the change-log replay that runs first. */
+  lockTimeoutMs?: number;
 }
 
 export interface ShadowReadQueryResult {
@@ -143,6 +147,10 @@ export async function runShadowRead(conn: PartgovDatabase, table: TableConfig, o
   }
   if (!(minOverlap >= 0 && minOverlap <= 1)) throw new InputInvalidError(`--min-overlap ${minOverlap} is not between 0 and 1`, { fix: 'pass e.g. --min-overlap 0.95' });
   const pair = await resolveShadowPair(conn.db, table);
+  // The shadow lags the legacy table by the change log: apply it first.
+  if (await isSyncEnabled(conn.db, pair.legacy.schema, pair.legacy.name)) {
+    await replayChanges(conn.db, pair, { lockTimeoutMs: o.lockTimeoutMs ?? 5000, statementTimeoutMs: 0 });
+  }
   const column = scopeColumn(table);
   const legacyText = compileDdl(sql`${sql.id(pair.legacy.schema, pair.legacy.name)}`);
   const shadowText = compileDdl(sql`${sql.id(pair.shadow.schema, pair.shadow.name)}`);

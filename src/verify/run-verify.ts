@@ -10,7 +10,9 @@ import { compareRows, type RowComparison } from './compare-rows.js';
 import { verdict } from '../checks/check.js';
 import { recordRun } from '../state/run-ledger.js';
 import { changeLogOf } from '../changelog/change-log.js';
-import { listRejectedKeys, replayChanges } from '../changelog/replay-changes.js';
+import { listRejectedKeys, replayChanges, routeLabel } from '../changelog/replay-changes.js';
+import { findTableOid } from '../db/catalog.js';
+import { objectNames } from '../db/object-names.js';
 import { isSyncEnabled } from '../changelog/sync-state.js';
 import { checkPartitionHealth, type VerifyCheck } from './partition-health.js';
 
@@ -101,11 +103,16 @@ export async function runVerify(db: PartgovKysely, config: PartgovConfig, o: Ver
   const tables: TableVerdict[] = [];
   for (const table of selectTables(config, o.table)) {
     const tableStarted = new Date();
-    const pair = await resolveShadowPair(db, table);
-    const syncOn = await isSyncEnabled(db, pair.legacy.schema, pair.legacy.name);
+    // After cutover the table is the partitioned one and the archive must stay exact for a rollback:
+    // verify then compares the archive (legacy-shaped) with the table, through the reverse change log.
+    const archive = table.cutover.archive_name ?? objectNames.legacy(table.name);
+    const cutOver = (await isSyncEnabled(db, table.schema, table.name, 'reverse')) && (await findTableOid(db, { schema: table.schema, name: archive })) !== null;
+    const direction = cutOver ? 'reverse' : 'forward';
+    const pair = cutOver ? await resolveShadowPair(db, table, { legacy: archive, shadow: table.name }) : await resolveShadowPair(db, table);
+    const syncOn = cutOver || (await isSyncEnabled(db, pair.legacy.schema, pair.legacy.name));
     // Drain first, so only changes made during the comparison itself are left out of it.
-    if (syncOn) await replayChanges(db, pair, { lockTimeoutMs: o.lockTimeoutMs ?? 5000, statementTimeoutMs: o.statementTimeoutMs ?? 0 });
-    const equality = await compareRows(o.url, pair, { segments, maxDiffKeys, statementTimeoutMs: o.statementTimeoutMs ?? 0, changeLog: syncOn ? changeLogOf(pair) : undefined });
+    if (syncOn) await replayChanges(db, pair, { direction, lockTimeoutMs: o.lockTimeoutMs ?? 5000, statementTimeoutMs: o.statementTimeoutMs ?? 0 });
+    const equality = await compareRows(o.url, pair, { segments, maxDiffKeys, statementTimeoutMs: o.statementTimeoutMs ?? 0, changeLog: syncOn ? changeLogOf(pair, direction) : undefined });
     const tree = await readPartitionTree(db, pair.shadow);
     const health = await checkPartitionHealth(db, pair, table, tree, {
       now: o.now ?? new Date(),
@@ -113,7 +120,7 @@ export async function runVerify(db: PartgovKysely, config: PartgovConfig, o: Ver
       bloatThreshold: o.bloatThreshold ?? 0.2,
       leafRows: equality.leaf_rows,
     });
-    const checks = [equalityCheck(equality), ...(syncOn ? [await rejectionsCheck(db, pair.label, maxDiffKeys)] : []), ...health];
+    const checks = [equalityCheck(equality), ...(syncOn ? [await rejectionsCheck(db, routeLabel(pair, direction), maxDiffKeys)] : []), ...health];
     const { ok } = verdict(checks, { strict: o.strict === true });
     // One ledger row per table: cutover asks for the latest verify of *its* table.
     await recordRun(db, {

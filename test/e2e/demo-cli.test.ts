@@ -13,13 +13,16 @@ describe('partgov demo (what `npm run demo` runs)', () => {
     const demo = r.json<DemoResult>();
     expect(demo.ok).toBe(true);
     const steps = demo.steps.map((s) => s.step);
-    for (const expected of [/^migrate up \(partgov state schema\)/, /^preflight/, /^plan/, /^sync enable/, /^backfill memory_nodes \(while the app writes\)/, /^backfill memory_edges \(--jobs 2\)/, /^verify/, /^shadow-read/]) {
+    for (const expected of [/^migrate up \(partgov state schema\)/, /^preflight/, /^plan/, /^sync enable/, /^backfill memory_nodes \(while the app writes\)/, /^backfill memory_edges \(--jobs 2\)/, /^verify/, /^shadow-read/, /^cutover memory_nodes \(while the app writes\)/, /^rollback memory_nodes/, /^cutover memory_nodes again/, /^verify memory_nodes after cutover/, /^status/]) {
       expect(steps.some((s) => expected.test(s)), `${expected} in ${steps.join(' | ')}`).toBe(true);
     }
     expect(demo.steps.filter((s) => !s.ok)).toEqual([]);
     const verify = demo.steps.find((s) => s.step.startsWith('verify'))!;
     // Every table equal after the copy, although the application wrote during it.
     expect(verify.detail).toMatch(/memory_nodes \d+ rows 0 differing, memory_edges \d+ rows 0 differing, memory_commits \d+ rows 0 differing, memory_outbox \d+ rows 0 differing; 0 failed/);
-    expect(verify.detail).toMatch(/after [1-9]\d* inserts, [1-9]\d* updates, [1-9]\d* deletes during the copy/);
+    const archive = demo.steps.find((s) => s.step.startsWith('verify memory_nodes after cutover'))!;
+    // The archive equals the cut-over table, although the application wrote through copy, cutover and rollback.
+    expect(archive.detail).toMatch(/\d+ rows in the archive, 0 differing, after [1-9]\d* inserts, [1-9]\d* updates, [1-9]\d* deletes/);
+    expect(demo.steps.find((s) => s.step.startsWith('status'))!.detail).toMatch(/memory_nodes cut over/);
   });
 });

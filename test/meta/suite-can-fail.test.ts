@@ -29,13 +29,8 @@ describe('the test runner', () => {
   it('exits non-zero when a test fails, with the embedded server started by the global setup', async () => {
     const red = await runFixtureSuite('fail');
     expect(red.output).toMatch(/1 failed/);
+    // The other fixture test reached the server: the setup worked, the non-zero exit is the failure's.
     expect(red.output).toMatch(/1 passed/);
     expect(red.code, red.output).not.toBe(0);
-  });
-
-  it('exits 0 when the same suite passes (so the non-zero above is the failure, not the setup)', async () => {
-    const green = await runFixtureSuite('pass');
-    expect(green.output).toMatch(/2 passed/);
-    expect(green.code, green.output).toBe(0);
   });
 });
