@@ -31,7 +31,7 @@ export async function withBenchDatabase<T>(major: 15 | 18, config: unknown, work
   const dir = await mkdtemp(path.join(os.tmpdir(), 'partgov-bench-'));
   try {
     const { url, version } = await server.createDatabase('bench');
-    const conn = openDatabase({ url, maxConnections: 2 });
+    const conn = openDatabase({ url, maxConnections: 6 });
     try {
       const parsed = parseConfig(config);
       const configFile = path.join(dir, 'partgov.config.json');

@@ -258,3 +258,105 @@ export async function benchmarkWriteLatency(o: WriteLatencyOptions): Promise<Wri
     };
   });
 }
+
+export interface CutoverBenchmarkOptions {
+  sizes: number[];
+  repeat: number;
+  major: 15 | 18;
+  log: (line: string) => void;
+}
+
+export interface CutoverFigures {
+  rows: number;
+  cutover_lock_ms: number;
+  cutover_lock_ms_runs: number[];
+  rollback_lock_ms: number;
+  rollback_lock_ms_runs: number[];
+  writer_p99_ms: number;
+  writer_max_stall_ms: number;
+  writer_errors: number;
+  writer_statements: number;
+}
+
+/**
+ * `npm run bench:cutover`: at each size, a steady application writer (4
+ * connections: insert, update, key move, delete) runs while partgov cuts
+ * over, rolls back, and cuts over again `repeat` times; reports the swap
+ * transaction's exclusive-lock hold (median) and the writer's p99 and longest
+ * stall across all swaps.
+ */
+export async function benchmarkCutover(o: CutoverBenchmarkOptions): Promise<{ server: string; sizes: CutoverFigures[] }> {
+  const tables = o.sizes.map((n) => ({ name: `swap_${n}`, layout: { type: 'hash', key: 'scope_key', partitions: 32 }, cutover: { acknowledge_key_change: ['scope_key', 'id'] } }));
+  return withBenchDatabase(o.major, { tables }, async ({ url, version, db, config }) => {
+    const { runCutover, runRollback } = await import('../cutover/run-cutover.js');
+    const { runSync } = await import('../sync/run-sync.js');
+    const { runBackfill } = await import('../backfill/run-backfill.js');
+    const { runVerify } = await import('../verify/run-verify.js');
+    const { resolveSettings } = await import('../config/runtime-settings.js');
+    const settings = resolveSettings({ lockTimeout: '2000' }, {}, undefined);
+    const out: CutoverFigures[] = [];
+    for (const [i, rows] of o.sizes.entries()) {
+      const table = config.tables[i]!;
+      const t = sql.id(table.name);
+      o.log(`bench: cutover at ${rows} rows: loading`);
+      await sql`create table ${t} (id bigint generated always as identity primary key, scope_key text not null, body text not null, n int not null default 0)`.execute(db);
+      await sql`insert into ${t} (scope_key, body) select 's' || (g % 500), repeat(md5(g::text), 4) from generate_series(1, ${rows}::int) g`.execute(db);
+      await sql`vacuum analyze ${t}`.execute(db);
+      await applyPlan(db, config, table.name);
+      await runSync(db, table, { action: 'enable', settings });
+      await runBackfill(db, table, { settings });
+      await runVerify(db, config, { url, table: table.name });
+      const app = openDatabase({ url, maxConnections: 4, applicationName: 'bench app' });
+      const latencies: number[] = [];
+      let errors = 0;
+      let running = true;
+      const writers = Array.from({ length: 4 }, async (_, w) => {
+        for (let k = 0; running; k++) {
+          const id = 1 + ((w * 7919 + k * 104_729) % rows);
+          const t0 = performance.now();
+          try {
+            if (k % 4 === 0) await sql`insert into ${t} (scope_key, body) values (${`s${k % 500}`}, 'live')`.execute(app.db);
+            else if (k % 4 === 1) await sql`update ${t} set n = n + 1 where id = ${id}`.execute(app.db);
+            else if (k % 4 === 2) await sql`update ${t} set scope_key = ${`s${(k + 1) % 500}`} where id = ${id}`.execute(app.db);
+            else await sql`delete from ${t} where id = ${id + 1}`.execute(app.db);
+          } catch {
+            errors++;
+          }
+          latencies.push(performance.now() - t0);
+          await sleep(5);
+        }
+      });
+      const cut: number[] = [];
+      const back: number[] = [];
+      try {
+        await sleep(500);
+        for (let r = 0; r < o.repeat; r++) {
+          const c = await runCutover(db, table, { settings, confirm: table.name });
+          cut.push(c.lock_held_ms);
+          await sleep(300);
+          const b = await runRollback(db, table, { settings, confirm: table.name });
+          back.push(b.lock_held_ms);
+          await sleep(300);
+          o.log(`bench: ${rows} rows: repetition ${r + 1}: cutover held ${c.lock_held_ms} ms, rollback held ${b.lock_held_ms} ms`);
+        }
+      } finally {
+        running = false;
+        await Promise.all(writers);
+        await app.close();
+      }
+      const sorted = [...latencies].sort((a, b) => a - b);
+      out.push({
+        rows,
+        cutover_lock_ms: median(cut),
+        cutover_lock_ms_runs: cut,
+        rollback_lock_ms: median(back),
+        rollback_lock_ms_runs: back,
+        writer_p99_ms: Math.round(sorted[Math.floor(sorted.length * 0.99)]! * 10) / 10,
+        writer_max_stall_ms: Math.round(sorted.at(-1)! * 10) / 10,
+        writer_errors: errors,
+        writer_statements: latencies.length,
+      });
+    }
+    return { server: `PostgreSQL ${version}`, sizes: out };
+  });
+}
