@@ -188,6 +188,8 @@ async function swap(db: PartgovKysely, table: TableConfig, direction: 'cutover' 
     await runGuarded(db, async (trx) => {
       for (const s of plan.prepare) await sql.raw(s.sql).execute(trx);
     }, { ...guard, label: `${direction} ${label}: prepare` });
+    // Once more right before the lock: what the lock has to replay is what arrives in these milliseconds.
+    const justBefore = await replayChanges(db, pair, { direction: direction === 'cutover' ? 'forward' : 'reverse', lockTimeoutMs: o.settings.lockTimeoutMs, statementTimeoutMs: o.settings.statementTimeoutMs });
     let outcome: Awaited<ReturnType<typeof executeSwap>>;
     try {
       outcome = await executeSwap(db, pair, plan, o);
@@ -212,7 +214,7 @@ async function swap(db: PartgovKysely, table: TableConfig, direction: 'cutover' 
       started_at: started.toISOString(),
       objects: plan.objects,
     });
-    return { ...base, already: false, objects: plan.objects, steps, replayed_before_lock: before.entries, replayed_in_lock: outcome.replayed, lock_held_ms: outcome.lockHeldMs, attempts: outcome.attempts, script };
+    return { ...base, already: false, objects: plan.objects, steps, replayed_before_lock: before.entries + justBefore.entries, replayed_in_lock: outcome.replayed, lock_held_ms: outcome.lockHeldMs, attempts: outcome.attempts, script };
   });
 }
 

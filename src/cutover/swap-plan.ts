@@ -90,9 +90,15 @@ export async function planSwap(
   for (const c of into.columns.filter((x) => x.identity !== null)) {
     const intoText = compileDdl(T);
     const fromText = compileDdl(moved);
+    // max() is read before the lock: on the partitioned table the key column is not the index's
+    // first, so max() scans every row (120-180 ms at 1e6 rows, measured by bench:cutover). Rows
+    // written since then took their ids from a sequence, whose last value is read inside.
+    const maxBefore = (await sql<{ m: string | null }>`select max(${sql.id(c.name)})::text as m from ${sql.id(schema, from.name)}`.execute(db)).rows[0]!.m;
+    // sql.lit: a number the server formatted; sql.raw(c.type): the column's format_type().
+    const known = maxBefore === null ? sql`null` : sql`${sql.lit(maxBefore)}::${sql.raw(c.type)}`;
     add(`identity:${c.name}`, `identity ${c.name} of ${table.name} continues past every value ${fromNewName} handed out`,
       sql`select setval(pg_get_serial_sequence(${sql.lit(intoText)}, ${sql.lit(c.name)}), v, true) from (
-            select greatest((select max(${sql.id(c.name)}) from ${moved}),
+            select greatest(${known},
                             pg_sequence_last_value(pg_get_serial_sequence(${sql.lit(fromText)}, ${sql.lit(c.name)})::regclass),
                             pg_sequence_last_value(pg_get_serial_sequence(${sql.lit(intoText)}, ${sql.lit(c.name)})::regclass)) as v) x
           where v is not null`);
