@@ -1,8 +1,7 @@
 import { sql } from 'kysely';
 import type { BackfillResult } from '../backfill/run-backfill.js';
-import type { PartgovConfig } from '../config/config-schema.js';
 import type { PartgovKysely } from '../db/state-tables.js';
-import { applyPlan, median, ratio, seconds, withBenchDatabase } from './bench-database.js';
+import { median, ratio, recreateShadow, seconds, withBenchDatabase } from './bench-database.js';
 import { runCliJson } from './run-cli-json.js';
 
 export interface BackfillBenchmarkOptions {
@@ -78,13 +77,6 @@ async function createLegacy(db: PartgovKysely, name: string, rows: number): Prom
   await sql`vacuum analyze ${sql.id(name)}`.execute(db);
 }
 
-async function recreateShadow(db: PartgovKysely, config: PartgovConfig, name: string): Promise<void> {
-  await sql`drop table if exists ${sql.id(`${name}_shadow`)}`.execute(db);
-  await sql`delete from partgov.backfill_checkpoint where table_name = ${`public.${name}`}`.execute(db);
-  await sql`delete from partgov.backfill_batch where table_name = ${`public.${name}`}`.execute(db);
-  await applyPlan(db, config, name);
-  await sql`checkpoint`.execute(db);
-}
 
 function backfillCli(url: string, configFile: string, name: string, extra: string[]): Promise<BackfillResult> {
   return runCliJson<BackfillResult>(['--config', configFile, '--database-url', url, 'backfill', '--table', name, ...extra]);

@@ -56,6 +56,15 @@ export async function applyPlan(db: PartgovKysely, config: PartgovConfig, table:
   });
 }
 
+/** Drops `name`'s shadow and its checkpoint, applies partgov's plan again, and checkpoints the server. */
+export async function recreateShadow(db: PartgovKysely, config: PartgovConfig, name: string): Promise<void> {
+  await sql`drop table if exists ${sql.id(`${name}_shadow`)}`.execute(db);
+  await sql`delete from partgov.backfill_checkpoint where table_name = ${`public.${name}`}`.execute(db);
+  await sql`delete from partgov.backfill_batch where table_name = ${`public.${name}`}`.execute(db);
+  await applyPlan(db, config, name);
+  await sql`checkpoint`.execute(db);
+}
+
 export const seconds = (ms: number) => Math.round(ms / 10) / 100;
 /** a / b to two decimals. */
 export const ratio = (a: number, b: number) => Math.round((a / b) * 100) / 100;

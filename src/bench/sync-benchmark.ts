@@ -4,10 +4,9 @@ import { changeLogNames } from '../changelog/change-log.js';
 import { replayChanges } from '../changelog/replay-changes.js';
 import { resolveShadowPair } from '../db/shadow-pair.js';
 import type { BackfillResult } from '../backfill/run-backfill.js';
-import type { PartgovConfig } from '../config/config-schema.js';
 import { openDatabase } from '../db/open-database.js';
 import type { PartgovKysely } from '../db/state-tables.js';
-import { applyPlan, median, ratio, seconds, withBenchDatabase } from './bench-database.js';
+import { applyPlan, median, ratio, recreateShadow, seconds, withBenchDatabase } from './bench-database.js';
 import { runCliJson } from './run-cli-json.js';
 
 export interface OnlineBackfillBenchmarkOptions {
@@ -59,13 +58,6 @@ async function createLegacy(db: PartgovKysely, name: string, rows: number, rando
   await sql`vacuum analyze ${sql.id(name)}`.execute(db);
 }
 
-async function freshShadow(db: PartgovKysely, config: PartgovConfig, name: string): Promise<void> {
-  await sql`drop table if exists ${sql.id(`${name}_shadow`)}`.execute(db);
-  await sql`delete from partgov.backfill_checkpoint where table_name = ${`public.${name}`}`.execute(db);
-  await sql`delete from partgov.backfill_batch where table_name = ${`public.${name}`}`.execute(db);
-  await applyPlan(db, config, name);
-  await sql`checkpoint`.execute(db);
-}
 
 async function walBytes<T>(db: PartgovKysely, work: () => Promise<T>): Promise<{ result: T; wal: number }> {
   const before = (await sql<{ lsn: string }>`select pg_current_wal_lsn()::text as lsn`.execute(db)).rows[0]!.lsn;
@@ -93,14 +85,14 @@ export async function benchmarkOnlineBackfill(o: OnlineBackfillBenchmarkOptions)
       await createLegacy(db, l.table, o.rows, l.randomTime);
       const runs = { ceiling: [] as number[], ceilingWal: [] as number[], online: [] as number[], onlineWal: [] as number[], offline: [] as number[], on: [] as number[], off: [] as number[] };
       for (let i = 0; i < o.repeat; i++) {
-        await freshShadow(db, config, l.table);
+        await recreateShadow(db, config, l.table);
         const t0 = performance.now();
         const c = await walBytes(db, () => sql`insert into ${sql.id(`${l.table}_shadow`)} select * from ${sql.id(l.table)}`.execute(db));
         const ceilingMs = performance.now() - t0;
         runs.ceiling.push(ceilingMs);
         runs.ceilingWal.push(c.wal);
 
-        await freshShadow(db, config, l.table);
+        await recreateShadow(db, config, l.table);
         await cli(['sync', 'enable', '--table', l.table]);
         const on = await walBytes(db, () => cli(['backfill', '--table', l.table]));
         await cli(['sync', 'disable', '--table', l.table]);
@@ -108,7 +100,7 @@ export async function benchmarkOnlineBackfill(o: OnlineBackfillBenchmarkOptions)
         runs.onlineWal.push(on.wal);
         runs.on.push(ratio(ceilingMs, on.result.duration_ms));
 
-        await freshShadow(db, config, l.table);
+        await recreateShadow(db, config, l.table);
         const off = await cli(['backfill', '--table', l.table]);
         runs.offline.push(off.duration_ms);
         runs.off.push(ratio(ceilingMs, off.duration_ms));
