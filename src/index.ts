@@ -1,4 +1,8 @@
-/** partgov's library API: every CLI command is one of these functions. */
+/**
+ * partgov's library API: every CLI command is one of these functions, and a
+ * library user can run the whole pipeline without the CLI
+ * (test/e2e/library-entry.test.ts does exactly that through this entry).
+ */
 export * from './errors.js';
 export * from './config/config-schema.js';
 export { loadConfig, parseConfig, selectTables } from './config/load-config.js';
@@ -10,7 +14,18 @@ export { withAdvisoryLock } from './db/advisory-lock.js';
 export * from './db/catalog.js';
 export { startEmbeddedServer, type EmbeddedServer } from './embedded/embedded-server.js';
 export { redactDatabaseUrl, describeDatabaseUrl } from './db/database-url.js';
+export { verdict, strictly, type Check, type CheckStatus, type Verdict } from './checks/check.js';
+export { renderSteps, type Step, type StepReport } from './steps/run-steps.js';
+export { latestRun, recordRun, type RunRecord } from './state/run-ledger.js';
 export { runMigrate, type MigrateResult, type MigrateOptions } from './migrate/run-migrate.js';
 export { runPreflight, type PreflightResult, type PreflightCheck } from './preflight/run-preflight.js';
 export { runInit } from './init/run-init.js';
+export { runPlan, renderPlanSql, type PlanResult, type PlanOptions } from './plan/run-plan.js';
+export { runSync, type SyncResult, type SyncOptions, type SyncAction } from './sync/run-sync.js';
+export { replayChanges, type ReplayResult, type ReplayOptions } from './changelog/replay-changes.js';
+export { runBackfill, type BackfillResult, type BackfillOptions, type BackfillProgress } from './backfill/run-backfill.js';
+export { runVerify, type VerifyResult, type VerifyOptions, type TableVerdict } from './verify/run-verify.js';
+export { runShadowRead, type ShadowReadResult, type ShadowReadOptions } from './shadow-read/run-shadow-read.js';
+export { runCutover, runRollback, runRetire, type SwapResult, type SwapOptions, type RetireResult, type RetireOptions } from './cutover/run-cutover.js';
+export { runStatus, type TableStatus } from './status/run-status.js';
 export { runDemo } from './demo/run-demo.js';
