@@ -1,10 +1,10 @@
 import tseslint from 'typescript-eslint';
 
 // The layering of ../shared/ARCHITECTURE.md, enforced:
-//   cli -> orchestrators (demo, bench) -> stages -> foundations -> errors.
+//   cli -> orchestrators (demo, benchmarks) -> stages -> foundations -> errors.
 // A stage never imports another stage; foundations never import a stage or an orchestrator.
 const stages = ['plan', 'migrate', 'sync', 'backfill', 'verify', 'shadow-read', 'preflight', 'init', 'cutover', 'status'];
-const orchestrators = ['demo', 'bench', 'cli'];
+const orchestrators = ['demo', 'benchmarks', 'cli'];
 const foundations = ['config', 'db', 'state', 'steps', 'changelog', 'embedded', 'checks'];
 
 const forbid = (folders, why) => ({

@@ -1,6 +1,6 @@
 // npm run bench:backfill — prints backfill figures beside their ceiling, measured in one run.
 // BENCH_ROWS (default 1000000), BENCH_SMALL_ROWS (200000), BENCH_BATCH (10000), BENCH_REPEAT (3), BENCH_PG_MAJOR (18|15).
-import { benchmarkBackfill } from '../dist/bench/backfill-benchmark.js';
+import { benchmarkBackfill } from '../dist/benchmarks/backfill-benchmark.js';
 
 const env = (k, d) => Number(process.env[k] ?? d);
 const r = await benchmarkBackfill({

@@ -1,6 +1,6 @@
 // npm run bench:cutover — the swap's exclusive-lock hold at each size while an application writes.
 // BENCH_SIZES (default 100000,1000000), BENCH_REPEAT (3), BENCH_PG_MAJOR (18|15).
-import { benchmarkCutover } from '../dist/bench/sync-benchmark.js';
+import { benchmarkCutover } from '../dist/benchmarks/sync-benchmark.js';
 
 const sizes = (process.env.BENCH_SIZES ?? '100000,1000000').split(',').map(Number);
 const r = await benchmarkCutover({ sizes, repeat: Number(process.env.BENCH_REPEAT ?? 3), major: process.env.BENCH_PG_MAJOR === '15' ? 15 : 18, log: (l) => console.error(l) });

@@ -2,7 +2,7 @@
 // and the application's write latency with sync on vs off, measured in one run each.
 // BENCH_ROWS (default 1000000), BENCH_REPEAT (3), BENCH_PG_MAJOR (18|15),
 // BENCH_LAYOUTS (a name filter, e.g. range), BENCH_WRITE_ROWS (1000000), BENCH_CONCURRENCY (8), BENCH_STATEMENTS (1500 per writer), BENCH_PART (all|copy|writes).
-import { benchmarkOnlineBackfill, benchmarkWriteLatency } from '../dist/bench/sync-benchmark.js';
+import { benchmarkOnlineBackfill, benchmarkWriteLatency } from '../dist/benchmarks/sync-benchmark.js';
 
 const env = (k, d) => Number(process.env[k] ?? d);
 const major = process.env.BENCH_PG_MAJOR === '15' ? 15 : 18;

@@ -1,6 +1,6 @@
 // npm run bench:verify — verify's time beside the in-database ceiling, measured in one run.
 // BENCH_ROWS (default 1000000), BENCH_REPEAT (3), BENCH_PG_MAJOR (18|15).
-import { benchmarkVerify } from '../dist/bench/verify-benchmark.js';
+import { benchmarkVerify } from '../dist/benchmarks/verify-benchmark.js';
 
 const r = await benchmarkVerify({
   rows: Number(process.env.BENCH_ROWS ?? 1_000_000),

@@ -60,13 +60,14 @@ const jsonElements = (pair: ShadowPair) => pair.legacyKey.map((_, i) => sql`x->>
 /**
  * Which log entries may be replayed now: all once the backfill is done, those
  * at or below its checkpoint while it runs, none before it starts. The
- * checkpoint row is read FOR SHARE, so a batch cannot move it (nor a restart
- * reset it) inside this transaction.
+ * checkpoint row is read FOR KEY SHARE: a restart (which deletes it) waits for
+ * this transaction, while batches, which only move it forward, update it
+ * without waiting (FOR SHARE made every batch's commit wait on each replay poll).
  */
 async function replayableFilter(trx: Kysely<StateDatabase>, pair: ShadowPair, direction: SyncDirection): Promise<RawBuilder<unknown> | null> {
   if (direction === 'reverse') return sql`true`; // the archive holds every row already: nothing to wait for
   const cp = await sql<{ last_key: KeyText | null; done: boolean }>`
-    select last_key, done from partgov.backfill_checkpoint where table_name = ${pair.label} for share`.execute(trx);
+    select last_key, done from partgov.backfill_checkpoint where table_name = ${pair.label} for key share`.execute(trx);
   const row = cp.rows[0];
   if (!row) return null;
   if (row.done) return sql`true`;
