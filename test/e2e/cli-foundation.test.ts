@@ -198,7 +198,7 @@ describe('partgov CLI: init and help', () => {
   });
 
   it('every command --help shows an example; an unknown command exits 2', async () => {
-    for (const cmd of ['init', 'preflight', 'migrate', 'plan', 'sync', 'backfill', 'verify', 'shadow-read', 'demo']) {
+    for (const cmd of ['init', 'preflight', 'migrate', 'plan', 'sync', 'backfill', 'verify', 'shadow-read', 'cutover', 'rollback', 'retire', 'status', 'demo']) {
       const r = await runCli([cmd, '--help']);
       expect(r.code).toBe(0);
       expect(r.stdout).toMatch(/Example:\n {2}partgov /);

@@ -1,0 +1,29 @@
+import type { Command } from 'commander';
+import type { GlobalOptions } from './run-command.js';
+
+/** What a command file gets to register itself. */
+export interface CommandKit {
+  program: Command;
+}
+
+type Handler = (globals: GlobalOptions, opts: Record<string, unknown>, args: string[]) => Promise<number>;
+
+let onExit: (code: number) => void = () => undefined;
+
+/** Where every command's exit code goes (main sets it; tests of buildProgram may too). */
+export function setExitHandler(handler: (code: number) => void): void {
+  onExit = handler;
+}
+
+/** Adds an `Example:` section to a command's --help. */
+export function example(cmd: Command, text: string): Command {
+  return cmd.addHelpText('after', `\nExample:\n  ${text}\n`);
+}
+
+/** Wraps a command body: global and command options in, exit code out. */
+export const action = (handler: Handler) =>
+  async function (this: Command, ...rest: unknown[]) {
+    const globals = this.optsWithGlobals<GlobalOptions>();
+    const args = rest.slice(0, -2).filter((a): a is string => typeof a === 'string');
+    onExit(await handler(globals, this.opts(), args));
+  };

@@ -1,0 +1,42 @@
+import { selectTables } from '../../config/load-config.js';
+import { runCommand } from '../run-command.js';
+import { runCutover, runRollback } from '../../cutover/run-cutover.js';
+import { action, example, type CommandKit } from '../command-kit.js';
+
+/** `partgov cutover / rollback`: flags, one library call, a renderer. */
+export function registerCutoverRollback(program: CommandKit['program']): void {
+  for (const verb of ['cutover', 'rollback'] as const) {
+    example(
+      program
+        .command(verb)
+        .description(verb === 'cutover' ? 'swap the verified shadow in: one short transaction under lock_timeout; the legacy table stays as an exact archive' : 'swap the archive back in, losing no write made since cutover; sync runs forward again'),
+      `partgov ${verb} --table memory_nodes --confirm memory_nodes --dry-run`,
+    )
+      .requiredOption('--table <name>', 'configured table')
+      .option('--confirm <table>', 'the table name again: required')
+      .option('--dry-run', 'list what follows the swap and print its SQL; change nothing')
+      .action(
+        action((g, o) =>
+          runCommand({ name: verb, config: 'required' }, g, async (ctx) => {
+            const [table] = selectTables(ctx.requireConfig(), o.table as string);
+            const run = verb === 'cutover' ? runCutover : runRollback;
+            const result = await run(ctx.database().db, table!, {
+              settings: ctx.settings,
+              confirm: o.confirm as string | undefined,
+              dryRun: o.dryRun === true,
+              onRetry: (e) => ctx.log(`${e.label}: ${e.sqlstate} (${e.message}); retrying, ${e.retriesLeft} left`),
+              onEvent: (m) => ctx.log(`${verb}: ${m}`),
+            });
+            if (result.dry_run) {
+              for (const x of result.objects) ctx.log(`${x.action === 'carried' ? 'carried' : 'REFUSED'} ${x.kind} ${x.name}: ${x.detail}`);
+              return { ok: true, result, human: result.script };
+            }
+            const human = result.already
+              ? `${verb} ${result.table}: already done, nothing changed`
+              : `${verb} ${result.table}: swapped in one transaction, exclusive locks held ${result.lock_held_ms} ms (${result.attempts} attempt(s)); replayed ${result.replayed_before_lock} log entries before the lock and ${result.replayed_in_lock} inside it; ${result.objects.length} dependent object(s) carried; ${verb === 'cutover' ? `the legacy table is ${result.archive}, kept exact` : 'sync runs forward again'}`;
+            return { ok: true, result, human };
+          }),
+        ),
+      );
+  }
+}
