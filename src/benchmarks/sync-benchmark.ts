@@ -329,7 +329,8 @@ export async function benchmarkCutover(o: CutoverBenchmarkOptions): Promise<{ se
           const b = await runRollback(db, table, { settings, confirm: table.name });
           back.push(b.lock_held_ms);
           await sleep(300);
-          o.log(`bench: ${rows} rows: repetition ${r + 1}: cutover held ${c.lock_held_ms} ms, rollback held ${b.lock_held_ms} ms`);
+          const slowest = (m: Record<string, number>) => Object.entries(m).sort((x, y) => y[1] - x[1]).slice(0, 3).map(([k, v]) => `${k} ${v}`).join(', ');
+          o.log(`bench: ${rows} rows: repetition ${r + 1}: cutover held ${c.lock_held_ms} ms (${slowest(c.step_ms)}), rollback held ${b.lock_held_ms} ms (${slowest(b.step_ms)})`);
         }
       } finally {
         running = false;

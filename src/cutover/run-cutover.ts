@@ -40,6 +40,8 @@ export interface SwapResult {
   replayed_in_lock: number;
   /** How long the swap transaction held its exclusive locks (lock granted to commit). */
   lock_held_ms: number;
+  /** Milliseconds of each step inside the lock. */
+  step_ms: Record<string, number>;
   attempts: number;
   /** SQL of the swap, for --dry-run. */
   script: string;
@@ -153,7 +155,7 @@ async function swap(db: PartgovKysely, table: TableConfig, direction: 'cutover' 
   const wanted: TableState = direction === 'cutover' ? 'cut_over' : 'before';
   const base = { table: label, archive: `${table.schema}.${archive}`, action: direction, dry_run: o.dryRun === true };
   if (state === wanted) {
-    return { ...base, already: true, objects: [], steps: [], replayed_before_lock: 0, replayed_in_lock: 0, lock_held_ms: 0, attempts: 0, script: '' };
+    return { ...base, already: true, objects: [], steps: [], replayed_before_lock: 0, replayed_in_lock: 0, lock_held_ms: 0, step_ms: {}, attempts: 0, script: '' };
   }
   if (state === 'unknown') {
     throw new InputInvalidError(`${label} is neither before cutover (a plain table with ${objectNames.shadow(table.name)} beside it) nor cut over (a partitioned table with ${archive} beside it)`, {
@@ -172,7 +174,7 @@ async function swap(db: PartgovKysely, table: TableConfig, direction: 'cutover' 
     }
     const script = `-- before the lock\n${renderSteps(plan.prepare)}\n-- the swap: one transaction\n${renderSteps(plan.steps)}\n-- after the commit\n${renderSteps(plan.cleanup)}`;
     if (o.dryRun) {
-      return { ...base, already: false, objects: plan.objects, steps: [...plan.prepare, ...plan.steps, ...plan.cleanup].map((s) => ({ ...s, status: 'not_executed' as const })), replayed_before_lock: 0, replayed_in_lock: 0, lock_held_ms: 0, attempts: 0, script };
+      return { ...base, already: false, objects: plan.objects, steps: [...plan.prepare, ...plan.steps, ...plan.cleanup].map((s) => ({ ...s, status: 'not_executed' as const })), replayed_before_lock: 0, replayed_in_lock: 0, lock_held_ms: 0, step_ms: {}, attempts: 0, script };
     }
     // Before any lock: the first queries after the swap must not plan blind (autovacuum never
     // analyzes a partitioned parent), and the log should be short so the locked replay is.
@@ -214,7 +216,7 @@ async function swap(db: PartgovKysely, table: TableConfig, direction: 'cutover' 
       started_at: started.toISOString(),
       objects: plan.objects,
     });
-    return { ...base, already: false, objects: plan.objects, steps, replayed_before_lock: before.entries + justBefore.entries, replayed_in_lock: outcome.replayed, lock_held_ms: outcome.lockHeldMs, attempts: outcome.attempts, script };
+    return { ...base, already: false, objects: plan.objects, steps, replayed_before_lock: before.entries + justBefore.entries, replayed_in_lock: outcome.replayed, lock_held_ms: outcome.lockHeldMs, step_ms: outcome.stepMs, attempts: outcome.attempts, script };
   });
 }
 
