@@ -13,7 +13,7 @@ export interface ReplayOptions {
   direction?: SyncDirection;
   lockTimeoutMs: number;
   statementTimeoutMs: number;
-  /** Log entries taken per transaction (default 5000). */
+  /** Keys taken per transaction (default 5000), each with all its log entries. */
   chunk?: number;
   /** Stop after this many entries (default: until nothing replayable is left). */
   maxEntries?: number;
@@ -124,12 +124,13 @@ async function replayRoundIn(
     const selection = only
       ? sql`(${keyCols(pair)}) in (select ${typedKey(pair, jsonElements(pair))} from json_array_elements(${JSON.stringify(only)}::json) x)`
       : sql`true`;
-    // A round takes *every* visible entry of the keys it picks: with only some of a key's
+    // A round takes up to `limit` keys (grouped along the log's key index) with *every*
+    // visible entry of theirs: with only some of a key's
     // entries, a version named by an entry left behind would stay in the target beside the
     // current row (then a later round's insert collides with it). The key index serves both.
     const taken = await sql<{ entries: number; keys: KeyText[] | null; versions: string[][] | null; deleted: number }>`
       with consumed as (delete from ${logTable} l
-                        where (${keyCols(pair, 'l')}) in (select ${keyCols(pair)} from ${logTable} where ${filter} and ${selection} limit ${limit})
+                        where (${keyCols(pair, 'l')}) in (select ${keyCols(pair)} from ${logTable} where ${filter} and ${selection} group by ${keyCols(pair)} limit ${limit})
                         returning ${sql.join(versionCols.map((c) => sql.id('l', c.name)))}),
            versions as (select distinct ${sql.join(targetMatch.map((c) => sql.id(c.name)))} from consumed),
            gone as (delete from ${sql.id(target.schema, target.name)} s using versions v where ${match('s', 'v', targetMatch)} returning 1)
@@ -176,7 +177,7 @@ export async function drainInTransaction(trx: Kysely<StateDatabase>, pair: Shado
   while ((await sql<{ any: boolean }>`select exists (select 1 from ${logTable}) as any`.execute(trx)).rows[0]!.any) {
     const r = await replayRoundIn(trx, pair, log, defaultChunk);
     entries += r.entries;
-    if (r.entries < defaultChunk) break;
+    if (r.keys.length < defaultChunk) break;
   }
   return entries;
 }
@@ -251,8 +252,8 @@ export async function replayChanges(db: PartgovKysely, pair: ShadowPair, o: Repl
       continue;
     }
     add(round);
-    // Fewer than a chunk: the log held less than that when the round began (writers may keep adding).
-    if (round.entries < chunk) break;
+    // Fewer keys than a chunk: the log held no more when the round began (writers may keep adding).
+    if (round.keys.length < chunk) break;
   }
   result.waiting = await countLogEntries(db, pair, log.direction);
   result.duration_ms = Math.round(performance.now() - t0);

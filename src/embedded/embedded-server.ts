@@ -64,8 +64,10 @@ export function reapOrphanServers(): number {
   for (const entry of readdirSync(os.tmpdir())) {
     if (!entry.startsWith(dataDirPrefix)) continue;
     const dir = path.join(os.tmpdir(), entry);
-    const ownerFile = path.join(dir, 'partgov-owner.pid');
-    const owner = existsSync(ownerFile) ? Number(readFileSync(ownerFile, 'utf8')) : NaN;
+    // The launcher's pid is in the directory's name (partgov-pg-<pid>-<random>), so a server
+    // still inside initdb (no file of ours in it yet) is never taken for an orphan: that race
+    // deleted a starting server's files when two test processes started servers at once.
+    const owner = Number(/^partgov-pg-(\d+)-/.exec(entry)?.[1] ?? NaN);
     if (Number.isFinite(owner) && pidAlive(owner)) continue; // its launcher is still running
     const pidFile = path.join(dir, 'postmaster.pid');
     if (existsSync(pidFile)) {
@@ -151,7 +153,6 @@ export async function startEmbeddedServer(options: EmbeddedServerOptions = {}): 
     onError: (m: unknown) => log(String(m)),
   });
   await server.initialise();
-  await import('node:fs/promises').then((fs) => fs.writeFile(path.join(dataDir, 'partgov-owner.pid'), String(process.pid)));
   await server.start();
   const urlFor = (database: string) =>
     `postgres://postgres:${password}@127.0.0.1:${port}/${encodeURIComponent(database)}`;
