@@ -4,6 +4,8 @@
 -- contype 'f'), publication (pg_publication_rel), trigger (a user trigger on the
 -- table itself, not partgov's and not internal), replica_identity (relreplident:
 -- 'f' FULL, 'i' USING INDEX, 'n' NOTHING; 'd' default is left out).
+-- statistics: a column with its own statistics target (attstattarget: -1 before
+-- PostgreSQL 17, NULL from 17 on, means the default); name = column, definition = target.
 -- definition: what cutover needs to recreate or name it.
 select 'view' as kind, format('%I.%I', n.nspname, v.relname) as name, pg_get_viewdef(v.oid) as definition
 from pg_depend d
@@ -38,4 +40,8 @@ union all
 select 'replica_identity', case c.relreplident when 'f' then 'full' when 'i' then 'index' else 'nothing' end, null
 from pg_class c
 where c.oid = $1::oid and c.relreplident <> 'd'
+union all
+select 'statistics', a.attname::text, a.attstattarget::text
+from pg_attribute a
+where a.attrelid = $1::oid and a.attnum > 0 and not a.attisdropped and coalesce(a.attstattarget, -1) >= 0
 order by 1, 2

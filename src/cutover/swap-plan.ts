@@ -11,7 +11,7 @@ import type { Step } from '../steps/run-steps.js';
 
 /** Something that points at the table by OID, and what the swap does with it. */
 export interface SwapObject {
-  kind: 'view' | 'matview' | 'fk_in' | 'publication' | 'trigger' | 'replica_identity' | 'sequence' | 'identity' | 'grant';
+  kind: 'view' | 'matview' | 'fk_in' | 'publication' | 'trigger' | 'replica_identity' | 'sequence' | 'identity' | 'grant' | 'statistics';
   name: string;
   action: 'carried' | 'refused';
   detail: string;
@@ -127,6 +127,10 @@ export async function planSwap(
     } else if (d.kind === 'trigger') {
       if (intoTriggers.has(d.name)) objects.push({ kind: 'trigger', name: d.name, action: 'carried', detail: `${into.name} has its own ${d.name}` });
       else objects.push({ kind: 'trigger', name: d.name, action: 'refused', detail: `the application's trigger ${d.name} is not on ${into.name} (${d.definition}): create it there first` });
+    } else if (d.kind === 'statistics') {
+      // sql.lit: an integer the catalog formatted.
+      add(`statistics:${d.name}`, `statistics target ${d.definition} on ${d.name}`, sql`alter table ${T} alter column ${sql.id(d.name)} set statistics ${sql.lit(Number(d.definition))}`);
+      objects.push({ kind: 'statistics', name: d.name, action: 'carried', detail: `SET STATISTICS ${d.definition}` });
     } else if (d.kind === 'replica_identity') {
       if (d.name === 'index') objects.push({ kind: 'replica_identity', name: 'index', action: 'refused', detail: 'REPLICA IDENTITY USING INDEX: set it on the other table by hand, then run again' });
       else {

@@ -32,6 +32,7 @@ async function createOrders(name: string, rows: number): Promise<PartgovConfig> 
   await sql`create table ${table} (id bigint generated always as identity primary key, "Tenant Scope" text not null, total numeric(12, 2), note text)`.execute(t.db);
   await sql`insert into ${table} ("Tenant Scope", total, note) select 't' || (g % 6), g / 10.0, case when g % 3 = 0 then null else 'n' || g end from generate_series(1, ${rows}::int) g`.execute(t.db);
   await sql`comment on table ${table} is 'orders of the shop'`.execute(t.db);
+  await sql`alter table ${table} alter column total set statistics 500`.execute(t.db);
   await sql`create view ${sql.id('Shop', `${name} totals`)} as select "Tenant Scope", sum(total) as total, count(*) as n from ${table} group by 1`.execute(t.db);
   await sql`create publication ${sql.id(`pub_${name.toLowerCase()}`)} for table ${table}`.execute(t.db);
   return parseConfig({
@@ -103,7 +104,9 @@ describe('cutover, rollback and cutover again while the application writes', () 
 
       const first = await runCutover(t.db, table, { settings, confirm: 'Orders' });
       expect(first).toMatchObject({ already: false, archive: 'Shop.Orders_legacy' });
-      expect(first.objects.map((o) => `${o.kind}:${o.action}`)).toEqual(expect.arrayContaining(['identity:carried', 'view:carried', 'publication:carried']));
+      expect(first.objects.map((o) => `${o.kind}:${o.action}`)).toEqual(expect.arrayContaining(['identity:carried', 'view:carried', 'publication:carried', 'statistics:carried']));
+      const stats = await sql<{ s: number }>`select attstattarget::int as s from pg_attribute where attrelid = '"Shop"."Orders"'::regclass and attname = 'total'`.execute(t.db);
+      expect(stats.rows[0]!.s).toBe(500);
       const after = await catalogOf('Orders');
       expect(after).toMatchObject({ kind: 'p', comment: 'orders of the shop', publications: ['pub_orders'], views: ['Orders totals'] });
       expect((await catalogOf('Orders_legacy')).views).toBeNull();
@@ -140,6 +143,8 @@ describe('cutover, rollback and cutover again while the application writes', () 
       const audit = await sql<{ command: string; ms: number }>`select command, (details->>'lock_held_ms')::float8 as ms from partgov.audit_log where command in ('cutover', 'rollback') order by id`.execute(t.db);
       expect(audit.rows.map((a) => a.command)).toEqual(['cutover', 'rollback', 'cutover']);
 
+      // prod keeps the archive retire_after_days (7) after the cutover
+      await expect(runRetire(t.db, table, { settings: { ...settings, appEnv: 'prod' }, confirm: 'Orders' })).rejects.toThrow(/prod-retire-too-early/);
       const retired = await runRetire(t.db, table, { settings, confirm: 'Orders' });
       expect(retired.archive_dropped).toBe(true);
       expect((await runStatus(t.db, config)).tables[0]).toMatchObject({ stage: 'retired', sync: 'off', archive_exists: false });
