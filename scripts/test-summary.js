@@ -17,7 +17,9 @@ for (const arg of process.argv.slice(2)) {
   }
   const r = JSON.parse(readFileSync(file, 'utf8'));
   const passed = r.numPassedTests ?? 0;
-  const failed = (r.numFailedTests ?? 0) + (r.numFailedTestSuites ?? 0);
+  // A file that failed without a failed test (an import or syntax error) counts as one failure too.
+  const brokenFiles = (r.testResults ?? []).filter((f) => f.status === 'failed' && !(f.assertionResults ?? []).some((a) => a.status === 'failed')).length;
+  const failed = (r.numFailedTests ?? 0) + brokenFiles;
   const problems = [];
   if (failed > 0) problems.push('failures');
   if (r.numTotalTests === 0 || passed === 0) problems.push('no test ran');
