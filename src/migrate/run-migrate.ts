@@ -8,6 +8,7 @@ import pRetry from 'p-retry';
 import { DatabaseError, InputInvalidError, LockUnavailableError, PartgovError, SafetyRefusedError, toPartgovError } from '../errors.js';
 import { withAdvisoryLock } from '../db/advisory-lock.js';
 import { isRetryableLockError } from '../db/sqlstate.js';
+import { writeAudit } from '../steps/run-steps.js';
 import { migratorFor, stateMigrationsFolder, stateSchema, type MigrationSetName } from '../state/state-schema.js';
 
 export interface MigrationStatus {
@@ -44,6 +45,8 @@ export interface MigrateOptions {
   lockRetries: number;
   /** Print what would run; apply nothing. */
   dryRun?: boolean;
+  /** Recorded in the audit row of an up or down that changed something. */
+  appEnv?: string;
 }
 
 /** Runs one Migrator call, retrying the whole call when a migration hit a lock timeout. */
@@ -167,5 +170,11 @@ export async function runMigrate(db: PartgovKysely, o: MigrateOptions): Promise<
     return steps;
   });
   const migrations = await statusOf(db, sets);
+  if (applied.length > 0) {
+    // The state schema may just have been removed (down --all): then there is no audit log to write to.
+    await writeAudit(db, { command: `migrate ${o.action}`, table: null, appEnv: o.appEnv ?? 'dev' }, applied.every((a) => a.status === 'success') ? 'succeeded' : 'failed',
+      applied.map((a) => ({ id: `${a.set}/${a.name}`, description: `${a.direction} ${a.set} migration ${a.name}`, sql: `-- ${a.set}/${a.name}.${a.direction}.sql`, status: a.status === 'success' ? 'succeeded' : a.status === 'error' ? 'failed' : 'not_executed' })),
+      { all: o.all === true, plan_folder: o.planFolder ?? null }).catch(() => undefined);
+  }
   return { action: o.action, dry_run: false, planned: [], applied, migrations, pending: migrations.filter((m) => !m.executed_at).length };
 }

@@ -60,10 +60,10 @@ function segmentOf(hash: RawBuilder<unknown>, segments: number) {
 
 /**
  * Compares legacy and shadow inside PostgreSQL: the row count and sum of row
- * hashes per hash segment of each table (one scan each); only when a segment
- * differs, the keys and hashes of the rows in the differing segments (a second
- * scan each), matched into the exact keys that are missing, extra or changed
- * (up to `maxDiffKeys` listed, all counted).
+ * hashes of each table (one ungrouped scan each: equal tables need nothing
+ * more); when they differ, the same per hash segment, then the keys and hashes
+ * of the rows in the differing segments, matched into the exact keys that are
+ * missing, extra or changed (up to `maxDiffKeys` listed, all counted).
  * Both sides run at once on two connections sharing one exported snapshot, so
  * rows written meanwhile cannot look like a diff.
  */
@@ -124,53 +124,57 @@ async function compareInSnapshot(
       onlyShadow = sql`not exists (select 1 from ${log} p where ${match(o.changeLog.columns)})`;
     }
   }
-  // Pass 1, the only one for equal tables: per hash segment, count and hash sum of each table
-  // (the shadow's also per leaf, for the skew check), both tables at once under one snapshot.
-  // Grouping costs ~10% over ungrouped totals, and spares a second full pass when rows differ.
-  // The planner cannot know how few groups there are and would sort every row for a
-  // GroupAggregate (1.7 s against 1.1 s hashed, over 1e6 rows): sorting is off for this pass.
+  // Pass 1, the only one for equal tables (the common case): each table's row count and hash
+  // sum, one ungrouped scan each, both at once (the shadow's per leaf, for the skew check).
+  const [legacyTotal, shadowLeaves] = await Promise.all([
+    sql<{ rows: string; checksum: string | null }>`select count(*)::text as rows, sum(${hash})::text as checksum from ${legacy} r where ${onlyLegacy}`.execute(connA),
+    sql<{ leaf: string; rows: string; checksum: string }>`
+      select r.tableoid::int8::text as leaf, count(*)::text as rows, sum(${hash})::text as checksum from ${shadow} r where ${onlyShadow} group by 1`.execute(connB),
+  ]);
+  const leafRows: Record<string, number> = {};
+  let shadowRows = 0n;
+  let shadowSum = 0n;
+  for (const r of shadowLeaves.rows) {
+    leafRows[r.leaf] = Number(r.rows);
+    shadowRows += BigInt(r.rows);
+    shadowSum += BigInt(r.checksum);
+  }
+  const base = { rows_legacy: Number(legacyTotal.rows[0]!.rows), rows_shadow: Number(shadowRows), segments: o.segments, leaf_rows: leafRows };
+  if (BigInt(legacyTotal.rows[0]!.rows) === shadowRows && BigInt(legacyTotal.rows[0]!.checksum ?? '0') === shadowSum) {
+    return { ...base, mismatched_segments: [], differing_rows: 0, differences: [], queries: 2, duration_ms: Math.round(performance.now() - t0), bisect_ms: 0, pending_entries: pending };
+  }
+
+  const tb = performance.now();
+  // Pass 2, per hash segment, both tables at once. The planner cannot know how few groups there
+  // are and would sort every row for a GroupAggregate (1.7 s against 1.1 s hashed, over 1e6
+  // rows): sorting is off for this pass.
   for (const c of [connA, connB]) await sql`select set_config('enable_sort', 'off', true)`.execute(c);
   const segment = segmentOf(sql`x.h`, o.segments);
-  const [legacySegments, shadowSegments] = await Promise.all([
+  const segmentsOf = (table: typeof legacy, only: typeof onlyLegacy, conn: Kysely<StateDatabase>) =>
     sql<SegmentRow>`
       select ${segment} as segment, count(*)::text as rows, sum(x.h)::text as checksum
-      from (select ${hash} as h from ${legacy} r where ${onlyLegacy}) x group by 1`.execute(connA),
-    sql<SegmentRow & { leaf: string }>`
-      select x.leaf, ${segment} as segment, count(*)::text as rows, sum(x.h)::text as checksum
-      from (select r.tableoid::int8::text as leaf, ${hash} as h from ${shadow} r where ${onlyShadow}) x group by 1, 2`.execute(connB),
-  ]);
+      from (select ${hash} as h from ${table} r where ${only}) x group by 1`.execute(conn);
+  const [legacySegments, shadowSegments] = await Promise.all([segmentsOf(legacy, onlyLegacy, connA), segmentsOf(shadow, onlyShadow, connB)]);
   for (const c of [connA, connB]) await sql`select set_config('enable_sort', 'on', true)`.execute(c);
-  const leafRows: Record<string, number> = {};
-  const shadowBy = new Map<number, { rows: bigint; checksum: bigint }>();
-  for (const r of shadowSegments.rows) {
-    leafRows[r.leaf] = (leafRows[r.leaf] ?? 0) + Number(r.rows);
-    const seg = shadowBy.get(Number(r.segment)) ?? { rows: 0n, checksum: 0n };
-    shadowBy.set(Number(r.segment), { rows: seg.rows + BigInt(r.rows), checksum: seg.checksum + BigInt(r.checksum) });
-  }
-  const legacyBy = new Map(legacySegments.rows.map((r) => [Number(r.segment), { rows: BigInt(r.rows), checksum: BigInt(r.checksum) }]));
-  const total = (m: Map<number, { rows: bigint }>) => [...m.values()].reduce((n, v) => n + v.rows, 0n);
+  const legacyBy = new Map(legacySegments.rows.map((r) => [Number(r.segment), r]));
+  const shadowBy = new Map(shadowSegments.rows.map((r) => [Number(r.segment), r]));
   const mismatched: number[] = [];
-  let rowsInMismatched = 0n;
+  let rowsInMismatched = 0;
   for (let seg = 0; seg < o.segments; seg++) {
     const l = legacyBy.get(seg);
     const h = shadowBy.get(seg);
     if (l?.rows !== h?.rows || l?.checksum !== h?.checksum) {
       mismatched.push(seg);
-      rowsInMismatched += (l?.rows ?? 0n) + (h?.rows ?? 0n);
+      rowsInMismatched += Number(l?.rows ?? 0) + Number(h?.rows ?? 0);
     }
   }
-  const base = { rows_legacy: Number(total(legacyBy)), rows_shadow: Number(total(shadowBy)), segments: o.segments, leaf_rows: leafRows };
-  if (mismatched.length === 0) {
-    return { ...base, mismatched_segments: [], differing_rows: 0, differences: [], queries: 2, duration_ms: Math.round(performance.now() - t0), bisect_ms: 0, pending_entries: pending };
-  }
-  const tb = performance.now();
   const key = pair.legacyKey.map((c) => c.name);
   const keyText = (alias: string) => sql.join(key.map((k) => sql`${sql.id(alias, k)}::text`));
   const bad = sql`${segmentOf(hash, o.segments)} = any(${mismatched}::int[])`;
 
   // Few differences (the case that matters): each side sends the keys and hashes of its rows in
   // the mismatching segments, both at once, and they are matched here. Many: the join below.
-  if (rowsInMismatched <= BigInt(clientMatchLimit)) {
+  if (rowsInMismatched <= clientMatchLimit) {
     const rowsOf = (table: typeof legacy, only: typeof onlyLegacy, conn: Kysely<StateDatabase>) =>
       sql<{ k: string[]; h: string }>`select array[${keyText('r')}] as k, ${hash}::text as h from ${table} r where ${bad} and ${only}`.execute(conn);
     const [l, s] = await Promise.all([rowsOf(legacy, onlyLegacy, connA), rowsOf(shadow, onlyShadow, connB)]);
@@ -190,7 +194,7 @@ async function compareInSnapshot(
       mismatched_segments: mismatched,
       differing_rows: found.length,
       differences: found.slice(0, o.maxDiffKeys),
-      queries: 4,
+      queries: 6,
       duration_ms: Math.round(performance.now() - t0),
       bisect_ms: Math.round(performance.now() - tb),
       pending_entries: pending,
@@ -218,7 +222,7 @@ async function compareInSnapshot(
       key: (r.lkey ?? r.skey)!,
       kind: r.lkey && r.skey ? 'changed' : r.lkey ? 'missing_in_shadow' : 'extra_in_shadow',
     })),
-    queries: 3,
+    queries: 5,
     duration_ms: Math.round(performance.now() - t0),
     bisect_ms: Math.round(performance.now() - tb),
     pending_entries: pending,

@@ -27,6 +27,7 @@ export function registerMigrate(program: CommandKit['program']): void {
             action: direction,
             all: o.all === true,
             dryRun: o.dryRun === true,
+            appEnv: ctx.settings.appEnv,
             planFolder: ctx.config?.migrations_dir,
             lockTimeoutMs: ctx.settings.lockTimeoutMs,
             statementTimeoutMs: ctx.settings.statementTimeoutMs,
