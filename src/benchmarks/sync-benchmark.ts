@@ -15,6 +15,8 @@ export interface OnlineBackfillBenchmarkOptions {
   major: 15 | 18;
   /** Only layouts whose name contains this text (all when undefined). */
   only?: string | undefined;
+  /** --batch-size for the backfills (partgov's default when undefined). */
+  batchSize?: number | undefined;
   log: (line: string) => void;
 }
 
@@ -79,6 +81,7 @@ export async function benchmarkOnlineBackfill(o: OnlineBackfillBenchmarkOptions)
   const tables = chosen.map((l) => ({ name: l.table, layout: l.layout }));
   return withBenchDatabase(o.major, { tables }, async ({ url, version, db, config, configFile }) => {
     const cli = (args: string[]) => runCliJson<BackfillResult>(['--config', configFile, '--database-url', url, ...args]);
+    const batchArgs = o.batchSize === undefined ? [] : ['--batch-size', String(o.batchSize)];
     const out: LayoutFigures[] = [];
     for (const l of chosen) {
       o.log(`bench: ${l.name}: loading ${o.rows} rows`);
@@ -94,14 +97,14 @@ export async function benchmarkOnlineBackfill(o: OnlineBackfillBenchmarkOptions)
 
         await recreateShadow(db, config, l.table);
         await cli(['sync', 'enable', '--table', l.table]);
-        const on = await walBytes(db, () => cli(['backfill', '--table', l.table]));
+        const on = await walBytes(db, () => cli(['backfill', '--table', l.table, ...batchArgs]));
         await cli(['sync', 'disable', '--table', l.table]);
         runs.online.push(on.result.duration_ms);
         runs.onlineWal.push(on.wal);
         runs.on.push(ratio(ceilingMs, on.result.duration_ms));
 
         await recreateShadow(db, config, l.table);
-        const off = await cli(['backfill', '--table', l.table]);
+        const off = await cli(['backfill', '--table', l.table, ...batchArgs]);
         runs.offline.push(off.duration_ms);
         runs.off.push(ratio(ceilingMs, off.duration_ms));
         o.log(`bench: ${l.name}: repetition ${i + 1}: INSERT … SELECT ${seconds(ceilingMs)} s (${mb(c.wal)} MB WAL), online ${seconds(on.result.duration_ms)} s (${mb(on.wal)} MB WAL) = ${ratio(ceilingMs, on.result.duration_ms)}x, offline ${seconds(off.duration_ms)} s = ${ratio(ceilingMs, off.duration_ms)}x`);
