@@ -41,6 +41,7 @@ export async function withAdvisoryLock<DB, T>(
         select l.pid, a.application_name, a.backend_start as started
         from pg_locks l join pg_stat_activity a on a.pid = l.pid
         where l.locktype = 'advisory' and l.granted
+          and l.database = (select oid from pg_database where datname = current_database())
           and l.classid::int = hashtext(${`partgov:${operation}`}) and l.objid::int = hashtext(${table})
           and l.objsubid = 2
         limit 1`.execute(conn);
@@ -62,6 +63,7 @@ export async function withAdvisoryLock<DB, T>(
         select exists (select 1 from pg_locks l join pg_stat_activity a on a.pid = l.pid
                        where l.pid = ${me.pid} and a.backend_start::text = ${me.started}
                          and l.locktype = 'advisory' and l.granted and l.objsubid = 2
+                         and l.database = (select oid from pg_database where datname = current_database())
                          and l.classid::int = hashtext(${`partgov:${operation}`}) and l.objid::int = hashtext(${table})) as held`,
     };
     try {

@@ -118,7 +118,7 @@ describe('backfill with sync and a concurrent writer', () => {
       for (let i = 0; i < 400 && terminated === 0; i++) {
         const r = await sql<{ ok: boolean }>`
           select pg_terminate_backend(pid) as ok from pg_stat_activity
-          where application_name = 'partgov victim' and state = 'active' and query like '%with ins as%'`.execute(t.db);
+          where application_name = 'partgov victim' and datname = current_database() and state = 'active' and query like '%with ins as%'`.execute(t.db);
         terminated += r.rows.filter((x) => x.ok).length;
         await sleep(5);
       }
@@ -149,7 +149,8 @@ describe('backfill with sync and a concurrent writer', () => {
             killed = -1;
             void sql<{ n: number }>`
               select count(pg_terminate_backend(pid))::int as n from pg_locks
-              where locktype = 'advisory' and classid::int = hashtext('partgov:backfill') and objid::int = hashtext('Acct Data.Acct Events')`
+              where locktype = 'advisory' and classid::int = hashtext('partgov:backfill') and objid::int = hashtext('Acct Data.Acct Events')
+                and database = (select oid from pg_database where datname = current_database())`
               .execute(t.db).then((r) => (killed = r.rows[0]!.n));
           }
         },

@@ -39,7 +39,7 @@ async function shadowExtent(): Promise<{ n: number; max_id: string | null }> {
 /** Waits until no backend of a killed partgov process is left (its advisory lock goes with it). */
 async function waitForBackendsGone(): Promise<void> {
   for (let i = 0; i < 100; i++) {
-    const r = await sql<{ n: number }>`select count(*)::int as n from pg_stat_activity where application_name = 'partgov backfill'`.execute(t.db);
+    const r = await sql<{ n: number }>`select count(*)::int as n from pg_stat_activity where application_name = 'partgov backfill' and datname = current_database()`.execute(t.db);
     if (r.rows[0]!.n === 0) return;
     await sleep(50);
   }
@@ -108,14 +108,14 @@ describe('backfill survives kill -9', () => {
           // sync enable needs SHARE ROW EXCLUSIVE on the table: it queues behind the blocker for up to 60 s.
           const child = spawn(process.execPath, [cliPath, '--config', configFile, '--database-url', t.url, '--lock-timeout', '60000', 'sync', 'enable', '--table', 'Acct Events'], { stdio: 'ignore' });
           const waiting = async () =>
-            (await sql<{ n: number }>`select count(*)::int as n from pg_stat_activity where application_name = 'partgov sync' and wait_event_type = 'Lock'`.execute(t.db)).rows[0]!.n;
+            (await sql<{ n: number }>`select count(*)::int as n from pg_stat_activity where application_name = 'partgov sync' and wait_event_type = 'Lock' and datname = current_database()`.execute(t.db)).rows[0]!.n;
           for (let i = 0; i < 200 && (await waiting()) === 0; i++) await sleep(50);
           expect(await waiting()).toBe(1);
           child.kill('SIGKILL');
           // The blocker still holds its lock: only the server's check of the dead socket can end the wait.
           let gone = false;
           for (let i = 0; i < 100 && !gone; i++) {
-            gone = (await sql<{ n: number }>`select count(*)::int as n from pg_stat_activity where application_name = 'partgov sync'`.execute(t.db)).rows[0]!.n === 0;
+            gone = (await sql<{ n: number }>`select count(*)::int as n from pg_stat_activity where application_name = 'partgov sync' and datname = current_database()`.execute(t.db)).rows[0]!.n === 0;
             if (!gone) await sleep(100);
           }
           expect(gone).toBe(true);

@@ -256,7 +256,7 @@ describe('kill -9 of cutover and rollback', () => {
     };
     const gone = async () => {
       for (let i = 0; i < 100; i++) {
-        const r = await sql<{ n: number }>`select count(*)::int as n from pg_stat_activity where application_name in ('partgov cutover', 'partgov rollback')`.execute(t.db);
+        const r = await sql<{ n: number }>`select count(*)::int as n from pg_stat_activity where application_name in ('partgov cutover', 'partgov rollback') and datname = current_database()`.execute(t.db);
         if (r.rows[0]!.n === 0) return;
         await sleep(50);
       }
