@@ -172,3 +172,29 @@ export function dropChangeLogParts(source: { schema: string; name: string }, dir
     ],
   };
 }
+
+/**
+ * Steps that register a captured table with partgov's DDL guard
+ * (sql/sync/guard-synced-ddl.sql): a row in partgov.sync_guard naming the
+ * columns its change log reads, and, when the role may create one (superuser),
+ * the event trigger that refuses renaming or dropping them.
+ */
+export function ddlGuardDdl(source: TableModel, label: string, log: ChangeLog, withEventTrigger: boolean, functionText: string): string[] {
+  const cols = log.columns.map((c) => c.name);
+  return [
+    // sql.lit: the oid and names come from the catalog; the array literal is built from quoted text literals.
+    compileDdl(sql`insert into partgov.sync_guard (relid, table_name, key_columns) values (${sql.lit(source.oid)}::oid, ${sql.lit(label)}, array[${sql.join(cols.map((c) => sql.lit(c)))}]::text[])
+      on conflict (relid) do update set table_name = excluded.table_name, key_columns = excluded.key_columns`),
+    ...(withEventTrigger
+      ? [
+          functionText.trim().replace(/;\s*$/, ''),
+          compileDdl(sql`do ${sql.lit(`begin if not exists (select 1 from pg_event_trigger where evtname = 'partgov_guard_synced_ddl') then create event trigger partgov_guard_synced_ddl on ddl_command_end when tag in ('ALTER TABLE') execute function partgov.guard_synced_ddl(); end if; end`)}`),
+        ]
+      : []),
+  ];
+}
+
+/** The step that takes a table off the DDL guard. */
+export function dropDdlGuardDdl(source: TableModel): string {
+  return compileDdl(sql`delete from partgov.sync_guard where relid = ${sql.lit(source.oid)}::oid`);
+}

@@ -2,13 +2,13 @@ import { sql } from 'kysely';
 import type { TableConfig } from '../config/config-schema.js';
 import type { RuntimeSettings } from '../config/runtime-settings.js';
 import { withAdvisoryLock } from '../db/advisory-lock.js';
-import { findTableOid } from '../db/catalog.js';
+import { findTableOid, requireTable } from '../db/catalog.js';
 import { compileDdl } from '../db/compile-ddl.js';
 import { objectNames } from '../db/object-names.js';
 import { runGuarded, type GuardRetryEvent } from '../db/run-guarded.js';
 import { resolveShadowPair, type ShadowPair } from '../db/shadow-pair.js';
 import type { PartgovKysely } from '../db/state-tables.js';
-import { dropChangeLogDdl } from '../changelog/change-log.js';
+import { dropChangeLogDdl, dropDdlGuardDdl } from '../changelog/change-log.js';
 import { drainInTransaction, listRejectedKeys, replayChanges, routeLabel } from '../changelog/replay-changes.js';
 import { isSyncEnabled } from '../changelog/sync-state.js';
 import { InputInvalidError, SafetyRefusedError } from '../errors.js';
@@ -269,8 +269,10 @@ export async function runRetire(db: PartgovKysely, table: TableConfig, o: Retire
   if (o.settings.appEnv === 'prod' && (days === null || days < table.cutover.retire_after_days)) {
     refuse('prod-retire-too-early', `${label} was cut over ${days === null ? 'at an unknown time' : `${days.toFixed(1)} day(s) ago`}; prod keeps the archive ${table.cutover.retire_after_days} day(s) so a rollback stays possible`, `wait, or lower tables[].cutover.retire_after_days in the config`);
   }
+  const current = await requireTable(db, { schema: table.schema, name: table.name });
   const steps = [
     ...dropReverseLog(table).map((text, i) => ({ id: `drop-capture-${i + 1}`, description: `stop feeding ${archive}`, sql: text })),
+    { id: 'guard-off', description: `stop guarding ${table.name}'s key columns`, sql: dropDdlGuardDdl(current) },
     ...(o.keepArchive ? [] : [{ id: 'drop-archive', description: `drop ${archive}`, sql: compileDdl(sql`drop table ${sql.id(table.schema, archive)}`) }]),
   ];
   const result = { table: label, archive: `${table.schema}.${archive}`, dry_run: o.dryRun === true, archive_dropped: !o.keepArchive && !o.dryRun, days_since_cutover: days === null ? null : Math.round(days * 10) / 10 };

@@ -6,7 +6,7 @@ import { objectNames } from '../db/object-names.js';
 import type { ShadowPair } from '../db/shadow-pair.js';
 import { querySqlFile } from '../db/sql-file.js';
 import type { PartgovKysely } from '../db/state-tables.js';
-import { changeLogOf, changeLogParts, dropChangeLogParts } from '../changelog/change-log.js';
+import { changeLogOf, changeLogParts, ddlGuardDdl, dropChangeLogParts, dropDdlGuardDdl } from '../changelog/change-log.js';
 import type { Step } from '../steps/run-steps.js';
 
 /** Something that points at the table by OID, and what the swap does with it. */
@@ -153,6 +153,10 @@ export async function planSwap(
       : { ...pair, legacy: renamed(pair.legacy, table.name), shadow: renamed(pair.shadow, fromNewName) };
   const logAfter = changeLogParts(after, changeLogOf(after, direction === 'cutover' ? 'reverse' : 'forward'));
   logAfter.triggers.forEach((text, i) => add(`capture-${i + 1}`, `log changes of ${table.name} for ${fromNewName}, so it stays exact`, text));
+  // The DDL guard follows: it protects the key columns of whichever table is captured now.
+  add('guard-off', `stop guarding ${fromNewName}'s key columns`, dropDdlGuardDdl(from));
+  const logAfterModel = changeLogOf(after, direction === 'cutover' ? 'reverse' : 'forward');
+  ddlGuardDdl(into, `${schema}.${table.name}`, logAfterModel, false, '').forEach((text) => add('guard-on', `guard the key columns the change log of ${table.name} reads`, text));
   const prepare = logAfter.objects.map((text, i) => ({ id: `prepare-${i + 1}`, description: `change-log objects for ${fromNewName} (unused until the swap attaches their triggers)`, sql: text }));
   const cleanup = dropBefore.objects.map((text, i) => ({ id: `cleanup-${i + 1}`, description: 'drop the emptied change log of the old direction', sql: text }));
   return { direction, table: `${schema}.${table.name}`, archive: `${schema}.${archive}`, objects, prepare, steps, cleanup };

@@ -4,8 +4,12 @@ import { withAdvisoryLock } from '../db/advisory-lock.js';
 import type { GuardRetryEvent } from '../db/run-guarded.js';
 import { resolveShadowPair } from '../db/shadow-pair.js';
 import type { PartgovKysely } from '../db/state-tables.js';
-import { changeLogDdl, changeLogOf, dropChangeLogDdl } from '../changelog/change-log.js';
-import { countLogEntries, listRejectedKeys, replayChanges, type ReplayResult } from '../changelog/replay-changes.js';
+import { changeLogDdl, changeLogNames, changeLogOf, ddlGuardDdl, dropChangeLogDdl, dropDdlGuardDdl } from '../changelog/change-log.js';
+import { findTableOid, requireTable } from '../db/catalog.js';
+import { objectNames } from '../db/object-names.js';
+import { sql } from 'kysely';
+import { sqlFileText } from '../db/sql-file.js';
+import { listRejectedKeys, replayChanges, type ReplayResult } from '../changelog/replay-changes.js';
 import { shadowCompatibilityProblems, type CompatibilityProblem } from '../changelog/shadow-compatibility.js';
 import { isSyncEnabled } from '../changelog/sync-state.js';
 import { RunInProgressError, SafetyRefusedError } from '../errors.js';
@@ -33,6 +37,7 @@ export interface SyncResult {
   rejected_keys: number;
 }
 
+
 export interface SyncOptions {
   action: SyncAction;
   settings: RuntimeSettings;
@@ -54,11 +59,15 @@ export interface SyncOptions {
  */
 export async function runSync(db: PartgovKysely, table: TableConfig, o: SyncOptions): Promise<SyncResult> {
   await assertStateSchema(db);
+  const label = `${table.schema}.${table.name}`;
+  const wasEnabled = await isSyncEnabled(db, table.schema, table.name);
+  // Disable is the emergency brake: it needs only the legacy table, even when the shadow no
+  // longer matches it (a column renamed on one side), which is when it is needed most.
+  if (o.action === 'disable') return disableSync(db, table, o, wasEnabled);
   const pair = await resolveShadowPair(db, table);
   const log = changeLogOf(pair);
-  const wasEnabled = await isSyncEnabled(db, table.schema, table.name);
   const base = {
-    table: pair.label,
+    table: label,
     shadow: `${pair.shadow.schema}.${pair.shadow.name}`,
     action: o.action,
     dry_run: o.dryRun === true,
@@ -71,7 +80,7 @@ export async function runSync(db: PartgovKysely, table: TableConfig, o: SyncOpti
     retries: o.settings.lockRetries,
     ...(o.onRetry ? { onRetry: o.onRetry } : {}),
   };
-  const rejectedCount = async () => (await listRejectedKeys(db, pair.label, 1)).total;
+  const rejectedCount = async () => (await listRejectedKeys(db, label, 1)).total;
 
   if (o.action === 'replay') {
     if (!wasEnabled) {
@@ -85,28 +94,63 @@ export async function runSync(db: PartgovKysely, table: TableConfig, o: SyncOpti
     const problems = shadowCompatibilityProblems(pair, table);
     if (problems.length > 0) throw compatibilityRefusal(pair.label, problems);
   }
-  return withAdvisoryLock(db, 'sync', pair.label, () =>
-    holdBackfillLock(db, pair.label, o.action, async () => {
-      const noOp = (o.action === 'enable') === wasEnabled;
-      const steps = noOp ? [] : (o.action === 'enable' ? changeLogDdl(pair, log) : dropChangeLogDdl(pair.legacy)).map((text, i) => ({
-        id: `${o.action}-${i + 1}`,
-        description: describeStep(text),
-        sql: text,
-      }));
-      const dropped = o.action === 'disable' && wasEnabled ? await countLogEntries(db, pair) : 0;
-      const run = await runSteps(db, steps, {
+  return withAdvisoryLock(db, 'sync', label, () =>
+    holdBackfillLock(db, label, 'enable', async () => {
+      const superuser = (await sql<{ s: boolean }>`select rolsuper as s from pg_roles where rolname = current_user`.execute(db)).rows[0]?.s === true;
+      const texts = wasEnabled ? [] : [...changeLogDdl(pair, log), ...ddlGuardDdl(pair.legacy, label, log, superuser, sqlFileText('sync/guard-synced-ddl.sql'))];
+      const run = await runSteps(db, stepsOf('enable', texts), {
         dryRun: o.dryRun === true,
-        guard: { ...guard, label: `sync ${o.action} ${pair.label}` },
-        audit: { command: `sync ${o.action}`, table: pair.label, appEnv: o.settings.appEnv },
-        details: { change_log: base.change_log, entries_dropped: dropped },
+        guard: { ...guard, label: `sync enable ${label}` },
+        audit: { command: 'sync enable', table: label, appEnv: o.settings.appEnv },
+        details: { change_log: base.change_log, ddl_guard: superuser ? 'event trigger' : 'none (creating an event trigger needs a superuser)' },
       });
-      const enabled = o.dryRun ? wasEnabled : o.action === 'enable';
-      return { ...base, enabled, steps: run.steps, entries_dropped: dropped, replay: null, rejected_keys: await rejectedCount() };
+      return { ...base, enabled: o.dryRun ? wasEnabled : true, steps: run.steps, entries_dropped: 0, replay: null, rejected_keys: await rejectedCount() };
     }),
   );
 }
 
+async function disableSync(db: PartgovKysely, table: TableConfig, o: SyncOptions, wasEnabled: boolean): Promise<SyncResult> {
+  const legacy = await requireTable(db, table);
+  const label = `${table.schema}.${table.name}`;
+  const log = changeLogNames(legacy);
+  const logName = `${log.table.schema}.${log.table.name}`;
+  return withAdvisoryLock(db, 'sync', label, () =>
+    holdBackfillLock(db, label, 'disable', async () => {
+      const dropped = wasEnabled && (await findTableOid(db, log.table)) !== null
+        ? (await sql<{ n: number }>`select count(*)::int as n from ${sql.id(log.table.schema, log.table.name)}`.execute(db)).rows[0]!.n
+        : 0;
+      const texts = wasEnabled ? [...dropChangeLogDdl(legacy), dropDdlGuardDdl(legacy)] : [];
+      const run = await runSteps(db, stepsOf('disable', texts), {
+        dryRun: o.dryRun === true,
+        guard: { lockTimeoutMs: o.settings.lockTimeoutMs, statementTimeoutMs: o.settings.statementTimeoutMs, retries: o.settings.lockRetries, label: `sync disable ${label}`, ...(o.onRetry ? { onRetry: o.onRetry } : {}) },
+        audit: { command: 'sync disable', table: label, appEnv: o.settings.appEnv },
+        details: { change_log: logName, entries_dropped: dropped },
+      });
+      return {
+        table: label,
+        shadow: `${table.schema}.${objectNames.shadow(table.name)}`,
+        action: 'disable',
+        dry_run: o.dryRun === true,
+        was_enabled: wasEnabled,
+        enabled: o.dryRun ? wasEnabled : false,
+        change_log: logName,
+        steps: run.steps,
+        entries_dropped: dropped,
+        replay: null,
+        rejected_keys: (await listRejectedKeys(db, label, 1)).total,
+      };
+    }),
+  );
+}
+
+function stepsOf(action: string, texts: string[]) {
+  return texts.map((text, i) => ({ id: `${action}-${i + 1}`, description: describeStep(text), sql: text }));
+}
+
 function describeStep(text: string): string {
+  if (/^insert into partgov.sync_guard/i.test(text)) return 'guard the key columns the change log reads';
+  if (/^delete from partgov.sync_guard/i.test(text)) return 'stop guarding the key columns';
+  if (/event trigger/i.test(text)) return 'event trigger refusing DDL that renames or drops a guarded column';
   const m = /^(create|drop|alter|revoke)\s+(or replace\s+)?(table|index|function|trigger)?/i.exec(text);
   return m ? `${m[1]!.toLowerCase()} ${(m[3] ?? '').toLowerCase()}`.trim() : 'statement';
 }

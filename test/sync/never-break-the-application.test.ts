@@ -109,7 +109,7 @@ describe('the application keeps writing, as a non-owner role, once sync is on', 
     }
   });
 
-  it('a schema change on the legacy table never fails the application: a wider varchar lands in sync_rejected and verify names the key', async () => {
+  it('a schema change on the legacy table never fails the application: a wider varchar lands in sync_rejected, a renamed key column is refused by the DDL guard', async () => {
     await sql`create table drifting (id int primary key, scope_key text not null, code varchar(8), note text)`.execute(t.db);
     await sql`insert into drifting select g, 'k' || (g % 3), 'c' || g, 'n' from generate_series(1, 300) g`.execute(t.db);
     const config = parseConfig({ tables: [{ name: 'drifting', layout: { type: 'hash', key: 'scope_key', partitions: 4 } }] });
@@ -136,6 +136,13 @@ describe('the application keeps writing, as a non-owner role, once sync is on', 
       await sql`delete from drifting where id = 7`.execute(db);
       const stopped = await runSync(t.db, config.tables[0]!, { action: 'replay', settings }).catch((e: unknown) => e);
       expect(String(stopped)).toMatch(/lacks column\(s\) remark/);
+
+      // Renaming a column the change log reads would fail every application write: the DDL guard refuses it.
+      const guarded = await sql`alter table drifting rename column scope_key to scope`.execute(t.db).catch((e: unknown) => e);
+      expect(String(guarded)).toMatch(/partgov: sync is on for public.drifting, whose change log reads column\(s\) scope_key/);
+      await sql`insert into drifting values (2001, 'k2', 'c', 'still writing')`.execute(db);
+      await runSync(t.db, config.tables[0]!, { action: 'disable', settings });
+      await sql`alter table drifting rename column scope_key to scope`.execute(t.db);
     } finally {
       await runSync(t.db, config.tables[0]!, { action: 'disable', settings }).catch(() => undefined);
       await app.drop();
