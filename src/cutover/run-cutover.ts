@@ -6,7 +6,7 @@ import { findTableOid, requireTable } from '../db/catalog.js';
 import { compileDdl } from '../db/compile-ddl.js';
 import { objectNames } from '../db/object-names.js';
 import { runGuarded, type GuardRetryEvent } from '../db/run-guarded.js';
-import { resolveShadowPair, type ShadowPair } from '../db/shadow-pair.js';
+import { archiveNameOf, resolveShadowPair, type ShadowPair } from '../db/shadow-pair.js';
 import type { PartgovKysely } from '../db/state-tables.js';
 import { dropChangeLogDdl, dropDdlGuardDdl } from '../changelog/change-log.js';
 import { drainInTransaction, listRejectedKeys, replayChanges, routeLabel } from '../changelog/replay-changes.js';
@@ -15,7 +15,7 @@ import { InputInvalidError, SafetyRefusedError } from '../errors.js';
 import { lastSucceeded, latestRun } from '../state/run-ledger.js';
 import { assertStateSchema } from '../state/state-schema.js';
 import { renderSteps, writeAudit, type StepReport } from '../steps/run-steps.js';
-import { archiveNameOf, planSwap, type SwapObject, type SwapPlan } from './swap-plan.js';
+import { planSwap, type SwapObject, type SwapPlan } from './swap-plan.js';
 
 export interface SwapOptions {
   settings: RuntimeSettings;

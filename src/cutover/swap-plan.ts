@@ -3,7 +3,7 @@ import type { TableConfig } from '../config/config-schema.js';
 import type { TableModel } from '../db/catalog.js';
 import { compileDdl } from '../db/compile-ddl.js';
 import { objectNames } from '../db/object-names.js';
-import type { ShadowPair } from '../db/shadow-pair.js';
+import { archiveNameOf, type ShadowPair } from '../db/shadow-pair.js';
 import { querySqlFile } from '../db/sql-file.js';
 import type { PartgovKysely } from '../db/state-tables.js';
 import { changeLogOf, changeLogParts, ddlGuardDdl, dropChangeLogParts, dropDdlGuardDdl } from '../changelog/change-log.js';
@@ -35,11 +35,6 @@ interface DependentRow {
   kind: SwapObject['kind'];
   name: string;
   definition: string | null;
-}
-
-/** The archive name of a table: configured, or `<table>_legacy` (≤ 63 bytes). */
-export function archiveNameOf(table: TableConfig): string {
-  return table.cutover.archive_name ?? objectNames.legacy(table.name);
 }
 
 /**

@@ -78,3 +78,8 @@ export async function resolveShadowPair(db: PartgovKysely, table: TableConfig, n
     overridingSystemValue: shadow.columns.some((c) => c.identity === 'always'),
   };
 }
+
+/** The name the legacy table takes at cutover and keeps until retire: configured, or `<table>_legacy` (≤ 63 bytes). */
+export function archiveNameOf(table: TableConfig): string {
+  return table.cutover.archive_name ?? objectNames.legacy(table.name);
+}

@@ -6,6 +6,7 @@ import { isSyncEnabled } from '../changelog/sync-state.js';
 import { findTableOid } from '../db/catalog.js';
 import { objectNames } from '../db/object-names.js';
 import type { PartgovKysely } from '../db/state-tables.js';
+import { archiveNameOf } from '../db/shadow-pair.js';
 import { lastSucceeded, latestRun } from '../state/run-ledger.js';
 
 /** Where one configured table stands, from the catalog and partgov's own records. */
@@ -37,7 +38,7 @@ export async function runStatus(db: PartgovKysely, config: PartgovConfig, o: { t
   const out: TableStatus[] = [];
   for (const t of selectTables(config, o.table)) {
     const label = `${t.schema}.${t.name}`;
-    const archive = t.cutover.archive_name ?? objectNames.legacy(t.name);
+    const archive = archiveNameOf(t);
     const rel = await sql<{ relkind: string; estimate: number }>`
       select c.relkind::text as relkind, greatest(c.reltuples, 0)::float8 as estimate from pg_class c join pg_namespace n on n.oid = c.relnamespace
       where n.nspname = ${t.schema} and c.relname = ${t.name}`.execute(db);

@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { PartgovConfig } from '../config/config-schema.js';
 import { selectTables } from '../config/load-config.js';
 import { readPartitionTree } from '../db/catalog.js';
-import { resolveShadowPair } from '../db/shadow-pair.js';
+import { archiveNameOf, resolveShadowPair } from '../db/shadow-pair.js';
 import type { PartgovKysely } from '../db/state-tables.js';
 import { InputInvalidError } from '../errors.js';
 import { compareRows, type RowComparison } from './compare-rows.js';
@@ -12,7 +12,6 @@ import { recordRun } from '../state/run-ledger.js';
 import { changeLogOf } from '../changelog/change-log.js';
 import { listRejectedKeys, replayChanges, routeLabel } from '../changelog/replay-changes.js';
 import { findTableOid } from '../db/catalog.js';
-import { objectNames } from '../db/object-names.js';
 import { isSyncEnabled } from '../changelog/sync-state.js';
 import { checkPartitionHealth, type VerifyCheck } from './partition-health.js';
 
@@ -105,7 +104,7 @@ export async function runVerify(db: PartgovKysely, config: PartgovConfig, o: Ver
     const tableStarted = new Date();
     // After cutover the table is the partitioned one and the archive must stay exact for a rollback:
     // verify then compares the archive (legacy-shaped) with the table, through the reverse change log.
-    const archive = table.cutover.archive_name ?? objectNames.legacy(table.name);
+    const archive = archiveNameOf(table);
     const cutOver = (await isSyncEnabled(db, table.schema, table.name, 'reverse')) && (await findTableOid(db, { schema: table.schema, name: archive })) !== null;
     const direction = cutOver ? 'reverse' : 'forward';
     const pair = cutOver ? await resolveShadowPair(db, table, { legacy: archive, shadow: table.name }) : await resolveShadowPair(db, table);

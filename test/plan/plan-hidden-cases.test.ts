@@ -79,9 +79,9 @@ describe('plan on tables nobody here wrote', () => {
     }
   });
 
-  it('verify sees a change a case-insensitive collation would hide', async (ctx) => {
-    const icu = await sql`create collation if not exists ci (provider = icu, locale = 'und-u-ks-level2', deterministic = false)`.execute(t.db).then(() => true, () => false);
-    if (!icu) ctx.skip('this server has no ICU');
+  it('verify sees a change a case-insensitive collation would hide', async () => {
+    // Both embedded majors are built with ICU; a server without it fails here, loudly.
+    await sql`create collation if not exists ci (provider = icu, locale = 'und-u-ks-level2', deterministic = false)`.execute(t.db);
     await sql`create table labels (id int primary key, scope_key text not null, label text collate ci)`.execute(t.db);
     await sql`insert into labels select g, 'k' || g % 2, 'Label-' || g from generate_series(1, 100) g`.execute(t.db);
     const config = parseConfig({ tables: [{ name: 'labels', layout: { type: 'hash', key: 'scope_key', partitions: 2 } }] });
