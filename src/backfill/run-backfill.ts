@@ -249,7 +249,8 @@ export async function runBackfill(db: PartgovKysely, table: TableConfig, o: Back
       ? (async () => {
           while (walking) {
             try {
-              const r = await replayChanges(db, pair, { ...replayOptions, maxEntries: 50_000 });
+              // No count of the waiting entries per poll: on a long log that is a full scan every 200 ms.
+              const r = await replayChanges(db, pair, { ...replayOptions, maxEntries: 50_000, countWaiting: false });
               addReplay(r);
               if (r.entries === 0) await sleep(200);
             } catch (err) {

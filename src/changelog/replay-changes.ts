@@ -17,6 +17,8 @@ export interface ReplayOptions {
   chunk?: number;
   /** Stop after this many entries (default: until nothing replayable is left). */
   maxEntries?: number;
+  /** Count the entries left waiting afterwards (a full count of the log; default true). */
+  countWaiting?: boolean;
 }
 
 export interface ReplayResult {
@@ -29,7 +31,7 @@ export interface ReplayResult {
   /** Keys the shadow rejected in this run (moved to partgov.sync_rejected). */
   rejected: number;
   transactions: number;
-  /** Entries left in the log that the backfill has not reached yet (they wait for it). */
+  /** Entries left in the log that the backfill has not reached yet (they wait for it); 0 when not counted. */
   waiting: number;
   duration_ms: number;
 }
@@ -255,7 +257,7 @@ export async function replayChanges(db: PartgovKysely, pair: ShadowPair, o: Repl
     // Fewer keys than a chunk: the log held no more when the round began (writers may keep adding).
     if (round.keys.length < chunk) break;
   }
-  result.waiting = await countLogEntries(db, pair, log.direction);
+  if (o.countWaiting !== false) result.waiting = await countLogEntries(db, pair, log.direction);
   result.duration_ms = Math.round(performance.now() - t0);
   return result;
 }
