@@ -3,7 +3,7 @@ import tseslint from 'typescript-eslint';
 // The layering of ../shared/ARCHITECTURE.md, enforced:
 //   cli -> orchestrators (demo, benchmarks) -> stages -> foundations -> errors.
 // A stage never imports another stage; foundations never import a stage or an orchestrator.
-const stages = ['plan', 'migrate', 'sync', 'backfill', 'verify', 'shadow-read', 'preflight', 'init', 'cutover', 'status'];
+const stages = ['plan', 'migrate', 'sync', 'backfill', 'verify', 'shadow-read', 'preflight', 'init', 'cutover', 'status', 'purge', 'maintain'];
 const orchestrators = ['demo', 'benchmarks', 'cli'];
 const foundations = ['config', 'db', 'state', 'steps', 'changelog', 'embedded', 'checks'];
 

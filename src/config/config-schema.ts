@@ -68,6 +68,17 @@ export const tableConfigSchema = z
     layout: layoutSchema,
     tenant_column: identifier.optional().describe('column holding the tenant id (used by purge guards)'),
     scope_column: identifier.optional().describe('column holding the scope (used by purge guards)'),
+    scope_key_column: identifier
+      .optional()
+      .describe('column whose value identifies a (tenant, scope) pair; default: the layout key (hash, isolatable) or the range sub-partition key'),
+    scope_key_format: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('how the scope key is formed from {tenant} and {scope}; default: purge.scope_key_format'),
+    activity_column: identifier
+      .optional()
+      .describe('timestamp column that records a write (e.g. updated_at): in prod, purge refuses a scope written within purge.active_window_minutes'),
     allow_drop: z
       .array(identifier)
       .default([])
@@ -99,9 +110,18 @@ export const configSchema = z
     lock_retries: z.number().int().min(0).max(50).default(5),
     evidence_dir: z.string().min(1).default('artifacts/partgov'),
     purge: z
-      .object({ default_mode: z.enum(['partition', 'auto', 'delete']).default('partition') })
+      .object({
+        default_mode: z.enum(['partition', 'auto', 'delete']).default('partition'),
+        scope_key_format: z
+          .string()
+          .min(1)
+          .default('{tenant}:{scope}')
+          .describe('how a scope key value is formed from {tenant} and {scope} when the key column is neither the tenant nor the scope column'),
+        active_window_minutes: z.number().min(0).default(15).describe('in prod, purge refuses a scope written within this many minutes (tables[].activity_column)'),
+        batch_rows: z.number().int().min(1).max(1_000_000).default(5000).describe('rows per DELETE batch of auto/delete mode'),
+      })
       .strict()
-      .default({ default_mode: 'partition' }),
+      .default({ default_mode: 'partition', scope_key_format: '{tenant}:{scope}', active_window_minutes: 15, batch_rows: 5000 }),
   })
   .strict()
   .superRefine((cfg, ctx) => {

@@ -1,0 +1,184 @@
+import { sql } from 'kysely';
+import type { PartgovConfig, TableConfig } from '../config/config-schema.js';
+import { findTableOid, readPartitionTree, requireTable, type ColumnModel, type TableRef } from '../db/catalog.js';
+import { archiveNameOf } from '../db/shadow-pair.js';
+import type { PartgovKysely } from '../db/state-tables.js';
+import { InputInvalidError, sqlStateOf } from '../errors.js';
+import { scopePredicate, scopeSelector, type ScopeSelector, type ScopeTarget } from './scope-target.js';
+
+/**
+ * How one table's rows of a scope go: `truncate_partition` / `drop_partition`
+ * (the scope owns dedicated partitions: O(1)), `pruned_delete` (a DELETE that
+ * the scope key prunes to the leaves that can hold it), `delete` (a DELETE
+ * over the whole table), or `none` (no partition can hold the scope).
+ */
+export type PurgeStrategy = 'truncate_partition' | 'drop_partition' | 'pruned_delete' | 'delete' | 'none';
+
+export interface LeafRef extends TableRef {
+  oid: string;
+  parentSchema: string | null;
+  parentName: string | null;
+}
+
+export interface TablePurgePlan {
+  /** schema.name of the configured table. */
+  table: string;
+  config: TableConfig;
+  /** The table the application uses under that name (partitioned after cutover). */
+  live: TableRef;
+  oid: string;
+  partitioned: boolean;
+  selector: ScopeSelector;
+  strategy: PurgeStrategy;
+  /** The leaves the purge touches: dedicated ones for truncate/drop, the ones the key prunes to for a delete. */
+  leaves: LeafRef[];
+  /** Rows of the scope now (a count; for truncate/drop, the leaves' row estimate). */
+  rows: number;
+  rows_exact: boolean;
+  /** Columns copied to an archive and checksummed (generated columns are recomputed, not stored). */
+  columns: ColumnModel[];
+  /** After cutover: the kept legacy table, fed by the reverse change log; its rows of the scope go too, so a rollback cannot bring them back. */
+  archiveTable: (TableRef & { oid: string }) | null;
+  /** Configured tables whose foreign keys point at this one. */
+  referencedBy: string[];
+}
+
+interface PlanNode {
+  'Relation Name'?: string;
+  Schema?: string;
+  Plans?: PlanNode[];
+}
+
+function relationsOf(plan: PlanNode): Set<string> {
+  const seen = new Set<string>();
+  const walk = (n: PlanNode) => {
+    if (n['Relation Name']) seen.add(`${n.Schema ?? ''}.${n['Relation Name']}`);
+    for (const c of n.Plans ?? []) walk(c);
+  };
+  walk(plan);
+  return seen;
+}
+
+async function explainRelations(db: PartgovKysely, query: ReturnType<typeof sql>): Promise<Set<string>> {
+  // VERBOSE: without it the JSON plan leaves out each relation's schema.
+  const r = await sql<{ 'QUERY PLAN': { Plan: PlanNode }[] }>`explain (verbose, format json) ${query}`.execute(db);
+  return relationsOf(r.rows[0]!['QUERY PLAN'][0]!.Plan);
+}
+
+/**
+ * A leaf is dedicated to the key value when its partition constraint refutes
+ * every other value and NULL: asked of the planner itself (constraint
+ * exclusion proves it), so it holds for any key type and any depth of
+ * sub-partitioning, without parsing partition bounds.
+ */
+async function isDedicatedLeaf(db: PartgovKysely, leaf: TableRef, keyColumn: string, keyValue: string): Promise<boolean> {
+  return db.transaction().execute(async (trx) => {
+    await sql`select set_config('constraint_exclusion', 'on', true)`.execute(trx);
+    const target = sql.id(leaf.schema, leaf.name);
+    const other = await explainRelations(trx, sql`select 1 from only ${target} where ${sql.id(keyColumn)} <> ${keyValue}`);
+    const nulls = await explainRelations(trx, sql`select 1 from only ${target} where ${sql.id(keyColumn)} is null`);
+    return other.size === 0 && nulls.size === 0;
+  });
+}
+
+/** Configured tables whose foreign keys reference `oid` (among `oids`), by label. */
+async function referencingTables(db: PartgovKysely, oid: string, labelsByOid: ReadonlyMap<string, string>): Promise<string[]> {
+  const r = await sql<{ conrelid: string }>`
+    select distinct conrelid::int8::text as conrelid from pg_constraint
+    where contype = 'f' and conparentid = 0 and confrelid = ${oid}::oid and conrelid <> confrelid`.execute(db);
+  return r.rows.map((x) => labelsByOid.get(x.conrelid)).filter((x): x is string => x !== undefined);
+}
+
+async function planTable(db: PartgovKysely, config: PartgovConfig, table: TableConfig, target: ScopeTarget, dropPartitions: boolean): Promise<Omit<TablePurgePlan, 'referencedBy'>> {
+  const live: TableRef = { schema: table.schema, name: table.name };
+  const model = await requireTable(db, live);
+  const selector = scopeSelector(config, table, target);
+  for (const c of [selector.tenantColumn, selector.scopeColumn, selector.keyColumn]) {
+    if (c !== null && !model.columns.some((x) => x.name === c)) {
+      throw new InputInvalidError(`${table.schema}.${table.name} has no column ${JSON.stringify(c)} (named in its config)`, { fix: `fix tables[].tenant_column / scope_column / scope_key_column for ${table.name}` });
+    }
+  }
+  const columns = model.columns.filter((c) => c.generated === null);
+  const archiveOid = await findTableOid(db, { schema: table.schema, name: archiveNameOf(table) });
+  const base = {
+    table: `${table.schema}.${table.name}`,
+    config: table,
+    live,
+    oid: model.oid,
+    partitioned: model.partitioned,
+    selector,
+    columns,
+    archiveTable: model.partitioned && archiveOid !== null ? { schema: table.schema, name: archiveNameOf(table), oid: archiveOid } : null,
+  };
+  const count = async () => Number((await sql<{ n: string }>`select count(*)::text as n from ${sql.id(live.schema, live.name)} where ${scopePredicate(selector)}`.execute(db)).rows[0]!.n);
+  if (!model.partitioned) {
+    return { ...base, strategy: 'delete', leaves: [{ ...live, oid: model.oid, parentSchema: null, parentName: null }], rows: await count(), rows_exact: true };
+  }
+  const tree = await readPartitionTree(db, live);
+  const leaves = tree.filter((p) => p.isLeaf);
+  const toLeaf = (p: (typeof tree)[number]): LeafRef => ({ schema: p.schema, name: p.name, oid: p.oid, parentSchema: p.parentSchema, parentName: p.parentName });
+  let candidates = leaves;
+  if (selector.keyColumn !== null && selector.keyValue !== null) {
+    const kept = await explainRelations(db, sql`select 1 from ${sql.id(live.schema, live.name)} where ${sql.id(selector.keyColumn)} = ${selector.keyValue}`);
+    candidates = leaves.filter((l) => kept.has(`${l.schema}.${l.name}`));
+  }
+  if (candidates.length === 0) return { ...base, strategy: 'none', leaves: [], rows: 0, rows_exact: true };
+  const dedicated =
+    selector.keyColumn !== null &&
+    selector.keyValue !== null &&
+    (await Promise.all(candidates.map((l) => isDedicatedLeaf(db, l, selector.keyColumn!, selector.keyValue!)))).every(Boolean);
+  if (dedicated) {
+    return {
+      ...base,
+      strategy: dropPartitions ? 'drop_partition' : 'truncate_partition',
+      leaves: candidates.map(toLeaf),
+      rows: candidates.reduce((n, l) => n + l.rowEstimate, 0),
+      rows_exact: false,
+    };
+  }
+  return { ...base, strategy: candidates.length < leaves.length ? 'pruned_delete' : 'delete', leaves: candidates.map(toLeaf), rows: await count(), rows_exact: true };
+}
+
+/**
+ * Plans the purge of a scope from each table, in foreign-key-safe order
+ * (tables that reference others first). Reads only. A value the key column
+ * cannot hold (text into an integer key) is bad input (exit 2).
+ */
+export async function planScopePurge(db: PartgovKysely, config: PartgovConfig, tables: readonly TableConfig[], target: ScopeTarget, o: { dropPartitions: boolean }): Promise<TablePurgePlan[]> {
+  let plans: Omit<TablePurgePlan, 'referencedBy'>[];
+  try {
+    plans = [];
+    for (const t of tables) plans.push(await planTable(db, config, t, target, o.dropPartitions));
+  } catch (err) {
+    const state = sqlStateOf(err);
+    if (state?.startsWith('22')) {
+      throw new InputInvalidError(`the tenant or scope value does not fit its column: ${(err as Error).message}`, { fix: 'pass the values exactly as stored', cause: err });
+    }
+    throw err;
+  }
+  const labels = new Map(plans.map((p) => [p.oid, p.table]));
+  const withRefs: TablePurgePlan[] = [];
+  for (const p of plans) withRefs.push({ ...p, referencedBy: await referencingTables(db, p.oid, labels) });
+  return orderForForeignKeys(withRefs);
+}
+
+/** Referencing tables before the tables they reference (a DELETE order that never trips a foreign key). */
+export function orderForForeignKeys(plans: readonly TablePurgePlan[]): TablePurgePlan[] {
+  const out: TablePurgePlan[] = [];
+  const placed = new Set<string>();
+  const visiting = new Set<string>();
+  const byLabel = new Map(plans.map((p) => [p.table, p]));
+  const visit = (p: TablePurgePlan) => {
+    if (placed.has(p.table) || visiting.has(p.table)) return;
+    visiting.add(p.table);
+    for (const r of p.referencedBy) {
+      const child = byLabel.get(r);
+      if (child) visit(child);
+    }
+    visiting.delete(p.table);
+    placed.add(p.table);
+    out.push(p);
+  };
+  plans.forEach(visit);
+  return out;
+}

@@ -1,0 +1,339 @@
+import { sql, type RawBuilder } from 'kysely';
+import type { PartgovConfig, TableConfig } from '../config/config-schema.js';
+import type { RuntimeSettings } from '../config/runtime-settings.js';
+import { advisoryLockHolder, withAdvisoryLocks } from '../db/advisory-lock.js';
+import { compileDdl } from '../db/compile-ddl.js';
+import type { PartgovDatabase } from '../db/open-database.js';
+import { runGuarded, type GuardRetryEvent } from '../db/run-guarded.js';
+import { InputInvalidError, RunInProgressError, SafetyRefusedError, sqlStateOf } from '../errors.js';
+import { assertStateSchema } from '../state/state-schema.js';
+import { renderSteps, writeAudit, type Step } from '../steps/run-steps.js';
+import { planScopePurge, type TablePurgePlan } from './plan-purge.js';
+import { scopeChecksumQuery, writeScopeArchive, type ArchiveManifest } from './scope-archive.js';
+import { parseScopeTarget, scopePredicate, type ScopeTarget } from './scope-target.js';
+
+export type PurgeMode = 'partition' | 'auto' | 'delete';
+
+export interface PurgeInput {
+  tenantId: string | undefined;
+  scope: string | undefined;
+  /** Must equal `<tenant>/<scope>` byte for byte. */
+  confirm: string | undefined;
+  /** Default: the config's purge.default_mode. */
+  mode?: PurgeMode;
+  /** Configured tables to purge (default: every configured table). */
+  tables?: readonly TableConfig[];
+  dryRun?: boolean;
+  /** Stream the scope's rows here first (COPY, gzip, SHA-256 manifest). */
+  archiveDir?: string;
+  /** In prod, `delete` mode needs this. */
+  allowDelete?: boolean;
+  /** Detach and drop dedicated partitions instead of truncating them. */
+  dropPartitions?: boolean;
+}
+
+export interface PurgeOptions {
+  settings: RuntimeSettings;
+  config: PartgovConfig;
+  onRetry?: (e: GuardRetryEvent) => void;
+  onEvent?: (message: string) => void;
+}
+
+export interface PurgeTableResult {
+  table: string;
+  strategy: TablePurgePlan['strategy'];
+  /** Leaves touched (schema.name). */
+  partitions: string[];
+  /** Rows of the scope: exact for deletes and archived tables, else the partitions' estimate. */
+  rows: number;
+  rows_exact: boolean;
+  /** Rows the DELETE removed (null for truncate/drop). */
+  rows_deleted: number | null;
+  ms: number;
+  /** Longest exclusive-lock hold on this table's partitions (truncate/drop), or the longest DELETE batch. */
+  lock_held_ms: number;
+  /** After cutover: rows of the scope removed from the kept legacy table too, so a rollback cannot bring them back. */
+  archive_table_rows_deleted: number | null;
+  referenced_by: string[];
+}
+
+export interface PurgeResult {
+  tenant_id: string;
+  scope: string;
+  mode: PurgeMode;
+  dry_run: boolean;
+  tables: PurgeTableResult[];
+  /** Tables where a DELETE ran (or, for a dry run, would run): 0 is a partition-first purge. */
+  purge_delete_strategy_tables_total: number;
+  archive: { dir: string; tables: number; rows: number; bytes: number } | null;
+  audit_id: string | null;
+  duration_ms: number;
+  /** The statements, values inlined for reading (they run with parameters). */
+  script: string;
+}
+
+const deleteStrategies = new Set(['pruned_delete', 'delete']);
+
+function refuse(rule: string, message: string, fix: string, details: Record<string, unknown> = {}): never {
+  throw new SafetyRefusedError(rule, message, { fix, details });
+}
+
+const ms = (t0: number) => Math.round((performance.now() - t0) * 10) / 10;
+
+/** Whether a table's plan runs a DELETE: a delete strategy with rows to remove. */
+const needsDelete = (p: TablePurgePlan) => deleteStrategies.has(p.strategy) && p.rows > 0;
+
+/** The statements of a plan, with values inlined for a human (the real ones are parameterised). */
+function describe(p: TablePurgePlan, batchRows: number): Step[] {
+  const where = scopePredicate(p.selector, { fromSettings: { columnTypes: new Map(p.columns.map((c) => [c.name, c.type])) } });
+  const leafList = sql.join(p.leaves.map((l) => sql.id(l.schema, l.name)));
+  switch (p.strategy) {
+    case 'truncate_partition':
+      return [{ id: `truncate ${p.table}`, description: `truncate the scope's dedicated partition(s) of ${p.table}`, sql: compileDdl(sql`truncate ${leafList}`) }];
+    case 'drop_partition':
+      return p.leaves.map((l) => ({
+        id: `drop ${l.schema}.${l.name}`,
+        description: `detach and drop the scope's dedicated partition ${l.name}`,
+        sql: `${compileDdl(sql`alter table ${sql.id(l.parentSchema!, l.parentName!)} detach partition ${sql.id(l.schema, l.name)}`)};\n${compileDdl(sql`drop table ${sql.id(l.schema, l.name)}`)}`,
+      }));
+    case 'pruned_delete':
+    case 'delete':
+      return p.leaves.map((l) => ({
+        id: `delete ${l.schema}.${l.name}`,
+        description: `${p.strategy === 'delete' ? 'DELETE' : 'pruned DELETE'} of the scope's rows in ${l.name}, ${batchRows} rows a batch (values come from partgov.* settings)`,
+        sql: compileDdl(sql`delete from ${sql.id(p.live.schema, p.live.name)} where ${where} and ctid = any(array(select ctid from only ${sql.id(l.schema, l.name)} where ${where} limit ${sql.lit(batchRows)}))`),
+      }));
+    case 'none':
+      return [];
+  }
+}
+
+/** Batched DELETE of the scope from one leaf (or a plain table) through its root, so the table's triggers (sync) see it. */
+async function deleteInBatches(o: PurgeOptions, db: PartgovDatabase['db'], root: { schema: string; name: string }, leaf: { schema: string; name: string; oid: string }, where: RawBuilder<boolean>, batchRows: number): Promise<{ rows: number; longestMs: number }> {
+  let rows = 0;
+  let longestMs = 0;
+  for (;;) {
+    const t0 = performance.now();
+    const n = await runGuarded(
+      db,
+      async (trx) =>
+        Number(
+          (
+            await sql`delete from ${sql.id(root.schema, root.name)} where ${where} and tableoid = ${leaf.oid}::oid
+              and ctid = any(array(select ctid from only ${sql.id(leaf.schema, leaf.name)} where ${where} limit ${batchRows}))`.execute(trx)
+          ).numAffectedRows ?? 0n,
+        ),
+      { label: `purge: delete from ${leaf.schema}.${leaf.name}`, lockTimeoutMs: o.settings.lockTimeoutMs, statementTimeoutMs: o.settings.statementTimeoutMs, retries: o.settings.lockRetries, ...(o.onRetry ? { onRetry: o.onRetry } : {}) },
+    );
+    longestMs = Math.max(longestMs, ms(t0));
+    rows += n;
+    if (n === 0) return { rows, longestMs };
+  }
+}
+
+/** Refusals that need the database: busy tables, a scope that does not exist or is not the tenant's, an active scope in prod, a mode that would DELETE. */
+async function assertPurgeAllowed(db: PartgovDatabase['db'], o: PurgeOptions, target: ScopeTarget, mode: PurgeMode, plans: readonly TablePurgePlan[]): Promise<void> {
+  for (const p of plans) {
+    for (const op of ['backfill', 'cutover', 'sync']) {
+      const h = await advisoryLockHolder(db, op, p.table);
+      if (h) refuse('purge-table-busy', `a partgov ${op} run holds ${p.table} (pid ${h.pid})`, `wait for it to finish, then purge`, { table: p.table, holder_pid: h.pid });
+    }
+  }
+  const label = `${target.tenantId}/${target.scope}`;
+  let exists = false;
+  for (const p of plans) {
+    const sel = p.selector;
+    if (sel.keyColumn !== null && sel.keyValue !== null && sel.keyColumn !== sel.tenantColumn && sel.keyColumn !== sel.scopeColumn) {
+      const foreign = await sql<{ x: boolean }>`select exists (select 1 from ${sql.id(p.live.schema, p.live.name)}
+        where ${sql.id(sel.keyColumn)} = ${sel.keyValue} and (${sql.id(sel.tenantColumn)} is distinct from ${target.tenantId} or ${sql.id(sel.scopeColumn)} is distinct from ${target.scope})) as x`.execute(db);
+      if (foreign.rows[0]!.x) {
+        refuse('purge-scope-not-owned', `${p.table} has rows with ${sel.keyColumn} = ${JSON.stringify(sel.keyValue)} that belong to another tenant or scope than ${label}`, `check the tenant and scope; if the key is formed differently, set purge.scope_key_format (or tables[].scope_key_format)`, { table: p.table });
+      }
+    }
+    if (p.strategy === 'truncate_partition' || p.strategy === 'drop_partition') exists = true;
+    else if (p.rows > 0) exists = true;
+  }
+  if (!exists) {
+    refuse('purge-scope-not-found', `scope ${label} has no rows and no dedicated partition in ${plans.map((p) => p.table).join(', ')}`, 'check --tenant-id and --scope (exact, case-sensitive); `partgov purge --dry-run` shows what each table holds');
+  }
+  if (mode === 'partition') {
+    const deleting = plans.filter(needsDelete);
+    if (deleting.length > 0) {
+      refuse('purge-needs-delete', `partition mode purges only by TRUNCATE/DROP of dedicated partitions, and these tables hold the scope's rows among other scopes' (a DELETE would be needed):\n${deleting.map((p) => `  - ${p.table}: ${p.strategy}, ${p.rows} row(s) in ${p.leaves.length} partition(s)`).join('\n')}`,
+        `isolate the scope first (\`partgov isolate --tenant-id ${target.tenantId} --scope ${target.scope} --confirm ${label}\`), or pass --mode auto to DELETE in the scope's own partitions`, { tables: deleting.map((p) => p.table) });
+    }
+  }
+  if (o.settings.appEnv === 'prod') {
+    const withActivity = plans.filter((p) => p.config.activity_column !== undefined);
+    if (withActivity.length === 0) {
+      refuse('prod-purge-activity-unknown', 'in prod, purge refuses a scope that is still being written, and none of these tables names an activity column', 'set tables[].activity_column (e.g. "updated_at") for the tables the application writes');
+    }
+    const minutes = o.config.purge.active_window_minutes;
+    for (const p of withActivity) {
+      const r = await sql<{ last: Date | null }>`select max(${sql.id(p.config.activity_column!)}) as last from ${sql.id(p.live.schema, p.live.name)}
+        where ${scopePredicate(p.selector)} and ${sql.id(p.config.activity_column!)} > now() - make_interval(mins => ${minutes})`.execute(db);
+      const last = r.rows[0]!.last;
+      if (last) {
+        refuse('prod-purge-active-scope', `scope ${label} was written at ${new Date(last).toISOString()} in ${p.table}, within purge.active_window_minutes (${minutes})`, 'stop the application writing to this scope and wait for the window to pass, then purge', { table: p.table });
+      }
+    }
+  }
+}
+
+/**
+ * `partgov purge --tenant-id X --scope Y --confirm X/Y`: removes one tenant's
+ * scope from every configured table, by TRUNCATE/DROP of its dedicated
+ * partitions where it has them (partition mode accepts nothing else), else a
+ * batched DELETE pruned to the scope's partitions (auto/delete mode). Guards
+ * refuse before anything changes; with --archive the rows are streamed out
+ * first and proved unchanged under the lock; every purge writes an audit row.
+ */
+export async function runPurge(database: PartgovDatabase, input: PurgeInput, o: PurgeOptions): Promise<PurgeResult> {
+  const started = performance.now();
+  const target = parseScopeTarget(input, 'purge');
+  const mode = input.mode ?? o.config.purge.default_mode;
+  const tables = input.tables ?? o.config.tables;
+  if (mode === 'delete' && o.settings.appEnv === 'prod' && !input.allowDelete && !input.dryRun) {
+    refuse('prod-purge-delete-mode', 'delete mode in prod runs an hours-long, bloat-making DELETE even where a TRUNCATE would do', 'use --mode partition or auto; pass --allow-delete only when a DELETE is what you mean');
+  }
+  if (input.dropPartitions && mode === 'delete') {
+    throw new InputInvalidError('--drop-partitions drops dedicated partitions; delete mode never touches partitions', { fix: 'use --mode partition or auto with --drop-partitions' });
+  }
+  const { db } = database;
+  await assertStateSchema(db);
+  const batchRows = o.config.purge.batch_rows;
+  const labels = tables.map((t) => `${t.schema}.${t.name}`);
+  const locked = async () => {
+    const plans = (await planScopePurge(db, o.config, tables, target, { dropPartitions: input.dropPartitions === true })).map((p) =>
+      mode === 'delete' && (p.strategy === 'truncate_partition' || p.strategy === 'drop_partition') ? { ...p, strategy: 'pruned_delete' as const } : p,
+    );
+    // a delete-mode plan over dedicated partitions counts its rows exactly
+    for (const p of plans) {
+      if (mode === 'delete' && !p.rows_exact) p.rows = Number((await sql<{ n: string }>`select count(*)::text as n from ${sql.id(p.live.schema, p.live.name)} where ${scopePredicate(p.selector)}`.execute(db)).rows[0]!.n);
+    }
+    await assertPurgeAllowed(db, o, target, mode, plans);
+    const script = `-- purge ${target.tenantId}/${target.scope}, mode ${mode}\n${renderSteps(plans.flatMap((p) => describe(p, batchRows)))}`;
+    const tableResult = (p: TablePurgePlan): PurgeTableResult => ({
+      table: p.table,
+      strategy: p.strategy,
+      partitions: p.leaves.map((l) => `${l.schema}.${l.name}`),
+      rows: p.rows,
+      rows_exact: p.rows_exact,
+      rows_deleted: null,
+      ms: 0,
+      lock_held_ms: 0,
+      archive_table_rows_deleted: null,
+      referenced_by: p.referencedBy,
+    });
+    const base = { tenant_id: target.tenantId, scope: target.scope, mode, script };
+    if (input.dryRun) {
+      const rows = plans.map(tableResult);
+      return { ...base, dry_run: true, tables: rows, purge_delete_strategy_tables_total: plans.filter(needsDelete).length, archive: null, audit_id: null, duration_ms: ms(started) };
+    }
+    const results = new Map(plans.map((p) => [p.table, tableResult(p)]));
+    let archive: { dir: string; manifest: ArchiveManifest } | null = null;
+    if (input.archiveDir !== undefined) {
+      archive = await writeScopeArchive(db, database.pool, input.archiveDir, target, plans.map((p) => ({ table: p.table, live: p.live, selector: p.selector, columns: p.columns })));
+      o.onEvent?.(`archived ${archive.manifest.tables.reduce((n, t) => n + t.rows, 0)} row(s) to ${archive.dir}`);
+      for (const t of archive.manifest.tables) {
+        const r = results.get(t.table)!;
+        r.rows = t.rows;
+        r.rows_exact = true;
+      }
+    }
+    const guard = { lockTimeoutMs: o.settings.lockTimeoutMs, statementTimeoutMs: o.settings.statementTimeoutMs, retries: o.settings.lockRetries, ...(o.onRetry ? { onRetry: o.onRetry } : {}) };
+    let failure: unknown;
+    let deletedTables = 0;
+    try {
+      // 1. Every dedicated partition in one transaction: one TRUNCATE (what foreign keys between them need), or detach + drop.
+      const partitionPlans = plans.filter((p) => p.strategy === 'truncate_partition' || p.strategy === 'drop_partition');
+      if (partitionPlans.length > 0) {
+        const t0 = performance.now();
+        const leaves = partitionPlans.flatMap((p) => p.leaves);
+        const held = await runGuarded(db, async (trx) => {
+          await sql`lock table ${sql.join(leaves.map((l) => sql.id(l.schema, l.name)))} in access exclusive mode`.execute(trx);
+          const granted = performance.now();
+          if (archive) {
+            // The archive came from a snapshot before the lock: prove nothing changed since, or purge nothing.
+            for (const p of partitionPlans) {
+              const entry = archive.manifest.tables.find((t) => t.table === p.table)!;
+              const now = (await scopeChecksumQuery({ table: p.table, live: p.live, selector: p.selector, columns: p.columns }).execute(trx)).rows[0]!;
+              if (Number(now.rows) !== entry.rows || now.checksum !== entry.checksum) {
+                refuse('purge-scope-changed', `${p.table}: the scope changed between the archive and the lock (${entry.rows} → ${now.rows} rows)`, 'the scope is still being written: stop the writes and purge again (nothing was purged)', { table: p.table });
+              }
+            }
+          }
+          for (const p of partitionPlans) {
+            if (p.strategy === 'drop_partition') {
+              for (const l of p.leaves) {
+                await sql`alter table ${sql.id(l.parentSchema!, l.parentName!)} detach partition ${sql.id(l.schema, l.name)}`.execute(trx);
+                await sql`drop table ${sql.id(l.schema, l.name)}`.execute(trx);
+              }
+            }
+          }
+          const truncate = partitionPlans.filter((p) => p.strategy === 'truncate_partition').flatMap((p) => p.leaves);
+          if (truncate.length > 0) await sql`truncate ${sql.join(truncate.map((l) => sql.id(l.schema, l.name)))}`.execute(trx);
+          return performance.now() - granted;
+        }, { ...guard, label: `purge: ${partitionPlans.map((p) => p.table).join(', ')}` }).catch((err: unknown) => {
+          if (sqlStateOf(err) === '0A000') {
+            refuse('purge-truncate-foreign-key', `TRUNCATE of the scope's partitions is refused by a foreign key: ${(err as Error).message}`, 'purge the referencing table in the same run (list it in the config or with --table), or use --mode auto');
+          }
+          throw err;
+        });
+        for (const p of partitionPlans) Object.assign(results.get(p.table)!, { ms: ms(t0), lock_held_ms: Math.round(held * 10) / 10 });
+        o.onEvent?.(`${partitionPlans.map((p) => p.strategy === 'drop_partition' ? 'dropped' : 'truncated').join(', ')} ${leaves.length} partition(s) of ${partitionPlans.map((p) => p.table).join(', ')}, exclusive lock held ${Math.round(held * 10) / 10} ms`);
+      }
+      // 2. Batched DELETEs, referencing tables first.
+      for (const p of plans.filter(needsDelete)) {
+        const t0 = performance.now();
+        const where = scopePredicate(p.selector);
+        let rows = 0;
+        let longest = 0;
+        for (const leaf of p.leaves) {
+          const done = await deleteInBatches(o, db, p.live, leaf, where, batchRows);
+          rows += done.rows;
+          longest = Math.max(longest, done.longestMs);
+        }
+        deletedTables++;
+        Object.assign(results.get(p.table)!, { rows_deleted: rows, ms: ms(t0), lock_held_ms: longest });
+        o.onEvent?.(`${p.table}: ${p.strategy} removed ${rows} row(s) in ${ms(t0)} ms`);
+      }
+      // 3. After cutover the kept legacy table holds the scope too; a TRUNCATE of a partition bypasses the reverse sync.
+      for (const p of plans.filter((x) => x.archiveTable !== null && x.strategy !== 'none')) {
+        const a = p.archiveTable!;
+        const done = await deleteInBatches(o, db, a, a, scopePredicate(p.selector), batchRows);
+        results.get(p.table)!.archive_table_rows_deleted = done.rows;
+      }
+    } catch (err) {
+      failure = err;
+    }
+    const tablesOut = [...results.values()];
+    const details = {
+      mode,
+      duration_ms: ms(started),
+      tables: tablesOut.map((t) => ({ table: t.table, strategy: t.strategy, rows: t.rows, rows_deleted: t.rows_deleted, ms: t.ms, lock_held_ms: t.lock_held_ms })),
+      archive: archive ? { dir: archive.dir, tables: archive.manifest.tables.map((t) => ({ table: t.table, rows: t.rows, sha256: t.sha256 })) } : null,
+      ...(failure === undefined ? {} : { error: (failure as Error).message }),
+    };
+    const steps = plans.flatMap((p) => describe(p, batchRows)).map((s) => ({ ...s, status: failure === undefined ? ('succeeded' as const) : ('not_executed' as const) }));
+    const auditId = await writeAudit(db, { command: 'purge', table: labels.join(', '), appEnv: o.settings.appEnv, tenantId: target.tenantId, scope: target.scope }, failure === undefined ? 'succeeded' : 'failed', steps, details);
+    if (failure !== undefined) throw failure;
+    return {
+      ...base,
+      dry_run: false,
+      tables: tablesOut,
+      purge_delete_strategy_tables_total: deletedTables,
+      archive: archive ? { dir: archive.dir, tables: archive.manifest.tables.length, rows: archive.manifest.tables.reduce((n, t) => n + t.rows, 0), bytes: archive.manifest.tables.reduce((n, t) => n + t.bytes, 0) } : null,
+      audit_id: auditId,
+      duration_ms: ms(started),
+    };
+  };
+  try {
+    return await withAdvisoryLocks(db, 'partitions', labels, locked);
+  } catch (err) {
+    if (err instanceof RunInProgressError) {
+      refuse('purge-in-progress', `${err.message}: another purge, isolate or maintain is changing these partitions`, err.fix, err.details);
+    }
+    throw err;
+  }
+}

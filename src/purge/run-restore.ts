@@ -1,0 +1,105 @@
+import { sql } from 'kysely';
+import type { PartgovConfig } from '../config/config-schema.js';
+import type { RuntimeSettings } from '../config/runtime-settings.js';
+import { withAdvisoryLocks } from '../db/advisory-lock.js';
+import { requireTable } from '../db/catalog.js';
+import type { PartgovDatabase } from '../db/open-database.js';
+import { InputInvalidError, LockUnavailableError, RunInProgressError, SafetyRefusedError } from '../errors.js';
+import { isRetryableLockError } from '../db/sqlstate.js';
+import { assertStateSchema } from '../state/state-schema.js';
+import { writeAudit } from '../steps/run-steps.js';
+import { loadArchivedTable, readVerifiedArchive, scopeChecksumQuery, type ArchiveSource } from './scope-archive.js';
+import { parseScopeTarget, scopePredicate, scopeSelector } from './scope-target.js';
+
+export interface RestoreInput {
+  /** The directory purge --archive printed. */
+  archiveDir: string;
+  confirm: string | undefined;
+  dryRun?: boolean;
+}
+
+export interface RestoreResult {
+  archive: string;
+  tenant_id: string;
+  scope: string;
+  dry_run: boolean;
+  tables: { table: string; rows: number; checksum: string; checksum_matches: boolean | null }[];
+  rows: number;
+  duration_ms: number;
+  audit_id: string | null;
+}
+
+/**
+ * `partgov restore --archive DIR --confirm X/Y`: checks every file's SHA-256
+ * against the manifest (an altered, missing or extra file is refused), refuses
+ * a scope that has rows again, then loads every table in one transaction
+ * (referenced tables first) and proves the restored rows' count and checksum
+ * equal the archived ones before it commits.
+ */
+export async function runRestore(database: PartgovDatabase, input: RestoreInput, o: { settings: RuntimeSettings; config: PartgovConfig }): Promise<RestoreResult> {
+  const started = performance.now();
+  const manifest = await readVerifiedArchive(input.archiveDir);
+  const target = parseScopeTarget({ tenantId: manifest.tenant_id, scope: manifest.scope, confirm: input.confirm }, 'restore');
+  const { db } = database;
+  await assertStateSchema(db);
+  // Purge wrote referencing tables first; load the other way round.
+  const entries = [...manifest.tables].reverse();
+  const sources: (ArchiveSource & { entry: (typeof entries)[number] })[] = [];
+  for (const entry of entries) {
+    const table = o.config.tables.find((t) => `${t.schema}.${t.name}` === entry.table);
+    if (!table) throw new InputInvalidError(`the archive holds ${entry.table}, which is not in the config`, { fix: 'restore with the config the purge ran with' });
+    const model = await requireTable(db, { schema: table.schema, name: table.name });
+    const columns = entry.columns.map((name) => {
+      const c = model.columns.find((x) => x.name === name && x.generated === null);
+      if (!c) throw new InputInvalidError(`${entry.table} has no column ${JSON.stringify(name)} the archive holds`, { fix: 'restore into a table with the archived columns (the schema changed since the purge)' });
+      return c;
+    });
+    sources.push({ table: entry.table, live: { schema: table.schema, name: table.name }, selector: scopeSelector(o.config, table, target), columns, entry });
+  }
+  for (const s of sources) {
+    const any = await sql<{ x: boolean }>`select exists (select 1 from ${sql.id(s.live.schema, s.live.name)} where ${scopePredicate(s.selector)}) as x`.execute(db);
+    if (any.rows[0]!.x) {
+      throw new SafetyRefusedError('restore-scope-not-empty', `${s.table} already has rows of ${target.tenantId}/${target.scope}: restoring would duplicate them`, { fix: 'purge the scope first (with --archive, to keep what is there now), then restore' });
+    }
+  }
+  const base = { archive: input.archiveDir, tenant_id: target.tenantId, scope: target.scope };
+  const rows = manifest.tables.reduce((n, t) => n + t.rows, 0);
+  if (input.dryRun) {
+    return { ...base, dry_run: true, tables: sources.map((s) => ({ table: s.table, rows: s.entry.rows, checksum: s.entry.checksum, checksum_matches: null })), rows, duration_ms: Math.round(performance.now() - started), audit_id: null };
+  }
+  const labels = sources.map((s) => s.table);
+  try {
+    return await withAdvisoryLocks(db, 'partitions', labels, async () => {
+      const client = await database.pool.connect();
+      const tables: RestoreResult['tables'] = [];
+      try {
+        await client.query('begin');
+        await client.query("select set_config('lock_timeout', $1, true), set_config('statement_timeout', $2, true)", [`${o.settings.lockTimeoutMs}ms`, `${o.settings.statementTimeoutMs}ms`]);
+        for (const s of sources) {
+          await loadArchivedTable(client, input.archiveDir, s.entry, s.live);
+          const q = scopeChecksumQuery(s).compile(db);
+          const now = (await client.query<{ rows: string; checksum: string }>(q.sql, [...q.parameters])).rows[0]!;
+          const matches = Number(now.rows) === s.entry.rows && now.checksum === s.entry.checksum;
+          tables.push({ table: s.table, rows: Number(now.rows), checksum: now.checksum, checksum_matches: matches });
+          if (!matches) {
+            throw new SafetyRefusedError('restore-checksum-mismatch', `${s.table}: restored ${now.rows} row(s) with checksum ${now.checksum}, the archive says ${s.entry.rows} with ${s.entry.checksum}`, { fix: 'nothing was restored; check the table definition against the archive (types, collations) and report it' });
+          }
+        }
+        await client.query('commit');
+      } catch (err) {
+        await client.query('rollback').catch(() => undefined);
+        if (isRetryableLockError(err)) {
+          throw new LockUnavailableError(`restore: could not get its locks within lock_timeout ${o.settings.lockTimeoutMs} ms`, { fix: 'run again when the conflicting session is gone, or raise --lock-timeout', cause: err });
+        }
+        throw err;
+      } finally {
+        client.release();
+      }
+      const auditId = await writeAudit(db, { command: 'restore', table: labels.join(', '), appEnv: o.settings.appEnv, tenantId: target.tenantId, scope: target.scope }, 'succeeded', [], { archive: input.archiveDir, tables });
+      return { ...base, dry_run: false, tables, rows, duration_ms: Math.round(performance.now() - started), audit_id: auditId };
+    });
+  } catch (err) {
+    if (err instanceof RunInProgressError) throw new SafetyRefusedError('restore-in-progress', `${err.message}: a purge, isolate or maintain is changing these tables`, { fix: err.fix });
+    throw err;
+  }
+}

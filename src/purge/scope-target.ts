@@ -1,0 +1,115 @@
+import { sql, type RawBuilder } from 'kysely';
+import type { PartgovConfig, TableConfig } from '../config/config-schema.js';
+import { InputInvalidError } from '../errors.js';
+
+/** One tenant's scope: what purge, restore and isolate act on. */
+export interface ScopeTarget {
+  tenantId: string;
+  scope: string;
+}
+
+const maxValueBytes = 200;
+
+/**
+ * Refuses a tenant or scope value that could only be a mistake: empty, too
+ * long, control characters, surrounding spaces, wildcard characters (`%`,
+ * `*`, `?`), or nothing but punctuation (`_`, `.`, `-`: what a pattern looks
+ * like). Values never reach SQL as text; this is about intent, not injection.
+ */
+function assertScopeValue(flag: string, value: string | undefined): string {
+  const refuse = (problem: string): never => {
+    throw new InputInvalidError(`${flag} ${problem}`, { fix: `pass ${flag} with the exact ${flag.slice(2)} value, as stored in the table` });
+  };
+  if (value === undefined) return refuse('is required');
+  if (value.length === 0) return refuse('is empty');
+  if (Buffer.byteLength(value, 'utf8') > maxValueBytes) return refuse(`is longer than ${maxValueBytes} bytes`);
+  if (/[\u0000-\u001f\u007f]/.test(value)) return refuse('contains a control character');
+  if (value.trim() !== value) return refuse(`has leading or trailing white space (${JSON.stringify(value)})`);
+  if (/[%*?]/.test(value)) return refuse(`contains a wildcard character (${JSON.stringify(value)}): purge takes one exact value, never a pattern`);
+  if (/^[\s_.\-]+$/.test(value)) return refuse(`is only punctuation (${JSON.stringify(value)}): that looks like a pattern, not a value`);
+  return value;
+}
+
+/**
+ * Validates `--tenant-id`, `--scope` and `--confirm`: all three required,
+ * confirm equal to `<tenant>/<scope>` byte for byte. Exit 2 on any mismatch.
+ */
+export function parseScopeTarget(input: { tenantId: string | undefined; scope: string | undefined; confirm: string | undefined }, verb: string): ScopeTarget {
+  const tenantId = assertScopeValue('--tenant-id', input.tenantId);
+  const scope = assertScopeValue('--scope', input.scope);
+  if (tenantId.includes('/')) {
+    throw new InputInvalidError('--tenant-id contains "/", which would make --confirm <tenant>/<scope> ambiguous', { fix: 'tenants with "/" in their id cannot be targeted by partgov' });
+  }
+  const expected = `${tenantId}/${scope}`;
+  if (input.confirm !== expected) {
+    throw new InputInvalidError(`${verb} needs --confirm ${JSON.stringify(expected)} exactly (${input.confirm === undefined ? 'it is missing' : `got ${JSON.stringify(input.confirm)}`})`, {
+      fix: `retype the target: --confirm '${expected}'`,
+    });
+  }
+  return { tenantId, scope };
+}
+
+/** How one table's rows of a scope are found. */
+export interface ScopeSelector {
+  tenantColumn: string;
+  scopeColumn: string;
+  /** The column that identifies the (tenant, scope) pair and usually partitions the table; null when unknown (range without a key). */
+  keyColumn: string | null;
+  keyValue: string | null;
+  target: ScopeTarget;
+}
+
+/** The scope key column of a table: configured, else the layout's key, else the range sub-partition key. */
+export function scopeKeyColumn(table: TableConfig): string | null {
+  if (table.scope_key_column) return table.scope_key_column;
+  if (table.layout.type === 'range') return table.layout.subpartition?.key ?? null;
+  return table.layout.key;
+}
+
+/** Fills `{tenant}` and `{scope}` in a scope key format. */
+export function formatScopeKey(format: string, target: ScopeTarget): string {
+  return format.split('{tenant}').join(target.tenantId).split('{scope}').join(target.scope);
+}
+
+/** Where a table's rows of the scope are: its tenant and scope columns (required) and its key column and value. */
+export function scopeSelector(config: PartgovConfig, table: TableConfig, target: ScopeTarget): ScopeSelector {
+  if (!table.tenant_column || !table.scope_column) {
+    throw new InputInvalidError(`${table.schema}.${table.name} has no ${table.tenant_column ? 'scope_column' : 'tenant_column'} in the config: purge cannot tell its rows of a scope`, {
+      fix: `set tables[].tenant_column and tables[].scope_column for ${table.name}, or leave it out with --table`,
+    });
+  }
+  const keyColumn = scopeKeyColumn(table);
+  let keyValue: string | null = null;
+  if (keyColumn === table.scope_column) keyValue = target.scope;
+  else if (keyColumn === table.tenant_column) keyValue = target.tenantId;
+  else if (keyColumn !== null) keyValue = formatScopeKey(table.scope_key_format ?? config.purge.scope_key_format, target);
+  return { tenantColumn: table.tenant_column, scopeColumn: table.scope_column, keyColumn, keyValue, target };
+}
+
+/**
+ * `tenant = $1 and scope = $2 [and key = $3]`: the values as parameters. With
+ * `fromSettings` the values come from the transaction's `partgov.*` settings
+ * instead (COPY cannot take parameters); see setScopeSettings.
+ */
+export function scopePredicate(sel: ScopeSelector, o: { alias?: string; fromSettings?: { columnTypes: ReadonlyMap<string, string> } } = {}): RawBuilder<boolean> {
+  const ref = (c: string) => (o.alias ? sql.id(o.alias, c) : sql.id(c));
+  const value = (column: string, setting: string, v: string) => {
+    if (!o.fromSettings) return sql`${v}`;
+    // sql.raw: the column's format_type() text from the catalog, not input.
+    const type = o.fromSettings.columnTypes.get(column) ?? 'text';
+    return sql`cast(current_setting(${sql.lit(`partgov.${setting}`)}) as ${sql.raw(type)})`;
+  };
+  const parts = [
+    sql`${ref(sel.tenantColumn)} = ${value(sel.tenantColumn, 'tenant_id', sel.target.tenantId)}`,
+    sql`${ref(sel.scopeColumn)} = ${value(sel.scopeColumn, 'scope', sel.target.scope)}`,
+  ];
+  if (sel.keyColumn !== null && sel.keyValue !== null && sel.keyColumn !== sel.tenantColumn && sel.keyColumn !== sel.scopeColumn) {
+    parts.push(sql`${ref(sel.keyColumn)} = ${value(sel.keyColumn, 'scope_key', sel.keyValue)}`);
+  }
+  return sql<boolean>`(${sql.join(parts, sql` and `)})`;
+}
+
+/** Sets partgov.tenant_id, partgov.scope and partgov.scope_key for the current transaction (as parameters). */
+export function setScopeSettings(sel: ScopeSelector): RawBuilder<unknown> {
+  return sql`select set_config('partgov.tenant_id', ${sel.target.tenantId}, true), set_config('partgov.scope', ${sel.target.scope}, true), set_config('partgov.scope_key', ${sel.keyValue ?? ''}, true)`;
+}

@@ -1,0 +1,218 @@
+import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseConfig } from '../../src/config/load-config.js';
+import type { PartgovConfig } from '../../src/config/config-schema.js';
+import { resolveSettings } from '../../src/config/runtime-settings.js';
+import { SafetyRefusedError } from '../../src/errors.js';
+import { runMigrate } from '../../src/migrate/run-migrate.js';
+import { runPurge } from '../../src/purge/run-purge.js';
+import { runRestore } from '../../src/purge/run-restore.js';
+import { createAppRole } from '../helpers/app-role.js';
+import { runCli } from '../helpers/cli.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/test-database.js';
+import { allDigests, createScopedTables, insertScopeRows, schema, scopeDigests } from './scope-fixture.js';
+
+let t: TestDatabase;
+let config: PartgovConfig;
+let dir: string;
+let configFile: string;
+const settings = resolveSettings({ lockTimeout: '2000' }, {}, undefined);
+const target = (tenantId: string, scope: string) => ({ tenantId, scope, confirm: `${tenantId}/${scope}` });
+const only = (...names: string[]) => config.tables.filter((x) => names.includes(x.name));
+
+beforeAll(async () => {
+  t = await createTestDatabase('purge');
+  await runMigrate(t.db, { action: 'up', lockTimeoutMs: 5000, statementTimeoutMs: 0, lockRetries: 2 });
+  const input = await createScopedTables(t.db);
+  config = parseConfig(input);
+  dir = await mkdtemp(path.join(os.tmpdir(), 'partgov-purge-'));
+  configFile = path.join(dir, 'partgov.config.json');
+  await writeFile(configFile, JSON.stringify(input));
+});
+afterAll(async () => t.drop());
+
+describe('purge plans from the live partition tree', () => {
+  it('dry run: truncate for dedicated partitions, a DELETE pruned to one leaf for hash, a DELETE for range; nothing changes', async () => {
+    const before = await allDigests(t.db);
+    const audits = (await sql<{ n: number }>`select count(*)::int as n from partgov.audit_log`.execute(t.db)).rows[0]!.n;
+    const r = await runPurge(t, { ...target('acme', 'perf'), dryRun: true, mode: 'auto' }, { settings, config });
+    expect(r.dry_run).toBe(true);
+    const by = Object.fromEntries(r.tables.map((x) => [x.table, x]));
+    expect(by['Tenant Data.Notes']).toMatchObject({ strategy: 'truncate_partition', partitions: ['Tenant Data.Notes_iso_acme_perf'] });
+    expect(by['Tenant Data.Edges']).toMatchObject({ strategy: 'pruned_delete', rows: 400, rows_exact: true });
+    expect(by['Tenant Data.Edges']!.partitions).toHaveLength(1);
+    expect(by['Tenant Data.Outbox']).toMatchObject({ strategy: 'delete', rows: 400 });
+    expect(by['Tenant Data.Outbox']!.partitions).toHaveLength(3);
+    expect(r.purge_delete_strategy_tables_total).toBe(2);
+    expect(r.script).toContain('truncate "Tenant Data"."Notes_iso_acme_perf"');
+    expect(await allDigests(t.db)).toEqual(before);
+    expect((await sql<{ n: number }>`select count(*)::int as n from partgov.audit_log`.execute(t.db)).rows[0]!.n).toBe(audits);
+  });
+
+  it('partition mode refuses, naming every table that would need a DELETE, and changes nothing', async () => {
+    const before = await allDigests(t.db);
+    const err = await runPurge(t, { ...target('acme', 'perf'), mode: 'partition' }, { settings, config }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SafetyRefusedError);
+    expect((err as SafetyRefusedError).ruleId).toBe('purge-needs-delete');
+    expect((err as Error).message).toContain('Tenant Data.Edges');
+    expect((err as Error).message).toContain('Tenant Data.Outbox');
+    expect((err as Error).message).not.toContain('Tenant Data.Notes:');
+    expect(await allDigests(t.db)).toEqual(before);
+  });
+});
+
+describe('purge while the application writes other scopes, as a non-owner role', () => {
+  it('partition mode truncates the dedicated partition: the scope has 0 rows, every other scope is identical, no write failed', async () => {
+    const app = await createAppRole(t, config.tables.map((x) => ({ schema, name: x.name })));
+    const pool = app.open(2);
+    let running = true;
+    let writes = 0;
+    const failures: string[] = [];
+    const writer = (async () => {
+      for (let i = 0; running; i++) {
+        try {
+          await sql`insert into ${sql.id(schema, 'Notes')} ("Tenant", "Scope", "Scope Key", "Body") values ('initech', 'live', 'initech:live', ${`w${i}`}::text)`.execute(pool.db);
+          await sql`update ${sql.id(schema, 'Notes')} set "Body" = "Body" || '+' where "Scope Key" = 'initech:live' and id = (select max(id) from ${sql.id(schema, 'Notes')} where "Scope Key" = 'initech:live')`.execute(pool.db);
+          writes++;
+        } catch (err) {
+          failures.push((err as Error).message);
+        }
+      }
+    })();
+    try {
+      while (writes < 20) await new Promise((r) => setTimeout(r, 10));
+      const before = await scopeDigests(t.db, 'Notes');
+      const r = await runPurge(t, { ...target('acme', 'perf'), tables: only('Notes') }, { settings, config });
+      const wroteDuring = writes;
+      running = false;
+      await writer;
+      expect(r.tables[0]).toMatchObject({ strategy: 'truncate_partition' });
+      expect(r.purge_delete_strategy_tables_total).toBe(0);
+      expect(failures).toEqual([]);
+      expect(wroteDuring).toBeGreaterThan(20);
+      const after = await scopeDigests(t.db, 'Notes');
+      expect(after['acme:perf']).toBeUndefined();
+      for (const k of ['acme:main', 'globex:perf', 'initech:ops']) expect(after[k]).toBe(before[k]);
+      const audit = await sql<{ command: string; tenant_id: string; scope: string; outcome: string; details: { tables: { strategy: string }[] } }>`
+        select command, tenant_id, scope, outcome, details from partgov.audit_log where id = ${r.audit_id}::bigint`.execute(t.db);
+      expect(audit.rows[0]).toMatchObject({ command: 'purge', tenant_id: 'acme', scope: 'perf', outcome: 'succeeded' });
+      expect(audit.rows[0]!.details.tables[0]!.strategy).toBe('truncate_partition');
+    } finally {
+      running = false;
+      await writer;
+      await app.drop();
+      await insertScopeRows(t.db, 'Notes', 'acme', 'perf', 400);
+    }
+  });
+
+  it('auto mode deletes only inside the scope’s leaf, and only the scope’s rows', async () => {
+    const before = await allDigests(t.db);
+    const leafOfScope = (await sql<{ leaf: string }>`select c.relname as leaf from ${sql.id(schema, 'Edges')} e join pg_class c on c.oid = e.tableoid where "Scope Key" = 'globex:perf' limit 1`.execute(t.db)).rows[0]!.leaf;
+    const r = await runPurge(t, { ...target('globex', 'perf'), mode: 'auto', tables: only('Edges') }, { settings, config });
+    expect(r.tables[0]).toMatchObject({ strategy: 'pruned_delete', rows_deleted: 250 });
+    expect(r.tables[0]!.partitions).toEqual([`Tenant Data.${leafOfScope}`]);
+    expect(r.purge_delete_strategy_tables_total).toBe(1);
+    const after = await allDigests(t.db);
+    expect(after.Edges!['globex:perf']).toBeUndefined();
+    expect({ ...after.Edges, 'globex:perf': before.Edges!['globex:perf'] }).toEqual(before.Edges);
+    expect(after.Notes).toEqual(before.Notes);
+    await insertScopeRows(t.db, 'Edges', 'globex', 'perf', 250);
+  });
+});
+
+describe('archive and restore', () => {
+  it('purge --archive then restore gives identical rows; a one-byte change in the archive is refused', async () => {
+    const before = await allDigests(t.db);
+    const archiveRoot = path.join(dir, 'archives');
+    const r = await runPurge(t, { ...target('acme', 'main'), mode: 'auto', archiveDir: archiveRoot }, { settings, config });
+    expect(r.archive).toMatchObject({ tables: 3, rows: 900 });
+    const gone = await allDigests(t.db);
+    for (const name of ['Notes', 'Edges', 'Outbox'] as const) expect(gone[name]!['acme:main']).toBeUndefined();
+
+    // A copy with one byte changed is refused before anything loads.
+    const tampered = path.join(dir, 'tampered');
+    await sql`select 1`.execute(t.db);
+    const files = await readdir(r.archive!.dir);
+    await (await import('node:fs/promises')).cp(r.archive!.dir, tampered, { recursive: true });
+    const victim = path.join(tampered, files.find((f) => f.endsWith('.gz'))!);
+    const bytes = await readFile(victim);
+    bytes[bytes.length - 3] = bytes[bytes.length - 3]! ^ 1;
+    await writeFile(victim, bytes);
+    const refused = await runRestore(t, { archiveDir: tampered, confirm: 'acme/main' }, { settings, config }).catch((e: unknown) => e);
+    expect((refused as SafetyRefusedError).ruleId).toBe('restore-archive-altered');
+    expect(await allDigests(t.db)).toEqual(gone);
+
+    const wrongConfirm = await runRestore(t, { archiveDir: r.archive!.dir, confirm: 'acme/Main' }, { settings, config }).catch((e: unknown) => e);
+    expect((wrongConfirm as Error).message).toContain('--confirm');
+
+    const restored = await runRestore(t, { archiveDir: r.archive!.dir, confirm: 'acme/main' }, { settings, config });
+    expect(restored.tables.every((x) => x.checksum_matches)).toBe(true);
+    expect(await allDigests(t.db)).toEqual(before);
+    // A second restore would duplicate: refused.
+    const again = await runRestore(t, { archiveDir: r.archive!.dir, confirm: 'acme/main' }, { settings, config }).catch((e: unknown) => e);
+    expect((again as SafetyRefusedError).ruleId).toBe('restore-scope-not-empty');
+  });
+});
+
+describe('refusals: each exits 2 or 3 and changes nothing', () => {
+  it('refuses 19 fat-fingered, hostile or unsafe invocations', async () => {
+    const before = await allDigests(t.db);
+    const base = ['purge', '--config', configFile, '--database-url', t.url];
+    const ok = ['--tenant-id', 'acme', '--scope', 'perf'];
+    const inputCases: [string, string[], number][] = [
+      ['missing --confirm', [...ok], 2],
+      ['missing --tenant-id', ['--scope', 'perf', '--confirm', 'acme/perf'], 2],
+      ['confirm differs by case', [...ok, '--confirm', 'ACME/perf'], 2],
+      ['confirm with a trailing space', [...ok, '--confirm', 'acme/perf '], 2],
+      ['confirm one character off', [...ok, '--confirm', 'acme/perg'], 2],
+      ['empty scope', ['--tenant-id', 'acme', '--scope', '', '--confirm', 'acme/'], 2],
+      ['% scope', ['--tenant-id', 'acme', '--scope', '%', '--confirm', 'acme/%'], 2],
+      ['* scope', ['--tenant-id', 'acme', '--scope', '*', '--confirm', 'acme/*'], 2],
+      ['_ scope', ['--tenant-id', 'acme', '--scope', '_', '--confirm', 'acme/_'], 2],
+      ['SQL in the tenant', ['--tenant-id', "acme'; drop table \"Tenant Data\".\"Notes\"; --", '--scope', 'perf', '--confirm', "acme'; drop table \"Tenant Data\".\"Notes\"; --/perf", '--mode', 'auto'], 3],
+      ['SQL in the scope', ['--tenant-id', 'acme', '--scope', "perf' or '1'='1", '--confirm', "acme/perf' or '1'='1", '--mode', 'auto'], 3],
+      ["another tenant's scope", ['--tenant-id', 'globex', '--scope', 'main', '--confirm', 'globex/main', '--mode', 'auto'], 3],
+      ['a scope that does not exist', ['--tenant-id', 'acme', '--scope', 'nope', '--confirm', 'acme/nope', '--mode', 'auto'], 3],
+      ['a table not in the config', [...ok, '--confirm', 'acme/perf', '--table', 'Nope'], 2],
+      ['partition mode where a DELETE is needed', [...ok, '--confirm', 'acme/perf', '--table', 'Edges'], 3],
+    ];
+    const prod = { APP_ENV: 'prod' };
+    const results = await Promise.all(inputCases.map(([, args]) => runCli([...base, ...args])));
+    results.forEach((res, i) => expect({ case: inputCases[i]![0], code: res.code }).toEqual({ case: inputCases[i]![0], code: inputCases[i]![2] }));
+    expect(results[0]!.stderr).toContain("--confirm 'acme/perf'");
+
+    const active = await runCli([...base, ...ok, '--confirm', 'acme/perf', '--table', 'Notes'], { env: prod });
+    expect(active.code).toBe(3);
+    expect(active.stderr).toContain('prod-purge-active-scope');
+    const deleteInProd = await runCli([...base, ...ok, '--confirm', 'acme/perf', '--mode', 'delete'], { env: prod });
+    expect(deleteInProd.code).toBe(3);
+    expect(deleteInProd.stderr).toContain('prod-purge-delete-mode');
+
+    // A backfill, and another purge, holding the table.
+    const holder = await t.pool.connect();
+    try {
+      for (const [op, rule] of [['backfill', 'purge-table-busy'], ['partitions', 'purge-in-progress']] as const) {
+        await holder.query('select pg_advisory_lock(hashtext($1), hashtext($2))', [`partgov:${op}`, 'Tenant Data.Notes']);
+        const busy = await runCli([...base, ...ok, '--confirm', 'acme/perf', '--table', 'Notes']);
+        await holder.query('select pg_advisory_unlock(hashtext($1), hashtext($2))', [`partgov:${op}`, 'Tenant Data.Notes']);
+        expect({ op, code: busy.code }).toEqual({ op, code: 3 });
+        expect(busy.stderr).toContain(rule);
+      }
+    } finally {
+      holder.release();
+    }
+    // A key that another tenant's rows carry is not this tenant's scope.
+    await sql`insert into ${sql.id(schema, 'Edges')} ("Tenant", "Scope", "Scope Key") values ('globex', 'ops', 'initech:ops')`.execute(t.db);
+    try {
+      const stolen = await runCli([...base, '--tenant-id', 'initech', '--scope', 'ops', '--confirm', 'initech/ops', '--mode', 'auto']);
+      expect(stolen.code).toBe(3);
+      expect(stolen.stderr).toContain('purge-scope-not-owned');
+    } finally {
+      await sql`delete from ${sql.id(schema, 'Edges')} where "Tenant" = 'globex' and "Scope" = 'ops'`.execute(t.db);
+    }
+    expect(await allDigests(t.db)).toEqual(before);
+  });
+});
