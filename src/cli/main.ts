@@ -10,6 +10,7 @@ import { registerVerify } from './commands/verify.js';
 import { registerShadowRead } from './commands/shadow-read.js';
 import { registerCutoverRollback } from './commands/cutover-rollback.js';
 import { registerRetire } from './commands/retire.js';
+import { registerIsolate } from './commands/isolate.js';
 import { registerPurge } from './commands/purge.js';
 import { registerStatus } from './commands/status.js';
 import { registerDemo } from './commands/demo.js';
@@ -39,6 +40,7 @@ export function buildProgram(onExit: (code: number) => void): Command {
   registerShadowRead(program);
   registerCutoverRollback(program);
   registerRetire(program);
+  registerIsolate(program);
   registerPurge(program);
   registerStatus(program);
   registerDemo(program);

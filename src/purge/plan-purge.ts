@@ -4,7 +4,8 @@ import { findTableOid, readPartitionTree, requireTable, type ColumnModel, type T
 import { archiveNameOf } from '../db/shadow-pair.js';
 import type { PartgovKysely } from '../db/state-tables.js';
 import { InputInvalidError, sqlStateOf } from '../errors.js';
-import { scopePredicate, scopeSelector, type ScopeSelector, type ScopeTarget } from './scope-target.js';
+import { explainRelations, isDedicatedLeaf } from '../db/partition-routing.js';
+import { scopePredicate, scopeSelector, type ScopeSelector, type ScopeTarget } from '../db/scope-target.js';
 
 /**
  * How one table's rows of a scope go: `truncate_partition` / `drop_partition`
@@ -41,44 +42,6 @@ export interface TablePurgePlan {
   archiveTable: (TableRef & { oid: string }) | null;
   /** Configured tables whose foreign keys point at this one. */
   referencedBy: string[];
-}
-
-interface PlanNode {
-  'Relation Name'?: string;
-  Schema?: string;
-  Plans?: PlanNode[];
-}
-
-function relationsOf(plan: PlanNode): Set<string> {
-  const seen = new Set<string>();
-  const walk = (n: PlanNode) => {
-    if (n['Relation Name']) seen.add(`${n.Schema ?? ''}.${n['Relation Name']}`);
-    for (const c of n.Plans ?? []) walk(c);
-  };
-  walk(plan);
-  return seen;
-}
-
-async function explainRelations(db: PartgovKysely, query: ReturnType<typeof sql>): Promise<Set<string>> {
-  // VERBOSE: without it the JSON plan leaves out each relation's schema.
-  const r = await sql<{ 'QUERY PLAN': { Plan: PlanNode }[] }>`explain (verbose, format json) ${query}`.execute(db);
-  return relationsOf(r.rows[0]!['QUERY PLAN'][0]!.Plan);
-}
-
-/**
- * A leaf is dedicated to the key value when its partition constraint refutes
- * every other value and NULL: asked of the planner itself (constraint
- * exclusion proves it), so it holds for any key type and any depth of
- * sub-partitioning, without parsing partition bounds.
- */
-async function isDedicatedLeaf(db: PartgovKysely, leaf: TableRef, keyColumn: string, keyValue: string): Promise<boolean> {
-  return db.transaction().execute(async (trx) => {
-    await sql`select set_config('constraint_exclusion', 'on', true)`.execute(trx);
-    const target = sql.id(leaf.schema, leaf.name);
-    const other = await explainRelations(trx, sql`select 1 from only ${target} where ${sql.id(keyColumn)} <> ${keyValue}`);
-    const nulls = await explainRelations(trx, sql`select 1 from only ${target} where ${sql.id(keyColumn)} is null`);
-    return other.size === 0 && nulls.size === 0;
-  });
 }
 
 /** Configured tables whose foreign keys reference `oid` (among `oids`), by label. */

@@ -10,7 +10,7 @@ import { assertStateSchema } from '../state/state-schema.js';
 import { renderSteps, writeAudit, type Step } from '../steps/run-steps.js';
 import { planScopePurge, type TablePurgePlan } from './plan-purge.js';
 import { scopeChecksumQuery, writeScopeArchive, type ArchiveManifest } from './scope-archive.js';
-import { parseScopeTarget, scopePredicate, type ScopeTarget } from './scope-target.js';
+import { parseScopeTarget, scopePredicate, type ScopeTarget } from '../db/scope-target.js';
 
 export type PurgeMode = 'partition' | 'auto' | 'delete';
 

@@ -9,7 +9,7 @@ import { isRetryableLockError } from '../db/sqlstate.js';
 import { assertStateSchema } from '../state/state-schema.js';
 import { writeAudit } from '../steps/run-steps.js';
 import { loadArchivedTable, readVerifiedArchive, scopeChecksumQuery, type ArchiveSource } from './scope-archive.js';
-import { parseScopeTarget, scopePredicate, scopeSelector } from './scope-target.js';
+import { parseScopeTarget, scopePredicate, scopeSelector } from '../db/scope-target.js';
 
 export interface RestoreInput {
   /** The directory purge --archive printed. */

@@ -14,7 +14,7 @@ import { valueSlug } from '../db/object-names.js';
 import { rowChecksum } from '../db/row-checksum.js';
 import type { PartgovKysely } from '../db/state-tables.js';
 import { InputInvalidError, SafetyRefusedError } from '../errors.js';
-import { scopePredicate, setScopeSettings, type ScopeSelector, type ScopeTarget } from './scope-target.js';
+import { scopePredicate, setScopeSettings, type ScopeSelector, type ScopeTarget } from '../db/scope-target.js';
 
 export const archiveFormat = 'partgov-scope-archive/1';
 

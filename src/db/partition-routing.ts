@@ -1,0 +1,43 @@
+import { sql, type RawBuilder } from 'kysely';
+import type { TableRef } from './catalog.js';
+import type { PartgovKysely } from './state-tables.js';
+
+interface PlanNode {
+  'Relation Name'?: string;
+  Schema?: string;
+  Plans?: PlanNode[];
+}
+
+function relationsOf(plan: PlanNode): Set<string> {
+  const seen = new Set<string>();
+  const walk = (n: PlanNode) => {
+    if (n['Relation Name']) seen.add(`${n.Schema ?? ''}.${n['Relation Name']}`);
+    for (const c of n.Plans ?? []) walk(c);
+  };
+  walk(plan);
+  return seen;
+}
+
+/** The relations a query's plan reads (schema.name): after plan-time pruning, the leaves it can touch. */
+export async function explainRelations(db: PartgovKysely, query: RawBuilder<unknown>): Promise<Set<string>> {
+  // VERBOSE: without it the JSON plan leaves out each relation's schema.
+  const r = await sql<{ 'QUERY PLAN': { Plan: PlanNode }[] }>`explain (verbose, format json) ${query}`.execute(db);
+  return relationsOf(r.rows[0]!['QUERY PLAN'][0]!.Plan);
+}
+
+/**
+ * A leaf is dedicated to the key value when its partition constraint refutes
+ * every other value and NULL: asked of the planner itself (constraint
+ * exclusion proves it), so it holds for any key type and any depth of
+ * sub-partitioning, without parsing partition bounds.
+ */
+export async function isDedicatedLeaf(db: PartgovKysely, leaf: TableRef, keyColumn: string, keyValue: string): Promise<boolean> {
+  return db.transaction().execute(async (trx) => {
+    await sql`select set_config('constraint_exclusion', 'on', true)`.execute(trx);
+    const target = sql.id(leaf.schema, leaf.name);
+    const other = await explainRelations(trx, sql`select 1 from only ${target} where ${sql.id(keyColumn)} <> ${keyValue}`);
+    const nulls = await explainRelations(trx, sql`select 1 from only ${target} where ${sql.id(keyColumn)} is null`);
+    return other.size === 0 && nulls.size === 0;
+  });
+}
+

@@ -1,0 +1,205 @@
+import { sql } from 'kysely';
+import type { PartgovConfig, TableConfig } from '../config/config-schema.js';
+import type { RuntimeSettings } from '../config/runtime-settings.js';
+import { withAdvisoryLocks } from '../db/advisory-lock.js';
+import { findTableOid, readPartitionTree, type PartitionModel, type TableRef } from '../db/catalog.js';
+import { compileDdl } from '../db/compile-ddl.js';
+import { fitIdentifier, objectNames, shortHash } from '../db/object-names.js';
+import { explainRelations, isDedicatedLeaf } from '../db/partition-routing.js';
+import { runGuarded, type GuardRetryEvent } from '../db/run-guarded.js';
+import { parseScopeTarget, scopeSelector, type ScopeTarget } from '../db/scope-target.js';
+import type { PartgovKysely } from '../db/state-tables.js';
+import { InputInvalidError, RunInProgressError, SafetyRefusedError, sqlStateOf } from '../errors.js';
+import { assertStateSchema } from '../state/state-schema.js';
+import { writeAudit, type Step } from '../steps/run-steps.js';
+
+export interface IsolateInput {
+  tenantId: string | undefined;
+  scope: string | undefined;
+  confirm: string | undefined;
+  /** Isolatable tables to act on (default: every isolatable table in the config). */
+  tables?: readonly TableConfig[];
+  dryRun?: boolean;
+}
+
+export interface IsolateTableResult {
+  table: string;
+  /** The partitioned table acted on: the table itself after cutover, else its shadow. */
+  partitioned: string;
+  partition: string;
+  action: 'created' | 'already_isolated';
+  /** The one DEFAULT leaf the key hashes into: the only one scanned under an exclusive lock. */
+  default_leaf: string | null;
+  /** Exclusive locks held by the switch (first lock to commit). */
+  lock_held_ms: number;
+  steps: Step[];
+}
+
+export interface IsolateResult {
+  tenant_id: string;
+  scope: string;
+  scope_key: string;
+  dry_run: boolean;
+  tables: IsolateTableResult[];
+  audit_id: string | null;
+}
+
+interface IsolateTarget {
+  table: TableConfig;
+  root: TableRef;
+  tree: PartitionModel[];
+  keyColumn: string;
+  keyValue: string;
+}
+
+/** The partitioned table of a configured table: itself after cutover, else its shadow. */
+async function partitionedTableOf(db: PartgovKysely, table: TableConfig): Promise<TableRef> {
+  for (const name of [table.name, objectNames.shadow(table.name)]) {
+    const ref = { schema: table.schema, name };
+    const tree = (await findTableOid(db, ref)) === null ? [] : await readPartitionTree(db, ref);
+    if (tree.length > 1 || tree[0]?.partitionKey) return ref;
+  }
+  throw new InputInvalidError(`${table.schema}.${table.name} has no partitioned table yet (neither itself nor ${objectNames.shadow(table.name)})`, {
+    fix: 'run `partgov plan --out …` and `partgov migrate up` first',
+  });
+}
+
+const checkName = (keyValue: string) => fitIdentifier('partgov_not', `_${shortHash(keyValue)}`);
+
+/**
+ * The steps that give a new scope its own LIST partition without a scan of
+ * the whole DEFAULT under an exclusive lock. PostgreSQL skips the scan of a
+ * DEFAULT leaf whose validated CHECK proves it holds no row of the value, so:
+ * every DEFAULT leaf the key can never hash into gets `CHECK (key <> K)`
+ * added NOT VALID and validated without blocking writes (the application
+ * can never write K there, so the constraint cannot fail a write); the one
+ * leaf K hashes into gets its CHECK inside the switch transaction (a scan of
+ * one leaf, not the DEFAULT), so no write of K can meet the constraint; then
+ * CREATE … PARTITION OF, and the CHECKs go again.
+ */
+function isolateSteps(t: IsolateTarget, defaultLeaves: PartitionModel[], hashLeaf: PartitionModel): { online: Step[]; swap: Step[] } {
+  const name = checkName(t.keyValue);
+  const check = sql`check (${sql.id(t.keyColumn)} <> ${sql.lit(t.keyValue)})`;
+  const others = defaultLeaves.filter((l) => l.oid !== hashLeaf.oid);
+  const online = others.flatMap((l) => [
+    { id: `guard ${l.name}`, description: `constraint proving ${l.name} holds no row of the scope (NOT VALID: no scan under lock)`, sql: compileDdl(sql`alter table ${sql.id(l.schema, l.name)} add constraint ${sql.id(name)} ${check} not valid`) },
+    { id: `validate ${l.name}`, description: `validate it (SHARE UPDATE EXCLUSIVE: writes go on)`, sql: compileDdl(sql`alter table ${sql.id(l.schema, l.name)} validate constraint ${sql.id(name)}`) },
+  ]);
+  const partition = objectNames.isolated(t.table.name, t.keyValue);
+  const swap: Step[] = [
+    { id: `guard ${hashLeaf.name}`, description: `the one DEFAULT leaf the scope hashes into: checked inside the switch`, sql: compileDdl(sql`alter table ${sql.id(hashLeaf.schema, hashLeaf.name)} add constraint ${sql.id(name)} ${check}`) },
+    { id: 'create', description: `the scope's own partition (the DEFAULT scan is skipped: every leaf proves it holds no such row)`, sql: compileDdl(sql`create table ${sql.id(t.root.schema, partition)} partition of ${sql.id(t.root.schema, t.root.name)} for values in (${sql.lit(t.keyValue)})`) },
+    ...defaultLeaves.map((l) => ({ id: `unguard ${l.name}`, description: 'the constraint has done its job', sql: compileDdl(sql`alter table ${sql.id(l.schema, l.name)} drop constraint if exists ${sql.id(name)}`) })),
+  ];
+  return { online, swap };
+}
+
+/**
+ * `partgov isolate --tenant-id X --scope Y --confirm X/Y`: gives the scope
+ * its own partition in every isolatable table (the partitioned one: after
+ * cutover the table itself, before it the shadow), so `purge` can TRUNCATE
+ * it. A scope that is already isolated is left alone. A scope that already
+ * has rows in the DEFAULT is refused (moving them online is not built yet).
+ */
+export async function runIsolate(db: PartgovKysely, input: IsolateInput, o: { settings: RuntimeSettings; config: PartgovConfig; onRetry?: (e: GuardRetryEvent) => void }): Promise<IsolateResult> {
+  const target: ScopeTarget = parseScopeTarget(input, 'isolate');
+  const tables = (input.tables ?? o.config.tables).filter((t) => t.layout.type === 'isolatable');
+  if (tables.length === 0) {
+    throw new InputInvalidError('no isolatable table selected: isolate works on tables with layout.type "isolatable"', { fix: 'set layout.type to "isolatable" for the tables whose scopes need their own partitions' });
+  }
+  await assertStateSchema(db);
+  const labels = tables.map((t) => `${t.schema}.${t.name}`);
+  const work = async (): Promise<IsolateResult> => {
+    const results: IsolateTableResult[] = [];
+    const plans: { t: IsolateTarget; steps: ReturnType<typeof isolateSteps> | null; hashLeaf: PartitionModel | null; partition: string }[] = [];
+    let keyValue = '';
+    for (const table of tables) {
+      const sel = scopeSelector(o.config, table, target);
+      const root = await partitionedTableOf(db, table);
+      const tree = await readPartitionTree(db, root);
+      const t: IsolateTarget = { table, root, tree, keyColumn: sel.keyColumn!, keyValue: sel.keyValue! };
+      keyValue = t.keyValue;
+      const kept = await explainRelations(db, sql`select 1 from ${sql.id(root.schema, root.name)} where ${sql.id(t.keyColumn)} = ${t.keyValue}`);
+      const leaves = tree.filter((p) => p.isLeaf && kept.has(`${p.schema}.${p.name}`));
+      const partition = objectNames.isolated(table.name, t.keyValue);
+      if (leaves.length === 1 && (await isDedicatedLeaf(db, leaves[0]!, t.keyColumn, t.keyValue))) {
+        plans.push({ t, steps: null, hashLeaf: null, partition: `${leaves[0]!.schema}.${leaves[0]!.name}` });
+        continue;
+      }
+      const rootPart = tree[0]!;
+      const def = tree.find((p) => p.parentName === rootPart.name && p.parentSchema === rootPart.schema && p.bound === 'DEFAULT');
+      if (!def || leaves.length !== 1) {
+        throw new InputInvalidError(`${root.schema}.${root.name} is not LIST-partitioned by ${t.keyColumn} with a DEFAULT partition`, { fix: 'isolate works on the isolatable layout that `partgov plan` generates' });
+      }
+      const has = await sql<{ x: boolean }>`select exists (select 1 from ${sql.id(root.schema, root.name)} where ${sql.id(t.keyColumn)} = ${t.keyValue}) as x`.execute(db);
+      if (has.rows[0]!.x) {
+        throw new SafetyRefusedError('isolate-scope-has-rows', `${root.schema}.${root.name} already holds rows of ${t.keyValue} in its DEFAULT partition; moving them out online (while the application writes) is not built yet`, {
+          fix: `isolate scopes before they get rows; for an existing scope: purge --archive, isolate, restore, in a window where it is not written`,
+        });
+      }
+      const defaultLeaves = tree.filter((p) => p.isLeaf && (p.oid === def.oid || isUnder(tree, p, def)));
+      plans.push({ t, steps: isolateSteps(t, defaultLeaves, leaves[0]!), hashLeaf: leaves[0]!, partition: `${root.schema}.${partition}` });
+    }
+    const stepsOf = (p: (typeof plans)[number]) => (p.steps ? [...p.steps.online, ...p.steps.swap] : []);
+    if (input.dryRun) {
+      for (const p of plans) results.push({ table: `${p.t.table.schema}.${p.t.table.name}`, partitioned: `${p.t.root.schema}.${p.t.root.name}`, partition: p.partition, action: p.steps ? 'created' : 'already_isolated', default_leaf: p.hashLeaf ? `${p.hashLeaf.schema}.${p.hashLeaf.name}` : null, lock_held_ms: 0, steps: stepsOf(p) });
+      return { tenant_id: target.tenantId, scope: target.scope, scope_key: keyValue, dry_run: true, tables: results, audit_id: null };
+    }
+    const guard = { lockTimeoutMs: o.settings.lockTimeoutMs, statementTimeoutMs: o.settings.statementTimeoutMs, retries: o.settings.lockRetries, ...(o.onRetry ? { onRetry: o.onRetry } : {}) };
+    for (const p of plans) {
+      let held = 0;
+      if (p.steps) {
+        // Each online step on its own: ADD … NOT VALID is a catalog change under lock_timeout; VALIDATE scans without blocking writes.
+        for (const s of p.steps.online) {
+          const exists = s.id.startsWith('guard ') && (await constraintExists(db, p.t.root.schema, s.id.slice(6), checkName(p.t.keyValue)));
+          if (exists) continue; // a rerun after a crash
+          await runGuarded(db, (trx) => sql.raw(s.sql).execute(trx), { ...guard, label: `isolate: ${s.id}` });
+        }
+        try {
+          held = await runGuarded(db, async (trx) => {
+            let first = 0;
+            for (const s of p.steps!.swap) {
+              await sql.raw(s.sql).execute(trx); // sql.raw: compiled by kysely in isolateSteps
+              if (first === 0) first = performance.now();
+            }
+            return performance.now() - first;
+          }, { ...guard, label: `isolate ${p.t.root.name}` });
+        } catch (err) {
+          // Leave no constraint behind: the switch rolled back, and the online ones must not outlive the run.
+          for (const s of p.steps.swap.filter((x) => x.id.startsWith('unguard '))) await runGuarded(db, (trx) => sql.raw(s.sql).execute(trx), { ...guard, label: `isolate: ${s.id}` }).catch(() => undefined);
+          if (sqlStateOf(err) === '23514') {
+            throw new SafetyRefusedError('isolate-scope-got-rows', `the application wrote rows of ${p.t.keyValue} into ${p.hashLeaf!.name} while isolate ran; nothing was changed`, { fix: 'the scope is live now: see `partgov isolate --help` for scopes with rows' });
+          }
+          throw err;
+        }
+      }
+      results.push({ table: `${p.t.table.schema}.${p.t.table.name}`, partitioned: `${p.t.root.schema}.${p.t.root.name}`, partition: p.partition, action: p.steps ? 'created' : 'already_isolated', default_leaf: p.hashLeaf ? `${p.hashLeaf.schema}.${p.hashLeaf.name}` : null, lock_held_ms: Math.round(held * 10) / 10, steps: stepsOf(p) });
+    }
+    const auditId = await writeAudit(db, { command: 'isolate', table: labels.join(', '), appEnv: o.settings.appEnv, tenantId: target.tenantId, scope: target.scope }, 'succeeded',
+      results.flatMap((r) => r.steps.map((s) => ({ ...s, status: 'succeeded' as const }))), { tables: results.map((r) => ({ table: r.table, partition: r.partition, action: r.action, lock_held_ms: r.lock_held_ms })) });
+    return { tenant_id: target.tenantId, scope: target.scope, scope_key: keyValue, dry_run: false, tables: results, audit_id: auditId };
+  };
+  try {
+    return await withAdvisoryLocks(db, 'partitions', labels, work);
+  } catch (err) {
+    if (err instanceof RunInProgressError) throw new SafetyRefusedError('isolate-in-progress', `${err.message}: another purge, isolate or maintain is changing these partitions`, { fix: err.fix });
+    throw err;
+  }
+}
+
+function isUnder(tree: readonly PartitionModel[], p: PartitionModel, ancestor: PartitionModel): boolean {
+  let cur: PartitionModel | undefined = p;
+  while (cur && cur.parentName !== null) {
+    if (cur.parentName === ancestor.name && cur.parentSchema === ancestor.schema) return true;
+    const up: PartitionModel = cur;
+    cur = tree.find((x) => x.name === up.parentName && x.schema === up.parentSchema);
+  }
+  return false;
+}
+
+async function constraintExists(db: PartgovKysely, schema: string, table: string, name: string): Promise<boolean> {
+  const r = await sql<{ x: boolean }>`select exists (select 1 from pg_constraint c join pg_class t on t.oid = c.conrelid join pg_namespace n on n.oid = t.relnamespace
+    where n.nspname = ${schema} and t.relname = ${table} and c.conname = ${name}) as x`.execute(db);
+  return r.rows[0]!.x;
+}
+
