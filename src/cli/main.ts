@@ -11,6 +11,7 @@ import { registerShadowRead } from './commands/shadow-read.js';
 import { registerCutoverRollback } from './commands/cutover-rollback.js';
 import { registerRetire } from './commands/retire.js';
 import { registerIsolate } from './commands/isolate.js';
+import { registerMaintain } from './commands/maintain.js';
 import { registerPurge } from './commands/purge.js';
 import { registerStatus } from './commands/status.js';
 import { registerDemo } from './commands/demo.js';
@@ -40,6 +41,7 @@ export function buildProgram(onExit: (code: number) => void): Command {
   registerShadowRead(program);
   registerCutoverRollback(program);
   registerRetire(program);
+  registerMaintain(program);
   registerIsolate(program);
   registerPurge(program);
   registerStatus(program);

@@ -5,6 +5,7 @@ import { InputInvalidError } from '../errors.js';
 import { compileDdl } from '../db/compile-ddl.js';
 import { objectNames } from '../db/object-names.js';
 import { rangeBounds, type RangeBound } from '../config/range-bounds.js';
+import { boundLiteral, withoutPrecision } from '../db/range-partition-ddl.js';
 
 /** One named DDL step of a plan: what it does, and the exact SQL. */
 export interface PlannedStatement {
@@ -389,17 +390,6 @@ function describeLayout(layout: Layout): string {
     case 'range':
       return `by range (${layout.column}) per ${layout.interval}${layout.subpartition ? `, sub-partitioned by ${layout.subpartition.type} (${layout.subpartition.key})` : ''}`;
   }
-}
-
-/** A bound literal that means the same instant whatever the session's TimeZone. */
-function boundLiteral(d: Date, columnType: string): string {
-  const day = d.toISOString().slice(0, 10);
-  return withoutPrecision(columnType) === 'timestamp with time zone' ? `${day} 00:00:00+00` : day;
-}
-
-/** `timestamp(3) with time zone` → `timestamp with time zone`: the precision does not change the range math. */
-function withoutPrecision(type: string): string {
-  return type.replace(/\(\d+\)/, '');
 }
 
 export type { RangeBound };

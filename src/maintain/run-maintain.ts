@@ -1,0 +1,227 @@
+import { sql } from 'kysely';
+import type { PartgovConfig, RangeLayout, TableConfig } from '../config/config-schema.js';
+import { addIntervals, rangeBounds, rangeLabel, truncateToInterval, type RangeBound } from '../config/range-bounds.js';
+import type { RuntimeSettings } from '../config/runtime-settings.js';
+import { withAdvisoryLocks } from '../db/advisory-lock.js';
+import { findTableOid, readPartitionTree, requireTable, type TableRef } from '../db/catalog.js';
+import { compileDdl } from '../db/compile-ddl.js';
+import { objectNames } from '../db/object-names.js';
+import { rangePartitionStatements } from '../db/range-partition-ddl.js';
+import { runGuarded, type GuardRetryEvent } from '../db/run-guarded.js';
+import type { PartgovKysely } from '../db/state-tables.js';
+import { assertStateSchema } from '../state/state-schema.js';
+import { writeAudit, type Step } from '../steps/run-steps.js';
+
+export interface MaintainTableResult {
+  table: string;
+  partitioned: string;
+  /** Range partitions created ahead of time (premake) or for rows found in the DEFAULT. */
+  created: string[];
+  /** Rows moved out of the DEFAULT into the partition created for them. */
+  default_rows_moved: number;
+  /** Rows left in the DEFAULT (a NULL range key has nowhere else to go). */
+  default_rows_left: number;
+  /** Partitions past retention: detached, then dropped or kept as standalone tables. */
+  detached: string[];
+  dropped: string[];
+  kept_as_archive: string[];
+  /** Longest exclusive-lock hold of any one step. */
+  lock_held_ms: number;
+  steps: Step[];
+}
+
+export interface MaintainResult {
+  dry_run: boolean;
+  /** False when there was nothing to do (a second run right after a first). */
+  changed: boolean;
+  tables: MaintainTableResult[];
+  audit_id: string | null;
+}
+
+interface Child {
+  schema: string;
+  name: string;
+  isDefault: boolean;
+  from: number | null;
+  to: number | null;
+}
+
+/** The root's direct partitions with their bounds as epoch milliseconds (read under TimeZone UTC, as plan writes them). */
+async function rangeChildren(db: PartgovKysely, root: TableRef): Promise<Child[]> {
+  return db.transaction().execute(async (trx) => {
+    await sql`select set_config('TimeZone', 'UTC', true)`.execute(trx);
+    const r = await sql<{ schema: string; name: string; bound: string; from_ms: string | null; to_ms: string | null }>`
+      select n.nspname as schema, c.relname as name, pg_get_expr(c.relpartbound, c.oid) as bound,
+             (extract(epoch from m[1]::timestamptz) * 1000)::int8::text as from_ms,
+             (extract(epoch from m[2]::timestamptz) * 1000)::int8::text as to_ms
+      from pg_inherits i join pg_class c on c.oid = i.inhrelid join pg_namespace n on n.oid = c.relnamespace
+      left join lateral (select regexp_match(pg_get_expr(c.relpartbound, c.oid), 'FROM \\(''([^'']+)''\\) TO \\(''([^'']+)''\\)') as m) x on true
+      where i.inhparent = (quote_ident(${root.schema}) || '.' || quote_ident(${root.name}))::regclass`.execute(trx);
+    return r.rows.map((x) => ({ schema: x.schema, name: x.name, isDefault: x.bound === 'DEFAULT', from: x.from_ms === null ? null : Number(x.from_ms), to: x.to_ms === null ? null : Number(x.to_ms) }));
+  });
+}
+
+/** The partitioned table of a configured table: itself after cutover, else its shadow; null when neither is partitioned yet. */
+async function partitionedTableOf(db: PartgovKysely, table: TableConfig): Promise<TableRef | null> {
+  for (const name of [table.name, objectNames.shadow(table.name)]) {
+    const ref = { schema: table.schema, name };
+    if ((await findTableOid(db, ref)) !== null && (await readPartitionTree(db, ref)).length > 1) return ref;
+  }
+  return null;
+}
+
+/** The column as a UTC wall-clock timestamp, whatever the session's TimeZone: what range bounds are compared with. */
+function utcWallTime(column: string, type: string) {
+  return type.startsWith('timestamp') && type.endsWith('with time zone') ? sql`(${sql.id(column)} at time zone 'UTC')` : sql`${sql.id(column)}::timestamp`;
+}
+
+interface TablePlan {
+  table: TableConfig;
+  root: TableRef;
+  layout: RangeLayout;
+  columnType: string;
+  columns: string[];
+  identityAlways: boolean;
+  create: { bound: RangeBound; rowsInDefault: number }[];
+  retire: Child[];
+  defaultChild: Child | null;
+  nullRows: number;
+}
+
+async function planTable(db: PartgovKysely, table: TableConfig, layout: RangeLayout, root: TableRef, now: Date): Promise<TablePlan> {
+  const model = await requireTable(db, root);
+  const column = model.columns.find((c) => c.name === layout.column)!;
+  const children = await rangeChildren(db, root);
+  const defaultChild = children.find((c) => c.isDefault) ?? null;
+  const wanted = new Map<number, RangeBound>();
+  for (const b of rangeBounds({ ...layout, start: undefined }, now, now)) wanted.set(b.from.getTime(), b);
+  const inDefault = new Map<number, number>();
+  let nullRows = 0;
+  if (defaultChild) {
+    // The interval start of each row, as UTC epoch milliseconds (plan's bounds are UTC midnights).
+    const utc = utcWallTime(layout.column, column.type);
+    const r = await sql<{ start_ms: string | null; n: string }>`
+      select (extract(epoch from date_trunc(${layout.interval}, ${utc})) * 1000)::int8::text as start_ms, count(*)::text as n
+      from ${sql.id(defaultChild.schema, defaultChild.name)} group by 1`.execute(db);
+    for (const row of r.rows) {
+      if (row.start_ms === null) {
+        nullRows += Number(row.n);
+        continue;
+      }
+      const start = new Date(Number(row.start_ms));
+      inDefault.set(start.getTime(), Number(row.n));
+      if (!wanted.has(start.getTime())) wanted.set(start.getTime(), { from: start, to: addIntervals(start, layout.interval, 1), label: rangeLabel(start, layout.interval) });
+    }
+  }
+  const covered = (b: RangeBound) => children.some((c) => c.from !== null && c.to !== null && c.from < b.to.getTime() && c.to > b.from.getTime());
+  const create = [...wanted.values()].filter((b) => !covered(b)).sort((a, b) => a.from.getTime() - b.from.getTime()).map((bound) => ({ bound, rowsInDefault: inDefault.get(bound.from.getTime()) ?? 0 }));
+  const retire: Child[] = [];
+  if (layout.retention) {
+    const cutoff = addIntervals(truncateToInterval(now, layout.interval), layout.interval, -layout.retention.keep).getTime();
+    const createdOld = create.filter((c) => c.bound.to.getTime() <= cutoff);
+    for (const c of children) if (!c.isDefault && c.to !== null && c.to <= cutoff) retire.push(c);
+    // A partition made for old rows in the DEFAULT is past retention at once: it is created, then retired like the rest.
+    for (const c of createdOld) retire.push({ schema: root.schema, name: objectNames.range(table.name, c.bound.label), isDefault: false, from: c.bound.from.getTime(), to: c.bound.to.getTime() });
+  }
+  return {
+    table, root, layout, columnType: column.type,
+    columns: model.columns.filter((c) => c.generated === null).map((c) => c.name),
+    identityAlways: model.columns.some((c) => c.identity === 'always'),
+    create, retire, defaultChild, nullRows,
+  };
+}
+
+function stepsOf(p: TablePlan): { create: { step: Step; rowsInDefault: number; bound: RangeBound }[]; retire: Step[] } {
+  const create = p.create.map(({ bound, rowsInDefault }) => {
+    const statements = rangePartitionStatements(p.root.schema, p.table.name, p.root.name, bound, p.layout, p.columnType);
+    const text = statements.map((s) => compileDdl(s.statement)).join(';\n');
+    const move = rowsInDefault > 0 ? `; first moves ${rowsInDefault} row(s) of the range out of the DEFAULT, in the same transaction` : '';
+    return { step: { id: `create ${statements[0]!.name}`, description: `range partition ${bound.label}${move}`, sql: text }, rowsInDefault, bound };
+  });
+  const retire = p.retire.map((c) => {
+    const keep = p.layout.retention?.action === 'archive';
+    const detach = compileDdl(sql`alter table ${sql.id(p.root.schema, p.root.name)} detach partition ${sql.id(c.schema, c.name)}`);
+    return { id: `retire ${c.name}`, description: keep ? 'past retention: detach and keep as a standalone table' : 'past retention: detach and drop', sql: keep ? detach : `${detach};\n${compileDdl(sql`drop table ${sql.id(c.schema, c.name)}`)}` };
+  });
+  return { create, retire };
+}
+
+/**
+ * `partgov maintain`: for every range table (its partitioned table: itself
+ * after cutover, else the shadow) premakes the partitions `premake` intervals
+ * ahead, gives rows found in the DEFAULT the partition they belong to (moved in
+ * the same short transaction that creates it), and applies retention (detach,
+ * then drop or keep). Idempotent and advisory-locked: safe from cron; a second
+ * run finds nothing to do.
+ */
+export async function runMaintain(db: PartgovKysely, config: PartgovConfig, o: { settings: RuntimeSettings; dryRun?: boolean; now?: Date; onRetry?: (e: GuardRetryEvent) => void; onEvent?: (m: string) => void }): Promise<MaintainResult> {
+  await assertStateSchema(db);
+  const now = o.now ?? new Date();
+  const targets: { table: TableConfig; layout: RangeLayout; root: TableRef }[] = [];
+  for (const table of config.tables) {
+    if (table.layout.type !== 'range') continue;
+    const root = await partitionedTableOf(db, table);
+    if (root) targets.push({ table, layout: table.layout, root });
+    else o.onEvent?.(`${table.schema}.${table.name}: not partitioned yet (no shadow either): skipped`);
+  }
+  const labels = targets.map((t) => `${t.table.schema}.${t.table.name}`);
+  if (targets.length === 0) return { dry_run: o.dryRun === true, changed: false, tables: [], audit_id: null };
+  return withAdvisoryLocks(db, 'partitions', labels, async () => {
+    const guard = { lockTimeoutMs: o.settings.lockTimeoutMs, statementTimeoutMs: o.settings.statementTimeoutMs, retries: o.settings.lockRetries, ...(o.onRetry ? { onRetry: o.onRetry } : {}) };
+    const results: MaintainTableResult[] = [];
+    for (const t of targets) {
+      const p = await planTable(db, t.table, t.layout, t.root, now);
+      const steps = stepsOf(p);
+      const result: MaintainTableResult = {
+        table: `${t.table.schema}.${t.table.name}`, partitioned: `${t.root.schema}.${t.root.name}`,
+        created: p.create.map((c) => `${t.root.schema}.${objectNames.range(t.table.name, c.bound.label)}`),
+        default_rows_moved: 0, default_rows_left: p.nullRows,
+        detached: p.retire.map((c) => `${c.schema}.${c.name}`),
+        dropped: p.layout.retention?.action === 'drop' ? p.retire.map((c) => `${c.schema}.${c.name}`) : [],
+        kept_as_archive: p.layout.retention?.action === 'archive' ? p.retire.map((c) => `${c.schema}.${c.name}`) : [],
+        lock_held_ms: 0,
+        steps: [...steps.create.map((c) => c.step), ...steps.retire],
+      };
+      results.push(result);
+      if (o.dryRun) continue;
+      for (const c of steps.create) {
+        const held = await runGuarded(db, async (trx) => {
+          const t0 = performance.now();
+          let moved = 0;
+          if (c.rowsInDefault > 0 && p.defaultChild) {
+            // The rows of this range leave the DEFAULT and come back through the root into their new partition, in one transaction.
+            const def = sql.id(p.defaultChild.schema, p.defaultChild.name);
+            const cols = sql.join(p.columns.map((x) => sql.id(x)));
+            const utc = utcWallTime(p.layout.column, p.columnType);
+            const inRange = sql`${utc} >= ${c.bound.from.toISOString()}::timestamptz at time zone 'UTC' and ${utc} < ${c.bound.to.toISOString()}::timestamptz at time zone 'UTC'`;
+            await sql`lock table ${def} in access exclusive mode`.execute(trx);
+            await sql`create temporary table partgov_default_move on commit drop as select ${cols} from ${def} where ${inRange}`.execute(trx);
+            moved = Number((await sql`delete from ${def} where ${inRange}`.execute(trx)).numAffectedRows ?? 0n);
+            await sql.raw(c.step.sql).execute(trx);
+            await sql`insert into ${sql.id(p.root.schema, p.root.name)} (${cols}) ${p.identityAlways ? sql`overriding system value` : sql``} select ${cols} from partgov_default_move`.execute(trx);
+          } else {
+            await sql.raw(c.step.sql).execute(trx); // sql.raw: compiled by kysely in rangePartitionStatements
+          }
+          result.default_rows_moved += moved;
+          return performance.now() - t0;
+        }, { ...guard, label: `maintain: ${c.step.id}` });
+        result.lock_held_ms = Math.max(result.lock_held_ms, Math.round(held * 10) / 10);
+        o.onEvent?.(`${result.table}: ${c.step.id}${c.rowsInDefault > 0 ? ` (${c.rowsInDefault} row(s) moved out of the DEFAULT)` : ''}`);
+      }
+      for (const s of steps.retire) {
+        const held = await runGuarded(db, async (trx) => {
+          const t0 = performance.now();
+          await sql.raw(s.sql).execute(trx); // sql.raw: compiled by kysely in stepsOf
+          return performance.now() - t0;
+        }, { ...guard, label: `maintain: ${s.id}` });
+        result.lock_held_ms = Math.max(result.lock_held_ms, Math.round(held * 10) / 10);
+        o.onEvent?.(`${result.table}: ${s.id}`);
+      }
+    }
+    const changed = results.some((r) => r.steps.length > 0);
+    if (o.dryRun || !changed) return { dry_run: o.dryRun === true, changed, tables: results, audit_id: null };
+    const auditId = await writeAudit(db, { command: 'maintain', table: labels.join(', '), appEnv: o.settings.appEnv }, 'succeeded', results.flatMap((r) => r.steps.map((s) => ({ ...s, status: 'succeeded' as const }))),
+      { tables: results.map(({ steps: _steps, ...rest }) => rest) });
+    return { dry_run: false, changed, tables: results, audit_id: auditId };
+  });
+}
