@@ -12,6 +12,7 @@ import type { PartgovKysely } from '../db/state-tables.js';
 import { InputInvalidError, RunInProgressError, SafetyRefusedError, sqlStateOf } from '../errors.js';
 import { assertStateSchema } from '../state/state-schema.js';
 import { writeAudit, type Step } from '../steps/run-steps.js';
+import { cleanupDdl, moveScopeOutOfDefault, type ScopeMove } from './move-scope.js';
 
 export interface IsolateInput {
   tenantId: string | undefined;
@@ -27,7 +28,9 @@ export interface IsolateTableResult {
   /** The partitioned table acted on: the table itself after cutover, else its shadow. */
   partitioned: string;
   partition: string;
-  action: 'created' | 'already_isolated';
+  /** created: a new scope's partition; moved: a scope's rows moved out of the DEFAULT online; already_isolated: nothing to do. */
+  action: 'created' | 'moved' | 'already_isolated';
+  rows_moved: number;
   /** The one DEFAULT leaf the key hashes into: the only one scanned under an exclusive lock. */
   default_leaf: string | null;
   /** Exclusive locks held by the switch (first lock to commit). */
@@ -87,6 +90,8 @@ function isolateSteps(t: IsolateTarget, defaultLeaves: PartitionModel[], hashLea
   ]);
   const partition = objectNames.isolated(t.table.name, t.keyValue);
   const swap: Step[] = [
+    // The root first: a writer that had routed a row of the scope to the DEFAULT before the switch would fail the new bound after it.
+    { id: 'lock', description: `writers of ${t.root.name} wait (milliseconds) and route afresh after the switch`, sql: compileDdl(sql`lock table ${sql.id(t.root.schema, t.root.name)} in access exclusive mode`) },
     { id: `guard ${hashLeaf.name}`, description: `the one DEFAULT leaf the scope hashes into: checked inside the switch`, sql: compileDdl(sql`alter table ${sql.id(hashLeaf.schema, hashLeaf.name)} add constraint ${sql.id(name)} ${check}`) },
     { id: 'create', description: `the scope's own partition (the DEFAULT scan is skipped: every leaf proves it holds no such row)`, sql: compileDdl(sql`create table ${sql.id(t.root.schema, partition)} partition of ${sql.id(t.root.schema, t.root.name)} for values in (${sql.lit(t.keyValue)})`) },
     ...defaultLeaves.map((l) => ({ id: `unguard ${l.name}`, description: 'the constraint has done its job', sql: compileDdl(sql`alter table ${sql.id(l.schema, l.name)} drop constraint if exists ${sql.id(name)}`) })),
@@ -98,10 +103,10 @@ function isolateSteps(t: IsolateTarget, defaultLeaves: PartitionModel[], hashLea
  * `partgov isolate --tenant-id X --scope Y --confirm X/Y`: gives the scope
  * its own partition in every isolatable table (the partitioned one: after
  * cutover the table itself, before it the shadow), so `purge` can TRUNCATE
- * it. A scope that is already isolated is left alone. A scope that already
- * has rows in the DEFAULT is refused (moving them online is not built yet).
+ * it. A scope that is already isolated is left alone; a scope with rows in the
+ * DEFAULT is moved out online (move-scope.ts) with a short final switch.
  */
-export async function runIsolate(db: PartgovKysely, input: IsolateInput, o: { settings: RuntimeSettings; config: PartgovConfig; onRetry?: (e: GuardRetryEvent) => void }): Promise<IsolateResult> {
+export async function runIsolate(db: PartgovKysely, input: IsolateInput, o: { settings: RuntimeSettings; config: PartgovConfig; onRetry?: (e: GuardRetryEvent) => void; onEvent?: (m: string) => void }): Promise<IsolateResult> {
   const target: ScopeTarget = parseScopeTarget(input, 'isolate');
   const tables = (input.tables ?? o.config.tables).filter((t) => t.layout.type === 'isolatable');
   if (tables.length === 0) {
@@ -111,7 +116,7 @@ export async function runIsolate(db: PartgovKysely, input: IsolateInput, o: { se
   const labels = tables.map((t) => `${t.schema}.${t.name}`);
   const work = async (): Promise<IsolateResult> => {
     const results: IsolateTableResult[] = [];
-    const plans: { t: IsolateTarget; steps: ReturnType<typeof isolateSteps> | null; hashLeaf: PartitionModel | null; partition: string }[] = [];
+    const plans: { t: IsolateTarget; steps: ReturnType<typeof isolateSteps> | null; hashLeaf: PartitionModel | null; partition: string; move: ScopeMove | null; hasRows: boolean }[] = [];
     let keyValue = '';
     for (const table of tables) {
       const sel = scopeSelector(o.config, table, target);
@@ -123,7 +128,7 @@ export async function runIsolate(db: PartgovKysely, input: IsolateInput, o: { se
       const leaves = tree.filter((p) => p.isLeaf && kept.has(`${p.schema}.${p.name}`));
       const partition = objectNames.isolated(table.name, t.keyValue);
       if (leaves.length === 1 && (await isDedicatedLeaf(db, leaves[0]!, t.keyColumn, t.keyValue))) {
-        plans.push({ t, steps: null, hashLeaf: null, partition: `${leaves[0]!.schema}.${leaves[0]!.name}` });
+        plans.push({ t, steps: null, hashLeaf: null, partition: `${leaves[0]!.schema}.${leaves[0]!.name}`, move: null, hasRows: false });
         continue;
       }
       const rootPart = tree[0]!;
@@ -132,22 +137,25 @@ export async function runIsolate(db: PartgovKysely, input: IsolateInput, o: { se
         throw new InputInvalidError(`${root.schema}.${root.name} is not LIST-partitioned by ${t.keyColumn} with a DEFAULT partition`, { fix: 'isolate works on the isolatable layout that `partgov plan` generates' });
       }
       const has = await sql<{ x: boolean }>`select exists (select 1 from ${sql.id(root.schema, root.name)} where ${sql.id(t.keyColumn)} = ${t.keyValue}) as x`.execute(db);
-      if (has.rows[0]!.x) {
-        throw new SafetyRefusedError('isolate-scope-has-rows', `${root.schema}.${root.name} already holds rows of ${t.keyValue} in its DEFAULT partition; moving them out online (while the application writes) is not built yet`, {
-          fix: `isolate scopes before they get rows; for an existing scope: purge --archive, isolate, restore, in a window where it is not written`,
-        });
-      }
       const defaultLeaves = tree.filter((p) => p.isLeaf && (p.oid === def.oid || isUnder(tree, p, def)));
-      plans.push({ t, steps: isolateSteps(t, defaultLeaves, leaves[0]!), hashLeaf: leaves[0]!, partition: `${root.schema}.${partition}` });
+      plans.push({ t, steps: isolateSteps(t, defaultLeaves, leaves[0]!), hashLeaf: leaves[0]!, partition: `${root.schema}.${partition}`,
+        hasRows: has.rows[0]!.x,
+        move: { root, defaultParent: { schema: leaves[0]!.parentSchema!, name: leaves[0]!.parentName! }, leaf: leaves[0]!, keyColumn: t.keyColumn, keyValue: t.keyValue, partition, guardName: checkName(t.keyValue), otherLeaves: defaultLeaves.filter((l) => l.oid !== leaves[0]!.oid) } });
     }
-    const stepsOf = (p: (typeof plans)[number]) => (p.steps ? [...p.steps.online, ...p.steps.swap] : []);
+    const stepsOf = (p: (typeof plans)[number]) => {
+      if (!p.steps) return [];
+      if (!p.move || !p.hasRows) return [...p.steps.online, ...p.steps.swap];
+      return [...p.steps.online, ...cleanupDdl(p.move).map((text, i) => ({ id: `clean ${i + 1}`, description: 'remove what an interrupted isolate left', sql: text })),
+        { id: 'move', description: `copy the scope's ${p.move.keyValue} rows and the rest of ${p.move.leaf.name} into two new tables, follow writes through a row trigger, then switch: detach ${p.move.leaf.name}, attach its copy without the scope, attach the scope's partition`, sql: '-- see runbooks/purge-isolate-maintain.md' }];
+    };
     if (input.dryRun) {
-      for (const p of plans) results.push({ table: `${p.t.table.schema}.${p.t.table.name}`, partitioned: `${p.t.root.schema}.${p.t.root.name}`, partition: p.partition, action: p.steps ? 'created' : 'already_isolated', default_leaf: p.hashLeaf ? `${p.hashLeaf.schema}.${p.hashLeaf.name}` : null, lock_held_ms: 0, steps: stepsOf(p) });
+      for (const p of plans) results.push({ table: `${p.t.table.schema}.${p.t.table.name}`, partitioned: `${p.t.root.schema}.${p.t.root.name}`, partition: p.partition, action: p.steps ? (p.hasRows ? 'moved' : 'created') : 'already_isolated', default_leaf: p.hashLeaf ? `${p.hashLeaf.schema}.${p.hashLeaf.name}` : null, rows_moved: 0, lock_held_ms: 0, steps: stepsOf(p) });
       return { tenant_id: target.tenantId, scope: target.scope, scope_key: keyValue, dry_run: true, tables: results, audit_id: null };
     }
     const guard = { lockTimeoutMs: o.settings.lockTimeoutMs, statementTimeoutMs: o.settings.statementTimeoutMs, retries: o.settings.lockRetries, ...(o.onRetry ? { onRetry: o.onRetry } : {}) };
     for (const p of plans) {
       let held = 0;
+      let rowsMoved = 0;
       if (p.steps) {
         // Each online step on its own: ADD … NOT VALID is a catalog change under lock_timeout; VALIDATE scans without blocking writes.
         for (const s of p.steps.online) {
@@ -155,25 +163,44 @@ export async function runIsolate(db: PartgovKysely, input: IsolateInput, o: { se
           if (exists) continue; // a rerun after a crash
           await runGuarded(db, (trx) => sql.raw(s.sql).execute(trx), { ...guard, label: `isolate: ${s.id}` });
         }
-        try {
-          held = await runGuarded(db, async (trx) => {
-            let first = 0;
-            for (const s of p.steps!.swap) {
-              await sql.raw(s.sql).execute(trx); // sql.raw: compiled by kysely in isolateSteps
-              if (first === 0) first = performance.now();
+        // Leave no constraint behind when the run fails: the online ones must not outlive it.
+        const unguard = async () => {
+          for (const s of p.steps!.swap.filter((x) => x.id.startsWith('unguard '))) await runGuarded(db, (trx) => sql.raw(s.sql).execute(trx), { ...guard, label: `isolate: ${s.id}` }).catch(() => undefined);
+        };
+        let moveRows = p.hasRows;
+        if (!moveRows) {
+          try {
+            held = await runGuarded(db, async (trx) => {
+              let first = 0;
+              for (const s of p.steps!.swap) {
+                await sql.raw(s.sql).execute(trx); // sql.raw: compiled by kysely in isolateSteps
+                if (first === 0) first = performance.now();
+              }
+              return performance.now() - first;
+            }, { ...guard, label: `isolate ${p.t.root.name}` });
+          } catch (err) {
+            if (sqlStateOf(err) !== '23514') {
+              await unguard();
+              throw err;
             }
-            return performance.now() - first;
-          }, { ...guard, label: `isolate ${p.t.root.name}` });
-        } catch (err) {
-          // Leave no constraint behind: the switch rolled back, and the online ones must not outlive the run.
-          for (const s of p.steps.swap.filter((x) => x.id.startsWith('unguard '))) await runGuarded(db, (trx) => sql.raw(s.sql).execute(trx), { ...guard, label: `isolate: ${s.id}` }).catch(() => undefined);
-          if (sqlStateOf(err) === '23514') {
-            throw new SafetyRefusedError('isolate-scope-got-rows', `the application wrote rows of ${p.t.keyValue} into ${p.hashLeaf!.name} while isolate ran; nothing was changed`, { fix: 'the scope is live now: see `partgov isolate --help` for scopes with rows' });
+            // The application wrote the scope meanwhile (its leaf's CHECK failed; nothing changed): move those rows out instead.
+            o.onEvent?.(`${p.t.keyValue} got rows while isolate ran: moving them out of ${p.hashLeaf!.name}`);
+            moveRows = true;
           }
-          throw err;
+        }
+        if (moveRows) {
+          try {
+            const moved = await moveScopeOutOfDefault(db, p.move!, guard, o.onEvent);
+            held = moved.lockHeldMs;
+            rowsMoved = moved.rows;
+            p.hasRows = true;
+          } catch (err) {
+            await unguard();
+            throw err;
+          }
         }
       }
-      results.push({ table: `${p.t.table.schema}.${p.t.table.name}`, partitioned: `${p.t.root.schema}.${p.t.root.name}`, partition: p.partition, action: p.steps ? 'created' : 'already_isolated', default_leaf: p.hashLeaf ? `${p.hashLeaf.schema}.${p.hashLeaf.name}` : null, lock_held_ms: Math.round(held * 10) / 10, steps: stepsOf(p) });
+      results.push({ table: `${p.t.table.schema}.${p.t.table.name}`, partitioned: `${p.t.root.schema}.${p.t.root.name}`, partition: p.partition, action: p.steps ? (p.hasRows ? 'moved' : 'created') : 'already_isolated', default_leaf: p.hashLeaf ? `${p.hashLeaf.schema}.${p.hashLeaf.name}` : null, rows_moved: rowsMoved, lock_held_ms: Math.round(held * 10) / 10, steps: stepsOf(p) });
     }
     const auditId = await writeAudit(db, { command: 'isolate', table: labels.join(', '), appEnv: o.settings.appEnv, tenantId: target.tenantId, scope: target.scope }, 'succeeded',
       results.flatMap((r) => r.steps.map((s) => ({ ...s, status: 'succeeded' as const }))), { tables: results.map((r) => ({ table: r.table, partition: r.partition, action: r.action, lock_held_ms: r.lock_held_ms })) });

@@ -3,7 +3,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load-config.js';
 import type { PartgovConfig } from '../../src/config/config-schema.js';
 import { resolveSettings } from '../../src/config/runtime-settings.js';
-import { SafetyRefusedError } from '../../src/errors.js';
 import { runIsolate } from '../../src/maintain/isolate-scope.js';
 import { runMigrate } from '../../src/migrate/run-migrate.js';
 import { runPurge } from '../../src/purge/run-purge.js';
@@ -78,12 +77,73 @@ describe('isolate a new scope', () => {
     }
   });
 
-  it('refuses a scope that already has rows in the DEFAULT, changing nothing', async () => {
+  it('moves an existing scope out of the DEFAULT while the application writes to it and to its neighbours: no write lost or failed', async () => {
+    const notes = sql.id(schema, 'Notes');
+    const ref = sql.id(schema, 'Notes_ref');
+    // The application writes every change to Notes and, in the same statement, to a plain reference copy.
+    await sql`create table ${ref} (like ${notes})`.execute(t.db);
+    await sql`insert into ${ref} select * from ${notes}`.execute(t.db);
+    const app = await createAppRole(t, [{ schema, name: 'Notes' }, { schema, name: 'Notes_ref' }]);
+    const pool = app.open(2);
+    let running = true;
+    const failures: string[] = [];
+    let writes = 0;
+    const worker = async (w: number) => {
+      for (let i = 0; running; i++) {
+        try {
+          const k = i % 4;
+          if (k === 0) {
+            await sql`with n as (insert into ${notes} ("Tenant", "Scope", "Scope Key", "Body") values ('acme', 'main', 'acme:main', ${`w${w}-${i}`}::text) returning *) insert into ${ref} select * from n`.execute(pool.db);
+          } else if (k === 1) {
+            await sql`with u as (update ${notes} set "Body" = coalesce("Body", '') || '+' where "Scope Key" = 'acme:main' and id = (select max(id) - ${w * 3}::int from ${notes} where "Scope Key" = 'acme:main') returning *)
+              update ${ref} r set "Body" = u."Body" from u where r.id = u.id and r."Scope Key" = u."Scope Key"`.execute(pool.db);
+          } else if (k === 2) {
+            await sql`with d as (delete from ${notes} where "Scope Key" = 'acme:main' and id = (select min(id) + ${w}::int from ${notes} where "Scope Key" = 'acme:main') returning *)
+              delete from ${ref} r using d where r.id = d.id and r."Scope Key" = d."Scope Key"`.execute(pool.db);
+          } else {
+            const key = `x:${(i + w) % 16}`;
+            await sql`with n as (insert into ${notes} ("Tenant", "Scope", "Scope Key", "Body") values ('x', ${key.slice(2)}::text, ${key}::text, 'n') returning *) insert into ${ref} select * from n`.execute(pool.db);
+          }
+          writes++;
+        } catch (err) {
+          failures.push((err as Error).message);
+        }
+      }
+    };
+    const workers = [0, 1].map(worker);
+    try {
+      while (writes < 40) await new Promise((r) => setTimeout(r, 5));
+      const r = await runIsolate(t.db, { tenantId: 'acme', scope: 'main', confirm: 'acme/main' }, { settings, config });
+      const during = writes;
+      while (writes < during + 40) await new Promise((r) => setTimeout(r, 5));
+      running = false;
+      await Promise.all(workers);
+      expect(failures).toEqual([]);
+      expect(r.tables[0]).toMatchObject({ action: 'moved' });
+      expect(r.tables[0]!.rows_moved).toBeGreaterThanOrEqual(300 - 40);
+      const partition = r.tables[0]!.partition.split('.')[1]!;
+      expect(await leafOf('acme:main')).toBe(partition);
+      const inDefault = await sql<{ n: number }>`select count(*)::int as n from "Tenant Data"."Notes_default" where "Scope Key" = 'acme:main'`.execute(t.db);
+      expect(inDefault.rows[0]!.n).toBe(0);
+      const diff = await sql<{ n: number }>`select count(*)::int as n from ((select * from ${notes} except all select * from ${ref}) union all (select * from ${ref} except all select * from ${notes})) d`.execute(t.db);
+      expect(diff.rows[0]!.n).toBe(0);
+      const leftovers = await sql<{ n: number }>`select (select count(*) from pg_constraint where conname like 'partgov_%')::int + (select count(*) from pg_trigger where tgname like 'partgov_isolate%')::int
+        + (select count(*) from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = 'partgov' and c.relname like 'iso_%')::int as n`.execute(t.db);
+      expect(leftovers.rows[0]!.n).toBe(0);
+      // The DEFAULT's hash leaf kept its name and its bound.
+      const leaves = await sql<{ name: string }>`select c.relname as name from pg_inherits i join pg_class c on c.oid = i.inhrelid where i.inhparent = '"Tenant Data"."Notes_default"'::regclass order by 1`.execute(t.db);
+      expect(leaves.rows.map((x) => x.name)).toEqual(['Notes_default_p0', 'Notes_default_p1', 'Notes_default_p2', 'Notes_default_p3']);
+    } finally {
+      running = false;
+      await Promise.all(workers);
+      await app.drop();
+    }
+  });
+
+  it('refuses a bad confirm, changing nothing', async () => {
     const before = await allDigests(t.db);
-    const err = await runIsolate(t.db, { tenantId: 'acme', scope: 'main', confirm: 'acme/main' }, { settings, config }).catch((e: unknown) => e);
-    expect((err as SafetyRefusedError).ruleId).toBe('isolate-scope-has-rows');
-    expect(await allDigests(t.db)).toEqual(before);
-    const bad = await runIsolate(t.db, { tenantId: 'acme', scope: 'main', confirm: 'acme/main ' }, { settings, config }).catch((e: unknown) => e);
+    const bad = await runIsolate(t.db, { tenantId: 'globex', scope: 'perf', confirm: 'globex/perf ' }, { settings, config }).catch((e: unknown) => e);
     expect((bad as Error).message).toContain('--confirm');
+    expect(await allDigests(t.db)).toEqual(before);
   });
 });
