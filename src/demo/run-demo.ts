@@ -17,6 +17,10 @@ import { runShadowRead } from '../shadow-read/run-shadow-read.js';
 import { packagePath } from '../package-root.js';
 import { runCutover, runRollback, type SwapResult } from '../cutover/run-cutover.js';
 import { runStatus } from '../status/run-status.js';
+import { runIsolate } from '../maintain/isolate-scope.js';
+import { runMaintain } from '../maintain/run-maintain.js';
+import { runPurge } from '../purge/run-purge.js';
+import { runRestore } from '../purge/run-restore.js';
 
 export interface DemoStep {
   step: string;
@@ -123,10 +127,30 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
       await timed('cutover memory_nodes (while the app writes)', () => runCutover(conn.db, nodes, swapOptions), swapDetail);
       await timed('rollback memory_nodes (rehearsal, while the app writes)', () => runRollback(conn.db, nodes, swapOptions), swapDetail);
       await timed('cutover memory_nodes again', () => runCutover(conn.db, nodes, swapOptions), swapDetail);
+      for (const table of config.tables.filter((t) => t.name !== 'memory_nodes')) {
+        await timed(`cutover ${table.name}`, () => runCutover(conn.db, table, { settings, confirm: table.name }), swapDetail);
+      }
+      // The writer's own scope has rows in the DEFAULT: isolate moves them out while it keeps writing.
+      await timed('isolate tenant_1/scope_1 (a live scope: rows moved online, while the app writes)', () =>
+        runIsolate(conn.db, { tenantId: 'tenant_1', scope: 'scope_1', confirm: 'tenant_1/scope_1' }, { settings, config }), (r) =>
+        r.tables.map((t) => `${t.table.replace('public.', '')} ${t.action} ${t.rows_moved} rows, switch ${t.lock_held_ms} ms`).join('; '));
       const writes = await writer.stop();
       const archived = await timed('verify memory_nodes after cutover (the archive stays exact for a rollback)', () => runVerify(conn.db, config, { url, table: 'memory_nodes' }), (r) =>
-        `${r.tables[0]!.equality.rows_legacy} rows in the archive, ${r.tables[0]!.equality.differing_rows} differing, after ${writes.inserts} inserts, ${writes.updates} updates, ${writes.deletes} deletes by the app during copy, verify, cutover and rollback`);
+        `${r.tables[0]!.equality.rows_legacy} rows in the archive, ${r.tables[0]!.equality.differing_rows} differing, after ${writes.inserts} inserts, ${writes.updates} updates, ${writes.deletes} deletes by the app during copy, verify, cutover, rollback and isolate`);
       if (!archived.ok) steps.at(-1)!.ok = false;
+      const archiveRoot = await mkdtemp(path.join(os.tmpdir(), 'partgov-demo-archive-'));
+      try {
+        const purged = await timed('purge perf/perf --archive (partition mode)', () =>
+          runPurge(conn, { tenantId: 'perf', scope: 'perf', confirm: 'perf/perf', archiveDir: archiveRoot }, { settings, config }), (r) =>
+          `${r.tables.map((t) => `${t.table.replace('public.', '')} ${t.strategy} ${t.rows} rows, lock ${t.lock_held_ms} ms`).join('; ')}; tables needing a DELETE: ${r.purge_delete_strategy_tables_total}; archive ${r.archive!.rows} rows, ${r.archive!.bytes} bytes`);
+        if (purged.purge_delete_strategy_tables_total !== 0) steps.at(-1)!.ok = false;
+        await timed('restore perf/perf from the archive', () => runRestore(conn, { archiveDir: purged.archive!.dir, confirm: 'perf/perf' }, { settings, config }), (r) =>
+          `${r.rows} rows back, checksums ${r.tables.every((t) => t.checksum_matches) ? 'equal to the archive' : 'DIFFERENT'}`);
+      } finally {
+        await rm(archiveRoot, { recursive: true, force: true });
+      }
+      await timed('maintain (premake, DEFAULT rows, retention)', () => runMaintain(conn.db, config, { settings }), (r) =>
+        r.changed ? r.tables.map((t) => `${t.table.replace('public.', '')}: ${t.created.length} created, ${t.default_rows_moved} moved, ${t.detached.length} detached`).join('; ') : 'nothing to do');
       await timed('status', () => runStatus(conn.db, config), (r) => r.tables.map((t) => `${t.table.replace('public.', '')} ${t.stage.replace('_', ' ')}`).join(', '));
     } finally {
       await conn.close();

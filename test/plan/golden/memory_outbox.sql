@@ -1,10 +1,10 @@
--- partgov plan: public.memory_outbox -> public.memory_outbox_shadow (range, key created_at, 5 leaves)
--- change: PRIMARY KEY (id) becomes PRIMARY KEY (created_at, id): a partitioned table's primary key must include the partition key
--- change: (id) alone is no longer unique on the shadow: the application's INSERT … ON CONFLICT (id) fails there; after cutover it must say ON CONFLICT (created_at, id), and cutover asks for this change to be acknowledged
+-- partgov plan: public.memory_outbox -> public.memory_outbox_shadow (range, key created_at, scope_key, 10 leaves)
+-- change: PRIMARY KEY (id) becomes PRIMARY KEY (created_at, scope_key, id): a partitioned table's primary key must include the partition key
+-- change: (id) alone is no longer unique on the shadow: the application's INSERT … ON CONFLICT (id) fails there; after cutover it must say ON CONFLICT (created_at, scope_key, id), and cutover asks for this change to be acknowledged
 -- change: range partitions from 2026-11-01 to 2027-03-01 (3 month(s) premade ahead); rows outside go to the DEFAULT partition
 -- note: sequence public.memory_outbox_id_seq is owned by memory_outbox.id; the shadow's default uses the same sequence, so ids never collide. Move its ownership (ALTER SEQUENCE … OWNED BY) before dropping the legacy table
 
--- create public.memory_outbox_shadow, partitioned by range (created_at) per month
+-- create public.memory_outbox_shadow, partitioned by range (created_at) per month, sub-partitioned by list (scope_key)
 create table "public"."memory_outbox_shadow" (
   "id" bigint default nextval('memory_outbox_id_seq'::regclass) not null,
   "tenant_id" text not null,
@@ -15,23 +15,53 @@ create table "public"."memory_outbox_shadow" (
   "attempts" integer default 0 not null,
   "created_at" timestamp with time zone default now() not null,
   "published_at" timestamp with time zone,
-  constraint "memory_outbox_shadow_pkey" primary key ("created_at", "id")
+  constraint "memory_outbox_shadow_pkey" primary key ("created_at", "scope_key", "id")
 ) partition by range ("created_at");
 
 -- partition memory_outbox_2026_11 for values from ('2026-11-01 00:00:00+00') to ('2026-12-01 00:00:00+00')
-create table "public"."memory_outbox_2026_11" partition of "public"."memory_outbox_shadow" for values from ('2026-11-01 00:00:00+00') to ('2026-12-01 00:00:00+00');
+create table "public"."memory_outbox_2026_11" partition of "public"."memory_outbox_shadow" for values from ('2026-11-01 00:00:00+00') to ('2026-12-01 00:00:00+00') partition by list ("scope_key");
+
+-- partition memory_outbox_2026_11_perf_perf_ab16ef56 for values in ('perf:perf')
+create table "public"."memory_outbox_2026_11_perf_perf_ab16ef56" partition of "public"."memory_outbox_2026_11" for values in ('perf:perf');
+
+-- partition memory_outbox_2026_11_default default
+create table "public"."memory_outbox_2026_11_default" partition of "public"."memory_outbox_2026_11" default;
 
 -- partition memory_outbox_2026_12 for values from ('2026-12-01 00:00:00+00') to ('2027-01-01 00:00:00+00')
-create table "public"."memory_outbox_2026_12" partition of "public"."memory_outbox_shadow" for values from ('2026-12-01 00:00:00+00') to ('2027-01-01 00:00:00+00');
+create table "public"."memory_outbox_2026_12" partition of "public"."memory_outbox_shadow" for values from ('2026-12-01 00:00:00+00') to ('2027-01-01 00:00:00+00') partition by list ("scope_key");
+
+-- partition memory_outbox_2026_12_perf_perf_ab16ef56 for values in ('perf:perf')
+create table "public"."memory_outbox_2026_12_perf_perf_ab16ef56" partition of "public"."memory_outbox_2026_12" for values in ('perf:perf');
+
+-- partition memory_outbox_2026_12_default default
+create table "public"."memory_outbox_2026_12_default" partition of "public"."memory_outbox_2026_12" default;
 
 -- partition memory_outbox_2027_01 for values from ('2027-01-01 00:00:00+00') to ('2027-02-01 00:00:00+00')
-create table "public"."memory_outbox_2027_01" partition of "public"."memory_outbox_shadow" for values from ('2027-01-01 00:00:00+00') to ('2027-02-01 00:00:00+00');
+create table "public"."memory_outbox_2027_01" partition of "public"."memory_outbox_shadow" for values from ('2027-01-01 00:00:00+00') to ('2027-02-01 00:00:00+00') partition by list ("scope_key");
+
+-- partition memory_outbox_2027_01_perf_perf_ab16ef56 for values in ('perf:perf')
+create table "public"."memory_outbox_2027_01_perf_perf_ab16ef56" partition of "public"."memory_outbox_2027_01" for values in ('perf:perf');
+
+-- partition memory_outbox_2027_01_default default
+create table "public"."memory_outbox_2027_01_default" partition of "public"."memory_outbox_2027_01" default;
 
 -- partition memory_outbox_2027_02 for values from ('2027-02-01 00:00:00+00') to ('2027-03-01 00:00:00+00')
-create table "public"."memory_outbox_2027_02" partition of "public"."memory_outbox_shadow" for values from ('2027-02-01 00:00:00+00') to ('2027-03-01 00:00:00+00');
+create table "public"."memory_outbox_2027_02" partition of "public"."memory_outbox_shadow" for values from ('2027-02-01 00:00:00+00') to ('2027-03-01 00:00:00+00') partition by list ("scope_key");
+
+-- partition memory_outbox_2027_02_perf_perf_ab16ef56 for values in ('perf:perf')
+create table "public"."memory_outbox_2027_02_perf_perf_ab16ef56" partition of "public"."memory_outbox_2027_02" for values in ('perf:perf');
+
+-- partition memory_outbox_2027_02_default default
+create table "public"."memory_outbox_2027_02_default" partition of "public"."memory_outbox_2027_02" default;
 
 -- partition memory_outbox_default default
-create table "public"."memory_outbox_default" partition of "public"."memory_outbox_shadow" default;
+create table "public"."memory_outbox_default" partition of "public"."memory_outbox_shadow" default partition by list ("scope_key");
+
+-- partition memory_outbox_default_perf_perf_ab16ef56 for values in ('perf:perf')
+create table "public"."memory_outbox_default_perf_perf_ab16ef56" partition of "public"."memory_outbox_default" for values in ('perf:perf');
+
+-- partition memory_outbox_default_default default
+create table "public"."memory_outbox_default_default" partition of "public"."memory_outbox_default" default;
 
 -- index memory_outbox_scope_idx_shadow (copy of memory_outbox_scope_idx) on the parent and every partition
 create index "memory_outbox_scope_idx_shadow" on "public"."memory_outbox_shadow" using btree (scope_key, created_at);
