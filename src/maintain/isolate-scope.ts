@@ -80,7 +80,7 @@ const checkName = (keyValue: string) => fitIdentifier('partgov_not', `_${shortHa
  * one leaf, not the DEFAULT), so no write of K can meet the constraint; then
  * CREATE … PARTITION OF, and the CHECKs go again.
  */
-function isolateSteps(t: IsolateTarget, defaultLeaves: PartitionModel[], hashLeaf: PartitionModel): { online: Step[]; swap: Step[] } {
+function isolateSteps(t: IsolateTarget, defaultLeaves: PartitionModel[], hashLeaf: PartitionModel): { online: Step[]; swap: Step[]; after: Step[] } {
   const name = checkName(t.keyValue);
   const check = sql`check (${sql.id(t.keyColumn)} <> ${sql.lit(t.keyValue)})`;
   const others = defaultLeaves.filter((l) => l.oid !== hashLeaf.oid);
@@ -94,9 +94,10 @@ function isolateSteps(t: IsolateTarget, defaultLeaves: PartitionModel[], hashLea
     { id: 'lock', description: `writers of ${t.root.name} wait (milliseconds) and route afresh after the switch`, sql: compileDdl(sql`lock table ${sql.id(t.root.schema, t.root.name)} in access exclusive mode`) },
     { id: `guard ${hashLeaf.name}`, description: `the one DEFAULT leaf the scope hashes into: checked inside the switch`, sql: compileDdl(sql`alter table ${sql.id(hashLeaf.schema, hashLeaf.name)} add constraint ${sql.id(name)} ${check}`) },
     { id: 'create', description: `the scope's own partition (the DEFAULT scan is skipped: every leaf proves it holds no such row)`, sql: compileDdl(sql`create table ${sql.id(t.root.schema, partition)} partition of ${sql.id(t.root.schema, t.root.name)} for values in (${sql.lit(t.keyValue)})`) },
-    ...defaultLeaves.map((l) => ({ id: `unguard ${l.name}`, description: 'the constraint has done its job', sql: compileDdl(sql`alter table ${sql.id(l.schema, l.name)} drop constraint if exists ${sql.id(name)}`) })),
   ];
-  return { online, swap };
+  // After the commit, one short transaction each: the scope now routes to its own partition, never to these leaves.
+  const after = defaultLeaves.map((l) => ({ id: `unguard ${l.name}`, description: 'the constraint has done its job', sql: compileDdl(sql`alter table ${sql.id(l.schema, l.name)} drop constraint if exists ${sql.id(name)}`) }));
+  return { online, swap, after };
 }
 
 /**
@@ -128,6 +129,15 @@ export async function runIsolate(db: PartgovKysely, input: IsolateInput, o: { se
       const leaves = tree.filter((p) => p.isLeaf && kept.has(`${p.schema}.${p.name}`));
       const partition = objectNames.isolated(table.name, t.keyValue);
       if (leaves.length === 1 && (await isDedicatedLeaf(db, leaves[0]!, t.keyColumn, t.keyValue))) {
+        // A run that died after its switch may have left its temporary CHECKs: they would fail writes of the scope if its partition were ever dropped.
+        if (!input.dryRun) {
+          for (const l of tree.filter((x) => x.isLeaf)) {
+            if (await constraintExists(db, l.schema, l.name, checkName(t.keyValue))) {
+              await runGuarded(db, (trx) => sql`alter table ${sql.id(l.schema, l.name)} drop constraint if exists ${sql.id(checkName(t.keyValue))}`.execute(trx),
+                { lockTimeoutMs: o.settings.lockTimeoutMs, statementTimeoutMs: o.settings.statementTimeoutMs, retries: o.settings.lockRetries, label: `isolate: drop a leftover constraint on ${l.name}` });
+            }
+          }
+        }
         plans.push({ t, steps: null, hashLeaf: null, partition: `${leaves[0]!.schema}.${leaves[0]!.name}`, move: null, hasRows: false });
         continue;
       }
@@ -144,7 +154,7 @@ export async function runIsolate(db: PartgovKysely, input: IsolateInput, o: { se
     }
     const stepsOf = (p: (typeof plans)[number]) => {
       if (!p.steps) return [];
-      if (!p.move || !p.hasRows) return [...p.steps.online, ...p.steps.swap];
+      if (!p.move || !p.hasRows) return [...p.steps.online, ...p.steps.swap, ...p.steps.after];
       return [...p.steps.online, ...cleanupDdl(p.move).map((text, i) => ({ id: `clean ${i + 1}`, description: 'remove what an interrupted isolate left', sql: text })),
         { id: 'move', description: `copy the scope's ${p.move.keyValue} rows and the rest of ${p.move.leaf.name} into two new tables, follow writes through a row trigger, then switch: detach ${p.move.leaf.name}, attach its copy without the scope, attach the scope's partition`, sql: '-- see runbooks/purge-isolate-maintain.md' }];
     };
@@ -159,13 +169,13 @@ export async function runIsolate(db: PartgovKysely, input: IsolateInput, o: { se
       if (p.steps) {
         // Each online step on its own: ADD … NOT VALID is a catalog change under lock_timeout; VALIDATE scans without blocking writes.
         for (const s of p.steps.online) {
-          const exists = s.id.startsWith('guard ') && (await constraintExists(db, p.t.root.schema, s.id.slice(6), checkName(p.t.keyValue)));
+          const exists = s.id.startsWith('guard ') && (await constraintExists(db, p.t.root.schema, s.id.slice('guard '.length), checkName(p.t.keyValue)));
           if (exists) continue; // a rerun after a crash
           await runGuarded(db, (trx) => sql.raw(s.sql).execute(trx), { ...guard, label: `isolate: ${s.id}` });
         }
         // Leave no constraint behind when the run fails: the online ones must not outlive it.
         const unguard = async () => {
-          for (const s of p.steps!.swap.filter((x) => x.id.startsWith('unguard '))) await runGuarded(db, (trx) => sql.raw(s.sql).execute(trx), { ...guard, label: `isolate: ${s.id}` }).catch(() => undefined);
+          for (const s of p.steps!.after) await runGuarded(db, (trx) => sql.raw(s.sql).execute(trx), { ...guard, label: `isolate: ${s.id}` }).catch(() => undefined);
         };
         let moveRows = p.hasRows;
         if (!moveRows) {
@@ -178,6 +188,7 @@ export async function runIsolate(db: PartgovKysely, input: IsolateInput, o: { se
               }
               return performance.now() - first;
             }, { ...guard, label: `isolate ${p.t.root.name}` });
+            for (const s of p.steps!.after) await runGuarded(db, (trx) => sql.raw(s.sql).execute(trx), { ...guard, label: `isolate: ${s.id}` });
           } catch (err) {
             if (sqlStateOf(err) !== '23514') {
               await unguard();

@@ -180,10 +180,11 @@ end`);
     await sql`alter table ${H} rename to ${sql.id(m.leaf.name)}`.execute(trx);
     await sql`alter table ${sql.id(m.root.schema, m.leaf.name)} drop constraint ${sql.id(m.guardName)}`.execute(trx);
     await sql`alter table ${S} drop constraint ${sql.id(n.only)}`.execute(trx);
-    for (const l of m.otherLeaves) await sql`alter table ${sql.id(l.schema, l.name)} drop constraint if exists ${sql.id(m.guardName)}`.execute(trx);
     for (const text of cleanupDdl(m).slice(2, 5)) await sql.raw(text).execute(trx); // functions and log (the triggers went with Lh)
     lockHeldMs = performance.now() - t0;
   });
+  // After the commit, a short transaction each: the scope routes to its partition now, never to these leaves.
+  for (const l of m.otherLeaves) await run(`drop the guard on ${l.name}`, exec(compileDdl(sql`alter table ${sql.id(l.schema, l.name)} drop constraint if exists ${sql.id(m.guardName)}`)));
   return { lockHeldMs: Math.round(lockHeldMs * 10) / 10, rows: copied, replayed };
 }
 

@@ -1,0 +1,130 @@
+import { sql } from 'kysely';
+import { resolveSettings } from '../config/runtime-settings.js';
+import { openDatabase } from '../db/open-database.js';
+import type { PartgovKysely } from '../db/state-tables.js';
+import { runIsolate } from '../maintain/isolate-scope.js';
+import { runPurge } from '../purge/run-purge.js';
+import { median, withBenchDatabase } from './bench-database.js';
+
+export interface PurgeBenchmarkResult {
+  server: string;
+  table_rows: number;
+  scope_rows: number;
+  /** partition mode: TRUNCATE of the scope's own partition (plan, guards and all). */
+  partition_ms: number;
+  partition_lock_ms: number;
+  /** delete mode: batched DELETE of the same rows, then the VACUUM it needs. */
+  delete_ms: number;
+  delete_longest_batch_ms: number;
+  vacuum_ms: number;
+  /** 1 - partition / (delete + vacuum): goal >= 0.99. */
+  time_saved: number;
+  /** Partition-mode purge per scope size: goal flat. */
+  by_scope_size: { scope_rows: number; ms: number; lock_ms: number }[];
+  /** isolate of a new scope: exclusive-lock hold per table size (goal <= 10 ms). */
+  isolate: { table_rows: number; lock_ms: number; lock_ms_runs: number[] }[];
+}
+
+const tenant = 'bench';
+
+async function createScopedTable(db: PartgovKysely, name: string, isolated: string[]): Promise<void> {
+  const t = sql.id(name);
+  await sql`create table ${t} (id bigint generated always as identity, tenant_id text not null, scope text not null, scope_key text not null,
+    body text not null, created_at timestamptz not null default now(), primary key (scope_key, id)) partition by list (scope_key)`.execute(db);
+  for (const s of isolated) await sql`create table ${sql.id(`${name}_iso_${s}`)} partition of ${t} for values in (${sql.lit(`${tenant}:${s}`)})`.execute(db);
+  await sql`create table ${sql.id(`${name}_default`)} partition of ${t} default partition by hash (scope_key)`.execute(db);
+  for (let r = 0; r < 32; r++) await sql`create table ${sql.id(`${name}_default_p${r}`)} partition of ${sql.id(`${name}_default`)} for values with (modulus 32, remainder ${sql.lit(r)})`.execute(db);
+  await sql`create index ${sql.id(`${name}_created_idx`)} on ${t} (scope_key, created_at)`.execute(db);
+}
+
+async function fill(db: PartgovKysely, name: string, tenantId: string, scope: string | null, rows: number): Promise<void> {
+  // scope null: background rows spread over 500 other scopes.
+  await sql`insert into ${sql.id(name)} (tenant_id, scope, scope_key, body)
+    select ${tenantId}::text, coalesce(${scope}::text, 's' || (g % 500)), ${tenantId}::text || ':' || coalesce(${scope}::text, 's' || (g % 500)), repeat(md5(g::text), 4)
+    from generate_series(1, ${rows}::int) g`.execute(db);
+}
+
+/**
+ * `npm run bench:purge`: a scope of `scopeRows` in a table of `tableRows`
+ * purged in partition mode (TRUNCATE of its partition) against delete mode
+ * plus its VACUUM, interleaved; partition-mode purge time per scope size; and
+ * isolate's exclusive-lock hold for a new scope at each table size.
+ */
+export async function benchmarkPurge(o: { tableRows: number; scopeRows: number; sizes: number[]; isolateSizes: number[]; repeat: number; major: 15 | 18; log: (l: string) => void }): Promise<PurgeBenchmarkResult> {
+  const tables = [{ name: 'scoped', layout: { type: 'isolatable', key: 'scope_key', partitions: 32 }, tenant_column: 'tenant_id', scope_column: 'scope' }];
+  return withBenchDatabase(o.major, { tables }, async ({ url, version, db, config }) => {
+    const settings = resolveSettings({ lockTimeout: '5000' }, {}, undefined);
+    const conn = openDatabase({ url, maxConnections: 4 });
+    try {
+      const sizeScopes = o.sizes.map((n) => `n${n}`);
+      await createScopedTable(db, 'scoped', ['big', ...sizeScopes]);
+      o.log(`bench: loading ${o.tableRows} background rows into PostgreSQL ${version}`);
+      await fill(db, 'scoped', 'other', null, o.tableRows);
+      await sql`vacuum analyze scoped`.execute(db);
+      const purge = (scope: string, mode: 'partition' | 'delete') => runPurge(conn, { tenantId: tenant, scope, confirm: `${tenant}/${scope}`, mode }, { settings, config });
+
+      const reps: { partition: number; lock: number; del: number; batch: number; vacuum: number }[] = [];
+      for (let i = 0; i < o.repeat; i++) {
+        await fill(db, 'scoped', tenant, 'big', o.scopeRows);
+        await sql`checkpoint`.execute(db);
+        const p = await purge('big', 'partition');
+        await fill(db, 'scoped', tenant, 'big', o.scopeRows);
+        await sql`checkpoint`.execute(db);
+        const d = await purge('big', 'delete');
+        const t0 = performance.now();
+        await sql`vacuum scoped_iso_big`.execute(db);
+        const vacuum = performance.now() - t0;
+        reps.push({ partition: p.duration_ms, lock: p.tables[0]!.lock_held_ms, del: d.tables[0]!.ms, batch: d.tables[0]!.lock_held_ms, vacuum });
+        o.log(`bench: repetition ${i + 1}: partition ${p.duration_ms} ms (lock ${p.tables[0]!.lock_held_ms} ms), delete ${d.tables[0]!.ms} ms + vacuum ${Math.round(vacuum)} ms`);
+      }
+      const partitionMs = median(reps.map((r) => r.partition));
+      const deleteMs = median(reps.map((r) => r.del));
+      const vacuumMs = median(reps.map((r) => r.vacuum));
+
+      const bySize: PurgeBenchmarkResult['by_scope_size'] = [];
+      for (const [j, n] of o.sizes.entries()) {
+        const runs: { ms: number; lock: number }[] = [];
+        for (let i = 0; i < o.repeat; i++) {
+          await fill(db, 'scoped', tenant, sizeScopes[j]!, n);
+          await sql`checkpoint`.execute(db);
+          const p = await purge(sizeScopes[j]!, 'partition');
+          runs.push({ ms: p.duration_ms, lock: p.tables[0]!.lock_held_ms });
+        }
+        bySize.push({ scope_rows: n, ms: median(runs.map((r) => r.ms)), lock_ms: median(runs.map((r) => r.lock)) });
+        o.log(`bench: ${n}-row scope: partition purge ${bySize.at(-1)!.ms} ms`);
+      }
+
+      const isolate: PurgeBenchmarkResult['isolate'] = [];
+      for (const size of o.isolateSizes) {
+        const name = `iso${size}`;
+        await createScopedTable(db, name, []);
+        await fill(db, name, 'other', null, size);
+        await sql`vacuum analyze ${sql.id(name)}`.execute(db);
+        const isoConfig = { ...config, tables: [{ ...config.tables[0]!, name }] };
+        const runs: number[] = [];
+        for (let i = 0; i < o.repeat; i++) {
+          const r = await runIsolate(db, { tenantId: tenant, scope: `new${i}`, confirm: `${tenant}/new${i}` }, { settings, config: isoConfig });
+          runs.push(r.tables[0]!.lock_held_ms);
+        }
+        isolate.push({ table_rows: size, lock_ms: median(runs), lock_ms_runs: runs });
+        o.log(`bench: isolate a new scope in ${size} rows: exclusive locks ${median(runs)} ms [${runs.join(', ')}]`);
+      }
+      return {
+        server: `PostgreSQL ${version}`,
+        table_rows: o.tableRows + o.scopeRows,
+        scope_rows: o.scopeRows,
+        partition_ms: partitionMs,
+        partition_lock_ms: median(reps.map((r) => r.lock)),
+        delete_ms: deleteMs,
+        delete_longest_batch_ms: median(reps.map((r) => r.batch)),
+        vacuum_ms: Math.round(vacuumMs),
+        time_saved: Math.round((1 - partitionMs / (deleteMs + vacuumMs)) * 1000) / 1000,
+        by_scope_size: bySize,
+        isolate,
+      };
+    } finally {
+      await conn.close();
+    }
+  });
+}
+
