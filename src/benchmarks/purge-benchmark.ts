@@ -30,17 +30,20 @@ const tenant = 'bench';
 async function createScopedTable(db: PartgovKysely, name: string, isolated: string[]): Promise<void> {
   const t = sql.id(name);
   await sql`create table ${t} (id bigint generated always as identity, tenant_id text not null, scope text not null, scope_key text not null,
-    body text not null, created_at timestamptz not null default now(), primary key (scope_key, id)) partition by list (scope_key)`.execute(db);
+    body text not null, payload jsonb not null, created_at timestamptz not null default now(), primary key (scope_key, id)) partition by list (scope_key)`.execute(db);
   for (const s of isolated) await sql`create table ${sql.id(`${name}_iso_${s}`)} partition of ${t} for values in (${sql.lit(`${tenant}:${s}`)})`.execute(db);
   await sql`create table ${sql.id(`${name}_default`)} partition of ${t} default partition by hash (scope_key)`.execute(db);
   for (let r = 0; r < 32; r++) await sql`create table ${sql.id(`${name}_default_p${r}`)} partition of ${sql.id(`${name}_default`)} for values with (modulus 32, remainder ${sql.lit(r)})`.execute(db);
-  await sql`create index ${sql.id(`${name}_created_idx`)} on ${t} (scope_key, created_at)`.execute(db);
+  // The example's memory_nodes indexes: what a DELETE leaves VACUUM to clean.
+  await sql`create index ${sql.id(`${name}_created_idx`)} on ${t} (scope_key, created_at desc)`.execute(db);
+  await sql`create index ${sql.id(`${name}_payload_idx`)} on ${t} using gin (payload jsonb_path_ops)`.execute(db);
 }
 
 async function fill(db: PartgovKysely, name: string, tenantId: string, scope: string | null, rows: number): Promise<void> {
   // scope null: background rows spread over 500 other scopes.
-  await sql`insert into ${sql.id(name)} (tenant_id, scope, scope_key, body)
-    select ${tenantId}::text, coalesce(${scope}::text, 's' || (g % 500)), ${tenantId}::text || ':' || coalesce(${scope}::text, 's' || (g % 500)), repeat(md5(g::text), 4)
+  await sql`insert into ${sql.id(name)} (tenant_id, scope, scope_key, body, payload)
+    select ${tenantId}::text, coalesce(${scope}::text, 's' || (g % 500)), ${tenantId}::text || ':' || coalesce(${scope}::text, 's' || (g % 500)), repeat(md5(g::text), 4),
+           jsonb_build_object('g', g, 'kind', (array['fact', 'episode', 'summary'])[1 + g % 3], 'tags', jsonb_build_array('t' || (g % 17), 't' || (g % 29)))
     from generate_series(1, ${rows}::int) g`.execute(db);
 }
 

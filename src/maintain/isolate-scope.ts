@@ -180,14 +180,16 @@ export async function runIsolate(db: PartgovKysely, input: IsolateInput, o: { se
         let moveRows = p.hasRows;
         if (!moveRows) {
           try {
-            held = await runGuarded(db, async (trx) => {
-              let first = 0;
+            // Held from the root's lock through the COMMIT.
+            let first = 0;
+            await runGuarded(db, async (trx) => {
+              first = 0;
               for (const s of p.steps!.swap) {
                 await sql.raw(s.sql).execute(trx); // sql.raw: compiled by kysely in isolateSteps
                 if (first === 0) first = performance.now();
               }
-              return performance.now() - first;
             }, { ...guard, label: `isolate ${p.t.root.name}` });
+            held = performance.now() - first;
             for (const s of p.steps!.after) await runGuarded(db, (trx) => sql.raw(s.sql).execute(trx), { ...guard, label: `isolate: ${s.id}` });
           } catch (err) {
             if (sqlStateOf(err) !== '23514') {

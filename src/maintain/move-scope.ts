@@ -165,13 +165,13 @@ end`);
   // 4. The switch.
   const defaultParent = sql.id(m.defaultParent.schema, m.defaultParent.name);
   const bound = sql.raw(m.leaf.bound!); // pg_get_expr() text of Lh's own bound, from the catalog
-  let lockHeldMs = 0;
+  let granted = 0;
   await run(`switch ${m.leaf.name}`, async (trx) => {
     // The root too: an INSERT that had opened the root's partition list before the switch would
     // route a row of the scope to the DEFAULT and fail its new constraint after it; with the root
     // locked, writers wait (under their own lock_timeout, for milliseconds) and route afresh.
     await sql`lock table ${sql.id(m.root.schema, m.root.name)}, ${defaultParent}, ${leaf} in access exclusive mode`.execute(trx);
-    const t0 = performance.now();
+    granted = performance.now();
     replayed += await replay(trx);
     await sql`alter table ${defaultParent} detach partition ${leaf}`.execute(trx);
     await sql`alter table ${defaultParent} attach partition ${H} ${bound}`.execute(trx);
@@ -181,8 +181,9 @@ end`);
     await sql`alter table ${sql.id(m.root.schema, m.leaf.name)} drop constraint ${sql.id(m.guardName)}`.execute(trx);
     await sql`alter table ${S} drop constraint ${sql.id(n.only)}`.execute(trx);
     for (const text of cleanupDdl(m).slice(2, 5)) await sql.raw(text).execute(trx); // functions and log (the triggers went with Lh)
-    lockHeldMs = performance.now() - t0;
   });
+  // Held from the grant through the COMMIT.
+  const lockHeldMs = performance.now() - granted;
   // After the commit, a short transaction each: the scope routes to its partition now, never to these leaves.
   for (const l of m.otherLeaves) await run(`drop the guard on ${l.name}`, exec(compileDdl(sql`alter table ${sql.id(l.schema, l.name)} drop constraint if exists ${sql.id(m.guardName)}`)));
   return { lockHeldMs: Math.round(lockHeldMs * 10) / 10, rows: copied, replayed };

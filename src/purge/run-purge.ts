@@ -132,7 +132,7 @@ async function deleteInBatches(o: PurgeOptions, db: PartgovDatabase['db'], root:
 }
 
 /** Refusals that need the database: busy tables, a scope that does not exist or is not the tenant's, an active scope in prod, a mode that would DELETE. */
-async function assertPurgeAllowed(db: PartgovDatabase['db'], o: PurgeOptions, target: ScopeTarget, mode: PurgeMode, plans: readonly TablePurgePlan[]): Promise<void> {
+async function assertPurgeAllowed(db: PartgovDatabase['db'], o: PurgeOptions, target: ScopeTarget, mode: PurgeMode, plans: readonly TablePurgePlan[], archiving: boolean): Promise<void> {
   for (const p of plans) {
     for (const op of ['backfill', 'cutover', 'sync']) {
       const h = await advisoryLockHolder(db, op, p.table);
@@ -144,8 +144,16 @@ async function assertPurgeAllowed(db: PartgovDatabase['db'], o: PurgeOptions, ta
   for (const p of plans) {
     const sel = p.selector;
     if (sel.keyColumn !== null && sel.keyValue !== null && sel.keyColumn !== sel.tenantColumn && sel.keyColumn !== sel.scopeColumn) {
-      const foreign = await sql<{ x: boolean }>`select exists (select 1 from ${sql.id(p.live.schema, p.live.name)}
-        where ${sql.id(sel.keyColumn)} = ${sel.keyValue} and (${sql.id(sel.tenantColumn)} is distinct from ${target.tenantId} or ${sql.id(sel.scopeColumn)} is distinct from ${target.scope})) as x`.execute(db);
+      // A TRUNCATE takes the whole partition, so its rows must all be this tenant's scope. Without an archive
+      // the first 10,000 are read (a wrong scope_key_format fails them all) so the purge stays O(1); with one,
+      // every row is (the archive must hold exactly what the TRUNCATE removes). A DELETE's predicate names
+      // tenant and scope itself; all rows of the key are checked, at the cost of the DELETE.
+      const sampled = (p.strategy === 'truncate_partition' || p.strategy === 'drop_partition') && !archiving;
+      // Sampled: the dedicated leaves themselves, a sequential scan that stops at the limit (by the key, the planner would bitmap-scan every row).
+      const rows = sampled
+        ? sql.join(p.leaves.map((l) => sql`(select ${sql.id(sel.tenantColumn)} as t, ${sql.id(sel.scopeColumn)} as s from only ${sql.id(l.schema, l.name)} limit 10000)`), sql` union all `)
+        : sql`select ${sql.id(sel.tenantColumn)} as t, ${sql.id(sel.scopeColumn)} as s from ${sql.id(p.live.schema, p.live.name)} where ${sql.id(sel.keyColumn)} = ${sel.keyValue}`;
+      const foreign = await sql<{ x: boolean }>`select exists (select 1 from (${rows}) r where r.t is distinct from ${target.tenantId} or r.s is distinct from ${target.scope}) as x`.execute(db);
       if (foreign.rows[0]!.x) {
         refuse('purge-scope-not-owned', `${p.table} has rows with ${sel.keyColumn} = ${JSON.stringify(sel.keyValue)} that belong to another tenant or scope than ${label}`, `check the tenant and scope; if the key is formed differently, set purge.scope_key_format (or tables[].scope_key_format)`, { table: p.table });
       }
@@ -211,7 +219,7 @@ export async function runPurge(database: PartgovDatabase, input: PurgeInput, o: 
     for (const p of plans) {
       if (mode === 'delete' && !p.rows_exact) p.rows = Number((await sql<{ n: string }>`select count(*)::text as n from ${sql.id(p.live.schema, p.live.name)} where ${scopePredicate(p.selector)}`.execute(db)).rows[0]!.n);
     }
-    await assertPurgeAllowed(db, o, target, mode, plans);
+    await assertPurgeAllowed(db, o, target, mode, plans, input.archiveDir !== undefined);
     const script = `-- purge ${target.tenantId}/${target.scope}, mode ${mode}\n${renderSteps(plans.flatMap((p) => describe(p, batchRows)))}`;
     const tableResult = (p: TablePurgePlan): PurgeTableResult => ({
       table: p.table,
@@ -250,9 +258,11 @@ export async function runPurge(database: PartgovDatabase, input: PurgeInput, o: 
       if (partitionPlans.length > 0) {
         const t0 = performance.now();
         const leaves = partitionPlans.flatMap((p) => p.leaves);
-        const held = await runGuarded(db, async (trx) => {
+        // Held from the grant through the COMMIT (which unlinks the truncated files).
+        let granted = 0;
+        await runGuarded(db, async (trx) => {
           await sql`lock table ${sql.join(leaves.map((l) => sql.id(l.schema, l.name)))} in access exclusive mode`.execute(trx);
-          const granted = performance.now();
+          granted = performance.now();
           if (archive) {
             // The archive came from a snapshot before the lock: prove nothing changed since, or purge nothing.
             for (const p of partitionPlans) {
@@ -273,13 +283,13 @@ export async function runPurge(database: PartgovDatabase, input: PurgeInput, o: 
           }
           const truncate = partitionPlans.filter((p) => p.strategy === 'truncate_partition').flatMap((p) => p.leaves);
           if (truncate.length > 0) await sql`truncate ${sql.join(truncate.map((l) => sql.id(l.schema, l.name)))}`.execute(trx);
-          return performance.now() - granted;
         }, { ...guard, label: `purge: ${partitionPlans.map((p) => p.table).join(', ')}` }).catch((err: unknown) => {
           if (sqlStateOf(err) === '0A000') {
             refuse('purge-truncate-foreign-key', `TRUNCATE of the scope's partitions is refused by a foreign key: ${(err as Error).message}`, 'purge the referencing table in the same run (list it in the config or with --table), or use --mode auto');
           }
           throw err;
         });
+        const held = performance.now() - granted;
         for (const p of partitionPlans) Object.assign(results.get(p.table)!, { ms: ms(t0), lock_held_ms: Math.round(held * 10) / 10 });
         o.onEvent?.(`${partitionPlans.map((p) => p.strategy === 'drop_partition' ? 'dropped' : 'truncated').join(', ')} ${leaves.length} partition(s) of ${partitionPlans.map((p) => p.table).join(', ')}, exclusive lock held ${Math.round(held * 10) / 10} ms`);
       }
