@@ -27,3 +27,11 @@ export const action = (handler: Handler) =>
     const args = rest.slice(0, -2).filter((a): a is string => typeof a === 'string');
     onExit(await handler(globals, this.opts(), args));
   };
+
+/** The three guard flags of every command that targets one tenant's scope (purge, isolate). */
+export function scopeTargetOptions(cmd: Command): Command {
+  return cmd
+    .option('--tenant-id <id>', 'tenant (exact value): required')
+    .option('--scope <scope>', 'scope (exact value): required')
+    .option('--confirm <tenant/scope>', 'the tenant and scope again, as <tenant>/<scope>: required');
+}

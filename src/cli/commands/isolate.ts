@@ -2,17 +2,14 @@ import { selectTables } from '../../config/load-config.js';
 import { runIsolate } from '../../maintain/isolate-scope.js';
 import { renderSteps } from '../../steps/run-steps.js';
 import { runCommand } from '../run-command.js';
-import { action, example, type CommandKit } from '../command-kit.js';
+import { action, example, scopeTargetOptions, type CommandKit } from '../command-kit.js';
 
 /** `partgov isolate`: flags, one library call, a renderer. */
 export function registerIsolate(program: CommandKit['program']): void {
-  example(
+  scopeTargetOptions(example(
     program.command('isolate').description('give a new scope its own partition in every isolatable table (no scan of the DEFAULT under an exclusive lock), so purge can TRUNCATE it'),
     'partgov isolate --tenant-id acme --scope perf --confirm acme/perf',
-  )
-    .option('--tenant-id <id>', 'tenant (exact value): required')
-    .option('--scope <scope>', 'scope (exact value): required')
-    .option('--confirm <tenant/scope>', 'the tenant and scope again, as <tenant>/<scope>: required')
+  ))
     .option('--table <name...>', 'only these configured tables')
     .option('--dry-run', 'print the steps; change nothing')
     .action(

@@ -3,7 +3,7 @@ import { selectTables } from '../../config/load-config.js';
 import { runPurge, type PurgeMode, type PurgeResult } from '../../purge/run-purge.js';
 import { runRestore } from '../../purge/run-restore.js';
 import { runCommand } from '../run-command.js';
-import { action, example, type CommandKit } from '../command-kit.js';
+import { action, example, scopeTargetOptions, type CommandKit } from '../command-kit.js';
 
 function renderPurge(r: PurgeResult): string {
   const lines = r.tables.map((t) => {
@@ -22,15 +22,12 @@ function renderPurge(r: PurgeResult): string {
 
 /** `partgov purge` and `partgov restore`: flags, one library call, a renderer. */
 export function registerPurge(program: CommandKit['program']): void {
-  example(
+  scopeTargetOptions(example(
     program
       .command('purge')
       .description("remove one tenant's scope from every configured table: TRUNCATE/DROP of its dedicated partitions (partition mode), else a batched DELETE pruned to its partitions (auto, delete)"),
     "partgov purge --tenant-id acme --scope perf --confirm acme/perf --dry-run",
-  )
-    .option('--tenant-id <id>', 'tenant (exact value): required')
-    .option('--scope <scope>', 'scope (exact value): required')
-    .option('--confirm <tenant/scope>', 'the tenant and scope again, as <tenant>/<scope>: required')
+  ))
     .addOption(new Option('--mode <mode>', 'partition (default: purge.default_mode) | auto | delete').choices(['partition', 'auto', 'delete']))
     .option('--table <name...>', 'only these configured tables')
     .option('--dry-run', 'print the plan per table and its SQL; change nothing')
