@@ -4,7 +4,7 @@ import tseslint from 'typescript-eslint';
 //   cli -> orchestrators (demo, benchmarks) -> stages -> foundations -> errors.
 // A stage never imports another stage; foundations never import a stage or an orchestrator.
 const stages = ['plan', 'migrate', 'sync', 'backfill', 'verify', 'shadow-read', 'preflight', 'init', 'cutover', 'status', 'purge', 'maintain'];
-const orchestrators = ['demo', 'benchmarks', 'cli'];
+const orchestrators = ['demo', 'benchmarks', 'cli', 'bench', 'gate'];
 const foundations = ['config', 'db', 'state', 'steps', 'changelog', 'embedded', 'checks'];
 
 const forbid = (folders, why) => ({

@@ -12,6 +12,7 @@ import { registerCutoverRollback } from './commands/cutover-rollback.js';
 import { registerRetire } from './commands/retire.js';
 import { registerIsolate } from './commands/isolate.js';
 import { registerMaintain } from './commands/maintain.js';
+import { registerGate } from './commands/gate.js';
 import { registerPurge } from './commands/purge.js';
 import { registerStatus } from './commands/status.js';
 import { registerDemo } from './commands/demo.js';
@@ -45,6 +46,7 @@ export function buildProgram(onExit: (code: number) => void): Command {
   registerIsolate(program);
   registerPurge(program);
   registerStatus(program);
+  registerGate(program);
   registerDemo(program);
   return program;
 }

@@ -1,0 +1,313 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { sql } from 'kysely';
+import type { PartgovConfig, TableConfig } from '../config/config-schema.js';
+import { startPaceMs, type GateEnv } from '../config/gate-env.js';
+import type { RuntimeSettings } from '../config/runtime-settings.js';
+import { requireTable, type ColumnModel } from '../db/catalog.js';
+import { compileDdl } from '../db/compile-ddl.js';
+import type { PartgovDatabase } from '../db/open-database.js';
+import { objectNames } from '../db/object-names.js';
+import { scopeSelector } from '../db/scope-target.js';
+import { sqlStateOf, InputInvalidError, PartgovError } from '../errors.js';
+import { runPlan } from '../plan/run-plan.js';
+import { runPurge } from '../purge/run-purge.js';
+
+/** Where bench keeps its copies: never the application's tables. */
+export const benchSchema = 'partgov_bench';
+
+export type BenchLayout = 'partitioned' | 'legacy';
+export type BenchWorkload = 'recall' | 'write';
+
+export interface LatencyFigures {
+  ops: number;
+  errors: number;
+  error_rate: number;
+  p50_ms: number;
+  p95_ms: number;
+  p99_ms: number;
+  max_ms: number;
+  /** Histogram buckets (upper bound in ms → count), for the report. */
+  histogram: { le_ms: number; count: number }[];
+}
+
+export interface AdaptStep {
+  at_ms: number;
+  layout: BenchLayout;
+  workload: BenchWorkload;
+  sqlstate: string | null;
+  error: string;
+  pace_ms: number;
+  retry: number;
+}
+
+export interface ResetFigures {
+  impl: GateEnv['GATEC_RESET_IMPL'];
+  mode: GateEnv['GATEC_RESET_PURGE_MODE'];
+  /** Per partitioned table: the strategy purge chose (empty for perf_seed). */
+  strategies: { table: string; strategy: string; rows: number; ms: number }[];
+  purge_delete_strategy_tables_total: number;
+  /** Partition-first purge of the scope in the partitioned copy. */
+  partition_ms: number | null;
+  /** The same scope removed from the legacy copy by DELETE, for comparison. */
+  delete_ms: number;
+  error: string | null;
+}
+
+export interface ScaleFigures {
+  scale: number;
+  seeded_rows: number;
+  results: { layout: BenchLayout; workload: BenchWorkload; figures: LatencyFigures }[];
+  adapt: AdaptStep[];
+  reset: ResetFigures | null;
+}
+
+export interface BenchResult {
+  profile: GateEnv['GATEC_PERF_PROFILE'];
+  table: string;
+  tenant_id: string;
+  scope: string;
+  concurrency: number;
+  ops_per_worker: number;
+  scales: ScaleFigures[];
+  files: string[];
+}
+
+export interface BenchOptions {
+  settings: RuntimeSettings;
+  config: PartgovConfig;
+  env: GateEnv;
+  scales: number[];
+  outDir: string;
+  table?: TableConfig;
+  tenantId?: string;
+  scope?: string;
+  log?: (line: string) => void;
+}
+
+const retryable = new Set(['55P03', '40001', '40P01', '53300', '57014', '53400']);
+
+/** Nearest-rank percentile of sorted samples. */
+export function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
+}
+
+const bucketBounds = [0.25, 0.5, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, Infinity];
+
+function figuresOf(samples: number[], errors: number): LatencyFigures {
+  const sorted = [...samples].sort((a, b) => a - b);
+  const round = (x: number) => Math.round(x * 100) / 100;
+  const histogram = bucketBounds.map((le, i) => ({ le_ms: le, count: sorted.filter((x) => x <= le && (i === 0 || x > bucketBounds[i - 1]!)).length }));
+  const ops = samples.length + errors;
+  return { ops, errors, error_rate: ops === 0 ? 0 : Math.round((errors / ops) * 10_000) / 10_000, p50_ms: round(percentile(sorted, 50)), p95_ms: round(percentile(sorted, 95)), p99_ms: round(percentile(sorted, 99)), max_ms: round(sorted.at(-1) ?? 0), histogram };
+}
+
+/** The table bench measures: the one named, else the first with read queries, else the first. */
+function benchTableOf(config: PartgovConfig, table: TableConfig | undefined): TableConfig {
+  const t = table ?? config.tables.find((x) => x.read_queries.length > 0) ?? config.tables[0]!;
+  if (!t.tenant_column || !t.scope_column) {
+    throw new InputInvalidError(`bench seeds a perf tenant/scope into ${t.schema}.${t.name}, which has no tenant_column/scope_column in the config`, { fix: 'set both, or pick another table with --table' });
+  }
+  return t;
+}
+
+/** Columns bench copies: everything but generated ones and those a default numbers (identity, serial). */
+function copiedColumns(columns: readonly ColumnModel[]): ColumnModel[] {
+  return columns.filter((c) => c.generated === null && c.identity === null && !(c.defaultExpr ?? '').startsWith('nextval('));
+}
+
+/**
+ * Runs `work` with up to `retries` retries on the errors a loaded server returns
+ * (lock timeout, serialization failure, too many connections, statement
+ * timeout): each one slows the workload by `step` ms (up to `max`) and is recorded.
+ */
+class Pacer {
+  pace: number;
+  readonly steps: AdaptStep[] = [];
+  constructor(start: number, private readonly env: GateEnv, private readonly t0: number) {
+    this.pace = start;
+  }
+  async run(layout: BenchLayout, workload: BenchWorkload, work: () => Promise<unknown>): Promise<number | null> {
+    for (let retry = 0; ; retry++) {
+      const t = performance.now();
+      try {
+        await work();
+        return performance.now() - t;
+      } catch (err) {
+        const state = sqlStateOf(err) ?? null;
+        const canRetry = this.env.GATEC_AUTO_ADAPT_RATE_LIMIT && state !== null && retryable.has(state) && retry < this.env.GATEC_MAX_RATE_LIMIT_RETRIES;
+        if (canRetry) this.pace = Math.min(this.env.GATEC_PACE_MAX_MS, this.pace + this.env.GATEC_PACE_STEP_MS);
+        this.steps.push({ at_ms: Math.round(performance.now() - this.t0), layout, workload, sqlstate: state, error: (err as Error).message, pace_ms: this.pace, retry });
+        if (!canRetry) return null;
+        await new Promise((r) => setTimeout(r, this.pace));
+      }
+    }
+  }
+}
+
+async function workload(concurrency: number, ops: number, pacer: Pacer, layout: BenchLayout, kind: BenchWorkload, op: (i: number) => Promise<unknown>): Promise<LatencyFigures> {
+  const samples: number[] = [];
+  let errors = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async (_, w) => {
+      for (let i = 0; i < ops; i++) {
+        const ms = await pacer.run(layout, kind, () => op(w * ops + i));
+        if (ms === null) errors++;
+        else samples.push(ms);
+        if (pacer.pace > 0) await new Promise((r) => setTimeout(r, pacer.pace));
+      }
+    }),
+  );
+  return figuresOf(samples, errors);
+}
+
+/**
+ * `partgov bench`: copies the measured table into schema partgov_bench twice
+ * (as it is, and partitioned by partgov's own plan of its layout), seeds a
+ * dedicated perf tenant/scope at each scale, runs the recall workload (the
+ * configured read queries, scope-keyed) and the write workload (single-row
+ * inserts into the scope) on both at the configured concurrency and pacing,
+ * slowing down on errors, and resets the scope between scales with a
+ * partition-first purge. Writes PERFORMANCE_REPORT.md, benchmark_adapt_<scale>.json
+ * and bench.json into `outDir`. The application's tables are only read.
+ */
+export async function runBench(conn: PartgovDatabase, o: BenchOptions): Promise<BenchResult> {
+  const { db } = conn;
+  const log = o.log ?? (() => undefined);
+  const source = benchTableOf(o.config, o.table);
+  const tenantId = o.tenantId ?? 'perf';
+  const scope = o.scope ?? 'perf';
+  const live = await requireTable(db, { schema: source.schema, name: source.name });
+  const columns = copiedColumns(live.columns);
+  const sourceRows = Number((await sql<{ n: string }>`select count(*)::text as n from (select 1 from ${sql.id(source.schema, source.name)} limit 10000) s`.execute(db)).rows[0]!.n);
+  if (sourceRows === 0) throw new InputInvalidError(`${source.schema}.${source.name} has no rows for bench to copy`, { fix: 'load data first (the demo and the example seed do), or bench another table' });
+
+  // 1. The two copies: legacy (as the table is) and partitioned (partgov's plan of its layout).
+  const legacyRef = { schema: benchSchema, name: source.name };
+  const partitionedName = objectNames.shadow(source.name);
+  await sql`create schema if not exists ${sql.id(benchSchema)}`.execute(db);
+  await sql`drop table if exists ${sql.id(benchSchema, partitionedName)}, ${sql.id(benchSchema, source.name)}`.execute(db);
+  await sql`create table ${sql.id(benchSchema, source.name)} (like ${sql.id(source.schema, source.name)} including defaults including constraints including indexes including identity including generated)`.execute(db);
+  const benchTable: TableConfig = { ...source, schema: benchSchema, read_queries: source.read_queries, cutover: { retire_after_days: 0 } };
+  delete (benchTable as { activity_column?: string }).activity_column;
+  const plan = await runPlan(db, { ...o.config, tables: [benchTable] });
+  await db.transaction().execute(async (trx) => {
+    // sql.raw: statements partgov's own plan generated.
+    for (const s of plan.tables[0]!.statements) await sql.raw(s.sql).execute(trx);
+  });
+  const partitionedRef = { schema: benchSchema, name: partitionedName };
+  const purgeTable: TableConfig = { ...benchTable, name: partitionedName };
+  const sel = scopeSelector(o.config, source, { tenantId, scope });
+  const keyValue = sel.keyValue ?? scope;
+  const keyColumn = sel.keyColumn ?? sel.scopeColumn;
+  const colIds = sql.join(columns.map((c) => sql.id(c.name)));
+  const overridden = sql.join(columns.map((c) => {
+    if (c.name === sel.tenantColumn) return sql`${tenantId}::text`;
+    if (c.name === sel.scopeColumn) return sql`${scope}::text`;
+    if (c.name === keyColumn) return sql`${keyValue}::text`;
+    return sql.id('src', c.name);
+  }));
+  const target = (ref: { schema: string; name: string }) => compileDdl(sql`${sql.id(ref.schema, ref.name)}`);
+  const readQueries = source.read_queries.length > 0 ? source.read_queries : [{ name: 'scope_rows', sql: `select * from {{table}} where ${compileDdl(sql`${sql.id(keyColumn)}`)} = $1 limit 50` }];
+
+  // Background: the other scopes, as the application has them (fresh ids), up to the largest scale.
+  const background = Math.min(Math.max(...o.scales), Number((await sql<{ n: string }>`select count(*)::text as n from ${sql.id(source.schema, source.name)}`.execute(db)).rows[0]!.n));
+  log(`bench: copying ${background} rows of other scopes into ${benchSchema}`);
+  await sql`insert into ${sql.id(benchSchema, source.name)} (${colIds}) select ${colIds} from ${sql.id(source.schema, source.name)}
+    where ${sql.id(keyColumn)} is distinct from ${keyValue} limit ${background}::int on conflict do nothing`.execute(db);
+  const allColumns = sql.join(live.columns.filter((c) => c.generated === null).map((c) => sql.id(c.name)));
+  await sql`insert into ${sql.id(benchSchema, partitionedName)} (${allColumns}) overriding system value select ${allColumns} from ${sql.id(benchSchema, source.name)}`.execute(db);
+
+  const result: BenchResult = { profile: o.env.GATEC_PERF_PROFILE, table: `${source.schema}.${source.name}`, tenant_id: tenantId, scope, concurrency: o.env.GATEC_BENCH_CONCURRENCY, ops_per_worker: o.env.GATEC_BENCH_OPS, scales: [], files: [] };
+  await mkdir(o.outDir, { recursive: true });
+  const pool = conn;
+  for (const scale of [...o.scales].sort((a, b) => a - b)) {
+    const t0 = performance.now();
+    // 2. Seed the perf scope at this scale: source rows, repeated, with the perf tenant/scope/key; fresh ids.
+    log(`bench: seeding ${scale} rows of ${tenantId}/${scope} into ${benchSchema}.${source.name} and its partitioned copy`);
+    const reps = Math.ceil(scale / Math.min(sourceRows, 10_000));
+    const seeded = await sql`insert into ${sql.id(benchSchema, source.name)} (${colIds})
+      select ${overridden} from (select * from ${sql.id(source.schema, source.name)} limit 10000) src, generate_series(1, ${reps}::int) rep limit ${scale}::int
+      on conflict do nothing`.execute(db);
+    await sql`insert into ${sql.id(benchSchema, partitionedName)} (${allColumns}) overriding system value select ${allColumns} from ${sql.id(benchSchema, source.name)} where ${sql.id(keyColumn)} = ${keyValue}`.execute(db);
+    await sql`analyze ${sql.id(benchSchema, source.name)}`.execute(db);
+    await sql`analyze ${sql.id(benchSchema, partitionedName)}`.execute(db);
+    const pacer = new Pacer(startPaceMs(o.env), o.env, t0);
+    const scaleFigures: ScaleFigures = { scale, seeded_rows: Number(seeded.numAffectedRows ?? 0n), results: [], adapt: pacer.steps, reset: null };
+    const workloads: BenchWorkload[] = o.env.GATEC_PERF_PROFILE === 'recall_slo' ? ['recall', 'write'] : o.env.GATEC_PERF_PROFILE === 'write_slo' ? ['write', 'recall'] : ['recall', 'write'];
+    // 3. The workloads, partitioned and legacy interleaved per workload.
+    for (const kind of workloads) {
+      for (const layout of ['partitioned', 'legacy'] as const) {
+        const ref = layout === 'partitioned' ? partitionedRef : legacyRef;
+        const text = target(ref);
+        const op = kind === 'recall'
+          ? (i: number) => { const q = readQueries[i % readQueries.length]!; return pool.pool.query(q.sql.split('{{table}}').join(text), [keyValue]); }
+          : () => sql`insert into ${sql.id(ref.schema, ref.name)} (${colIds}) select ${sql.join(columns.map((c) => sql.id(c.name)))} from ${sql.id(ref.schema, ref.name)} where ${sql.id(keyColumn)} = ${keyValue} limit 1`.execute(db);
+        const figures = await workload(o.env.GATEC_BENCH_CONCURRENCY, o.env.GATEC_BENCH_OPS, pacer, layout, kind, op);
+        scaleFigures.results.push({ layout, workload: kind, figures });
+        log(`bench: ${scale} rows, ${kind} on ${layout}: p50 ${figures.p50_ms} ms, p95 ${figures.p95_ms} ms, p99 ${figures.p99_ms} ms, ${figures.errors} errors in ${figures.ops}`);
+      }
+    }
+    // 4. Reset the perf scope: partition-first purge of the partitioned copy, a DELETE of the legacy one for comparison.
+    const reset: ResetFigures = { impl: o.env.GATEC_RESET_IMPL, mode: o.env.GATEC_RESET_PURGE_MODE, strategies: [], purge_delete_strategy_tables_total: 0, partition_ms: null, delete_ms: 0, error: null };
+    if (o.env.GATEC_RESET_IMPL === 'scope_purge') {
+      try {
+        const r = await runPurge(conn, { tenantId, scope, confirm: `${tenantId}/${scope}`, mode: o.env.GATEC_RESET_PURGE_MODE, tables: [purgeTable], allowDelete: true }, { settings: o.settings, config: { ...o.config, tables: [purgeTable] } });
+        reset.strategies = r.tables.map((t) => ({ table: t.table, strategy: t.strategy, rows: t.rows, ms: t.ms }));
+        reset.purge_delete_strategy_tables_total = r.purge_delete_strategy_tables_total;
+        reset.partition_ms = r.duration_ms;
+      } catch (err) {
+        reset.error = err instanceof PartgovError ? err.message : String(err);
+        await sql`delete from ${sql.id(benchSchema, partitionedName)} where ${sql.id(keyColumn)} = ${keyValue}`.execute(db);
+      }
+    } else {
+      await sql`delete from ${sql.id(benchSchema, partitionedName)} where ${sql.id(keyColumn)} = ${keyValue}`.execute(db);
+    }
+    const d0 = performance.now();
+    await sql`delete from ${sql.id(benchSchema, source.name)} where ${sql.id(keyColumn)} = ${keyValue}`.execute(db);
+    reset.delete_ms = Math.round((performance.now() - d0) * 10) / 10;
+    scaleFigures.reset = reset;
+    log(`bench: reset ${tenantId}/${scope}: ${reset.strategies.map((s) => `${s.strategy} in ${s.ms} ms`).join(', ') || reset.error || o.env.GATEC_RESET_IMPL}; DELETE from the legacy copy ${reset.delete_ms} ms`);
+    const adaptFile = `benchmark_adapt_${scale}.json`;
+    await writeFile(path.join(o.outDir, adaptFile), `${JSON.stringify({ scale, start_pace_ms: startPaceMs(o.env), step_ms: o.env.GATEC_PACE_STEP_MS, max_pace_ms: o.env.GATEC_PACE_MAX_MS, max_retries: o.env.GATEC_MAX_RATE_LIMIT_RETRIES, final_pace_ms: pacer.pace, steps: pacer.steps }, null, 2)}\n`);
+    result.files.push(adaptFile);
+    result.scales.push(scaleFigures);
+  }
+  await writeFile(path.join(o.outDir, 'PERFORMANCE_REPORT.md'), performanceReport(result));
+  await writeFile(path.join(o.outDir, 'bench.json'), `${JSON.stringify(result, null, 2)}\n`);
+  result.files.push('PERFORMANCE_REPORT.md', 'bench.json');
+  return result;
+}
+
+/** The Markdown report: one row per scale, workload and layout, and the resets. */
+export function performanceReport(r: BenchResult): string {
+  const rows = r.scales.flatMap((s) => s.results.map((x) => `| ${s.scale} | ${x.workload} | ${x.layout} | ${x.figures.p50_ms} | ${x.figures.p95_ms} | ${x.figures.p99_ms} | ${x.figures.error_rate} | ${x.figures.ops} |`));
+  const ratios = r.scales.flatMap((s) => (['recall', 'write'] as const).map((w) => {
+    const p = s.results.find((x) => x.workload === w && x.layout === 'partitioned')?.figures.p95_ms;
+    const l = s.results.find((x) => x.workload === w && x.layout === 'legacy')?.figures.p95_ms;
+    return p !== undefined && l !== undefined && l > 0 ? `| ${s.scale} | ${w} | ${Math.round((p / l) * 100) / 100} |` : null;
+  })).filter((x): x is string => x !== null);
+  const resets = r.scales.map((s) => `| ${s.scale} | ${s.reset?.impl} | ${s.reset?.strategies.map((x) => `${x.table}: ${x.strategy}`).join(', ') || s.reset?.error || '-'} | ${s.reset?.partition_ms ?? '-'} | ${s.reset?.delete_ms} | ${s.reset?.purge_delete_strategy_tables_total} |`);
+  return `# Performance report
+
+Table ${r.table}, perf scope ${r.tenant_id}/${r.scope}, profile ${r.profile}, ${r.concurrency} connections × ${r.ops_per_worker} operations per workload and layout.
+Latencies in milliseconds from every operation (nearest-rank percentiles), partitioned (partgov's plan) and legacy (the table as it is) side by side.
+
+| scale | workload | layout | p50 | p95 | p99 | error rate | ops |
+|---|---|---|---|---|---|---|---|
+${rows.join('\n')}
+
+## Partitioned p95 over legacy p95
+
+| scale | workload | ratio |
+|---|---|---|
+${ratios.join('\n')}
+
+## Reset of the perf scope between scales
+
+| scale | impl | strategy per table | partition purge ms | DELETE from legacy ms | tables that needed a DELETE |
+|---|---|---|---|---|---|
+${resets.join('\n')}
+`;
+}
