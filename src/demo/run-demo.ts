@@ -21,6 +21,8 @@ import { runIsolate } from '../maintain/isolate-scope.js';
 import { runMaintain } from '../maintain/run-maintain.js';
 import { runPurge } from '../purge/run-purge.js';
 import { runRestore } from '../purge/run-restore.js';
+import { runGate } from '../gate/run-gate.js';
+import { parseGateEnv } from '../config/gate-env.js';
 
 export interface DemoStep {
   step: string;
@@ -31,6 +33,8 @@ export interface DemoStep {
 
 export interface DemoResult {
   ok: boolean;
+  /** The gate's summary.json. */
+  evidence: string | null;
   server_version: string;
   steps: DemoStep[];
   summary: string;
@@ -38,6 +42,8 @@ export interface DemoResult {
 
 export interface DemoOptions {
   nodes: number;
+  /** Where the gate's evidence bundle goes (it stays after the demo). */
+  evidenceDir: string;
   settings: RuntimeSettings;
   log: (line: string) => void;
 }
@@ -65,6 +71,7 @@ export async function loadMemoryExample(url: string, nodes: number): Promise<Rec
  */
 export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   const steps: DemoStep[] = [];
+  let evidence: string | null = null;
   const timed = async <T>(step: string, fn: () => Promise<T>, detail: (r: T) => string): Promise<T> => {
     const t0 = performance.now();
     const r = await fn();
@@ -81,7 +88,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
 
     const settings = { ...o.settings, databaseUrl: url };
     const config = parseConfig(JSON.parse(await readFile(packagePath('examples', 'memory', 'partgov.config.json'), 'utf8')));
-    const conn = openDatabase({ url, applicationName: 'partgov demo', maxConnections: 6 });
+    const conn = openDatabase({ url, applicationName: 'partgov demo', maxConnections: 12 });
     try {
       await timed('migrate up (partgov state schema)', () =>
         runMigrate(conn.db, { action: 'up', lockTimeoutMs: settings.lockTimeoutMs, statementTimeoutMs: 0, lockRetries: 3 }),
@@ -151,6 +158,12 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
       }
       await timed('maintain (premake, DEFAULT rows, retention)', () => runMaintain(conn.db, config, { settings }), (r) =>
         r.changed ? r.tables.map((t) => `${t.table.replace('public.', '')}: ${t.created.length} created, ${t.default_rows_moved} moved, ${t.detached.length} detached`).join('; ') : 'nothing to do');
+      // The gate at a demo-sized scale (GATEC_SCALES overrides): its bundle outlives the embedded server.
+      const env = parseGateEnv({ GATEC_SCALES: '10000', GATEC_BENCH_OPS: '50', ...process.env });
+      const gated = await timed(`gate (perf matrix at ${env.GATEC_SCALES.join(', ')} rows)`, () => runGate({ ...conn, url }, { settings, config, env, outDir: o.evidenceDir }), (r) =>
+        `${r.ok ? 'PASS' : 'FAIL'}: ${r.summary.checks.filter((c) => c.status !== 'skip').map((c) => `${c.name} ${c.status}`).join(', ')}; recall p95 ${r.summary.recall_p95_ms} ms, write p95 ${r.summary.write_p95_ms} ms; evidence ${r.summary_file}`);
+      if (!gated.ok) steps.at(-1)!.ok = false;
+      evidence = gated.summary_file;
       await timed('status', () => runStatus(conn.db, config), (r) => r.tables.map((t) => `${t.table.replace('public.', '')} ${t.stage.replace('_', ' ')}`).join(', '));
     } finally {
       await conn.close();
@@ -159,9 +172,10 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     const summary = [
       `partgov demo on PostgreSQL ${version} (embedded, stopped afterwards)`,
       ...steps.map((s) => `  ${s.ok ? 'ok  ' : 'FAIL'} ${s.step}: ${s.detail} [${s.duration_ms} ms]`),
+      ...(evidence ? [`evidence bundle: ${evidence} (check it: partgov gate --check-evidence ${path.dirname(evidence)})`] : []),
       ok ? 'demo finished: every step passed' : 'demo finished with failures',
     ].join('\n');
-    return { ok, server_version: version, steps, summary };
+    return { ok, evidence, server_version: version, steps, summary };
   } finally {
     await server.stop();
   }

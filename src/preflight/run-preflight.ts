@@ -7,6 +7,8 @@ import type { RuntimeSettings } from '../config/runtime-settings.js';
 import { findTableOid, introspectTable, readTablePrivileges } from '../db/catalog.js';
 import { openDatabase } from '../db/open-database.js';
 import { redactSecrets } from '../db/database-url.js';
+import { archiveNameOf } from '../db/shadow-pair.js';
+import { lastSucceeded } from '../state/run-ledger.js';
 import { pendingStateMigrations, stateSchema } from '../state/state-schema.js';
 
 /** A preflight check is the common Check (src/checks/check.ts). */
@@ -97,6 +99,13 @@ async function tableChecks(db: PartgovKysely, t: TableConfig): Promise<Preflight
       : { name: `key_column:${label}`, status: 'pass', detail: `key ${keyColumnsOf(t).join(', ')} present` },
   );
   if (model?.partitioned) {
+    // Cut over by partgov (its archive kept, or retired after a recorded cutover): partitioned is where it should be.
+    const archived = (await findTableOid(db, { schema: t.schema, name: archiveNameOf(t) })) !== null;
+    const cutAt = archived ? null : await lastSucceeded(db, 'cutover', label).catch(() => null);
+    if (archived || cutAt) {
+      checks.push({ name: `not_partitioned:${label}`, status: 'pass', detail: `${label} is cut over (${model.partitionKey})${archived ? `, ${archiveNameOf(t)} kept for a rollback` : `, retired after the cutover of ${cutAt!.toISOString()}`}` });
+      return checks;
+    }
     checks.push({
       name: `not_partitioned:${label}`,
       status: 'warn',

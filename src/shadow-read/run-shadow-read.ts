@@ -4,9 +4,10 @@ import { sql } from 'kysely';
 import Cursor from 'pg-cursor';
 import type pg from 'pg';
 import type { TableConfig } from '../config/config-schema.js';
-import { readPartitionTree } from '../db/catalog.js';
+import { findTableOid, readPartitionTree } from '../db/catalog.js';
+import { objectNames } from '../db/object-names.js';
 import type { PartgovDatabase } from '../db/open-database.js';
-import { resolveShadowPair, type ShadowPair } from '../db/shadow-pair.js';
+import { archiveNameOf, resolveShadowPair, type ShadowPair } from '../db/shadow-pair.js';
 import { InputInvalidError, sqlStateOf } from '../errors.js';
 import { verdict, type Check } from '../checks/check.js';
 import { replayChanges } from '../changelog/replay-changes.js';
@@ -146,10 +147,13 @@ export async function runShadowRead(conn: PartgovDatabase, table: TableConfig, o
     if (!Number.isInteger(n) || n < 1 || n > 100_000) throw new InputInvalidError(`${flag} ${n} is not a whole number from 1 to 100000`, { fix: `pass e.g. ${flag} 20` });
   }
   if (!(minOverlap >= 0 && minOverlap <= 1)) throw new InputInvalidError(`--min-overlap ${minOverlap} is not between 0 and 1`, { fix: 'pass e.g. --min-overlap 0.95' });
-  const pair = await resolveShadowPair(conn.db, table);
-  // The shadow lags the legacy table by the change log: apply it first.
-  if (await isSyncEnabled(conn.db, pair.legacy.schema, pair.legacy.name)) {
-    await replayChanges(conn.db, pair, { lockTimeoutMs: o.lockTimeoutMs ?? 5000, statementTimeoutMs: 0 });
+  // After cutover the same comparison runs between the archive (legacy-shaped) and the partitioned table under the name.
+  const cutOver = (await findTableOid(conn.db, { schema: table.schema, name: archiveNameOf(table) })) !== null && (await findTableOid(conn.db, { schema: table.schema, name: objectNames.shadow(table.name) })) === null;
+  const pair = cutOver ? await resolveShadowPair(conn.db, table, { legacy: archiveNameOf(table), shadow: table.name }) : await resolveShadowPair(conn.db, table);
+  const direction = cutOver ? 'reverse' : 'forward';
+  // The copy lags the table the application writes by the change log: apply it first.
+  if (await isSyncEnabled(conn.db, table.schema, table.name, direction)) {
+    await replayChanges(conn.db, pair, { direction, lockTimeoutMs: o.lockTimeoutMs ?? 5000, statementTimeoutMs: 0 });
   }
   const column = scopeColumn(table);
   const legacyText = compileDdl(sql`${sql.id(pair.legacy.schema, pair.legacy.name)}`);

@@ -13,7 +13,7 @@ describe('partgov demo (what `npm run demo` runs)', () => {
     const demo = r.json<DemoResult>();
     expect(demo.ok).toBe(true);
     const steps = demo.steps.map((s) => s.step);
-    for (const expected of [/^migrate up \(partgov state schema\)/, /^preflight/, /^plan/, /^sync enable/, /^backfill memory_nodes \(while the app writes\)/, /^backfill memory_edges \(--jobs 2\)/, /^verify/, /^shadow-read/, /^cutover memory_nodes \(while the app writes\)/, /^rollback memory_nodes/, /^cutover memory_nodes again/, /^verify memory_nodes after cutover/, /^status/]) {
+    for (const expected of [/^migrate up \(partgov state schema\)/, /^preflight/, /^plan/, /^sync enable/, /^backfill memory_nodes \(while the app writes\)/, /^backfill memory_edges \(--jobs 2\)/, /^verify/, /^shadow-read/, /^cutover memory_nodes \(while the app writes\)/, /^rollback memory_nodes/, /^cutover memory_nodes again/, /^cutover memory_outbox/, /^isolate /, /^verify memory_nodes after cutover/, /^purge perf\/perf --archive/, /^restore perf\/perf/, /^maintain/, /^gate/, /^status/]) {
       expect(steps.some((s) => expected.test(s)), `${expected} in ${steps.join(' | ')}`).toBe(true);
     }
     expect(demo.steps.filter((s) => !s.ok)).toEqual([]);
@@ -24,5 +24,12 @@ describe('partgov demo (what `npm run demo` runs)', () => {
     // The archive equals the cut-over table, although the application wrote through copy, cutover and rollback.
     expect(archive.detail).toMatch(/\d+ rows in the archive, 0 differing, after [1-9]\d* inserts, [1-9]\d* updates, [1-9]\d* deletes/);
     expect(demo.steps.find((s) => s.step.startsWith('status'))!.detail).toMatch(/memory_nodes cut over/);
+    // Partition-first: the perf scope left every table by TRUNCATE, and came back exact.
+    expect(demo.steps.find((s) => s.step.startsWith('purge'))!.detail).toMatch(/tables needing a DELETE: 0/);
+    expect(demo.steps.find((s) => s.step.startsWith('restore'))!.detail).toMatch(/checksums equal to the archive/);
+    // The gate's bundle outlives the demo and passes its own check.
+    expect(demo.evidence).toMatch(/summary\.json$/);
+    const check = await runCli(['gate', '--check-evidence', path.dirname(demo.evidence!)], { cwd });
+    expect(check.code, check.stdout).toBe(0);
   });
 });
