@@ -42,6 +42,8 @@ export interface TablePurgePlan {
   archiveTable: (TableRef & { oid: string }) | null;
   /** Configured tables whose foreign keys point at this one. */
   referencedBy: string[];
+  /** Why the strategy is not the obvious one. */
+  note?: string;
 }
 
 /** Configured tables whose foreign keys reference `oid` (among `oids`), by label. */
@@ -90,6 +92,16 @@ async function planTable(db: PartgovKysely, config: PartgovConfig, table: TableC
     selector.keyColumn !== null &&
     selector.keyValue !== null &&
     (await Promise.all(candidates.map((l) => isDedicatedLeaf(db, l, selector.keyColumn!, selector.keyValue!)))).every(Boolean);
+  // A foreign key into a partition makes PostgreSQL refuse its TRUNCATE (the referencing parent would have to be
+  // truncated too): such a scope is DELETEd, referencing rows first, and partition mode says why.
+  const referenced = dedicated
+    ? await sql<{ name: string; by: string }>`select c.conname as name, c.conrelid::regclass::text as by from pg_constraint c
+        where c.contype = 'f' and c.confrelid = any(${candidates.map((l) => l.oid)}::oid[]) limit 1`.execute(db)
+    : { rows: [] };
+  if (referenced.rows.length > 0) {
+    const fk = referenced.rows[0]!;
+    return { ...base, strategy: 'pruned_delete', leaves: candidates.map(toLeaf), rows: await count(), rows_exact: true, note: `its partitions are referenced by foreign key ${fk.name} of ${fk.by}, so PostgreSQL refuses their TRUNCATE` };
+  }
   if (dedicated) {
     return {
       ...base,

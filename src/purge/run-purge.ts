@@ -55,6 +55,8 @@ export interface PurgeTableResult {
   /** After cutover: rows of the scope removed from the kept legacy table too, so a rollback cannot bring them back. */
   archive_table_rows_deleted: number | null;
   referenced_by: string[];
+  /** Why the strategy is not the obvious one (e.g. a foreign key blocks the TRUNCATE). */
+  note: string | null;
 }
 
 export interface PurgeResult {
@@ -167,7 +169,7 @@ async function assertPurgeAllowed(db: PartgovDatabase['db'], o: PurgeOptions, ta
   if (mode === 'partition') {
     const deleting = plans.filter(needsDelete);
     if (deleting.length > 0) {
-      refuse('purge-needs-delete', `partition mode purges only by TRUNCATE/DROP of dedicated partitions, and these tables hold the scope's rows among other scopes' (a DELETE would be needed):\n${deleting.map((p) => `  - ${p.table}: ${p.strategy}, ${p.rows} row(s) in ${p.leaves.length} partition(s)`).join('\n')}`,
+      refuse('purge-needs-delete', `partition mode purges only by TRUNCATE/DROP of dedicated partitions, and these tables hold the scope's rows among other scopes' (a DELETE would be needed):\n${deleting.map((p) => `  - ${p.table}: ${p.strategy}, ${p.rows} row(s) in ${p.leaves.length} partition(s)${p.note ? ` (${p.note})` : ''}`).join('\n')}`,
         `isolate the scope first (\`partgov isolate --tenant-id ${target.tenantId} --scope ${target.scope} --confirm ${label}\`), or pass --mode auto to DELETE in the scope's own partitions`, { tables: deleting.map((p) => p.table) });
     }
   }
@@ -232,6 +234,7 @@ export async function runPurge(database: PartgovDatabase, input: PurgeInput, o: 
       lock_held_ms: 0,
       archive_table_rows_deleted: null,
       referenced_by: p.referencedBy,
+      note: p.note ?? null,
     });
     const base = { tenant_id: target.tenantId, scope: target.scope, mode, script };
     if (input.dryRun) {

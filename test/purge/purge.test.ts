@@ -123,6 +123,34 @@ describe('purge while the application writes other scopes, as a non-owner role',
   });
 });
 
+describe('foreign keys between partitioned tables', () => {
+  it('a partition a foreign key references is not truncated: partition mode names the key, auto deletes children first', async () => {
+    const parents = sql.id(schema, 'Parents');
+    const children = sql.id(schema, 'Children');
+    const cols = sql`id bigint generated always as identity, "Tenant" text not null, "Scope" text not null, "Scope Key" text not null`;
+    await sql`create table ${parents} (${cols}, primary key ("Scope Key", id)) partition by list ("Scope Key")`.execute(t.db);
+    await sql`create table ${children} (${cols}, parent_id bigint not null, primary key ("Scope Key", id), foreign key ("Scope Key", parent_id) references ${parents}) partition by list ("Scope Key")`.execute(t.db);
+    for (const name of ['Parents', 'Children']) {
+      await sql`create table ${sql.id(schema, `${name}_fk`)} partition of ${sql.id(schema, name)} for values in ('acme:fk')`.execute(t.db);
+      await sql`create table ${sql.id(schema, `${name}_rest`)} partition of ${sql.id(schema, name)} default`.execute(t.db);
+    }
+    for (const key of ['acme:fk', 'acme:other']) {
+      const [tenant, scope] = key.split(':');
+      await sql`insert into ${parents} ("Tenant", "Scope", "Scope Key") select ${tenant}::text, ${scope}::text, ${key}::text from generate_series(1, 50)`.execute(t.db);
+      await sql`insert into ${children} ("Tenant", "Scope", "Scope Key", parent_id) select "Tenant", "Scope", "Scope Key", id from ${parents} where "Scope Key" = ${key}`.execute(t.db);
+    }
+    const table = (name: string) => ({ schema, name, layout: { type: 'isolatable' as const, key: 'Scope Key', isolated: ['acme:fk'], partitions: 4 }, tenant_column: 'Tenant', scope_column: 'Scope' });
+    const fkConfig = parseConfig({ tables: [table('Parents'), table('Children')] });
+    const refused = await runPurge(t, { ...target('acme', 'fk'), mode: 'partition' }, { settings, config: fkConfig }).catch((e: unknown) => e);
+    expect((refused as SafetyRefusedError).ruleId).toBe('purge-needs-delete');
+    expect((refused as Error).message).toContain('foreign key');
+    const r = await runPurge(t, { ...target('acme', 'fk'), mode: 'auto' }, { settings, config: fkConfig });
+    expect(r.tables.map((x) => [x.table, x.strategy])).toEqual([['Tenant Data.Children', 'truncate_partition'], ['Tenant Data.Parents', 'pruned_delete']]);
+    const left = await sql<{ k: string; n: number }>`select "Scope Key" as k, count(*)::int as n from ${parents} group by 1 union all select 'c:' || "Scope Key", count(*)::int from ${children} group by 1 order by 1`.execute(t.db);
+    expect(left.rows).toEqual([{ k: 'acme:other', n: 50 }, { k: 'c:acme:other', n: 50 }]);
+  });
+});
+
 describe('archive and restore', () => {
   it('purge --archive then restore gives identical rows; a one-byte change in the archive is refused', async () => {
     const before = await allDigests(t.db);
