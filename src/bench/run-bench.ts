@@ -146,20 +146,26 @@ class Pacer {
   }
 }
 
-async function workload(concurrency: number, ops: number, pacer: Pacer, layout: BenchLayout, kind: BenchWorkload, op: (i: number) => Promise<unknown>): Promise<LatencyFigures> {
-  const samples: number[] = [];
-  let errors = 0;
+/**
+ * One workload on both layouts at once: every connection alternates its
+ * operations between them, so both see the same server (autovacuum, a
+ * checkpoint, the other connections) and neither pays for going first.
+ */
+async function workload(concurrency: number, ops: number, pacer: Pacer, kind: BenchWorkload, op: (layout: BenchLayout, i: number) => Promise<unknown>): Promise<Record<BenchLayout, LatencyFigures>> {
+  const samples: Record<BenchLayout, number[]> = { partitioned: [], legacy: [] };
+  const errors: Record<BenchLayout, number> = { partitioned: 0, legacy: 0 };
   await Promise.all(
     Array.from({ length: concurrency }, async (_, w) => {
-      for (let i = 0; i < ops; i++) {
-        const ms = await pacer.run(layout, kind, () => op(w * ops + i));
-        if (ms === null) errors++;
-        else samples.push(ms);
+      for (let i = 0; i < 2 * ops; i++) {
+        const layout: BenchLayout = (i + w) % 2 === 0 ? 'partitioned' : 'legacy';
+        const ms = await pacer.run(layout, kind, () => op(layout, w * ops + Math.floor(i / 2)));
+        if (ms === null) errors[layout]++;
+        else samples[layout].push(ms);
         if (pacer.pace > 0) await new Promise((r) => setTimeout(r, pacer.pace));
       }
     }),
   );
-  return figuresOf(samples, errors);
+  return { partitioned: figuresOf(samples.partitioned, errors.partitioned), legacy: figuresOf(samples.legacy, errors.legacy) };
 }
 
 /**
@@ -231,20 +237,21 @@ export async function runBench(conn: PartgovDatabase, o: BenchOptions): Promise<
       select ${overridden} from (select * from ${sql.id(source.schema, source.name)} limit 10000) src, generate_series(1, ${reps}::int) rep limit ${scale}::int
       on conflict do nothing`.execute(db);
     await sql`insert into ${sql.id(benchSchema, partitionedName)} (${allColumns}) overriding system value select ${allColumns} from ${sql.id(benchSchema, source.name)} where ${sql.id(keyColumn)} = ${keyValue}`.execute(db);
-    await sql`analyze ${sql.id(benchSchema, source.name)}`.execute(db);
-    await sql`analyze ${sql.id(benchSchema, partitionedName)}`.execute(db);
+    // Vacuumed and analyzed now, so autovacuum does not wake up in the middle of a measurement.
+    await sql`vacuum analyze ${sql.id(benchSchema, source.name)}`.execute(db);
+    await sql`vacuum analyze ${sql.id(benchSchema, partitionedName)}`.execute(db);
     const pacer = new Pacer(startPaceMs(o.env), o.env, t0);
     const scaleFigures: ScaleFigures = { scale, seeded_rows: Number(seeded.numAffectedRows ?? 0n), results: [], adapt: pacer.steps, reset: null };
     const workloads: BenchWorkload[] = o.env.GATEC_PERF_PROFILE === 'recall_slo' ? ['recall', 'write'] : o.env.GATEC_PERF_PROFILE === 'write_slo' ? ['write', 'recall'] : ['recall', 'write'];
     // 3. The workloads, partitioned and legacy interleaved per workload.
     for (const kind of workloads) {
+      const refOf = (layout: BenchLayout) => (layout === 'partitioned' ? partitionedRef : legacyRef);
+      const op = kind === 'recall'
+        ? (layout: BenchLayout, i: number) => { const q = readQueries[i % readQueries.length]!; return pool.pool.query(q.sql.split('{{table}}').join(target(refOf(layout))), [keyValue]); }
+        : (layout: BenchLayout) => { const ref = refOf(layout); return sql`insert into ${sql.id(ref.schema, ref.name)} (${colIds}) select ${colIds} from ${sql.id(ref.schema, ref.name)} where ${sql.id(keyColumn)} = ${keyValue} limit 1`.execute(db); };
+      const both = await workload(o.env.GATEC_BENCH_CONCURRENCY, o.env.GATEC_BENCH_OPS, pacer, kind, op);
       for (const layout of ['partitioned', 'legacy'] as const) {
-        const ref = layout === 'partitioned' ? partitionedRef : legacyRef;
-        const text = target(ref);
-        const op = kind === 'recall'
-          ? (i: number) => { const q = readQueries[i % readQueries.length]!; return pool.pool.query(q.sql.split('{{table}}').join(text), [keyValue]); }
-          : () => sql`insert into ${sql.id(ref.schema, ref.name)} (${colIds}) select ${sql.join(columns.map((c) => sql.id(c.name)))} from ${sql.id(ref.schema, ref.name)} where ${sql.id(keyColumn)} = ${keyValue} limit 1`.execute(db);
-        const figures = await workload(o.env.GATEC_BENCH_CONCURRENCY, o.env.GATEC_BENCH_OPS, pacer, layout, kind, op);
+        const figures = both[layout];
         scaleFigures.results.push({ layout, workload: kind, figures });
         log(`bench: ${scale} rows, ${kind} on ${layout}: p50 ${figures.p50_ms} ms, p95 ${figures.p95_ms} ms, p99 ${figures.p99_ms} ms, ${figures.errors} errors in ${figures.ops}`);
       }

@@ -15,8 +15,12 @@ export function setExitHandler(handler: (code: number) => void): void {
   onExit = handler;
 }
 
+/** Each command's example, by command name: --help shows it, and the README's CLI reference is generated from it. */
+export const commandExamples = new Map<string, string>();
+
 /** Adds an `Example:` section to a command's --help. */
 export function example(cmd: Command, text: string): Command {
+  commandExamples.set(cmd.name(), text);
   return cmd.addHelpText('after', `\nExample:\n  ${text}\n`);
 }
 

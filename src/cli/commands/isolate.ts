@@ -7,7 +7,7 @@ import { action, example, scopeTargetOptions, type CommandKit } from '../command
 /** `partgov isolate`: flags, one library call, a renderer. */
 export function registerIsolate(program: CommandKit['program']): void {
   scopeTargetOptions(example(
-    program.command('isolate').description('give a new scope its own partition in every isolatable table (no scan of the DEFAULT under an exclusive lock), so purge can TRUNCATE it'),
+    program.command('isolate').description('give a scope its own partition in every isolatable table (a new scope without a DEFAULT scan under an exclusive lock; one with rows moved out online), so purge can TRUNCATE it'),
     'partgov isolate --tenant-id acme --scope perf --confirm acme/perf',
   ))
     .option('--table <name...>', 'only these configured tables')
