@@ -244,11 +244,13 @@ export async function runBench(conn: PartgovDatabase, o: BenchOptions): Promise<
     const scaleFigures: ScaleFigures = { scale, seeded_rows: Number(seeded.numAffectedRows ?? 0n), results: [], adapt: pacer.steps, reset: null };
     const workloads: BenchWorkload[] = o.env.GATEC_PERF_PROFILE === 'recall_slo' ? ['recall', 'write'] : o.env.GATEC_PERF_PROFILE === 'write_slo' ? ['write', 'recall'] : ['recall', 'write'];
     // 3. The workloads, partitioned and legacy interleaved per workload.
+    // The write workload inserts one row of the scope, built from a template read once (as JSON, so every type round-trips).
+    const template = (await sql<{ row: string }>`select row_to_json(t)::text as row from ${sql.id(benchSchema, source.name)} t where ${sql.id(keyColumn)} = ${keyValue} limit 1`.execute(db)).rows[0]?.row ?? '{}';
     for (const kind of workloads) {
       const refOf = (layout: BenchLayout) => (layout === 'partitioned' ? partitionedRef : legacyRef);
       const op = kind === 'recall'
         ? (layout: BenchLayout, i: number) => { const q = readQueries[i % readQueries.length]!; return pool.pool.query(q.sql.split('{{table}}').join(target(refOf(layout))), [keyValue]); }
-        : (layout: BenchLayout) => { const ref = refOf(layout); return sql`insert into ${sql.id(ref.schema, ref.name)} (${colIds}) select ${colIds} from ${sql.id(ref.schema, ref.name)} where ${sql.id(keyColumn)} = ${keyValue} limit 1`.execute(db); };
+        : (layout: BenchLayout) => { const ref = refOf(layout); return sql`insert into ${sql.id(ref.schema, ref.name)} (${colIds}) select ${colIds} from json_populate_record(null::${sql.id(benchSchema, source.name)}, ${template}::json)`.execute(db); };
       const both = await workload(o.env.GATEC_BENCH_CONCURRENCY, o.env.GATEC_BENCH_OPS, pacer, kind, op);
       for (const layout of ['partitioned', 'legacy'] as const) {
         const figures = both[layout];
