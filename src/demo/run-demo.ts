@@ -44,6 +44,8 @@ export interface DemoOptions {
   nodes: number;
   /** Where the gate's evidence bundle goes (it stays after the demo). */
   evidenceDir: string;
+  /** Called with the database URL (password included) once the demo is done; the server stops when it resolves. */
+  onKeep?: (url: string, result: DemoResult) => Promise<void>;
   settings: RuntimeSettings;
   log: (line: string) => void;
 }
@@ -170,12 +172,15 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     }
     const ok = steps.every((s) => s.ok);
     const summary = [
-      `partgov demo on PostgreSQL ${version} (embedded, stopped afterwards)`,
+      `partgov demo on PostgreSQL ${version} (embedded, ${o.onKeep ? 'kept running' : 'stopped afterwards'})`,
       ...steps.map((s) => `  ${s.ok ? 'ok  ' : 'FAIL'} ${s.step}: ${s.detail} [${s.duration_ms} ms]`),
       ...(evidence ? [`evidence bundle: ${evidence} (check it: partgov gate --check-evidence ${path.dirname(evidence)})`] : []),
       ok ? 'demo finished: every step passed' : 'demo finished with failures',
     ].join('\n');
-    return { ok, evidence, server_version: version, steps, summary };
+    const result = { ok, evidence, server_version: version, steps, summary };
+    // --keep: the server stays up (for psql, or partgov against it) until the caller lets go.
+    if (o.onKeep) await o.onKeep(url, result);
+    return result;
   } finally {
     await server.stop();
   }

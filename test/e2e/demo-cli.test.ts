@@ -1,16 +1,59 @@
-import { mkdtemp } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import type { DemoResult } from '../../src/demo/run-demo.js';
-import { runCli } from '../helpers/cli.js';
+import { cliPath, runCli } from '../helpers/cli.js';
+
+/** Runs `partgov --json demo … --keep`: while the server is kept, `whileKept` gets its URL; then Ctrl-C. */
+function demoKept(args: string[], cwd: string, whileKept: (url: string, urlFile: string, stderr: string) => Promise<void>): Promise<{ code: number | null; stdout: string; stderr: string; kept: boolean }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [cliPath, '--json', 'demo', ...args, '--keep'], { cwd, env: { ...process.env, DATABASE_URL: undefined, APP_ENV: undefined } });
+    let stdout = '';
+    let stderr = '';
+    let kept = false;
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      const m = /kept running at \S+ \(the URL with its password: cat (\S+)\)/.exec(stderr);
+      if (m && !kept) {
+        kept = true;
+        readFile(m[1]!, 'utf8')
+          .then((url) => whileKept(url.trim(), m[1]!, stderr))
+          .catch(reject)
+          .finally(() => child.kill('SIGINT'));
+      }
+    });
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr, kept }));
+  });
+}
 
 describe('partgov demo (what `npm run demo` runs)', () => {
   it('runs the whole pipeline on its own embedded server while an application writes, and every step passes', async () => {
     const cwd = await mkdtemp(path.join(os.tmpdir(), 'partgov-demo-'));
-    const r = await runCli(['--json', 'demo', '--nodes', '3000'], { cwd });
+    let rowsSeen = -1;
+    let urlFile = '';
+    const r = await demoKept(['--rows', '3000'], cwd, async (url, file, stderr) => {
+      urlFile = file;
+      expect(stderr).not.toContain(new URL(url).password);
+      // --keep: the server answers while kept, with the demo's tables cut over.
+      const client = new pg.Client({ connectionString: url });
+      await client.connect();
+      try {
+        rowsSeen = Number((await client.query<{ n: string }>('select count(*) as n from memory_nodes')).rows[0]!.n);
+      } finally {
+        await client.end();
+      }
+    });
+    expect(r.kept, r.stderr).toBe(true);
     expect(r.code, r.stderr).toBe(0);
-    const demo = r.json<DemoResult>();
+    expect(rowsSeen).toBeGreaterThan(0);
+    expect(existsSync(urlFile)).toBe(false);
+    const demo = JSON.parse(r.stdout) as DemoResult;
     expect(demo.ok).toBe(true);
     const steps = demo.steps.map((s) => s.step);
     for (const expected of [/^migrate up \(partgov state schema\)/, /^preflight/, /^plan/, /^sync enable/, /^backfill memory_nodes \(while the app writes\)/, /^backfill memory_edges \(--jobs 2\)/, /^verify/, /^shadow-read/, /^cutover memory_nodes \(while the app writes\)/, /^rollback memory_nodes/, /^cutover memory_nodes again/, /^cutover memory_outbox/, /^isolate /, /^verify memory_nodes after cutover/, /^purge perf\/perf --archive/, /^restore perf\/perf/, /^maintain/, /^gate/, /^status/]) {
