@@ -248,9 +248,14 @@ export async function runBench(conn: PartgovDatabase, o: BenchOptions): Promise<
     const template = (await sql<{ row: string }>`select row_to_json(t)::text as row from ${sql.id(benchSchema, source.name)} t where ${sql.id(keyColumn)} = ${keyValue} limit 1`.execute(db)).rows[0]?.row ?? '{}';
     for (const kind of workloads) {
       const refOf = (layout: BenchLayout) => (layout === 'partitioned' ? partitionedRef : legacyRef);
+      // Named (prepared) statements, as an application's driver or ORM would send them: parsed once per connection.
+      const insertText = (layout: BenchLayout) => {
+        const ref = refOf(layout);
+        return compileDdl(sql`insert into ${sql.id(ref.schema, ref.name)} (${colIds}) select ${colIds} from json_populate_record(null::${sql.id(benchSchema, source.name)}, $1::json)`);
+      };
       const op = kind === 'recall'
-        ? (layout: BenchLayout, i: number) => { const q = readQueries[i % readQueries.length]!; return pool.pool.query(q.sql.split('{{table}}').join(target(refOf(layout))), [keyValue]); }
-        : (layout: BenchLayout) => { const ref = refOf(layout); return sql`insert into ${sql.id(ref.schema, ref.name)} (${colIds}) select ${colIds} from json_populate_record(null::${sql.id(benchSchema, source.name)}, ${template}::json)`.execute(db); };
+        ? (layout: BenchLayout, i: number) => { const n = i % readQueries.length; const q = readQueries[n]!; return pool.pool.query({ name: `partgov_bench_${layout}_r${n}`, text: q.sql.split('{{table}}').join(target(refOf(layout))), values: [keyValue] }); }
+        : (layout: BenchLayout) => pool.pool.query({ name: `partgov_bench_${layout}_w`, text: insertText(layout), values: [template] });
       const both = await workload(o.env.GATEC_BENCH_CONCURRENCY, o.env.GATEC_BENCH_OPS, pacer, kind, op);
       for (const layout of ['partitioned', 'legacy'] as const) {
         const figures = both[layout];
