@@ -1,7 +1,7 @@
 import type { TableConfig } from '../config/config-schema.js';
 import { InputInvalidError, SafetyRefusedError } from '../errors.js';
 import { objectNames } from './object-names.js';
-import { introspectTable, requireTable, type ColumnModel, type TableModel } from './catalog.js';
+import { findTableOid, introspectTable, readPartitionTree, requireTable, type ColumnModel, type TableModel } from './catalog.js';
 import type { PartgovKysely } from './state-tables.js';
 
 /**
@@ -82,4 +82,13 @@ export async function resolveShadowPair(db: PartgovKysely, table: TableConfig, n
 /** The name the legacy table takes at cutover and keeps until retire: configured, or `<table>_legacy` (≤ 63 bytes). */
 export function archiveNameOf(table: TableConfig): string {
   return table.cutover.archive_name ?? objectNames.legacy(table.name);
+}
+
+/** The partitioned table of a configured table: itself (cut over, or partitioned from the start), else its shadow; null when neither is. */
+export async function partitionedTableOf(db: PartgovKysely, table: TableConfig): Promise<{ schema: string; name: string } | null> {
+  for (const name of [table.name, objectNames.shadow(table.name)]) {
+    const ref = { schema: table.schema, name };
+    if ((await findTableOid(db, ref)) !== null && (await readPartitionTree(db, ref)).length > 1) return ref;
+  }
+  return null;
 }

@@ -2,12 +2,13 @@ import { sql } from 'kysely';
 import type { PartgovConfig, TableConfig } from '../config/config-schema.js';
 import type { RuntimeSettings } from '../config/runtime-settings.js';
 import { withAdvisoryLocks } from '../db/advisory-lock.js';
-import { findTableOid, readPartitionTree, type PartitionModel, type TableRef } from '../db/catalog.js';
+import { readPartitionTree, type PartitionModel, type TableRef } from '../db/catalog.js';
 import { compileDdl } from '../db/compile-ddl.js';
 import { fitIdentifier, objectNames, shortHash } from '../db/object-names.js';
 import { explainRelations, isDedicatedLeaf } from '../db/partition-routing.js';
 import { runGuarded, type GuardRetryEvent } from '../db/run-guarded.js';
 import { parseScopeTarget, scopeSelector, type ScopeTarget } from '../db/scope-target.js';
+import { partitionedTableOf } from '../db/shadow-pair.js';
 import type { PartgovKysely } from '../db/state-tables.js';
 import { InputInvalidError, RunInProgressError, SafetyRefusedError, sqlStateOf } from '../errors.js';
 import { assertStateSchema } from '../state/state-schema.js';
@@ -55,13 +56,10 @@ interface IsolateTarget {
   keyValue: string;
 }
 
-/** The partitioned table of a configured table: itself after cutover, else its shadow. */
-async function partitionedTableOf(db: PartgovKysely, table: TableConfig): Promise<TableRef> {
-  for (const name of [table.name, objectNames.shadow(table.name)]) {
-    const ref = { schema: table.schema, name };
-    const tree = (await findTableOid(db, ref)) === null ? [] : await readPartitionTree(db, ref);
-    if (tree.length > 1 || tree[0]?.partitionKey) return ref;
-  }
+/** The partitioned table isolate acts on: itself after cutover, else its shadow. */
+async function requirePartitionedTable(db: PartgovKysely, table: TableConfig): Promise<TableRef> {
+  const ref = await partitionedTableOf(db, table);
+  if (ref) return ref;
   throw new InputInvalidError(`${table.schema}.${table.name} has no partitioned table yet (neither itself nor ${objectNames.shadow(table.name)})`, {
     fix: 'run `partgov plan --out …` and `partgov migrate up` first',
   });
@@ -121,7 +119,7 @@ export async function runIsolate(db: PartgovKysely, input: IsolateInput, o: { se
     let keyValue = '';
     for (const table of tables) {
       const sel = scopeSelector(o.config, table, target);
-      const root = await partitionedTableOf(db, table);
+      const root = await requirePartitionedTable(db, table);
       const tree = await readPartitionTree(db, root);
       const t: IsolateTarget = { table, root, tree, keyColumn: sel.keyColumn!, keyValue: sel.keyValue! };
       keyValue = t.keyValue;

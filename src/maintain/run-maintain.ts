@@ -3,10 +3,11 @@ import type { PartgovConfig, RangeLayout, TableConfig } from '../config/config-s
 import { addIntervals, rangeBounds, rangeLabel, truncateToInterval, type RangeBound } from '../config/range-bounds.js';
 import type { RuntimeSettings } from '../config/runtime-settings.js';
 import { withAdvisoryLocks } from '../db/advisory-lock.js';
-import { findTableOid, readPartitionTree, requireTable, type TableRef } from '../db/catalog.js';
+import { requireTable, type TableRef } from '../db/catalog.js';
 import { compileDdl } from '../db/compile-ddl.js';
 import { objectNames } from '../db/object-names.js';
 import { rangePartitionStatements } from '../db/range-partition-ddl.js';
+import { partitionedTableOf } from '../db/shadow-pair.js';
 import { runGuarded, type GuardRetryEvent } from '../db/run-guarded.js';
 import type { PartgovKysely } from '../db/state-tables.js';
 import { assertStateSchema } from '../state/state-schema.js';
@@ -59,15 +60,6 @@ async function rangeChildren(db: PartgovKysely, root: TableRef): Promise<Child[]
       where i.inhparent = (quote_ident(${root.schema}) || '.' || quote_ident(${root.name}))::regclass`.execute(trx);
     return r.rows.map((x) => ({ schema: x.schema, name: x.name, isDefault: x.bound === 'DEFAULT', from: x.from_ms === null ? null : Number(x.from_ms), to: x.to_ms === null ? null : Number(x.to_ms) }));
   });
-}
-
-/** The partitioned table of a configured table: itself after cutover, else its shadow; null when neither is partitioned yet. */
-async function partitionedTableOf(db: PartgovKysely, table: TableConfig): Promise<TableRef | null> {
-  for (const name of [table.name, objectNames.shadow(table.name)]) {
-    const ref = { schema: table.schema, name };
-    if ((await findTableOid(db, ref)) !== null && (await readPartitionTree(db, ref)).length > 1) return ref;
-  }
-  return null;
 }
 
 /** The column as a UTC wall-clock timestamp, whatever the session's TimeZone: what range bounds are compared with. */
