@@ -16,7 +16,7 @@ const hashLayout = z
   .object({
     type: z.literal('hash'),
     key: identifier.describe('column the table is hash-partitioned by, e.g. scope_key'),
-    partitions: z.number().int().min(2).max(1024).default(32),
+    partitions: z.number().int().min(2).max(1024).default(32).describe('hash partitions (modulus)'),
   })
   .strict();
 
@@ -30,8 +30,8 @@ const isolatableLayout = z
   .strict();
 
 const subpartition = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('hash'), key: identifier, partitions: z.number().int().min(2).max(1024) }).strict(),
-  z.object({ type: z.literal('list'), key: identifier, values: z.array(z.string().min(1)).min(1) }).strict(),
+  z.object({ type: z.literal('hash'), key: identifier.describe('column each range partition is hashed by'), partitions: z.number().int().min(2).max(1024).describe('hash partitions per range partition') }).strict(),
+  z.object({ type: z.literal('list'), key: identifier.describe('column each range partition is listed by, e.g. scope_key'), values: z.array(z.string().min(1)).min(1).describe('values that get their own leaf in every range partition (the rest go to its DEFAULT): e.g. a scope purged by TRUNCATE') }).strict(),
 ]);
 
 const isoDate = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a date like 2026-01-01');
@@ -40,12 +40,15 @@ const rangeLayout = z
   .object({
     type: z.literal('range'),
     column: identifier.describe('timestamp or date column the table is range-partitioned by'),
-    interval: z.enum(['day', 'week', 'month']),
+    interval: z.enum(['day', 'week', 'month']).describe('one partition per interval (UTC; weeks start on Monday)'),
     premake: z.number().int().min(0).max(366).default(3).describe('partitions created ahead of now'),
     start: isoDate.optional().describe('first partition start; default: the legacy minimum of the column'),
-    default_partition: z.boolean().default(false),
+    default_partition: z.boolean().default(false).describe('a DEFAULT partition for rows outside every range (maintain moves them to their partition)'),
     retention: z
-      .object({ keep: z.number().int().min(1), action: z.enum(['archive', 'drop']).default('archive') })
+      .object({
+        keep: z.number().int().min(1).describe('intervals kept before the current one; older partitions are detached by maintain'),
+        action: z.enum(['archive', 'drop']).default('archive').describe('detached partitions are kept as standalone tables (archive) or dropped'),
+      })
       .strict()
       .optional(),
     subpartition: subpartition.optional(),
@@ -56,7 +59,7 @@ export const layoutSchema = z.discriminatedUnion('type', [hashLayout, isolatable
 
 const readQuery = z
   .object({
-    name: z.string().min(1),
+    name: z.string().min(1).describe('name shown in shadow-read and bench'),
     sql: z.string().min(1).describe('read query over {{table}}; $1 is the scope key value'),
   })
   .strict();
@@ -64,7 +67,7 @@ const readQuery = z
 export const tableConfigSchema = z
   .object({
     name: identifier.describe('legacy table name, exactly as in the catalog (case-sensitive)'),
-    schema: identifier.default('public'),
+    schema: identifier.default('public').describe('schema of the table'),
     layout: layoutSchema,
     tenant_column: identifier.optional().describe('column holding the tenant id (used by purge guards)'),
     scope_column: identifier.optional().describe('column holding the scope (used by purge guards)'),
@@ -105,13 +108,13 @@ export const configSchema = z
     $schema: z.string().optional(),
     tables: z.array(tableConfigSchema).min(1, 'must list at least one table'),
     migrations_dir: z.string().min(1).default('partgov/migrations').describe('where plan --out writes DDL migrations'),
-    lock_timeout_ms: timeoutMs.optional(),
-    statement_timeout_ms: timeoutMs.optional(),
-    lock_retries: z.number().int().min(0).max(50).default(5),
-    evidence_dir: z.string().min(1).default('artifacts/partgov'),
+    lock_timeout_ms: timeoutMs.optional().describe('lock_timeout of every DDL or destructive step (flag --lock-timeout, env PARTGOV_LOCK_TIMEOUT_MS); required in prod'),
+    statement_timeout_ms: timeoutMs.optional().describe('statement_timeout of every step; required in prod'),
+    lock_retries: z.number().int().min(0).max(50).default(5).describe('retries, with jittered backoff, after a lock timeout, deadlock or serialization failure'),
+    evidence_dir: z.string().min(1).default('artifacts/partgov').describe('where gate (gate/) and bench (bench/) write their evidence by default'),
     purge: z
       .object({
-        default_mode: z.enum(['partition', 'auto', 'delete']).default('partition'),
+        default_mode: z.enum(['partition', 'auto', 'delete']).default('partition').describe('purge mode when --mode is not given; prod requires partition'),
         scope_key_format: z
           .string()
           .min(1)

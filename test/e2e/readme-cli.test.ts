@@ -3,6 +3,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { checkCliMentions, cliReference } from '../../src/cli/cli-reference.js';
 import { buildProgram } from '../../src/cli/main.js';
+import { configReference } from '../../src/config/config-reference.js';
 import { repoRoot } from '../helpers/cli.js';
 
 const program = buildProgram(() => undefined);
@@ -13,6 +14,13 @@ describe('the README and runbooks name only commands and flags that exist', () =
     const readme = readFileSync(path.join(repoRoot, 'README.md'), 'utf8');
     const section = readme.slice(readme.indexOf('-->', readme.indexOf('<!-- cli-reference:start')) + 3, readme.indexOf('<!-- cli-reference:end -->')).trim();
     expect(section).toBe(cliReference(program).trim());
+  });
+
+  it("the README's config reference is the one the JSON Schema generates (npm run docs)", () => {
+    const readme = readFileSync(path.join(repoRoot, 'README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('-->', readme.indexOf('<!-- config-reference:start')) + 3, readme.indexOf('<!-- config-reference:end -->')).trim();
+    expect(section).toBe(configReference().trim());
+    expect(section).toContain('`purge.scope_key_format`');
   });
 
   it.each(docs)('%s: every `partgov …` in code is a real command with real flags', (file) => {

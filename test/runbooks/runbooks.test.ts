@@ -9,7 +9,7 @@ import { createTestDatabase, type TestDatabase } from '../helpers/test-database.
 import { partgovShim, runShellBlocks, shellBlocks } from './run-runbook.js';
 
 /** The runbooks in the order an operator meets them: each continues from where the last one left the database. */
-const pipeline = ['preflight-and-migrate', 'plan', 'sync-and-backfill', 'verify-and-shadow-read', 'cutover-and-rollback', 'isolate-and-maintain', 'purge-and-restore', 'gate-and-bench', 'retire'];
+const pipeline = ['preflight-and-migrate', 'plan', 'sync-and-backfill', 'backfill-interrupted', 'verify-and-shadow-read', 'cutover-and-rollback', 'application-errors', 'isolate-and-maintain', 'purge-and-restore', 'gate-and-bench', 'retire'];
 
 let t: TestDatabase;
 let cwd: string;
