@@ -21,16 +21,18 @@ export function registerDemo(program: CommandKit['program']): void {
         runCommand({ name: 'demo', config: 'none', startsEmbeddedDatabase: true }, g, async (ctx) => {
           const nodes = o.rows !== undefined ? numberFlag('--rows', o.rows, { integer: true, min: 1 }) : numberFlag('--nodes', o.nodes, { integer: true, min: 1 });
           const onKeep = async (url: string, result: DemoResult) => {
+            // Listen before telling anyone the server is up: a Ctrl-C that came first would kill the process outright.
+            const stopped = new Promise<void>((resolve) => {
+              process.once('SIGINT', () => resolve());
+              process.once('SIGTERM', () => resolve());
+            });
             const file = path.join(os.tmpdir(), `partgov-demo-${process.pid}.url`);
             await writeFile(file, `${url}\n`, { mode: 0o600 });
             const shown = new URL(url);
             shown.password = '****';
             ctx.log(result.summary);
             ctx.log(`demo: server kept running at ${shown.toString()} (the URL with its password: cat ${file}); Ctrl-C stops it`);
-            await new Promise<void>((resolve) => {
-              process.once('SIGINT', () => resolve());
-              process.once('SIGTERM', () => resolve());
-            });
+            await stopped;
             await rm(file, { force: true });
           };
           const result = await runDemo({ nodes, log: ctx.log, settings: ctx.settings, evidenceDir: path.resolve(o.out as string), ...(o.keep === true ? { onKeep } : {}) });
