@@ -1,0 +1,52 @@
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseConfig } from '../../src/config/load-config.js';
+import { resolveSettings } from '../../src/config/runtime-settings.js';
+import { runIsolate } from '../../src/maintain/isolate-scope.js';
+import { runMigrate } from '../../src/migrate/run-migrate.js';
+import { runPurge } from '../../src/purge/run-purge.js';
+import { runRestore } from '../../src/purge/run-restore.js';
+import { mkdtemp } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { createTestDatabase, type TestDatabase } from '../helpers/test-database.js';
+
+let t: TestDatabase;
+const settings = resolveSettings({ lockTimeout: '2000' }, {}, undefined);
+// 62 bytes, mixed case, a space and non-ASCII: every derived name (partitions, constraints, logs) must be shortened, not truncated.
+const name = 'Überlange Tenant Events mit einem sehr langen Namen für P';
+const schema = 'Odd "Schema"';
+
+beforeAll(async () => {
+  t = await createTestDatabase('oddtables');
+  await runMigrate(t.db, { action: 'up', lockTimeoutMs: 5000, statementTimeoutMs: 0, lockRetries: 2 });
+  await sql`create schema ${sql.id(schema)}`.execute(t.db);
+  const table = sql.id(schema, name);
+  // The partition key is the integer tenant itself; ids are uuids; scopes are text with NULL bodies.
+  await sql`create table ${table} (id uuid not null default gen_random_uuid(), "Tenant No" integer not null, "Scope Name" text not null, body text, at timestamptz not null default now(), primary key ("Tenant No", id)) partition by list ("Tenant No")`.execute(t.db);
+  await sql`create table ${sql.id(schema, 'odd_default')} partition of ${table} default partition by hash ("Tenant No")`.execute(t.db);
+  for (let r = 0; r < 4; r++) await sql`create table ${sql.id(schema, `odd_default_p${r}`)} partition of ${sql.id(schema, 'odd_default')} for values with (modulus 4, remainder ${sql.lit(r)})`.execute(t.db);
+  await sql`insert into ${table} ("Tenant No", "Scope Name", body) select g % 9, 'all', case when g % 3 = 0 then null else 'b' || g end from generate_series(1, 900) g`.execute(t.db);
+});
+afterAll(async () => t.drop());
+
+describe('purge and isolate on an odd table: long non-ASCII name, quotes in the schema, integer partition key, uuid ids', () => {
+  it('isolates tenant 7 online, purges it by TRUNCATE with an archive, restores it exactly', async () => {
+    const config = parseConfig({ tables: [{ schema, name, layout: { type: 'isolatable', key: 'Tenant No', partitions: 4 }, tenant_column: 'Tenant No', scope_column: 'Scope Name' }] });
+    const before = await sql<{ n: number; d: string }>`select count(*)::int as n, md5(string_agg(t::text, '|' order by id)) as d from ${sql.id(schema, name)} t where "Tenant No" = 7`.execute(t.db);
+    const iso = await runIsolate(t.db, { tenantId: '7', scope: 'all', confirm: '7/all' }, { settings, config });
+    expect(iso.tables[0]).toMatchObject({ action: 'moved', rows_moved: 100 });
+    expect(Buffer.byteLength(iso.tables[0]!.partition.split('.').at(-1)!, 'utf8')).toBeLessThanOrEqual(63);
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'partgov-odd-'));
+    const purged = await runPurge(t, { tenantId: '7', scope: 'all', confirm: '7/all', archiveDir: dir }, { settings, config });
+    expect(purged.tables[0]).toMatchObject({ strategy: 'truncate_partition', rows: 100, rows_exact: true });
+    expect((await sql<{ n: number }>`select count(*)::int as n from ${sql.id(schema, name)} where "Tenant No" = 7`.execute(t.db)).rows[0]!.n).toBe(0);
+    const restored = await runRestore(t, { archiveDir: purged.archive!.dir, confirm: '7/all' }, { settings, config });
+    expect(restored.tables[0]!.checksum_matches).toBe(true);
+    const after = await sql<{ n: number; d: string }>`select count(*)::int as n, md5(string_agg(t::text, '|' order by id)) as d from ${sql.id(schema, name)} t where "Tenant No" = 7`.execute(t.db);
+    expect(after.rows[0]).toEqual(before.rows[0]);
+    // A tenant the integer column cannot hold is bad input, not a crash.
+    const bad = await runPurge(t, { tenantId: 'seven', scope: 'all', confirm: 'seven/all', mode: 'auto' }, { settings, config }).catch((e: unknown) => e);
+    expect((bad as { exitCode?: number }).exitCode).toBe(2);
+  });
+});
