@@ -288,6 +288,8 @@ export async function runBench(conn: PartgovDatabase, o: BenchOptions): Promise<
     result.files.push(adaptFile);
     result.scales.push(scaleFigures);
   }
+  // The copies hold the application's rows (other scopes): they do not outlive the run.
+  await sql`drop table if exists ${sql.id(benchSchema, partitionedName)}, ${sql.id(benchSchema, source.name)}`.execute(db);
   await writeFile(path.join(o.outDir, 'PERFORMANCE_REPORT.md'), performanceReport(result));
   await writeFile(path.join(o.outDir, 'bench.json'), `${JSON.stringify(result, null, 2)}\n`);
   result.files.push('PERFORMANCE_REPORT.md', 'bench.json');

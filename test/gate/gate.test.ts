@@ -71,6 +71,9 @@ describe('gate', () => {
       'summary.json', '01_health_gate.json', '02_perf_matrix.log', '03_verify.json', '04_shadow_read.json', '06_reset_policy.json', '07_perf_slo.json',
       'perf/PERFORMANCE_REPORT.md', 'perf/benchmark_adapt_2000.json', 'report.html',
     ]));
+    // bench's copies of the application's rows do not outlive the run.
+    const copies = await sql<{ n: number }>`select count(*)::int as n from pg_tables where schemaname = 'partgov_bench'`.execute(t.db);
+    expect(copies.rows[0]!.n).toBe(0);
     const rows = await sql<{ ok: boolean }>`select ok from partgov.gate_run where run_id = ${healthy.run_id}`.execute(t.db);
     expect(rows.rows).toEqual([{ ok: true }]);
     expect(await readFile(metrics, 'utf8')).toMatch(/^partgov_gate_ok 1$/m);
