@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import type { PartgovConfig, TableConfig } from '../config/config-schema.js';
 import type { RuntimeSettings } from '../config/runtime-settings.js';
 import { withAdvisoryLocks } from '../db/advisory-lock.js';
-import { readPartitionTree, type PartitionModel, type TableRef } from '../db/catalog.js';
+import { findTableOid, readPartitionTree, requireTable, type PartitionModel, type TableRef } from '../db/catalog.js';
 import { compileDdl } from '../db/compile-ddl.js';
 import { fitIdentifier, objectNames, shortHash } from '../db/object-names.js';
 import { explainRelations, isDedicatedLeaf } from '../db/partition-routing.js';
@@ -78,23 +78,34 @@ const checkName = (keyValue: string) => fitIdentifier('partgov_not', `_${shortHa
  * one leaf, not the DEFAULT), so no write of K can meet the constraint; then
  * CREATE … PARTITION OF, and the CHECKs go again.
  */
-function isolateSteps(t: IsolateTarget, defaultLeaves: PartitionModel[], hashLeaf: PartitionModel): { online: Step[]; swap: Step[]; after: Step[] } {
+function isolateSteps(t: IsolateTarget, defaultLeaves: PartitionModel[], hashLeaf: PartitionModel, identityColumns: readonly string[]): { online: Step[]; swap: Step[]; after: Step[] } {
   const name = checkName(t.keyValue);
   const check = sql`check (${sql.id(t.keyColumn)} <> ${sql.lit(t.keyValue)})`;
   const others = defaultLeaves.filter((l) => l.oid !== hashLeaf.oid);
-  const online = others.flatMap((l) => [
-    { id: `guard ${l.name}`, description: `constraint proving ${l.name} holds no row of the scope (NOT VALID: no scan under lock)`, sql: compileDdl(sql`alter table ${sql.id(l.schema, l.name)} add constraint ${sql.id(name)} ${check} not valid`) },
-    { id: `validate ${l.name}`, description: `validate it (SHARE UPDATE EXCLUSIVE: writes go on)`, sql: compileDdl(sql`alter table ${sql.id(l.schema, l.name)} validate constraint ${sql.id(name)}`) },
-  ]);
   const partition = objectNames.isolated(t.table.name, t.keyValue);
+  const S = sql.id(t.root.schema, partition);
+  const only = fitIdentifier('partgov_only', `_${shortHash(t.keyValue)}`);
+  const online: Step[] = [
+    // The partition is built (indexes and all) before the lock: ATTACH of a ready empty table is a catalog change.
+    { id: 'build', description: `the scope's partition, built empty beside the table with the root's columns, constraints and indexes`, sql: compileDdl(sql`create table ${S} (like ${sql.id(t.root.schema, t.root.name)} including defaults including constraints including generated including indexes)`) },
+    ...identityColumns.map((c) => ({ id: `identity ${c}`, description: 'ids come from the root', sql: compileDdl(sql`alter table ${S} alter column ${sql.id(c)} drop identity if exists`) })),
+    { id: 'only', description: 'proves the new partition holds only the scope (ATTACH skips its scan)', sql: compileDdl(sql`alter table ${S} add constraint ${sql.id(only)} check (${sql.id(t.keyColumn)} = ${sql.lit(t.keyValue)})`) },
+    ...others.flatMap((l) => [
+      { id: `guard ${l.name}`, description: `constraint proving ${l.name} holds no row of the scope (NOT VALID: no scan under lock)`, sql: compileDdl(sql`alter table ${sql.id(l.schema, l.name)} add constraint ${sql.id(name)} ${check} not valid`) },
+      { id: `validate ${l.name}`, description: `validate it (SHARE UPDATE EXCLUSIVE: writes go on)`, sql: compileDdl(sql`alter table ${sql.id(l.schema, l.name)} validate constraint ${sql.id(name)}`) },
+    ]),
+  ];
   const swap: Step[] = [
     // The root first: a writer that had routed a row of the scope to the DEFAULT before the switch would fail the new bound after it.
     { id: 'lock', description: `writers of ${t.root.name} wait (milliseconds) and route afresh after the switch`, sql: compileDdl(sql`lock table ${sql.id(t.root.schema, t.root.name)} in access exclusive mode`) },
     { id: `guard ${hashLeaf.name}`, description: `the one DEFAULT leaf the scope hashes into: checked inside the switch`, sql: compileDdl(sql`alter table ${sql.id(hashLeaf.schema, hashLeaf.name)} add constraint ${sql.id(name)} ${check}`) },
-    { id: 'create', description: `the scope's own partition (the DEFAULT scan is skipped: every leaf proves it holds no such row)`, sql: compileDdl(sql`create table ${sql.id(t.root.schema, partition)} partition of ${sql.id(t.root.schema, t.root.name)} for values in (${sql.lit(t.keyValue)})`) },
+    { id: 'attach', description: `the scope's own partition (no DEFAULT scan: every leaf proves it holds no such row)`, sql: compileDdl(sql`alter table ${sql.id(t.root.schema, t.root.name)} attach partition ${S} for values in (${sql.lit(t.keyValue)})`) },
   ];
   // After the commit, one short transaction each: the scope now routes to its own partition, never to these leaves.
-  const after = defaultLeaves.map((l) => ({ id: `unguard ${l.name}`, description: 'the constraint has done its job', sql: compileDdl(sql`alter table ${sql.id(l.schema, l.name)} drop constraint if exists ${sql.id(name)}`) }));
+  const after = [
+    ...defaultLeaves.map((l) => ({ id: `unguard ${l.name}`, description: 'the constraint has done its job', sql: compileDdl(sql`alter table ${sql.id(l.schema, l.name)} drop constraint if exists ${sql.id(name)}`) })),
+    { id: 'unonly', description: 'the partition bound says it now', sql: compileDdl(sql`alter table ${S} drop constraint if exists ${sql.id(only)}`) },
+  ];
   return { online, swap, after };
 }
 
@@ -146,7 +157,7 @@ export async function runIsolate(db: PartgovKysely, input: IsolateInput, o: { se
       }
       const has = await sql<{ x: boolean }>`select exists (select 1 from ${sql.id(root.schema, root.name)} where ${sql.id(t.keyColumn)} = ${t.keyValue}) as x`.execute(db);
       const defaultLeaves = tree.filter((p) => p.isLeaf && (p.oid === def.oid || isUnder(tree, p, def)));
-      plans.push({ t, steps: isolateSteps(t, defaultLeaves, leaves[0]!), hashLeaf: leaves[0]!, partition: `${root.schema}.${partition}`,
+      plans.push({ t, steps: isolateSteps(t, defaultLeaves, leaves[0]!, (await requireTable(db, root)).columns.filter((c) => c.identity !== null).map((c) => c.name)), hashLeaf: leaves[0]!, partition: `${root.schema}.${partition}`,
         hasRows: has.rows[0]!.x,
         move: { root, defaultParent: { schema: leaves[0]!.parentSchema!, name: leaves[0]!.parentName! }, leaf: leaves[0]!, keyColumn: t.keyColumn, keyValue: t.keyValue, partition, guardName: checkName(t.keyValue), otherLeaves: defaultLeaves.filter((l) => l.oid !== leaves[0]!.oid) } });
     }
@@ -165,6 +176,15 @@ export async function runIsolate(db: PartgovKysely, input: IsolateInput, o: { se
       let held = 0;
       let rowsMoved = 0;
       if (p.steps) {
+        // A run that died before its switch may have left the partition built but unattached: build it again.
+        const built = { schema: p.t.root.schema, name: objectNames.isolated(p.t.table.name, p.t.keyValue) };
+        // Only a table partgov built (it carries the partgov_only constraint); any other table of that name is refused.
+        if ((await findTableOid(db, built)) !== null) {
+          if (!(await constraintExists(db, built.schema, built.name, fitIdentifier('partgov_only', `_${shortHash(p.t.keyValue)}`)))) {
+            throw new InputInvalidError(`a table ${built.schema}.${built.name} exists and is not a partition partgov built`, { fix: 'rename or drop it; isolate names the scope\'s partition so' });
+          }
+          await runGuarded(db, (trx) => sql`drop table ${sql.id(built.schema, built.name)}`.execute(trx), { ...guard, label: 'isolate: drop an unattached partition an earlier run left' });
+        }
         // Each online step on its own: ADD … NOT VALID is a catalog change under lock_timeout; VALIDATE scans without blocking writes.
         for (const s of p.steps.online) {
           const exists = s.id.startsWith('guard ') && (await constraintExists(db, p.t.root.schema, s.id.slice('guard '.length), checkName(p.t.keyValue)));
