@@ -29,3 +29,13 @@ export { runShadowRead, type ShadowReadResult, type ShadowReadOptions } from './
 export { runCutover, runRollback, runRetire, type SwapResult, type SwapOptions, type RetireResult, type RetireOptions } from './cutover/run-cutover.js';
 export { runStatus, type TableStatus } from './status/run-status.js';
 export { runDemo } from './demo/run-demo.js';
+export { runPurge, type PurgeInput, type PurgeOptions, type PurgeResult, type PurgeTableResult, type PurgeMode } from './purge/run-purge.js';
+export { runRestore, type RestoreInput, type RestoreResult } from './purge/run-restore.js';
+export { type ArchiveManifest, type ArchivedTable } from './purge/scope-archive.js';
+export { parseScopeTarget, type ScopeTarget } from './db/scope-target.js';
+export { runIsolate, type IsolateInput, type IsolateResult, type IsolateTableResult } from './maintain/isolate-scope.js';
+export { runMaintain, type MaintainResult, type MaintainTableResult } from './maintain/run-maintain.js';
+export { runBench, type BenchResult, type BenchOptions, type LatencyFigures } from './bench/run-bench.js';
+export { runGate, type GateResult, type GateOptions, type GateSummary } from './gate/run-gate.js';
+export { checkEvidence, type EvidenceCheck } from './gate/evidence-bundle.js';
+export { parseGateEnv, type GateEnv } from './config/gate-env.js';

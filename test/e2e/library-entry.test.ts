@@ -17,8 +17,8 @@ beforeAll(async () => {
 afterAll(async () => t.drop());
 
 describe('the library entry', () => {
-  it('plans, applies, syncs, backfills, verifies, shadow-reads and cuts over without the CLI', async () => {
-    const config = partgov.parseConfig({ tables: [{ name: 'Lib Items', layout: { type: 'hash', key: 'Scope', partitions: 3 }, cutover: { acknowledge_key_change: ['Scope', 'id'] } }] });
+  it('plans, applies, syncs, backfills, verifies, shadow-reads, cuts over and purges without the CLI', async () => {
+    const config = partgov.parseConfig({ tables: [{ name: 'Lib Items', layout: { type: 'hash', key: 'Scope', partitions: 3 }, tenant_column: 'Scope', scope_column: 'Scope', cutover: { acknowledge_key_change: ['Scope', 'id'] } }] });
     const settings = partgov.resolveSettings({ lockTimeout: '2000' }, {}, config);
     const conn = partgov.openDatabase({ url: t.url, maxConnections: 6 });
     try {
@@ -37,6 +37,11 @@ describe('the library entry', () => {
       const cut = await partgov.runCutover(conn.db, table, { settings, confirm: 'Lib Items' });
       expect(cut.already).toBe(false);
       expect((await partgov.runStatus(conn.db, config)).tables[0]!.stage).toBe('cut_over');
+      // and purges a scope (a hash layout: a DELETE pruned to the scope's leaf), runs maintain, reads the gate's knobs
+      const purged = await partgov.runPurge(conn, { tenantId: 's1', scope: 's1', confirm: 's1/s1', mode: 'auto' }, { settings, config });
+      expect(purged.tables[0]).toMatchObject({ strategy: 'pruned_delete', rows_deleted: 667 });
+      expect((await partgov.runMaintain(conn.db, config, { settings })).changed).toBe(false);
+      expect(partgov.parseGateEnv({}).GATEC_SLO_RECALL_P95_MS).toBe(800);
     } finally {
       await conn.close();
     }
