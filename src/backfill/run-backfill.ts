@@ -2,6 +2,7 @@ import { sql } from 'kysely';
 import type { TableConfig } from '../config/config-schema.js';
 import type { RuntimeSettings } from '../config/runtime-settings.js';
 import { withAdvisoryLock } from '../db/advisory-lock.js';
+import { writeAudit } from '../steps/run-steps.js';
 import { runGuarded } from '../db/run-guarded.js';
 import { resolveShadowPair, type ShadowPair } from '../db/shadow-pair.js';
 import type { PartgovKysely } from '../db/state-tables.js';
@@ -331,7 +332,7 @@ export async function runBackfill(db: PartgovKysely, table: TableConfig, o: Back
       await db.updateTable('partgov.backfill_checkpoint').set({ deferred_indexes: '[]' }).where('table_name', '=', pair.label).execute();
     }
     const durationMs = Math.round(performance.now() - t0);
-    return {
+    const result: BackfillResult = {
       table: pair.label,
       shadow: `${pair.shadow.schema}.${pair.shadow.name}`,
       complete: stoppedReason === 'complete',
@@ -355,5 +356,11 @@ export async function runBackfill(db: PartgovKysely, table: TableConfig, o: Back
       final_checkpoint: { last_key: final.last_key, batches: totalBatches, rows_copied: totalRows },
       replay,
     };
+    // Backfill writes into the shadow: the audit log says who copied what, when (restart and deferred indexes included).
+    await writeAudit(db, { command: 'backfill', table: pair.label, appEnv: o.settings.appEnv }, 'succeeded', [], {
+      restarted: result.restarted, rows_copied: result.rows_copied, batches: result.batches, stopped_reason: result.stopped_reason,
+      duration_ms: durationMs, deferred_indexes: result.deferred_indexes, final_checkpoint: result.final_checkpoint,
+    });
+    return result;
   });
 }

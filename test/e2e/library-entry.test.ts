@@ -30,6 +30,8 @@ describe('the library entry', () => {
       const table = config.tables[0]!;
       expect((await partgov.runSync(conn.db, table, { action: 'enable', settings })).enabled).toBe(true);
       expect((await partgov.runBackfill(conn.db, table, { settings })).complete).toBe(true);
+      const audit = await sql<{ outcome: string; rows: string }>`select outcome, details->>'rows_copied' as rows from partgov.audit_log where command = 'backfill' and table_name = 'public.Lib Items'`.execute(conn.db);
+      expect(audit.rows).toEqual([{ outcome: 'succeeded', rows: '2000' }]);
       const verify = await partgov.runVerify(conn.db, config, { url: t.url });
       expect(verify.ok).toBe(true);
       expect(partgov.verdict(verify.tables[0]!.checks, { strict: false }).ok).toBe(true);
