@@ -17,6 +17,8 @@ export interface OnlineBackfillBenchmarkOptions {
   only?: string | undefined;
   /** --batch-size for the backfills (partgov's default when undefined). */
   batchSize?: number | undefined;
+  /** partgov backfill --jobs (default 1). */
+  jobs?: number | undefined;
   log: (line: string) => void;
 }
 
@@ -81,7 +83,7 @@ export async function benchmarkOnlineBackfill(o: OnlineBackfillBenchmarkOptions)
   const tables = chosen.map((l) => ({ name: l.table, layout: l.layout }));
   return withBenchDatabase(o.major, { tables }, async ({ url, version, db, config, configFile }) => {
     const cli = (args: string[]) => runCliJson<BackfillResult>(['--config', configFile, '--database-url', url, ...args]);
-    const batchArgs = o.batchSize === undefined ? [] : ['--batch-size', String(o.batchSize)];
+    const batchArgs = [...(o.batchSize === undefined ? [] : ['--batch-size', String(o.batchSize)]), ...(o.jobs === undefined || o.jobs === 1 ? [] : ['--jobs', String(o.jobs)])];
     const out: LayoutFigures[] = [];
     for (const l of chosen) {
       o.log(`bench: ${l.name}: loading ${o.rows} rows`);
