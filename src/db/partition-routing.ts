@@ -41,3 +41,9 @@ export async function isDedicatedLeaf(db: PartgovKysely, leaf: TableRef, keyColu
   });
 }
 
+
+/** The leaves of `tree` a `key = value` statement on `root` can touch: PostgreSQL's own plan-time pruning decides. */
+export async function leavesForKey<L extends TableRef & { isLeaf: boolean }>(db: PartgovKysely, root: TableRef, tree: readonly L[], keyColumn: string, keyValue: string): Promise<L[]> {
+  const kept = await explainRelations(db, sql`select 1 from ${sql.id(root.schema, root.name)} where ${sql.id(keyColumn)} = ${keyValue}`);
+  return tree.filter((p) => p.isLeaf && kept.has(`${p.schema}.${p.name}`));
+}

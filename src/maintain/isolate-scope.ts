@@ -4,8 +4,8 @@ import type { RuntimeSettings } from '../config/runtime-settings.js';
 import { withAdvisoryLocks } from '../db/advisory-lock.js';
 import { findTableOid, readPartitionTree, requireTable, type PartitionModel, type TableRef } from '../db/catalog.js';
 import { compileDdl } from '../db/compile-ddl.js';
-import { fitIdentifier, objectNames, shortHash } from '../db/object-names.js';
-import { explainRelations, isDedicatedLeaf } from '../db/partition-routing.js';
+import { objectNames } from '../db/object-names.js';
+import { isDedicatedLeaf, leavesForKey } from '../db/partition-routing.js';
 import { runGuarded, type GuardRetryEvent } from '../db/run-guarded.js';
 import { parseScopeTarget, scopeSelector, type ScopeTarget } from '../db/scope-target.js';
 import { partitionedTableOf } from '../db/shadow-pair.js';
@@ -14,6 +14,7 @@ import { InputInvalidError, RunInProgressError, SafetyRefusedError, sqlStateOf }
 import { assertStateSchema } from '../state/state-schema.js';
 import { writeAudit, type Step } from '../steps/run-steps.js';
 import { cleanupDdl, moveScopeOutOfDefault, type ScopeMove } from './move-scope.js';
+import { scopeConstraintNames, tableLikeRootDdl } from './scope-partition.js';
 
 export interface IsolateInput {
   tenantId: string | undefined;
@@ -65,7 +66,7 @@ async function requirePartitionedTable(db: PartgovKysely, table: TableConfig): P
   });
 }
 
-const checkName = (keyValue: string) => fitIdentifier('partgov_not', `_${shortHash(keyValue)}`);
+const checkName = (keyValue: string) => scopeConstraintNames(keyValue).notScope;
 
 /**
  * The steps that give a new scope its own LIST partition without a scan of
@@ -84,11 +85,10 @@ function isolateSteps(t: IsolateTarget, defaultLeaves: PartitionModel[], hashLea
   const others = defaultLeaves.filter((l) => l.oid !== hashLeaf.oid);
   const partition = objectNames.isolated(t.table.name, t.keyValue);
   const S = sql.id(t.root.schema, partition);
-  const only = fitIdentifier('partgov_only', `_${shortHash(t.keyValue)}`);
+  const only = scopeConstraintNames(t.keyValue).onlyScope;
   const online: Step[] = [
     // The partition is built (indexes and all) before the lock: ATTACH of a ready empty table is a catalog change.
-    { id: 'build', description: `the scope's partition, built empty beside the table with the root's columns, constraints and indexes`, sql: compileDdl(sql`create table ${S} (like ${sql.id(t.root.schema, t.root.name)} including defaults including constraints including generated including indexes)`) },
-    ...identityColumns.map((c) => ({ id: `identity ${c}`, description: 'ids come from the root', sql: compileDdl(sql`alter table ${S} alter column ${sql.id(c)} drop identity if exists`) })),
+    ...tableLikeRootDdl(t.root, { schema: t.root.schema, name: partition }, identityColumns).map((text, i) => ({ id: i === 0 ? 'build' : `identity ${identityColumns[i - 1]}`, description: i === 0 ? `the scope's partition, built empty beside the table with the root's columns, constraints and indexes` : 'ids come from the root', sql: text })),
     { id: 'only', description: 'proves the new partition holds only the scope (ATTACH skips its scan)', sql: compileDdl(sql`alter table ${S} add constraint ${sql.id(only)} check (${sql.id(t.keyColumn)} = ${sql.lit(t.keyValue)})`) },
     ...others.flatMap((l) => [
       { id: `guard ${l.name}`, description: `constraint proving ${l.name} holds no row of the scope (NOT VALID: no scan under lock)`, sql: compileDdl(sql`alter table ${sql.id(l.schema, l.name)} add constraint ${sql.id(name)} ${check} not valid`) },
@@ -134,8 +134,7 @@ export async function runIsolate(db: PartgovKysely, input: IsolateInput, o: { se
       const tree = await readPartitionTree(db, root);
       const t: IsolateTarget = { table, root, tree, keyColumn: sel.keyColumn!, keyValue: sel.keyValue! };
       keyValue = t.keyValue;
-      const kept = await explainRelations(db, sql`select 1 from ${sql.id(root.schema, root.name)} where ${sql.id(t.keyColumn)} = ${t.keyValue}`);
-      const leaves = tree.filter((p) => p.isLeaf && kept.has(`${p.schema}.${p.name}`));
+      const leaves = await leavesForKey(db, root, tree, t.keyColumn, t.keyValue);
       const partition = objectNames.isolated(table.name, t.keyValue);
       if (leaves.length === 1 && (await isDedicatedLeaf(db, leaves[0]!, t.keyColumn, t.keyValue))) {
         // A run that died after its switch may have left its temporary CHECKs: they would fail writes of the scope if its partition were ever dropped.
@@ -180,7 +179,7 @@ export async function runIsolate(db: PartgovKysely, input: IsolateInput, o: { se
         const built = { schema: p.t.root.schema, name: objectNames.isolated(p.t.table.name, p.t.keyValue) };
         // Only a table partgov built (it carries the partgov_only constraint); any other table of that name is refused.
         if ((await findTableOid(db, built)) !== null) {
-          if (!(await constraintExists(db, built.schema, built.name, fitIdentifier('partgov_only', `_${shortHash(p.t.keyValue)}`)))) {
+          if (!(await constraintExists(db, built.schema, built.name, scopeConstraintNames(p.t.keyValue).onlyScope))) {
             throw new InputInvalidError(`a table ${built.schema}.${built.name} exists and is not a partition partgov built`, { fix: 'rename or drop it; isolate names the scope\'s partition so' });
           }
           await runGuarded(db, (trx) => sql`drop table ${sql.id(built.schema, built.name)}`.execute(trx), { ...guard, label: 'isolate: drop an unattached partition an earlier run left' });

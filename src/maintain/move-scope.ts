@@ -3,6 +3,7 @@ import { requireTable, type ColumnModel, type PartitionModel, type TableRef } fr
 import { compileDdl } from '../db/compile-ddl.js';
 import { fitIdentifier, shortHash } from '../db/object-names.js';
 import { runGuarded, type GuardOptions } from '../db/run-guarded.js';
+import { scopeConstraintNames, tableLikeRootDdl } from './scope-partition.js';
 import type { PartgovKysely } from '../db/state-tables.js';
 import { InputInvalidError } from '../errors.js';
 
@@ -53,7 +54,7 @@ function namesOf(m: ScopeMove): MoveNames {
     log: fitIdentifier(base, '_log'),
     capture: fitIdentifier(base, '_capture'),
     truncate: fitIdentifier(base, '_truncate'),
-    only: fitIdentifier('partgov_only', `_${shortHash(m.keyValue)}`),
+    only: scopeConstraintNames(m.keyValue).onlyScope,
   };
 }
 
@@ -99,12 +100,9 @@ export async function moveScopeOutOfDefault(db: PartgovKysely, m: ScopeMove, gua
   for (const text of [...cleanupDdl(m), compileDdl(sql`drop table if exists ${S}`)]) await run('clean up an earlier run', exec(text));
 
   // 1. The two tables, shaped like the root (no identity: the root's default allocates ids).
-  const like = sql`(like ${sql.id(m.root.schema, m.root.name)} including defaults including constraints including generated including indexes)`;
-  await run('create the scope table', exec(compileDdl(sql`create table ${S} ${like}`)));
-  await run('create the leaf without the scope', exec(compileDdl(sql`create table ${H} ${like}`)));
-  for (const t of [S, H]) {
-    for (const c of root.columns.filter((x) => x.identity !== null)) await run('drop copied identity', exec(compileDdl(sql`alter table ${t} alter column ${sql.id(c.name)} drop identity if exists`)));
-  }
+  const identity = root.columns.filter((x) => x.identity !== null).map((c) => c.name);
+  for (const text of tableLikeRootDdl(m.root, { schema: m.root.schema, name: m.partition }, identity)) await run('create the scope table', exec(text));
+  for (const text of tableLikeRootDdl(m.root, { schema: m.root.schema, name: n.next }, identity)) await run('create the leaf without the scope', exec(text));
   await run('constrain the scope table', exec(compileDdl(sql`alter table ${S} add constraint ${sql.id(n.only)} check (${key} = ${K})`)));
   await run('constrain the leaf', exec(compileDdl(sql`alter table ${H} add constraint ${sql.id(m.guardName)} check (${key} <> ${K})`)));
 

@@ -4,7 +4,7 @@ import { findTableOid, readPartitionTree, requireTable, type ColumnModel, type T
 import { archiveNameOf } from '../db/shadow-pair.js';
 import type { PartgovKysely } from '../db/state-tables.js';
 import { InputInvalidError, sqlStateOf } from '../errors.js';
-import { explainRelations, isDedicatedLeaf } from '../db/partition-routing.js';
+import { isDedicatedLeaf, leavesForKey } from '../db/partition-routing.js';
 import { scopePredicate, scopeSelector, type ScopeSelector, type ScopeTarget } from '../db/scope-target.js';
 
 /**
@@ -84,8 +84,7 @@ async function planTable(db: PartgovKysely, config: PartgovConfig, table: TableC
   const toLeaf = (p: (typeof tree)[number]): LeafRef => ({ schema: p.schema, name: p.name, oid: p.oid, parentSchema: p.parentSchema, parentName: p.parentName });
   let candidates = leaves;
   if (selector.keyColumn !== null && selector.keyValue !== null) {
-    const kept = await explainRelations(db, sql`select 1 from ${sql.id(live.schema, live.name)} where ${sql.id(selector.keyColumn)} = ${selector.keyValue}`);
-    candidates = leaves.filter((l) => kept.has(`${l.schema}.${l.name}`));
+    candidates = await leavesForKey(db, live, leaves, selector.keyColumn, selector.keyValue);
   }
   if (candidates.length === 0) return { ...base, strategy: 'none', leaves: [], rows: 0, rows_exact: true };
   const dedicated =

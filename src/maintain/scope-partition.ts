@@ -1,0 +1,27 @@
+import { sql } from 'kysely';
+import { compileDdl } from '../db/compile-ddl.js';
+import { fitIdentifier, shortHash } from '../db/object-names.js';
+import type { TableRef } from '../db/catalog.js';
+
+/**
+ * The constraint names isolate uses for a scope key K: `partgov_not_<h>`
+ * (`CHECK (key <> K)` on DEFAULT leaves while the scope moves out) and
+ * `partgov_only_<h>` (`CHECK (key = K)` on its partition before ATTACH; also
+ * the mark of a table partgov built).
+ */
+export function scopeConstraintNames(keyValue: string): { notScope: string; onlyScope: string } {
+  return { notScope: fitIdentifier('partgov_not', `_${shortHash(keyValue)}`), onlyScope: fitIdentifier('partgov_only', `_${shortHash(keyValue)}`) };
+}
+
+/**
+ * DDL of an empty table shaped like the root, ready to ATTACH: its columns,
+ * defaults, constraints, generated columns and indexes, without identity (the
+ * root allocates ids for its partitions).
+ */
+export function tableLikeRootDdl(root: TableRef, target: TableRef, identityColumns: readonly string[]): string[] {
+  const t = sql.id(target.schema, target.name);
+  return [
+    compileDdl(sql`create table ${t} (like ${sql.id(root.schema, root.name)} including defaults including constraints including generated including indexes)`),
+    ...identityColumns.map((c) => compileDdl(sql`alter table ${t} alter column ${sql.id(c)} drop identity if exists`)),
+  ];
+}
