@@ -228,6 +228,15 @@ export async function runBench(conn: PartgovDatabase, o: BenchOptions): Promise<
   const result: BenchResult = { profile: o.env.GATEC_PERF_PROFILE, table: `${source.schema}.${source.name}`, tenant_id: tenantId, scope, concurrency: o.env.GATEC_BENCH_CONCURRENCY, ops_per_worker: o.env.GATEC_BENCH_OPS, scales: [], files: [] };
   await mkdir(o.outDir, { recursive: true });
   const pool = conn;
+  // Statement texts built once per layout (not per operation), sent as named (prepared) statements, as an
+  // application's driver or ORM would: parsed once per connection.
+  const texts = Object.fromEntries((['partitioned', 'legacy'] as const).map((layout) => {
+    const ref = layout === 'partitioned' ? partitionedRef : legacyRef;
+    return [layout, {
+      reads: readQueries.map((q) => q.sql.split('{{table}}').join(target(ref))),
+      insert: compileDdl(sql`insert into ${sql.id(ref.schema, ref.name)} (${colIds}) select ${colIds} from json_populate_record(null::${sql.id(benchSchema, source.name)}, $1::json)`),
+    }];
+  })) as Record<BenchLayout, { reads: string[]; insert: string }>;
   for (const scale of [...o.scales].sort((a, b) => a - b)) {
     const t0 = performance.now();
     // 2. Seed the perf scope at this scale: source rows, repeated, with the perf tenant/scope/key; fresh ids.
@@ -247,15 +256,9 @@ export async function runBench(conn: PartgovDatabase, o: BenchOptions): Promise<
     // The write workload inserts one row of the scope, built from a template read once (as JSON, so every type round-trips).
     const template = (await sql<{ row: string }>`select row_to_json(t)::text as row from ${sql.id(benchSchema, source.name)} t where ${sql.id(keyColumn)} = ${keyValue} limit 1`.execute(db)).rows[0]?.row ?? '{}';
     for (const kind of workloads) {
-      const refOf = (layout: BenchLayout) => (layout === 'partitioned' ? partitionedRef : legacyRef);
-      // Named (prepared) statements, as an application's driver or ORM would send them: parsed once per connection.
-      const insertText = (layout: BenchLayout) => {
-        const ref = refOf(layout);
-        return compileDdl(sql`insert into ${sql.id(ref.schema, ref.name)} (${colIds}) select ${colIds} from json_populate_record(null::${sql.id(benchSchema, source.name)}, $1::json)`);
-      };
       const op = kind === 'recall'
-        ? (layout: BenchLayout, i: number) => { const n = i % readQueries.length; const q = readQueries[n]!; return pool.pool.query({ name: `partgov_bench_${layout}_r${n}`, text: q.sql.split('{{table}}').join(target(refOf(layout))), values: [keyValue] }); }
-        : (layout: BenchLayout) => pool.pool.query({ name: `partgov_bench_${layout}_w`, text: insertText(layout), values: [template] });
+        ? (layout: BenchLayout, i: number) => { const n = i % readQueries.length; return pool.pool.query({ name: `partgov_bench_${layout}_r${n}`, text: texts[layout].reads[n]!, values: [keyValue] }); }
+        : (layout: BenchLayout) => pool.pool.query({ name: `partgov_bench_${layout}_w`, text: texts[layout].insert, values: [template] });
       const both = await workload(o.env.GATEC_BENCH_CONCURRENCY, o.env.GATEC_BENCH_OPS, pacer, kind, op);
       for (const layout of ['partitioned', 'legacy'] as const) {
         const figures = both[layout];

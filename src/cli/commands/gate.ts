@@ -4,10 +4,8 @@ import { runBench } from '../../bench/run-bench.js';
 import { selectTables } from '../../config/load-config.js';
 import { parseGateEnv, type GateEnv } from '../../config/gate-env.js';
 import { InputInvalidError } from '../../errors.js';
-import { checkEvidence } from '../../gate/evidence-bundle.js';
-import { runGate } from '../../gate/run-gate.js';
-import { writeFileAtomically } from '../../gate/evidence-bundle.js';
-import { gateMetrics } from '../../gate/run-gate.js';
+import { checkEvidence, writeFileAtomically } from '../../gate/evidence-bundle.js';
+import { figuresMetrics, runGate } from '../../gate/run-gate.js';
 import { runCommand } from '../run-command.js';
 import { action, example, type CommandKit } from '../command-kit.js';
 
@@ -39,10 +37,7 @@ export function registerGate(program: CommandKit['program']): void {
             ...(typeof o.table === 'string' ? { table: selectTables(config, o.table)[0]! } : {}),
             log: (l) => ctx.log(l),
           });
-          if (typeof o.metricsFile === 'string') {
-            const now = new Date().toISOString();
-            await writeFileAtomically(o.metricsFile, await gateMetrics({ run_id: 'bench', ok: true, mode: 'snapshot', started_at: now, finished_at: now, checks: [], required_scale: 0, required_scale_ok: true, recall_p95_ms: null, write_p95_ms: null, error_rate: null, reset_policy_ok: true, purge_delete_strategy_tables_total: result.scales.reduce((n, s) => n + (s.reset?.purge_delete_strategy_tables_total ?? 0), 0), partition_read_shadow_overlap_min: null, knobs: env }, result));
-          }
+          if (typeof o.metricsFile === 'string') await writeFileAtomically(o.metricsFile, await figuresMetrics({ bench: result }));
           const lines = result.scales.flatMap((s) => s.results.map((r) => `  ${String(s.scale).padStart(8)} ${r.workload.padEnd(6)} ${r.layout.padEnd(11)} p50 ${r.figures.p50_ms} ms  p95 ${r.figures.p95_ms} ms  p99 ${r.figures.p99_ms} ms  errors ${r.figures.error_rate}`));
           return { ok: true, result: { ...result, out_dir: outDir }, human: [`bench ${result.table} (${result.profile}), report: ${path.join(outDir, 'PERFORMANCE_REPORT.md')}`, ...lines].join('\n') };
         }),
