@@ -4,15 +4,14 @@ import path from 'node:path';
 import { sql } from 'kysely';
 import { Gauge, Registry } from 'prom-client';
 import { runBench, type BenchResult } from '../bench/run-bench.js';
-import { isSyncEnabled } from '../changelog/sync-state.js';
+import { isCutOver, isSyncEnabled } from '../changelog/sync-state.js';
 import { verdict, type Check } from '../checks/check.js';
 import type { PartgovConfig } from '../config/config-schema.js';
 import type { GateEnv } from '../config/gate-env.js';
 import type { RuntimeSettings } from '../config/runtime-settings.js';
-import { findTableOid, readPartitionTree } from '../db/catalog.js';
-import { objectNames } from '../db/object-names.js';
+import { readPartitionTree } from '../db/catalog.js';
+import { partitionedTableOf } from '../db/shadow-pair.js';
 import type { PartgovDatabase } from '../db/open-database.js';
-import { archiveNameOf } from '../db/shadow-pair.js';
 import { runPreflight } from '../preflight/run-preflight.js';
 import { runShadowRead } from '../shadow-read/run-shadow-read.js';
 import { runVerify } from '../verify/run-verify.js';
@@ -151,8 +150,7 @@ export async function runGate(conn: PartgovDatabase & { url: string }, o: GateOp
   if (env.GATEC_PARTITION_DUAL_WRITE_ENABLED !== undefined) {
     const off: string[] = [];
     for (const t of o.config.tables) {
-      const cutOver = (await findTableOid(conn.db, { schema: t.schema, name: archiveNameOf(t) })) !== null;
-      if (!(await isSyncEnabled(conn.db, t.schema, t.name, cutOver ? 'reverse' : 'forward'))) off.push(`${t.schema}.${t.name}`);
+      if (!(await isCutOver(conn.db, t)) && !(await isSyncEnabled(conn.db, t.schema, t.name, 'forward'))) off.push(`${t.schema}.${t.name}`);
     }
     const want = env.GATEC_PARTITION_DUAL_WRITE_ENABLED;
     const ok = want ? off.length === 0 : true;
@@ -226,14 +224,10 @@ async function reportCharts(conn: PartgovDatabase, config: PartgovConfig, bench:
   }
   const sizes: ReportChart['groups'] = [];
   for (const t of config.tables) {
-    for (const name of [t.name, objectNames.shadow(t.name)]) {
-      const tree = await readPartitionTree(conn.db, { schema: t.schema, name });
-      if (tree.length > 1) {
-        const leaves = tree.filter((p) => p.isLeaf).sort((a, b) => b.totalBytes - a.totalBytes);
-        sizes.push(...leaves.slice(0, 12).map((l) => ({ label: l.name.slice(-14), bars: [{ series: t.name, value: Math.round(l.totalBytes / 1024) }] })));
-        break;
-      }
-    }
+    const root = await partitionedTableOf(conn.db, t);
+    if (!root) continue;
+    const leaves = (await readPartitionTree(conn.db, root)).filter((p) => p.isLeaf).sort((a, b) => b.totalBytes - a.totalBytes);
+    sizes.push(...leaves.slice(0, 12).map((l) => ({ label: l.name.slice(-14), bars: [{ series: t.name, value: Math.round(l.totalBytes / 1024) }] })));
   }
   charts.push({ id: 'partition_sizes', title: 'largest partitions per table (skew at a glance)', unit: 'KiB', groups: sizes });
   charts.push({ id: 'purge_time', title: 'reset of the perf scope: partition purge vs DELETE', unit: 'ms', groups: scales.map((s) => ({ label: String(s.scale), bars: [{ series: 'partition purge', value: s.reset?.partition_ms ?? 0 }, { series: 'DELETE', value: s.reset?.delete_ms ?? 0 }] })) });

@@ -4,14 +4,13 @@ import { sql } from 'kysely';
 import Cursor from 'pg-cursor';
 import type pg from 'pg';
 import type { TableConfig } from '../config/config-schema.js';
-import { findTableOid, readPartitionTree } from '../db/catalog.js';
-import { objectNames } from '../db/object-names.js';
+import { readPartitionTree } from '../db/catalog.js';
 import type { PartgovDatabase } from '../db/open-database.js';
-import { archiveNameOf, resolveShadowPair, type ShadowPair } from '../db/shadow-pair.js';
+import type { ShadowPair } from '../db/shadow-pair.js';
 import { InputInvalidError, sqlStateOf } from '../errors.js';
 import { verdict, type Check } from '../checks/check.js';
 import { replayChanges } from '../changelog/replay-changes.js';
-import { isSyncEnabled } from '../changelog/sync-state.js';
+import { comparedPair, isSyncEnabled } from '../changelog/sync-state.js';
 import { compileDdl } from '../db/compile-ddl.js';
 
 export interface ShadowReadOptions {
@@ -148,9 +147,7 @@ export async function runShadowRead(conn: PartgovDatabase, table: TableConfig, o
   }
   if (!(minOverlap >= 0 && minOverlap <= 1)) throw new InputInvalidError(`--min-overlap ${minOverlap} is not between 0 and 1`, { fix: 'pass e.g. --min-overlap 0.95' });
   // After cutover the same comparison runs between the archive (legacy-shaped) and the partitioned table under the name.
-  const cutOver = (await findTableOid(conn.db, { schema: table.schema, name: archiveNameOf(table) })) !== null && (await findTableOid(conn.db, { schema: table.schema, name: objectNames.shadow(table.name) })) === null;
-  const pair = cutOver ? await resolveShadowPair(conn.db, table, { legacy: archiveNameOf(table), shadow: table.name }) : await resolveShadowPair(conn.db, table);
-  const direction = cutOver ? 'reverse' : 'forward';
+  const { pair, direction } = await comparedPair(conn.db, table);
   // The copy lags the table the application writes by the change log: apply it first.
   if (await isSyncEnabled(conn.db, table.schema, table.name, direction)) {
     await replayChanges(conn.db, pair, { direction, lockTimeoutMs: o.lockTimeoutMs ?? 5000, statementTimeoutMs: 0 });

@@ -3,7 +3,6 @@ import path from 'node:path';
 import type { PartgovConfig } from '../config/config-schema.js';
 import { selectTables } from '../config/load-config.js';
 import { readPartitionTree } from '../db/catalog.js';
-import { archiveNameOf, resolveShadowPair } from '../db/shadow-pair.js';
 import type { PartgovKysely } from '../db/state-tables.js';
 import { InputInvalidError } from '../errors.js';
 import { compareRows, type RowComparison } from './compare-rows.js';
@@ -12,7 +11,7 @@ import { recordRun } from '../state/run-ledger.js';
 import { changeLogOf } from '../changelog/change-log.js';
 import { listRejectedKeys, replayChanges, routeLabel } from '../changelog/replay-changes.js';
 import { findTableOid } from '../db/catalog.js';
-import { isSyncEnabled } from '../changelog/sync-state.js';
+import { comparedPair, isCutOver, isSyncEnabled } from '../changelog/sync-state.js';
 import { checkPartitionHealth, type VerifyCheck } from './partition-health.js';
 import { objectNames } from '../db/object-names.js';
 
@@ -105,17 +104,15 @@ export async function runVerify(db: PartgovKysely, config: PartgovConfig, o: Ver
     const tableStarted = new Date();
     // After cutover the table is the partitioned one and the archive must stay exact for a rollback:
     // verify then compares the archive (legacy-shaped) with the table, through the reverse change log.
-    const archive = archiveNameOf(table);
-    const cutOver = (await isSyncEnabled(db, table.schema, table.name, 'reverse')) && (await findTableOid(db, { schema: table.schema, name: archive })) !== null;
-    const direction = cutOver ? 'reverse' : 'forward';
-    if (!cutOver && (await findTableOid(db, { schema: table.schema, name: objectNames.shadow(table.name) })) === null && (await readPartitionTree(db, table)).length > 1) {
+    if (!(await isCutOver(db, table)) && (await findTableOid(db, { schema: table.schema, name: objectNames.shadow(table.name) })) === null && (await readPartitionTree(db, table)).length > 1) {
       // Retired (or partitioned from the start): one table, nothing to compare it with.
       const label = `${table.schema}.${table.name}`;
       const checks: VerifyCheck[] = [{ name: 'equality', status: 'skip', detail: `${label} is partitioned under its own name with neither shadow nor archive (retired): nothing to compare` }];
       tables.push({ table: label, shadow: label, ok: true, checks, equality: { rows_legacy: 0, rows_shadow: 0, segments: 0, mismatched_segments: [], differing_rows: 0, differences: [], leaf_rows: {}, queries: 0, duration_ms: 0, bisect_ms: 0, pending_entries: 0 } });
       continue;
     }
-    const pair = cutOver ? await resolveShadowPair(db, table, { legacy: archive, shadow: table.name }) : await resolveShadowPair(db, table);
+    const { pair, direction } = await comparedPair(db, table);
+    const cutOver = direction === 'reverse';
     const syncOn = cutOver || (await isSyncEnabled(db, pair.legacy.schema, pair.legacy.name));
     // Drain first, so only changes made during the comparison itself are left out of it.
     if (syncOn) await replayChanges(db, pair, { direction, lockTimeoutMs: o.lockTimeoutMs ?? 5000, statementTimeoutMs: o.statementTimeoutMs ?? 0 });
