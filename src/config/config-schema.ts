@@ -122,9 +122,14 @@ export const configSchema = z
           .describe('how a scope key value is formed from {tenant} and {scope} when the key column is neither the tenant nor the scope column'),
         active_window_minutes: z.number().min(0).default(15).describe('in prod, purge refuses a scope written within this many minutes (tables[].activity_column)'),
         batch_rows: z.number().int().min(1).max(1_000_000).default(5000).describe('rows per DELETE batch of auto/delete mode'),
+        swap_min_mb: z
+          .number()
+          .min(0)
+          .default(16)
+          .describe("a dedicated partition at least this big is emptied by swapping in an empty twin (exclusive lock: catalog changes only, whatever its size) instead of TRUNCATE (whose lock lasts while COMMIT unlinks the files); 0 = always swap"),
       })
       .strict()
-      .default({ default_mode: 'partition', scope_key_format: '{tenant}:{scope}', active_window_minutes: 15, batch_rows: 5000 }),
+      .default({ default_mode: 'partition', scope_key_format: '{tenant}:{scope}', active_window_minutes: 15, batch_rows: 5000, swap_min_mb: 16 }),
   })
   .strict()
   .superRefine((cfg, ctx) => {

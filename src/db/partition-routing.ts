@@ -47,3 +47,16 @@ export async function leavesForKey<L extends TableRef & { isLeaf: boolean }>(db:
   const kept = await explainRelations(db, sql`select 1 from ${sql.id(root.schema, root.name)} where ${sql.id(keyColumn)} = ${keyValue}`);
   return tree.filter((p) => p.isLeaf && kept.has(`${p.schema}.${p.name}`));
 }
+
+/** The leaves at or under the relation `oid` in `tree` (a DEFAULT partition may itself be partitioned). */
+export function leavesUnder<P extends { oid: string; schema: string; name: string; parentSchema: string | null; parentName: string | null; isLeaf: boolean }>(tree: readonly P[], oid: string): P[] {
+  const top = tree.find((p) => p.oid === oid);
+  if (!top) return [];
+  const under = (p: P): boolean => {
+    for (let cur: P | undefined = p; cur; cur = tree.find((x) => x.schema === cur!.parentSchema && x.name === cur!.parentName)) {
+      if (cur.oid === top.oid) return true;
+    }
+    return false;
+  };
+  return tree.filter((p) => p.isLeaf && under(p));
+}

@@ -5,7 +5,7 @@ import { withAdvisoryLocks } from '../db/advisory-lock.js';
 import { findTableOid, readPartitionTree, requireTable, type PartitionModel, type TableRef } from '../db/catalog.js';
 import { compileDdl } from '../db/compile-ddl.js';
 import { objectNames } from '../db/object-names.js';
-import { isDedicatedLeaf, leavesForKey } from '../db/partition-routing.js';
+import { isDedicatedLeaf, leavesForKey, leavesUnder } from '../db/partition-routing.js';
 import { runGuarded, type GuardRetryEvent } from '../db/run-guarded.js';
 import { parseScopeTarget, scopeSelector, type ScopeTarget } from '../db/scope-target.js';
 import { partitionedTableOf } from '../db/shadow-pair.js';
@@ -14,7 +14,7 @@ import { InputInvalidError, RunInProgressError, SafetyRefusedError, sqlStateOf }
 import { assertStateSchema } from '../state/state-schema.js';
 import { writeAudit, type Step } from '../steps/run-steps.js';
 import { cleanupDdl, moveScopeOutOfDefault, type ScopeMove } from './move-scope.js';
-import { scopeConstraintNames, tableLikeRootDdl } from './scope-partition.js';
+import { scopeConstraintNames, tableLikeRootDdl } from '../db/scope-partition.js';
 
 export interface IsolateInput {
   tenantId: string | undefined;
@@ -155,7 +155,7 @@ export async function runIsolate(db: PartgovKysely, input: IsolateInput, o: { se
         throw new InputInvalidError(`${root.schema}.${root.name} is not LIST-partitioned by ${t.keyColumn} with a DEFAULT partition`, { fix: 'isolate works on the isolatable layout that `partgov plan` generates' });
       }
       const has = await sql<{ x: boolean }>`select exists (select 1 from ${sql.id(root.schema, root.name)} where ${sql.id(t.keyColumn)} = ${t.keyValue}) as x`.execute(db);
-      const defaultLeaves = tree.filter((p) => p.isLeaf && (p.oid === def.oid || isUnder(tree, p, def)));
+      const defaultLeaves = leavesUnder(tree, def.oid);
       plans.push({ t, steps: isolateSteps(t, defaultLeaves, leaves[0]!, (await requireTable(db, root)).columns.filter((c) => c.identity !== null).map((c) => c.name)), hashLeaf: leaves[0]!, partition: `${root.schema}.${partition}`,
         hasRows: has.rows[0]!.x,
         move: { root, defaultParent: { schema: leaves[0]!.parentSchema!, name: leaves[0]!.parentName! }, leaf: leaves[0]!, keyColumn: t.keyColumn, keyValue: t.keyValue, partition, guardName: checkName(t.keyValue), otherLeaves: defaultLeaves.filter((l) => l.oid !== leaves[0]!.oid) } });
@@ -242,16 +242,6 @@ export async function runIsolate(db: PartgovKysely, input: IsolateInput, o: { se
     if (err instanceof RunInProgressError) throw new SafetyRefusedError('isolate-in-progress', `${err.message}: another purge, isolate or maintain is changing these partitions`, { fix: err.fix });
     throw err;
   }
-}
-
-function isUnder(tree: readonly PartitionModel[], p: PartitionModel, ancestor: PartitionModel): boolean {
-  let cur: PartitionModel | undefined = p;
-  while (cur && cur.parentName !== null) {
-    if (cur.parentName === ancestor.name && cur.parentSchema === ancestor.schema) return true;
-    const up: PartitionModel = cur;
-    cur = tree.find((x) => x.name === up.parentName && x.schema === up.parentSchema);
-  }
-  return false;
 }
 
 async function constraintExists(db: PartgovKysely, schema: string, table: string, name: string): Promise<boolean> {

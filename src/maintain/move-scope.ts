@@ -3,7 +3,7 @@ import { requireTable, type ColumnModel, type PartitionModel, type TableRef } fr
 import { compileDdl } from '../db/compile-ddl.js';
 import { fitIdentifier, shortHash } from '../db/object-names.js';
 import { runGuarded, type GuardOptions } from '../db/run-guarded.js';
-import { scopeConstraintNames, tableLikeRootDdl } from './scope-partition.js';
+import { scopeConstraintNames, tableLikeRootDdl } from '../db/scope-partition.js';
 import type { PartgovKysely } from '../db/state-tables.js';
 import { InputInvalidError } from '../errors.js';
 

@@ -6,6 +6,8 @@ import type { PartgovKysely } from '../db/state-tables.js';
 import { InputInvalidError, sqlStateOf } from '../errors.js';
 import { isDedicatedLeaf, leavesForKey } from '../db/partition-routing.js';
 import { scopePredicate, scopeSelector, type ScopeSelector, type ScopeTarget } from '../db/scope-target.js';
+import { scopeConstraintNames } from '../db/scope-partition.js';
+import { planLeafSwap, type LeafSwap } from './leaf-swap.js';
 
 /**
  * How one table's rows of a scope go: `truncate_partition` / `drop_partition`
@@ -44,6 +46,10 @@ export interface TablePurgePlan {
   referencedBy: string[];
   /** Why the strategy is not the obvious one. */
   note?: string;
+  /** truncate_partition: the leaves emptied by swapping in an empty twin (the rest of `leaves` are TRUNCATEd). */
+  swaps: LeafSwap[];
+  /** Leaves carrying the scope's `CHECK (key <> K)` guard (a crashed run's, or the swaps'): dropped under the purge's lock, so a dropped partition can never turn them against the scope's writes. */
+  guardedLeaves: TableRef[];
 }
 
 /** Configured tables whose foreign keys reference `oid` (among `oids`), by label. */
@@ -55,6 +61,7 @@ async function referencingTables(db: PartgovKysely, oid: string, labelsByOid: Re
 }
 
 async function planTable(db: PartgovKysely, config: PartgovConfig, table: TableConfig, target: ScopeTarget, dropPartitions: boolean): Promise<Omit<TablePurgePlan, 'referencedBy'>> {
+  const noSwaps = { swaps: [], guardedLeaves: [] };
   const live: TableRef = { schema: table.schema, name: table.name };
   const model = await requireTable(db, live);
   const selector = scopeSelector(config, table, target);
@@ -74,6 +81,7 @@ async function planTable(db: PartgovKysely, config: PartgovConfig, table: TableC
     selector,
     columns,
     archiveTable: model.partitioned && archiveOid !== null ? { schema: table.schema, name: archiveNameOf(table), oid: archiveOid } : null,
+    ...noSwaps,
   };
   const count = async () => Number((await sql<{ n: string }>`select count(*)::text as n from ${sql.id(live.schema, live.name)} where ${scopePredicate(selector)}`.execute(db)).rows[0]!.n);
   if (!model.partitioned) {
@@ -102,12 +110,28 @@ async function planTable(db: PartgovKysely, config: PartgovConfig, table: TableC
     return { ...base, strategy: 'pruned_delete', leaves: candidates.map(toLeaf), rows: await count(), rows_exact: true, note: `its partitions are referenced by foreign key ${fk.name} of ${fk.by}, so PostgreSQL refuses their TRUNCATE` };
   }
   if (dedicated) {
+    const key = { column: selector.keyColumn!, value: selector.keyValue! };
+    const swaps: LeafSwap[] = [];
+    const reasons: string[] = [];
+    if (!dropPartitions) {
+      for (const l of candidates) {
+        const s = await planLeafSwap(db, toLeaf(l), tree, key, config.purge.swap_min_mb * 1024 * 1024);
+        if (s.swap) swaps.push(s.swap);
+        else if (!s.small) reasons.push(`${l.name}: ${s.reason}`);
+      }
+    }
+    const guard = scopeConstraintNames(key.value).notScope;
+    const guarded = await sql<{ schema: string; name: string }>`select n.nspname as schema, c.relname as name from pg_constraint k join pg_class c on c.oid = k.conrelid join pg_namespace n on n.oid = c.relnamespace
+      where k.conname = ${guard} and k.conrelid = any(${leaves.map((l) => l.oid)}::oid[])`.execute(db);
     return {
       ...base,
       strategy: dropPartitions ? 'drop_partition' : 'truncate_partition',
       leaves: candidates.map(toLeaf),
       rows: candidates.reduce((n, l) => n + l.rowEstimate, 0),
       rows_exact: false,
+      swaps,
+      guardedLeaves: guarded.rows,
+      ...(reasons.length > 0 ? { note: `TRUNCATE, not a swap, for ${reasons.join('; ')}` } : {}),
     };
   }
   return { ...base, strategy: candidates.length < leaves.length ? 'pruned_delete' : 'delete', leaves: candidates.map(toLeaf), rows: await count(), rows_exact: true };

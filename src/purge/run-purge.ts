@@ -4,11 +4,16 @@ import type { RuntimeSettings } from '../config/runtime-settings.js';
 import { advisoryLockHolder, withAdvisoryLocks } from '../db/advisory-lock.js';
 import { compileDdl } from '../db/compile-ddl.js';
 import type { PartgovDatabase } from '../db/open-database.js';
-import { runGuarded, type GuardRetryEvent } from '../db/run-guarded.js';
+import { runGuarded, type GuardOptions, type GuardRetryEvent } from '../db/run-guarded.js';
+
+type GuardOptionsBase = Omit<GuardOptions, 'label'>;
 import { InputInvalidError, RunInProgressError, SafetyRefusedError, sqlStateOf } from '../errors.js';
 import { assertStateSchema } from '../state/state-schema.js';
 import { renderSteps, writeAudit, type Step } from '../steps/run-steps.js';
-import { planScopePurge, type TablePurgePlan } from './plan-purge.js';
+import { planScopePurge, type LeafRef, type TablePurgePlan } from './plan-purge.js';
+import { leafIndexNames, leafSwapSteps, restoreIndexNames, swapNames, type LeafSwap } from './leaf-swap.js';
+import { scopeConstraintNames } from '../db/scope-partition.js';
+import type { TableRef } from '../db/catalog.js';
 import { scopeChecksumQuery, writeScopeArchive, type ArchiveManifest } from './scope-archive.js';
 import { parseScopeTarget, scopePredicate, type ScopeTarget } from '../db/scope-target.js';
 
@@ -85,30 +90,77 @@ const ms = (t0: number) => Math.round((performance.now() - t0) * 10) / 10;
 /** Whether a table's plan runs a DELETE: a delete strategy with rows to remove. */
 const needsDelete = (p: TablePurgePlan) => deleteStrategies.has(p.strategy) && p.rows > 0;
 
-/** The statements of a plan, with values inlined for a human (the real ones are parameterised). */
-function describe(p: TablePurgePlan, batchRows: number): Step[] {
-  const where = scopePredicate(p.selector, { fromSettings: { columnTypes: new Map(p.columns.map((c) => [c.name, c.type])) } });
-  const leafList = sql.join(p.leaves.map((l) => sql.id(l.schema, l.name)));
-  switch (p.strategy) {
-    case 'truncate_partition':
-      return [{ id: `truncate ${p.table}`, description: `truncate the scope's dedicated partition(s) of ${p.table}`, sql: compileDdl(sql`truncate ${leafList}`) }];
-    case 'drop_partition':
-      return p.leaves.map((l) => ({
-        id: `drop ${l.schema}.${l.name}`,
-        description: `detach and drop the scope's dedicated partition ${l.name}`,
-        sql: `${compileDdl(sql`alter table ${sql.id(l.parentSchema!, l.parentName!)} detach partition ${sql.id(l.schema, l.name)}`)};\n${compileDdl(sql`drop table ${sql.id(l.schema, l.name)}`)}`,
-      }));
-    case 'pruned_delete':
-    case 'delete':
-      return p.leaves.map((l) => ({
-        id: `delete ${l.schema}.${l.name}`,
-        description: `${p.strategy === 'delete' ? 'DELETE' : 'pruned DELETE'} of the scope's rows in ${l.name}, ${batchRows} rows a batch (values come from partgov.* settings)`,
-        sql: compileDdl(sql`delete from ${sql.id(p.live.schema, p.live.name)} where ${where} and ctid = any(array(select ctid from only ${sql.id(l.schema, l.name)} where ${where} limit ${sql.lit(batchRows)}))`),
-      }));
-    case 'none':
-      return [];
-  }
+/**
+ * Every dedicated partition of every table goes in one transaction: the
+ * statements before it (twins built, DEFAULT guards validated: nothing
+ * blocks writes), the lock (parents of swapped or dropped leaves first, the
+ * order writers take them, then leaves to TRUNCATE), the switch itself, and
+ * what runs after COMMIT (old partitions dropped, out of the application's way).
+ */
+interface PartitionWork {
+  online: Step[];
+  lock: Step;
+  locked: Step[];
+  after: Step[];
+  swaps: LeafSwap[];
+  /** Leaves to TRUNCATE (not swapped). */
+  truncated: LeafRef[];
 }
+
+function partitionWork(plans: readonly TablePurgePlan[]): PartitionWork {
+  const swaps = plans.flatMap((p) => p.swaps);
+  const swapped = new Set(swaps.map((s) => s.leaf.oid));
+  const dropped = plans.filter((p) => p.strategy === 'drop_partition').flatMap((p) => p.leaves);
+  const truncated = plans.filter((p) => p.strategy === 'truncate_partition').flatMap((p) => p.leaves).filter((l) => !swapped.has(l.oid));
+  const parents = new Map<string, TableRef>();
+  for (const t of [...swaps.map((s) => s.parent), ...dropped.map((l) => ({ schema: l.parentSchema!, name: l.parentName! }))]) parents.set(`${t.schema}.${t.name}`, t);
+  const lockList = [...parents.values(), ...truncated];
+  const swapSteps = swaps.map(leafSwapSteps);
+  const swapGuarded = new Set(swaps.flatMap((s) => s.guarded.map((g) => `${g.schema}.${g.name}`)));
+  const staleGuards = plans.flatMap((p) => p.guardedLeaves.filter((g) => !swapGuarded.has(`${g.schema}.${g.name}`)).map((g) => ({ g, name: scopeConstraintNames(p.selector.keyValue!).notScope })));
+  return {
+    swaps,
+    truncated,
+    online: swapSteps.flatMap((s) => s.online),
+    lock: { id: 'lock', description: 'writers of these partitions wait for the switch (catalog changes and TRUNCATEs: milliseconds)', sql: compileDdl(sql`lock table ${sql.join(lockList.map((l) => sql.id(l.schema, l.name)))} in access exclusive mode`) },
+    locked: [
+      ...swapSteps.flatMap((s) => s.locked),
+      ...staleGuards.map(({ g, name }) => ({ id: `unguard ${g.name}`, description: 'a guard an interrupted run left: it would fail writes of the scope once its partition is gone', sql: compileDdl(sql`alter table ${sql.id(g.schema, g.name)} drop constraint if exists ${sql.id(name)}`) })),
+      ...dropped.flatMap((l) => {
+        const retired = swapNames(l).retired;
+        return [
+          { id: `detach ${l.name}`, description: `the scope's partition leaves the table (dropped after COMMIT)`, sql: compileDdl(sql`alter table ${sql.id(l.parentSchema!, l.parentName!)} detach partition ${sql.id(l.schema, l.name)}`) },
+          { id: `retire ${l.name}`, description: 'a name a later run recognises, should this one die before the drop', sql: compileDdl(sql`alter table ${sql.id(l.schema, l.name)} rename to ${sql.id(retired.name)}`) },
+        ];
+      }),
+      ...(truncated.length > 0 ? [{ id: 'truncate', description: `empty the scope's partition(s) ${truncated.map((l) => l.name).join(', ')}`, sql: compileDdl(sql`truncate ${sql.join(truncated.map((l) => sql.id(l.schema, l.name)))}`) }] : []),
+    ],
+    after: [
+      ...swapSteps.flatMap((s) => s.after),
+      ...dropped.map((l) => ({ id: `drop ${l.name}`, description: 'the detached partition and its files', sql: compileDdl(sql`drop table if exists ${sql.id(l.schema, swapNames(l).retired.name)}`) })),
+    ],
+  };
+}
+
+/** The statements of a DELETE plan, with values inlined for a human (the real ones are parameterised). */
+function describeDelete(p: TablePurgePlan, batchRows: number): Step[] {
+  if (!deleteStrategies.has(p.strategy)) return [];
+  const where = scopePredicate(p.selector, { fromSettings: { columnTypes: new Map(p.columns.map((c) => [c.name, c.type])) } });
+  return p.leaves.map((l) => ({
+    id: `delete ${l.schema}.${l.name}`,
+    description: `${p.strategy === 'delete' ? 'DELETE' : 'pruned DELETE'} of the scope's rows in ${l.name}, ${batchRows} rows a batch (values come from partgov.* settings)`,
+    sql: compileDdl(sql`delete from ${sql.id(p.live.schema, p.live.name)} where ${where} and ctid = any(array(select ctid from only ${sql.id(l.schema, l.name)} where ${where} limit ${sql.lit(batchRows)}))`),
+  }));
+}
+
+/** Every statement of a purge in the order it runs. */
+function describe(plans: readonly TablePurgePlan[], batchRows: number): Step[] {
+  const partitionPlans = plans.filter(isPartitionPlan);
+  const w = partitionPlans.length > 0 ? partitionWork(partitionPlans) : null;
+  return [...(w ? [...w.online, w.lock, ...w.locked, ...w.after] : []), ...plans.flatMap((p) => describeDelete(p, batchRows))];
+}
+
+const isPartitionPlan = (p: TablePurgePlan) => p.strategy === 'truncate_partition' || p.strategy === 'drop_partition';
 
 /** Batched DELETE of the scope from one leaf (or a plain table) through its root, so the table's triggers (sync) see it. */
 async function deleteInBatches(o: PurgeOptions, db: PartgovDatabase['db'], root: { schema: string; name: string }, leaf: { schema: string; name: string; oid: string }, where: RawBuilder<boolean>, batchRows: number): Promise<{ rows: number; longestMs: number }> {
@@ -190,6 +242,31 @@ async function assertPurgeAllowed(db: PartgovDatabase['db'], o: PurgeOptions, ta
   }
 }
 
+/** A twin or retired partition an interrupted run left (found by name, never a partition): dropped before this run starts. */
+async function dropSwapLeftovers(db: PartgovDatabase['db'], swaps: readonly LeafSwap[], guard: GuardOptionsBase): Promise<void> {
+  for (const s of swaps) {
+    for (const t of [s.twin, s.retired]) {
+      const r = await sql<{ x: boolean }>`select exists (select 1 from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = ${t.schema} and c.relname = ${t.name} and c.relkind = 'r' and not c.relispartition) as x`.execute(db);
+      if (r.rows[0]!.x) await runGuarded(db, (trx) => sql`drop table ${sql.id(t.schema, t.name)}`.execute(trx), { ...guard, label: `purge: drop ${t.name}, left by an interrupted purge` });
+    }
+  }
+}
+
+/** The run failed before its switch: the twins and guards it made go again (best effort; the next run finds any left by name). */
+async function undoSwapPreparation(db: PartgovDatabase['db'], w: PartitionWork, guard: GuardOptionsBase): Promise<void> {
+  for (const s of w.swaps) {
+    for (const g of s.guarded) await runGuarded(db, (trx) => sql`alter table ${sql.id(g.schema, g.name)} drop constraint if exists ${sql.id(s.guardName)}`.execute(trx), { ...guard, label: `purge: unguard ${g.name}` }).catch(() => undefined);
+  }
+  await dropSwapLeftovers(db, w.swaps, guard).catch(() => undefined);
+}
+
+/** A guard constraint on a leaf: null when absent, else whether it is validated (a crashed run may have left either). */
+async function guardState(db: PartgovDatabase['db'], leaf: TableRef, name: string): Promise<boolean | null> {
+  const r = await sql<{ v: boolean }>`select k.convalidated as v from pg_constraint k join pg_class c on c.oid = k.conrelid join pg_namespace n on n.oid = c.relnamespace
+    where n.nspname = ${leaf.schema} and c.relname = ${leaf.name} and k.conname = ${name}`.execute(db);
+  return r.rows[0]?.v ?? null;
+}
+
 /**
  * `partgov purge --tenant-id X --scope Y --confirm X/Y`: removes one tenant's
  * scope from every configured table, by TRUNCATE/DROP of its dedicated
@@ -222,7 +299,7 @@ export async function runPurge(database: PartgovDatabase, input: PurgeInput, o: 
       if (mode === 'delete' && !p.rows_exact) p.rows = Number((await sql<{ n: string }>`select count(*)::text as n from ${sql.id(p.live.schema, p.live.name)} where ${scopePredicate(p.selector)}`.execute(db)).rows[0]!.n);
     }
     await assertPurgeAllowed(db, o, target, mode, plans, input.archiveDir !== undefined);
-    const script = `-- purge ${target.tenantId}/${target.scope}, mode ${mode}\n${renderSteps(plans.flatMap((p) => describe(p, batchRows)))}`;
+    const script = `-- purge ${target.tenantId}/${target.scope}, mode ${mode}\n${renderSteps(describe(plans, batchRows))}`;
     const tableResult = (p: TablePurgePlan): PurgeTableResult => ({
       table: p.table,
       strategy: p.strategy,
@@ -256,45 +333,59 @@ export async function runPurge(database: PartgovDatabase, input: PurgeInput, o: 
     let failure: unknown;
     let deletedTables = 0;
     try {
-      // 1. Every dedicated partition in one transaction: one TRUNCATE (what foreign keys between them need), or detach + drop.
-      const partitionPlans = plans.filter((p) => p.strategy === 'truncate_partition' || p.strategy === 'drop_partition');
+      // 1. Every dedicated partition in one transaction (partitionWork): swaps, drops and one TRUNCATE (what foreign keys between them need).
+      const partitionPlans = plans.filter(isPartitionPlan);
       if (partitionPlans.length > 0) {
         const t0 = performance.now();
-        const leaves = partitionPlans.flatMap((p) => p.leaves);
-        // Held from the grant through the COMMIT (which unlinks the truncated files).
-        let granted = 0;
-        await runGuarded(db, async (trx) => {
-          await sql`lock table ${sql.join(leaves.map((l) => sql.id(l.schema, l.name)))} in access exclusive mode`.execute(trx);
-          granted = performance.now();
-          if (archive) {
-            // The archive came from a snapshot before the lock: prove nothing changed since, or purge nothing.
-            for (const p of partitionPlans) {
-              const entry = archive.manifest.tables.find((t) => t.table === p.table)!;
-              const now = (await scopeChecksumQuery({ table: p.table, live: p.live, selector: p.selector, columns: p.columns }).execute(trx)).rows[0]!;
-              if (Number(now.rows) !== entry.rows || now.checksum !== entry.checksum) {
-                refuse('purge-scope-changed', `${p.table}: the scope changed between the archive and the lock (${entry.rows} → ${now.rows} rows)`, 'the scope is still being written: stop the writes and purge again (nothing was purged)', { table: p.table });
-              }
+        const w = partitionWork(partitionPlans);
+        const step = (s: Step) => runGuarded(db, (trx) => sql.raw(s.sql).execute(trx), { ...guard, label: `purge: ${s.id}` }); // sql.raw: compiled by kysely in partitionWork
+        const oldIndexNames = new Map<string, Map<string, string>>();
+        let switched = false;
+        try {
+          await dropSwapLeftovers(db, w.swaps, guard);
+          for (const s of w.swaps) oldIndexNames.set(s.leaf.oid, await leafIndexNames(db, s.leaf));
+          for (const s of w.swaps) {
+            for (const text of s.build) await runGuarded(db, (trx) => sql.raw(text).execute(trx), { ...guard, label: `purge: build ${s.twin.name}` }); // sql.raw: compiled by kysely in planLeafSwap
+            for (const g of s.guarded) {
+              const check = sql`check (${sql.id(s.keyColumn)} <> ${sql.lit(s.keyValue)})`;
+              const state = await guardState(db, g, s.guardName);
+              if (state === null) await runGuarded(db, (trx) => sql`alter table ${sql.id(g.schema, g.name)} add constraint ${sql.id(s.guardName)} ${check} not valid`.execute(trx), { ...guard, label: `purge: guard ${g.name}` });
+              if (state !== true) await runGuarded(db, (trx) => sql`alter table ${sql.id(g.schema, g.name)} validate constraint ${sql.id(s.guardName)}`.execute(trx), { ...guard, label: `purge: validate the guard on ${g.name}` });
             }
           }
-          for (const p of partitionPlans) {
-            if (p.strategy === 'drop_partition') {
-              for (const l of p.leaves) {
-                await sql`alter table ${sql.id(l.parentSchema!, l.parentName!)} detach partition ${sql.id(l.schema, l.name)}`.execute(trx);
-                await sql`drop table ${sql.id(l.schema, l.name)}`.execute(trx);
+          // Held from the grant through the COMMIT.
+          let granted = 0;
+          await runGuarded(db, async (trx) => {
+            await sql.raw(w.lock.sql).execute(trx);
+            granted = performance.now();
+            if (archive) {
+              // The archive came from a snapshot before the lock: prove nothing changed since, or purge nothing.
+              for (const p of partitionPlans) {
+                const entry = archive.manifest.tables.find((t) => t.table === p.table)!;
+                const now = (await scopeChecksumQuery({ table: p.table, live: p.live, selector: p.selector, columns: p.columns }).execute(trx)).rows[0]!;
+                if (Number(now.rows) !== entry.rows || now.checksum !== entry.checksum) {
+                  refuse('purge-scope-changed', `${p.table}: the scope changed between the archive and the lock (${entry.rows} → ${now.rows} rows)`, 'the scope is still being written: stop the writes and purge again (nothing was purged)', { table: p.table });
+                }
               }
             }
-          }
-          const truncate = partitionPlans.filter((p) => p.strategy === 'truncate_partition').flatMap((p) => p.leaves);
-          if (truncate.length > 0) await sql`truncate ${sql.join(truncate.map((l) => sql.id(l.schema, l.name)))}`.execute(trx);
-        }, { ...guard, label: `purge: ${partitionPlans.map((p) => p.table).join(', ')}` }).catch((err: unknown) => {
-          if (sqlStateOf(err) === '0A000') {
-            refuse('purge-truncate-foreign-key', `TRUNCATE of the scope's partitions is refused by a foreign key: ${(err as Error).message}`, 'purge the referencing table in the same run (list it in the config or with --table), or use --mode auto');
-          }
-          throw err;
-        });
-        const held = performance.now() - granted;
-        for (const p of partitionPlans) Object.assign(results.get(p.table)!, { ms: ms(t0), lock_held_ms: Math.round(held * 10) / 10 });
-        o.onEvent?.(`${partitionPlans.map((p) => p.strategy === 'drop_partition' ? 'dropped' : 'truncated').join(', ')} ${leaves.length} partition(s) of ${partitionPlans.map((p) => p.table).join(', ')}, exclusive lock held ${Math.round(held * 10) / 10} ms`);
+            for (const s of w.locked) await sql.raw(s.sql).execute(trx);
+          }, { ...guard, label: `purge: ${partitionPlans.map((p) => p.table).join(', ')}` }).catch((err: unknown) => {
+            if (sqlStateOf(err) === '0A000') {
+              refuse('purge-truncate-foreign-key', `TRUNCATE of the scope's partitions is refused by a foreign key: ${(err as Error).message}`, 'purge the referencing table in the same run (list it in the config or with --table), or use --mode auto');
+            }
+            throw err;
+          });
+          switched = true;
+          const held = performance.now() - granted;
+          for (const p of partitionPlans) Object.assign(results.get(p.table)!, { lock_held_ms: Math.round(held * 10) / 10 });
+          o.onEvent?.(`${w.swaps.length > 0 ? `swapped ${w.swaps.length} partition(s) for empty twins, ` : ''}${w.truncated.length > 0 ? `truncated ${w.truncated.length} partition(s), ` : ''}${partitionPlans.some((p) => p.strategy === 'drop_partition') ? 'detached the dropped partition(s), ' : ''}exclusive lock held ${Math.round(held * 10) / 10} ms`);
+          // After COMMIT: the old partitions are no longer part of any table the application reads.
+          for (const s of w.after) await step(s);
+          for (const s of w.swaps) await restoreIndexNames(db, s.leaf, oldIndexNames.get(s.leaf.oid)!);
+        } finally {
+          if (!switched) await undoSwapPreparation(db, w, guard);
+        }
+        for (const p of partitionPlans) results.get(p.table)!.ms = ms(t0);
       }
       // 2. Batched DELETEs, referencing tables first.
       for (const p of plans.filter(needsDelete)) {
@@ -328,7 +419,7 @@ export async function runPurge(database: PartgovDatabase, input: PurgeInput, o: 
       archive: archive ? { dir: archive.dir, tables: archive.manifest.tables.map((t) => ({ table: t.table, rows: t.rows, sha256: t.sha256 })) } : null,
       ...(failure === undefined ? {} : { error: (failure as Error).message }),
     };
-    const steps = plans.flatMap((p) => describe(p, batchRows)).map((s) => ({ ...s, status: failure === undefined ? ('succeeded' as const) : ('not_executed' as const) }));
+    const steps = describe(plans, batchRows).map((s) => ({ ...s, status: failure === undefined ? ('succeeded' as const) : ('not_executed' as const) }));
     const auditId = await writeAudit(db, { command: 'purge', table: labels.join(', '), appEnv: o.settings.appEnv, tenantId: target.tenantId, scope: target.scope }, failure === undefined ? 'succeeded' : 'failed', steps, details);
     if (failure !== undefined) throw failure;
     return {

@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
-import { compileDdl } from '../db/compile-ddl.js';
-import { fitIdentifier, shortHash } from '../db/object-names.js';
-import type { TableRef } from '../db/catalog.js';
+import { compileDdl } from './compile-ddl.js';
+import { fitIdentifier, shortHash } from './object-names.js';
+import type { TableRef } from './catalog.js';
 
 /**
  * The constraint names isolate uses for a scope key K: `partgov_not_<h>`

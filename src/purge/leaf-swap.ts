@@ -1,0 +1,165 @@
+import { sql } from 'kysely';
+import { requireTable, type PartitionModel, type TableRef } from '../db/catalog.js';
+import { compileDdl } from '../db/compile-ddl.js';
+import { fitIdentifier, shortHash } from '../db/object-names.js';
+import { leavesUnder } from '../db/partition-routing.js';
+import { scopeConstraintNames } from '../db/scope-partition.js';
+import { querySqlFile } from '../db/sql-file.js';
+import type { PartgovKysely } from '../db/state-tables.js';
+import type { Step } from '../steps/run-steps.js';
+import type { LeafRef } from './plan-purge.js';
+
+/**
+ * Emptying a big dedicated partition by swapping in an empty twin: TRUNCATE
+ * holds its exclusive lock until COMMIT has unlinked the old files, which
+ * grows with the partition (6 ms at 1e4 rows, 46 ms at 3e5 here). The swap
+ * holds it for catalog changes only (DETACH, ATTACH of a twin built and
+ * indexed beforehand, renames), whatever the size; the old files go after
+ * COMMIT, when the application no longer sees them.
+ */
+export interface LeafSwap {
+  leaf: LeafRef;
+  parent: TableRef;
+  /** pg_get_expr(relpartbound) of the leaf: PostgreSQL's own text, attached again verbatim. */
+  bound: string;
+  /** Built empty beside the table before the lock. */
+  twin: TableRef;
+  /** The old leaf's name from the switch until it is dropped after COMMIT. */
+  retired: TableRef;
+  /** DEFAULT leaves under the parent: a validated `CHECK (key <> K)` lets ATTACH skip their scan. */
+  guarded: TableRef[];
+  guardName: string;
+  keyColumn: string;
+  keyValue: string;
+  bytes: number;
+  /** DDL that builds the twin: columns, constraints and indexes like the parent; owner, grants, storage options and comment like the leaf. */
+  build: string[];
+}
+
+/** `small`: refused only for its size (TRUNCATE is as quick); else `reason` is worth telling the DBA. */
+export type LeafSwapPlan = { swap: LeafSwap } | { swap: null; reason: string; small: boolean };
+
+interface LeafSwapRow {
+  name: string;
+  bound: string;
+  parent_schema: string;
+  parent_name: string;
+  parent_list_single: boolean;
+  parent_key_column: string | null;
+  parent_default_oid: string | null;
+  total_bytes: string;
+  owner: string;
+  owned_by_us: boolean;
+  owner_is_us: boolean;
+  reloptions: string[] | null;
+  toast_reloptions: string[] | null;
+  grants: { grantee: string; privilege: string; grantable: boolean }[];
+  comment: string | null;
+  blockers: string[];
+}
+
+/** The deterministic names of a leaf's twin and of the old leaf after the switch: a crashed run's leftovers are found by name. */
+export function swapNames(leaf: TableRef): { twin: TableRef; retired: TableRef } {
+  const h = shortHash(`${leaf.schema}.${leaf.name}`);
+  return { twin: { schema: leaf.schema, name: fitIdentifier('partgov_twin', `_${h}`) }, retired: { schema: leaf.schema, name: fitIdentifier('partgov_purged', `_${h}`) } };
+}
+
+/** `k=v` storage options from pg_class as `set (k = 'v')` items (values as literals; names checked to be option words). */
+function storageOptions(options: readonly string[] | null, prefix: string): ReturnType<typeof sql.raw>[] {
+  return (options ?? []).map((o) => {
+    const eq = o.indexOf('=');
+    const name = o.slice(0, eq);
+    if (!/^[a-z_]+$/.test(name)) throw new Error(`unexpected storage option ${JSON.stringify(o)}`);
+    // sql.raw: an option word from the catalog, checked above; the value goes in as a quoted literal.
+    return sql.raw(`${prefix}${name} = ${compileDdl(sql`${sql.lit(o.slice(eq + 1))}`)}`);
+  });
+}
+
+/**
+ * Whether a dedicated leaf can be swapped, and how. Refused (TRUNCATE is used)
+ * when it is smaller than `minBytes`, when anything lives on the leaf itself
+ * that a twin would not get back, or when its parent has a DEFAULT partition
+ * that is not listed by the scope key (no constraint could spare its scan).
+ */
+export async function planLeafSwap(db: PartgovKysely, leaf: LeafRef, tree: readonly PartitionModel[], key: { column: string; value: string }, minBytes: number): Promise<LeafSwapPlan> {
+  const [r] = await querySqlFile<LeafSwapRow>(db, 'catalog/leaf-swap.sql', [leaf.oid]);
+  if (!r) return { swap: null, reason: 'it is not a partition', small: false };
+  const bytes = Number(r.total_bytes);
+  if (bytes < minBytes) return { swap: null, reason: `${Math.round(bytes / 1024)} kB, under purge.swap_min_mb: TRUNCATE holds its lock as briefly`, small: true };
+  if (r.blockers.length > 0) return { swap: null, reason: `the partition has ${r.blockers.join(', ')}, which a swapped-in twin would not get back`, small: false };
+  if (!r.owner_is_us) return { swap: null, reason: `it is owned by ${r.owner}, and partgov's role cannot create a twin for that owner`, small: false };
+  const parent = { schema: r.parent_schema, name: r.parent_name };
+  let guarded: TableRef[] = [];
+  if (r.parent_default_oid !== null) {
+    if (!r.parent_list_single || r.parent_key_column !== key.column) {
+      return { swap: null, reason: `its parent ${parent.name} has a DEFAULT partition and is not listed by ${key.column} alone, so attaching a twin would scan the DEFAULT under the lock`, small: false };
+    }
+    guarded = leavesUnder(tree, r.parent_default_oid).map((l) => ({ schema: l.schema, name: l.name }));
+  }
+  const { twin, retired } = swapNames(leaf);
+  const t = sql.id(twin.schema, twin.name);
+  const identity = (await requireTable(db, parent)).columns.filter((c) => c.identity !== null).map((c) => c.name);
+  const options = [...storageOptions(r.reloptions, ''), ...storageOptions(r.toast_reloptions, 'toast.')];
+  const build = [
+    compileDdl(sql`create table ${t} (like ${sql.id(parent.schema, parent.name)} including defaults including constraints including generated including indexes including storage including compression including statistics including comments)`),
+    ...identity.map((c) => compileDdl(sql`alter table ${t} alter column ${sql.id(c)} drop identity if exists`)),
+    ...(r.owned_by_us ? [] : [compileDdl(sql`alter table ${t} owner to ${sql.id(r.owner)}`)]),
+    ...(options.length > 0 ? [compileDdl(sql`alter table ${t} set (${sql.join(options)})`)] : []),
+    ...r.grants.map((g) => {
+      // sql.raw: a privilege keyword from aclexplode(), checked to be one word of capitals.
+      if (!/^[A-Z]+$/.test(g.privilege)) throw new Error(`unexpected privilege ${JSON.stringify(g.privilege)}`);
+      return compileDdl(sql`grant ${sql.raw(g.privilege)} on ${t} to ${g.grantee === 'public' ? sql`public` : sql.id(g.grantee)}${g.grantable ? sql` with grant option` : sql``}`);
+    }),
+    ...(r.comment !== null ? [compileDdl(sql`comment on table ${t} is ${sql.lit(r.comment)}`)] : []),
+  ];
+  return { swap: { leaf, parent, bound: r.bound, twin, retired, guarded, guardName: scopeConstraintNames(key.value).notScope, keyColumn: key.column, keyValue: key.value, bytes, build } };
+}
+
+/** The swap as steps: `online` before the lock (nothing blocks writes), `locked` in the purge's one transaction, `after` once it committed. */
+export function leafSwapSteps(s: LeafSwap): { online: Step[]; locked: Step[]; after: Step[] } {
+  const leaf = sql.id(s.leaf.schema, s.leaf.name);
+  const parent = sql.id(s.parent.schema, s.parent.name);
+  const check = sql`check (${sql.id(s.keyColumn)} <> ${sql.lit(s.keyValue)})`;
+  const online: Step[] = [
+    ...s.build.map((text, i) => ({ id: i === 0 ? `build ${s.twin.name}` : `shape ${s.twin.name} ${i}`, description: i === 0 ? `an empty twin of ${s.leaf.name}, indexed, built before the lock` : `the twin gets what ${s.leaf.name} has of its own`, sql: text })),
+    ...s.guarded.flatMap((g) => [
+      { id: `guard ${g.name}`, description: `proves ${g.name} (the DEFAULT) holds no row of the scope, so ATTACH skips its scan; K routes to its own partition, so this cannot fail a write`, sql: compileDdl(sql`alter table ${sql.id(g.schema, g.name)} add constraint ${sql.id(s.guardName)} ${check} not valid`) },
+      { id: `validate ${g.name}`, description: 'validate it (SHARE UPDATE EXCLUSIVE: writes go on)', sql: compileDdl(sql`alter table ${sql.id(g.schema, g.name)} validate constraint ${sql.id(s.guardName)}`) },
+    ]),
+  ];
+  const locked: Step[] = [
+    { id: `detach ${s.leaf.name}`, description: `the scope's rows leave the table with their partition`, sql: compileDdl(sql`alter table ${parent} detach partition ${leaf}`) },
+    { id: `retire ${s.leaf.name}`, description: 'frees the name (dropped after COMMIT)', sql: compileDdl(sql`alter table ${leaf} rename to ${sql.id(s.retired.name)}`) },
+    // sql.raw: pg_get_expr's own text of the leaf's bound, read from the catalog.
+    { id: `attach ${s.twin.name}`, description: 'the empty twin takes the same bound (its own scan is of an empty table)', sql: compileDdl(sql`alter table ${parent} attach partition ${sql.id(s.twin.schema, s.twin.name)} ${sql.raw(s.bound)}`) },
+    { id: `rename ${s.twin.name}`, description: `the twin takes the name ${s.leaf.name}`, sql: compileDdl(sql`alter table ${sql.id(s.twin.schema, s.twin.name)} rename to ${sql.id(s.leaf.name)}`) },
+    ...s.guarded.map((g) => ({ id: `unguard ${g.name}`, description: 'the constraint has done its job', sql: compileDdl(sql`alter table ${sql.id(g.schema, g.name)} drop constraint if exists ${sql.id(s.guardName)}`) })),
+  ];
+  const after: Step[] = [
+    { id: `drop ${s.retired.name}`, description: `the old partition and its files, no longer part of the table`, sql: compileDdl(sql`drop table if exists ${sql.id(s.retired.schema, s.retired.name)}`) },
+    { id: `analyze ${s.leaf.name}`, description: 'statistics of the empty partition', sql: compileDdl(sql`analyze ${leaf}`) },
+  ];
+  return { online, locked, after };
+}
+
+/**
+ * The twin's indexes take the old leaf's index names (run after the old leaf
+ * is dropped): matched through the partitioned index each one is attached to.
+ */
+export async function restoreIndexNames(db: PartgovKysely, leaf: TableRef, oldNames: ReadonlyMap<string, string>): Promise<void> {
+  const now = await leafIndexNames(db, leaf);
+  for (const [parentIndex, name] of now) {
+    const wanted = oldNames.get(parentIndex);
+    if (wanted === undefined || wanted === name) continue;
+    await sql`alter index ${sql.id(leaf.schema, name)} rename to ${sql.id(wanted)}`.execute(db);
+  }
+}
+
+/** A leaf's index names by the oid of the partitioned index each is attached to. */
+export async function leafIndexNames(db: PartgovKysely, leaf: TableRef): Promise<Map<string, string>> {
+  const r = await sql<{ parent: string; name: string }>`
+    select i.inhparent::int8::text as parent, x.relname as name
+    from pg_index ix join pg_class x on x.oid = ix.indexrelid join pg_inherits i on i.inhrelid = ix.indexrelid
+    where ix.indrelid = (select c.oid from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = ${leaf.schema} and c.relname = ${leaf.name})`.execute(db);
+  return new Map(r.rows.map((x) => [x.parent, x.name]));
+}
