@@ -14,10 +14,13 @@ const r = await benchmarkPurge({
   major: process.env.BENCH_PG_MAJOR === '15' ? 15 : 18,
   log: (l) => console.error(l),
 });
+const pct = (x) => `${(x * 100).toFixed(1)}%`;
+const fig = (f) => `${f.ms} ms, exclusive lock ${f.lock_ms} ms`;
 console.log(`purge of a ${r.scope_rows}-row scope in a ${r.table_rows}-row table, ${r.server}; median of ${repeat}`);
-console.log(`  partition mode: TRUNCATE ${r.partition_ms} ms (exclusive lock ${r.partition_lock_ms} ms, through its COMMIT); ${r.partition_total_ms} ms end to end`);
-console.log(`  delete mode: DELETE ${r.delete_ms} ms (longest batch ${r.delete_longest_batch_ms} ms) + VACUUM ${r.vacuum_ms} ms; ${r.delete_total_ms} ms end to end + VACUUM`);
-console.log(`  time saved by partition mode: ${(r.time_saved * 100).toFixed(1)}% of the operation (goal >= 99%), ${(r.time_saved_total * 100).toFixed(1)}% end to end`);
-for (const s of r.by_scope_size) console.log(`  partition purge of a ${String(s.scope_rows).padStart(7)}-row scope: TRUNCATE ${s.ms} ms (lock ${s.lock_ms} ms), ${s.total_ms} ms end to end (goal: flat)`);
+console.log(`  partition mode, TRUNCATE: ${fig(r.truncate)} (held through the COMMIT that unlinks the files)`);
+console.log(`  partition mode, swap:     ${fig(r.swap)} (guards validated online; old files dropped after COMMIT)`);
+console.log(`  delete mode: DELETE ${r.delete_ms} ms (longest batch ${r.delete_longest_batch_ms} ms) + VACUUM ${r.vacuum_ms} ms`);
+console.log(`  less time than DELETE + VACUUM (goal >= 99%): TRUNCATE ${pct(r.saved.truncate_time)} of the time, ${pct(r.saved.truncate_lock)} as lock; swap ${pct(r.saved.swap_time)} of the time, ${pct(r.saved.swap_lock)} as lock`);
+for (const s of r.by_scope_size) console.log(`  ${String(s.scope_rows).padStart(7)}-row scope: TRUNCATE ${fig(s.truncate)}; swap ${fig(s.swap)} (goal: flat)`);
 for (const s of r.isolate) console.log(`  isolate a new scope in a ${String(s.table_rows).padStart(7)}-row table: exclusive locks ${s.lock_ms} ms [${s.lock_ms_runs.join(', ')}] (goal <= 10 ms)`);
 console.log(JSON.stringify(r));

@@ -6,26 +6,30 @@ import { runIsolate } from '../maintain/isolate-scope.js';
 import { runPurge } from '../purge/run-purge.js';
 import { median, withBenchDatabase } from './bench-database.js';
 
+/** One partition-mode purge: the whole table step and the exclusive-lock hold (grant through COMMIT). */
+export interface PartitionPurgeFigure {
+  ms: number;
+  lock_ms: number;
+  total_ms: number;
+}
+
 export interface PurgeBenchmarkResult {
   server: string;
   table_rows: number;
   scope_rows: number;
-  /** partition mode: TRUNCATE of the scope's own partition (plan, guards and all). */
-  partition_ms: number;
-  partition_lock_ms: number;
+  /** partition mode emptying the scope's partition by TRUNCATE (purge.swap_min_mb above its size). */
+  truncate: PartitionPurgeFigure;
+  /** partition mode swapping in an empty twin (purge.swap_min_mb 0): guards validated online, catalog changes under the lock, old files dropped after COMMIT. */
+  swap: PartitionPurgeFigure;
   /** delete mode: batched DELETE of the same rows, then the VACUUM it needs. */
   delete_ms: number;
   delete_longest_batch_ms: number;
   vacuum_ms: number;
-  /** The same two purges end to end (plan, guards, audit included on both sides). */
-  partition_total_ms: number;
   delete_total_ms: number;
-  /** 1 - partition / (delete + vacuum), the operations themselves: goal >= 0.99. */
-  time_saved: number;
-  /** The same, end to end. */
-  time_saved_total: number;
-  /** Partition-mode purge per scope size: goal flat. */
-  by_scope_size: { scope_rows: number; ms: number; total_ms: number; lock_ms: number }[];
+  /** 1 - x / (delete + vacuum): the operation's time, and the time the application is locked out (goal >= 0.99). */
+  saved: { truncate_time: number; swap_time: number; truncate_lock: number; swap_lock: number };
+  /** Partition-mode purge per scope size, both ways: goal flat. */
+  by_scope_size: { scope_rows: number; truncate: PartitionPurgeFigure; swap: PartitionPurgeFigure }[];
   /** isolate of a new scope: exclusive-lock hold per table size (goal <= 10 ms). */
   isolate: { table_rows: number; lock_ms: number; lock_ms_runs: number[] }[];
 }
@@ -54,8 +58,8 @@ async function fill(db: PartgovKysely, name: string, tenantId: string, scope: st
 
 /**
  * `npm run bench:purge`: a scope of `scopeRows` in a table of `tableRows`
- * purged in partition mode (TRUNCATE of its partition) against delete mode
- * plus its VACUUM, interleaved; partition-mode purge time per scope size; and
+ * purged in partition mode, by TRUNCATE and by swap, against delete mode plus
+ * its VACUUM, interleaved; both partition-mode ways per scope size; and
  * isolate's exclusive-lock hold for a new scope at each table size.
  */
 export async function benchmarkPurge(o: { tableRows: number; scopeRows: number; sizes: number[]; isolateSizes: number[]; repeat: number; major: 15 | 18; log: (l: string) => void }): Promise<PurgeBenchmarkResult> {
@@ -69,37 +73,43 @@ export async function benchmarkPurge(o: { tableRows: number; scopeRows: number; 
       o.log(`bench: loading ${o.tableRows} background rows into PostgreSQL ${version}`);
       await fill(db, 'scoped', 'other', null, o.tableRows);
       await sql`vacuum analyze scoped`.execute(db);
-      const purge = (scope: string, mode: 'partition' | 'delete') => runPurge(conn, { tenantId: tenant, scope, confirm: `${tenant}/${scope}`, mode }, { settings, config });
+      const truncateConfig = { ...config, purge: { ...config.purge, swap_min_mb: 1e9 } };
+      const swapConfig = { ...config, purge: { ...config.purge, swap_min_mb: 0 } };
+      const purge = (scope: string, mode: 'partition' | 'delete', cfg = truncateConfig) => runPurge(conn, { tenantId: tenant, scope, confirm: `${tenant}/${scope}`, mode }, { settings, config: cfg });
+      const figure = (r: Awaited<ReturnType<typeof purge>>): PartitionPurgeFigure => ({ ms: r.tables[0]!.ms, lock_ms: r.tables[0]!.lock_held_ms, total_ms: r.duration_ms });
+      const medianFigure = (xs: PartitionPurgeFigure[]): PartitionPurgeFigure => ({ ms: median(xs.map((x) => x.ms)), lock_ms: median(xs.map((x) => x.lock_ms)), total_ms: median(xs.map((x) => x.total_ms)) });
+      /** Fills the scope afresh and purges it one way (the checkpoint first, so no purge pays for another's dirty pages). */
+      const purgeFresh = async (scope: string, rows: number, how: 'truncate' | 'swap' | 'delete') => {
+        await fill(db, 'scoped', tenant, scope, rows);
+        await sql`checkpoint`.execute(db);
+        return how === 'delete' ? purge(scope, 'delete') : purge(scope, 'partition', how === 'swap' ? swapConfig : truncateConfig);
+      };
 
-      const reps: { partition: number; partitionTotal: number; lock: number; del: number; delTotal: number; batch: number; vacuum: number }[] = [];
+      const reps: { truncate: PartitionPurgeFigure; swap: PartitionPurgeFigure; del: number; delTotal: number; batch: number; vacuum: number }[] = [];
       for (let i = 0; i < o.repeat; i++) {
-        await fill(db, 'scoped', tenant, 'big', o.scopeRows);
-        await sql`checkpoint`.execute(db);
-        const p = await purge('big', 'partition');
-        await fill(db, 'scoped', tenant, 'big', o.scopeRows);
-        await sql`checkpoint`.execute(db);
-        const d = await purge('big', 'delete');
+        const tr = figure(await purgeFresh('big', o.scopeRows, 'truncate'));
+        const sw = figure(await purgeFresh('big', o.scopeRows, 'swap'));
+        const d = await purgeFresh('big', o.scopeRows, 'delete');
         const t0 = performance.now();
         await sql`vacuum scoped_iso_big`.execute(db);
         const vacuum = performance.now() - t0;
-        reps.push({ partition: p.tables[0]!.ms, partitionTotal: p.duration_ms, lock: p.tables[0]!.lock_held_ms, del: d.tables[0]!.ms, delTotal: d.duration_ms, batch: d.tables[0]!.lock_held_ms, vacuum });
-        o.log(`bench: repetition ${i + 1}: partition ${p.tables[0]!.ms} ms (${p.duration_ms} ms end to end, lock ${p.tables[0]!.lock_held_ms} ms), delete ${d.tables[0]!.ms} ms (${d.duration_ms} ms end to end) + vacuum ${Math.round(vacuum)} ms`);
+        reps.push({ truncate: tr, swap: sw, del: d.tables[0]!.ms, delTotal: d.duration_ms, batch: d.tables[0]!.lock_held_ms, vacuum });
+        o.log(`bench: repetition ${i + 1}: truncate ${tr.ms} ms (lock ${tr.lock_ms} ms), swap ${sw.ms} ms (lock ${sw.lock_ms} ms), delete ${d.tables[0]!.ms} ms + vacuum ${Math.round(vacuum)} ms`);
       }
-      const partitionMs = median(reps.map((r) => r.partition));
+      const truncate = medianFigure(reps.map((r) => r.truncate));
+      const swap = medianFigure(reps.map((r) => r.swap));
       const deleteMs = median(reps.map((r) => r.del));
       const vacuumMs = median(reps.map((r) => r.vacuum));
+      const saved = (x: number) => Math.round((1 - x / (deleteMs + vacuumMs)) * 1000) / 1000;
 
       const bySize: PurgeBenchmarkResult['by_scope_size'] = [];
       for (const [j, n] of o.sizes.entries()) {
-        const runs: { ms: number; total: number; lock: number }[] = [];
+        const runs: { truncate: PartitionPurgeFigure; swap: PartitionPurgeFigure }[] = [];
         for (let i = 0; i < o.repeat; i++) {
-          await fill(db, 'scoped', tenant, sizeScopes[j]!, n);
-          await sql`checkpoint`.execute(db);
-          const p = await purge(sizeScopes[j]!, 'partition');
-          runs.push({ ms: p.tables[0]!.ms, total: p.duration_ms, lock: p.tables[0]!.lock_held_ms });
+          runs.push({ truncate: figure(await purgeFresh(sizeScopes[j]!, n, 'truncate')), swap: figure(await purgeFresh(sizeScopes[j]!, n, 'swap')) });
         }
-        bySize.push({ scope_rows: n, ms: median(runs.map((r) => r.ms)), total_ms: median(runs.map((r) => r.total)), lock_ms: median(runs.map((r) => r.lock)) });
-        o.log(`bench: ${n}-row scope: partition purge ${bySize.at(-1)!.ms} ms`);
+        bySize.push({ scope_rows: n, truncate: medianFigure(runs.map((r) => r.truncate)), swap: medianFigure(runs.map((r) => r.swap)) });
+        o.log(`bench: ${n}-row scope: truncate lock ${bySize.at(-1)!.truncate.lock_ms} ms, swap lock ${bySize.at(-1)!.swap.lock_ms} ms`);
       }
 
       const isolate: PurgeBenchmarkResult['isolate'] = [];
@@ -121,15 +131,13 @@ export async function benchmarkPurge(o: { tableRows: number; scopeRows: number; 
         server: `PostgreSQL ${version}`,
         table_rows: o.tableRows + o.scopeRows,
         scope_rows: o.scopeRows,
-        partition_ms: partitionMs,
-        partition_total_ms: median(reps.map((r) => r.partitionTotal)),
-        delete_total_ms: median(reps.map((r) => r.delTotal)),
-        partition_lock_ms: median(reps.map((r) => r.lock)),
+        truncate,
+        swap,
         delete_ms: deleteMs,
         delete_longest_batch_ms: median(reps.map((r) => r.batch)),
         vacuum_ms: Math.round(vacuumMs),
-        time_saved: Math.round((1 - partitionMs / (deleteMs + vacuumMs)) * 1000) / 1000,
-        time_saved_total: Math.round((1 - median(reps.map((r) => r.partitionTotal)) / (median(reps.map((r) => r.delTotal)) + vacuumMs)) * 1000) / 1000,
+        delete_total_ms: median(reps.map((r) => r.delTotal)),
+        saved: { truncate_time: saved(truncate.ms), swap_time: saved(swap.ms), truncate_lock: saved(truncate.lock_ms), swap_lock: saved(swap.lock_ms) },
         by_scope_size: bySize,
         isolate,
       };

@@ -133,9 +133,10 @@ export function leafSwapSteps(s: LeafSwap): { online: Step[]; locked: Step[]; af
     // sql.raw: pg_get_expr's own text of the leaf's bound, read from the catalog.
     { id: `attach ${s.twin.name}`, description: 'the empty twin takes the same bound (its own scan is of an empty table)', sql: compileDdl(sql`alter table ${parent} attach partition ${sql.id(s.twin.schema, s.twin.name)} ${sql.raw(s.bound)}`) },
     { id: `rename ${s.twin.name}`, description: `the twin takes the name ${s.leaf.name}`, sql: compileDdl(sql`alter table ${sql.id(s.twin.schema, s.twin.name)} rename to ${sql.id(s.leaf.name)}`) },
-    ...s.guarded.map((g) => ({ id: `unguard ${g.name}`, description: 'the constraint has done its job', sql: compileDdl(sql`alter table ${sql.id(g.schema, g.name)} drop constraint if exists ${sql.id(s.guardName)}`) })),
   ];
+  // After COMMIT, each in its own short transaction: the scope routes to its partition, never to these leaves, so the guards can wait.
   const after: Step[] = [
+    ...s.guarded.map((g) => ({ id: `unguard ${g.name}`, description: 'the constraint has done its job', sql: compileDdl(sql`alter table ${sql.id(g.schema, g.name)} drop constraint if exists ${sql.id(s.guardName)}`) })),
     { id: `drop ${s.retired.name}`, description: `the old partition and its files, no longer part of the table`, sql: compileDdl(sql`drop table if exists ${sql.id(s.retired.schema, s.retired.name)}`) },
     { id: `analyze ${s.leaf.name}`, description: 'statistics of the empty partition', sql: compileDdl(sql`analyze ${leaf}`) },
   ];

@@ -242,14 +242,19 @@ async function assertPurgeAllowed(db: PartgovDatabase['db'], o: PurgeOptions, ta
   }
 }
 
-/** A twin or retired partition an interrupted run left (found by name, never a partition): dropped before this run starts. */
-async function dropSwapLeftovers(db: PartgovDatabase['db'], swaps: readonly LeafSwap[], guard: GuardOptionsBase): Promise<void> {
-  for (const s of swaps) {
-    for (const t of [s.twin, s.retired]) {
-      const r = await sql<{ x: boolean }>`select exists (select 1 from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = ${t.schema} and c.relname = ${t.name} and c.relkind = 'r' and not c.relispartition) as x`.execute(db);
-      if (r.rows[0]!.x) await runGuarded(db, (trx) => sql`drop table ${sql.id(t.schema, t.name)}`.execute(trx), { ...guard, label: `purge: drop ${t.name}, left by an interrupted purge` });
-    }
-  }
+/**
+ * What an interrupted purge left, found by name: twins of these leaves (never
+ * attached), and any detached `partgov_purged_*` table in these schemas (the
+ * old partitions of a switch that committed; their drop never came).
+ */
+async function dropSwapLeftovers(db: PartgovDatabase['db'], leaves: readonly TableRef[], guard: GuardOptionsBase): Promise<void> {
+  const twins = leaves.map((l) => swapNames(l).twin);
+  const schemas = [...new Set(leaves.map((l) => l.schema))];
+  const r = await sql<{ schema: string; name: string }>`select n.nspname as schema, c.relname as name from pg_class c join pg_namespace n on n.oid = c.relnamespace
+    where c.relkind = 'r' and not c.relispartition
+      and ((n.nspname = any(${schemas}::text[]) and c.relname like 'partgov\_purged\_%')
+        or (n.nspname, c.relname) in (select * from unnest(${twins.map((x) => x.schema)}::text[], ${twins.map((x) => x.name)}::text[])))`.execute(db);
+  for (const t of r.rows) await runGuarded(db, (trx) => sql`drop table ${sql.id(t.schema, t.name)}`.execute(trx), { ...guard, label: `purge: drop ${t.name}, left by an interrupted purge` });
 }
 
 /** The run failed before its switch: the twins and guards it made go again (best effort; the next run finds any left by name). */
@@ -257,7 +262,7 @@ async function undoSwapPreparation(db: PartgovDatabase['db'], w: PartitionWork, 
   for (const s of w.swaps) {
     for (const g of s.guarded) await runGuarded(db, (trx) => sql`alter table ${sql.id(g.schema, g.name)} drop constraint if exists ${sql.id(s.guardName)}`.execute(trx), { ...guard, label: `purge: unguard ${g.name}` }).catch(() => undefined);
   }
-  await dropSwapLeftovers(db, w.swaps, guard).catch(() => undefined);
+  await dropSwapLeftovers(db, w.swaps.map((s) => s.leaf), guard).catch(() => undefined);
 }
 
 /** A guard constraint on a leaf: null when absent, else whether it is validated (a crashed run may have left either). */
@@ -342,7 +347,7 @@ export async function runPurge(database: PartgovDatabase, input: PurgeInput, o: 
         const oldIndexNames = new Map<string, Map<string, string>>();
         let switched = false;
         try {
-          await dropSwapLeftovers(db, w.swaps, guard);
+          await dropSwapLeftovers(db, partitionPlans.flatMap((p) => p.leaves), guard);
           for (const s of w.swaps) oldIndexNames.set(s.leaf.oid, await leafIndexNames(db, s.leaf));
           for (const s of w.swaps) {
             for (const text of s.build) await runGuarded(db, (trx) => sql.raw(text).execute(trx), { ...guard, label: `purge: build ${s.twin.name}` }); // sql.raw: compiled by kysely in planLeafSwap
