@@ -1,4 +1,7 @@
 import { sql } from 'kysely';
+import { z } from 'zod';
+import { configuredTable, type StageContext } from '../stage/stage-context.js';
+import { flagInput, numberInput, optionalNumberInput, parseStageInput, textInput } from '../stage/stage-input.js';
 import type { TableConfig } from '../config/config-schema.js';
 import type { RuntimeSettings } from '../config/runtime-settings.js';
 import { withAdvisoryLock } from '../db/advisory-lock.js';
@@ -16,30 +19,35 @@ import { highestKeyQuery, type KeysetPosition } from './batch-query.js';
 import { walkBatches } from './batch-walk.js';
 import { deferrableIndexes, dropDeferredIndexes, rebuildDeferredIndexes, type DeferredIndex } from './deferred-indexes.js';
 
-export interface BackfillOptions {
+/** More batches in flight than this only queue on locks and WAL. */
+export const maxJobs = 16;
+
+/** backfill's input: defaults and limits once, for the library and the CLI. */
+export const backfillInputSchema = z.object({
+  table: textInput('configured table (name or schema.name)'),
+  batchSize: numberInput({ min: 1, max: 1_000_000, integer: true, default: 10_000, describe: 'rows per batch (the ceiling adaptive sizing returns to)' }),
+  jobs: numberInput({ min: 1, max: maxJobs, integer: true, default: 1, describe: 'batches in flight at once, each on its own connection; also leaf index builds at once with --defer-indexes' }),
+  sleepMs: numberInput({ min: 0, max: 3_600_000, integer: true, default: 0, describe: 'pause between batches, to leave I/O for the application' }),
+  maxBatchMs: numberInput({ min: 1, max: 3_600_000, integer: true, default: 5000, describe: 'a batch slower than this halves the batch size' }),
+  maxDuration: optionalNumberInput({ min: 0.01, max: 31_536_000, describe: 'stop cleanly (checkpoint kept) after this many seconds; run again to continue' }),
+  deferIndexes: flagInput('drop secondary shadow indexes for the copy, build them per leaf afterwards'),
+  restart: flagInput('empty the shadow, forget the checkpoint and copy from the first key again'),
+  maxRetries: numberInput({ min: 0, max: 1000, integer: true, default: 10, describe: 'consecutive failed attempts of one batch before giving up' }),
+});
+export type BackfillInput = z.input<typeof backfillInputSchema>;
+
+interface BackfillOptions {
   settings: RuntimeSettings;
-  /** Rows per batch to start with, and the ceiling adaptive sizing grows back to. */
-  batchSize?: number;
-  /**
-   * Batches in flight at once, each on its own connection (and leaf index builds at once with
-   * deferIndexes); default 1. The pool needs jobs + 2 connections (advisory lock, chunk probes),
-   * or the extra jobs just wait for a connection.
-   */
-  jobs?: number;
-  /** Pause between batches, to leave I/O for the application. */
-  sleepMs?: number;
-  /** A batch slower than this halves the batch size; one under half of it grows the size back. */
-  maxBatchMs?: number;
-  /** Stop cleanly (checkpoint kept) after this many seconds; run again to continue. */
-  maxDurationSec?: number;
-  /** Drop the shadow's secondary indexes for the copy and build them per leaf afterwards. */
-  deferIndexes?: boolean;
-  /** Empty the shadow, forget the checkpoint and copy from the first key again. */
-  restart?: boolean;
-  /** Consecutive failed attempts of one batch before giving up. */
-  maxRetries?: number;
-  onProgress?: (p: BackfillProgress) => void;
-  onEvent?: (message: string) => void;
+  batchSize: number;
+  jobs: number;
+  sleepMs: number;
+  maxBatchMs: number;
+  maxDurationSec: number | undefined;
+  deferIndexes: boolean;
+  restart: boolean;
+  maxRetries: number;
+  onProgress: (p: BackfillProgress) => void;
+  onEvent: (message: string) => void;
 }
 
 export interface BackfillProgress {
@@ -93,8 +101,6 @@ interface CheckpointRow {
   deferred_indexes: DeferredIndex[];
 }
 
-/** More batches in flight than this only queue on locks and WAL. */
-export const maxJobs = 16;
 const batchWorkMemBytes = 64 * 1024 * 1024;
 
 function guardOf(o: BackfillOptions) {
@@ -152,19 +158,29 @@ async function batchWorkMem(db: PartgovKysely): Promise<{ work_mem?: string }> {
  * deadlock, serialization failure, statement timeout, a dropped connection)
  * are retried with backoff; one run per table at a time (exit 4 otherwise).
  */
-export async function runBackfill(db: PartgovKysely, table: TableConfig, o: BackfillOptions): Promise<BackfillResult> {
+export async function runBackfill(ctx: StageContext, input: BackfillInput): Promise<BackfillResult> {
+  const i = parseStageInput('backfill', backfillInputSchema, input);
+  const table = configuredTable(ctx, 'backfill', i.table);
+  // One connection per job, one for the advisory lock, one for chunk probes, one for replay.
+  const own = ctx.database.open({ maxConnections: i.jobs + 3 });
+  try {
+    return await backfillTable(own.db, table, {
+      ...i,
+      maxDurationSec: i.maxDuration,
+      settings: ctx.settings,
+      onEvent: ctx.log,
+      onProgress: (p) => ctx.onProgress({ stage: 'backfill', table: p.table, done: p.total_rows_copied, total: p.rows_estimate, unit: 'rows', per_sec: p.rows_per_sec, eta_sec: p.eta_sec, figures: { batches: p.batches, batch_size: p.batch_size } }),
+    });
+  } finally {
+    await own.close();
+  }
+}
+
+async function backfillTable(db: PartgovKysely, table: TableConfig, o: BackfillOptions): Promise<BackfillResult> {
   await assertStateSchema(db);
   const pair = await resolveShadowPair(db, table);
-  const ceiling = o.batchSize ?? 10_000;
-  if (!Number.isInteger(ceiling) || ceiling < 1) {
-    throw new InputInvalidError(`--batch-size ${ceiling} is not a positive whole number`, { fix: 'pass e.g. --batch-size 10000' });
-  }
-  const jobs = o.jobs ?? 1;
-  if (!Number.isInteger(jobs) || jobs < 1 || jobs > maxJobs) {
-    throw new InputInvalidError(`--jobs ${jobs} is not a whole number from 1 to ${maxJobs}`, {
-      fix: 'pass --jobs 1 (the default) while the application is busy, or up to the server\'s spare cores in a maintenance window',
-    });
-  }
+  const ceiling = o.batchSize;
+  const jobs = o.jobs;
   if (jobs > 1 && o.settings.lockTimeoutMs <= 0) {
     // A batch waiting for the one before it is invisible to PostgreSQL's deadlock
     // detector; lock_timeout is what turns a lock cycle through the application into a retry.
@@ -172,7 +188,7 @@ export async function runBackfill(db: PartgovKysely, table: TableConfig, o: Back
       fix: 'pass --lock-timeout 5000 (or set lock_timeout_ms in the config), or run with --jobs 1',
     });
   }
-  const event = o.onEvent ?? (() => undefined);
+  const event = o.onEvent;
   return withAdvisoryLock(db, 'backfill', pair.label, async (lock) => {
     const t0 = performance.now();
     if (o.restart) {
@@ -276,9 +292,9 @@ export async function runBackfill(db: PartgovKysely, table: TableConfig, o: Back
               sortBatches: await sortsBatches(db, pair),
               jobs,
               batchSize: ceiling,
-              maxBatchMs: o.maxBatchMs ?? 5_000,
-              maxRetries: o.maxRetries ?? 10,
-              sleepMs: o.sleepMs ?? 0,
+              maxBatchMs: o.maxBatchMs,
+              maxRetries: o.maxRetries,
+              sleepMs: o.sleepMs,
               deadline: o.maxDurationSec === undefined ? undefined : t0 + o.maxDurationSec * 1000,
               lockTimeoutMs: o.settings.lockTimeoutMs,
               statementTimeoutMs: o.settings.statementTimeoutMs,
@@ -293,7 +309,7 @@ export async function runBackfill(db: PartgovKysely, table: TableConfig, o: Back
                 if (!syncEnabled) offlineBatches++;
                 const secs = (performance.now() - t0) / 1000;
                 const rate = secs > 0 ? totalRowsThisRun / secs : 0;
-                o.onProgress?.({
+                o.onProgress({
                   table: pair.label,
                   total_rows_copied: totalRows,
                   rows_estimate: Math.max(estimate, totalRows),
@@ -340,7 +356,7 @@ export async function runBackfill(db: PartgovKysely, table: TableConfig, o: Back
       resumed,
       sync_enabled: syncEnabled,
       mode: syncEnabled ? 'online' : 'offline',
-      restarted: o.restart === true,
+      restarted: o.restart,
       offline_batches: offlineBatches,
       conflict_fallbacks: walk?.conflict_fallbacks ?? 0,
       rows_copied: totalRows - rowsBefore,

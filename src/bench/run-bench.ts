@@ -2,7 +2,12 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { sql } from 'kysely';
 import type { PartgovConfig, TableConfig } from '../config/config-schema.js';
-import { startPaceMs, type GateEnv } from '../config/gate-env.js';
+import { parseGateEnv, startPaceMs, type GateEnv } from '../config/gate-env.js';
+import { z } from 'zod';
+import { configuredTable, derivedContext, requireConfig, type StageContext } from '../stage/stage-context.js';
+import { parseStageInput, textInput } from '../stage/stage-input.js';
+import { figuresMetrics } from '../gate/metrics.js';
+import { writeFileAtomically } from '../gate/evidence-bundle.js';
 import type { RuntimeSettings } from '../config/runtime-settings.js';
 import { requireTable, type ColumnModel } from '../db/catalog.js';
 import { compileDdl } from '../db/compile-ddl.js';
@@ -71,19 +76,25 @@ export interface BenchResult {
   ops_per_worker: number;
   scales: ScaleFigures[];
   files: string[];
+  /** Where PERFORMANCE_REPORT.md and the per-scale files went. */
+  out_dir: string;
 }
 
-export interface BenchOptions {
-  settings: RuntimeSettings;
-  config: PartgovConfig;
-  env: GateEnv;
-  scales: number[];
-  outDir: string;
-  table?: TableConfig;
-  tenantId?: string;
-  scope?: string;
-  log?: (line: string) => void;
-}
+/** bench's input: defaults and limits once, for the library and the CLI (GATEC_* settings come from `env`). */
+export const benchInputSchema = z.object({
+  scales: z
+    .union([z.string().regex(/^\d+(,\d+)*$/, { message: 'must be a comma-separated list of row counts, e.g. 100000,1000000' }).transform((t) => t.split(',').map(Number)), z.array(z.number().int().min(1))])
+    .optional()
+    .describe('row counts of the perf scope (default: GATEC_SCALES, 100000)'),
+  profile: z.enum(['balanced', 'recall_slo', 'write_slo'], { error: 'must be balanced, recall_slo or write_slo' }).optional().describe('balanced | recall_slo | write_slo (default: GATEC_PERF_PROFILE)'),
+  out: textInput('where the report goes (default: <evidence_dir>/bench)').optional(),
+  table: textInput('the configured table to measure (default: the first with read_queries)').optional(),
+  tenantId: textInput('tenant of the perf scope').default('perf'),
+  scope: textInput('the perf scope').default('perf'),
+  metricsFile: textInput('also write the figures in Prometheus text format (written atomically)').optional(),
+  env: z.record(z.string(), z.string().optional()).optional().describe('GATEC_* settings (default: the process environment)'),
+});
+export type BenchInput = z.input<typeof benchInputSchema>;
 
 const retryable = new Set(['55P03', '40001', '40P01', '53300', '57014', '53400']);
 
@@ -178,12 +189,26 @@ async function workload(concurrency: number, ops: number, pacer: Pacer, kind: Be
  * partition-first purge. Writes PERFORMANCE_REPORT.md, benchmark_adapt_<scale>.json
  * and bench.json into `outDir`. The application's tables are only read.
  */
-export async function runBench(conn: PartgovDatabase, o: BenchOptions): Promise<BenchResult> {
+export async function runBench(ctx: StageContext, input: BenchInput = {}): Promise<BenchResult> {
+  const i = parseStageInput('bench', benchInputSchema, input);
+  const config = requireConfig(ctx, 'bench');
+  const env = parseGateEnv({ ...(i.env ?? process.env), ...(i.profile ? { GATEC_PERF_PROFILE: i.profile } : {}) });
+  const o = { config, env, settings: ctx.settings, scales: i.scales ?? env.GATEC_SCALES, outDir: path.resolve(i.out ?? path.join(config.evidence_dir, 'bench')) };
+  // The workload's connections, and two for the copies and resets.
+  const conn = ctx.database.open({ maxConnections: env.GATEC_BENCH_CONCURRENCY + 2 });
+  try {
+    const result = await benchOn(ctx, conn, o, i.table === undefined ? undefined : configuredTable(ctx, 'bench', i.table), i.tenantId, i.scope);
+    if (i.metricsFile !== undefined) await writeFileAtomically(i.metricsFile, await figuresMetrics({ bench: result }));
+    return result;
+  } finally {
+    await conn.close();
+  }
+}
+
+async function benchOn(ctx: StageContext, conn: PartgovDatabase, o: { config: PartgovConfig; env: GateEnv; settings: RuntimeSettings; scales: number[]; outDir: string }, table: TableConfig | undefined, tenantId: string, scope: string): Promise<BenchResult> {
   const { db } = conn;
-  const log = o.log ?? (() => undefined);
-  const source = benchTableOf(o.config, o.table);
-  const tenantId = o.tenantId ?? 'perf';
-  const scope = o.scope ?? 'perf';
+  const log = ctx.log;
+  const source = benchTableOf(o.config, table);
   const live = await requireTable(db, { schema: source.schema, name: source.name });
   const columns = copiedColumns(live.columns);
   const sourceRows = Number((await sql<{ n: string }>`select count(*)::text as n from (select 1 from ${sql.id(source.schema, source.name)} limit 10000) s`.execute(db)).rows[0]!.n);
@@ -197,7 +222,7 @@ export async function runBench(conn: PartgovDatabase, o: BenchOptions): Promise<
   await sql`create table ${sql.id(benchSchema, source.name)} (like ${sql.id(source.schema, source.name)} including defaults including constraints including indexes including identity including generated)`.execute(db);
   const benchTable: TableConfig = { ...source, schema: benchSchema, read_queries: source.read_queries, cutover: { retire_after_days: 0 } };
   delete (benchTable as { activity_column?: string }).activity_column;
-  const plan = await runPlan(db, { ...o.config, tables: [benchTable] });
+  const plan = await runPlan(derivedContext(ctx, { config: { ...o.config, tables: [benchTable] }, database: conn }));
   await db.transaction().execute(async (trx) => {
     // sql.raw: statements partgov's own plan generated.
     for (const s of plan.tables[0]!.statements) await sql.raw(s.sql).execute(trx);
@@ -225,7 +250,7 @@ export async function runBench(conn: PartgovDatabase, o: BenchOptions): Promise<
   const allColumns = sql.join(live.columns.filter((c) => c.generated === null).map((c) => sql.id(c.name)));
   await sql`insert into ${sql.id(benchSchema, partitionedName)} (${allColumns}) overriding system value select ${allColumns} from ${sql.id(benchSchema, source.name)}`.execute(db);
 
-  const result: BenchResult = { profile: o.env.GATEC_PERF_PROFILE, table: `${source.schema}.${source.name}`, tenant_id: tenantId, scope, concurrency: o.env.GATEC_BENCH_CONCURRENCY, ops_per_worker: o.env.GATEC_BENCH_OPS, scales: [], files: [] };
+  const result: BenchResult = { profile: o.env.GATEC_PERF_PROFILE, table: `${source.schema}.${source.name}`, tenant_id: tenantId, scope, concurrency: o.env.GATEC_BENCH_CONCURRENCY, ops_per_worker: o.env.GATEC_BENCH_OPS, scales: [], files: [], out_dir: o.outDir };
   await mkdir(o.outDir, { recursive: true });
   const pool = conn;
   // Statement texts built once per layout (not per operation), sent as named (prepared) statements, as an
@@ -270,7 +295,7 @@ export async function runBench(conn: PartgovDatabase, o: BenchOptions): Promise<
     const reset: ResetFigures = { impl: o.env.GATEC_RESET_IMPL, mode: o.env.GATEC_RESET_PURGE_MODE, strategies: [], purge_delete_strategy_tables_total: 0, partition_ms: null, delete_ms: 0, error: null };
     if (o.env.GATEC_RESET_IMPL === 'scope_purge') {
       try {
-        const r = await runPurge(conn, { tenantId, scope, confirm: `${tenantId}/${scope}`, mode: o.env.GATEC_RESET_PURGE_MODE, tables: [purgeTable], allowDelete: true }, { settings: o.settings, config: { ...o.config, tables: [purgeTable] } });
+        const r = await runPurge(derivedContext(ctx, { config: { ...o.config, tables: [purgeTable] }, database: conn }), { tenantId, scope, confirm: `${tenantId}/${scope}`, mode: o.env.GATEC_RESET_PURGE_MODE, allowDelete: true });
         reset.strategies = r.tables.map((t) => ({ table: t.table, strategy: t.strategy, rows: t.rows, ms: t.ms }));
         reset.purge_delete_strategy_tables_total = r.purge_delete_strategy_tables_total;
         reset.partition_ms = r.duration_ms;

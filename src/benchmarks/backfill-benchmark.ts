@@ -92,7 +92,7 @@ function backfillCli(url: string, configFile: string, name: string, extra: strin
 export async function benchmarkBackfill(o: BackfillBenchmarkOptions): Promise<BackfillBenchmarkResult> {
   const small = `${table}_small`;
   const tables = [table, small].map((name) => ({ name, layout: { type: 'hash', key: 'scope_key', partitions: 32 } }));
-  return withBenchDatabase(o.major, { tables }, async ({ url, version, db, config, configFile }) => {
+  return withBenchDatabase(o.major, { tables }, async ({ url, version, db, configFile, stage }) => {
     o.log(`bench: loading ${o.rows} + ${o.smallRows} rows into PostgreSQL ${version}`);
     await createLegacy(db, table, o.rows);
     await createLegacy(db, small, o.smallRows);
@@ -104,14 +104,14 @@ export async function benchmarkBackfill(o: BackfillBenchmarkOptions): Promise<Ba
     let peakRssDefault = 0;
     let peakRssAny = 0;
     for (let i = 0; i < o.repeat; i++) {
-      await recreateShadow(db, config, table);
+      await recreateShadow(stage, table);
       const t0 = performance.now();
       await sql`insert into ${sql.id(`${table}_shadow`)} select * from ${sql.id(table)}`.execute(db);
       const ceilingMs = performance.now() - t0;
       ceilings.push(ceilingMs);
       const line = [`INSERT … SELECT ${seconds(ceilingMs)} s`];
       for (const [v, variant] of backfillVariants.entries()) {
-        await recreateShadow(db, config, table);
+        await recreateShadow(stage, table);
         // The backfill's own duration (advisory lock to last commit): node's start-up
         // (~0.5 s on this machine) is a constant, not a property of the copy.
         const run = await backfillCli(url, configFile, table, ['--batch-size', String(o.batchSize), ...variant.args]);
@@ -122,7 +122,7 @@ export async function benchmarkBackfill(o: BackfillBenchmarkOptions): Promise<Ba
       }
       o.log(`bench: repetition ${i + 1}: ${line.join(', ')}`);
     }
-    await recreateShadow(db, config, small);
+    await recreateShadow(stage, small);
     const smallRun = await backfillCli(url, configFile, small, ['--batch-size', String(o.batchSize)]);
     return {
       server: `PostgreSQL ${version}`,

@@ -10,6 +10,8 @@ import type { PartgovKysely } from '../db/state-tables.js';
 import { runMigrate } from '../migrate/run-migrate.js';
 import { runPlan } from '../plan/run-plan.js';
 import { benchServerSettings } from './bench-server-settings.js';
+import { resolveSettings } from '../config/runtime-settings.js';
+import { stageContext, type StageContext } from '../stage/stage-context.js';
 
 export interface BenchDatabase {
   url: string;
@@ -17,6 +19,8 @@ export interface BenchDatabase {
   version: string;
   db: PartgovKysely;
   config: PartgovConfig;
+  /** The stages' context over that database and config (lock_timeout 5 s). */
+  stage: StageContext;
   /** The config written to a scratch file, for the CLI runs the benchmark times. */
   configFile: string;
 }
@@ -36,8 +40,9 @@ export async function withBenchDatabase<T>(major: 15 | 18, config: unknown, work
       const parsed = parseConfig(config);
       const configFile = path.join(dir, 'partgov.config.json');
       await writeFile(configFile, JSON.stringify({ tables: parsed.tables }));
-      await runMigrate(conn.db, { action: 'up', lockTimeoutMs: 5000, statementTimeoutMs: 0, lockRetries: 2 });
-      return await work({ url, version, db: conn.db, config: parsed, configFile });
+      const stage = stageContext(conn, { settings: resolveSettings({ lockTimeout: '5000' }, {}, parsed), config: parsed });
+      await runMigrate(stage, { action: 'up' });
+      return await work({ url, version, db: conn.db, config: parsed, configFile, stage });
     } finally {
       await conn.close();
     }
@@ -48,20 +53,21 @@ export async function withBenchDatabase<T>(major: 15 | 18, config: unknown, work
 }
 
 /** Creates `table`'s shadow from partgov's own plan, in one transaction. */
-export async function applyPlan(db: PartgovKysely, config: PartgovConfig, table: string): Promise<void> {
-  const plan = await runPlan(db, config, { table });
-  await db.transaction().execute(async (trx) => {
+export async function applyPlan(stage: StageContext, table: string): Promise<void> {
+  const plan = await runPlan(stage, { table });
+  await stage.database.db.transaction().execute(async (trx) => {
     // sql.raw: statements partgov's own plan generated.
     for (const s of plan.tables[0]!.statements) await sql.raw(s.sql).execute(trx);
   });
 }
 
 /** Drops `name`'s shadow and its checkpoint, applies partgov's plan again, and checkpoints the server. */
-export async function recreateShadow(db: PartgovKysely, config: PartgovConfig, name: string): Promise<void> {
+export async function recreateShadow(stage: StageContext, name: string): Promise<void> {
+  const { db } = stage.database;
   await sql`drop table if exists ${sql.id(`${name}_shadow`)}`.execute(db);
   await sql`delete from partgov.backfill_checkpoint where table_name = ${`public.${name}`}`.execute(db);
   await sql`delete from partgov.backfill_batch where table_name = ${`public.${name}`}`.execute(db);
-  await applyPlan(db, config, name);
+  await applyPlan(stage, name);
   await sql`checkpoint`.execute(db);
 }
 

@@ -2,13 +2,13 @@ import { mkdtemp, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { runBench, type BenchResult } from '../bench/run-bench.js';
-import { parseGateEnv } from '../config/gate-env.js';
 import { parseConfig } from '../config/load-config.js';
 import { resolveSettings } from '../config/runtime-settings.js';
 import { openDatabase } from '../db/open-database.js';
 import { loadMemoryExample } from '../demo/run-demo.js';
 import { startEmbeddedServer } from '../embedded/embedded-server.js';
 import { runMigrate } from '../migrate/run-migrate.js';
+import { stageContext } from '../stage/stage-context.js';
 import { packagePath } from '../package-root.js';
 import { benchServerSettings } from './bench-server-settings.js';
 
@@ -26,11 +26,11 @@ export async function benchmarkPerfMatrix(o: { nodes: number; scales: number[]; 
     await loadMemoryExample(url, o.nodes);
     const conn = openDatabase({ url, maxConnections: 12 });
     try {
-      await runMigrate(conn.db, { action: 'up', lockTimeoutMs: 5000, statementTimeoutMs: 0, lockRetries: 2 });
       const config = parseConfig(JSON.parse(await readFile(packagePath('examples', 'memory', 'partgov.config.json'), 'utf8')));
-      const env = parseGateEnv(process.env);
+      const stage = stageContext(conn, { settings: resolveSettings({ lockTimeout: '5000' }, {}, config), config, log: o.log });
+      await runMigrate(stage, { action: 'up' });
       const outDir = await mkdtemp(path.join(os.tmpdir(), 'partgov-bench-perf-'));
-      const result = await runBench(conn, { settings: resolveSettings({ lockTimeout: '5000' }, {}, config), config, env, scales: o.scales, outDir, log: o.log });
+      const result = await runBench(stage, { scales: o.scales, out: outDir });
       return { server: `PostgreSQL ${version}`, result, out_dir: outDir };
     } finally {
       await conn.close();

@@ -5,6 +5,7 @@ import type { PartgovKysely } from '../db/state-tables.js';
 import { runIsolate } from '../maintain/isolate-scope.js';
 import { runPurge } from '../purge/run-purge.js';
 import { median, withBenchDatabase } from './bench-database.js';
+import { stageContext } from '../stage/stage-context.js';
 
 /** One partition-mode purge: the whole table step and the exclusive-lock hold (grant through COMMIT). */
 export interface PartitionPurgeFigure {
@@ -75,7 +76,7 @@ export async function benchmarkPurge(o: { tableRows: number; scopeRows: number; 
       await sql`vacuum analyze scoped`.execute(db);
       const truncateConfig = { ...config, purge: { ...config.purge, swap_min_mb: 1e9 } };
       const swapConfig = { ...config, purge: { ...config.purge, swap_min_mb: 0 } };
-      const purge = (scope: string, mode: 'partition' | 'delete', cfg = truncateConfig) => runPurge(conn, { tenantId: tenant, scope, confirm: `${tenant}/${scope}`, mode }, { settings, config: cfg });
+      const purge = (scope: string, mode: 'partition' | 'delete', cfg = truncateConfig) => runPurge(stageContext(conn, { settings, config: cfg }), { tenantId: tenant, scope, confirm: `${tenant}/${scope}`, mode });
       const figure = (r: Awaited<ReturnType<typeof purge>>): PartitionPurgeFigure => ({ ms: r.tables[0]!.ms, lock_ms: r.tables[0]!.lock_held_ms, total_ms: r.duration_ms });
       const medianFigure = (xs: PartitionPurgeFigure[]): PartitionPurgeFigure => ({ ms: median(xs.map((x) => x.ms)), lock_ms: median(xs.map((x) => x.lock_ms)), total_ms: median(xs.map((x) => x.total_ms)) });
       /** Fills the scope afresh and purges it one way (the checkpoint first, so no purge pays for another's dirty pages). */
@@ -121,7 +122,7 @@ export async function benchmarkPurge(o: { tableRows: number; scopeRows: number; 
         const isoConfig = { ...config, tables: [{ ...config.tables[0]!, name }] };
         const runs: number[] = [];
         for (let i = 0; i < o.repeat; i++) {
-          const r = await runIsolate(db, { tenantId: tenant, scope: `new${i}`, confirm: `${tenant}/new${i}` }, { settings, config: isoConfig });
+          const r = await runIsolate(stageContext(conn, { settings, config: isoConfig }), { tenantId: tenant, scope: `new${i}`, confirm: `${tenant}/new${i}` });
           runs.push(r.tables[0]!.lock_held_ms);
         }
         isolate.push({ table_rows: size, lock_ms: median(runs), lock_ms_runs: runs });

@@ -35,13 +35,13 @@ function verifyCli(url: string, configFile: string): Promise<Envelope> {
  */
 export async function benchmarkVerify(o: { rows: number; repeat: number; major: 15 | 18; log: (l: string) => void }): Promise<VerifyBenchmarkResult> {
   const tables = [{ name: 'bench_rows', layout: { type: 'hash', key: 'scope_key', partitions: 32 } }];
-  return withBenchDatabase(o.major, { tables }, async ({ url, version, db, config, configFile }) => {
+  return withBenchDatabase(o.major, { tables }, async ({ url, version, db, configFile, stage }) => {
     o.log(`bench: loading ${o.rows} rows twice into PostgreSQL ${version}`);
     await sql`create table bench_rows (id bigint primary key, scope_key text not null, kind text not null, body text not null, payload jsonb, created_at timestamptz not null)`.execute(db);
     await sql`insert into bench_rows select g, 'tenant_' || (g % 97) || ':scope_' || (g % 13), (array['a', 'b', 'c'])[1 + g % 3], repeat(md5(g::text), 5),
               case when g % 3 = 0 then null else jsonb_build_object('g', g) end, timestamptz '2026-01-01' + g * interval '1 second'
               from generate_series(1, ${o.rows}) g`.execute(db);
-    await applyPlan(db, config, 'bench_rows');
+    await applyPlan(stage, 'bench_rows');
     await sql`insert into bench_rows_shadow select * from bench_rows`.execute(db);
     await sql`vacuum analyze`.execute(db);
     // Warm both tables into cache so neither measurement pays the first read.

@@ -1,8 +1,8 @@
 import cliProgress from 'cli-progress';
-import type { BackfillProgress } from '../backfill/run-backfill.js';
+import type { StageProgress } from '../stage/stage-context.js';
 
 export interface ProgressRenderer {
-  update(p: BackfillProgress): void;
+  update(p: StageProgress): void;
   stop(): void;
 }
 
@@ -26,13 +26,13 @@ export function backfillProgress(stream: NodeJS.WriteStream = process.stderr, in
     let started = false;
     return {
       update: (p) => {
-        const payload = { table: p.table, rate: p.rows_per_sec, eta_h: eta(p.eta_sec), batch: p.batch_size };
+        const payload = { table: p.table, rate: p.per_sec, eta_h: eta(p.eta_sec), batch: p.figures.batch_size };
         if (!started) {
-          bar.start(p.rows_estimate, p.total_rows_copied, payload);
+          bar.start(p.total ?? p.done, p.done, payload);
           started = true;
         }
-        bar.setTotal(p.rows_estimate);
-        bar.update(p.total_rows_copied, payload);
+        bar.setTotal(p.total ?? p.done);
+        bar.update(p.done, payload);
       },
       stop: () => {
         if (started) bar.stop();
@@ -45,7 +45,7 @@ export function backfillProgress(stream: NodeJS.WriteStream = process.stderr, in
       const now = Date.now();
       if (now - last < intervalMs) return;
       last = now;
-      stream.write(`backfill ${p.table}: ${p.total_rows_copied}/${p.rows_estimate} rows, ${p.rows_per_sec} rows/s, ETA ${eta(p.eta_sec)}, batch ${p.batch_size}\n`);
+      stream.write(`${p.stage} ${p.table}: ${p.done}/${p.total ?? '?'} ${p.unit}, ${p.per_sec} ${p.unit}/s, ETA ${eta(p.eta_sec)}, batch ${p.figures.batch_size}\n`);
     },
     stop: () => undefined,
   };

@@ -1,4 +1,6 @@
 import type { Command } from 'commander';
+import type { z } from 'zod';
+import { helpOf } from '../stage/stage-input.js';
 import type { GlobalOptions } from './run-command.js';
 
 /** What a command file gets to register itself. */
@@ -33,9 +35,19 @@ export const action = (handler: Handler) =>
   };
 
 /** The three guard flags of every command that targets one tenant's scope (purge, isolate). */
-export function scopeTargetOptions(cmd: Command): Command {
-  return cmd
-    .option('--tenant-id <id>', 'tenant (exact value): required')
-    .option('--scope <scope>', 'scope (exact value): required')
-    .option('--confirm <tenant/scope>', 'the tenant and scope again, as <tenant>/<scope>: required');
+export function scopeTargetOptions(cmd: Command, schema: z.ZodObject): Command {
+  return inputOptions(cmd, schema, '--tenant-id <id>', '--scope <scope>', '--confirm <tenant/scope>');
+}
+
+/** `--max-diff-keys <n>` → `maxDiffKeys`: the stage input field a flag sets. */
+const fieldOf = (spec: string) => spec.split(/\s+/)[0]!.replace(/^--/, '').replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+
+/**
+ * Flags for a stage's input fields: help text and default come from the
+ * stage's zod schema, so they are written once. The action passes commander's
+ * option object to the stage as it is; the stage validates and converts.
+ */
+export function inputOptions(cmd: Command, schema: z.ZodObject, ...specs: string[]): Command {
+  for (const spec of specs) cmd.option(spec, helpOf(schema, fieldOf(spec)));
+  return cmd;
 }

@@ -6,6 +6,7 @@ import { redactSecrets } from '../db/database-url.js';
 import { openDatabase, type PartgovDatabase } from '../db/open-database.js';
 import { ExitCode, toPartgovError, type PartgovError } from '../errors.js';
 import { recordRun } from '../state/run-ledger.js';
+import { stageContext, type StageContext, type StageProgress } from '../stage/stage-context.js';
 
 /** Options every command accepts (PRODUCT.md §4). */
 export interface GlobalOptions {
@@ -37,6 +38,8 @@ export interface CommandContext {
   /** Opens the database on first call; `maxConnections` sizes the pool (first call wins). */
   database(options?: { maxConnections?: number }): PartgovDatabase;
   log(line: string): void;
+  /** The stage context over that database: settings, config, stderr logging and retry notices. */
+  stage(options?: { maxConnections?: number; onProgress?: (p: StageProgress) => void }): StageContext;
   json: boolean;
 }
 
@@ -120,6 +123,14 @@ export async function runCommand<R extends object>(
         return opened;
       },
       log: (line) => process.stderr.write(`${redact(line)}\n`),
+      stage: (options = {}) =>
+        stageContext(() => ctx.database(options.maxConnections === undefined ? {} : { maxConnections: options.maxConnections }), {
+          settings,
+          config,
+          log: (m) => ctx.log(`${spec.name}: ${m}`),
+          onRetry: (e) => ctx.log(`${e.label}: ${e.sqlstate ?? 'error'} (${e.message}); retrying, ${e.retriesLeft} left`),
+          ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+        }),
     };
     const ledger = ledgerEntry(globals, config);
     const outcome = await body(ctx);

@@ -16,14 +16,30 @@ import { lastSucceeded, latestRun } from '../state/run-ledger.js';
 import { assertStateSchema } from '../state/state-schema.js';
 import { renderSteps, writeAudit, type StepReport } from '../steps/run-steps.js';
 import { planSwap, type SwapObject, type SwapPlan } from './swap-plan.js';
+import { z } from 'zod';
+import { configuredTable, type StageContext } from '../stage/stage-context.js';
+import { flagInput, parseStageInput, textInput } from '../stage/stage-input.js';
 
-export interface SwapOptions {
+/** cutover's and rollback's input: defaults and limits once, for the library and the CLI. */
+export const swapInputSchema = z.object({
+  table: textInput('configured table (name or schema.name)'),
+  // Checked by the stage itself (assertConfirm), so a missing or wrong value gets the swap's own refusal.
+  confirm: z.string().optional().describe('the table again (name or schema.name): required'),
+  dryRun: flagInput('print the preconditions and the swap SQL; change nothing'),
+});
+export type SwapInput = z.input<typeof swapInputSchema>;
+
+interface SwapOptions {
   settings: RuntimeSettings;
-  /** Must equal the table's name (or schema.name): a swap is never one keystroke away. */
   confirm: string | undefined;
-  dryRun?: boolean;
-  onRetry?: (e: GuardRetryEvent) => void;
-  onEvent?: (message: string) => void;
+  dryRun: boolean;
+  onRetry: (e: GuardRetryEvent) => void;
+  onEvent: (message: string) => void;
+}
+
+function swapOptions(ctx: StageContext, stage: 'cutover' | 'rollback', input: SwapInput): { table: TableConfig; o: SwapOptions } {
+  const i = parseStageInput(stage, swapInputSchema, input);
+  return { table: configuredTable(ctx, stage, i.table), o: { settings: ctx.settings, confirm: i.confirm, dryRun: i.dryRun, onRetry: ctx.onRetry, onEvent: ctx.log } };
 }
 
 export interface SwapResult {
@@ -179,11 +195,11 @@ async function swap(db: PartgovKysely, table: TableConfig, direction: 'cutover' 
     // Before any lock: the first queries after the swap must not plan blind (autovacuum never
     // analyzes a partitioned parent), and the log should be short so the locked replay is.
     if (direction === 'cutover') {
-      o.onEvent?.(`analyze ${pair.shadow.name}`);
+      o.onEvent(`analyze ${pair.shadow.name}`);
       await sql`analyze ${sql.id(pair.shadow.schema, pair.shadow.name)}`.execute(db);
     }
     const before = await replayChanges(db, pair, { direction: direction === 'cutover' ? 'forward' : 'reverse', lockTimeoutMs: o.settings.lockTimeoutMs, statementTimeoutMs: o.settings.statementTimeoutMs });
-    o.onEvent?.(`replayed ${before.entries} change-log entries before the lock`);
+    o.onEvent(`replayed ${before.entries} change-log entries before the lock`);
     const started = new Date();
     const guard = { lockTimeoutMs: o.settings.lockTimeoutMs, statementTimeoutMs: o.settings.statementTimeoutMs, retries: o.settings.lockRetries };
     // sql.raw below: step text compiled by kysely in swap-plan.ts.
@@ -225,22 +241,23 @@ async function swap(db: PartgovKysely, table: TableConfig, direction: 'cutover' 
  * it, T is the partitioned table, the legacy table is kept as its archive and
  * follows every write through the reverse change log, so `rollback` loses nothing.
  */
-export function runCutover(db: PartgovKysely, table: TableConfig, o: SwapOptions): Promise<SwapResult> {
-  return swap(db, table, 'cutover', o);
+export function runCutover(ctx: StageContext, input: SwapInput): Promise<SwapResult> {
+  const { table, o } = swapOptions(ctx, 'cutover', input);
+  return swap(ctx.database.db, table, 'cutover', o);
 }
 
 /** `partgov rollback --table T --confirm T`: the reverse swap, with the same guarantees; forward sync again. */
-export function runRollback(db: PartgovKysely, table: TableConfig, o: SwapOptions): Promise<SwapResult> {
-  return swap(db, table, 'rollback', o);
+export function runRollback(ctx: StageContext, input: SwapInput): Promise<SwapResult> {
+  const { table, o } = swapOptions(ctx, 'rollback', input);
+  return swap(ctx.database.db, table, 'rollback', o);
 }
 
-export interface RetireOptions {
-  settings: RuntimeSettings;
-  confirm: string | undefined;
-  keepArchive?: boolean;
-  dryRun?: boolean;
-  now?: Date;
-}
+/** retire's input: defaults and limits once, for the library and the CLI. */
+export const retireInputSchema = swapInputSchema.extend({
+  keepArchive: flagInput('keep the archive as a plain table instead of dropping it'),
+  dryRun: flagInput('print the steps; change nothing'),
+});
+export type RetireInput = z.input<typeof retireInputSchema>;
 
 export interface RetireResult {
   table: string;
@@ -256,7 +273,10 @@ export interface RetireResult {
  * change log and drops the archive (or keeps it as a plain table). In prod,
  * refused until tables[].cutover.retire_after_days after the cutover.
  */
-export async function runRetire(db: PartgovKysely, table: TableConfig, o: RetireOptions): Promise<RetireResult> {
+export async function runRetire(ctx: StageContext, input: RetireInput): Promise<RetireResult> {
+  const o = { ...parseStageInput('retire', retireInputSchema, input), settings: ctx.settings };
+  const table = configuredTable(ctx, 'retire', o.table);
+  const { db } = ctx.database;
   assertConfirm(table, o.confirm, 'retire');
   await assertStateSchema(db);
   const label = `${table.schema}.${table.name}`;
@@ -265,7 +285,7 @@ export async function runRetire(db: PartgovKysely, table: TableConfig, o: Retire
     throw new InputInvalidError(`${label} is not cut over (no partitioned ${table.name} with ${archive} beside it): nothing to retire`, { fix: 'run `partgov status`' });
   }
   const cut = await lastSucceeded(db, 'cutover', label);
-  const days = cut ? ((o.now ?? new Date()).getTime() - cut.getTime()) / 86_400_000 : null;
+  const days = cut ? (ctx.now().getTime() - cut.getTime()) / 86_400_000 : null;
   if (o.settings.appEnv === 'prod' && (days === null || days < table.cutover.retire_after_days)) {
     refuse('prod-retire-too-early', `${label} was cut over ${days === null ? 'at an unknown time' : `${days.toFixed(1)} day(s) ago`}; prod keeps the archive ${table.cutover.retire_after_days} day(s) so a rollback stays possible`, `wait, or lower tables[].cutover.retire_after_days in the config`);
   }

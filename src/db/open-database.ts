@@ -15,6 +15,8 @@ export interface OpenDatabaseOptions {
 export interface PartgovDatabase {
   db: Kysely<StateDatabase>;
   pool: pg.Pool;
+  /** Another pool on the same server and database (parallel readers): the caller closes it. */
+  open(options?: { maxConnections?: number; applicationName?: string }): PartgovDatabase;
   close(): Promise<void>;
 }
 
@@ -48,6 +50,7 @@ export function openDatabase(options: OpenDatabaseOptions): PartgovDatabase {
   return {
     db,
     pool,
+    open: (more = {}) => openDatabase({ ...options, ...more }),
     close: () => db.destroy(),
   };
 }

@@ -34,7 +34,7 @@ function assertScopeValue(flag: string, value: string | undefined): string {
  * Validates `--tenant-id`, `--scope` and `--confirm`: all three required,
  * confirm equal to `<tenant>/<scope>` byte for byte. Exit 2 on any mismatch.
  */
-export function parseScopeTarget(input: { tenantId: string | undefined; scope: string | undefined; confirm: string | undefined }, verb: string): ScopeTarget {
+export function parseScopeTarget(input: { tenantId?: string | undefined; scope?: string | undefined; confirm?: string | undefined }, verb: string): ScopeTarget {
   const tenantId = assertScopeValue('--tenant-id', input.tenantId);
   const scope = assertScopeValue('--scope', input.scope);
   if (tenantId.includes('/')) {

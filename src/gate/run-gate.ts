@@ -2,13 +2,14 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { sql } from 'kysely';
-import { Gauge, Registry } from 'prom-client';
 import { runBench, type BenchResult } from '../bench/run-bench.js';
 import { isCutOver, isSyncEnabled } from '../changelog/sync-state.js';
 import { verdict, type Check } from '../checks/check.js';
 import type { PartgovConfig } from '../config/config-schema.js';
-import type { GateEnv } from '../config/gate-env.js';
-import type { RuntimeSettings } from '../config/runtime-settings.js';
+import { parseGateEnv, type GateEnv } from '../config/gate-env.js';
+import { z } from 'zod';
+import { requireConfig, type StageContext } from '../stage/stage-context.js';
+import { flagInput, parseStageInput, textInput } from '../stage/stage-input.js';
 import { readPartitionTree } from '../db/catalog.js';
 import { partitionedTableOf } from '../db/shadow-pair.js';
 import type { PartgovDatabase } from '../db/open-database.js';
@@ -16,21 +17,18 @@ import { runPreflight } from '../preflight/run-preflight.js';
 import { runShadowRead } from '../shadow-read/run-shadow-read.js';
 import { runVerify } from '../verify/run-verify.js';
 import { writeFileAtomically, writeManifest } from './evidence-bundle.js';
+import { figuresMetrics } from './metrics.js';
 import { renderReportHtml, type ReportChart } from './report-html.js';
 
-export interface GateOptions {
-  settings: RuntimeSettings;
-  config: PartgovConfig;
-  env: GateEnv;
-  /** The bundle goes to `<outDir>/<run_id>/`. */
-  outDir: string;
-  /** Blocking mode (also GATEC_FAIL_ON_FAIL): the CLI exits 1 when a check fails. */
-  failOnFail?: boolean;
-  /** Prometheus text-format file for node_exporter's textfile collector. */
-  metricsFile?: string;
-  runId?: string;
-  log?: (line: string) => void;
-}
+/** gate's input: defaults and limits once, for the library and the CLI (GATEC_* settings come from `env`). */
+export const gateInputSchema = z.object({
+  out: textInput('bundle root (default: <evidence_dir>/gate); the bundle is <dir>/<run_id>/').optional(),
+  failOnFail: flagInput('blocking mode (also GATEC_FAIL_ON_FAIL=true): exit 1 when a check fails; otherwise exit 0 with ok: false'),
+  metricsFile: textInput('also write the figures in Prometheus text format (written atomically)').optional(),
+  runId: textInput('the bundle id (default: time and random suffix)').optional(),
+  env: z.record(z.string(), z.string().optional()).optional().describe('GATEC_* settings (default: the process environment)'),
+});
+export type GateInput = z.input<typeof gateInputSchema>;
 
 export interface GateCheck extends Check {
   /** The bundle file with this check's evidence. */
@@ -73,12 +71,17 @@ const errorText = (err: unknown) => (err instanceof Error ? err.message : String
  * one JSON per check, 02_perf_matrix.log, perf/, report.html and MANIFEST.json
  * (SHA-256 of every file). A row in partgov.gate_run per run.
  */
-export async function runGate(conn: PartgovDatabase & { url: string }, o: GateOptions): Promise<GateResult> {
-  const startedAt = new Date();
+export async function runGate(ctx: StageContext, input: GateInput = {}): Promise<GateResult> {
+  const i = parseStageInput('gate', gateInputSchema, input);
+  const config = requireConfig(ctx, 'gate');
+  const rawEnv = { ...(i.env ?? process.env) };
+  const o = { ...i, config, settings: ctx.settings, env: parseGateEnv(rawEnv), outDir: path.resolve(i.out ?? path.join(config.evidence_dir, 'gate')), log: ctx.log };
+  const conn = ctx.database;
+  const startedAt = ctx.now();
   const runId = o.runId ?? `${startedAt.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}_${randomBytes(3).toString('hex')}`;
   const dir = path.resolve(o.outDir, runId);
   await mkdir(path.join(dir, 'perf'), { recursive: true });
-  const log = o.log ?? (() => undefined);
+  const log = o.log;
   const env = o.env;
   const checks: GateCheck[] = [];
   const evidence = async (file: string, data: unknown) => {
@@ -92,7 +95,7 @@ export async function runGate(conn: PartgovDatabase & { url: string }, o: GateOp
 
   // 1. Health gate: preflight, warnings count as failures.
   try {
-    const pre = await runPreflight({ settings: o.settings, config: o.config, strict: true });
+    const pre = await runPreflight(ctx, { strict: true });
     add({ name: 'health_gate', status: pre.ok ? 'pass' : 'fail', detail: `preflight --strict: ${pre.checks.length} checks, ${pre.failed} failed, ${pre.warned} warnings`, figures: { failed: pre.failed, warned: pre.warned } }, await evidence('01_health_gate.json', pre));
   } catch (err) {
     add({ name: 'health_gate', status: 'fail', detail: `preflight could not run: ${errorText(err)}` }, await evidence('01_health_gate.json', { error: errorText(err) }));
@@ -102,7 +105,7 @@ export async function runGate(conn: PartgovDatabase & { url: string }, o: GateOp
   const perfLog: string[] = [];
   let bench: BenchResult | null = null;
   try {
-    bench = await runBench(conn, { settings: o.settings, config: o.config, env, scales: env.GATEC_SCALES, outDir: path.join(dir, 'perf'), log: (l) => { perfLog.push(`${new Date().toISOString()} ${l}`); log(l); } });
+    bench = await runBench({ ...ctx, log: (l) => { perfLog.push(`${new Date().toISOString()} ${l}`); log(l); } }, { env: rawEnv, scales: env.GATEC_SCALES, out: path.join(dir, 'perf') });
     add({ name: 'perf_matrix', status: 'pass', detail: `bench ran at ${env.GATEC_SCALES.join(', ')} rows (${env.GATEC_PERF_PROFILE})` }, '02_perf_matrix.log');
   } catch (err) {
     perfLog.push(`${new Date().toISOString()} bench failed: ${errorText(err)}`);
@@ -115,7 +118,7 @@ export async function runGate(conn: PartgovDatabase & { url: string }, o: GateOp
   let verifyMs = 0;
   try {
     const t0 = performance.now();
-    const v = await runVerify(conn.db, o.config, { url: conn.url });
+    const v = await runVerify(ctx);
     verifyMs = performance.now() - t0;
     verifyRows = v.tables.reduce((n, t) => n + t.equality.rows_legacy + t.equality.rows_shadow, 0);
     const diffs = v.tables.reduce((n, t) => n + t.equality.differing_rows, 0);
@@ -134,7 +137,7 @@ export async function runGate(conn: PartgovDatabase & { url: string }, o: GateOp
     const failures: string[] = [];
     for (const t of readTables) {
       try {
-        const r = await runShadowRead(conn, t, { limit: env.GATEC_PARTITION_READ_SHADOW_LIMIT, minOverlap: env.GATEC_PARTITION_READ_SHADOW_MIN_OVERLAP, lockTimeoutMs: o.settings.lockTimeoutMs });
+        const r = await runShadowRead(ctx, { table: `${t.schema}.${t.name}`, limit: env.GATEC_PARTITION_READ_SHADOW_LIMIT, minOverlap: env.GATEC_PARTITION_READ_SHADOW_MIN_OVERLAP });
         results.push(r);
         overlapMin = overlapMin === null ? r.overlap_min : Math.min(overlapMin, r.overlap_min);
         if (!r.ok) failures.push(`${r.table}: overlap min ${r.overlap_min}${r.pruning_ok ? '' : ', a query did not prune to one leaf'}`);
@@ -239,34 +242,3 @@ async function reportCharts(conn: PartgovDatabase, config: PartgovConfig, bench:
   return charts;
 }
 
-/**
- * The gate's and bench's figures in Prometheus text format (prom-client):
- * `partgov_gate_*` when a gate ran, `partgov_bench_*` for every scale, workload and layout.
- */
-export async function figuresMetrics(o: { gate?: GateSummary; bench: BenchResult | null }): Promise<string> {
-  const registry = new Registry();
-  const gauge = (name: string, help: string, labelNames: string[] = []) => new Gauge({ name, help, labelNames, registers: [registry] });
-  const g = o.gate;
-  if (g) {
-    gauge('partgov_gate_ok', 'Whether the last gate passed (1) or failed (0)').set(g.ok ? 1 : 0);
-    const check = gauge('partgov_gate_check_passed', 'Per gate check: 1 pass or skip, 0 fail or warn', ['check']);
-    for (const c of g.checks) check.set({ check: c.name }, c.status === 'pass' || c.status === 'skip' ? 1 : 0);
-    gauge('partgov_gate_required_scale_ok', 'Evidence exists at the required scale').set(g.required_scale_ok ? 1 : 0);
-    gauge('partgov_gate_reset_policy_ok', 'The perf scope was reset partition-first').set(g.reset_policy_ok ? 1 : 0);
-    gauge('partgov_gate_last_run_timestamp_seconds', 'When the last gate finished').set(Math.floor(Date.parse(g.finished_at) / 1000));
-  }
-  const deletes = g?.purge_delete_strategy_tables_total ?? (o.bench?.scales ?? []).reduce((n, s) => n + (s.reset?.purge_delete_strategy_tables_total ?? 0), 0);
-  gauge('partgov_purge_delete_strategy_tables_total', 'Tables whose perf-scope reset needed a DELETE').set(deletes);
-  const p95 = gauge('partgov_bench_latency_p95_ms', 'Bench p95 latency', ['scale', 'workload', 'layout']);
-  const p99 = gauge('partgov_bench_latency_p99_ms', 'Bench p99 latency', ['scale', 'workload', 'layout']);
-  const err = gauge('partgov_bench_error_rate', 'Bench error rate', ['scale', 'workload', 'layout']);
-  for (const s of o.bench?.scales ?? []) {
-    for (const r of s.results) {
-      const labels = { scale: String(s.scale), workload: r.workload, layout: r.layout };
-      p95.set(labels, r.figures.p95_ms);
-      p99.set(labels, r.figures.p99_ms);
-      err.set(labels, r.figures.error_rate);
-    }
-  }
-  return registry.metrics();
-}

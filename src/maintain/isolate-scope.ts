@@ -1,12 +1,15 @@
 import { sql } from 'kysely';
-import type { PartgovConfig, TableConfig } from '../config/config-schema.js';
-import type { RuntimeSettings } from '../config/runtime-settings.js';
+import { z } from 'zod';
+import { selectTables } from '../config/load-config.js';
+import { requireConfig, type StageContext } from '../stage/stage-context.js';
+import { flagInput, parseStageInput } from '../stage/stage-input.js';
+import type { TableConfig } from '../config/config-schema.js';
 import { withAdvisoryLocks } from '../db/advisory-lock.js';
 import { findTableOid, readPartitionTree, requireTable, type PartitionModel, type TableRef } from '../db/catalog.js';
 import { compileDdl } from '../db/compile-ddl.js';
 import { objectNames } from '../db/object-names.js';
 import { isDedicatedLeaf, leavesForKey, leavesUnder } from '../db/partition-routing.js';
-import { runGuarded, type GuardRetryEvent } from '../db/run-guarded.js';
+import { runGuarded } from '../db/run-guarded.js';
 import { parseScopeTarget, scopeSelector, type ScopeTarget } from '../db/scope-target.js';
 import { partitionedTableOf } from '../db/shadow-pair.js';
 import type { PartgovKysely } from '../db/state-tables.js';
@@ -16,14 +19,16 @@ import { writeAudit, type Step } from '../steps/run-steps.js';
 import { cleanupDdl, moveScopeOutOfDefault, type ScopeMove } from './move-scope.js';
 import { scopeConstraintNames, tableLikeRootDdl } from '../db/scope-partition.js';
 
-export interface IsolateInput {
-  tenantId: string | undefined;
-  scope: string | undefined;
-  confirm: string | undefined;
-  /** Isolatable tables to act on (default: every isolatable table in the config). */
-  tables?: readonly TableConfig[];
-  dryRun?: boolean;
-}
+/** isolate's input: defaults and limits once, for the library and the CLI. */
+export const isolateInputSchema = z.object({
+  // The three guards are checked by parseScopeTarget, whose refusals name each mistake.
+  tenantId: z.string().optional().describe('tenant (exact value): required'),
+  scope: z.string().optional().describe('scope (exact value): required'),
+  confirm: z.string().optional().describe('the tenant and scope again, as <tenant>/<scope>: required'),
+  table: z.array(z.string().min(1)).optional().describe('only these isolatable tables (default: every isolatable table in the config)'),
+  dryRun: flagInput('print the steps per table; change nothing'),
+});
+export type IsolateInput = z.input<typeof isolateInputSchema>;
 
 export interface IsolateTableResult {
   table: string;
@@ -116,7 +121,12 @@ function isolateSteps(t: IsolateTarget, defaultLeaves: PartitionModel[], hashLea
  * it. A scope that is already isolated is left alone; a scope with rows in the
  * DEFAULT is moved out online (move-scope.ts) with a short final switch.
  */
-export async function runIsolate(db: PartgovKysely, input: IsolateInput, o: { settings: RuntimeSettings; config: PartgovConfig; onRetry?: (e: GuardRetryEvent) => void; onEvent?: (m: string) => void }): Promise<IsolateResult> {
+export async function runIsolate(ctx: StageContext, raw: IsolateInput): Promise<IsolateResult> {
+  const i = parseStageInput('isolate', isolateInputSchema, raw);
+  const config = requireConfig(ctx, 'isolate');
+  const input = { ...i, tables: i.table?.flatMap((n) => selectTables(config, n)) };
+  const { db } = ctx.database;
+  const o = { settings: ctx.settings, config, onRetry: ctx.onRetry, onEvent: ctx.log };
   const target: ScopeTarget = parseScopeTarget(input, 'isolate');
   const tables = (input.tables ?? o.config.tables).filter((t) => t.layout.type === 'isolatable');
   if (tables.length === 0) {
@@ -170,7 +180,7 @@ export async function runIsolate(db: PartgovKysely, input: IsolateInput, o: { se
       for (const p of plans) results.push({ table: `${p.t.table.schema}.${p.t.table.name}`, partitioned: `${p.t.root.schema}.${p.t.root.name}`, partition: p.partition, action: p.steps ? (p.hasRows ? 'moved' : 'created') : 'already_isolated', default_leaf: p.hashLeaf ? `${p.hashLeaf.schema}.${p.hashLeaf.name}` : null, rows_moved: 0, lock_held_ms: 0, steps: stepsOf(p) });
       return { tenant_id: target.tenantId, scope: target.scope, scope_key: keyValue, dry_run: true, tables: results, audit_id: null };
     }
-    const guard = { lockTimeoutMs: o.settings.lockTimeoutMs, statementTimeoutMs: o.settings.statementTimeoutMs, retries: o.settings.lockRetries, ...(o.onRetry ? { onRetry: o.onRetry } : {}) };
+    const guard = { lockTimeoutMs: o.settings.lockTimeoutMs, statementTimeoutMs: o.settings.statementTimeoutMs, retries: o.settings.lockRetries, onRetry: o.onRetry };
     for (const p of plans) {
       let held = 0;
       let rowsMoved = 0;

@@ -1,17 +1,25 @@
 import { sql } from 'kysely';
-import type { PartgovConfig, RangeLayout, TableConfig } from '../config/config-schema.js';
+import { z } from 'zod';
+import { requireConfig, type StageContext } from '../stage/stage-context.js';
+import { flagInput, parseStageInput } from '../stage/stage-input.js';
+import type { RangeLayout, TableConfig } from '../config/config-schema.js';
 import { addIntervals, rangeBounds, rangeLabel, truncateToInterval, type RangeBound } from '../config/range-bounds.js';
-import type { RuntimeSettings } from '../config/runtime-settings.js';
 import { withAdvisoryLocks } from '../db/advisory-lock.js';
 import { requireTable, type TableRef } from '../db/catalog.js';
 import { compileDdl } from '../db/compile-ddl.js';
 import { objectNames } from '../db/object-names.js';
 import { rangePartitionStatements } from '../db/range-partition-ddl.js';
 import { partitionedTableOf } from '../db/shadow-pair.js';
-import { runGuarded, type GuardRetryEvent } from '../db/run-guarded.js';
+import { runGuarded } from '../db/run-guarded.js';
 import type { PartgovKysely } from '../db/state-tables.js';
 import { assertStateSchema } from '../state/state-schema.js';
 import { writeAudit, type Step } from '../steps/run-steps.js';
+
+/** maintain's input: defaults and limits once, for the library and the CLI. */
+export const maintainInputSchema = z.object({
+  dryRun: flagInput('print what would change; change nothing'),
+});
+export type MaintainInput = z.input<typeof maintainInputSchema>;
 
 export interface MaintainTableResult {
   table: string;
@@ -146,7 +154,11 @@ function stepsOf(p: TablePlan): { create: { step: Step; rowsInDefault: number; b
  * then drop or keep). Idempotent and advisory-locked: safe from cron; a second
  * run finds nothing to do.
  */
-export async function runMaintain(db: PartgovKysely, config: PartgovConfig, o: { settings: RuntimeSettings; dryRun?: boolean; now?: Date; onRetry?: (e: GuardRetryEvent) => void; onEvent?: (m: string) => void }): Promise<MaintainResult> {
+export async function runMaintain(ctx: StageContext, input: MaintainInput = {}): Promise<MaintainResult> {
+  const i = parseStageInput('maintain', maintainInputSchema, input);
+  const config = requireConfig(ctx, 'maintain');
+  const { db } = ctx.database;
+  const o = { settings: ctx.settings, dryRun: i.dryRun, now: ctx.now(), onRetry: ctx.onRetry, onEvent: ctx.log };
   await assertStateSchema(db);
   const now = o.now ?? new Date();
   const targets: { table: TableConfig; layout: RangeLayout; root: TableRef }[] = [];

@@ -9,6 +9,9 @@ import { DatabaseError, InputInvalidError, LockUnavailableError, PartgovError, S
 import { withAdvisoryLock } from '../db/advisory-lock.js';
 import { isRetryableLockError } from '../db/sqlstate.js';
 import { writeAudit } from '../steps/run-steps.js';
+import { z } from 'zod';
+import type { StageContext } from '../stage/stage-context.js';
+import { flagInput, parseStageInput, textInput } from '../stage/stage-input.js';
 import { migratorFor, stateMigrationsFolder, stateSchema, type MigrationSetName } from '../state/state-schema.js';
 
 export interface MigrationStatus {
@@ -34,19 +37,24 @@ export interface MigrateResult {
   pending: number;
 }
 
-export interface MigrateOptions {
+/** migrate's input: defaults and limits once, for the library and the CLI. */
+export const migrateInputSchema = z.object({
+  action: z.enum(['up', 'down', 'status'], { error: 'must be up, down or status' }).describe('up | down | status'),
+  all: flagInput('with down: revert every migration (plan set first, then state), not only the last'),
+  dryRun: flagInput('with up/down: print the SQL of what would run, apply nothing'),
+  planFolder: textInput("folder of plan migrations applied after the state schema (default: the config's migrations_dir; skipped when it does not exist)").optional(),
+});
+export type MigrateInput = z.input<typeof migrateInputSchema>;
+
+interface MigrateOptions {
   action: 'up' | 'down' | 'status';
-  /** With down: revert everything (plan set first, then state) instead of one step. */
-  all?: boolean;
-  /** Folder of plan migrations to apply after the state schema; skipped when it does not exist. */
-  planFolder?: string | undefined;
+  all: boolean;
+  planFolder: string | undefined;
   lockTimeoutMs: number;
   statementTimeoutMs: number;
   lockRetries: number;
-  /** Print what would run; apply nothing. */
-  dryRun?: boolean;
-  /** Recorded in the audit row of an up or down that changed something. */
-  appEnv?: string;
+  dryRun: boolean;
+  appEnv: string;
 }
 
 /** Runs one Migrator call, retrying the whole call when a migration hit a lock timeout. */
@@ -127,7 +135,19 @@ async function statusOf(db: PartgovKysely, sets: [MigrationSetName, Migrator][])
  * migrations. `up` twice is a no-op. A second concurrent run exits 4 at once
  * (advisory lock on ("migrate", "partgov")).
  */
-export async function runMigrate(db: PartgovKysely, o: MigrateOptions): Promise<MigrateResult> {
+export async function runMigrate(ctx: StageContext, input: MigrateInput): Promise<MigrateResult> {
+  const i = parseStageInput('migrate', migrateInputSchema, input);
+  return migrate(ctx.database.db, {
+    ...i,
+    planFolder: i.planFolder ?? ctx.config?.migrations_dir,
+    lockTimeoutMs: ctx.settings.lockTimeoutMs,
+    statementTimeoutMs: ctx.settings.statementTimeoutMs,
+    lockRetries: ctx.settings.lockRetries,
+    appEnv: ctx.settings.appEnv,
+  });
+}
+
+async function migrate(db: PartgovKysely, o: MigrateOptions): Promise<MigrateResult> {
   const sets: [MigrationSetName, Migrator][] = [['state', migratorFor(db, 'state', stateMigrationsFolder, o)]];
   if (o.planFolder && existsSync(o.planFolder)) sets.push(['plan', migratorFor(db, 'plan', o.planFolder, o)]);
 
@@ -172,7 +192,7 @@ export async function runMigrate(db: PartgovKysely, o: MigrateOptions): Promise<
   const migrations = await statusOf(db, sets);
   if (applied.length > 0) {
     // The state schema may just have been removed (down --all): then there is no audit log to write to.
-    await writeAudit(db, { command: `migrate ${o.action}`, table: null, appEnv: o.appEnv ?? 'dev' }, applied.every((a) => a.status === 'success') ? 'succeeded' : 'failed',
+    await writeAudit(db, { command: `migrate ${o.action}`, table: null, appEnv: o.appEnv }, applied.every((a) => a.status === 'success') ? 'succeeded' : 'failed',
       applied.map((a) => ({ id: `${a.set}/${a.name}`, description: `${a.direction} ${a.set} migration ${a.name}`, sql: `-- ${a.set}/${a.name}.${a.direction}.sql`, status: a.status === 'success' ? 'succeeded' : a.status === 'error' ? 'failed' : 'not_executed' })),
       { all: o.all === true, plan_folder: o.planFolder ?? null }).catch(() => undefined);
   }

@@ -3,19 +3,21 @@ import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { sql } from 'kysely';
-import type { PartgovConfig } from '../config/config-schema.js';
+import { z } from 'zod';
+import { requireConfig, type StageContext } from '../stage/stage-context.js';
+import { parseStageInput, textInput } from '../stage/stage-input.js';
 import { selectTables } from '../config/load-config.js';
 import { requireTable } from '../db/catalog.js';
 import type { PartgovKysely } from '../db/state-tables.js';
 import { InputInvalidError } from '../errors.js';
 import { partitionKeyColumns, planTable, type TablePlan } from './plan-table.js';
 
-export interface PlanOptions {
-  table?: string | undefined;
-  /** Folder to write numbered up/down migration files into. */
-  out?: string | undefined;
-  now?: Date;
-}
+/** plan's input: defaults and limits once, for the library and the CLI. */
+export const planInputSchema = z.object({
+  table: textInput('only this configured table (name or schema.name)').optional(),
+  out: textInput('write numbered up/down migration files into this folder, for `partgov migrate up`').optional(),
+});
+export type PlanInput = z.input<typeof planInputSchema>;
 
 export interface PlanFile {
   table: string;
@@ -114,8 +116,11 @@ async function writeMigration(folder: string, plan: TablePlan, checkOnly: boolea
  * name collisions), then builds SQL; writes migration files with `out`.
  * Changes nothing in the database.
  */
-export async function runPlan(db: PartgovKysely, config: PartgovConfig, o: PlanOptions = {}): Promise<PlanResult> {
-  const now = o.now ?? new Date();
+export async function runPlan(ctx: StageContext, input: PlanInput = {}): Promise<PlanResult> {
+  const o = parseStageInput('plan', planInputSchema, input);
+  const config = requireConfig(ctx, 'plan');
+  const { db } = ctx.database;
+  const now = ctx.now();
   const configured = new Set(config.tables.map((t) => `${t.schema}.${t.name}`));
   const tables: PlanResult['tables'] = [];
   for (const table of selectTables(config, o.table)) {

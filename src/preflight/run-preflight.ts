@@ -2,10 +2,11 @@ import { strictly, verdict, type Check } from '../checks/check.js';
 import { sql } from 'kysely';
 import type { PartgovKysely } from '../db/state-tables.js';
 import { evaluateAppEnvRules } from '../config/app-env-rules.js';
-import type { PartgovConfig, TableConfig } from '../config/config-schema.js';
-import type { RuntimeSettings } from '../config/runtime-settings.js';
+import type { TableConfig } from '../config/config-schema.js';
 import { findTableOid, introspectTable, readTablePrivileges } from '../db/catalog.js';
-import { openDatabase } from '../db/open-database.js';
+import { z } from 'zod';
+import type { StageContext } from '../stage/stage-context.js';
+import { flagInput, parseStageInput } from '../stage/stage-input.js';
 import { redactSecrets } from '../db/database-url.js';
 import { archiveNameOf } from '../db/shadow-pair.js';
 import { lastSucceeded } from '../state/run-ledger.js';
@@ -25,13 +26,11 @@ export interface PreflightResult {
   warned: number;
 }
 
-export interface PreflightOptions {
-  settings: RuntimeSettings;
-  config: PartgovConfig | undefined;
-  /** Warnings count as failures. */
-  strict: boolean;
-  migrationsFolder?: string;
-}
+/** preflight's input: defaults and limits once, for the library and the CLI. */
+export const preflightInputSchema = z.object({
+  strict: flagInput('warnings count as failures'),
+});
+export type PreflightInput = z.input<typeof preflightInputSchema>;
 
 /** PostgreSQL majors partgov supports (PRODUCT.md §8). */
 export const minServerVersionNum = 140000;
@@ -148,7 +147,8 @@ async function stateSchemaCheck(db: PartgovKysely, pendingMigrations: () => Prom
  * the partgov state schema, and existence, privileges and key columns of every
  * configured table. Never throws for a failed check: it reports it.
  */
-export async function runPreflight(o: PreflightOptions): Promise<PreflightResult> {
+export async function runPreflight(ctx: StageContext, input: PreflightInput = {}): Promise<PreflightResult> {
+  const o = { ...parseStageInput('preflight', preflightInputSchema, input), settings: ctx.settings, config: ctx.config };
   const checks: PreflightCheck[] = [];
   for (const r of evaluateAppEnvRules({
     settings: o.settings,
@@ -167,7 +167,7 @@ export async function runPreflight(o: PreflightOptions): Promise<PreflightResult
       fix: 'pass --database-url or set DATABASE_URL',
     });
   } else {
-    const conn = openDatabase({ url: o.settings.databaseUrl, applicationName: 'partgov preflight', maxConnections: 2 });
+    const conn = ctx.database;
     try {
       const v = await sql<{ num: string; version: string }>`select current_setting('server_version_num') as num, current_setting('server_version') as version`.execute(conn.db);
       const num = Number(v.rows[0]!.num);
@@ -190,8 +190,6 @@ export async function runPreflight(o: PreflightOptions): Promise<PreflightResult
         detail: redactSecrets(`cannot query the server: ${(err as Error).message}`, o.settings.databaseUrl),
         fix: 'check host, port, database name and credentials in the URL, and that the server accepts connections',
       });
-    } finally {
-      await conn.close().catch(() => undefined);
     }
   }
   const effective = strictly(checks, o.strict);

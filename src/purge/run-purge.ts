@@ -1,5 +1,9 @@
 import { sql, type RawBuilder } from 'kysely';
-import type { PartgovConfig, TableConfig } from '../config/config-schema.js';
+import { z } from 'zod';
+import { selectTables } from '../config/load-config.js';
+import { requireConfig, type StageContext } from '../stage/stage-context.js';
+import { flagInput, parseStageInput, textInput } from '../stage/stage-input.js';
+import type { PartgovConfig } from '../config/config-schema.js';
 import type { RuntimeSettings } from '../config/runtime-settings.js';
 import { advisoryLockHolder, withAdvisoryLocks } from '../db/advisory-lock.js';
 import { compileDdl } from '../db/compile-ddl.js';
@@ -19,29 +23,26 @@ import { parseScopeTarget, scopePredicate, type ScopeTarget } from '../db/scope-
 
 export type PurgeMode = 'partition' | 'auto' | 'delete';
 
-export interface PurgeInput {
-  tenantId: string | undefined;
-  scope: string | undefined;
-  /** Must equal `<tenant>/<scope>` byte for byte. */
-  confirm: string | undefined;
-  /** Default: the config's purge.default_mode. */
-  mode?: PurgeMode;
-  /** Configured tables to purge (default: every configured table). */
-  tables?: readonly TableConfig[];
-  dryRun?: boolean;
-  /** Stream the scope's rows here first (COPY, gzip, SHA-256 manifest). */
-  archiveDir?: string;
-  /** In prod, `delete` mode needs this. */
-  allowDelete?: boolean;
-  /** Detach and drop dedicated partitions instead of truncating them. */
-  dropPartitions?: boolean;
-}
+/** purge's input: defaults and limits once, for the library and the CLI. */
+export const purgeInputSchema = z.object({
+  // The three guards are checked by parseScopeTarget, whose refusals name each mistake.
+  tenantId: z.string().optional().describe('tenant (exact value): required'),
+  scope: z.string().optional().describe('scope (exact value): required'),
+  confirm: z.string().optional().describe('the tenant and scope again, as <tenant>/<scope>: required'),
+  mode: z.enum(['partition', 'auto', 'delete'], { error: 'must be partition, auto or delete' }).optional().describe('partition (default: purge.default_mode) | auto | delete'),
+  table: z.array(z.string().min(1)).optional().describe('only these configured tables'),
+  dryRun: flagInput('print the plan per table and its SQL; change nothing'),
+  archive: textInput('first stream the rows out (COPY, gzip, SHA-256 manifest) into a new directory under this one').optional(),
+  allowDelete: flagInput('in prod, allow --mode delete'),
+  dropPartitions: flagInput('detach and drop dedicated partitions instead of emptying them'),
+});
+export type PurgeInput = z.input<typeof purgeInputSchema>;
 
-export interface PurgeOptions {
+interface PurgeOptions {
   settings: RuntimeSettings;
   config: PartgovConfig;
-  onRetry?: (e: GuardRetryEvent) => void;
-  onEvent?: (message: string) => void;
+  onRetry: (e: GuardRetryEvent) => void;
+  onEvent: (message: string) => void;
 }
 
 export interface PurgeTableResult {
@@ -177,7 +178,7 @@ async function deleteInBatches(o: PurgeOptions, db: PartgovDatabase['db'], root:
               and ctid = any(array(select ctid from only ${sql.id(leaf.schema, leaf.name)} where ${where} limit ${batchRows}))`.execute(trx)
           ).numAffectedRows ?? 0n,
         ),
-      { label: `purge: delete from ${leaf.schema}.${leaf.name}`, lockTimeoutMs: o.settings.lockTimeoutMs, statementTimeoutMs: o.settings.statementTimeoutMs, retries: o.settings.lockRetries, ...(o.onRetry ? { onRetry: o.onRetry } : {}) },
+      { label: `purge: delete from ${leaf.schema}.${leaf.name}`, lockTimeoutMs: o.settings.lockTimeoutMs, statementTimeoutMs: o.settings.statementTimeoutMs, retries: o.settings.lockRetries, onRetry: o.onRetry },
     );
     longestMs = Math.max(longestMs, ms(t0));
     rows += n;
@@ -280,7 +281,12 @@ async function guardState(db: PartgovDatabase['db'], leaf: TableRef, name: strin
  * refuse before anything changes; with --archive the rows are streamed out
  * first and proved unchanged under the lock; every purge writes an audit row.
  */
-export async function runPurge(database: PartgovDatabase, input: PurgeInput, o: PurgeOptions): Promise<PurgeResult> {
+export async function runPurge(ctx: StageContext, raw: PurgeInput): Promise<PurgeResult> {
+  const i = parseStageInput('purge', purgeInputSchema, raw);
+  const config = requireConfig(ctx, 'purge');
+  const input = { ...i, tables: i.table?.flatMap((n) => selectTables(config, n)), archiveDir: i.archive };
+  const database = ctx.database;
+  const o: PurgeOptions = { settings: ctx.settings, config, onRetry: ctx.onRetry, onEvent: ctx.log };
   const started = performance.now();
   const target = parseScopeTarget(input, 'purge');
   const mode = input.mode ?? o.config.purge.default_mode;
@@ -327,14 +333,14 @@ export async function runPurge(database: PartgovDatabase, input: PurgeInput, o: 
     let archive: { dir: string; manifest: ArchiveManifest } | null = null;
     if (input.archiveDir !== undefined) {
       archive = await writeScopeArchive(db, database.pool, input.archiveDir, target, plans.map((p) => ({ table: p.table, live: p.live, selector: p.selector, columns: p.columns })));
-      o.onEvent?.(`archived ${archive.manifest.tables.reduce((n, t) => n + t.rows, 0)} row(s) to ${archive.dir}`);
+      o.onEvent(`archived ${archive.manifest.tables.reduce((n, t) => n + t.rows, 0)} row(s) to ${archive.dir}`);
       for (const t of archive.manifest.tables) {
         const r = results.get(t.table)!;
         r.rows = t.rows;
         r.rows_exact = true;
       }
     }
-    const guard = { lockTimeoutMs: o.settings.lockTimeoutMs, statementTimeoutMs: o.settings.statementTimeoutMs, retries: o.settings.lockRetries, ...(o.onRetry ? { onRetry: o.onRetry } : {}) };
+    const guard = { lockTimeoutMs: o.settings.lockTimeoutMs, statementTimeoutMs: o.settings.statementTimeoutMs, retries: o.settings.lockRetries, onRetry: o.onRetry };
     let failure: unknown;
     let deletedTables = 0;
     try {
@@ -383,7 +389,7 @@ export async function runPurge(database: PartgovDatabase, input: PurgeInput, o: 
           switched = true;
           const held = performance.now() - granted;
           for (const p of partitionPlans) Object.assign(results.get(p.table)!, { lock_held_ms: Math.round(held * 10) / 10 });
-          o.onEvent?.(`${w.swaps.length > 0 ? `swapped ${w.swaps.length} partition(s) for empty twins, ` : ''}${w.truncated.length > 0 ? `truncated ${w.truncated.length} partition(s), ` : ''}${partitionPlans.some((p) => p.strategy === 'drop_partition') ? 'detached the dropped partition(s), ' : ''}exclusive lock held ${Math.round(held * 10) / 10} ms`);
+          o.onEvent(`${w.swaps.length > 0 ? `swapped ${w.swaps.length} partition(s) for empty twins, ` : ''}${w.truncated.length > 0 ? `truncated ${w.truncated.length} partition(s), ` : ''}${partitionPlans.some((p) => p.strategy === 'drop_partition') ? 'detached the dropped partition(s), ' : ''}exclusive lock held ${Math.round(held * 10) / 10} ms`);
           // After COMMIT: the old partitions are no longer part of any table the application reads.
           for (const s of w.after) await step(s);
           for (const s of w.swaps) await restoreIndexNames(db, s.leaf, oldIndexNames.get(s.leaf.oid)!);
@@ -405,7 +411,7 @@ export async function runPurge(database: PartgovDatabase, input: PurgeInput, o: 
         }
         deletedTables++;
         Object.assign(results.get(p.table)!, { rows_deleted: rows, ms: ms(t0), lock_held_ms: longest });
-        o.onEvent?.(`${p.table}: ${p.strategy} removed ${rows} row(s) in ${ms(t0)} ms`);
+        o.onEvent(`${p.table}: ${p.strategy} removed ${rows} row(s) in ${ms(t0)} ms`);
       }
       // 3. After cutover the kept legacy table holds the scope too; a TRUNCATE of a partition bypasses the reverse sync.
       for (const p of plans.filter((x) => x.archiveTable !== null && x.strategy !== 'none')) {

@@ -1,9 +1,9 @@
 import { sql } from 'kysely';
-import type { PartgovConfig } from '../config/config-schema.js';
-import type { RuntimeSettings } from '../config/runtime-settings.js';
+import { z } from 'zod';
+import { requireConfig, type StageContext } from '../stage/stage-context.js';
+import { flagInput, parseStageInput, textInput } from '../stage/stage-input.js';
 import { withAdvisoryLocks } from '../db/advisory-lock.js';
 import { requireTable } from '../db/catalog.js';
-import type { PartgovDatabase } from '../db/open-database.js';
 import { InputInvalidError, LockUnavailableError, RunInProgressError, SafetyRefusedError } from '../errors.js';
 import { isRetryableLockError } from '../db/sqlstate.js';
 import { assertStateSchema } from '../state/state-schema.js';
@@ -11,12 +11,13 @@ import { writeAudit } from '../steps/run-steps.js';
 import { loadArchivedTable, readVerifiedArchive, scopeChecksumQuery, type ArchiveSource } from './scope-archive.js';
 import { parseScopeTarget, scopePredicate, scopeSelector } from '../db/scope-target.js';
 
-export interface RestoreInput {
-  /** The directory purge --archive printed. */
-  archiveDir: string;
-  confirm: string | undefined;
-  dryRun?: boolean;
-}
+/** restore's input: defaults and limits once, for the library and the CLI. */
+export const restoreInputSchema = z.object({
+  archive: textInput('the archive directory purge --archive printed'),
+  confirm: z.string().optional().describe("the archive's tenant and scope, as <tenant>/<scope>: required"),
+  dryRun: flagInput('check the archive and the target; load nothing'),
+});
+export type RestoreInput = z.input<typeof restoreInputSchema>;
 
 export interface RestoreResult {
   archive: string;
@@ -36,7 +37,11 @@ export interface RestoreResult {
  * (referenced tables first) and proves the restored rows' count and checksum
  * equal the archived ones before it commits.
  */
-export async function runRestore(database: PartgovDatabase, input: RestoreInput, o: { settings: RuntimeSettings; config: PartgovConfig }): Promise<RestoreResult> {
+export async function runRestore(ctx: StageContext, raw: RestoreInput): Promise<RestoreResult> {
+  const i = parseStageInput('restore', restoreInputSchema, raw);
+  const input = { ...i, archiveDir: i.archive };
+  const o = { settings: ctx.settings, config: requireConfig(ctx, 'restore') };
+  const database = ctx.database;
   const started = performance.now();
   const manifest = await readVerifiedArchive(input.archiveDir);
   const target = parseScopeTarget({ tenantId: manifest.tenant_id, scope: manifest.scope, confirm: input.confirm }, 'restore');

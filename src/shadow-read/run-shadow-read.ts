@@ -1,11 +1,13 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { sql } from 'kysely';
+import { z } from 'zod';
+import { configuredTable, type StageContext } from '../stage/stage-context.js';
+import { numberInput, parseStageInput, textInput } from '../stage/stage-input.js';
 import Cursor from 'pg-cursor';
 import type pg from 'pg';
 import type { TableConfig } from '../config/config-schema.js';
 import { readPartitionTree } from '../db/catalog.js';
-import type { PartgovDatabase } from '../db/open-database.js';
 import type { ShadowPair } from '../db/shadow-pair.js';
 import { InputInvalidError, sqlStateOf } from '../errors.js';
 import { verdict, type Check } from '../checks/check.js';
@@ -13,14 +15,15 @@ import { replayChanges } from '../changelog/replay-changes.js';
 import { comparedPair, isSyncEnabled } from '../changelog/sync-state.js';
 import { compileDdl } from '../db/compile-ddl.js';
 
-export interface ShadowReadOptions {
-  samples?: number;
-  limit?: number;
-  minOverlap?: number;
-  evidenceDir?: string | undefined;
-  /** For the change-log replay that runs first. */
-  lockTimeoutMs?: number;
-}
+/** shadow-read's input: defaults and limits once, for the library and the CLI. */
+export const shadowReadInputSchema = z.object({
+  table: textInput('configured table (name or schema.name)'),
+  // Whole numbers only: the default query's LIMIT is written into its text.
+  samples: numberInput({ min: 1, max: 100_000, integer: true, default: 20, describe: 'scope keys sampled' }),
+  limit: numberInput({ min: 1, max: 100_000, integer: true, default: 100, describe: 'rows compared per query (the default query\'s LIMIT)' }),
+  minOverlap: numberInput({ min: 0, max: 1, default: 0.95, describe: 'lowest acceptable top-k overlap between legacy and shadow results' }),
+});
+export type ShadowReadInput = z.input<typeof shadowReadInputSchema>;
 
 export interface ShadowReadQueryResult {
   name: string;
@@ -137,20 +140,17 @@ function readQueries(pair: ShadowPair, table: TableConfig, column: string, limit
  * legacy table and the shadow, and reports result overlap, latency on both,
  * and how many shadow leaves the plan touches (1 = pruned to one partition).
  */
-export async function runShadowRead(conn: PartgovDatabase, table: TableConfig, o: ShadowReadOptions = {}): Promise<ShadowReadResult> {
-  const samples = o.samples ?? 20;
-  const limit = o.limit ?? 100;
-  const minOverlap = o.minOverlap ?? 0.95;
-  for (const [flag, n] of [['--samples', samples], ['--limit', limit]] as const) {
-    // Whole numbers only: the default query's LIMIT is written into its text.
-    if (!Number.isInteger(n) || n < 1 || n > 100_000) throw new InputInvalidError(`${flag} ${n} is not a whole number from 1 to 100000`, { fix: `pass e.g. ${flag} 20` });
-  }
-  if (!(minOverlap >= 0 && minOverlap <= 1)) throw new InputInvalidError(`--min-overlap ${minOverlap} is not between 0 and 1`, { fix: 'pass e.g. --min-overlap 0.95' });
+export async function runShadowRead(ctx: StageContext, input: ShadowReadInput): Promise<ShadowReadResult> {
+  const o = parseStageInput('shadow-read', shadowReadInputSchema, input);
+  const table = configuredTable(ctx, 'shadow-read', o.table);
+  const conn = ctx.database;
+  const { samples, limit, minOverlap } = o;
+  const evidenceDir = ctx.config?.evidence_dir;
   // After cutover the same comparison runs between the archive (legacy-shaped) and the partitioned table under the name.
   const { pair, direction } = await comparedPair(conn.db, table);
   // The copy lags the table the application writes by the change log: apply it first.
   if (await isSyncEnabled(conn.db, table.schema, table.name, direction)) {
-    await replayChanges(conn.db, pair, { direction, lockTimeoutMs: o.lockTimeoutMs ?? 5000, statementTimeoutMs: 0 });
+    await replayChanges(conn.db, pair, { direction, lockTimeoutMs: ctx.settings.lockTimeoutMs, statementTimeoutMs: ctx.settings.statementTimeoutMs });
   }
   const column = scopeColumn(table);
   const legacyText = compileDdl(sql`${sql.id(pair.legacy.schema, pair.legacy.name)}`);
@@ -230,9 +230,9 @@ export async function runShadowRead(conn: PartgovDatabase, table: TableConfig, o
       pruning_ok: queries.every((q) => q.leaves_touched_max === 1),
       evidence_file: null,
     };
-    if (o.evidenceDir) {
-      await mkdir(o.evidenceDir, { recursive: true });
-      result.evidence_file = path.join(o.evidenceDir, 'shadow-read.json');
+    if (evidenceDir) {
+      await mkdir(evidenceDir, { recursive: true });
+      result.evidence_file = path.join(evidenceDir, 'shadow-read.json');
       await writeFile(result.evidence_file, `${JSON.stringify({ command: 'shadow-read', generated_at: new Date().toISOString(), ...result }, null, 2)}\n`);
     }
     return result;

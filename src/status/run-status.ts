@@ -1,5 +1,7 @@
 import { sql } from 'kysely';
-import type { PartgovConfig } from '../config/config-schema.js';
+import { z } from 'zod';
+import { requireConfig, type StageContext } from '../stage/stage-context.js';
+import { parseStageInput, textInput } from '../stage/stage-input.js';
 import { selectTables } from '../config/load-config.js';
 import { changeLogNames } from '../changelog/change-log.js';
 import { isSyncEnabled } from '../changelog/sync-state.js';
@@ -32,8 +34,17 @@ async function count(db: PartgovKysely, schema: string, table: string): Promise<
   return r.rows[0]!.n;
 }
 
+/** status's input: defaults and limits once, for the library and the CLI. */
+export const statusInputSchema = z.object({
+  table: textInput('only this configured table (name or schema.name)').optional(),
+});
+export type StatusInput = z.input<typeof statusInputSchema>;
+
 /** `partgov status [--table T]`: one line per table a DBA can read at a glance; the details in JSON. */
-export async function runStatus(db: PartgovKysely, config: PartgovConfig, o: { table?: string | undefined } = {}): Promise<{ tables: TableStatus[] }> {
+export async function runStatus(ctx: StageContext, input: StatusInput = {}): Promise<{ tables: TableStatus[] }> {
+  const o = parseStageInput('status', statusInputSchema, input);
+  const config = requireConfig(ctx, 'status');
+  const { db } = ctx.database;
   const stateSchema = (await sql<{ ok: boolean }>`select to_regclass('partgov.run') is not null and to_regclass('partgov.sync_rejected') is not null as ok`.execute(db)).rows[0]!.ok;
   const out: TableStatus[] = [];
   for (const t of selectTables(config, o.table)) {

@@ -15,6 +15,9 @@ import { isSyncEnabled } from '../changelog/sync-state.js';
 import { RunInProgressError, SafetyRefusedError } from '../errors.js';
 import { assertStateSchema } from '../state/state-schema.js';
 import { runSteps, type StepReport } from '../steps/run-steps.js';
+import { z } from 'zod';
+import { configuredTable, type StageContext } from '../stage/stage-context.js';
+import { flagInput, parseStageInput, textInput } from '../stage/stage-input.js';
 
 export type SyncAction = 'enable' | 'disable' | 'replay';
 
@@ -38,7 +41,15 @@ export interface SyncResult {
 }
 
 
-export interface SyncOptions {
+/** sync's input: defaults and limits once, for the library and the CLI. */
+export const syncInputSchema = z.object({
+  table: textInput('configured table (name or schema.name)'),
+  action: z.enum(['enable', 'disable', 'replay'], { error: 'must be enable, disable or replay' }).describe('enable | disable | replay'),
+  dryRun: flagInput('print the SQL enable/disable would run and change nothing'),
+});
+export type SyncInput = z.input<typeof syncInputSchema>;
+
+interface SyncOptions {
   action: SyncAction;
   settings: RuntimeSettings;
   dryRun?: boolean;
@@ -57,7 +68,12 @@ export interface SyncOptions {
  * with retries. replay applies the log to the shadow (backfill, verify and
  * cutover also replay). disable removes triggers, functions and the log.
  */
-export async function runSync(db: PartgovKysely, table: TableConfig, o: SyncOptions): Promise<SyncResult> {
+export async function runSync(ctx: StageContext, input: SyncInput): Promise<SyncResult> {
+  const i = parseStageInput('sync', syncInputSchema, input);
+  return syncTable(ctx.database.db, configuredTable(ctx, 'sync', i.table), { action: i.action, settings: ctx.settings, dryRun: i.dryRun, onRetry: ctx.onRetry });
+}
+
+async function syncTable(db: PartgovKysely, table: TableConfig, o: SyncOptions): Promise<SyncResult> {
   await assertStateSchema(db);
   const label = `${table.schema}.${table.name}`;
   const wasEnabled = await isSyncEnabled(db, table.schema, table.name);

@@ -1,5 +1,5 @@
 import { sql, type Kysely, type RawBuilder } from 'kysely';
-import { openDatabase } from '../db/open-database.js';
+import type { PartgovDatabase } from '../db/open-database.js';
 import { rowHash } from '../db/row-checksum.js';
 import type { ShadowPair } from '../db/shadow-pair.js';
 import type { StateDatabase } from '../db/state-tables.js';
@@ -68,13 +68,13 @@ function segmentOf(hash: RawBuilder<unknown>, segments: number) {
  * rows written meanwhile cannot look like a diff.
  */
 export async function compareRows(
-  url: string,
+  database: PartgovDatabase,
   pair: ShadowPair,
   o: { segments: number; maxDiffKeys: number; statementTimeoutMs: number; changeLog?: ChangeLog | undefined },
 ): Promise<RowComparison> {
   const t0 = performance.now();
-  const a = openDatabase({ url, maxConnections: 1, applicationName: 'partgov verify' });
-  const b = openDatabase({ url, maxConnections: 1, applicationName: 'partgov verify' });
+  const a = database.open({ maxConnections: 1, applicationName: 'partgov verify' });
+  const b = database.open({ maxConnections: 1, applicationName: 'partgov verify' });
   try {
     return await a.db.connection().execute((connA) =>
       b.db.connection().execute(async (connB) => {

@@ -1,10 +1,11 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { PartgovConfig } from '../config/config-schema.js';
+import { z } from 'zod';
 import { selectTables } from '../config/load-config.js';
 import { readPartitionTree } from '../db/catalog.js';
 import type { PartgovKysely } from '../db/state-tables.js';
-import { InputInvalidError } from '../errors.js';
+import { requireConfig, type StageContext } from '../stage/stage-context.js';
+import { flagInput, numberInput, parseStageInput, textInput } from '../stage/stage-input.js';
 import { compareRows, type RowComparison } from './compare-rows.js';
 import { verdict } from '../checks/check.js';
 import { recordRun } from '../state/run-ledger.js';
@@ -15,25 +16,16 @@ import { comparedPair, isCutOver, isSyncEnabled } from '../changelog/sync-state.
 import { checkPartitionHealth, type VerifyCheck } from './partition-health.js';
 import { objectNames } from '../db/object-names.js';
 
-export interface VerifyOptions {
-  url: string;
-  table?: string | undefined;
-  /** Hash segments per table (default 64). */
-  segments?: number;
-  /** Differing keys listed per table (all are counted). */
-  maxDiffKeys?: number;
-  /** Warnings fail too. */
-  strict?: boolean;
-  skewThreshold?: number;
-  bloatThreshold?: number;
-  statementTimeoutMs?: number;
-  lockTimeoutMs?: number;
-  /** Recorded with each table's verdict in partgov.run. */
-  appEnv?: string;
-  now?: Date;
-  /** Folder to write verify.json into for the gate; none when undefined. */
-  evidenceDir?: string | undefined;
-}
+/** verify's input: defaults and limits once, for the library and the CLI. */
+export const verifyInputSchema = z.object({
+  table: textInput('only this configured table (name or schema.name)').optional(),
+  segments: numberInput({ min: 1, max: 65536, integer: true, default: 64, describe: 'hash segments compared per table' }),
+  maxDiffKeys: numberInput({ min: 1, max: 1_000_000, integer: true, default: 100, describe: 'differing keys listed per table (all are counted)' }),
+  strict: flagInput('warnings fail too'),
+  skewThreshold: numberInput({ min: 1, max: 1e9, default: 4, describe: 'largest/smallest hash leaf ratio that warns' }),
+  bloatThreshold: numberInput({ min: 0, max: 1, default: 0.2, describe: 'dead-tuple ratio that warns' }),
+});
+export type VerifyInput = z.input<typeof verifyInputSchema>;
 
 export interface TableVerdict {
   table: string;
@@ -93,12 +85,11 @@ async function rejectionsCheck(db: PartgovKysely, label: string, limit: number):
  * differing keys when not) and checks the shadow's partition health. A check
  * fails the table; with `strict`, so does a warning.
  */
-export async function runVerify(db: PartgovKysely, config: PartgovConfig, o: VerifyOptions): Promise<VerifyResult> {
-  const segments = o.segments ?? 64;
-  if (!Number.isInteger(segments) || segments < 1 || segments > 65536) {
-    throw new InputInvalidError(`--segments ${segments} is out of range`, { fix: 'pass a whole number from 1 to 65536, e.g. --segments 64' });
-  }
-  const maxDiffKeys = o.maxDiffKeys ?? 100;
+export async function runVerify(ctx: StageContext, input: VerifyInput = {}): Promise<VerifyResult> {
+  const o = parseStageInput('verify', verifyInputSchema, input);
+  const config = requireConfig(ctx, 'verify');
+  const { db } = ctx.database;
+  const { segments, maxDiffKeys } = o;
   const tables: TableVerdict[] = [];
   for (const table of selectTables(config, o.table)) {
     const tableStarted = new Date();
@@ -115,25 +106,25 @@ export async function runVerify(db: PartgovKysely, config: PartgovConfig, o: Ver
     const cutOver = direction === 'reverse';
     const syncOn = cutOver || (await isSyncEnabled(db, pair.legacy.schema, pair.legacy.name));
     // Drain first, so only changes made during the comparison itself are left out of it.
-    if (syncOn) await replayChanges(db, pair, { direction, lockTimeoutMs: o.lockTimeoutMs ?? 5000, statementTimeoutMs: o.statementTimeoutMs ?? 0 });
-    const equality = await compareRows(o.url, pair, { segments, maxDiffKeys, statementTimeoutMs: o.statementTimeoutMs ?? 0, changeLog: syncOn ? changeLogOf(pair, direction) : undefined });
+    if (syncOn) await replayChanges(db, pair, { direction, lockTimeoutMs: ctx.settings.lockTimeoutMs, statementTimeoutMs: ctx.settings.statementTimeoutMs });
+    const equality = await compareRows(ctx.database, pair, { segments, maxDiffKeys, statementTimeoutMs: ctx.settings.statementTimeoutMs, changeLog: syncOn ? changeLogOf(pair, direction) : undefined });
     const tree = await readPartitionTree(db, pair.shadow);
     const health = await checkPartitionHealth(db, pair, table, tree, {
-      now: o.now ?? new Date(),
-      skewThreshold: o.skewThreshold ?? 4,
-      bloatThreshold: o.bloatThreshold ?? 0.2,
+      now: ctx.now(),
+      skewThreshold: o.skewThreshold,
+      bloatThreshold: o.bloatThreshold,
       leafRows: equality.leaf_rows,
     });
     const checks = [equalityCheck(equality), ...(syncOn ? [await rejectionsCheck(db, routeLabel(pair, direction), maxDiffKeys)] : []), ...health];
-    const { ok } = verdict(checks, { strict: o.strict === true });
+    const { ok } = verdict(checks, { strict: o.strict });
     // One ledger row per table: cutover asks for the latest verify of *its* table.
     await recordRun(db, {
       command: 'verify',
       table: pair.label,
-      appEnv: o.appEnv ?? 'dev',
+      appEnv: ctx.settings.appEnv,
       startedAt: tableStarted,
       status: ok ? 'succeeded' : 'failed',
-      args: { segments, max_diff_keys: maxDiffKeys, strict: o.strict === true },
+      args: { segments, max_diff_keys: maxDiffKeys, strict: o.strict },
       result: { ok, checks, equality },
     });
     tables.push({ table: pair.label, shadow: `${pair.shadow.schema}.${pair.shadow.name}`, ok, checks, equality });
@@ -141,16 +132,16 @@ export async function runVerify(db: PartgovKysely, config: PartgovConfig, o: Ver
   const all = tables.flatMap((t) => t.checks);
   const result: VerifyResult = {
     ok: tables.every((t) => t.ok),
-    strict: o.strict === true,
+    strict: o.strict,
     tables,
     failed_checks: all.filter((c) => c.status === 'fail').length,
     warned_checks: all.filter((c) => c.status === 'warn').length,
     evidence_file: null,
     peak_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024),
   };
-  if (o.evidenceDir) {
-    await mkdir(o.evidenceDir, { recursive: true });
-    result.evidence_file = path.join(o.evidenceDir, 'verify.json');
+  if (config.evidence_dir) {
+    await mkdir(config.evidence_dir, { recursive: true });
+    result.evidence_file = path.join(config.evidence_dir, 'verify.json');
     await writeFile(result.evidence_file, `${JSON.stringify({ command: 'verify', generated_at: new Date().toISOString(), ...result }, null, 2)}\n`);
   }
   return result;

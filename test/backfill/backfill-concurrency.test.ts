@@ -9,6 +9,7 @@ import { runSync } from '../../src/sync/run-sync.js';
 import { RunInProgressError } from '../../src/errors.js';
 import { createEventsTable, differingRows, prepareShadows } from '../helpers/fixtures.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database.js';
+import { stageFor } from '../helpers/stage.js';
 
 let t: TestDatabase;
 let config: PartgovConfig;
@@ -18,7 +19,7 @@ const settings = resolveSettings({ lockTimeout: '2000' }, {}, undefined);
 beforeAll(async () => {
   t = await createTestDatabase('concur');
   config = await createEventsTable(t.db, rows);
-  await prepareShadows(t.db, config);
+  await prepareShadows(t, config);
 });
 afterAll(async () => t.drop());
 
@@ -59,14 +60,14 @@ function startWriter(url: string): { stop: () => Promise<number> } {
 describe('backfill with sync and a concurrent writer', () => {
   it('inserts, updates (also of the partition key) and deletes during the whole backfill: the two tables end exactly equal', async () => {
     const table = config.tables[0]!;
-    await runSync(t.db, table, { action: 'enable', settings });
+    await runSync(stageFor(t, config, { settings }), { table: table.name, action: 'enable' });
     const writer = startWriter(t.url);
     await sleep(200);
-    const result = await runBackfill(t.db, table, { settings, batchSize: 500, sleepMs: 5 });
+    const result = await runBackfill(stageFor(t, config, { settings }), { table: table.name, batchSize: 500, sleepMs: 5 });
     await sleep(200);
     const ops = await writer.stop();
     // Writes after the copy's final drain wait in the change log until replayed.
-    const replay = await runSync(t.db, table, { action: 'replay', settings });
+    const replay = await runSync(stageFor(t, config, { settings }), { table: table.name, action: 'replay' });
     expect(replay.rejected_keys).toBe(0);
     expect(replay.replay!.waiting).toBe(0);
     expect(result.complete).toBe(true);
@@ -79,7 +80,7 @@ describe('backfill with sync and a concurrent writer', () => {
     expect(await differingRows(t.db, 'Acct Data', 'Acct Events', 'Acct Events_shadow')).toBe(0);
 
     // disable removes exactly what enable added: later writes no longer reach the shadow
-    await runSync(t.db, table, { action: 'disable', settings });
+    await runSync(stageFor(t, config, { settings }), { table: table.name, action: 'disable' });
     const triggers = await sql<{ n: number }>`select count(*)::int as n from pg_trigger where tgrelid = '"Acct Data"."Acct Events"'::regclass and not tgisinternal`.execute(t.db);
     expect(triggers.rows[0]!.n).toBe(0);
     await sql`insert into "Acct Data"."Acct Events" ("Scope Key", "Kind") values ('after:1', 'x')`.execute(t.db);
@@ -91,16 +92,16 @@ describe('backfill with sync and a concurrent writer', () => {
     await sql`truncate "Acct Data"."Acct Events_shadow"`.execute(t.db);
     await sql`delete from partgov.backfill_batch`.execute(t.db);
     await sql`delete from partgov.backfill_checkpoint`.execute(t.db);
-    await runSync(t.db, table, { action: 'enable', settings });
+    await runSync(stageFor(t, config, { settings }), { table: table.name, action: 'enable' });
     const pool = openDatabase({ url: t.url, maxConnections: 6, applicationName: 'partgov jobs' });
     const writer = startWriter(t.url);
     await sleep(200);
-    const result = await runBackfill(pool.db, table, { settings, batchSize: 300, sleepMs: 2, jobs: 3 });
+    const result = await runBackfill(stageFor(pool, config, { settings }), { table: table.name, batchSize: 300, sleepMs: 2, jobs: 3 });
     await sleep(200);
     const ops = await writer.stop();
     await pool.close();
-    await runSync(t.db, table, { action: 'replay', settings });
-    await runSync(t.db, table, { action: 'disable', settings });
+    await runSync(stageFor(t, config, { settings }), { table: table.name, action: 'replay' });
+    await runSync(stageFor(t, config, { settings }), { table: table.name, action: 'disable' });
     expect(result).toMatchObject({ complete: true, sync_enabled: true, mode: 'online' });
     expect(ops).toBeGreaterThan(200);
     expect(await differingRows(t.db, 'Acct Data', 'Acct Events', 'Acct Events_shadow')).toBe(0);
@@ -123,7 +124,7 @@ describe('backfill with sync and a concurrent writer', () => {
         await sleep(5);
       }
     })();
-    const result = await runBackfill(victim.db, table, { settings, batchSize: 200, sleepMs: 2, restart: true, jobs: 2 });
+    const result = await runBackfill(stageFor(victim, config, { settings }), { table: table.name, batchSize: 200, sleepMs: 2, restart: true, jobs: 2 });
     await killer;
     await victim.close();
     expect(terminated).toBeGreaterThanOrEqual(1);
@@ -140,12 +141,8 @@ describe('backfill with sync and a concurrent writer', () => {
     const pool = openDatabase({ url: t.url, maxConnections: 4, applicationName: 'partgov lockloss' });
     let killed = 0;
     try {
-      const run = runBackfill(pool.db, table, {
-        settings,
-        batchSize: 200,
-        sleepMs: 20,
-        onProgress: (p) => {
-          if (p.batches === 3 && killed === 0) {
+      const run = runBackfill(stageFor(pool, config, { settings, onProgress: (p) => {
+          if (p.figures.batches === 3 && killed === 0) {
             killed = -1;
             void sql<{ n: number }>`
               select count(pg_terminate_backend(pid))::int as n from pg_locks
@@ -153,8 +150,7 @@ describe('backfill with sync and a concurrent writer', () => {
                 and database = (select oid from pg_database where datname = current_database())`
               .execute(t.db).then((r) => (killed = r.rows[0]!.n));
           }
-        },
-      });
+        } }), { table: table.name, batchSize: 200, sleepMs: 20 });
       const err = await run.then(() => null, (e: unknown) => e);
       expect(killed).toBe(1);
       expect(err).toBeInstanceOf(RunInProgressError);
@@ -165,7 +161,7 @@ describe('backfill with sync and a concurrent writer', () => {
       await pool.close();
     }
     // The next run resumes and finishes exactly.
-    const rest = await runBackfill(t.db, table, { settings, batchSize: 2000 });
+    const rest = await runBackfill(stageFor(t, config, { settings }), { table: table.name, batchSize: 2000 });
     expect(rest).toMatchObject({ complete: true, resumed: true });
     expect(await differingRows(t.db, 'Acct Data', 'Acct Events', 'Acct Events_shadow')).toBe(0);
   });

@@ -17,7 +17,7 @@ const rows = 30_000;
 beforeAll(async () => {
   t = await createTestDatabase('crash');
   const config = await createEventsTable(t.db, rows);
-  await prepareShadows(t.db, config);
+  await prepareShadows(t, config);
   configFile = path.join(await mkdtemp(path.join(os.tmpdir(), 'partgov-crash-')), 'partgov.config.json');
   await writeFile(configFile, JSON.stringify({ tables: config.tables }));
 });

@@ -6,6 +6,7 @@ import { resolveSettings } from '../../src/config/runtime-settings.js';
 import { runSync } from '../../src/sync/run-sync.js';
 import { createEventsTable, differingRows, prepareShadows } from '../helpers/fixtures.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database.js';
+import { stageFor } from '../helpers/stage.js';
 
 let t: TestDatabase;
 const settings = resolveSettings({}, {}, undefined);
@@ -34,16 +35,16 @@ describe('backfill key types', () => {
         { name: 'empty_one', layout: { type: 'hash', key: 'k', partitions: 2 } },
       ],
     });
-    await prepareShadows(t.db, config);
+    await prepareShadows(t, config);
     for (const table of config.tables) {
       // An odd batch size puts batch boundaries everywhere, including inside one tenant's keys.
-      const r = await runBackfill(t.db, table, { settings, batchSize: 97 });
+      const r = await runBackfill(stageFor(t, config, { settings }), { table: table.name, batchSize: 97 });
       expect(r.complete).toBe(true);
       expect(await differingRows(t.db, 'public', table.name, `${table.name}_shadow`), table.name).toBe(0);
       const n = await sql<{ n: number }>`select count(*)::int as n from ${sql.id('public', table.name)}`.execute(t.db);
       expect(r.total_rows_copied, table.name).toBe(n.rows[0]!.n);
     }
-    const empty = await runBackfill(t.db, config.tables[3]!, { settings });
+    const empty = await runBackfill(stageFor(t, config, { settings }), { table: config.tables[3]!.name });
     expect(empty).toMatchObject({ complete: true, rows_copied: 0, batches: 0 });
   });
 });
@@ -53,12 +54,12 @@ describe('backfill of a generated primary-key column', () => {
     await sql`create table "Gen PK" (a int not null, "B" int generated always as (a * 2) stored, "K k" text not null, note text, primary key ("B"))`.execute(t.db);
     await sql`insert into "Gen PK" (a, "K k", note) select g, 'k' || (g % 7), case when g % 3 = 0 then null else 'n' end from generate_series(1, 3000) g`.execute(t.db);
     const config = parseConfig({ tables: [{ name: 'Gen PK', layout: { type: 'hash', key: 'K k', partitions: 4 } }] });
-    await prepareShadows(t.db, config);
-    await runSync(t.db, config.tables[0]!, { action: 'enable', settings });
-    const r = await runBackfill(t.db, config.tables[0]!, { settings, batchSize: 400, jobs: 2 });
+    await prepareShadows(t, config);
+    await runSync(stageFor(t, config, { settings }), { table: config.tables[0]!.name, action: 'enable' });
+    const r = await runBackfill(stageFor(t, config, { settings }), { table: config.tables[0]!.name, batchSize: 400, jobs: 2 });
     expect(r).toMatchObject({ complete: true, mode: 'online', total_rows_copied: 3000, batches: 8 });
     await sql`update "Gen PK" set a = a + 100000 where a % 10 = 0`.execute(t.db);
-    const replay = await runSync(t.db, config.tables[0]!, { action: 'replay', settings });
+    const replay = await runSync(stageFor(t, config, { settings }), { table: config.tables[0]!.name, action: 'replay' });
     expect(replay.replay).toMatchObject({ keys: 600, rows_inserted: 300, rejected: 0 });
     expect(await differingRows(t.db, 'public', 'Gen PK', 'Gen PK_shadow')).toBe(0);
   });
@@ -77,10 +78,10 @@ describe('backfill --defer-indexes', () => {
 
   it('drops the secondary indexes for the copy, builds them per leaf (2 at once), and ends with the same catalog as the normal mode', async () => {
     const config = await createEventsTable(t.db, 5000);
-    await prepareShadows(t.db, config);
+    await prepareShadows(t, config);
     const shadow = '"Acct Data"."Acct Events_shadow"';
     const before = await leafIndexes(shadow);
-    const r = await runBackfill(t.db, config.tables[0]!, { settings, batchSize: 1000, deferIndexes: true, jobs: 2 });
+    const r = await runBackfill(stageFor(t, config, { settings }), { table: config.tables[0]!.name, batchSize: 1000, deferIndexes: true, jobs: 2 });
     expect(r.deferred_indexes.dropped.sort()).toEqual(['Events By Kind_shadow', 'Events Payload_shadow']);
     expect(r.deferred_indexes.leaf_indexes_built).toBe(16);
     expect(await differingRows(t.db, 'Acct Data', 'Acct Events', 'Acct Events_shadow')).toBe(0);
@@ -106,10 +107,10 @@ describe('backfill --defer-indexes', () => {
         },
       ],
     });
-    await prepareShadows(t.db, config);
+    await prepareShadows(t, config);
     const shadow = '"Acct Data"."Acct Events_shadow"';
     const before = await leafIndexes(shadow);
-    const r = await runBackfill(t.db, config.tables[0]!, { settings, batchSize: 700, deferIndexes: true, jobs: 3 });
+    const r = await runBackfill(stageFor(t, config, { settings }), { table: config.tables[0]!.name, batchSize: 700, deferIndexes: true, jobs: 3 });
     const leaves = await sql<{ n: number }>`select count(*)::int as n from pg_partition_tree(${shadow}::regclass) where isleaf`.execute(t.db);
     expect(leaves.rows[0]!.n).toBeGreaterThan(6);
     expect(r.deferred_indexes.leaf_indexes_built).toBe(2 * leaves.rows[0]!.n);

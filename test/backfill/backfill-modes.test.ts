@@ -11,6 +11,7 @@ import { runSync } from '../../src/sync/run-sync.js';
 import { InputInvalidError, RunInProgressError } from '../../src/errors.js';
 import { createEventsTable, differingRows, prepareShadows } from '../helpers/fixtures.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database.js';
+import { stageFor } from '../helpers/stage.js';
 
 let t: TestDatabase;
 let config: PartgovConfig;
@@ -21,13 +22,13 @@ const shadow = sql`"Acct Data"."Acct Events_shadow"`;
 beforeAll(async () => {
   t = await createTestDatabase('modes');
   config = await createEventsTable(t.db, 6000);
-  await prepareShadows(t.db, config);
+  await prepareShadows(t, config);
 });
 afterAll(async () => t.drop());
 
 describe('backfill modes', () => {
   it('offline (no sync): plain inserts; the batch checksums add up to the checksum of the whole table', async () => {
-    const r = await runBackfill(t.db, config.tables[0]!, { settings, batchSize: 700 });
+    const r = await runBackfill(stageFor(t, config, { settings }), { table: config.tables[0]!.name, batchSize: 700 });
     expect(r).toMatchObject({ mode: 'offline', sync_enabled: false, complete: true, conflict_fallbacks: 0, total_rows_copied: 6000 });
     expect(r.offline_batches).toBe(9);
     const legacy = await requireTable(t.db, { schema: 'Acct Data', name: 'Acct Events' });
@@ -43,7 +44,7 @@ describe('backfill modes', () => {
     await sql`insert into ${events} ("Scope Key", "Kind") select 'late:' || g, 'l' from generate_series(1, 50) g`.execute(t.db);
     // one of the new rows reaches the shadow by hand before the copy does
     await sql`insert into ${shadow} select * from ${events} where "Scope Key" = 'late:7'`.execute(t.db);
-    const r = await runBackfill(t.db, config.tables[0]!, { settings });
+    const r = await runBackfill(stageFor(t, config, { settings }), { table: config.tables[0]!.name });
     expect(r).toMatchObject({ mode: 'offline', conflict_fallbacks: 1, rows_copied: 50, rows_skipped_existing: 1, complete: true });
     expect(await differingRows(t.db, 'Acct Data', 'Acct Events', 'Acct Events_shadow')).toBe(0);
   });
@@ -51,7 +52,7 @@ describe('backfill modes', () => {
   it('--restart empties the shadow and copies every key again, so rows that went stale while sync was off are exact', async () => {
     await sql`update ${events} set "Note" = 'changed while sync was off' where "ID" % 100 = 0`.execute(t.db);
     expect(await differingRows(t.db, 'Acct Data', 'Acct Events', 'Acct Events_shadow')).toBe(120);
-    const r = await runBackfill(t.db, config.tables[0]!, { settings, restart: true });
+    const r = await runBackfill(stageFor(t, config, { settings }), { table: config.tables[0]!.name, restart: true });
     expect(r).toMatchObject({ mode: 'offline', restarted: true, total_rows_copied: 6050, complete: true });
     expect(await differingRows(t.db, 'Acct Data', 'Acct Events', 'Acct Events_shadow')).toBe(0);
   });
@@ -60,18 +61,18 @@ describe('backfill modes', () => {
     const other = openDatabase({ url: t.url, maxConnections: 2 });
     await other.db.connection().execute(async (conn) => {
       await sql`select pg_advisory_lock(hashtext('partgov:backfill'), hashtext('Acct Data.Acct Events'))`.execute(conn);
-      const err = await runSync(t.db, config.tables[0]!, { action: 'enable', settings }).catch((e: unknown) => e);
+      const err = await runSync(stageFor(t, config, { settings }), { table: config.tables[0]!.name, action: 'enable' }).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(RunInProgressError);
       expect((err as RunInProgressError).message).toMatch(/a backfill of Acct Data.Acct Events is running/);
       await sql`select pg_advisory_unlock_all()`.execute(conn);
     });
     await other.close();
-    await runSync(t.db, config.tables[0]!, { action: 'enable', settings });
+    await runSync(stageFor(t, config, { settings }), { table: config.tables[0]!.name, action: 'enable' });
     const events: string[] = [];
-    const r = await runBackfill(t.db, config.tables[0]!, { settings, onEvent: (m) => events.push(m) });
+    const r = await runBackfill(stageFor(t, config, { settings, log: (m) => events.push(m) }), { table: config.tables[0]!.name });
     expect(r).toMatchObject({ mode: 'online', sync_enabled: true, rows_copied: 0 });
     expect(events.join('\n')).toMatch(/batch\(es\) were copied while sync was off/);
-    await runSync(t.db, config.tables[0]!, { action: 'disable', settings });
+    await runSync(stageFor(t, config, { settings }), { table: config.tables[0]!.name, action: 'disable' });
   });
 });
 
@@ -81,14 +82,14 @@ describe('backfill --max-duration', () => {
     await sql`delete from partgov.backfill_batch`.execute(t.db);
     await sql`delete from partgov.backfill_checkpoint`.execute(t.db);
     const total = await sql<{ n: number }>`select count(*)::int as n from ${events}`.execute(t.db);
-    const first = await runBackfill(t.db, config.tables[0]!, { settings, batchSize: 300, sleepMs: 40, jobs: 2, maxDurationSec: 0.3 });
+    const first = await runBackfill(stageFor(t, config, { settings }), { table: config.tables[0]!.name, batchSize: 300, sleepMs: 40, jobs: 2, maxDuration: 0.3 });
     expect(first).toMatchObject({ complete: false, stopped_reason: 'max_duration', resumed: false });
     expect(first.rows_copied).toBeGreaterThan(0);
     expect(first.rows_copied).toBeLessThan(total.rows[0]!.n);
     const inShadow = await sql<{ n: number }>`select count(*)::int as n from ${shadow}`.execute(t.db);
     expect(inShadow.rows[0]!.n).toBe(first.final_checkpoint.rows_copied);
 
-    const second = await runBackfill(t.db, config.tables[0]!, { settings, batchSize: 300, jobs: 2 });
+    const second = await runBackfill(stageFor(t, config, { settings }), { table: config.tables[0]!.name, batchSize: 300, jobs: 2 });
     expect(second).toMatchObject({ complete: true, resumed: true, total_rows_copied: total.rows[0]!.n });
     expect(second.final_checkpoint.batches).toBe(first.batches + second.batches);
     const batches = await sql<{ n: number; max: number }>`select count(*)::int as n, max(batch_no)::int as max from partgov.backfill_batch`.execute(t.db);
@@ -98,8 +99,8 @@ describe('backfill --max-duration', () => {
 
   it('more than one job without a lock_timeout is refused before anything changes', async () => {
     const before = await sql<{ updated_at: Date }>`select updated_at from partgov.backfill_checkpoint`.execute(t.db);
-    await expect(runBackfill(t.db, config.tables[0]!, { settings: { ...settings, lockTimeoutMs: 0 }, jobs: 2, restart: true })).rejects.toThrow(InputInvalidError);
-    await expect(runBackfill(t.db, config.tables[0]!, { settings: { ...settings, lockTimeoutMs: 0 }, jobs: 2 })).rejects.toThrow(/--jobs 2 needs a lock_timeout/);
+    await expect(runBackfill(stageFor(t, config, { settings: { ...settings, lockTimeoutMs: 0 } }), { table: config.tables[0]!.name, jobs: 2, restart: true })).rejects.toThrow(InputInvalidError);
+    await expect(runBackfill(stageFor(t, config, { settings: { ...settings, lockTimeoutMs: 0 } }), { table: config.tables[0]!.name, jobs: 2 })).rejects.toThrow(/--jobs 2 needs a lock_timeout/);
     expect((await sql<{ updated_at: Date }>`select updated_at from partgov.backfill_checkpoint`.execute(t.db)).rows).toEqual(before.rows);
   });
 
@@ -108,8 +109,8 @@ describe('backfill --max-duration', () => {
     await sql`insert into dated_rows select g, date '2026-11-01' + (g % 20) from generate_series(1, 500) g`.execute(t.db);
     await sql`insert into dated_rows values (501, date '1999-01-05')`.execute(t.db);
     const cfg = parseConfig({ tables: [{ name: 'dated_rows', layout: { type: 'range', column: 'at', interval: 'month', start: '2026-11-01', premake: 1 } }] });
-    await prepareShadows(t.db, cfg);
-    const err = await runBackfill(t.db, cfg.tables[0]!, { settings, batchSize: 100 }).catch((e: unknown) => e);
+    await prepareShadows(t, cfg);
+    const err = await runBackfill(stageFor(t, cfg, { settings }), { table: cfg.tables[0]!.name, batchSize: 100 }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(InputInvalidError);
     expect((err as InputInvalidError).exitCode).toBe(2);
     expect((err as Error).message).toMatch(/has no partition in dated_rows_shadow.*1999-01-05/s);

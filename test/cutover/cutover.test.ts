@@ -15,13 +15,14 @@ import { runVerify } from '../../src/verify/run-verify.js';
 import { createAppRole, type AppRole } from '../helpers/app-role.js';
 import { differingRows, prepareShadows } from '../helpers/fixtures.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database.js';
+import { stageFor } from '../helpers/stage.js';
 
 let t: TestDatabase;
 const settings = resolveSettings({ lockTimeout: '1000' }, {}, undefined);
 
 beforeAll(async () => {
   t = await createTestDatabase('cutover');
-  await runMigrate(t.db, { action: 'up', lockTimeoutMs: 5000, statementTimeoutMs: 0, lockRetries: 2 });
+  await runMigrate(stageFor(t, undefined), { action: 'up' });
 });
 afterAll(async () => t.drop());
 
@@ -92,17 +93,17 @@ describe('cutover, rollback and cutover again while the application writes', () 
   it('loses no write, fails none, carries view, grants, comment and publication, and identity continues', async () => {
     const config = await createOrders('Orders', 3000);
     const table = config.tables[0]!;
-    await prepareShadows(t.db, config);
+    await prepareShadows(t, config);
     const app = await createAppRole(t, [{ schema: 'Shop', name: 'Orders' }]);
     await sql`grant select on ${sql.id('Shop', 'Orders totals')} to ${sql.id(app.name)}`.execute(t.db);
     try {
-      await runSync(t.db, table, { action: 'enable', settings });
+      await runSync(stageFor(t, config, { settings }), { table: table.name, action: 'enable' });
       const writer = startWriter(app, 'Orders');
-      await runBackfill(t.db, table, { settings, batchSize: 500 });
-      expect((await runVerify(t.db, config, { url: t.url })).ok).toBe(true);
+      await runBackfill(stageFor(t, config, { settings }), { table: table.name, batchSize: 500 });
+      expect((await runVerify(stageFor(t, config))).ok).toBe(true);
       const maxBefore = (await sql<{ m: string }>`select max(id)::text as m from "Shop"."Orders"`.execute(t.db)).rows[0]!.m;
 
-      const first = await runCutover(t.db, table, { settings, confirm: 'Orders' });
+      const first = await runCutover(stageFor(t, config, { settings }), { table: table.name, confirm: 'Orders' });
       expect(first).toMatchObject({ already: false, archive: 'Shop.Orders_legacy' });
       expect(first.objects.map((o) => `${o.kind}:${o.action}`)).toEqual(expect.arrayContaining(['identity:carried', 'view:carried', 'publication:carried', 'statistics:carried']));
       const stats = await sql<{ s: number }>`select attstattarget::int as s from pg_attribute where attrelid = '"Shop"."Orders"'::regclass and attname = 'total'`.execute(t.db);
@@ -114,11 +115,11 @@ describe('cutover, rollback and cutover again while the application writes', () 
       await sql`select * from "Shop"."Orders totals"`.execute(app.open(1).db);
       await sleep(150);
 
-      const back = await runRollback(t.db, table, { settings, confirm: 'Orders' });
+      const back = await runRollback(stageFor(t, config, { settings }), { table: table.name, confirm: 'Orders' });
       expect(back.already).toBe(false);
       expect(await catalogOf('Orders')).toMatchObject({ kind: 'r', publications: ['pub_orders'], views: ['Orders totals'] });
       await sleep(150);
-      const again = await runCutover(t.db, table, { settings, confirm: 'Orders' });
+      const again = await runCutover(stageFor(t, config, { settings }), { table: table.name, confirm: 'Orders' });
       expect(again.already).toBe(false);
       await sleep(150);
       const w = await writer.stop();
@@ -126,7 +127,7 @@ describe('cutover, rollback and cutover again while the application writes', () 
       expect(w.failures).toEqual([]);
       expect(w.ops).toBeGreaterThan(50);
       // The archive followed every write made since the last cutover: equal row for row.
-      const reverse = await runSync(t.db, table, { action: 'replay', settings }).catch(() => null);
+      const reverse = await runSync(stageFor(t, config, { settings }), { table: table.name, action: 'replay' }).catch(() => null);
       expect(reverse).toBeNull(); // forward sync is off after cutover; the reverse log is replayed below
       const { replayChanges } = await import('../../src/changelog/replay-changes.js');
       const { resolveShadowPair } = await import('../../src/db/shadow-pair.js');
@@ -137,17 +138,17 @@ describe('cutover, rollback and cutover again while the application writes', () 
       const next = await sql<{ id: string }>`insert into "Shop"."Orders" ("Tenant Scope") values ('t1') returning id::text as id`.execute(app.open(1).db);
       expect(BigInt(next.rows[0]!.id)).toBeGreaterThan(BigInt(maxBefore));
 
-      const status = await runStatus(t.db, config);
+      const status = await runStatus(stageFor(t, config));
       expect(status.tables[0]).toMatchObject({ stage: 'cut_over', sync: 'reverse', archive_exists: true });
       // Every swap is in the audit log with its lock hold.
       const audit = await sql<{ command: string; ms: number }>`select command, (details->>'lock_held_ms')::float8 as ms from partgov.audit_log where command in ('cutover', 'rollback') order by id`.execute(t.db);
       expect(audit.rows.map((a) => a.command)).toEqual(['cutover', 'rollback', 'cutover']);
 
       // prod keeps the archive retire_after_days (7) after the cutover
-      await expect(runRetire(t.db, table, { settings: { ...settings, appEnv: 'prod' }, confirm: 'Orders' })).rejects.toThrow(/prod-retire-too-early/);
-      const retired = await runRetire(t.db, table, { settings, confirm: 'Orders' });
+      await expect(runRetire(stageFor(t, config, { settings: { ...settings, appEnv: 'prod' } }), { table: table.name, confirm: 'Orders' })).rejects.toThrow(/prod-retire-too-early/);
+      const retired = await runRetire(stageFor(t, config, { settings }), { table: table.name, confirm: 'Orders' });
       expect(retired.archive_dropped).toBe(true);
-      expect((await runStatus(t.db, config)).tables[0]).toMatchObject({ stage: 'retired', sync: 'off', archive_exists: false });
+      expect((await runStatus(stageFor(t, config))).tables[0]).toMatchObject({ stage: 'retired', sync: 'off', archive_exists: false });
       await sql`insert into "Shop"."Orders" ("Tenant Scope") values ('t2')`.execute(app.open(1).db);
     } finally {
       await app.drop();
@@ -159,43 +160,43 @@ describe('cutover refuses before any lock (exit 3, nothing changed)', () => {
   it('sync off, backfill incomplete, no or stale verify, an unacknowledged key change, a foreign key into the table, a wrong confirm', async () => {
     const config = await createOrders('Refusals', 200);
     const table = config.tables[0]!;
-    await prepareShadows(t.db, config);
+    await prepareShadows(t, config);
     const catalogBefore = await catalogOf('Refusals');
     const expectRefusal = async (rule: RegExp) => {
-      const err = await runCutover(t.db, table, { settings, confirm: 'Refusals' }).catch((e: unknown) => e);
+      const err = await runCutover(stageFor(t, config, { settings }), { table: table.name, confirm: 'Refusals' }).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(SafetyRefusedError);
       expect((err as Error).message).toMatch(rule);
       expect(await catalogOf('Refusals')).toEqual(catalogBefore);
     };
-    await expect(runCutover(t.db, table, { settings, confirm: 'refusals' })).rejects.toThrow(/--confirm must name it/);
+    await expect(runCutover(stageFor(t, config, { settings }), { table: table.name, confirm: 'refusals' })).rejects.toThrow(/--confirm must name it/);
     await expectRefusal(/cutover-needs-sync/);
-    await runSync(t.db, table, { action: 'enable', settings });
+    await runSync(stageFor(t, config, { settings }), { table: table.name, action: 'enable' });
     await expectRefusal(/cutover-needs-backfill/);
-    await runBackfill(t.db, table, { settings });
+    await runBackfill(stageFor(t, config, { settings }), { table: table.name });
     await expectRefusal(/cutover-needs-verify/);
-    await runVerify(t.db, config, { url: t.url });
-    await runBackfill(t.db, table, { settings }); // a later backfill makes that verify stale
+    await runVerify(stageFor(t, config));
+    await runBackfill(stageFor(t, config, { settings }), { table: table.name }); // a later backfill makes that verify stale
     await expectRefusal(/cutover-verify-stale/);
-    await runVerify(t.db, config, { url: t.url });
-    const unacknowledged = parseConfig({ tables: [{ ...table, cutover: { retire_after_days: 7 } }] }).tables[0]!;
-    const err = await runCutover(t.db, unacknowledged, { settings, confirm: 'Refusals' }).catch((e: unknown) => e);
+    await runVerify(stageFor(t, config));
+    const unacknowledged = parseConfig({ tables: [{ ...table, cutover: { retire_after_days: 7 } }] });
+    const err = await runCutover(stageFor(t, unacknowledged, { settings }), { table: table.name, confirm: 'Refusals' }).catch((e: unknown) => e);
     expect((err as Error).message).toMatch(/primary key changes from \(id\) to \(Tenant Scope, id\).*ON CONFLICT \(id\)/s);
     await sql`create table "Shop"."Refusal Lines" (id int primary key, order_id bigint references "Shop"."Refusals" (id))`.execute(t.db);
     await expectRefusal(/foreign key Refusal Lines_order_id_fkey on "Shop"."Refusal Lines"/);
     await sql`drop table "Shop"."Refusal Lines"`.execute(t.db);
-    const dry = await runCutover(t.db, table, { settings, confirm: 'Refusals', dryRun: true });
+    const dry = await runCutover(stageFor(t, config, { settings }), { table: table.name, confirm: 'Refusals', dryRun: true });
     expect(dry.script).toMatch(/alter table "Shop"."Refusals" rename to "Refusals_legacy"/);
     expect(await catalogOf('Refusals')).toEqual(catalogBefore);
-    await runSync(t.db, table, { action: 'disable', settings });
+    await runSync(stageFor(t, config, { settings }), { table: table.name, action: 'disable' });
   });
 
   it('exit 4 when a session holds a conflicting lock, without parking the application behind the swap', async () => {
     const config = await createOrders('Busy', 100);
     const table = config.tables[0]!;
-    await prepareShadows(t.db, config);
-    await runSync(t.db, table, { action: 'enable', settings });
-    await runBackfill(t.db, table, { settings });
-    await runVerify(t.db, config, { url: t.url });
+    await prepareShadows(t, config);
+    await runSync(stageFor(t, config, { settings }), { table: table.name, action: 'enable' });
+    await runBackfill(stageFor(t, config, { settings }), { table: table.name });
+    await runVerify(stageFor(t, config));
     const holder = openDatabase({ url: t.url, maxConnections: 1 });
     const reader = openDatabase({ url: t.url, maxConnections: 1 });
     try {
@@ -203,7 +204,7 @@ describe('cutover refuses before any lock (exit 3, nothing changed)', () => {
         await sql`begin`.execute(conn);
         try {
           await sql`select count(*) from "Shop"."Busy"`.execute(conn); // ACCESS SHARE, held to the end of the transaction
-          const cut = runCutover(t.db, table, { settings: { ...settings, lockRetries: 1 }, confirm: 'Busy' }).catch((e: unknown) => e);
+          const cut = runCutover(stageFor(t, config, { settings: { ...settings, lockRetries: 1 } }), { table: table.name, confirm: 'Busy' }).catch((e: unknown) => e);
           await sleep(300); // the swap is now queued for its ACCESS EXCLUSIVE lock
           const read = await reader.db.transaction().execute(async (trx) => (await sql<{ n: number }>`select count(*)::int as n from "Shop"."Busy"`.execute(trx)).rows[0]!.n);
           // The read finished while the holder still holds its lock: the swap gave up its place in the queue.
@@ -220,7 +221,7 @@ describe('cutover refuses before any lock (exit 3, nothing changed)', () => {
       await reader.close();
     }
     expect(await catalogOf('Busy')).toMatchObject({ kind: 'r' });
-    await runSync(t.db, table, { action: 'disable', settings });
+    await runSync(stageFor(t, config, { settings }), { table: table.name, action: 'disable' });
   });
 });
 
@@ -233,7 +234,7 @@ describe('kill -9 of cutover and rollback', () => {
     const { cliPath, runCli } = await import('../helpers/cli.js');
     const config = await createOrders('Killed', 2000);
     const table = config.tables[0]!;
-    await prepareShadows(t.db, config);
+    await prepareShadows(t, config);
     const file = path.join(await mkdtemp(path.join(os.tmpdir(), 'partgov-kill-')), 'partgov.config.json');
     await writeFile(file, JSON.stringify({ tables: config.tables }));
     const args = ['--config', file, '--database-url', t.url, '--lock-timeout', '2000'];
@@ -280,9 +281,9 @@ describe('kill -9 of cutover and rollback', () => {
     const back = await runCli([...args, 'rollback', '--table', 'Killed', '--confirm', 'Killed']);
     expect(back.code, back.stderr).toBe(0);
     expect(await state()).toBe('before');
-    await runSync(t.db, table, { action: 'replay', settings });
+    await runSync(stageFor(t, config, { settings }), { table: table.name, action: 'replay' });
     expect(await differingRows(t.db, 'Shop', 'Killed', 'Killed_shadow')).toBe(0);
     expect(seen.size).toBeGreaterThan(0);
-    await runSync(t.db, table, { action: 'disable', settings });
+    await runSync(stageFor(t, config, { settings }), { table: table.name, action: 'disable' });
   });
 });

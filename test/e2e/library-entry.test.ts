@@ -17,32 +17,34 @@ beforeAll(async () => {
 afterAll(async () => t.drop());
 
 describe('the library entry', () => {
-  it('plans, applies, syncs, backfills, verifies, shadow-reads, cuts over and purges without the CLI', async () => {
+  it('runs every stage as run<Stage>(ctx, input): plans, applies, syncs, backfills, verifies, shadow-reads, cuts over and purges without the CLI', async () => {
     const config = partgov.parseConfig({ tables: [{ name: 'Lib Items', layout: { type: 'hash', key: 'Scope', partitions: 3 }, tenant_column: 'Scope', scope_column: 'Scope', cutover: { acknowledge_key_change: ['Scope', 'id'] } }] });
     const settings = partgov.resolveSettings({ lockTimeout: '2000' }, {}, config);
     const conn = partgov.openDatabase({ url: t.url, maxConnections: 6 });
+    // One context for every stage: the database (with its connection factory), settings, config.
+    const ctx = partgov.stageContext(conn, { settings, config });
     try {
-      await partgov.runMigrate(conn.db, { action: 'up', lockTimeoutMs: 2000, statementTimeoutMs: 0, lockRetries: 1 });
-      const plan = await partgov.runPlan(conn.db, config);
+      await partgov.runMigrate(ctx, { action: 'up' });
+      const plan = await partgov.runPlan(ctx);
       await conn.db.transaction().execute(async (trx) => {
         for (const s of plan.tables[0]!.statements) await sql.raw(s.sql).execute(trx);
       });
       const table = config.tables[0]!;
-      expect((await partgov.runSync(conn.db, table, { action: 'enable', settings })).enabled).toBe(true);
-      expect((await partgov.runBackfill(conn.db, table, { settings })).complete).toBe(true);
+      expect((await partgov.runSync(ctx, { table: table.name, action: 'enable' })).enabled).toBe(true);
+      expect((await partgov.runBackfill(ctx, { table: table.name })).complete).toBe(true);
       const audit = await sql<{ outcome: string; rows: string }>`select outcome, details->>'rows_copied' as rows from partgov.audit_log where command = 'backfill' and table_name = 'public.Lib Items'`.execute(conn.db);
       expect(audit.rows).toEqual([{ outcome: 'succeeded', rows: '2000' }]);
-      const verify = await partgov.runVerify(conn.db, config, { url: t.url });
+      const verify = await partgov.runVerify(ctx);
       expect(verify.ok).toBe(true);
       expect(partgov.verdict(verify.tables[0]!.checks, { strict: false }).ok).toBe(true);
-      expect((await partgov.runShadowRead(conn, table, { samples: 3 })).ok).toBe(true);
-      const cut = await partgov.runCutover(conn.db, table, { settings, confirm: 'Lib Items' });
+      expect((await partgov.runShadowRead(ctx, { table: table.name, samples: 3 })).ok).toBe(true);
+      const cut = await partgov.runCutover(ctx, { table: table.name, confirm: 'Lib Items' });
       expect(cut.already).toBe(false);
-      expect((await partgov.runStatus(conn.db, config)).tables[0]!.stage).toBe('cut_over');
+      expect((await partgov.runStatus(ctx)).tables[0]!.stage).toBe('cut_over');
       // and purges a scope (a hash layout: a DELETE pruned to the scope's leaf), runs maintain, reads the gate's knobs
-      const purged = await partgov.runPurge(conn, { tenantId: 's1', scope: 's1', confirm: 's1/s1', mode: 'auto' }, { settings, config });
+      const purged = await partgov.runPurge(ctx, { tenantId: 's1', scope: 's1', confirm: 's1/s1', mode: 'auto' });
       expect(purged.tables[0]).toMatchObject({ strategy: 'pruned_delete', rows_deleted: 667 });
-      expect((await partgov.runMaintain(conn.db, config, { settings })).changed).toBe(false);
+      expect((await partgov.runMaintain(ctx)).changed).toBe(false);
       expect(partgov.parseGateEnv({}).GATEC_SLO_RECALL_P95_MS).toBe(800);
     } finally {
       await conn.close();

@@ -14,7 +14,7 @@ let evidence: string;
 beforeAll(async () => {
   t = await createTestDatabase('vcli');
   const config = await createEventsTable(t.db, 12_000);
-  await prepareShadows(t.db, config);
+  await prepareShadows(t, config);
   const dir = await mkdtemp(path.join(os.tmpdir(), 'partgov-vcli-'));
   evidence = path.join(dir, 'evidence');
   cfg = path.join(dir, 'partgov.config.json');

@@ -13,6 +13,7 @@ import { repoRoot, runCli, type CliRun } from '../helpers/cli.js';
 import { createMemoryExample } from '../helpers/example-schema.js';
 import { prepareShadows } from '../helpers/fixtures.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database.js';
+import { stageFor } from '../helpers/stage.js';
 
 let t: TestDatabase;
 let config: PartgovConfig;
@@ -26,10 +27,10 @@ beforeAll(async () => {
   t = await createTestDatabase('gate');
   config = await createMemoryExample(t.db);
   await sql`select memory_seed(3000)`.execute(t.db);
-  await prepareShadows(t.db, config);
+  await prepareShadows(t, config);
   for (const table of config.tables) {
-    await runSync(t.db, table, { action: 'enable', settings });
-    await runBackfill(t.db, table, { settings, batchSize: 2000 });
+    await runSync(stageFor(t, config, { settings }), { table: table.name, action: 'enable' });
+    await runBackfill(stageFor(t, config, { settings }), { table: table.name, batchSize: 2000 });
   }
   await sql`analyze`.execute(t.db);
   dir = await mkdtemp(path.join(os.tmpdir(), 'partgov-gate-'));

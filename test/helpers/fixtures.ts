@@ -5,6 +5,8 @@ import type { PartgovKysely } from '../../src/db/state-tables.js';
 import { runMigrate } from '../../src/migrate/run-migrate.js';
 import { runPlan } from '../../src/plan/run-plan.js';
 import { applyStatements } from './example-schema.js';
+import { stageFor } from './stage.js';
+import type { PartgovDatabase } from '../../src/db/open-database.js';
 
 /**
  * A mixed-case, space-named table in a non-public schema with NULLs, jsonb,
@@ -41,10 +43,10 @@ export async function insertEvents(db: PartgovKysely, rows: number): Promise<voi
 }
 
 /** Applies the state schema and the plan's DDL for every configured table. */
-export async function prepareShadows(db: PartgovKysely, config: PartgovConfig): Promise<void> {
-  await runMigrate(db, { action: 'up', lockTimeoutMs: 5000, statementTimeoutMs: 0, lockRetries: 2 });
-  const plan = await runPlan(db, config);
-  for (const t of plan.tables) await applyStatements(db, t.statements);
+export async function prepareShadows(database: PartgovDatabase, config: PartgovConfig): Promise<void> {
+  await runMigrate(stageFor(database), { action: 'up' });
+  const plan = await runPlan(stageFor(database, config));
+  for (const t of plan.tables) await applyStatements(database.db, t.statements);
 }
 
 /** Rows in one table and not the other, both ways, over every column (0 means identical). */

@@ -3,8 +3,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runMigrate, type MigrateOptions } from '../../src/migrate/run-migrate.js';
+import { runMigrate } from '../../src/migrate/run-migrate.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database.js';
+import { stageFor } from '../helpers/stage.js';
 
 let t: TestDatabase;
 beforeAll(async () => {
@@ -12,7 +13,6 @@ beforeAll(async () => {
 });
 afterAll(async () => t.drop());
 
-const base: Omit<MigrateOptions, 'action'> = { lockTimeoutMs: 2000, statementTimeoutMs: 0, lockRetries: 1 };
 
 /** Tables, columns, indexes and constraints of every non-system schema, as text. */
 async function catalogSnapshot(): Promise<string[]> {
@@ -27,7 +27,7 @@ async function catalogSnapshot(): Promise<string[]> {
 
 describe('migrate (state schema)', () => {
   it('up creates the state tables; up again is a no-op', async () => {
-    const first = await runMigrate(t.db, { ...base, action: 'up' });
+    const first = await runMigrate(stageFor(t, undefined, { lockTimeoutMs: 2000 }), { action: 'up' });
     expect(first.applied.map((a) => `${a.set}/${a.name}:${a.status}`)).toEqual([
       'state/0001_state_schema:success',
       'state/0002_backfill_deferred_indexes:success',
@@ -36,18 +36,18 @@ describe('migrate (state schema)', () => {
     ]);
     const tables = await sql<{ t: string }>`select tablename as t from pg_tables where schemaname = 'partgov' order by 1`.execute(t.db);
     expect(tables.rows.map((r) => r.t)).toEqual(expect.arrayContaining(['audit_log', 'backfill_batch', 'backfill_checkpoint', 'gate_run', 'run', 'sync_rejected']));
-    const second = await runMigrate(t.db, { ...base, action: 'up' });
+    const second = await runMigrate(stageFor(t, undefined, { lockTimeoutMs: 2000 }), { action: 'up' });
     expect(second.applied).toEqual([]);
     expect(second.pending).toBe(0);
   });
 
   it('up, down --all, up leaves the same catalog', async () => {
     const afterUp = await catalogSnapshot();
-    const down = await runMigrate(t.db, { ...base, action: 'down', all: true });
+    const down = await runMigrate(stageFor(t, undefined, { lockTimeoutMs: 2000 }), { action: 'down', all: true });
     expect(down.applied.map((a) => `${a.direction} ${a.name}`)).toEqual(['down 0004_sync_guard', 'down 0003_change_log', 'down 0002_backfill_deferred_indexes', 'down 0001_state_schema']);
     const afterDown = await catalogSnapshot();
     expect(afterDown.some((i) => i.includes('partgov.run '))).toBe(false);
-    await runMigrate(t.db, { ...base, action: 'up' });
+    await runMigrate(stageFor(t, undefined, { lockTimeoutMs: 2000 }), { action: 'up' });
     expect(await catalogSnapshot()).toEqual(afterUp);
   });
 
@@ -55,11 +55,11 @@ describe('migrate (state schema)', () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'partgov-plan-'));
     await writeFile(path.join(dir, '0001_widget.up.sql'), 'create table "Widget" (id int primary key);');
     await writeFile(path.join(dir, '0001_widget.down.sql'), 'drop table "Widget";');
-    const up = await runMigrate(t.db, { ...base, action: 'up', planFolder: dir });
+    const up = await runMigrate(stageFor(t, undefined, { lockTimeoutMs: 2000 }), { action: 'up', planFolder: dir });
     expect(up.applied).toEqual([{ set: 'plan', name: '0001_widget', direction: 'up', status: 'success' }]);
-    const status = await runMigrate(t.db, { ...base, action: 'status', planFolder: dir });
+    const status = await runMigrate(stageFor(t, undefined, { lockTimeoutMs: 2000 }), { action: 'status', planFolder: dir });
     expect(status.migrations.filter((m) => m.executed_at).map((m) => m.name)).toEqual(['0001_state_schema', '0002_backfill_deferred_indexes', '0003_change_log', '0004_sync_guard', '0001_widget']);
-    const down = await runMigrate(t.db, { ...base, action: 'down', planFolder: dir });
+    const down = await runMigrate(stageFor(t, undefined, { lockTimeoutMs: 2000 }), { action: 'down', planFolder: dir });
     expect(down.applied).toEqual([{ set: 'plan', name: '0001_widget', direction: 'down', status: 'success' }]);
     const exists = await sql<{ n: number }>`select count(*)::int as n from pg_class where relname = 'Widget'`.execute(t.db);
     expect(exists.rows[0]!.n).toBe(0);
@@ -68,7 +68,7 @@ describe('migrate (state schema)', () => {
   it('a failing plan migration rolls back and reports the file', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'partgov-plan-'));
     await writeFile(path.join(dir, '0001_bad.up.sql'), 'create table half_done (id int); select * from no_such_table;');
-    await expect(runMigrate(t.db, { ...base, action: 'up', planFolder: dir })).rejects.toThrow(/plan migration failed and was rolled back/);
+    await expect(runMigrate(stageFor(t, undefined, { lockTimeoutMs: 2000 }), { action: 'up', planFolder: dir })).rejects.toThrow(/plan migration failed and was rolled back/);
     const exists = await sql<{ n: number }>`select count(*)::int as n from pg_class where relname = 'half_done'`.execute(t.db);
     expect(exists.rows[0]!.n).toBe(0);
   });

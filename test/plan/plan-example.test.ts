@@ -7,6 +7,7 @@ import type { PartgovConfig } from '../../src/config/config-schema.js';
 import { renderPlanSql, runPlan, type PlanResult } from '../../src/plan/run-plan.js';
 import { applyStatements, createMemoryExample } from '../helpers/example-schema.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database.js';
+import { stageFor } from '../helpers/stage.js';
 
 const goldenDir = path.join(path.dirname(fileURLToPath(import.meta.url)), 'golden');
 const now = new Date('2026-11-22T12:00:00Z');
@@ -17,7 +18,7 @@ let plan: PlanResult;
 beforeAll(async () => {
   t = await createTestDatabase('plan');
   config = await createMemoryExample(t.db);
-  plan = await runPlan(t.db, config, { now });
+  plan = await runPlan(stageFor(t, config, { now }));
 });
 afterAll(async () => t.drop());
 
@@ -47,7 +48,7 @@ describe('plan on the example memory schema', () => {
   });
 
   it('is stable across runs', async () => {
-    const again = await runPlan(t.db, config, { now });
+    const again = await runPlan(stageFor(t, config, { now }));
     expect(again.tables.map((x) => renderPlanSql(x))).toEqual(plan.tables.map((x) => renderPlanSql(x)));
   });
 

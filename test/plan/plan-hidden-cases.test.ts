@@ -11,12 +11,13 @@ import { runSync } from '../../src/sync/run-sync.js';
 import { runVerify } from '../../src/verify/run-verify.js';
 import { prepareShadows } from '../helpers/fixtures.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database.js';
+import { stageFor } from '../helpers/stage.js';
 
 let t: TestDatabase;
 /** One plan folder per database, as in production (migrate checks every applied file is there). */
 let dir: string;
 const settings = resolveSettings({ lockTimeout: '2000' }, {}, undefined);
-const migrate = (planFolder?: string) => runMigrate(t.db, { action: 'up', lockTimeoutMs: 5000, statementTimeoutMs: 0, lockRetries: 2, ...(planFolder ? { planFolder } : {}) });
+const migrate = (planFolder?: string) => runMigrate(stageFor(t, undefined), { action: 'up', ...(planFolder ? { planFolder } : {}) });
 
 beforeAll(async () => {
   t = await createTestDatabase('hidden');
@@ -34,7 +35,7 @@ describe('plan on tables nobody here wrote', () => {
       await sql`create index ${sql.id(name)} on ctl (scope_key)`.execute(t.db);
     }
     const config = parseConfig({ tables: [{ name: 'ctl', layout: { type: 'hash', key: 'scope_key', partitions: 2 } }], migrations_dir: dir });
-    await runPlan(t.db, config, { out: dir });
+    await runPlan(stageFor(t, config), { out: dir });
     await migrate(dir);
     const pwned = await sql<{ n: number }>`select count(*)::int as n from pg_class where relname like 'pwned%'`.execute(t.db);
     expect(pwned.rows[0]!.n).toBe(0);
@@ -53,7 +54,7 @@ describe('plan on tables nobody here wrote', () => {
     }
     const layout = { type: 'range', column: 'at', interval: 'month', premake: 1, default_partition: true };
     const config = parseConfig({ tables: [{ schema: 'app', name: 'ledger', layout }, { schema: 'Billing Data', name: 'ledger', layout }], migrations_dir: dir });
-    const plan = await runPlan(t.db, config, { out: dir });
+    const plan = await runPlan(stageFor(t, config), { out: dir });
     expect(new Set(plan.files.map((f) => path.basename(f.up))).size).toBe(2);
     expect((await readdir(dir)).filter((f) => f.includes('ledger')).length).toBe(4);
     await migrate(dir);
@@ -67,15 +68,15 @@ describe('plan on tables nobody here wrote', () => {
   it('plan --out gives the same files after sync enable (partgov\'s own triggers are not the application\'s)', async () => {
     await sql`create table replanned (id int primary key, scope_key text not null)`.execute(t.db);
     const config = parseConfig({ tables: [{ name: 'replanned', layout: { type: 'hash', key: 'scope_key', partitions: 2 } }], migrations_dir: dir });
-    await runPlan(t.db, config, { out: dir });
+    await runPlan(stageFor(t, config), { out: dir });
     await migrate(dir);
-    await runSync(t.db, config.tables[0]!, { action: 'enable', settings });
+    await runSync(stageFor(t, config, { settings }), { table: config.tables[0]!.name, action: 'enable' });
     try {
-      const again = await runPlan(t.db, config, { out: dir });
+      const again = await runPlan(stageFor(t, config), { out: dir });
       expect(again.files.map((f) => f.status)).toEqual(['unchanged']);
       expect(again.tables[0]!.notes.join('\n')).not.toMatch(/partgov_capture/);
     } finally {
-      await runSync(t.db, config.tables[0]!, { action: 'disable', settings });
+      await runSync(stageFor(t, config, { settings }), { table: config.tables[0]!.name, action: 'disable' });
     }
   });
 
@@ -85,10 +86,10 @@ describe('plan on tables nobody here wrote', () => {
     await sql`create table labels (id int primary key, scope_key text not null, label text collate ci)`.execute(t.db);
     await sql`insert into labels select g, 'k' || g % 2, 'Label-' || g from generate_series(1, 100) g`.execute(t.db);
     const config = parseConfig({ tables: [{ name: 'labels', layout: { type: 'hash', key: 'scope_key', partitions: 2 } }] });
-    await prepareShadows(t.db, config);
+    await prepareShadows(t, config);
     await sql`insert into labels_shadow select * from labels`.execute(t.db);
     await sql`update labels_shadow set label = upper(label) where id = 7`.execute(t.db);
-    const verify = await runVerify(t.db, config, { url: t.url });
+    const verify = await runVerify(stageFor(t, config));
     const equality = verify.tables[0]!.checks.find((c) => c.name === 'equality')!;
     expect(equality.status).toBe('fail');
     expect(equality.objects).toEqual(['changed ["7"]']);

@@ -1,17 +1,31 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load-config.js';
-import { resolveSettings } from '../../src/config/runtime-settings.js';
+import { resolveSettings, type RuntimeSettings } from '../../src/config/runtime-settings.js';
+import type { PartgovConfig } from '../../src/config/config-schema.js';
+import { openDatabase, type PartgovDatabase } from '../../src/db/open-database.js';
+import { stageContext } from '../../src/stage/stage-context.js';
 import { freeLoopbackPort } from '../../src/embedded/embedded-server.js';
 import { runMigrate } from '../../src/migrate/run-migrate.js';
 import { runPreflight } from '../../src/preflight/run-preflight.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database.js';
+import { stageFor } from '../helpers/stage.js';
 
 let t: TestDatabase;
 const config = parseConfig({
   tables: [{ name: 'Events Log', schema: 'App Data', layout: { type: 'hash', key: 'Scope Key', partitions: 4 } }],
 });
 const settingsFor = (url: string) => resolveSettings({ databaseUrl: url }, {}, config);
+/** preflight as the CLI runs it: the database opened from the settings' URL on first use, closed after. */
+async function preflight(settings: RuntimeSettings, cfg: PartgovConfig, strict: boolean) {
+  let opened: PartgovDatabase | undefined;
+  const ctx = stageContext(() => (opened = openDatabase({ url: settings.databaseUrl, maxConnections: 2 })), { settings, config: cfg });
+  try {
+    return await runPreflight(ctx, { strict });
+  } finally {
+    await opened?.close();
+  }
+}
 const statusOf = (r: Awaited<ReturnType<typeof runPreflight>>, name: string) => r.checks.find((c) => c.name === name)?.status;
 
 beforeAll(async () => {
@@ -27,7 +41,7 @@ afterAll(async () => {
 
 describe('preflight', () => {
   it('fails state_schema before migrate up, naming the fix', async () => {
-    const r = await runPreflight({ settings: settingsFor(t.url), config, strict: false });
+    const r = await preflight(settingsFor(t.url), config, false);
     const check = r.checks.find((c) => c.name === 'state_schema');
     expect(check?.status).toBe('fail');
     expect(check?.fix).toMatch(/partgov migrate up/);
@@ -35,8 +49,8 @@ describe('preflight', () => {
   });
 
   it('passes on a prepared database', async () => {
-    await runMigrate(t.db, { action: 'up', lockTimeoutMs: 2000, statementTimeoutMs: 0, lockRetries: 0 });
-    const r = await runPreflight({ settings: settingsFor(t.url), config, strict: true });
+    await runMigrate(stageFor(t, undefined, { lockTimeoutMs: 2000 }), { action: 'up' });
+    const r = await preflight(settingsFor(t.url), config, true);
     expect(r.checks.filter((c) => c.status === 'fail')).toEqual([]);
     expect(statusOf(r, 'connectivity')).toBe('pass');
     expect(statusOf(r, 'server_version')).toBe('pass');
@@ -47,7 +61,7 @@ describe('preflight', () => {
 
   it('fails connectivity on an unreachable host', async () => {
     const port = await freeLoopbackPort();
-    const r = await runPreflight({ settings: settingsFor(`postgres://postgres:pw@127.0.0.1:${port}/x`), config, strict: false });
+    const r = await preflight(settingsFor(`postgres://postgres:pw@127.0.0.1:${port}/x`), config, false);
     expect(statusOf(r, 'connectivity')).toBe('fail');
     expect(r.failed).toBeGreaterThanOrEqual(1);
   });
@@ -59,7 +73,7 @@ describe('preflight', () => {
         { name: 'Events Log', schema: 'App Data', layout: { type: 'hash', key: 'scope_key' } },
       ],
     });
-    const r = await runPreflight({ settings: resolveSettings({ databaseUrl: t.url }, {}, cfg), config: cfg, strict: false });
+    const r = await preflight(resolveSettings({ databaseUrl: t.url }, {}, cfg), cfg, false);
     expect(statusOf(r, 'table_exists:public.nope')).toBe('fail');
     expect(statusOf(r, 'key_column:App Data.Events Log')).toBe('fail');
   });
@@ -72,7 +86,7 @@ describe('preflight', () => {
     const u = new URL(t.url);
     u.username = 'partgov_reader';
     u.password = 'reader-pw';
-    const r = await runPreflight({ settings: settingsFor(u.toString()), config, strict: false });
+    const r = await preflight(settingsFor(u.toString()), config, false);
     const check = r.checks.find((c) => c.name === 'privileges:App Data.Events Log');
     expect(check?.status).toBe('fail');
     expect(check?.detail).toMatch(/INSERT, UPDATE, DELETE, TRIGGER, ownership/);
@@ -86,7 +100,7 @@ describe('preflight', () => {
 
   it('reports prod rules as failed checks instead of refusing', async () => {
     const settings = resolveSettings({ databaseUrl: t.url, appEnv: 'prod' }, {}, parseConfig({ tables: config.tables }));
-    const r = await runPreflight({ settings, config, strict: false });
+    const r = await preflight(settings, config, false);
     expect(statusOf(r, 'app_env:prod-lock-timeout-required')).toBe('fail');
     expect(statusOf(r, 'app_env:prod-statement-timeout-required')).toBe('fail');
   });

@@ -9,6 +9,7 @@ import { runPurge } from '../../src/purge/run-purge.js';
 import { createAppRole } from '../helpers/app-role.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database.js';
 import { allDigests, createScopedTables, schema } from './scope-fixture.js';
+import { stageFor } from '../helpers/stage.js';
 
 let t: TestDatabase;
 let config: PartgovConfig;
@@ -16,7 +17,7 @@ const settings = resolveSettings({ lockTimeout: '2000' }, {}, undefined);
 
 beforeAll(async () => {
   t = await createTestDatabase('isolate');
-  await runMigrate(t.db, { action: 'up', lockTimeoutMs: 5000, statementTimeoutMs: 0, lockRetries: 2 });
+  await runMigrate(stageFor(t, undefined), { action: 'up' });
   config = parseConfig(await createScopedTables(t.db));
 });
 afterAll(async () => t.drop());
@@ -46,11 +47,11 @@ describe('isolate a new scope', () => {
     })();
     try {
       const before = await allDigests(t.db);
-      const dry = await runIsolate(t.db, { tenantId: 'umbrella', scope: 'new', confirm: 'umbrella/new', dryRun: true }, { settings, config });
+      const dry = await runIsolate(stageFor(t, config, { settings }), { tenantId: 'umbrella', scope: 'new', confirm: 'umbrella/new', dryRun: true });
       expect(dry.tables[0]).toMatchObject({ action: 'created', partition: 'Tenant Data.Notes_iso_umbrella_new_' + dry.tables[0]!.partition.split('_new_')[1] });
       expect(withoutWriter(await allDigests(t.db))).toEqual(withoutWriter(before));
 
-      const r = await runIsolate(t.db, { tenantId: 'umbrella', scope: 'new', confirm: 'umbrella/new' }, { settings, config });
+      const r = await runIsolate(stageFor(t, config, { settings }), { tenantId: 'umbrella', scope: 'new', confirm: 'umbrella/new' });
       expect(r.scope_key).toBe('umbrella:new');
       expect(r.tables[0]!.action).toBe('created');
       expect(r.tables[0]!.default_leaf).toMatch(/^Tenant Data\.Notes_default_p\d$/);
@@ -61,8 +62,8 @@ describe('isolate a new scope', () => {
       await sql`insert into ${sql.id(schema, 'Notes')} ("Tenant", "Scope", "Scope Key") values ('umbrella', 'new', 'umbrella:new')`.execute(pool.db);
       expect(await leafOf('umbrella:new')).toBe(r.tables[0]!.partition.split('.')[1]);
       // A second run does nothing.
-      expect((await runIsolate(t.db, { tenantId: 'umbrella', scope: 'new', confirm: 'umbrella/new' }, { settings, config })).tables[0]!.action).toBe('already_isolated');
-      const purged = await runPurge(t, { tenantId: 'umbrella', scope: 'new', confirm: 'umbrella/new', tables: config.tables.filter((x) => x.name === 'Notes') }, { settings, config });
+      expect((await runIsolate(stageFor(t, config, { settings }), { tenantId: 'umbrella', scope: 'new', confirm: 'umbrella/new' })).tables[0]!.action).toBe('already_isolated');
+      const purged = await runPurge(stageFor(t, config, { settings }), { tenantId: 'umbrella', scope: 'new', confirm: 'umbrella/new', table: config.tables.filter((x) => x.name === 'Notes').map((x) => x.name) });
       expect(purged.tables[0]!.strategy).toBe('truncate_partition');
       running = false;
       await writer;
@@ -113,7 +114,7 @@ describe('isolate a new scope', () => {
     const workers = [0, 1].map(worker);
     try {
       while (writes < 40) await new Promise((r) => setTimeout(r, 5));
-      const r = await runIsolate(t.db, { tenantId: 'acme', scope: 'main', confirm: 'acme/main' }, { settings, config });
+      const r = await runIsolate(stageFor(t, config, { settings }), { tenantId: 'acme', scope: 'main', confirm: 'acme/main' });
       const during = writes;
       while (writes < during + 40) await new Promise((r) => setTimeout(r, 5));
       running = false;
@@ -142,7 +143,7 @@ describe('isolate a new scope', () => {
 
   it('refuses a bad confirm, changing nothing', async () => {
     const before = await allDigests(t.db);
-    const bad = await runIsolate(t.db, { tenantId: 'globex', scope: 'perf', confirm: 'globex/perf ' }, { settings, config }).catch((e: unknown) => e);
+    const bad = await runIsolate(stageFor(t, config, { settings }), { tenantId: 'globex', scope: 'perf', confirm: 'globex/perf ' }).catch((e: unknown) => e);
     expect((bad as Error).message).toContain('--confirm');
     expect(await allDigests(t.db)).toEqual(before);
   });

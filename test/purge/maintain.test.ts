@@ -8,6 +8,7 @@ import { runMigrate } from '../../src/migrate/run-migrate.js';
 import { createAppRole } from '../helpers/app-role.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database.js';
 import { createScopedTables, schema } from './scope-fixture.js';
+import { stageFor } from '../helpers/stage.js';
 
 let t: TestDatabase;
 let config: PartgovConfig;
@@ -16,7 +17,7 @@ const now = new Date('2026-11-22T03:00:00Z');
 
 beforeAll(async () => {
   t = await createTestDatabase('maintain');
-  await runMigrate(t.db, { action: 'up', lockTimeoutMs: 5000, statementTimeoutMs: 0, lockRetries: 2 });
+  await runMigrate(stageFor(t, undefined), { action: 'up' });
   const input = await createScopedTables(t.db);
   const outbox = input.tables.find((x) => x.name === 'Outbox')!;
   outbox.layout = { type: 'range', column: 'Updated At', interval: 'month', premake: 3, default_partition: true, retention: { keep: 2, action: 'archive' } };
@@ -36,7 +37,7 @@ describe('maintain', () => {
     const rowsBefore = (await sql<{ n: number }>`select count(*)::int as n from ${outbox}`.execute(t.db)).rows[0]!.n;
     expect(await partitions()).toEqual(['Outbox_2026_10', 'Outbox_2026_11', 'Outbox_default']);
 
-    const dry = await runMaintain(t.db, config, { settings, now, dryRun: true });
+    const dry = await runMaintain(stageFor(t, config, { settings, now }), { dryRun: true });
     expect(dry.changed).toBe(true);
     expect(await partitions()).toEqual(['Outbox_2026_10', 'Outbox_2026_11', 'Outbox_default']);
 
@@ -56,7 +57,7 @@ describe('maintain', () => {
       }
     })();
     try {
-      const r = await runMaintain(t.db, config, { settings, now });
+      const r = await runMaintain(stageFor(t, config, { settings, now }));
       running = false;
       await writer;
       const table = r.tables[0]!;
@@ -72,7 +73,7 @@ describe('maintain', () => {
       expect(rowsAfter).toBe(rowsBefore - 1 + writes);
       expect(failures).toEqual([]);
 
-      const again = await runMaintain(t.db, config, { settings, now });
+      const again = await runMaintain(stageFor(t, config, { settings, now }));
       expect(again.changed).toBe(false);
       expect(again.audit_id).toBeNull();
     } finally {

@@ -10,6 +10,7 @@ import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database.js';
+import { stageFor } from '../helpers/stage.js';
 
 let t: TestDatabase;
 const settings = resolveSettings({ lockTimeout: '2000' }, {}, undefined);
@@ -19,7 +20,7 @@ const schema = 'Odd "Schema"';
 
 beforeAll(async () => {
   t = await createTestDatabase('oddtables');
-  await runMigrate(t.db, { action: 'up', lockTimeoutMs: 5000, statementTimeoutMs: 0, lockRetries: 2 });
+  await runMigrate(stageFor(t, undefined), { action: 'up' });
   await sql`create schema ${sql.id(schema)}`.execute(t.db);
   const table = sql.id(schema, name);
   // The partition key is the integer tenant itself; ids are uuids; scopes are text with NULL bodies.
@@ -34,19 +35,19 @@ describe('purge and isolate on an odd table: long non-ASCII name, quotes in the 
   it('isolates tenant 7 online, purges it by TRUNCATE with an archive, restores it exactly', async () => {
     const config = parseConfig({ tables: [{ schema, name, layout: { type: 'isolatable', key: 'Tenant No', partitions: 4 }, tenant_column: 'Tenant No', scope_column: 'Scope Name' }] });
     const before = await sql<{ n: number; d: string }>`select count(*)::int as n, md5(string_agg(t::text, '|' order by id)) as d from ${sql.id(schema, name)} t where "Tenant No" = 7`.execute(t.db);
-    const iso = await runIsolate(t.db, { tenantId: '7', scope: 'all', confirm: '7/all' }, { settings, config });
+    const iso = await runIsolate(stageFor(t, config, { settings }), { tenantId: '7', scope: 'all', confirm: '7/all' });
     expect(iso.tables[0]).toMatchObject({ action: 'moved', rows_moved: 100 });
     expect(Buffer.byteLength(iso.tables[0]!.partition.split('.').at(-1)!, 'utf8')).toBeLessThanOrEqual(63);
     const dir = await mkdtemp(path.join(os.tmpdir(), 'partgov-odd-'));
-    const purged = await runPurge(t, { tenantId: '7', scope: 'all', confirm: '7/all', archiveDir: dir }, { settings, config });
+    const purged = await runPurge(stageFor(t, config, { settings }), { tenantId: '7', scope: 'all', confirm: '7/all', archive: dir });
     expect(purged.tables[0]).toMatchObject({ strategy: 'truncate_partition', rows: 100, rows_exact: true });
     expect((await sql<{ n: number }>`select count(*)::int as n from ${sql.id(schema, name)} where "Tenant No" = 7`.execute(t.db)).rows[0]!.n).toBe(0);
-    const restored = await runRestore(t, { archiveDir: purged.archive!.dir, confirm: '7/all' }, { settings, config });
+    const restored = await runRestore(stageFor(t, config, { settings }), { archive: purged.archive!.dir, confirm: '7/all' });
     expect(restored.tables[0]!.checksum_matches).toBe(true);
     const after = await sql<{ n: number; d: string }>`select count(*)::int as n, md5(string_agg(t::text, '|' order by id)) as d from ${sql.id(schema, name)} t where "Tenant No" = 7`.execute(t.db);
     expect(after.rows[0]).toEqual(before.rows[0]);
     // A tenant the integer column cannot hold is bad input, not a crash.
-    const bad = await runPurge(t, { tenantId: 'seven', scope: 'all', confirm: 'seven/all', mode: 'auto' }, { settings, config }).catch((e: unknown) => e);
+    const bad = await runPurge(stageFor(t, config, { settings }), { tenantId: 'seven', scope: 'all', confirm: 'seven/all', mode: 'auto' }).catch((e: unknown) => e);
     expect((bad as { exitCode?: number }).exitCode).toBe(2);
   });
 });

@@ -14,6 +14,7 @@ import { createAppRole } from '../helpers/app-role.js';
 import { cliPath, runCli } from '../helpers/cli.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database.js';
 import { createScopedTables, insertScopeRows, schema, scopeDigests } from './scope-fixture.js';
+import { stageFor } from '../helpers/stage.js';
 
 // A dedicated partition is emptied by swapping in an empty twin (purge.swap_min_mb: 0 = always, so small test tables take that path).
 let t: TestDatabase;
@@ -43,7 +44,7 @@ async function leftovers(): Promise<string[]> {
 
 beforeAll(async () => {
   t = await createTestDatabase('purgeswap');
-  await runMigrate(t.db, { action: 'up', lockTimeoutMs: 5000, statementTimeoutMs: 0, lockRetries: 2 });
+  await runMigrate(stageFor(t, undefined), { action: 'up' });
   const input: PartgovConfigInput = await createScopedTables(t.db);
   // Outbox2: by month, each month LISTed by scope key with acme:perf on its own leaf and a DEFAULT (two levels of swap).
   const cols = sql`id bigint generated always as identity, "Tenant" text not null, "Scope" text not null, "Scope Key" text not null, "Body" text, "Doc" jsonb, "Updated At" timestamptz not null default now()`;
@@ -69,7 +70,7 @@ afterAll(async () => t.drop());
 describe('a dedicated partition swapped for an empty twin', () => {
   it('dry run prints the twin, the switch and the drop, and changes nothing', async () => {
     const before = await leafFacts(leaf);
-    const r = await runPurge(t, { ...target('acme', 'perf'), tables: only('Notes'), dryRun: true }, { settings, config });
+    const r = await runPurge(stageFor(t, config, { settings }), { ...target('acme', 'perf'), table: only('Notes').map((x) => x.name), dryRun: true });
     expect(r.script).toMatch(/create table "Tenant Data"\."partgov_twin_[0-9a-f]{8}" \(like "Tenant Data"\."Notes"/);
     expect(r.script).toMatch(/add constraint "partgov_not_[0-9a-f]{8}" check \("Scope Key" <> 'acme:perf'\) not valid/);
     expect(r.script).toContain(`alter table "Tenant Data"."Notes" detach partition "Tenant Data"."${leaf}"`);
@@ -110,7 +111,7 @@ describe('a dedicated partition swapped for an empty twin', () => {
     try {
       while (writes < 30) await sleep(5);
       const others = await scopeDigests(t.db, 'Notes');
-      const r = await runPurge(t, { ...target('acme', 'perf'), tables: only('Notes') }, { settings, config });
+      const r = await runPurge(stageFor(t, config, { settings }), { ...target('acme', 'perf'), table: only('Notes').map((x) => x.name) });
       purgeDone = true;
       while (afterPurge.length < 10) await sleep(5);
       running = false;
@@ -145,7 +146,7 @@ describe('a dedicated partition swapped for an empty twin', () => {
     const oids = [(await leafFacts('Outbox2_2026_10_perf')).oid, (await leafFacts('Outbox2_2026_11_perf')).oid];
     // what a purge killed between its switch and its drop leaves: the next purge drops it
     await sql`create table ${sql.id(schema, 'partgov_purged_0badf00d')} (like ${sql.id(schema, 'Outbox2_2026_10_perf')})`.execute(t.db);
-    const r = await runPurge(t, { ...target('acme', 'perf'), tables: only('Outbox2') }, { settings, config });
+    const r = await runPurge(stageFor(t, config, { settings }), { ...target('acme', 'perf'), table: only('Outbox2').map((x) => x.name) });
     expect(r.tables[0]).toMatchObject({ strategy: 'truncate_partition', note: null });
     expect(r.script.match(/attach partition/g)).toHaveLength(2);
     const after = await scopeDigests(t.db, 'Outbox2');
@@ -165,7 +166,7 @@ describe('a dedicated partition swapped for an empty twin', () => {
     await sql`create trigger own_trigger before insert on ${sql.id(schema, leaf)} for each row execute function ${sql.id(schema, 'noop')}()`.execute(t.db);
     try {
       const before = await leafFacts(leaf);
-      const r = await runPurge(t, { ...target('acme', 'perf'), tables: only('Notes') }, { settings, config });
+      const r = await runPurge(stageFor(t, config, { settings }), { ...target('acme', 'perf'), table: only('Notes').map((x) => x.name) });
       expect(r.tables[0]!.note).toContain('triggers of its own');
       expect(r.script).toContain(`truncate "Tenant Data"."${leaf}"`);
       expect((await leafFacts(leaf)).oid).toBe(before.oid);

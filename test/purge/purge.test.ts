@@ -14,6 +14,7 @@ import { createAppRole } from '../helpers/app-role.js';
 import { runCli } from '../helpers/cli.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database.js';
 import { allDigests, createScopedTables, insertScopeRows, schema, scopeDigests } from './scope-fixture.js';
+import { stageFor } from '../helpers/stage.js';
 
 let t: TestDatabase;
 let config: PartgovConfig;
@@ -25,7 +26,7 @@ const only = (...names: string[]) => config.tables.filter((x) => names.includes(
 
 beforeAll(async () => {
   t = await createTestDatabase('purge');
-  await runMigrate(t.db, { action: 'up', lockTimeoutMs: 5000, statementTimeoutMs: 0, lockRetries: 2 });
+  await runMigrate(stageFor(t, undefined), { action: 'up' });
   const input = await createScopedTables(t.db);
   config = parseConfig(input);
   dir = await mkdtemp(path.join(os.tmpdir(), 'partgov-purge-'));
@@ -38,7 +39,7 @@ describe('purge plans from the live partition tree', () => {
   it('dry run: truncate for dedicated partitions, a DELETE pruned to one leaf for hash, a DELETE for range; nothing changes', async () => {
     const before = await allDigests(t.db);
     const audits = (await sql<{ n: number }>`select count(*)::int as n from partgov.audit_log`.execute(t.db)).rows[0]!.n;
-    const r = await runPurge(t, { ...target('acme', 'perf'), dryRun: true, mode: 'auto' }, { settings, config });
+    const r = await runPurge(stageFor(t, config, { settings }), { ...target('acme', 'perf'), dryRun: true, mode: 'auto' });
     expect(r.dry_run).toBe(true);
     const by = Object.fromEntries(r.tables.map((x) => [x.table, x]));
     expect(by['Tenant Data.Notes']).toMatchObject({ strategy: 'truncate_partition', partitions: ['Tenant Data.Notes_iso_acme_perf'] });
@@ -54,7 +55,7 @@ describe('purge plans from the live partition tree', () => {
 
   it('partition mode refuses, naming every table that would need a DELETE, and changes nothing', async () => {
     const before = await allDigests(t.db);
-    const err = await runPurge(t, { ...target('acme', 'perf'), mode: 'partition' }, { settings, config }).catch((e: unknown) => e);
+    const err = await runPurge(stageFor(t, config, { settings }), { ...target('acme', 'perf'), mode: 'partition' }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(SafetyRefusedError);
     expect((err as SafetyRefusedError).ruleId).toBe('purge-needs-delete');
     expect((err as Error).message).toContain('Tenant Data.Edges');
@@ -85,7 +86,7 @@ describe('purge while the application writes other scopes, as a non-owner role',
     try {
       while (writes < 20) await new Promise((r) => setTimeout(r, 10));
       const before = await scopeDigests(t.db, 'Notes');
-      const r = await runPurge(t, { ...target('acme', 'perf'), tables: only('Notes') }, { settings, config });
+      const r = await runPurge(stageFor(t, config, { settings }), { ...target('acme', 'perf'), table: only('Notes').map((x) => x.name) });
       const wroteDuring = writes;
       running = false;
       await writer;
@@ -111,7 +112,7 @@ describe('purge while the application writes other scopes, as a non-owner role',
   it('auto mode deletes only inside the scope’s leaf, and only the scope’s rows', async () => {
     const before = await allDigests(t.db);
     const leafOfScope = (await sql<{ leaf: string }>`select c.relname as leaf from ${sql.id(schema, 'Edges')} e join pg_class c on c.oid = e.tableoid where "Scope Key" = 'globex:perf' limit 1`.execute(t.db)).rows[0]!.leaf;
-    const r = await runPurge(t, { ...target('globex', 'perf'), mode: 'auto', tables: only('Edges') }, { settings, config });
+    const r = await runPurge(stageFor(t, config, { settings }), { ...target('globex', 'perf'), mode: 'auto', table: only('Edges').map((x) => x.name) });
     expect(r.tables[0]).toMatchObject({ strategy: 'pruned_delete', rows_deleted: 250 });
     expect(r.tables[0]!.partitions).toEqual([`Tenant Data.${leafOfScope}`]);
     expect(r.purge_delete_strategy_tables_total).toBe(1);
@@ -141,10 +142,10 @@ describe('foreign keys between partitioned tables', () => {
     }
     const table = (name: string) => ({ schema, name, layout: { type: 'isolatable' as const, key: 'Scope Key', isolated: ['acme:fk'], partitions: 4 }, tenant_column: 'Tenant', scope_column: 'Scope' });
     const fkConfig = parseConfig({ tables: [table('Parents'), table('Children')] });
-    const refused = await runPurge(t, { ...target('acme', 'fk'), mode: 'partition' }, { settings, config: fkConfig }).catch((e: unknown) => e);
+    const refused = await runPurge(stageFor(t, fkConfig, { settings }), { ...target('acme', 'fk'), mode: 'partition' }).catch((e: unknown) => e);
     expect((refused as SafetyRefusedError).ruleId).toBe('purge-needs-delete');
     expect((refused as Error).message).toContain('foreign key');
-    const r = await runPurge(t, { ...target('acme', 'fk'), mode: 'auto' }, { settings, config: fkConfig });
+    const r = await runPurge(stageFor(t, fkConfig, { settings }), { ...target('acme', 'fk'), mode: 'auto' });
     expect(r.tables.map((x) => [x.table, x.strategy])).toEqual([['Tenant Data.Children', 'truncate_partition'], ['Tenant Data.Parents', 'pruned_delete']]);
     const left = await sql<{ k: string; n: number }>`select "Scope Key" as k, count(*)::int as n from ${parents} group by 1 union all select 'c:' || "Scope Key", count(*)::int from ${children} group by 1 order by 1`.execute(t.db);
     expect(left.rows).toEqual([{ k: 'acme:other', n: 50 }, { k: 'c:acme:other', n: 50 }]);
@@ -155,7 +156,7 @@ describe('archive and restore', () => {
   it('purge --archive then restore gives identical rows; a one-byte change in the archive is refused', async () => {
     const before = await allDigests(t.db);
     const archiveRoot = path.join(dir, 'archives');
-    const r = await runPurge(t, { ...target('acme', 'main'), mode: 'auto', archiveDir: archiveRoot }, { settings, config });
+    const r = await runPurge(stageFor(t, config, { settings }), { ...target('acme', 'main'), mode: 'auto', archive: archiveRoot });
     expect(r.archive).toMatchObject({ tables: 3, rows: 900 });
     const gone = await allDigests(t.db);
     for (const name of ['Notes', 'Edges', 'Outbox'] as const) expect(gone[name]!['acme:main']).toBeUndefined();
@@ -169,18 +170,18 @@ describe('archive and restore', () => {
     const bytes = await readFile(victim);
     bytes[bytes.length - 3] = bytes[bytes.length - 3]! ^ 1;
     await writeFile(victim, bytes);
-    const refused = await runRestore(t, { archiveDir: tampered, confirm: 'acme/main' }, { settings, config }).catch((e: unknown) => e);
+    const refused = await runRestore(stageFor(t, config, { settings }), { archive: tampered, confirm: 'acme/main' }).catch((e: unknown) => e);
     expect((refused as SafetyRefusedError).ruleId).toBe('restore-archive-altered');
     expect(await allDigests(t.db)).toEqual(gone);
 
-    const wrongConfirm = await runRestore(t, { archiveDir: r.archive!.dir, confirm: 'acme/Main' }, { settings, config }).catch((e: unknown) => e);
+    const wrongConfirm = await runRestore(stageFor(t, config, { settings }), { archive: r.archive!.dir, confirm: 'acme/Main' }).catch((e: unknown) => e);
     expect((wrongConfirm as Error).message).toContain('--confirm');
 
-    const restored = await runRestore(t, { archiveDir: r.archive!.dir, confirm: 'acme/main' }, { settings, config });
+    const restored = await runRestore(stageFor(t, config, { settings }), { archive: r.archive!.dir, confirm: 'acme/main' });
     expect(restored.tables.every((x) => x.checksum_matches)).toBe(true);
     expect(await allDigests(t.db)).toEqual(before);
     // A second restore would duplicate: refused.
-    const again = await runRestore(t, { archiveDir: r.archive!.dir, confirm: 'acme/main' }, { settings, config }).catch((e: unknown) => e);
+    const again = await runRestore(stageFor(t, config, { settings }), { archive: r.archive!.dir, confirm: 'acme/main' }).catch((e: unknown) => e);
     expect((again as SafetyRefusedError).ruleId).toBe('restore-scope-not-empty');
   });
 });

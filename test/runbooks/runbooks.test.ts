@@ -52,7 +52,7 @@ describe('every shell block of every runbook runs, in order, against a real data
     const r = await runShellBlocks(broken, { cwd, env, shimDir });
     expect(r.failure).not.toBeNull();
     expect(r.failure!.code).toBe(2);
-    expect(r.failure!.output).toContain("required option '--table <name>' not specified");
+    expect(r.failure!.output).toContain("unknown option '--tabel'");
     expect(r.failure!.line).toBe(shellBlocks(broken)[0]!.line);
   });
 });

@@ -8,6 +8,7 @@ import { InputInvalidError } from '../../src/errors.js';
 import { resultOverlap, runShadowRead } from '../../src/shadow-read/run-shadow-read.js';
 import { createEventsTable, prepareShadows } from '../helpers/fixtures.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database.js';
+import { stageFor } from '../helpers/stage.js';
 
 let t: TestDatabase;
 let config: PartgovConfig;
@@ -26,8 +27,8 @@ beforeAll(async () => {
       },
     ],
   });
-  await prepareShadows(t.db, config);
-  await runBackfill(t.db, config.tables[0]!, { settings: resolveSettings({}, {}, undefined) });
+  await prepareShadows(t, config);
+  await runBackfill(stageFor(t, config, { settings: resolveSettings({}, {}, undefined) }), { table: config.tables[0]!.name });
 });
 afterAll(async () => t.drop());
 
@@ -42,7 +43,7 @@ describe('resultOverlap', () => {
 
 describe('shadow-read', () => {
   it('passes on an exact copy, pruning every scope-keyed query to one leaf', async () => {
-    const r = await runShadowRead(t, config.tables[0]!, { samples: 15 });
+    const r = await runShadowRead(stageFor(t, config), { table: config.tables[0]!.name, samples: 15 });
     expect(r.samples).toBeGreaterThanOrEqual(10);
     expect(r.queries.map((q) => q.name)).toEqual(['latest', 'by_kind']);
     for (const q of r.queries) {
@@ -56,7 +57,7 @@ describe('shadow-read', () => {
   it('fails (overlap < 0.95) when the shadow misses 10% of each scope\'s rows, naming the worst scope', async () => {
     // Scopes are (g % 13, g % 5): ID % 50 < 5 takes 1 row in 10 from every scope.
     await sql`delete from "Acct Data"."Acct Events_shadow" where "ID" % 50 < 5`.execute(t.db);
-    const r = await runShadowRead(t, config.tables[0]!, { samples: 15, minOverlap: 0.95 });
+    const r = await runShadowRead(stageFor(t, config), { table: config.tables[0]!.name, samples: 15, minOverlap: 0.95 });
     const latest = r.queries.find((q) => q.name === 'latest')!;
     expect(latest.overlap_min).toBeLessThan(0.95);
     expect(latest.overlap_min).toBeGreaterThan(0.8);
@@ -69,7 +70,7 @@ describe('shadow-read', () => {
     const writing = parseConfig({
       tables: [{ ...config.tables[0]!, read_queries: [{ name: 'sneaky', sql: 'with d as (delete from {{table}} where "Scope Key" = $1 returning "ID") select * from d' }] }],
     });
-    const err = await runShadowRead(t, writing.tables[0]!, { samples: 3 }).catch((e: unknown) => e);
+    const err = await runShadowRead(stageFor(t, writing), { table: writing.tables[0]!.name, samples: 3 }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(InputInvalidError);
     expect((err as Error).message).toMatch(/read query "sneaky" of Acct Data.Acct Events writes/);
     const after = await sql<{ n: number }>`select count(*)::int as n from "Acct Data"."Acct Events"`.execute(t.db);

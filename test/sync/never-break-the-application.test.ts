@@ -13,13 +13,14 @@ import { runVerify } from '../../src/verify/run-verify.js';
 import { createAppRole } from '../helpers/app-role.js';
 import { differingRows, prepareShadows } from '../helpers/fixtures.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database.js';
+import { stageFor } from '../helpers/stage.js';
 
 let t: TestDatabase;
 const settings = resolveSettings({ lockTimeout: '2000' }, {}, undefined);
 
 beforeAll(async () => {
   t = await createTestDatabase('nobreak');
-  await runMigrate(t.db, { action: 'up', lockTimeoutMs: 5000, statementTimeoutMs: 0, lockRetries: 2 });
+  await runMigrate(stageFor(t, undefined), { action: 'up' });
 });
 afterAll(async () => t.drop());
 
@@ -29,7 +30,7 @@ async function userTriggers(table: string): Promise<string[]> {
 }
 
 async function syncRefusal(config: PartgovConfig): Promise<SafetyRefusedError> {
-  const err = await runSync(t.db, config.tables[0]!, { action: 'enable', settings }).catch((e: unknown) => e);
+  const err = await runSync(stageFor(t, config, { settings }), { table: config.tables[0]!.name, action: 'enable' }).catch((e: unknown) => e);
   expect(err).toBeInstanceOf(SafetyRefusedError);
   return err as SafetyRefusedError;
 }
@@ -44,11 +45,11 @@ describe('the application keeps writing, as a non-owner role, once sync is on', 
         memo varchar(40))`.execute(t.db);
     await sql`insert into "App Data"."Ledger Lines" ("Scope", amount, memo) select 's' || (g % 7), g / 3.0, case when g % 4 = 0 then null else 'm' || g end from generate_series(1, 3000) g`.execute(t.db);
     const config = parseConfig({ tables: [{ schema: 'App Data', name: 'Ledger Lines', layout: { type: 'hash', key: 'Scope', partitions: 4 } }] });
-    await prepareShadows(t.db, config);
+    await prepareShadows(t, config);
     const table = config.tables[0]!;
     const app = await createAppRole(t, [{ schema: 'App Data', name: 'Ledger Lines' }]);
     try {
-      await runSync(t.db, table, { action: 'enable', settings });
+      await runSync(stageFor(t, config, { settings }), { table: table.name, action: 'enable' });
       const db = app.open().db;
       const lines = sql`${sql.id('App Data', 'Ledger Lines')}`;
       const writes = async (round: number) => {
@@ -60,26 +61,26 @@ describe('the application keeps writing, as a non-owner role, once sync is on', 
         await sql`delete from ${lines} where id % 17 = ${round % 17}`.execute(db);
       };
       await writes(1);
-      const backfill = runBackfill(t.db, table, { settings, batchSize: 400 });
+      const backfill = runBackfill(stageFor(t, config, { settings }), { table: table.name, batchSize: 400 });
       for (let round = 2; round < 8; round++) await writes(round);
       expect((await backfill).complete).toBe(true);
-      await runSync(t.db, table, { action: 'replay', settings });
+      await runSync(stageFor(t, config, { settings }), { table: table.name, action: 'replay' });
       expect(await differingRows(t.db, 'App Data', 'Ledger Lines', 'Ledger Lines_shadow')).toBe(0);
       await writes(9);
-      const restarted = await runBackfill(t.db, table, { settings, restart: true, batchSize: 700 });
+      const restarted = await runBackfill(stageFor(t, config, { settings }), { table: table.name, restart: true, batchSize: 700 });
       expect(restarted).toMatchObject({ complete: true, restarted: true, mode: 'online' });
       await writes(10);
-      const verify = await runVerify(t.db, config, { url: t.url });
+      const verify = await runVerify(stageFor(t, config));
       expect(verify.tables[0]!.checks.filter((c) => c.status === 'fail')).toEqual([]);
       expect(verify.tables[0]!.checks.find((c) => c.name === 'equality')!.status).toBe('pass');
 
       // TRUNCATE by the application empties the shadow too (its rights on partgov's objects are not needed).
       await sql`truncate ${lines}`.execute(db);
       await sql`insert into ${lines} ("Scope", amount) values ('after', 1)`.execute(db);
-      await runSync(t.db, table, { action: 'replay', settings });
+      await runSync(stageFor(t, config, { settings }), { table: table.name, action: 'replay' });
       expect(await differingRows(t.db, 'App Data', 'Ledger Lines', 'Ledger Lines_shadow')).toBe(0);
     } finally {
-      await runSync(t.db, table, { action: 'disable', settings }).catch(() => undefined);
+      await runSync(stageFor(t, config, { settings }), { table: table.name, action: 'disable' }).catch(() => undefined);
       await app.drop();
     }
   });
@@ -88,23 +89,23 @@ describe('the application keeps writing, as a non-owner role, once sync is on', 
     await sql`create table deferred_keys (id int primary key deferrable initially immediate, scope_key text not null, v text)`.execute(t.db);
     await sql`insert into deferred_keys select g, 'k' || (g % 3), 'v' || g from generate_series(1, 500) g`.execute(t.db);
     const config = parseConfig({ tables: [{ name: 'deferred_keys', layout: { type: 'hash', key: 'scope_key', partitions: 4 } }] });
-    await prepareShadows(t.db, config);
+    await prepareShadows(t, config);
     const app = await createAppRole(t, [{ schema: 'public', name: 'deferred_keys' }]);
     try {
-      await runSync(t.db, config.tables[0]!, { action: 'enable', settings });
+      await runSync(stageFor(t, config, { settings }), { table: config.tables[0]!.name, action: 'enable' });
       const db = app.open().db;
       await sql`update deferred_keys set id = id + 1`.execute(db);
-      await runBackfill(t.db, config.tables[0]!, { settings, batchSize: 100 });
+      await runBackfill(stageFor(t, config, { settings }), { table: config.tables[0]!.name, batchSize: 100 });
       await db.transaction().execute(async (trx) => {
         await sql`set constraints all deferred`.execute(trx);
         await sql`update deferred_keys set id = id + 1`.execute(trx);
       });
-      await runSync(t.db, config.tables[0]!, { action: 'replay', settings });
+      await runSync(stageFor(t, config, { settings }), { table: config.tables[0]!.name, action: 'replay' });
       expect(await differingRows(t.db, 'public', 'deferred_keys', 'deferred_keys_shadow')).toBe(0);
       const r = await sql<{ lo: number }>`select min(id)::int as lo from deferred_keys_shadow`.execute(t.db);
       expect(r.rows[0]!.lo).toBe(3);
     } finally {
-      await runSync(t.db, config.tables[0]!, { action: 'disable', settings }).catch(() => undefined);
+      await runSync(stageFor(t, config, { settings }), { table: config.tables[0]!.name, action: 'disable' }).catch(() => undefined);
       await app.drop();
     }
   });
@@ -113,18 +114,18 @@ describe('the application keeps writing, as a non-owner role, once sync is on', 
     await sql`create table drifting (id int primary key, scope_key text not null, code varchar(8), note text)`.execute(t.db);
     await sql`insert into drifting select g, 'k' || (g % 3), 'c' || g, 'n' from generate_series(1, 300) g`.execute(t.db);
     const config = parseConfig({ tables: [{ name: 'drifting', layout: { type: 'hash', key: 'scope_key', partitions: 4 } }] });
-    await prepareShadows(t.db, config);
+    await prepareShadows(t, config);
     const app = await createAppRole(t, [{ schema: 'public', name: 'drifting' }]);
     try {
-      await runSync(t.db, config.tables[0]!, { action: 'enable', settings });
-      await runBackfill(t.db, config.tables[0]!, { settings });
+      await runSync(stageFor(t, config, { settings }), { table: config.tables[0]!.name, action: 'enable' });
+      await runBackfill(stageFor(t, config, { settings }), { table: config.tables[0]!.name });
       await sql`alter table drifting alter column code type varchar(64)`.execute(t.db);
       const db = app.open().db;
       await sql`insert into drifting values (1001, 'k1', ${'a code far longer than eight'}, 'wide')`.execute(db);
       await sql`update drifting set note = 'fine' where id = 5`.execute(db);
-      const replay = await runSync(t.db, config.tables[0]!, { action: 'replay', settings });
+      const replay = await runSync(stageFor(t, config, { settings }), { table: config.tables[0]!.name, action: 'replay' });
       expect(replay.rejected_keys).toBe(1);
-      const verify = await runVerify(t.db, config, { url: t.url });
+      const verify = await runVerify(stageFor(t, config));
       const checks = Object.fromEntries(verify.tables[0]!.checks.map((c) => [c.name, c]));
       expect(checks.sync_rejections!.status).toBe('fail');
       expect(checks.sync_rejections!.objects![0]).toMatch(/\["1001"\]: 22001 value too long/);
@@ -134,17 +135,17 @@ describe('the application keeps writing, as a non-owner role, once sync is on', 
       await sql`alter table drifting rename column note to remark`.execute(t.db);
       await sql`update drifting set remark = 'renamed' where id = 6`.execute(db);
       await sql`delete from drifting where id = 7`.execute(db);
-      const stopped = await runSync(t.db, config.tables[0]!, { action: 'replay', settings }).catch((e: unknown) => e);
+      const stopped = await runSync(stageFor(t, config, { settings }), { table: config.tables[0]!.name, action: 'replay' }).catch((e: unknown) => e);
       expect(String(stopped)).toMatch(/lacks column\(s\) remark/);
 
       // Renaming a column the change log reads would fail every application write: the DDL guard refuses it.
       const guarded = await sql`alter table drifting rename column scope_key to scope`.execute(t.db).catch((e: unknown) => e);
       expect(String(guarded)).toMatch(/partgov: sync is on for public.drifting, whose change log reads column\(s\) scope_key/);
       await sql`insert into drifting values (2001, 'k2', 'c', 'still writing')`.execute(db);
-      await runSync(t.db, config.tables[0]!, { action: 'disable', settings });
+      await runSync(stageFor(t, config, { settings }), { table: config.tables[0]!.name, action: 'disable' });
       await sql`alter table drifting rename column scope_key to scope`.execute(t.db);
     } finally {
-      await runSync(t.db, config.tables[0]!, { action: 'disable', settings }).catch(() => undefined);
+      await runSync(stageFor(t, config, { settings }), { table: config.tables[0]!.name, action: 'disable' }).catch(() => undefined);
       await app.drop();
     }
   });
@@ -153,10 +154,10 @@ describe('the application keeps writing, as a non-owner role, once sync is on', 
     await sql`create table hopping (id int primary key, scope_key text not null, n int)`.execute(t.db);
     await sql`insert into hopping select g, 'k0', 0 from generate_series(1, 200) g`.execute(t.db);
     const config = parseConfig({ tables: [{ name: 'hopping', layout: { type: 'hash', key: 'scope_key', partitions: 4 } }] });
-    await prepareShadows(t.db, config);
-    await runSync(t.db, config.tables[0]!, { action: 'enable', settings });
+    await prepareShadows(t, config);
+    await runSync(stageFor(t, config, { settings }), { table: config.tables[0]!.name, action: 'enable' });
     try {
-      await runBackfill(t.db, config.tables[0]!, { settings });
+      await runBackfill(stageFor(t, config, { settings }), { table: config.tables[0]!.name });
       for (let hop = 1; hop <= 5; hop++) await sql`update hopping set scope_key = ${`k${hop}`}, n = ${hop} where id % 3 <> ${hop % 3}`.execute(t.db);
       const pair = await resolveShadowPair(t.db, config.tables[0]!);
       const r = await replayChanges(t.db, pair, { lockTimeoutMs: 2000, statementTimeoutMs: 0, chunk: 7 });
@@ -166,22 +167,22 @@ describe('the application keeps writing, as a non-owner role, once sync is on', 
       expect(r.transactions).toBeLessThan(60);
       expect(await differingRows(t.db, 'public', 'hopping', 'hopping_shadow')).toBe(0);
     } finally {
-      await runSync(t.db, config.tables[0]!, { action: 'disable', settings });
+      await runSync(stageFor(t, config, { settings }), { table: config.tables[0]!.name, action: 'disable' });
     }
   });
 
   it('migrate down is refused (exit 3) while sync is on', async () => {
     await sql`create table guarded (id int primary key, scope_key text not null)`.execute(t.db);
     const config = parseConfig({ tables: [{ name: 'guarded', layout: { type: 'hash', key: 'scope_key', partitions: 2 } }] });
-    await prepareShadows(t.db, config);
-    await runSync(t.db, config.tables[0]!, { action: 'enable', settings });
+    await prepareShadows(t, config);
+    await runSync(stageFor(t, config, { settings }), { table: config.tables[0]!.name, action: 'enable' });
     try {
-      const err = await runMigrate(t.db, { action: 'down', lockTimeoutMs: 1000, statementTimeoutMs: 0, lockRetries: 0 }).catch((e: unknown) => e);
+      const err = await runMigrate(stageFor(t, undefined, { lockTimeoutMs: 1000 }), { action: 'down' }).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(SafetyRefusedError);
       expect((err as Error).message).toMatch(/sync is enabled on (.*, )?public\.guarded/);
       expect((err as SafetyRefusedError).exitCode).toBe(3);
     } finally {
-      await runSync(t.db, config.tables[0]!, { action: 'disable', settings });
+      await runSync(stageFor(t, config, { settings }), { table: config.tables[0]!.name, action: 'disable' });
     }
   });
 });
@@ -200,7 +201,7 @@ describe('row-level security', () => {
     try {
       await sql`alter table tenant_notes owner to ${sql.id(operator.name)}`.execute(t.db);
       const config = parseConfig({ tables: [{ name: 'tenant_notes', layout: { type: 'hash', key: 'tenant', partitions: 3 } }] });
-      await prepareShadows(t.db, config);
+      await prepareShadows(t, config);
       const shadow = await sql<{ policies: string[]; force: boolean; owner: string; app_insert: boolean; comment: string; body: string }>`
         select array(select polname::text from pg_policy where polrelid = c.oid) as policies, c.relforcerowsecurity as force,
                pg_get_userbyid(c.relowner)::text as owner, has_table_privilege(${app.name}, c.oid, 'INSERT') as app_insert,
@@ -210,15 +211,15 @@ describe('row-level security', () => {
 
       // The owner without BYPASSRLS sees no row under FORCE: refused, naming the policy.
       const asOperator = operator.open();
-      const err = await runVerify(asOperator.db, config, { url: operator.url }).catch((e: unknown) => e);
+      const err = await runVerify(stageFor(asOperator, config)).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(SafetyRefusedError);
       expect((err as Error).message).toMatch(/row-level security on public.tenant_notes \(policies: tenant_isolation\) hides rows/);
       expect((err as SafetyRefusedError).fix).toMatch(/BYPASSRLS/);
 
       // A role that bypasses row-level security copies and verifies all 3000 rows.
-      const copied = await runBackfill(t.db, config.tables[0]!, { settings });
+      const copied = await runBackfill(stageFor(t, config, { settings }), { table: config.tables[0]!.name });
       expect(copied.total_rows_copied).toBe(3000);
-      const verify = await runVerify(t.db, config, { url: t.url });
+      const verify = await runVerify(stageFor(t, config));
       expect(verify.tables[0]!.equality.rows_shadow).toBe(3000);
       expect(verify.tables[0]!.checks.find((c) => c.name === 'equality')!.status).toBe('pass');
     } finally {
@@ -236,7 +237,7 @@ describe('sync enable refuses (exit 3, nothing changed) when the shadow would re
     await sql`create table maybe_scoped (id int primary key, scope_key text, v int)`.execute(t.db);
     await sql`insert into maybe_scoped select g, 'k' || g % 3, g from generate_series(1, 50) g`.execute(t.db);
     const config = parseConfig({ tables: [{ name: 'maybe_scoped', layout: { type: 'hash', key: 'scope_key', partitions: 2 } }] });
-    await prepareShadows(t.db, config);
+    await prepareShadows(t, config);
     const err = await syncRefusal(config);
     expect(err.exitCode).toBe(3);
     expect(err.message).toMatch(/column scope_key: the legacy table accepts NULL in scope_key and the shadow does not/);
@@ -247,7 +248,7 @@ describe('sync enable refuses (exit 3, nothing changed) when the shadow would re
   it('a range layout without a DEFAULT partition', async () => {
     await sql`create table dated (id int, at date not null default current_date, primary key (id, at))`.execute(t.db);
     const config = parseConfig({ tables: [{ name: 'dated', layout: { type: 'range', column: 'at', interval: 'month', premake: 1 } }] });
-    await prepareShadows(t.db, config);
+    await prepareShadows(t, config);
     const err = await syncRefusal(config);
     expect(err.message).toMatch(/layout of public\.dated: the range layout has no DEFAULT partition/);
     expect(err.fix).toMatch(/"default_partition": true/);
@@ -260,7 +261,7 @@ describe('sync enable refuses (exit 3, nothing changed) when the shadow would re
     await sql`insert into owned values (1, 'a', 999)`.execute(t.db);
     await sql`alter table owned add constraint owned_owner_fk foreign key (owner_id) references owners (id) not valid`.execute(t.db);
     const config = parseConfig({ tables: [{ name: 'owned', layout: { type: 'hash', key: 'scope_key', partitions: 2 } }] });
-    await prepareShadows(t.db, config);
+    await prepareShadows(t, config);
     const err = await syncRefusal(config);
     expect(err.message).toMatch(/constraint owned_owner_fk: FOREIGN KEY owned_owner_fk is NOT VALID on the legacy table/);
     expect(err.fix).toMatch(/validate constraint owned_owner_fk/);

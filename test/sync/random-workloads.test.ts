@@ -10,6 +10,7 @@ import { runVerify } from '../../src/verify/run-verify.js';
 import { createAppRole } from '../helpers/app-role.js';
 import { differingRows, prepareShadows } from '../helpers/fixtures.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database.js';
+import { stageFor } from '../helpers/stage.js';
 
 /**
  * Property: whatever legal table and whatever legal DDL-free workload the
@@ -22,7 +23,7 @@ const settings = resolveSettings({ lockTimeout: '2000' }, {}, undefined);
 
 beforeAll(async () => {
   t = await createTestDatabase('prop');
-  await runMigrate(t.db, { action: 'up', lockTimeoutMs: 5000, statementTimeoutMs: 0, lockRetries: 2 });
+  await runMigrate(stageFor(t, undefined), { action: 'up' });
 });
 afterAll(async () => t.drop());
 
@@ -125,11 +126,11 @@ describe('random legal workloads on random legal tables, sync on and a backfill 
     await sql`create schema if not exists "Prop Data"`.execute(t.db);
     await createShape(t.db, shape);
     const config = parseConfig({ tables: [{ schema: 'Prop Data', name: shape.name, layout: { type: 'hash', key: 'Scope Key', partitions: 4 } }] });
-    await prepareShadows(t.db, config);
+    await prepareShadows(t, config);
     const app = await createAppRole(t, [{ schema: 'Prop Data', name: shape.name }]);
     const errors: string[] = [];
     try {
-      await runSync(t.db, config.tables[0]!, { action: 'enable', settings });
+      await runSync(stageFor(t, config, { settings }), { table: config.tables[0]!.name, action: 'enable' });
       const r = rng(seed);
       const db = app.open(2).db;
       let running = true;
@@ -144,18 +145,18 @@ describe('random legal workloads on random legal tables, sync on and a backfill 
           statements++;
         }
       })();
-      const copy = await runBackfill(t.db, config.tables[0]!, { settings, batchSize: 150 });
+      const copy = await runBackfill(stageFor(t, config, { settings }), { table: config.tables[0]!.name, batchSize: 150 });
       running = false;
       await writer;
       expect(errors).toEqual([]);
       expect(copy.complete).toBe(true);
       expect(statements).toBeGreaterThanOrEqual(50);
-      const verify = await runVerify(t.db, config, { url: t.url });
+      const verify = await runVerify(stageFor(t, config));
       const failed = verify.tables[0]!.checks.filter((c) => c.status === 'fail');
       expect(failed, `seed ${seed}`).toEqual([]);
       expect(await differingRows(t.db, 'Prop Data', shape.name, `${shape.name}_shadow`)).toBe(0);
     } finally {
-      await runSync(t.db, config.tables[0]!, { action: 'disable', settings }).catch(() => undefined);
+      await runSync(stageFor(t, config, { settings }), { table: config.tables[0]!.name, action: 'disable' }).catch(() => undefined);
       await app.drop();
     }
   });

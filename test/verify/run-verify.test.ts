@@ -7,6 +7,7 @@ import { resolveSettings } from '../../src/config/runtime-settings.js';
 import { runVerify, type TableVerdict } from '../../src/verify/run-verify.js';
 import { createEventsTable, prepareShadows } from '../helpers/fixtures.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database.js';
+import { stageFor } from '../helpers/stage.js';
 
 let t: TestDatabase;
 let events: PartgovConfig;
@@ -16,8 +17,8 @@ const check = (v: TableVerdict, name: string) => v.checks.find((c) => c.name ===
 beforeAll(async () => {
   t = await createTestDatabase('verify');
   events = await createEventsTable(t.db, 100_000);
-  await prepareShadows(t.db, events);
-  await runBackfill(t.db, events.tables[0]!, { settings, batchSize: 20_000 });
+  await prepareShadows(t, events);
+  await runBackfill(stageFor(t, events, { settings }), { table: events.tables[0]!.name, batchSize: 20_000 });
 });
 afterAll(async () => t.drop());
 
@@ -27,7 +28,7 @@ describe('verify equality', () => {
     await sql`update ${shadow} set "Amount" = "Amount" + 0.0001 where "ID" = 31337`.execute(t.db);
     await sql`delete from ${shadow} where "ID" = 4242`.execute(t.db);
     await sql`insert into ${shadow} ("ID", "Scope Key", "Kind") values (900001, 'x:y', 'extra')`.execute(t.db);
-    const broken = (await runVerify(t.db, events, { url: t.url })).tables[0]!;
+    const broken = (await runVerify(stageFor(t, events))).tables[0]!;
     expect(broken.ok).toBe(false);
     expect(check(broken, 'equality').status).toBe('fail');
     expect(broken.equality.differing_rows).toBe(3);
@@ -41,7 +42,7 @@ describe('verify equality', () => {
     await sql`update ${shadow} s set "Amount" = l."Amount" from "Acct Data"."Acct Events" l where s."ID" = 31337 and l."ID" = 31337`.execute(t.db);
     await sql`insert into ${shadow} select * from "Acct Data"."Acct Events" where "ID" = 4242`.execute(t.db);
     await sql`delete from ${shadow} where "ID" = 900001`.execute(t.db);
-    const repaired = (await runVerify(t.db, events, { url: t.url })).tables[0]!;
+    const repaired = (await runVerify(stageFor(t, events))).tables[0]!;
     expect(check(repaired, 'equality')).toMatchObject({ status: 'pass' });
     expect(repaired.equality).toMatchObject({ rows_legacy: 100_000, rows_shadow: 100_000, differing_rows: 0, queries: 2 });
   });
@@ -52,10 +53,10 @@ describe('verify equality', () => {
     await sql`create table "Eq Test" (code text ${collation} primary key, bucket text not null, doc jsonb, f float8, n numeric, note text)`.execute(t.db);
     await sql`insert into "Eq Test" select 'Äb-' || g, 'b' || (g % 3), jsonb_build_object('a', g, 'z', 'v'), case when g % 5 = 0 then 0.0 else g / 3.0 end, case when g % 4 = 0 then null else g end, null from generate_series(1, 3000) g`.execute(t.db);
     const config = parseConfig({ tables: [{ name: 'Eq Test', layout: { type: 'hash', key: 'bucket', partitions: 4 } }] });
-    await prepareShadows(t.db, config);
+    await prepareShadows(t, config);
     // Written in reverse, with jsonb keys in another order and -0.0 where the legacy has 0.0.
     await sql`insert into "Eq Test_shadow" select code, bucket, ('{"z": "v", "a": ' || (doc->>'a') || '}')::jsonb, case when f = 0 then -0.0 else f end, n, note from "Eq Test" order by code desc`.execute(t.db);
-    const v = (await runVerify(t.db, config, { url: t.url })).tables[0]!;
+    const v = (await runVerify(stageFor(t, config))).tables[0]!;
     expect(check(v, 'equality')).toMatchObject({ status: 'pass' });
     expect(v.equality.rows_shadow).toBe(3000);
   });
@@ -64,11 +65,11 @@ describe('verify equality', () => {
     await sql`create table "Comp Keys" ("Tenant" text not null, "Seq" int not null, v text, primary key ("Tenant", "Seq"))`.execute(t.db);
     await sql`insert into "Comp Keys" select (array['a', 'b', 'c''d', 'e f'])[1 + g % 4], g, 'v' || g from generate_series(1, 8000) g`.execute(t.db);
     const config = parseConfig({ tables: [{ name: 'Comp Keys', layout: { type: 'hash', key: 'Tenant', partitions: 4 } }] });
-    await prepareShadows(t.db, config);
+    await prepareShadows(t, config);
     await sql`insert into "Comp Keys_shadow" select * from "Comp Keys"`.execute(t.db);
     await sql`update "Comp Keys_shadow" set v = 'changed' where "Seq" in (1, 4000, 7999)`.execute(t.db);
     await sql`delete from "Comp Keys_shadow" where "Seq" in (2, 8000)`.execute(t.db);
-    const v = (await runVerify(t.db, config, { url: t.url, segments: 7 })).tables[0]!;
+    const v = (await runVerify(stageFor(t, config), { segments: 7 })).tables[0]!;
     const found = v.equality.differences.map((d) => `${d.kind} ${d.key.join('/')}`).sort();
     expect(found).toEqual(['changed b/1', 'changed e f/7999', 'changed a/4000', 'missing_in_shadow a/8000', "missing_in_shadow c'd/2"].sort());
   });
@@ -78,10 +79,10 @@ describe('verify partition health', () => {
   it('a dropped hash partition fails naming the remainder; a parent index missing on leaves fails naming leaf and index', async () => {
     const config = parseConfig({ tables: [{ name: 'health_hash', layout: { type: 'hash', key: 'k', partitions: 4 } }] });
     await sql`create table health_hash (id int primary key, k text not null, v int)`.execute(t.db);
-    await prepareShadows(t.db, config);
+    await prepareShadows(t, config);
     await sql`drop table health_hash_p02`.execute(t.db);
     await sql`create index only_on_parent on only health_hash_shadow (v)`.execute(t.db);
-    const v = (await runVerify(t.db, config, { url: t.url })).tables[0]!;
+    const v = (await runVerify(stageFor(t, config))).tables[0]!;
     expect(check(v, 'hash_remainders')).toMatchObject({ status: 'fail', objects: ['public.health_hash_shadow remainder 2 of modulus 4'] });
     expect(check(v, 'index_parity_leaves').status).toBe('fail');
     expect(check(v, 'index_parity_leaves').objects).toContain('only_on_parent on health_hash_p00');
@@ -93,15 +94,15 @@ describe('verify partition health', () => {
       tables: [{ name: 'health_range', layout: { type: 'range', column: 'at', interval: 'month', premake: 2, start: '2026-10-01', default_partition: true } }],
     });
     await sql`create table health_range (id int primary key, at timestamptz not null)`.execute(t.db);
-    await prepareShadows(t.db, config);
+    await prepareShadows(t, config);
     await sql`insert into health_range_shadow values (1, '2031-01-01'), (2, '2031-02-01')`.execute(t.db);
     const now = new Date('2026-11-22T00:00:00Z');
-    const ok = (await runVerify(t.db, config, { url: t.url, now })).tables[0]!;
+    const ok = (await runVerify(stageFor(t, config, { now: now }))).tables[0]!;
     expect(check(ok, 'range_premake').status).toBe('pass');
     expect(check(ok, 'default_partition_rows')).toMatchObject({ status: 'warn', figures: { rows: 2 } });
-    const later = (await runVerify(t.db, config, { url: t.url, now: new Date('2027-01-15T00:00:00Z') })).tables[0]!;
+    const later = (await runVerify(stageFor(t, config, { now: new Date('2027-01-15T00:00:00Z') }))).tables[0]!;
     expect(check(later, 'range_premake')).toMatchObject({ status: 'fail', figures: { needed_until: '2027-04-01' } });
-    const strict = (await runVerify(t.db, config, { url: t.url, now, strict: true })).tables[0]!;
+    const strict = (await runVerify(stageFor(t, config, { now: now }), { strict: true })).tables[0]!;
     expect(strict.ok).toBe(false);
   });
 });

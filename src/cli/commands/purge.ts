@@ -1,9 +1,9 @@
 import { Option } from 'commander';
-import { selectTables } from '../../config/load-config.js';
-import { runPurge, type PurgeMode, type PurgeResult } from '../../purge/run-purge.js';
-import { runRestore } from '../../purge/run-restore.js';
+import { purgeInputSchema, runPurge, type PurgeResult } from '../../purge/run-purge.js';
+import { restoreInputSchema, runRestore } from '../../purge/run-restore.js';
+import { helpOf, parseStageInput } from '../../stage/stage-input.js';
 import { runCommand } from '../run-command.js';
-import { action, example, scopeTargetOptions, type CommandKit } from '../command-kit.js';
+import { action, example, inputOptions, scopeTargetOptions, type CommandKit } from '../command-kit.js';
 
 function renderPurge(r: PurgeResult): string {
   const lines = r.tables.map((t) => {
@@ -22,56 +22,30 @@ function renderPurge(r: PurgeResult): string {
 
 /** `partgov purge` and `partgov restore`: flags, one library call, a renderer. */
 export function registerPurge(program: CommandKit['program']): void {
-  scopeTargetOptions(example(
+  inputOptions(scopeTargetOptions(example(
     program
       .command('purge')
-      .description("remove one tenant's scope from every configured table: TRUNCATE/DROP of its dedicated partitions (partition mode), else a batched DELETE pruned to its partitions (auto, delete)"),
+      .description("remove one tenant's scope from every configured table: its dedicated partitions emptied (swapped for empty twins, or TRUNCATEd) or dropped (partition mode), else a batched DELETE pruned to its partitions (auto, delete)"),
     "partgov purge --tenant-id acme --scope perf --confirm acme/perf --dry-run",
-  ))
-    .addOption(new Option('--mode <mode>', 'partition (default: purge.default_mode) | auto | delete').choices(['partition', 'auto', 'delete']))
-    .option('--table <name...>', 'only these configured tables')
-    .option('--dry-run', 'print the plan per table and its SQL; change nothing')
-    .option('--archive <dir>', 'first stream the rows out (COPY, gzip, SHA-256 manifest) into a new directory under <dir>')
-    .option('--drop-partitions', 'detach and drop dedicated partitions instead of truncating them')
-    .option('--allow-delete', 'in prod, allow --mode delete')
+  ), purgeInputSchema), purgeInputSchema, '--table <name...>', '--dry-run', '--archive <dir>', '--drop-partitions', '--allow-delete')
+    .addOption(new Option('--mode <mode>', helpOf(purgeInputSchema, 'mode')).choices(['partition', 'auto', 'delete']))
     .action(
       action((g, o) =>
         runCommand({ name: 'purge', config: 'required' }, g, async (ctx) => {
-          const config = ctx.requireConfig();
-          const names = o.table as string[] | undefined;
-          const tables = names === undefined ? undefined : names.flatMap((n) => selectTables(config, n));
-          const result = await runPurge(ctx.database(), {
-            tenantId: o.tenantId as string | undefined,
-            scope: o.scope as string | undefined,
-            confirm: o.confirm as string | undefined,
-            ...(o.mode ? { mode: o.mode as PurgeMode } : {}),
-            ...(tables ? { tables } : {}),
-            dryRun: o.dryRun === true,
-            ...(typeof o.archive === 'string' ? { archiveDir: o.archive } : {}),
-            allowDelete: o.allowDelete === true,
-            dropPartitions: o.dropPartitions === true,
-          }, {
-            settings: ctx.settings,
-            config,
-            onRetry: (e) => ctx.log(`${e.label}: ${e.sqlstate} (${e.message}); retrying, ${e.retriesLeft} left`),
-            onEvent: (m) => ctx.log(`purge: ${m}`),
-          });
+          const result = await runPurge(ctx.stage(), parseStageInput('purge', purgeInputSchema, o));
           return { ok: true, result, human: renderPurge(result) };
         }),
       ),
     );
 
-  example(
+  inputOptions(example(
     program.command('restore').description('load a purge archive back: SHA-256 of every file checked first, the restored rows checksummed before commit'),
     'partgov restore --archive artifacts/purge/acme__perf__20261122T030000Z --confirm acme/perf',
-  )
-    .requiredOption('--archive <dir>', 'the archive directory purge --archive printed')
-    .option('--confirm <tenant/scope>', "the archive's tenant and scope, as <tenant>/<scope>: required")
-    .option('--dry-run', 'check the archive and the target; load nothing')
+  ), restoreInputSchema, '--archive <dir>', '--confirm <tenant/scope>', '--dry-run')
     .action(
       action((g, o) =>
         runCommand({ name: 'restore', config: 'required' }, g, async (ctx) => {
-          const result = await runRestore(ctx.database(), { archiveDir: o.archive as string, confirm: o.confirm as string | undefined, dryRun: o.dryRun === true }, { settings: ctx.settings, config: ctx.requireConfig() });
+          const result = await runRestore(ctx.stage(), parseStageInput('restore', restoreInputSchema, o));
           const lines = result.tables.map((t) => `  ${t.table}: ${t.rows} row(s)${t.checksum_matches ? ', checksum equal to the archive' : ''}`);
           const head = result.dry_run ? `restore ${result.tenant_id}/${result.scope} — DRY RUN: archive intact, scope empty; would load:` : `restored ${result.tenant_id}/${result.scope} from ${result.archive} in ${result.duration_ms} ms; audit row ${result.audit_id}:`;
           return { ok: true, result, human: [head, ...lines].join('\n') };

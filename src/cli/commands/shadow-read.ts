@@ -1,30 +1,18 @@
-import { selectTables } from '../../config/load-config.js';
-import { numberFlag } from '../number-flag.js';
-import { runShadowRead } from '../../shadow-read/run-shadow-read.js';
+import { runShadowRead, shadowReadInputSchema } from '../../shadow-read/run-shadow-read.js';
 import { runCommand } from '../run-command.js';
-import { action, example, type CommandKit } from '../command-kit.js';
+import { action, example, inputOptions, type CommandKit } from '../command-kit.js';
+import { parseStageInput } from '../../stage/stage-input.js';
 
 /** `partgov shadow-read`: flags, one library call, a renderer. */
 export function registerShadowRead(program: CommandKit['program']): void {
-  example(
+  inputOptions(example(
     program.command('shadow-read').description('run the read queries on legacy and shadow for sampled scopes; compare results, latency and pruning'),
     'partgov shadow-read --table memory_nodes --samples 50 --min-overlap 0.95 --json',
-  )
-    .requiredOption('--table <name>', 'configured table')
-    .option('--samples <n>', 'scope keys sampled', '20')
-    .option('--limit <k>', 'rows compared per query (top k)', '100')
-    .option('--min-overlap <x>', 'lowest acceptable result overlap', '0.95')
+  ), shadowReadInputSchema, '--table <name>', '--samples <n>', '--limit <k>', '--min-overlap <x>')
     .action(
       action((g, o) =>
         runCommand({ name: 'shadow-read', config: 'required' }, g, async (ctx) => {
-          const config = ctx.requireConfig();
-          const [table] = selectTables(config, o.table as string);
-          const result = await runShadowRead(ctx.database(), table!, {
-            samples: numberFlag('--samples', o.samples, { integer: true, min: 1, max: 100_000 }),
-            limit: numberFlag('--limit', o.limit, { integer: true, min: 1, max: 100_000 }),
-            minOverlap: numberFlag('--min-overlap', o.minOverlap, { max: 1 }),
-            evidenceDir: config.evidence_dir,
-          });
+          const result = await runShadowRead(ctx.stage(), parseStageInput('shadow-read', shadowReadInputSchema, o));
           const ok = result.ok;
           const human = [
             ...result.queries.map((q) =>
