@@ -1,5 +1,7 @@
 import { sql } from 'kysely';
-import { readPartitionTree, type PartitionModel } from '../db/catalog.js';
+import type { PartitionModel } from '../db/catalog.js';
+import { compileDdl } from '../db/compile-ddl.js';
+import type { Step } from '../steps/run-steps.js';
 import { forEachConcurrently } from '../concurrency.js';
 import { runGuarded, type GuardOptions } from '../db/run-guarded.js';
 import type { ShadowPair } from '../db/shadow-pair.js';
@@ -24,94 +26,113 @@ export function deferrableIndexes(pair: ShadowPair): DeferredIndex[] {
     .map((i) => ({ name: i.name, using_clause: i.usingClause! }));
 }
 
-/** Drops the deferred indexes (the parent's drop removes every partition's copy). */
+/** The statements that drop the deferred indexes (the parent's drop removes every partition's copy). */
+export function deferredIndexDropSteps(pair: ShadowPair, indexes: readonly DeferredIndex[]): Step[] {
+  return indexes.map((idx) => ({
+    id: `drop-index ${idx.name}`,
+    description: `drop ${idx.name} of ${pair.shadow.name} for the copy (rebuilt leaf by leaf afterwards)`,
+    sql: compileDdl(sql`drop index if exists ${sql.id(pair.shadow.schema, idx.name)}`),
+  }));
+}
+
+/** Drops the deferred indexes and records them, in one transaction. */
 export async function dropDeferredIndexes(
   db: PartgovKysely,
-  pair: ShadowPair,
-  indexes: readonly DeferredIndex[],
+  steps: readonly Step[],
   guard: Omit<GuardOptions, 'label'>,
   recordInSameTransaction: (trx: PartgovKysely) => Promise<void>,
 ): Promise<void> {
   await runGuarded(
     db,
     async (trx) => {
-      for (const idx of indexes) await sql`drop index if exists ${sql.id(pair.shadow.schema, idx.name)}`.execute(trx);
+      for (const s of steps) await sql.raw(s.sql).execute(trx); // sql.raw: compiled by kysely in deferredIndexDropSteps
       await recordInSameTransaction(trx);
     },
-    { ...guard, label: `drop deferred indexes of ${pair.shadow.name}` },
+    { ...guard, label: 'drop deferred indexes' },
   );
 }
 
+/** One deferred index's rebuild: its `on only` index on the shadow, then a build and an attach per partition, parents first. */
+export interface IndexRebuild {
+  index: string;
+  root: Step;
+  nodes: { node: PartitionModel; build: Step; attach: Step }[];
+}
+
 /**
- * Builds the deferred indexes back, one leaf at a time per connection (`jobs`
- * leaves at once), then attaches them: `create index … on only <parent>`
- * (invalid until complete), a plain build on each leaf (a SHARE lock on that
- * leaf only, for its own build time), and `alter index … attach partition` up
- * the tree; PostgreSQL marks the parent index valid once every partition has
- * one attached. Sub-partitioned parents get their `on only` index (attached to
- * their parent's) before any leaf is built. Every step checks what exists
- * first, so a run killed half-way resumes where it stopped.
+ * The rebuild of the deferred indexes as steps: `create index … on only
+ * <parent>` (invalid until complete), a plain build on each leaf (a SHARE
+ * lock on that leaf only, for its own build time), and `alter index … attach
+ * partition` up the tree; PostgreSQL marks the parent index valid once every
+ * partition has one attached. Sub-partitioned parents get their `on only`
+ * index (attached to their parent's) before any leaf is built. Every statement
+ * is idempotent (`if not exists`; attaching an attached index does nothing), so
+ * a run killed half-way resumes where it stopped.
+ */
+export function deferredIndexRebuilds(pair: ShadowPair, tree: readonly PartitionModel[], indexes: readonly DeferredIndex[]): IndexRebuild[] {
+  const schema = pair.shadow.schema;
+  const parents = tree.filter((n) => n.level > 0 && !n.isLeaf); // level order: a parent before its children
+  const leaves = tree.filter((n) => n.level > 0 && n.isLeaf);
+  return indexes.map((idx) => {
+    const indexOf = new Map<string, string>([[pair.shadow.name, idx.name]]);
+    for (const node of [...parents, ...leaves]) indexOf.set(node.name, fitIdentifier(`${node.name}_${idx.name}`));
+    // sql.raw: the USING clause is pg_get_indexdef text of the index we dropped.
+    const using = sql.raw(idx.using_clause);
+    return {
+      index: idx.name,
+      root: { id: `index ${idx.name}`, description: `${idx.name} on ${pair.shadow.name} only (valid once every partition's is attached)`, sql: compileDdl(sql`create index if not exists ${sql.id(idx.name)} on only ${sql.id(schema, pair.shadow.name)} using ${using}`) },
+      nodes: [...parents, ...leaves].map((node) => {
+        const name = indexOf.get(node.name)!;
+        const parentIndex = indexOf.get(node.parentName ?? '')!;
+        return {
+          node,
+          build: { id: `build ${name}`, description: `build ${idx.name} on ${node.name}${node.isLeaf ? ' (SHARE lock on this leaf only)' : ' only'}`, sql: compileDdl(sql`create index if not exists ${sql.id(name)} on ${node.isLeaf ? sql`` : sql`only`} ${sql.id(node.schema, node.name)} using ${using}`) },
+          attach: { id: `attach ${name}`, description: `attach it to ${parentIndex}`, sql: compileDdl(sql`alter index ${sql.id(schema, parentIndex)} attach partition ${sql.id(node.schema, name)}`) },
+        };
+      }),
+    };
+  });
+}
+
+/** Every statement of the rebuilds, in order (for --dry-run and the audit row). */
+export const rebuildSteps = (rebuilds: readonly IndexRebuild[]): Step[] => rebuilds.flatMap((r) => [r.root, ...r.nodes.flatMap((n) => [n.build, n.attach])]);
+
+/**
+ * Runs the rebuilds: builds `jobs` leaves at once (one per connection);
+ * attaches one at a time (a chain of promises), each in its own short
+ * transaction after its build committed: two ATTACHes on one parent index can
+ * deadlock, and a retried one would throw its build away.
  */
 export async function rebuildDeferredIndexes(
   db: PartgovKysely,
-  pair: ShadowPair,
-  indexes: readonly DeferredIndex[],
+  rebuilds: readonly IndexRebuild[],
   guard: Omit<GuardOptions, 'label'>,
   jobs = 1,
   onLeafBuilt?: (index: string, leaf: string) => void,
 ): Promise<number> {
-  const tree = await readPartitionTree(db, pair.shadow);
-  const schema = pair.shadow.schema;
-  const parents = tree.filter((n) => n.level > 0 && !n.isLeaf); // level order: a parent before its children
-  const leaves = tree.filter((n) => n.level > 0 && n.isLeaf);
   let built = 0;
-  for (const idx of indexes) {
-    const indexOf = new Map<string, string>([[pair.shadow.name, idx.name]]);
-    for (const node of [...parents, ...leaves]) indexOf.set(node.name, fitIdentifier(`${node.name}_${idx.name}`));
-    // sql.raw: the USING clause is pg_get_indexdef text of the index we dropped.
-    await runGuarded(
-      db,
-      (trx) => sql`create index if not exists ${sql.id(idx.name)} on only ${sql.id(schema, pair.shadow.name)} using ${sql.raw(idx.using_clause)}`.execute(trx),
-      { ...guard, label: `create index ${idx.name} on only ${pair.shadow.name}` },
-    );
-    // Builds run `jobs` at once; attaches run one at a time (a chain of promises),
-    // each in its own short transaction after its build committed: two ATTACHes on
-    // one parent index can deadlock, and a retried one would throw its build away.
+  // sql.raw below: statements compiled by kysely in deferredIndexRebuilds.
+  for (const r of rebuilds) {
+    await runGuarded(db, (trx) => sql.raw(r.root.sql).execute(trx), { ...guard, label: r.root.id });
     let attaching: Promise<unknown> = Promise.resolve();
-    const buildAndAttach = async (node: PartitionModel) => {
-      const name = indexOf.get(node.name)!;
-      const parentIndex = indexOf.get(node.parentName ?? '')!;
+    const buildAndAttach = async (n: IndexRebuild['nodes'][number]) => {
       await runGuarded(
         db,
         async (trx) => {
           await sql`select set_config('maintenance_work_mem', '256MB', true)`.execute(trx);
-          const only = node.isLeaf ? sql`` : sql`only`;
-          await sql`create index if not exists ${sql.id(name)} on ${only} ${sql.id(node.schema, node.name)} using ${sql.raw(idx.using_clause)}`.execute(trx);
+          await sql.raw(n.build.sql).execute(trx);
         },
-        { ...guard, label: `build index ${name} on ${node.name}` },
+        { ...guard, label: n.build.id },
       );
-      const attach = attaching.then(() =>
-        runGuarded(
-          db,
-          async (trx) => {
-            const attached = await sql<{ n: number }>`
-              select count(*)::int as n from pg_inherits i join pg_class c on c.oid = i.inhrelid
-              join pg_namespace ns on ns.oid = c.relnamespace where ns.nspname = ${node.schema} and c.relname = ${name}`.execute(trx);
-            if (attached.rows[0]!.n === 0) {
-              await sql`alter index ${sql.id(schema, parentIndex)} attach partition ${sql.id(node.schema, name)}`.execute(trx);
-            }
-          },
-          { ...guard, label: `attach index ${name} to ${parentIndex}` },
-        ),
-      );
+      const attach = attaching.then(() => runGuarded(db, (trx) => sql.raw(n.attach.sql).execute(trx), { ...guard, label: n.attach.id }));
       attaching = attach.catch(() => undefined);
       await attach;
     };
-    for (const node of parents) await buildAndAttach(node);
-    await forEachConcurrently(leaves, jobs, async (leaf) => {
-      await buildAndAttach(leaf);
+    for (const n of r.nodes.filter((x) => !x.node.isLeaf)) await buildAndAttach(n);
+    await forEachConcurrently(r.nodes.filter((x) => x.node.isLeaf), jobs, async (n) => {
+      await buildAndAttach(n);
       built++;
-      onLeafBuilt?.(idx.name, leaf.name);
+      onLeafBuilt?.(r.index, n.node.name);
     });
   }
   return built;

@@ -17,7 +17,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { sqlStateOf } from '../errors.js';
 import { highestKeyQuery, type KeysetPosition } from './batch-query.js';
 import { walkBatches } from './batch-walk.js';
-import { deferrableIndexes, dropDeferredIndexes, rebuildDeferredIndexes, type DeferredIndex } from './deferred-indexes.js';
+import { deferrableIndexes, deferredIndexDropSteps, deferredIndexRebuilds, dropDeferredIndexes, rebuildDeferredIndexes, rebuildSteps, type DeferredIndex } from './deferred-indexes.js';
+import { readPartitionTree } from '../db/catalog.js';
+import { compileDdl, compileForReading } from '../db/compile-ddl.js';
+import type { Step, StepReport } from '../steps/run-steps.js';
+import { batchQuery } from './batch-query.js';
 
 /** More batches in flight than this only queue on locks and WAL. */
 export const maxJobs = 16;
@@ -32,6 +36,7 @@ export const backfillInputSchema = z.object({
   maxDuration: optionalNumberInput({ min: 0.01, max: 31_536_000, describe: 'stop cleanly (checkpoint kept) after this many seconds; run again to continue' }),
   deferIndexes: flagInput('drop secondary shadow indexes for the copy, build them per leaf afterwards'),
   restart: flagInput('empty the shadow, forget the checkpoint and copy from the first key again'),
+  dryRun: flagInput('print what the run would do (restart, deferred index drop and rebuild, the copy statement); change nothing'),
   maxRetries: numberInput({ min: 0, max: 1000, integer: true, default: 10, describe: 'consecutive failed attempts of one batch before giving up' }),
 });
 export type BackfillInput = z.input<typeof backfillInputSchema>;
@@ -45,6 +50,7 @@ interface BackfillOptions {
   maxDurationSec: number | undefined;
   deferIndexes: boolean;
   restart: boolean;
+  dryRun: boolean;
   maxRetries: number;
   onProgress: (p: BackfillProgress) => void;
   onEvent: (message: string) => void;
@@ -63,6 +69,10 @@ export interface BackfillProgress {
 export interface BackfillResult {
   table: string;
   shadow: string;
+  /** --dry-run: nothing ran; `steps` is what would. */
+  dry_run: boolean;
+  /** The statements around the copy (restart, deferred index drop and rebuild) and the copy's own, with what became of each. */
+  steps: StepReport[];
   complete: boolean;
   stopped_reason: 'complete' | 'max_duration';
   resumed: boolean;
@@ -189,8 +199,11 @@ async function backfillTable(db: PartgovKysely, table: TableConfig, o: BackfillO
     });
   }
   const event = o.onEvent;
+  if (o.dryRun) return dryRunOf(db, pair, o);
   return withAdvisoryLock(db, 'backfill', pair.label, async (lock) => {
     const t0 = performance.now();
+    // What ran besides the batches themselves, for the result and the audit row.
+    const steps: Step[] = [];
     if (o.restart) {
       const cp = await readCheckpoint(db, pair.label);
       if (cp && cp.deferred_indexes.length > 0) {
@@ -204,12 +217,13 @@ async function backfillTable(db: PartgovKysely, table: TableConfig, o: BackfillO
       await runGuarded(
         db,
         async (trx) => {
-          await sql`truncate ${sql.id(pair.shadow.schema, pair.shadow.name)}`.execute(trx);
+          await sql.raw(restartStep(pair).sql).execute(trx); // sql.raw: compiled by kysely in restartStep
           await trx.deleteFrom('partgov.backfill_batch').where('table_name', '=', pair.label).execute();
           await trx.deleteFrom('partgov.backfill_checkpoint').where('table_name', '=', pair.label).execute();
         },
         { ...guardOf(o), label: `backfill --restart ${pair.label}` },
       );
+      steps.push(restartStep(pair));
       event('restart: shadow emptied and checkpoint forgotten; copying from the first key');
     }
     const existing = await readCheckpoint(db, pair.label);
@@ -228,7 +242,8 @@ async function backfillTable(db: PartgovKysely, table: TableConfig, o: BackfillO
     if (o.deferIndexes && deferred.length === 0) {
       const toDrop = deferrableIndexes(pair);
       if (toDrop.length > 0) {
-        await dropDeferredIndexes(db, pair, toDrop, guard, async (trx) => {
+        const dropSteps = deferredIndexDropSteps(pair, toDrop);
+        await dropDeferredIndexes(db, dropSteps, guard, async (trx) => {
           await trx
             .updateTable('partgov.backfill_checkpoint')
             .set({ deferred_indexes: JSON.stringify(toDrop) })
@@ -236,6 +251,7 @@ async function backfillTable(db: PartgovKysely, table: TableConfig, o: BackfillO
             .execute();
         });
         deferred = toDrop;
+        steps.push(...dropSteps);
         event(`dropped ${toDrop.length} secondary index(es) of ${pair.shadow.name} for the copy: ${toDrop.map((i) => i.name).join(', ')}`);
       }
     }
@@ -343,7 +359,9 @@ async function backfillTable(db: PartgovKysely, table: TableConfig, o: BackfillO
     if (stoppedReason === 'complete' && deferred.length > 0) {
       event(`copy complete; building ${deferred.length} deferred index(es) leaf by leaf`);
       const buildStarted = performance.now();
-      leafIndexesBuilt = await rebuildDeferredIndexes(db, pair, deferred, guard, jobs);
+      const rebuilds = deferredIndexRebuilds(pair, await readPartitionTree(db, pair.shadow), deferred);
+      leafIndexesBuilt = await rebuildDeferredIndexes(db, rebuilds, guard, jobs);
+      steps.push(...rebuildSteps(rebuilds));
       buildMs = Math.round(performance.now() - buildStarted);
       await db.updateTable('partgov.backfill_checkpoint').set({ deferred_indexes: '[]' }).where('table_name', '=', pair.label).execute();
     }
@@ -351,6 +369,8 @@ async function backfillTable(db: PartgovKysely, table: TableConfig, o: BackfillO
     const result: BackfillResult = {
       table: pair.label,
       shadow: `${pair.shadow.schema}.${pair.shadow.name}`,
+      dry_run: false,
+      steps: steps.map((x) => ({ ...x, status: 'succeeded' as const })),
       complete: stoppedReason === 'complete',
       stopped_reason: stoppedReason,
       resumed,
@@ -373,10 +393,52 @@ async function backfillTable(db: PartgovKysely, table: TableConfig, o: BackfillO
       replay,
     };
     // Backfill writes into the shadow: the audit log says who copied what, when (restart and deferred indexes included).
-    await writeAudit(db, { command: 'backfill', table: pair.label, appEnv: o.settings.appEnv }, 'succeeded', [], {
+    await writeAudit(db, { command: 'backfill', table: pair.label, appEnv: o.settings.appEnv }, 'succeeded', result.steps, {
       restarted: result.restarted, rows_copied: result.rows_copied, batches: result.batches, stopped_reason: result.stopped_reason,
       duration_ms: durationMs, deferred_indexes: result.deferred_indexes, final_checkpoint: result.final_checkpoint,
     });
     return result;
   });
+}
+
+/** --restart's statement: the shadow emptied (the checkpoint rows go in the same transaction). */
+function restartStep(pair: ShadowPair): Step {
+  return { id: 'restart', description: `empty ${pair.shadow.name} and forget the checkpoint (TRUNCATE locks only the shadow, which no application statement touches)`, sql: compileDdl(sql`truncate ${sql.id(pair.shadow.schema, pair.shadow.name)}`) };
+}
+
+/**
+ * What a run would do, from the checkpoint and the catalog, changing nothing:
+ * the restart, the deferred indexes' drop and rebuild, and the copy statement
+ * (written for the whole remaining key range; each batch runs it for its own
+ * chunk, its checkpoint row in the same transaction).
+ */
+async function dryRunOf(db: PartgovKysely, pair: ShadowPair, o: BackfillOptions): Promise<BackfillResult> {
+  const existing = o.restart ? undefined : await readCheckpoint(db, pair.label);
+  const syncEnabled = await isSyncEnabled(db, pair.legacy.schema, pair.legacy.name);
+  const after = existing?.last_key ?? null;
+  const upTo = (await highestKeyQuery(pair).execute(db)).rows[0]?.key ?? null;
+  const deferred = existing?.deferred_indexes.length ? existing.deferred_indexes : o.deferIndexes ? deferrableIndexes(pair) : [];
+  const copy: Step[] =
+    upTo === null || (existing?.done && syncEnabled)
+      ? []
+      : [{
+          id: 'copy',
+          description: `copy ${after === null ? 'from the first key' : `after key ${JSON.stringify(after)}`} to ${JSON.stringify(upTo)} in keyset batches of up to ${o.batchSize} rows, ${o.jobs} at a time, ${syncEnabled ? 'online (the change log replays behind the copy)' : 'offline (sync is off)'}`,
+          sql: compileForReading(batchQuery(pair, after, upTo, syncEnabled ? 'online' : 'offline')),
+        }];
+  const steps = [
+    ...(o.restart ? [restartStep(pair)] : []),
+    ...(existing?.deferred_indexes.length ? [] : deferredIndexDropSteps(pair, deferred)),
+    ...copy,
+    ...rebuildSteps(deferredIndexRebuilds(pair, await readPartitionTree(db, pair.shadow), deferred)),
+  ];
+  const rows = Number(existing?.rows_copied ?? 0);
+  return {
+    table: pair.label, shadow: `${pair.shadow.schema}.${pair.shadow.name}`, dry_run: true, steps: steps.map((x) => ({ ...x, status: 'not_executed' as const })),
+    complete: false, stopped_reason: 'complete', resumed: after !== null, sync_enabled: syncEnabled, mode: syncEnabled ? 'online' : 'offline', restarted: false,
+    offline_batches: Number(existing?.offline_batches ?? 0), conflict_fallbacks: 0, rows_copied: 0, rows_skipped_existing: 0, total_rows_copied: rows,
+    batches: 0, retries: 0, batch_size_final: o.batchSize, duration_ms: 0, rows_per_sec: 0, peak_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024),
+    deferred_indexes: { dropped: [], leaf_indexes_built: 0, build_ms: 0 }, final_checkpoint: { last_key: after, batches: Number(existing?.batches ?? 0), rows_copied: rows },
+    replay: { entries: 0, keys: 0, rejected: 0, waiting: 0 },
+  };
 }

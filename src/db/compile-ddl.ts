@@ -28,3 +28,14 @@ export function compileDdl(statement: RawBuilder<unknown>): string {
   }
   return compiled.sql;
 }
+
+/**
+ * A parameterised statement's text for a reader (--dry-run, the audit log):
+ * the values it is sent with as a comment, then the exact SQL with `$n` placeholders.
+ */
+export function compileForReading(statement: RawBuilder<unknown>): string {
+  const compiled = statement.compile(compiler);
+  if (compiled.parameters.length === 0) return compiled.sql;
+  const values = compiled.parameters.map((p, i) => `$${i + 1} = ${JSON.stringify(p)}`).join(', ');
+  return `-- sent with ${values}\n${compiled.sql}`;
+}

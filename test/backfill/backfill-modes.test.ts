@@ -26,9 +26,36 @@ beforeAll(async () => {
 });
 afterAll(async () => t.drop());
 
+/** The shadow's indexes (name, valid) and whether a checkpoint exists: what a dry run must leave as it was. */
+async function shadowState() {
+  const idx = await sql<{ i: string }>`select c.relname || ':' || x.indisvalid as i from pg_index x join pg_class c on c.oid = x.indexrelid
+    join pg_class t on t.oid = x.indrelid join pg_namespace n on n.oid = t.relnamespace where n.nspname = 'Acct Data' and t.relname like 'Acct Events_shadow%' order by 1`.execute(t.db);
+  const cp = await sql<{ n: number }>`select count(*)::int as n from partgov.backfill_checkpoint`.execute(t.db);
+  const rows = await sql<{ n: number }>`select count(*)::int as n from ${shadow}`.execute(t.db);
+  return { indexes: idx.rows.map((r) => r.i), checkpoints: cp.rows[0]!.n, rows: rows.rows[0]!.n };
+}
+
 describe('backfill modes', () => {
-  it('offline (no sync): plain inserts; the batch checksums add up to the checksum of the whole table', async () => {
-    const r = await runBackfill(stageFor(t, config, { settings }), { table: config.tables[0]!.name, batchSize: 700 });
+  it('--dry-run --defer-indexes lists the index drop, the copy statement and the leaf-by-leaf rebuild, and changes nothing', async () => {
+    const before = await shadowState();
+    const r = await runBackfill(stageFor(t, config, { settings }), { table: config.tables[0]!.name, deferIndexes: true, dryRun: true, batchSize: 700 });
+    expect(r.dry_run).toBe(true);
+    const ids = r.steps.map((x) => x.id);
+    expect(ids.filter((x) => x.startsWith('drop-index'))).toHaveLength(2);
+    expect(ids).toContain('copy');
+    expect(ids.filter((x) => x.startsWith('attach'))).toHaveLength(2 * 8); // two indexes on eight hash leaves
+    expect(r.steps.every((x) => x.status === 'not_executed')).toBe(true);
+    expect(r.steps.find((x) => x.id === 'copy')!.sql).toMatch(/^-- sent with \$1 = [\s\S]*insert into "Acct Data"\."Acct Events_shadow"/);
+    expect(await shadowState()).toEqual(before);
+  });
+
+  it('offline (no sync): plain inserts; the batch checksums add up to the checksum of the whole table; deferred indexes come back, and the audit row lists their steps', async () => {
+    const before = (await shadowState()).indexes;
+    const r = await runBackfill(stageFor(t, config, { settings }), { table: config.tables[0]!.name, batchSize: 700, deferIndexes: true });
+    expect(r.deferred_indexes.dropped).toHaveLength(2);
+    expect((await shadowState()).indexes).toEqual(before);
+    const audit = await sql<{ ids: string[] }>`select array(select s->>'id' from jsonb_array_elements(steps) s) as ids from partgov.audit_log where command = 'backfill' order by id desc limit 1`.execute(t.db);
+    expect(audit.rows[0]!.ids.filter((x) => x.startsWith('drop-index') || x.startsWith('attach'))).toHaveLength(2 + 2 * 8);
     expect(r).toMatchObject({ mode: 'offline', sync_enabled: false, complete: true, conflict_fallbacks: 0, total_rows_copied: 6000 });
     expect(r.offline_batches).toBe(9);
     const legacy = await requireTable(t.db, { schema: 'Acct Data', name: 'Acct Events' });

@@ -1,5 +1,6 @@
 import { backfillInputSchema, runBackfill } from '../../backfill/run-backfill.js';
 import { backfillProgress } from '../backfill-progress.js';
+import { renderSteps } from '../../steps/run-steps.js';
 import { runCommand } from '../run-command.js';
 import { action, example, inputOptions, type CommandKit } from '../command-kit.js';
 import { parseStageInput } from '../../stage/stage-input.js';
@@ -9,7 +10,7 @@ export function registerBackfill(program: CommandKit['program']): void {
   inputOptions(example(
     program.command('backfill').description('copy legacy rows into the shadow in resumable, checksummed keyset batches'),
     'partgov backfill --table memory_nodes --batch-size 10000 --sleep-ms 20 --max-batch-ms 2000',
-  ), backfillInputSchema, '--table <name>', '--batch-size <n>', '--jobs <n>', '--sleep-ms <n>', '--max-batch-ms <n>', '--max-duration <s>', '--defer-indexes', '--restart')
+  ), backfillInputSchema, '--table <name>', '--batch-size <n>', '--jobs <n>', '--sleep-ms <n>', '--max-batch-ms <n>', '--max-duration <s>', '--defer-indexes', '--restart', '--dry-run')
     .action(
       action((g, o) =>
         runCommand({ name: 'backfill', config: 'required' }, g, async (ctx) => {
@@ -17,6 +18,7 @@ export function registerBackfill(program: CommandKit['program']): void {
           try {
             const result = await runBackfill(ctx.stage({ onProgress: (p) => progress.update(p) }), parseStageInput('backfill', backfillInputSchema, o));
             progress.stop();
+            if (result.dry_run) return { ok: true, result, human: renderSteps(result.steps) };
             const human = [
               `backfill ${result.table} -> ${result.shadow}: ${result.complete ? 'complete' : `stopped (${result.stopped_reason}); run again to continue`}`,
               `  ${result.rows_copied} rows in ${result.batches} batches, ${(result.duration_ms / 1000).toFixed(1)} s, ${result.rows_per_sec} rows/s, ${result.retries} retries`,
