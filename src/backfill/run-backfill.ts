@@ -22,6 +22,7 @@ import { readPartitionTree } from '../db/catalog.js';
 import { compileDdl, compileForReading } from '../db/compile-ddl.js';
 import type { Step, StepReport } from '../steps/run-steps.js';
 import { batchQuery } from './batch-query.js';
+import { judged, type Check, type StageVerdict } from '../checks/check.js';
 
 /** More batches in flight than this only queue on locks and WAL. */
 export const maxJobs = 16;
@@ -66,7 +67,7 @@ export interface BackfillProgress {
   eta_sec: number | null;
 }
 
-export interface BackfillResult {
+export interface BackfillResult extends StageVerdict {
   table: string;
   shadow: string;
   /** --dry-run: nothing ran; `steps` is what would. */
@@ -174,19 +175,20 @@ export async function runBackfill(ctx: StageContext, input: BackfillInput): Prom
   // One connection per job, one for the advisory lock, one for chunk probes, one for replay.
   const own = ctx.database.open({ maxConnections: i.jobs + 3 });
   try {
-    return await backfillTable(own.db, table, {
+    const r = await backfillTable(own.db, table, {
       ...i,
       maxDurationSec: i.maxDuration,
       settings: ctx.settings,
       onEvent: ctx.log,
       onProgress: (p) => ctx.onProgress({ stage: 'backfill', table: p.table, done: p.total_rows_copied, total: p.rows_estimate, unit: 'rows', per_sec: p.rows_per_sec, eta_sec: p.eta_sec, figures: { batches: p.batches, batch_size: p.batch_size } }),
     });
+    return judged(r, backfillChecks(r));
   } finally {
     await own.close();
   }
 }
 
-async function backfillTable(db: PartgovKysely, table: TableConfig, o: BackfillOptions): Promise<BackfillResult> {
+async function backfillTable(db: PartgovKysely, table: TableConfig, o: BackfillOptions): Promise<Omit<BackfillResult, keyof StageVerdict>> {
   await assertStateSchema(db);
   const pair = await resolveShadowPair(db, table);
   const ceiling = o.batchSize;
@@ -366,7 +368,7 @@ async function backfillTable(db: PartgovKysely, table: TableConfig, o: BackfillO
       await db.updateTable('partgov.backfill_checkpoint').set({ deferred_indexes: '[]' }).where('table_name', '=', pair.label).execute();
     }
     const durationMs = Math.round(performance.now() - t0);
-    const result: BackfillResult = {
+    const result: Omit<BackfillResult, keyof StageVerdict> = {
       table: pair.label,
       shadow: `${pair.shadow.schema}.${pair.shadow.name}`,
       dry_run: false,
@@ -412,7 +414,7 @@ function restartStep(pair: ShadowPair): Step {
  * (written for the whole remaining key range; each batch runs it for its own
  * chunk, its checkpoint row in the same transaction).
  */
-async function dryRunOf(db: PartgovKysely, pair: ShadowPair, o: BackfillOptions): Promise<BackfillResult> {
+async function dryRunOf(db: PartgovKysely, pair: ShadowPair, o: BackfillOptions): Promise<Omit<BackfillResult, keyof StageVerdict>> {
   const existing = o.restart ? undefined : await readCheckpoint(db, pair.label);
   const syncEnabled = await isSyncEnabled(db, pair.legacy.schema, pair.legacy.name);
   const after = existing?.last_key ?? null;
@@ -441,4 +443,17 @@ async function dryRunOf(db: PartgovKysely, pair: ShadowPair, o: BackfillOptions)
     deferred_indexes: { dropped: [], leaf_indexes_built: 0, build_ms: 0 }, final_checkpoint: { last_key: after, batches: Number(existing?.batches ?? 0), rows_copied: rows },
     replay: { entries: 0, keys: 0, rejected: 0, waiting: 0 },
   };
+}
+
+/** A run passes when it copied what it set out to; a stop at --max-duration warns (run again), rejected rows fail (verify names them). */
+function backfillChecks(r: Omit<BackfillResult, keyof StageVerdict>): Check[] {
+  if (r.dry_run) return [{ name: 'copy', status: 'skip', detail: `dry run: ${r.steps.length} statement(s) listed, nothing changed` }];
+  return [
+    r.complete
+      ? { name: 'copy', status: 'pass', detail: `${r.rows_copied} row(s) copied in ${r.batches} batch(es); ${r.total_rows_copied} in all`, figures: { rows_copied: r.rows_copied, rows_per_sec: r.rows_per_sec } }
+      : { name: 'copy', status: 'warn', detail: `stopped at --max-duration after ${r.rows_copied} row(s); the checkpoint is kept`, fix: 'run `partgov backfill` again to continue', figures: { rows_copied: r.rows_copied } },
+    r.replay.rejected > 0
+      ? { name: 'rejected_keys', status: 'fail', detail: `the shadow rejected ${r.replay.rejected} logged key(s)`, fix: 'run `partgov verify` to list them; see runbooks/application-errors.md', figures: { rejected: r.replay.rejected } }
+      : { name: 'rejected_keys', status: 'pass', detail: 'the shadow took every logged change', figures: { rejected: 0 } },
+  ];
 }

@@ -17,6 +17,7 @@ import { scopeSelector } from '../db/scope-target.js';
 import { sqlStateOf, InputInvalidError, PartgovError } from '../errors.js';
 import { runPlan } from '../plan/run-plan.js';
 import { runPurge } from '../purge/run-purge.js';
+import { judged, type StageVerdict } from '../checks/check.js';
 
 /** Where bench keeps its copies: never the application's tables. */
 export const benchSchema = 'partgov_bench';
@@ -67,7 +68,7 @@ export interface ScaleFigures {
   reset: ResetFigures | null;
 }
 
-export interface BenchResult {
+export interface BenchResult extends StageVerdict {
   profile: GateEnv['GATEC_PERF_PROFILE'];
   table: string;
   tenant_id: string;
@@ -197,7 +198,12 @@ export async function runBench(ctx: StageContext, input: BenchInput = {}): Promi
   // The workload's connections, and two for the copies and resets.
   const conn = ctx.database.open({ maxConnections: env.GATEC_BENCH_CONCURRENCY + 2 });
   try {
-    const result = await benchOn(ctx, conn, o, i.table === undefined ? undefined : configuredTable(ctx, 'bench', i.table), i.tenantId, i.scope);
+    const figures = await benchOn(ctx, conn, o, i.table === undefined ? undefined : configuredTable(ctx, 'bench', i.table), i.tenantId, i.scope);
+    // bench measures; the gate judges SLOs. A workload that erred, or a reset that failed, is what fails here.
+    const result = judged(figures, figures.scales.flatMap((s) => [
+      ...s.results.map((r) => ({ name: `bench:${s.scale}:${r.workload}:${r.layout}`, status: r.figures.error_rate > 0 ? ('warn' as const) : ('pass' as const), detail: `p50 ${r.figures.p50_ms} ms, p95 ${r.figures.p95_ms} ms, p99 ${r.figures.p99_ms} ms, error rate ${r.figures.error_rate}`, figures: { p95_ms: r.figures.p95_ms, error_rate: r.figures.error_rate } })),
+      ...(s.reset?.error ? [{ name: `reset:${s.scale}`, status: 'fail' as const, detail: s.reset.error }] : []),
+    ]));
     if (i.metricsFile !== undefined) await writeFileAtomically(i.metricsFile, await figuresMetrics({ bench: result }));
     return result;
   } finally {
@@ -205,7 +211,7 @@ export async function runBench(ctx: StageContext, input: BenchInput = {}): Promi
   }
 }
 
-async function benchOn(ctx: StageContext, conn: PartgovDatabase, o: { config: PartgovConfig; env: GateEnv; settings: RuntimeSettings; scales: number[]; outDir: string }, table: TableConfig | undefined, tenantId: string, scope: string): Promise<BenchResult> {
+async function benchOn(ctx: StageContext, conn: PartgovDatabase, o: { config: PartgovConfig; env: GateEnv; settings: RuntimeSettings; scales: number[]; outDir: string }, table: TableConfig | undefined, tenantId: string, scope: string): Promise<Omit<BenchResult, keyof StageVerdict>> {
   const { db } = conn;
   const log = ctx.log;
   const source = benchTableOf(o.config, table);
@@ -250,7 +256,7 @@ async function benchOn(ctx: StageContext, conn: PartgovDatabase, o: { config: Pa
   const allColumns = sql.join(live.columns.filter((c) => c.generated === null).map((c) => sql.id(c.name)));
   await sql`insert into ${sql.id(benchSchema, partitionedName)} (${allColumns}) overriding system value select ${allColumns} from ${sql.id(benchSchema, source.name)}`.execute(db);
 
-  const result: BenchResult = { profile: o.env.GATEC_PERF_PROFILE, table: `${source.schema}.${source.name}`, tenant_id: tenantId, scope, concurrency: o.env.GATEC_BENCH_CONCURRENCY, ops_per_worker: o.env.GATEC_BENCH_OPS, scales: [], files: [], out_dir: o.outDir };
+  const result: Omit<BenchResult, keyof StageVerdict> = { profile: o.env.GATEC_PERF_PROFILE, table: `${source.schema}.${source.name}`, tenant_id: tenantId, scope, concurrency: o.env.GATEC_BENCH_CONCURRENCY, ops_per_worker: o.env.GATEC_BENCH_OPS, scales: [], files: [], out_dir: o.outDir };
   await mkdir(o.outDir, { recursive: true });
   const pool = conn;
   // Statement texts built once per layout (not per operation), sent as named (prepared) statements, as an
@@ -325,7 +331,7 @@ async function benchOn(ctx: StageContext, conn: PartgovDatabase, o: { config: Pa
 }
 
 /** The Markdown report: one row per scale, workload and layout, and the resets. */
-export function performanceReport(r: BenchResult): string {
+export function performanceReport(r: Omit<BenchResult, keyof StageVerdict>): string {
   const rows = r.scales.flatMap((s) => s.results.map((x) => `| ${s.scale} | ${x.workload} | ${x.layout} | ${x.figures.p50_ms} | ${x.figures.p95_ms} | ${x.figures.p99_ms} | ${x.figures.error_rate} | ${x.figures.ops} |`));
   const ratios = r.scales.flatMap((s) => (['recall', 'write'] as const).map((w) => {
     const p = s.results.find((x) => x.workload === w && x.layout === 'partitioned')?.figures.p95_ms;

@@ -38,3 +38,14 @@ export function verdict(checks: readonly Check[], o: { strict: boolean }): Verdi
 export function strictly(checks: readonly Check[], strict: boolean): Check[] {
   return checks.map((c) => (strict && c.status === 'warn' ? { ...c, status: 'fail' } : c));
 }
+
+/** What every stage's result carries: the checks it made and its own verdict on them. */
+export interface StageVerdict {
+  ok: boolean;
+  checks: Check[];
+}
+
+/** A stage's result with its checks and the verdict on them (the stage decides; the CLI only reads `ok`). */
+export function judged<T extends object>(result: T, checks: Check[], o: { strict: boolean } = { strict: false }): T & StageVerdict {
+  return { ...result, checks, ok: verdict(checks, o).ok };
+}

@@ -19,6 +19,7 @@ import { planSwap, type SwapObject, type SwapPlan } from './swap-plan.js';
 import { z } from 'zod';
 import { configuredTable, type StageContext } from '../stage/stage-context.js';
 import { flagInput, parseStageInput, textInput } from '../stage/stage-input.js';
+import { judged, type StageVerdict } from '../checks/check.js';
 
 /** cutover's and rollback's input: defaults and limits once, for the library and the CLI. */
 export const swapInputSchema = z.object({
@@ -42,7 +43,7 @@ function swapOptions(ctx: StageContext, stage: 'cutover' | 'rollback', input: Sw
   return { table: configuredTable(ctx, stage, i.table), o: { settings: ctx.settings, confirm: i.confirm, dryRun: i.dryRun, onRetry: ctx.onRetry, onEvent: ctx.log } };
 }
 
-export interface SwapResult {
+export interface SwapResult extends StageVerdict {
   table: string;
   archive: string;
   action: 'cutover' | 'rollback';
@@ -163,6 +164,16 @@ async function executeSwap(db: PartgovKysely, pair: ShadowPair, plan: SwapPlan, 
 }
 
 async function swap(db: PartgovKysely, table: TableConfig, direction: 'cutover' | 'rollback', o: SwapOptions): Promise<SwapResult> {
+  const r = await swapTable(db, table, direction, o);
+  return judged(r, [{
+    name: `${direction}:${r.table}`,
+    status: r.dry_run || r.already ? 'skip' : 'pass',
+    detail: r.dry_run ? `dry run: ${r.steps.length} statement(s), ${r.objects.length} dependent object(s); nothing changed` : r.already ? 'already done' : `swapped; exclusive locks held ${r.lock_held_ms} ms (${r.attempts} attempt(s)); ${r.replayed_in_lock} log entries replayed inside the lock`,
+    figures: { lock_held_ms: r.lock_held_ms, replayed_in_lock: r.replayed_in_lock, attempts: r.attempts },
+  }]);
+}
+
+async function swapTable(db: PartgovKysely, table: TableConfig, direction: 'cutover' | 'rollback', o: SwapOptions): Promise<Omit<SwapResult, keyof StageVerdict>> {
   assertConfirm(table, o.confirm, direction);
   await assertStateSchema(db);
   const label = `${table.schema}.${table.name}`;
@@ -259,7 +270,7 @@ export const retireInputSchema = swapInputSchema.extend({
 });
 export type RetireInput = z.input<typeof retireInputSchema>;
 
-export interface RetireResult {
+export interface RetireResult extends StageVerdict {
   table: string;
   archive: string;
   dry_run: boolean;
@@ -274,6 +285,11 @@ export interface RetireResult {
  * refused until tables[].cutover.retire_after_days after the cutover.
  */
 export async function runRetire(ctx: StageContext, input: RetireInput): Promise<RetireResult> {
+  const r = await retireTable(ctx, input);
+  return judged(r, [{ name: `retire:${r.table}`, status: r.dry_run ? ('skip' as const) : ('pass' as const), detail: r.dry_run ? 'dry run: nothing changed' : `change log removed; ${r.archive} ${r.archive_dropped ? 'dropped' : 'kept'}` }]);
+}
+
+async function retireTable(ctx: StageContext, input: RetireInput): Promise<Omit<RetireResult, keyof StageVerdict>> {
   const o = { ...parseStageInput('retire', retireInputSchema, input), settings: ctx.settings };
   const table = configuredTable(ctx, 'retire', o.table);
   const { db } = ctx.database;

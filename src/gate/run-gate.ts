@@ -4,7 +4,7 @@ import path from 'node:path';
 import { sql } from 'kysely';
 import { runBench, type BenchResult } from '../bench/run-bench.js';
 import { isCutOver, isSyncEnabled } from '../changelog/sync-state.js';
-import { verdict, type Check } from '../checks/check.js';
+import { verdict, type Check, type StageVerdict } from '../checks/check.js';
 import type { PartgovConfig } from '../config/config-schema.js';
 import { parseGateEnv, type GateEnv } from '../config/gate-env.js';
 import { z } from 'zod';
@@ -53,8 +53,7 @@ export interface GateSummary {
   knobs: GateEnv;
 }
 
-export interface GateResult {
-  ok: boolean;
+export interface GateResult extends StageVerdict {
   blocking: boolean;
   bundle_dir: string;
   summary_file: string;
@@ -210,7 +209,7 @@ export async function runGate(ctx: StageContext, input: GateInput = {}): Promise
   await writeManifest(dir, runId);
   await conn.db.insertInto('partgov.gate_run').values({ run_id: runId, started_at: startedAt, finished_at: new Date(summary.finished_at), ok: v.ok, summary: JSON.stringify(summary) }).execute();
   if (o.metricsFile) await writeFileAtomically(o.metricsFile, await figuresMetrics({ gate: summary, bench }));
-  return { ok: v.ok, blocking, bundle_dir: dir, summary_file: path.join(dir, 'summary.json'), summary };
+  return { ok: v.ok, checks, blocking, bundle_dir: dir, summary_file: path.join(dir, 'summary.json'), summary };
 }
 
 /** The report's charts: latency per scale, the latency distribution, partition sizes, purge vs DELETE, throughput. */

@@ -18,6 +18,7 @@ import { assertStateSchema } from '../state/state-schema.js';
 import { writeAudit, type Step } from '../steps/run-steps.js';
 import { cleanupDdl, moveScopeOutOfDefault, type ScopeMove } from './move-scope.js';
 import { scopeConstraintNames, tableLikeRootDdl } from '../db/scope-partition.js';
+import { judged, type StageVerdict } from '../checks/check.js';
 
 /** isolate's input: defaults and limits once, for the library and the CLI. */
 export const isolateInputSchema = z.object({
@@ -45,7 +46,7 @@ export interface IsolateTableResult {
   steps: Step[];
 }
 
-export interface IsolateResult {
+export interface IsolateResult extends StageVerdict {
   tenant_id: string;
   scope: string;
   scope_key: string;
@@ -122,6 +123,11 @@ function isolateSteps(t: IsolateTarget, defaultLeaves: PartitionModel[], hashLea
  * DEFAULT is moved out online (move-scope.ts) with a short final switch.
  */
 export async function runIsolate(ctx: StageContext, raw: IsolateInput): Promise<IsolateResult> {
+  const r = await isolateScope(ctx, raw);
+  return judged(r, r.tables.map((t) => ({ name: `isolate:${t.table}`, status: r.dry_run ? ('skip' as const) : ('pass' as const), detail: `${t.action.replace('_', ' ')} ${t.partition}${t.rows_moved > 0 ? `, ${t.rows_moved} row(s) moved` : ''}${r.dry_run ? '' : `, exclusive locks ${t.lock_held_ms} ms`}`, figures: { rows_moved: t.rows_moved, lock_held_ms: t.lock_held_ms } })));
+}
+
+async function isolateScope(ctx: StageContext, raw: IsolateInput): Promise<Omit<IsolateResult, keyof StageVerdict>> {
   const i = parseStageInput('isolate', isolateInputSchema, raw);
   const config = requireConfig(ctx, 'isolate');
   const input = { ...i, tables: i.table?.flatMap((n) => selectTables(config, n)) };
@@ -134,7 +140,7 @@ export async function runIsolate(ctx: StageContext, raw: IsolateInput): Promise<
   }
   await assertStateSchema(db);
   const labels = tables.map((t) => `${t.schema}.${t.name}`);
-  const work = async (): Promise<IsolateResult> => {
+  const work = async (): Promise<Omit<IsolateResult, keyof StageVerdict>> => {
     const results: IsolateTableResult[] = [];
     const plans: { t: IsolateTarget; steps: ReturnType<typeof isolateSteps> | null; hashLeaf: PartitionModel | null; partition: string; move: ScopeMove | null; hasRows: boolean }[] = [];
     let keyValue = '';

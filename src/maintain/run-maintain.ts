@@ -14,6 +14,7 @@ import { runGuarded } from '../db/run-guarded.js';
 import type { PartgovKysely } from '../db/state-tables.js';
 import { assertStateSchema } from '../state/state-schema.js';
 import { writeAudit, type Step } from '../steps/run-steps.js';
+import { judged, type StageVerdict } from '../checks/check.js';
 
 /** maintain's input: defaults and limits once, for the library and the CLI. */
 export const maintainInputSchema = z.object({
@@ -39,7 +40,7 @@ export interface MaintainTableResult {
   steps: Step[];
 }
 
-export interface MaintainResult {
+export interface MaintainResult extends StageVerdict {
   dry_run: boolean;
   /** False when there was nothing to do (a second run right after a first). */
   changed: boolean;
@@ -155,6 +156,11 @@ function stepsOf(p: TablePlan): { create: { step: Step; rowsInDefault: number; b
  * run finds nothing to do.
  */
 export async function runMaintain(ctx: StageContext, input: MaintainInput = {}): Promise<MaintainResult> {
+  const r = await maintainTables(ctx, input);
+  return judged(r, r.tables.length === 0 ? [{ name: 'maintain', status: 'pass' as const, detail: 'no range table to maintain' }] : r.tables.map((t) => ({ name: `maintain:${t.table}`, status: r.dry_run ? ('skip' as const) : ('pass' as const), detail: `${t.created.length} created, ${t.default_rows_moved} row(s) moved out of the DEFAULT, ${t.detached.length} detached`, figures: { created: t.created.length, default_rows_moved: t.default_rows_moved, detached: t.detached.length } })));
+}
+
+async function maintainTables(ctx: StageContext, input: MaintainInput = {}): Promise<Omit<MaintainResult, keyof StageVerdict>> {
   const i = parseStageInput('maintain', maintainInputSchema, input);
   const config = requireConfig(ctx, 'maintain');
   const { db } = ctx.database;

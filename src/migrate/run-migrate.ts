@@ -10,6 +10,7 @@ import { withAdvisoryLock } from '../db/advisory-lock.js';
 import { isRetryableLockError } from '../db/sqlstate.js';
 import { writeAudit } from '../steps/run-steps.js';
 import { z } from 'zod';
+import { judged, type StageVerdict } from '../checks/check.js';
 import type { StageContext } from '../stage/stage-context.js';
 import { flagInput, parseStageInput, textInput } from '../stage/stage-input.js';
 import { migratorFor, stateMigrationsFolder, stateSchema, type MigrationSetName } from '../state/state-schema.js';
@@ -27,7 +28,7 @@ export interface MigrationStepResult {
   status: 'success' | 'error' | 'not_executed';
 }
 
-export interface MigrateResult {
+export interface MigrateResult extends StageVerdict {
   action: 'up' | 'down' | 'status';
   dry_run: boolean;
   /** With dryRun: what up (or down) would run, in order, with each file's SQL; nothing was applied. */
@@ -137,7 +138,7 @@ async function statusOf(db: PartgovKysely, sets: [MigrationSetName, Migrator][])
  */
 export async function runMigrate(ctx: StageContext, input: MigrateInput): Promise<MigrateResult> {
   const i = parseStageInput('migrate', migrateInputSchema, input);
-  return migrate(ctx.database.db, {
+  const r = await migrate(ctx.database.db, {
     ...i,
     planFolder: i.planFolder ?? ctx.config?.migrations_dir,
     lockTimeoutMs: ctx.settings.lockTimeoutMs,
@@ -145,9 +146,15 @@ export async function runMigrate(ctx: StageContext, input: MigrateInput): Promis
     lockRetries: ctx.settings.lockRetries,
     appEnv: ctx.settings.appEnv,
   });
+  const failed = r.applied.filter((a) => a.status === 'error');
+  return judged(r, [
+    failed.length > 0
+      ? { name: 'migrations', status: 'fail', detail: `${failed.map((a) => `${a.set}/${a.name}`).join(', ')} failed`, objects: failed.map((a) => a.name) }
+      : { name: 'migrations', status: 'pass', detail: r.dry_run ? `${r.planned.length} migration(s) would run` : `${r.applied.length} applied, ${r.pending} pending`, figures: { applied: r.applied.length, pending: r.pending } },
+  ]);
 }
 
-async function migrate(db: PartgovKysely, o: MigrateOptions): Promise<MigrateResult> {
+async function migrate(db: PartgovKysely, o: MigrateOptions): Promise<Omit<MigrateResult, keyof StageVerdict>> {
   const sets: [MigrationSetName, Migrator][] = [['state', migratorFor(db, 'state', stateMigrationsFolder, o)]];
   if (o.planFolder && existsSync(o.planFolder)) sets.push(['plan', migratorFor(db, 'plan', o.planFolder, o)]);
 

@@ -4,6 +4,7 @@ import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { sql } from 'kysely';
 import { z } from 'zod';
+import { judged, type StageVerdict } from '../checks/check.js';
 import { requireConfig, type StageContext } from '../stage/stage-context.js';
 import { parseStageInput, textInput } from '../stage/stage-input.js';
 import { selectTables } from '../config/load-config.js';
@@ -26,7 +27,7 @@ export interface PlanFile {
   status: 'written' | 'unchanged';
 }
 
-export interface PlanResult {
+export interface PlanResult extends StageVerdict {
   tables: (TablePlan & { shadow_exists: boolean })[];
   files: PlanFile[];
   statement_count: number;
@@ -155,5 +156,11 @@ export async function runPlan(ctx: StageContext, input: PlanInput = {}): Promise
     for (const t of tables) await writeMigration(o.out, t, true);
     for (const t of tables) files.push(await writeMigration(o.out, t, false));
   }
-  return { tables, files, statement_count: tables.reduce((n, t) => n + t.statements.length, 0) };
+  const checks = tables.map((t) => ({
+    name: `plan:${t.table}`,
+    status: 'pass' as const,
+    detail: `${t.layout}, ${t.leaf_count} leaves, ${t.statements.length} statements${t.shadow_exists ? ' (the shadow already exists)' : ''}`,
+    figures: { leaves: t.leaf_count, statements: t.statements.length },
+  }));
+  return judged({ tables, files, statement_count: tables.reduce((n, t) => n + t.statements.length, 0) }, checks);
 }

@@ -20,6 +20,7 @@ import { scopeConstraintNames } from '../db/scope-partition.js';
 import type { TableRef } from '../db/catalog.js';
 import { scopeChecksumQuery, writeScopeArchive, type ArchiveManifest } from './scope-archive.js';
 import { parseScopeTarget, scopePredicate, type ScopeTarget } from '../db/scope-target.js';
+import { judged, type StageVerdict } from '../checks/check.js';
 
 export type PurgeMode = 'partition' | 'auto' | 'delete';
 
@@ -65,7 +66,7 @@ export interface PurgeTableResult {
   note: string | null;
 }
 
-export interface PurgeResult {
+export interface PurgeResult extends StageVerdict {
   tenant_id: string;
   scope: string;
   mode: PurgeMode;
@@ -282,6 +283,11 @@ async function guardState(db: PartgovDatabase['db'], leaf: TableRef, name: strin
  * first and proved unchanged under the lock; every purge writes an audit row.
  */
 export async function runPurge(ctx: StageContext, raw: PurgeInput): Promise<PurgeResult> {
+  const r = await purgeScope(ctx, raw);
+  return judged(r, r.tables.map((t) => ({ name: `purge:${t.table}`, status: r.dry_run ? ('skip' as const) : ('pass' as const), detail: `${r.dry_run ? 'would run ' : ''}${t.strategy}: ${t.rows} row(s) in ${t.partitions.length} partition(s)${r.dry_run ? '' : `, ${t.ms} ms, exclusive lock ${t.lock_held_ms} ms`}`, figures: { rows: t.rows, ms: t.ms, lock_held_ms: t.lock_held_ms }, objects: t.partitions })));
+}
+
+async function purgeScope(ctx: StageContext, raw: PurgeInput): Promise<Omit<PurgeResult, keyof StageVerdict>> {
   const i = parseStageInput('purge', purgeInputSchema, raw);
   const config = requireConfig(ctx, 'purge');
   const input = { ...i, tables: i.table?.flatMap((n) => selectTables(config, n)), archiveDir: i.archive };

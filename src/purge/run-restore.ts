@@ -10,6 +10,7 @@ import { assertStateSchema } from '../state/state-schema.js';
 import { writeAudit } from '../steps/run-steps.js';
 import { loadArchivedTable, readVerifiedArchive, scopeChecksumQuery, type ArchiveSource } from './scope-archive.js';
 import { parseScopeTarget, scopePredicate, scopeSelector } from '../db/scope-target.js';
+import { judged, type StageVerdict } from '../checks/check.js';
 
 /** restore's input: defaults and limits once, for the library and the CLI. */
 export const restoreInputSchema = z.object({
@@ -19,7 +20,7 @@ export const restoreInputSchema = z.object({
 });
 export type RestoreInput = z.input<typeof restoreInputSchema>;
 
-export interface RestoreResult {
+export interface RestoreResult extends StageVerdict {
   archive: string;
   tenant_id: string;
   scope: string;
@@ -38,6 +39,11 @@ export interface RestoreResult {
  * equal the archived ones before it commits.
  */
 export async function runRestore(ctx: StageContext, raw: RestoreInput): Promise<RestoreResult> {
+  const r = await restoreScope(ctx, raw);
+  return judged(r, r.tables.map((t) => ({ name: `restore:${t.table}`, status: r.dry_run ? ('skip' as const) : t.checksum_matches === false ? ('fail' as const) : ('pass' as const), detail: `${t.rows} row(s)${t.checksum_matches === null ? '' : t.checksum_matches ? ', checksum equal to the archive' : ', checksum DIFFERENT from the archive'}`, figures: { rows: t.rows } })));
+}
+
+async function restoreScope(ctx: StageContext, raw: RestoreInput): Promise<Omit<RestoreResult, keyof StageVerdict>> {
   const i = parseStageInput('restore', restoreInputSchema, raw);
   const input = { ...i, archiveDir: i.archive };
   const o = { settings: ctx.settings, config: requireConfig(ctx, 'restore') };

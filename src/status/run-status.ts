@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import { z } from 'zod';
+import { judged, type StageVerdict } from '../checks/check.js';
 import { requireConfig, type StageContext } from '../stage/stage-context.js';
 import { parseStageInput, textInput } from '../stage/stage-input.js';
 import { selectTables } from '../config/load-config.js';
@@ -41,7 +42,7 @@ export const statusInputSchema = z.object({
 export type StatusInput = z.input<typeof statusInputSchema>;
 
 /** `partgov status [--table T]`: one line per table a DBA can read at a glance; the details in JSON. */
-export async function runStatus(ctx: StageContext, input: StatusInput = {}): Promise<{ tables: TableStatus[] }> {
+export async function runStatus(ctx: StageContext, input: StatusInput = {}): Promise<{ tables: TableStatus[] } & StageVerdict> {
   const o = parseStageInput('status', statusInputSchema, input);
   const config = requireConfig(ctx, 'status');
   const { db } = ctx.database;
@@ -91,7 +92,13 @@ export async function runStatus(ctx: StageContext, input: StatusInput = {}): Pro
       rejected_keys: rejected,
     });
   }
-  return { tables: out };
+  // status reports; rejected rows only warn here (verify fails on them, naming the keys).
+  return judged({ tables: out }, out.map((t) => ({
+    name: `status:${t.table}`,
+    status: t.rejected_keys > 0 ? 'warn' : 'pass',
+    detail: `${t.stage.replace('_', ' ')}${t.rejected_keys > 0 ? `, ${t.rejected_keys} rejected key(s)` : ''}`,
+    ...(t.rejected_keys > 0 ? { fix: 'run `partgov verify --table ' + t.table + '` to list them' } : {}),
+  })));
 }
 
 /** One line per table. */

@@ -16,12 +16,13 @@ import { RunInProgressError, SafetyRefusedError } from '../errors.js';
 import { assertStateSchema } from '../state/state-schema.js';
 import { runSteps, type StepReport } from '../steps/run-steps.js';
 import { z } from 'zod';
+import { judged, type StageVerdict } from '../checks/check.js';
 import { configuredTable, type StageContext } from '../stage/stage-context.js';
 import { flagInput, parseStageInput, textInput } from '../stage/stage-input.js';
 
 export type SyncAction = 'enable' | 'disable' | 'replay';
 
-export interface SyncResult {
+export interface SyncResult extends StageVerdict {
   table: string;
   shadow: string;
   action: SyncAction;
@@ -70,10 +71,16 @@ interface SyncOptions {
  */
 export async function runSync(ctx: StageContext, input: SyncInput): Promise<SyncResult> {
   const i = parseStageInput('sync', syncInputSchema, input);
-  return syncTable(ctx.database.db, configuredTable(ctx, 'sync', i.table), { action: i.action, settings: ctx.settings, dryRun: i.dryRun, onRetry: ctx.onRetry });
+  const r = await syncTable(ctx.database.db, configuredTable(ctx, 'sync', i.table), { action: i.action, settings: ctx.settings, dryRun: i.dryRun, onRetry: ctx.onRetry });
+  return judged(r, [
+    { name: `sync:${r.table}`, status: r.dry_run ? 'skip' : 'pass', detail: r.dry_run ? `dry run of ${r.action}: nothing changed` : r.action === 'replay' ? `${r.replay!.entries} log entries replayed, ${r.replay!.waiting} waiting for the backfill` : `sync is ${r.enabled ? 'on' : 'off'}` },
+    r.rejected_keys > 0
+      ? { name: 'rejected_keys', status: 'fail', detail: `the shadow rejected ${r.rejected_keys} key(s)`, figures: { rejected_keys: r.rejected_keys }, fix: 'run `partgov verify` to list them; see runbooks/application-errors.md' }
+      : { name: 'rejected_keys', status: 'pass', detail: 'the shadow took every logged change', figures: { rejected_keys: 0 } },
+  ]);
 }
 
-async function syncTable(db: PartgovKysely, table: TableConfig, o: SyncOptions): Promise<SyncResult> {
+async function syncTable(db: PartgovKysely, table: TableConfig, o: SyncOptions): Promise<Omit<SyncResult, keyof StageVerdict>> {
   await assertStateSchema(db);
   const label = `${table.schema}.${table.name}`;
   const wasEnabled = await isSyncEnabled(db, table.schema, table.name);
@@ -125,7 +132,7 @@ async function syncTable(db: PartgovKysely, table: TableConfig, o: SyncOptions):
   );
 }
 
-async function disableSync(db: PartgovKysely, table: TableConfig, o: SyncOptions, wasEnabled: boolean): Promise<SyncResult> {
+async function disableSync(db: PartgovKysely, table: TableConfig, o: SyncOptions, wasEnabled: boolean): Promise<Omit<SyncResult, keyof StageVerdict>> {
   const legacy = await requireTable(db, table);
   const label = `${table.schema}.${table.name}`;
   const log = changeLogNames(legacy);

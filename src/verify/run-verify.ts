@@ -7,7 +7,7 @@ import type { PartgovKysely } from '../db/state-tables.js';
 import { requireConfig, type StageContext } from '../stage/stage-context.js';
 import { flagInput, numberInput, parseStageInput, textInput } from '../stage/stage-input.js';
 import { compareRows, type RowComparison } from './compare-rows.js';
-import { verdict } from '../checks/check.js';
+import { verdict, type StageVerdict } from '../checks/check.js';
 import { recordRun } from '../state/run-ledger.js';
 import { changeLogOf } from '../changelog/change-log.js';
 import { listRejectedKeys, replayChanges, routeLabel } from '../changelog/replay-changes.js';
@@ -35,9 +35,7 @@ export interface TableVerdict {
   equality: RowComparison;
 }
 
-export interface VerifyResult {
-  /** Every table passed (decided here, never by the caller). */
-  ok: boolean;
+export interface VerifyResult extends StageVerdict {
   strict: boolean;
   tables: TableVerdict[];
   failed_checks: number;
@@ -132,6 +130,8 @@ export async function runVerify(ctx: StageContext, input: VerifyInput = {}): Pro
   const all = tables.flatMap((t) => t.checks);
   const result: VerifyResult = {
     ok: tables.every((t) => t.ok),
+    // Every table's checks, named `<check>:<table>`; `tables[].checks` has them per table.
+    checks: tables.flatMap((t) => t.checks.map((c) => ({ ...c, name: `${c.name}:${t.table}` }))),
     strict: o.strict,
     tables,
     failed_checks: all.filter((c) => c.status === 'fail').length,

@@ -44,7 +44,14 @@ describe('the library entry', () => {
       // and purges a scope (a hash layout: a DELETE pruned to the scope's leaf), runs maintain, reads the gate's knobs
       const purged = await partgov.runPurge(ctx, { tenantId: 's1', scope: 's1', confirm: 's1/s1', mode: 'auto' });
       expect(purged.tables[0]).toMatchObject({ strategy: 'pruned_delete', rows_deleted: 667 });
-      expect((await partgov.runMaintain(ctx)).changed).toBe(false);
+      const maintained = await partgov.runMaintain(ctx);
+      expect(maintained.changed).toBe(false);
+      // every stage's result carries its own checks and verdict
+      for (const r of [plan, verify, cut, purged, maintained, await partgov.runStatus(ctx), await partgov.runMigrate(ctx, { action: 'status' })]) {
+        expect(r.ok).toBe(true);
+        expect(r.checks.length).toBeGreaterThan(0);
+        expect(partgov.verdict(r.checks, { strict: false }).ok).toBe(r.ok);
+      }
       expect(partgov.parseGateEnv({}).GATEC_SLO_RECALL_P95_MS).toBe(800);
     } finally {
       await conn.close();

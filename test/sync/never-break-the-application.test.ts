@@ -125,6 +125,9 @@ describe('the application keeps writing, as a non-owner role, once sync is on', 
       await sql`update drifting set note = 'fine' where id = 5`.execute(db);
       const replay = await runSync(stageFor(t, config, { settings }), { table: config.tables[0]!.name, action: 'replay' });
       expect(replay.rejected_keys).toBe(1);
+      // the stage decides: a rejected key fails the replay (exit 1 from the CLI), naming the check and its fix
+      expect(replay.ok).toBe(false);
+      expect(replay.checks.find((c) => c.name === 'rejected_keys')).toMatchObject({ status: 'fail', fix: expect.stringMatching(/partgov verify/) });
       const verify = await runVerify(stageFor(t, config));
       const checks = Object.fromEntries(verify.tables[0]!.checks.map((c) => [c.name, c]));
       expect(checks.sync_rejections!.status).toBe('fail');

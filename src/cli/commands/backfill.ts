@@ -18,14 +18,14 @@ export function registerBackfill(program: CommandKit['program']): void {
           try {
             const result = await runBackfill(ctx.stage({ onProgress: (p) => progress.update(p) }), parseStageInput('backfill', backfillInputSchema, o));
             progress.stop();
-            if (result.dry_run) return { ok: true, result, human: renderSteps(result.steps) };
+            if (result.dry_run) return { ok: result.ok, result, human: renderSteps(result.steps) };
             const human = [
               `backfill ${result.table} -> ${result.shadow}: ${result.complete ? 'complete' : `stopped (${result.stopped_reason}); run again to continue`}`,
               `  ${result.rows_copied} rows in ${result.batches} batches, ${(result.duration_ms / 1000).toFixed(1)} s, ${result.rows_per_sec} rows/s, ${result.retries} retries`,
               `  checkpoint: ${result.final_checkpoint.rows_copied} rows total, last key ${JSON.stringify(result.final_checkpoint.last_key)}`,
               ...(result.deferred_indexes.dropped.length ? [`  deferred indexes: ${result.deferred_indexes.dropped.join(', ')} (${result.deferred_indexes.leaf_indexes_built} leaf indexes built in ${(result.deferred_indexes.build_ms / 1000).toFixed(1)} s)`] : []),
             ].join('\n');
-          return { ok: true, result, human };
+          return { ok: result.ok, result, human };
           } finally {
             progress.stop();
           }

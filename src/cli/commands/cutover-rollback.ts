@@ -18,12 +18,12 @@ export function registerCutoverRollback(program: CommandKit['program']): void {
             const result = await (verb === 'cutover' ? runCutover : runRollback)(ctx.stage(), parseStageInput(verb, swapInputSchema, o));
             if (result.dry_run) {
               for (const x of result.objects) ctx.log(`${x.action === 'carried' ? 'carried' : 'REFUSED'} ${x.kind} ${x.name}: ${x.detail}`);
-              return { ok: true, result, human: result.script };
+              return { ok: result.ok, result, human: result.script };
             }
             const human = result.already
               ? `${verb} ${result.table}: already done, nothing changed`
               : `${verb} ${result.table}: swapped in one transaction, exclusive locks held ${result.lock_held_ms} ms (${result.attempts} attempt(s)); replayed ${result.replayed_before_lock} log entries before the lock and ${result.replayed_in_lock} inside it; ${result.objects.length} dependent object(s) carried; ${verb === 'cutover' ? `the legacy table is ${result.archive}, kept exact` : 'sync runs forward again'}`;
-            return { ok: true, result, human };
+            return { ok: result.ok, result, human };
           }),
         ),
       );

@@ -19,7 +19,7 @@ export function registerGate(program: CommandKit['program']): void {
         runCommand({ name: 'bench', config: 'required' }, g, async (ctx) => {
           const result = await runBench(ctx.stage(), parseStageInput('bench', benchInputSchema, o));
           const lines = result.scales.flatMap((s) => s.results.map((r) => `  ${String(s.scale).padStart(8)} ${r.workload.padEnd(6)} ${r.layout.padEnd(11)} p50 ${r.figures.p50_ms} ms  p95 ${r.figures.p95_ms} ms  p99 ${r.figures.p99_ms} ms  errors ${r.figures.error_rate}`));
-          return { ok: true, result, human: [`bench ${result.table} (${result.profile}), report: ${path.join(result.out_dir, 'PERFORMANCE_REPORT.md')}`, ...lines].join('\n') };
+          return { ok: result.ok, result, human: [`bench ${result.table} (${result.profile}), report: ${path.join(result.out_dir, 'PERFORMANCE_REPORT.md')}`, ...lines].join('\n') };
         }),
       ),
     );

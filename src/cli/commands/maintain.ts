@@ -17,7 +17,7 @@ export function registerMaintain(program: CommandKit['program']): void {
           const lines = result.tables.map((t) => `  ${t.table} (${t.partitioned}): ${t.created.length} created, ${t.default_rows_moved} row(s) moved out of the DEFAULT${t.default_rows_left > 0 ? ` (${t.default_rows_left} with a NULL range key stay)` : ''}, ${t.detached.length} detached (${t.dropped.length} dropped, ${t.kept_as_archive.length} kept)${result.dry_run ? '' : `; longest lock ${t.lock_held_ms} ms`}`);
           const head = !result.changed ? 'maintain: nothing to do' : result.dry_run ? 'maintain — DRY RUN, nothing changed:' : `maintain: done; audit row ${result.audit_id}`;
           const script = result.dry_run && result.changed ? ['', renderSteps(result.tables.flatMap((t) => t.steps))] : [];
-          return { ok: true, result, human: [head, ...lines, ...script].join('\n') };
+          return { ok: result.ok, result, human: [head, ...lines, ...script].join('\n') };
         }),
       ),
     );

@@ -17,7 +17,7 @@ export function registerMigrate(program: CommandKit['program']): void {
       action((g, o, [direction]) =>
         runCommand({ name: 'migrate', config: 'optional' }, g, async (ctx) => {
           const result = await runMigrate(ctx.stage(), parseStageInput('migrate', migrateInputSchema, { ...o, action: direction }));
-          return { ok: true, result, human: renderMigrate(result) };
+          return { ok: result.ok, result, human: renderMigrate(result) };
         }),
       ),
     );

@@ -19,7 +19,7 @@ export function registerPlan(program: CommandKit['program']): void {
             for (const n of t.notes) ctx.log(`  note: ${n}`);
           }
           for (const f of result.files) ctx.log(`${f.status} ${f.up}`);
-          return { ok: true, result, human: result.tables.map((t) => renderPlanSql(t)).join('\n') };
+          return { ok: result.ok, result, human: result.tables.map((t) => renderPlanSql(t)).join('\n') };
         }),
       ),
     );

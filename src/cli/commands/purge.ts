@@ -33,7 +33,7 @@ export function registerPurge(program: CommandKit['program']): void {
       action((g, o) =>
         runCommand({ name: 'purge', config: 'required' }, g, async (ctx) => {
           const result = await runPurge(ctx.stage(), parseStageInput('purge', purgeInputSchema, o));
-          return { ok: true, result, human: renderPurge(result) };
+          return { ok: result.ok, result, human: renderPurge(result) };
         }),
       ),
     );
@@ -48,7 +48,7 @@ export function registerPurge(program: CommandKit['program']): void {
           const result = await runRestore(ctx.stage(), parseStageInput('restore', restoreInputSchema, o));
           const lines = result.tables.map((t) => `  ${t.table}: ${t.rows} row(s)${t.checksum_matches ? ', checksum equal to the archive' : ''}`);
           const head = result.dry_run ? `restore ${result.tenant_id}/${result.scope} — DRY RUN: archive intact, scope empty; would load:` : `restored ${result.tenant_id}/${result.scope} from ${result.archive} in ${result.duration_ms} ms; audit row ${result.audit_id}:`;
-          return { ok: true, result, human: [head, ...lines].join('\n') };
+          return { ok: result.ok, result, human: [head, ...lines].join('\n') };
         }),
       ),
     );

@@ -14,8 +14,8 @@ export function registerRetire(program: CommandKit['program']): void {
       action((g, o) =>
         runCommand({ name: 'retire', config: 'required' }, g, async (ctx) => {
           const result = await runRetire(ctx.stage(), parseStageInput('retire', retireInputSchema, o));
-          if (result.dry_run) return { ok: true, result, human: renderSteps(result.steps) };
-          return { ok: true, result, human: `retire ${result.table}: change log removed${result.archive_dropped ? `, ${result.archive} dropped` : `, ${result.archive} kept`}` };
+          if (result.dry_run) return { ok: result.ok, result, human: renderSteps(result.steps) };
+          return { ok: result.ok, result, human: `retire ${result.table}: change log removed${result.archive_dropped ? `, ${result.archive} dropped` : `, ${result.archive} kept`}` };
         }),
       ),
     );

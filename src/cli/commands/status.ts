@@ -13,7 +13,7 @@ export function registerStatus(program: CommandKit['program']): void {
       action((g, o) =>
         runCommand({ name: 'status', config: 'required' }, g, async (ctx) => {
           const result = await runStatus(ctx.stage(), parseStageInput('status', statusInputSchema, o));
-          return { ok: true, result, human: renderStatus(result) };
+          return { ok: result.ok, result, human: renderStatus(result) };
         }),
       ),
     );

@@ -19,13 +19,13 @@ export function registerSync(program: CommandKit['program']): void {
           const result = await runSync(ctx.stage(), parseStageInput('sync', syncInputSchema, { ...o, action: direction }));
           if (result.dry_run) {
             ctx.log(`sync ${result.action} ${result.table}: dry run, nothing changed`);
-            return { ok: true, result, human: renderSteps(result.steps) || `-- sync ${result.action}: nothing to do (sync is already ${result.enabled ? 'on' : 'off'})` };
+            return { ok: result.ok, result, human: renderSteps(result.steps) || `-- sync ${result.action}: nothing to do (sync is already ${result.enabled ? 'on' : 'off'})` };
           }
           const human =
             result.action === 'replay'
               ? `sync replay ${result.table}: ${result.replay!.entries} log entries, ${result.replay!.keys} keys rewritten (${result.replay!.rows_inserted} rows), ${result.replay!.waiting} waiting for the backfill, ${result.rejected_keys} rejected keys`
               : `sync ${result.enabled ? 'enabled' : 'disabled'} on ${result.table} -> ${result.shadow} (change log ${result.change_log})${result.was_enabled === result.enabled ? ' (it already was)' : ''}${result.entries_dropped ? `; ${result.entries_dropped} unreplayed entries dropped` : ''}`;
-          return { ok: result.rejected_keys === 0, result, human };
+          return { ok: result.ok, result, human };
         }),
       ),
     );
