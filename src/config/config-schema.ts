@@ -108,6 +108,11 @@ export const configSchema = z
     $schema: z.string().optional(),
     tables: z.array(tableConfigSchema).min(1, 'must list at least one table'),
     migrations_dir: z.string().min(1).default('partgov/migrations').describe('where plan --out writes DDL migrations'),
+    project: z
+      .string()
+      .regex(/^[a-z][a-z0-9_]{0,29}$/, { message: 'must be 1-30 lower-case letters, digits or _, starting with a letter' })
+      .optional()
+      .describe('names this config\'s plan migration history (partgov.plan_migration_<project>), so several configs, each with its own migrations_dir, can share one database'),
     lock_timeout_ms: timeoutMs.optional().describe('lock_timeout of every DDL or destructive step (flag --lock-timeout, env PARTGOV_LOCK_TIMEOUT_MS); required in prod'),
     statement_timeout_ms: timeoutMs.optional().describe('statement_timeout of every step; required in prod'),
     lock_retries: z.number().int().min(0).max(50).default(5).describe('retries, with jittered backoff, after a lock timeout, deadlock or serialization failure'),

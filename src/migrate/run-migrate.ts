@@ -56,6 +56,7 @@ interface MigrateOptions {
   lockRetries: number;
   dryRun: boolean;
   appEnv: string;
+  project: string | undefined;
 }
 
 /** Runs one Migrator call, retrying the whole call when a migration hit a lock timeout. */
@@ -89,7 +90,7 @@ async function runSet(
     const missing = /previously executed migration (\S+) is missing/.exec((err as Error).message ?? '');
     if (missing) {
       throw new InputInvalidError(`migrate ${o.action}: ${set} migration ${missing[1]} was applied to this database but is not in the migrations folder`, {
-        fix: 'point "migrations_dir" at the folder the applied plan came from (one folder per database), or restore the file',
+        fix: 'point "migrations_dir" at the folder the applied plan came from, or restore the file; a second config sharing this database needs its own "project" name in the config (each project keeps its own plan history)',
         cause: err,
       });
     }
@@ -145,6 +146,7 @@ export async function runMigrate(ctx: StageContext, input: MigrateInput): Promis
     statementTimeoutMs: ctx.settings.statementTimeoutMs,
     lockRetries: ctx.settings.lockRetries,
     appEnv: ctx.settings.appEnv,
+    project: ctx.config?.project,
   });
   const failed = r.applied.filter((a) => a.status === 'error');
   return judged(r, [

@@ -12,7 +12,9 @@ export const stateSchema = 'partgov';
 export type MigrationSetName = 'state' | 'plan';
 
 /** kysely's Migrator over a folder of numbered SQL files, its bookkeeping in schema partgov. */
-export function migratorFor(db: PartgovKysely, set: MigrationSetName, folder: string, o: { lockTimeoutMs: number; statementTimeoutMs: number }): Migrator {
+export function migratorFor(db: PartgovKysely, set: MigrationSetName, folder: string, o: { lockTimeoutMs: number; statementTimeoutMs: number; project?: string | undefined }): Migrator {
+  // One plan history per project: configs sharing a database keep their plans apart.
+  const plan = o.project === undefined ? 'plan_migration' : `plan_migration_${o.project}`;
   return new Migrator({
     db,
     provider: new SqlMigrationProvider({
@@ -21,8 +23,8 @@ export function migratorFor(db: PartgovKysely, set: MigrationSetName, folder: st
       statementTimeoutMs: o.statementTimeoutMs,
     }),
     migrationTableSchema: stateSchema,
-    migrationTableName: set === 'state' ? 'state_migration' : 'plan_migration',
-    migrationLockTableName: set === 'state' ? 'state_migration_lock' : 'plan_migration_lock',
+    migrationTableName: set === 'state' ? 'state_migration' : plan,
+    migrationLockTableName: set === 'state' ? 'state_migration_lock' : `${plan}_lock`,
   });
 }
 

@@ -144,6 +144,40 @@ describe('plan edge cases', () => {
     expect(r.stderr).toMatch(/was applied to this database but is not in the migrations folder/);
   });
 
+  it('two configs share one database, each with its own migrations folder and an orders table: each "project" keeps its own plan history', async () => {
+    await sql`create schema billing; create schema shop`.execute(t.db);
+    for (const schema of ['billing', 'shop']) {
+      await sql`create table ${sql.id(schema, 'orders')} (id bigint primary key, scope text not null)`.execute(t.db);
+      await sql`insert into ${sql.id(schema, 'orders')} select g, 's' || g % 3 from generate_series(1, 50) g`.execute(t.db);
+    }
+    const write = async (name: string, schema: string, project?: string) => {
+      const file = path.join(dir, `${name}.json`);
+      await writeFile(file, JSON.stringify({ tables: [{ schema, name: 'orders', layout: { type: 'hash', key: 'scope', partitions: 2 } }], migrations_dir: path.join(dir, `${name}-migrations`), ...(project ? { project } : {}) }));
+      return ['--config', file, '--database-url', t.url];
+    };
+    const billing = await write('billing', 'billing', 'billing');
+    const shop = await write('shop', 'shop', 'shop');
+    for (const [args, out] of [[billing, 'billing-migrations'], [shop, 'shop-migrations']] as const) {
+      expect((await runCli([...args, 'plan', '--out', path.join(dir, out)])).code).toBe(0);
+      const up = await runCli([...args, 'migrate', 'up']);
+      expect(up.code, up.stderr).toBe(0);
+    }
+    const shadows = await sql<{ s: string }>`select table_schema as s from information_schema.tables where table_name = 'orders_shadow' order by 1`.execute(t.db);
+    expect(shadows.rows.map((r) => r.s)).toEqual(['billing', 'shop']);
+    const status = await runCli([...shop, '--json', 'migrate', 'status']);
+    expect(status.json<{ migrations: { set: string; name: string }[] }>().migrations.filter((m) => m.set === 'plan').map((m) => m.name)).toEqual([expect.stringMatching(/shop_orders/)]);
+    // shop's down reverts shop's plan only
+    expect((await runCli([...shop, 'migrate', 'down'])).code).toBe(0);
+    const left = await sql<{ s: string }>`select table_schema as s from information_schema.tables where table_name = 'orders_shadow' order by 1`.execute(t.db);
+    expect(left.rows.map((r) => r.s)).toEqual(['billing']);
+    // a third config that reuses billing's project name with another folder is told what to do
+    const stray = await write('stray', 'shop', 'billing');
+    await import('node:fs/promises').then((fs) => fs.mkdir(path.join(dir, 'stray-migrations'), { recursive: true }));
+    const refused = await runCli([...stray, 'migrate', 'up']);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/needs its own "project" name/);
+  });
+
   it('prints SQL on stdout and the summary on stderr', async () => {
     const r = await plan(await configFile('stdout', [{ name: 'with_unique', layout: { type: 'hash', key: 'k', partitions: 2 }, allow_drop: ['with_unique_email_key'] }]));
     expect(r.code).toBe(0);
