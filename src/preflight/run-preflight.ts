@@ -11,6 +11,7 @@ import { redactSecrets } from '../db/database-url.js';
 import { archiveNameOf } from '../db/shadow-pair.js';
 import { lastSucceeded } from '../state/run-ledger.js';
 import { pendingStateMigrations, stateSchema } from '../state/state-schema.js';
+import { ddlGuardCheck, isSyncEnabled } from '../changelog/sync-state.js';
 
 /** A preflight check is the common Check (src/checks/check.ts). */
 export type PreflightCheck = Check;
@@ -97,6 +98,9 @@ async function tableChecks(db: PartgovKysely, t: TableConfig): Promise<Preflight
         }
       : { name: `key_column:${label}`, status: 'pass', detail: `key ${keyColumnsOf(t).join(', ')} present` },
   );
+  // While sync is on, the capture reads key columns by name: say whether renaming them is refused.
+  const stateReady = (await sql<{ ok: boolean }>`select to_regclass('partgov.sync_guard') is not null as ok`.execute(db)).rows[0]!.ok;
+  if (stateReady && ((await isSyncEnabled(db, t.schema, t.name, 'forward')) || (await isSyncEnabled(db, t.schema, t.name, 'reverse')))) checks.push(await ddlGuardCheck(db, t));
   if (model?.partitioned) {
     // Cut over by partgov (its archive kept, or retired after a recorded cutover): partitioned is where it should be.
     const archived = (await findTableOid(db, { schema: t.schema, name: archiveNameOf(t) })) !== null;

@@ -11,7 +11,7 @@ import { sql } from 'kysely';
 import { sqlFileText } from '../db/sql-file.js';
 import { listRejectedKeys, replayChanges, type ReplayResult } from '../changelog/replay-changes.js';
 import { shadowCompatibilityProblems, type CompatibilityProblem } from '../changelog/shadow-compatibility.js';
-import { isSyncEnabled } from '../changelog/sync-state.js';
+import { ddlGuardCheck, isSyncEnabled } from '../changelog/sync-state.js';
 import { RunInProgressError, SafetyRefusedError } from '../errors.js';
 import { assertStateSchema } from '../state/state-schema.js';
 import { runSteps, type StepReport } from '../steps/run-steps.js';
@@ -71,8 +71,10 @@ interface SyncOptions {
  */
 export async function runSync(ctx: StageContext, input: SyncInput): Promise<SyncResult> {
   const i = parseStageInput('sync', syncInputSchema, input);
-  const r = await syncTable(ctx.database.db, configuredTable(ctx, 'sync', i.table), { action: i.action, settings: ctx.settings, dryRun: i.dryRun, onRetry: ctx.onRetry });
+  const table = configuredTable(ctx, 'sync', i.table);
+  const r = await syncTable(ctx.database.db, table, { action: i.action, settings: ctx.settings, dryRun: i.dryRun, onRetry: ctx.onRetry });
   return judged(r, [
+    ...(r.enabled && !r.dry_run && r.action !== 'disable' ? [await ddlGuardCheck(ctx.database.db, table)] : []),
     { name: `sync:${r.table}`, status: r.dry_run ? 'skip' : 'pass', detail: r.dry_run ? `dry run of ${r.action}: nothing changed` : r.action === 'replay' ? `${r.replay!.entries} log entries replayed, ${r.replay!.waiting} waiting for the backfill` : `sync is ${r.enabled ? 'on' : 'off'}` },
     r.rejected_keys > 0
       ? { name: 'rejected_keys', status: 'fail', detail: `the shadow rejected ${r.rejected_keys} key(s)`, figures: { rejected_keys: r.rejected_keys }, fix: 'run `partgov verify` to list them; see runbooks/application-errors.md' }

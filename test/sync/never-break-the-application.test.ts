@@ -117,7 +117,17 @@ describe('the application keeps writing, as a non-owner role, once sync is on', 
     await prepareShadows(t, config);
     const app = await createAppRole(t, [{ schema: 'public', name: 'drifting' }]);
     try {
-      await runSync(stageFor(t, config, { settings }), { table: config.tables[0]!.name, action: 'enable' });
+      const enabled = await runSync(stageFor(t, config, { settings }), { table: config.tables[0]!.name, action: 'enable' });
+      expect(enabled.checks.find((c) => c.name === 'ddl_guard:public.drifting')).toMatchObject({ status: 'pass', objects: ['id', 'scope_key'] });
+      // Without partgov's event trigger (a non-superuser cannot create one) the stage says so, with the way out.
+      await sql`alter event trigger partgov_guard_synced_ddl disable`.execute(t.db);
+      try {
+        const unguarded = await runSync(stageFor(t, config, { settings }), { table: config.tables[0]!.name, action: 'replay' });
+        expect(unguarded.checks.find((c) => c.name === 'ddl_guard:public.drifting')).toMatchObject({ status: 'warn', fix: expect.stringMatching(/superuser run `partgov sync enable --table public.drifting`.*freeze DDL/s) });
+        expect(unguarded.ok).toBe(true);
+      } finally {
+        await sql`alter event trigger partgov_guard_synced_ddl enable`.execute(t.db);
+      }
       await runBackfill(stageFor(t, config, { settings }), { table: config.tables[0]!.name });
       await sql`alter table drifting alter column code type varchar(64)`.execute(t.db);
       const db = app.open().db;
