@@ -12,8 +12,7 @@ import type { PartgovKysely } from '../db/state-tables.js';
 import { InputInvalidError } from '../errors.js';
 import { assertStateSchema } from '../state/state-schema.js';
 import { isSyncEnabled } from '../changelog/sync-state.js';
-import { replayChanges, type ReplayResult } from '../changelog/replay-changes.js';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { replayChanges, startReplayLoop, type ReplayResult } from '../changelog/replay-changes.js';
 import { sqlStateOf } from '../errors.js';
 import { highestKeyQuery, type KeysetPosition } from './batch-query.js';
 import { walkBatches } from './batch-walk.js';
@@ -278,22 +277,9 @@ async function backfillTable(db: PartgovKysely, table: TableConfig, o: BackfillO
       replay.rejected += r.rejected;
       replay.waiting = r.waiting;
     };
-    let walking = true;
     // Replays logged changes behind the copy on its own connection, so the log stays short.
     const replayLoop = syncEnabled
-      ? (async () => {
-          while (walking) {
-            try {
-              // No count of the waiting entries per poll: on a long log that is a full scan every 200 ms.
-              const r = await replayChanges(db, pair, { ...replayOptions, maxEntries: 50_000, countWaiting: false });
-              addReplay(r);
-              if (r.entries === 0) await sleep(200);
-            } catch (err) {
-              event(`replay behind the copy failed (${sqlStateOf(err) ?? (err as Error).message}); trying again`);
-              await sleep(1000);
-            }
-          }
-        })()
+      ? startReplayLoop(db, pair, { ...replayOptions, onRound: addReplay, onError: (err) => event(`replay behind the copy failed (${sqlStateOf(err) ?? (err as Error).message}); trying again`) })
       : undefined;
     let walk: Awaited<ReturnType<typeof walkBatches>> | undefined;
     try {
@@ -339,8 +325,7 @@ async function backfillTable(db: PartgovKysely, table: TableConfig, o: BackfillO
               },
             });
     } finally {
-      walking = false;
-      await replayLoop;
+      await replayLoop?.stop();
     }
     const stoppedReason = walk?.stopped_reason ?? 'complete';
     if (stoppedReason === 'complete') {

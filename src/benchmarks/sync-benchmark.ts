@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { sql } from 'kysely';
 import { changeLogNames } from '../changelog/change-log.js';
-import { replayChanges } from '../changelog/replay-changes.js';
+import { replayChanges, startReplayLoop } from '../changelog/replay-changes.js';
 import { resolveShadowPair } from '../db/shadow-pair.js';
 import type { BackfillResult } from '../backfill/run-backfill.js';
 import { openDatabase } from '../db/open-database.js';
@@ -215,19 +215,20 @@ export async function benchmarkWriteLatency(o: WriteLatencyOptions): Promise<Wri
         const pair = await resolveShadowPair(db, parsed.tables[0]!);
         const logTable = sql.id('partgov', changeLogNames(pair.legacy).table.name);
         const replayOptions = { lockTimeoutMs: 5000, statementTimeoutMs: 0 };
-        let replaying = true;
-        // The replay loop a backfill runs beside the copy, in-process on its own connection.
-        const replayer = (async () => {
-          while (replaying) {
+        // The replay loop a backfill runs beside the copy, in-process on its own connection; the log's size sampled beside it.
+        const replayer = startReplayLoop(db, pair, replayOptions);
+        let sampling = true;
+        const sampler = (async () => {
+          while (sampling) {
             maxLog = Math.max(maxLog, (await sql<{ n: number }>`select count(*)::int as n from ${logTable}`.execute(db)).rows[0]!.n);
-            const r = await replayChanges(db, pair, replayOptions);
-            if (r.entries === 0) await sleep(50);
+            await sleep(250);
           }
         })();
         const on = await phase();
         const stopped = performance.now();
-        replaying = false;
-        await replayer;
+        sampling = false;
+        await sampler;
+        await replayer.stop();
         await replayChanges(db, pair, replayOptions);
         drainMs = Math.max(drainMs, performance.now() - stopped);
         await cli(['sync', 'disable', '--table', table]);

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { sql, type Kysely, type RawBuilder } from 'kysely';
 import { setLocalTimeouts } from '../db/run-guarded.js';
 import type { ShadowPair } from '../db/shadow-pair.js';
@@ -304,4 +305,44 @@ export async function listRejectedKeys(db: PartgovKysely, label: string, limit: 
     select key, sqlstate, error, attempts, count(*) over ()::int as total
     from partgov.sync_rejected where table_name = ${label} order by first_at, key limit ${limit}`.execute(db);
   return { total: r.rows[0]?.total ?? 0, keys: r.rows.map(({ total: _t, ...k }) => k) };
+}
+
+/** A replay loop running beside writers (the backfill's, or a benchmark's): stop() ends it after its current round. */
+export interface ReplayLoop {
+  stop(): Promise<void>;
+}
+
+/**
+ * Replays the change log behind the application until stopped, on the
+ * connection pool it is given. Rounds are paced: after a small round it waits
+ * `idleMs` so entries gather into the next (each round costs a few statements
+ * whatever its size, and they compete with the application for the same
+ * cores); a round that found `burst` entries or more runs the next at once, so
+ * the log cannot grow faster than replay drains it. A failed round is retried.
+ */
+export function startReplayLoop(db: PartgovKysely, pair: ShadowPair, o: ReplayOptions & { idleMs?: number; burst?: number; onRound?: (r: ReplayResult) => void; onError?: (err: unknown) => void }): ReplayLoop {
+  const stopped = new AbortController();
+  const idleMs = o.idleMs ?? 200;
+  const burst = o.burst ?? 5_000;
+  // A pause that stop() cuts short.
+  const pause = (ms: number) => sleep(ms, undefined, { signal: stopped.signal }).catch(() => undefined);
+  const loop = (async () => {
+    while (!stopped.signal.aborted) {
+      try {
+        // No count of the waiting entries per round: on a long log that is a full scan each time.
+        const r = await replayChanges(db, pair, { ...o, maxEntries: 50_000, countWaiting: false });
+        o.onRound?.(r);
+        if (r.entries < burst) await pause(idleMs);
+      } catch (err) {
+        o.onError?.(err);
+        await pause(1000);
+      }
+    }
+  })();
+  return {
+    stop: async () => {
+      stopped.abort();
+      await loop;
+    },
+  };
 }
