@@ -163,7 +163,7 @@ function percentile(xs: number[], p: number): number {
  * `npm run bench:sync` (part 2): the application's single-row writes
  * (an UPDATE, an INSERT, a DELETE in turn, prepared, on `concurrency`
  * connections) against a `rows`-row table with sync off and with sync on,
- * interleaved; with sync on a replay loop runs beside them (as during a
+ * interleaved, the order alternating between repetitions; with sync on a replay loop runs beside them (as during a
  * backfill), and the log's high-water mark and drain time are recorded.
  */
 export async function benchmarkWriteLatency(o: WriteLatencyOptions): Promise<WriteLatencyFigures> {
@@ -207,8 +207,7 @@ export async function benchmarkWriteLatency(o: WriteLatencyOptions): Promise<Wri
     let maxLog = 0;
     let drainMs = 0;
     try {
-      for (let r = 0; r < o.repeat; r++) {
-        const off = await phase();
+      const withSyncOn = async () => {
         await cli(['sync', 'enable', '--table', table]);
         // Mark the copy done, so the replay loop applies entries as they come (what follows a backfill).
         await sql`update partgov.backfill_checkpoint set done = true where table_name = ${`public.${table}`}`.execute(db);
@@ -232,6 +231,19 @@ export async function benchmarkWriteLatency(o: WriteLatencyOptions): Promise<Wri
         await replayChanges(db, pair, replayOptions);
         drainMs = Math.max(drainMs, performance.now() - stopped);
         await cli(['sync', 'disable', '--table', table]);
+        return on;
+      };
+      for (let r = 0; r < o.repeat; r++) {
+        // Alternate which phase runs first, so drift during a repetition (bloat, autovacuum, cache) favours neither.
+        let off: Awaited<ReturnType<typeof phase>>;
+        let on: Awaited<ReturnType<typeof phase>>;
+        if (r % 2 === 0) {
+          off = await phase();
+          on = await withSyncOn();
+        } else {
+          on = await withSyncOn();
+          off = await phase();
+        }
         offAll.push(...off.all);
         onAll.push(...on.all);
         errorsOff += off.errors;
