@@ -95,3 +95,14 @@ export async function runGuarded<DB, T>(
     throw err;
   }
 }
+
+/**
+ * Lets this transaction's COMMIT release its locks without waiting for the
+ * WAL flush (synchronous_commit off, for this transaction only). For a short
+ * switch under exclusive locks that is the flush's milliseconds off the lock;
+ * it stays durable as long as a synchronous commit follows before success is
+ * reported (the audit row's: WAL is flushed in order, so that flush covers it).
+ */
+export async function releaseLocksBeforeFlush(trx: QueryExecutorProvider): Promise<void> {
+  await sql`select set_config('synchronous_commit', 'off', true)`.execute(trx);
+}

@@ -9,7 +9,7 @@ import { findTableOid, readPartitionTree, requireTable, type PartitionModel, typ
 import { compileDdl } from '../db/compile-ddl.js';
 import { objectNames } from '../db/object-names.js';
 import { isDedicatedLeaf, leavesForKey, leavesUnder } from '../db/partition-routing.js';
-import { runGuarded } from '../db/run-guarded.js';
+import { releaseLocksBeforeFlush, runGuarded } from '../db/run-guarded.js';
 import { parseScopeTarget, scopeSelector, type ScopeTarget } from '../db/scope-target.js';
 import { partitionedTableOf } from '../db/shadow-pair.js';
 import type { PartgovKysely } from '../db/state-tables.js';
@@ -217,6 +217,7 @@ async function isolateScope(ctx: StageContext, raw: IsolateInput): Promise<Omit<
             let first = 0;
             await runGuarded(db, async (trx) => {
               first = 0;
+              await releaseLocksBeforeFlush(trx); // the audit row's commit below flushes it
               for (const s of p.steps!.swap) {
                 await sql.raw(s.sql).execute(trx); // sql.raw: compiled by kysely in isolateSteps
                 if (first === 0) first = performance.now();

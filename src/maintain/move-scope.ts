@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import { requireTable, type ColumnModel, type PartitionModel, type TableRef } from '../db/catalog.js';
 import { compileDdl } from '../db/compile-ddl.js';
 import { fitIdentifier, shortHash } from '../db/object-names.js';
-import { runGuarded, type GuardOptions } from '../db/run-guarded.js';
+import { releaseLocksBeforeFlush, runGuarded, type GuardOptions } from '../db/run-guarded.js';
 import { scopeConstraintNames, tableLikeRootDdl } from '../db/scope-partition.js';
 import type { PartgovKysely } from '../db/state-tables.js';
 import { InputInvalidError } from '../errors.js';
@@ -168,6 +168,7 @@ end`);
     // The root too: an INSERT that had opened the root's partition list before the switch would
     // route a row of the scope to the DEFAULT and fail its new constraint after it; with the root
     // locked, writers wait (under their own lock_timeout, for milliseconds) and route afresh.
+    await releaseLocksBeforeFlush(trx); // isolate's audit row, written after, flushes it
     await sql`lock table ${sql.id(m.root.schema, m.root.name)}, ${defaultParent}, ${leaf} in access exclusive mode`.execute(trx);
     granted = performance.now();
     replayed += await replay(trx);

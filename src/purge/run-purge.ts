@@ -8,7 +8,7 @@ import type { RuntimeSettings } from '../config/runtime-settings.js';
 import { advisoryLockHolder, withAdvisoryLocks } from '../db/advisory-lock.js';
 import { compileDdl } from '../db/compile-ddl.js';
 import type { PartgovDatabase } from '../db/open-database.js';
-import { runGuarded, type GuardOptions, type GuardRetryEvent } from '../db/run-guarded.js';
+import { releaseLocksBeforeFlush, runGuarded, type GuardOptions, type GuardRetryEvent } from '../db/run-guarded.js';
 
 type GuardOptionsBase = Omit<GuardOptions, 'label'>;
 import { InputInvalidError, RunInProgressError, SafetyRefusedError, sqlStateOf } from '../errors.js';
@@ -373,9 +373,7 @@ async function purgeScope(ctx: StageContext, raw: PurgeInput): Promise<Omit<Purg
           // Held from the grant through the COMMIT.
           let granted = 0;
           await runGuarded(db, async (trx) => {
-            // The COMMIT need not wait for its WAL flush while holding the locks: the audit row's own
-            // synchronous COMMIT, before purge reports success, flushes this one too (WAL is sequential).
-            await sql`select set_config('synchronous_commit', 'off', true)`.execute(trx);
+            await releaseLocksBeforeFlush(trx); // the audit row's commit below flushes it
             await sql.raw(w.lock.sql).execute(trx);
             granted = performance.now();
             if (archive) {
