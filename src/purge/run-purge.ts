@@ -21,6 +21,7 @@ import type { TableRef } from '../db/catalog.js';
 import { scopeChecksumQuery, writeScopeArchive, type ArchiveManifest } from './scope-archive.js';
 import { parseScopeTarget, scopePredicate, type ScopeTarget } from '../db/scope-target.js';
 import { judged, type StageVerdict } from '../checks/check.js';
+import { forEachConcurrently } from '../concurrency.js';
 
 export type PurgeMode = 'partition' | 'auto' | 'delete';
 
@@ -363,12 +364,13 @@ async function purgeScope(ctx: StageContext, raw: PurgeInput): Promise<Omit<Purg
           for (const s of w.swaps) oldIndexNames.set(s.leaf.oid, await leafIndexNames(db, s.leaf));
           for (const s of w.swaps) {
             for (const text of s.build) await runGuarded(db, (trx) => sql.raw(text).execute(trx), { ...guard, label: `purge: build ${s.twin.name}` }); // sql.raw: compiled by kysely in planLeafSwap
-            for (const g of s.guarded) {
+            // Each DEFAULT leaf is read once by its VALIDATE (writes go on); two at a time, on two connections.
+            await forEachConcurrently(s.guarded, 2, async (g) => {
               const check = sql`check (${sql.id(s.keyColumn)} <> ${sql.lit(s.keyValue)})`;
               const state = await guardState(db, g, s.guardName);
               if (state === null) await runGuarded(db, (trx) => sql`alter table ${sql.id(g.schema, g.name)} add constraint ${sql.id(s.guardName)} ${check} not valid`.execute(trx), { ...guard, label: `purge: guard ${g.name}` });
               if (state !== true) await runGuarded(db, (trx) => sql`alter table ${sql.id(g.schema, g.name)} validate constraint ${sql.id(s.guardName)}`.execute(trx), { ...guard, label: `purge: validate the guard on ${g.name}` });
-            }
+            });
           }
           // Held from the grant through the COMMIT.
           let granted = 0;
