@@ -4,7 +4,8 @@
 -- partstrat 'l' = LIST; relreplident 'i' = replica identity USING INDEX;
 -- tgparentid = 0 and not tgisinternal = a trigger of the leaf's own (PG 13+);
 -- coninhcount = 0 and conparentid = 0 = a constraint of the leaf's own
--- (contype 'n', NOT NULL on 18, is copied by LIKE).
+-- (contype 'n', NOT NULL on 18, is copied by LIKE; a NOT NULL or a default the
+-- parent lacks is looked for in pg_attribute and pg_attrdef instead).
 select c.relname as name,
        pg_get_expr(c.relpartbound, c.oid) as bound,
        pn.nspname as parent_schema,
@@ -33,6 +34,12 @@ select c.relname as name,
          case when exists (select 1 from pg_constraint k where k.conrelid = c.oid and k.contype <> 'n' and k.coninhcount = 0 and k.conparentid = 0) then 'constraints of its own' end,
          case when exists (select 1 from pg_index x where x.indrelid = c.oid and not exists (select 1 from pg_inherits i where i.inhrelid = x.indexrelid)) then 'indexes of its own' end,
          case when exists (select 1 from pg_attribute a where a.attrelid = c.oid and a.attnum > 0 and a.attacl is not null) then 'column privileges' end,
+         case when exists (select 1 from pg_attribute a join pg_attribute pa on pa.attrelid = p.oid and pa.attname = a.attname
+                           where a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped and a.attnotnull and not pa.attnotnull) then 'NOT NULL columns of its own' end,
+         case when exists (select 1 from pg_attrdef d join pg_attribute a on a.attrelid = d.adrelid and a.attnum = d.adnum
+                           left join pg_attribute pa on pa.attrelid = p.oid and pa.attname = a.attname
+                           left join pg_attrdef pd on pd.adrelid = p.oid and pd.adnum = pa.attnum
+                           where d.adrelid = c.oid and pg_get_expr(d.adbin, d.adrelid) is distinct from pg_get_expr(pd.adbin, pd.adrelid)) then 'column defaults of its own' end,
          case when exists (select 1 from pg_depend d where d.classid = 'pg_class'::regclass and d.objid = c.oid and d.deptype = 'e') then 'an extension owns it' end,
          case when exists (select 1 from pg_depend d join pg_rewrite r on r.oid = d.objid where d.classid = 'pg_rewrite'::regclass and d.refclassid = 'pg_class'::regclass and d.refobjid = c.oid and r.ev_class <> c.oid) then 'views that read it directly' end
        ], null) as blockers

@@ -161,6 +161,19 @@ describe('a dedicated partition swapped for an empty twin', () => {
     expect(await leftovers()).toEqual([]);
   });
 
+  it('a partition with a NOT NULL or a default of its own is TRUNCATEd instead (a twin shaped like the parent would lose them)', async () => {
+    await sql`update ${sql.id(schema, leaf)} set "Body" = 'x' where "Body" is null`.execute(t.db);
+    await sql`alter table ${sql.id(schema, leaf)} alter column "Body" set not null`.execute(t.db);
+    await sql`alter table ${sql.id(schema, leaf)} alter column "Doc" set default '{}'::jsonb`.execute(t.db);
+    try {
+      const r = await runPurge(stageFor(t, config, { settings }), { ...target('acme', 'perf'), table: ['Notes'], dryRun: true });
+      expect(r.tables[0]!.note).toMatch(/NOT NULL columns of its own, column defaults of its own/);
+      expect(r.script).toContain(`truncate "Tenant Data"."${leaf}"`);
+    } finally {
+      await sql`alter table ${sql.id(schema, leaf)} alter column "Body" drop not null, alter column "Doc" drop default`.execute(t.db);
+    }
+  });
+
   it('a partition with a trigger of its own is TRUNCATEd instead, and the result says why', async () => {
     await sql`create function ${sql.id(schema, 'noop')}() returns trigger language plpgsql as $$ begin return new; end $$`.execute(t.db);
     await sql`create trigger own_trigger before insert on ${sql.id(schema, leaf)} for each row execute function ${sql.id(schema, 'noop')}()`.execute(t.db);
