@@ -134,6 +134,9 @@ export function planTable(input: PlanTableInput): TablePlan {
   if (legacy.partitioned) {
     refuse(`${label} is already partitioned (${legacy.partitionKey})`, 'remove it from the config, or point the config at the unpartitioned legacy table');
   }
+  // After cutover a changed partition key moves the row to another partition, and PostgreSQL then fails a
+  // concurrent UPDATE or DELETE of that row (40001) where the plain table would have followed it.
+  notes.push(`after cutover, an UPDATE that changes ${key.join(', ')} can move the row to another partition; another session's UPDATE or DELETE of that row at the same moment fails with SQLSTATE 40001 ("already moved to another partition"), which the application must retry (runbooks/cutover-and-rollback.md)`);
   const columnsByName = new Map(legacy.columns.map((c) => [c.name, c]));
   for (const k of key) {
     const col = columnsByName.get(k);
