@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import type { PartgovKysely } from './state-tables.js';
 import { InputInvalidError } from '../errors.js';
 import { querySqlFile } from './sql-file.js';
@@ -157,6 +158,13 @@ const constraintKinds: Record<string, ConstraintKind> = {
   f: 'foreign_key',
   x: 'exclusion',
 };
+
+/** A named constraint on a table: null when absent, else whether it is validated (a crashed run may have left either). */
+export async function constraintState(db: PartgovKysely, table: TableRef, name: string): Promise<boolean | null> {
+  const r = await sql<{ v: boolean }>`select k.convalidated as v from pg_constraint k join pg_class c on c.oid = k.conrelid join pg_namespace n on n.oid = c.relnamespace
+    where n.nspname = ${table.schema} and c.relname = ${table.name} and k.conname = ${name}`.execute(db);
+  return r.rows[0]?.v ?? null;
+}
 
 /** The table's oid, or null when no ordinary or partitioned table has that name. */
 export async function findTableOid(db: PartgovKysely, ref: TableRef): Promise<string | null> {

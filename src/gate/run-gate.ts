@@ -8,7 +8,7 @@ import { verdict, type Check, type StageVerdict } from '../checks/check.js';
 import type { PartgovConfig } from '../config/config-schema.js';
 import { parseGateEnv, type GateEnv } from '../config/gate-env.js';
 import { z } from 'zod';
-import { requireConfig, type StageContext } from '../stage/stage-context.js';
+import { derivedContext, requireConfig, type StageContext } from '../stage/stage-context.js';
 import { flagInput, parseStageInput, textInput } from '../stage/stage-input.js';
 import { readPartitionTree } from '../db/catalog.js';
 import { partitionedTableOf } from '../db/shadow-pair.js';
@@ -104,7 +104,7 @@ export async function runGate(ctx: StageContext, input: GateInput = {}): Promise
   const perfLog: string[] = [];
   let bench: BenchResult | null = null;
   try {
-    bench = await runBench({ ...ctx, log: (l) => { perfLog.push(`${new Date().toISOString()} ${l}`); log(l); } }, { env: rawEnv, scales: env.GATEC_SCALES, out: path.join(dir, 'perf') });
+    bench = await runBench(derivedContext(ctx, { log: (l) => { perfLog.push(`${new Date().toISOString()} ${l}`); log(l); } }), { env: rawEnv, scales: env.GATEC_SCALES, out: path.join(dir, 'perf') });
     add({ name: 'perf_matrix', status: 'pass', detail: `bench ran at ${env.GATEC_SCALES.join(', ')} rows (${env.GATEC_PERF_PROFILE})` }, '02_perf_matrix.log');
   } catch (err) {
     perfLog.push(`${new Date().toISOString()} bench failed: ${errorText(err)}`);

@@ -5,7 +5,7 @@ import { requireConfig, type StageContext } from '../stage/stage-context.js';
 import { flagInput, parseStageInput } from '../stage/stage-input.js';
 import type { TableConfig } from '../config/config-schema.js';
 import { withAdvisoryLocks } from '../db/advisory-lock.js';
-import { findTableOid, readPartitionTree, requireTable, type PartitionModel, type TableRef } from '../db/catalog.js';
+import { constraintState, findTableOid, readPartitionTree, requireTable, type PartitionModel, type TableRef } from '../db/catalog.js';
 import { compileDdl } from '../db/compile-ddl.js';
 import { objectNames } from '../db/object-names.js';
 import { isDedicatedLeaf, leavesForKey, leavesUnder } from '../db/partition-routing.js';
@@ -156,7 +156,7 @@ async function isolateScope(ctx: StageContext, raw: IsolateInput): Promise<Omit<
         // A run that died after its switch may have left its temporary CHECKs: they would fail writes of the scope if its partition were ever dropped.
         if (!input.dryRun) {
           for (const l of tree.filter((x) => x.isLeaf)) {
-            if (await constraintExists(db, l.schema, l.name, checkName(t.keyValue))) {
+            if ((await constraintState(db, l, checkName(t.keyValue))) !== null) {
               await runGuarded(db, (trx) => sql`alter table ${sql.id(l.schema, l.name)} drop constraint if exists ${sql.id(checkName(t.keyValue))}`.execute(trx),
                 { lockTimeoutMs: o.settings.lockTimeoutMs, statementTimeoutMs: o.settings.statementTimeoutMs, retries: o.settings.lockRetries, label: `isolate: drop a leftover constraint on ${l.name}` });
             }
@@ -195,14 +195,14 @@ async function isolateScope(ctx: StageContext, raw: IsolateInput): Promise<Omit<
         const built = { schema: p.t.root.schema, name: objectNames.isolated(p.t.table.name, p.t.keyValue) };
         // Only a table partgov built (it carries the partgov_only constraint); any other table of that name is refused.
         if ((await findTableOid(db, built)) !== null) {
-          if (!(await constraintExists(db, built.schema, built.name, scopeConstraintNames(p.t.keyValue).onlyScope))) {
+          if ((await constraintState(db, built, scopeConstraintNames(p.t.keyValue).onlyScope)) === null) {
             throw new InputInvalidError(`a table ${built.schema}.${built.name} exists and is not a partition partgov built`, { fix: 'rename or drop it; isolate names the scope\'s partition so' });
           }
           await runGuarded(db, (trx) => sql`drop table ${sql.id(built.schema, built.name)}`.execute(trx), { ...guard, label: 'isolate: drop an unattached partition an earlier run left' });
         }
         // Each online step on its own: ADD … NOT VALID is a catalog change under lock_timeout; VALIDATE scans without blocking writes.
         for (const s of p.steps.online) {
-          const exists = s.id.startsWith('guard ') && (await constraintExists(db, p.t.root.schema, s.id.slice('guard '.length), checkName(p.t.keyValue)));
+          const exists = s.id.startsWith('guard ') && (await constraintState(db, { schema: p.t.root.schema, name: s.id.slice('guard '.length) }, checkName(p.t.keyValue))) !== null;
           if (exists) continue; // a rerun after a crash
           await runGuarded(db, (trx) => sql.raw(s.sql).execute(trx), { ...guard, label: `isolate: ${s.id}` });
         }
@@ -259,11 +259,5 @@ async function isolateScope(ctx: StageContext, raw: IsolateInput): Promise<Omit<
     if (err instanceof RunInProgressError) throw new SafetyRefusedError('isolate-in-progress', `${err.message}: another purge, isolate or maintain is changing these partitions`, { fix: err.fix });
     throw err;
   }
-}
-
-async function constraintExists(db: PartgovKysely, schema: string, table: string, name: string): Promise<boolean> {
-  const r = await sql<{ x: boolean }>`select exists (select 1 from pg_constraint c join pg_class t on t.oid = c.conrelid join pg_namespace n on n.oid = t.relnamespace
-    where n.nspname = ${schema} and t.relname = ${table} and c.conname = ${name}) as x`.execute(db);
-  return r.rows[0]!.x;
 }
 

@@ -17,7 +17,7 @@ import { renderSteps, writeAudit, type Step } from '../steps/run-steps.js';
 import { planScopePurge, type LeafRef, type TablePurgePlan } from './plan-purge.js';
 import { leafIndexNames, leafSwapSteps, restoreIndexNames, swapNames, type LeafSwap } from './leaf-swap.js';
 import { scopeConstraintNames } from '../db/scope-partition.js';
-import type { TableRef } from '../db/catalog.js';
+import { constraintState, type TableRef } from '../db/catalog.js';
 import { scopeChecksumQuery, writeScopeArchive, type ArchiveManifest } from './scope-archive.js';
 import { parseScopeTarget, scopePredicate, type ScopeTarget } from '../db/scope-target.js';
 import { judged, type StageVerdict } from '../checks/check.js';
@@ -268,13 +268,6 @@ async function undoSwapPreparation(db: PartgovDatabase['db'], w: PartitionWork, 
   await dropSwapLeftovers(db, w.swaps.map((s) => s.leaf), guard).catch(() => undefined);
 }
 
-/** A guard constraint on a leaf: null when absent, else whether it is validated (a crashed run may have left either). */
-async function guardState(db: PartgovDatabase['db'], leaf: TableRef, name: string): Promise<boolean | null> {
-  const r = await sql<{ v: boolean }>`select k.convalidated as v from pg_constraint k join pg_class c on c.oid = k.conrelid join pg_namespace n on n.oid = c.relnamespace
-    where n.nspname = ${leaf.schema} and c.relname = ${leaf.name} and k.conname = ${name}`.execute(db);
-  return r.rows[0]?.v ?? null;
-}
-
 /**
  * `partgov purge --tenant-id X --scope Y --confirm X/Y`: removes one tenant's
  * scope from every configured table, by TRUNCATE/DROP of its dedicated
@@ -367,7 +360,7 @@ async function purgeScope(ctx: StageContext, raw: PurgeInput): Promise<Omit<Purg
             // Each DEFAULT leaf is read once by its VALIDATE (writes go on); two at a time, on two connections.
             await forEachConcurrently(s.guarded, 2, async (g) => {
               const check = sql`check (${sql.id(s.keyColumn)} <> ${sql.lit(s.keyValue)})`;
-              const state = await guardState(db, g, s.guardName);
+              const state = await constraintState(db, g, s.guardName);
               if (state === null) await runGuarded(db, (trx) => sql`alter table ${sql.id(g.schema, g.name)} add constraint ${sql.id(s.guardName)} ${check} not valid`.execute(trx), { ...guard, label: `purge: guard ${g.name}` });
               if (state !== true) await runGuarded(db, (trx) => sql`alter table ${sql.id(g.schema, g.name)} validate constraint ${sql.id(s.guardName)}`.execute(trx), { ...guard, label: `purge: validate the guard on ${g.name}` });
             });

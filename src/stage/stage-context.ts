@@ -90,7 +90,7 @@ export function guardOf(ctx: StageContext, label: string): GuardOptions {
   return { label, lockTimeoutMs: ctx.settings.lockTimeoutMs, statementTimeoutMs: ctx.settings.statementTimeoutMs, retries: ctx.settings.lockRetries, onRetry: ctx.onRetry };
 }
 
-/** The same context with another config or database (an orchestrator running a stage on a copy of a table). */
-export function derivedContext(ctx: StageContext, change: { config?: PartgovConfig; database?: PartgovDatabase }): StageContext {
-  return stageContext(change.database ?? (() => ctx.database), { settings: ctx.settings, config: change.config ?? ctx.config, log: ctx.log, onProgress: ctx.onProgress, onRetry: ctx.onRetry, now: ctx.now });
+/** The same context with another config, database or log (an orchestrator running a stage on a copy of a table, or keeping its log). */
+export function derivedContext(ctx: StageContext, change: { config?: PartgovConfig; database?: PartgovDatabase; log?: (message: string) => void }): StageContext {
+  return stageContext(change.database ?? (() => ctx.database), { settings: ctx.settings, config: change.config ?? ctx.config, log: change.log ?? ctx.log, onProgress: ctx.onProgress, onRetry: ctx.onRetry, now: ctx.now });
 }
