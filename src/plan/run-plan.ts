@@ -4,7 +4,7 @@ import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { sql } from 'kysely';
 import { z } from 'zod';
-import { judged, type StageVerdict } from '../checks/check.js';
+import { judged, type Check, type StageVerdict } from '../checks/check.js';
 import { requireConfig, type StageContext } from '../stage/stage-context.js';
 import { parseStageInput, textInput } from '../stage/stage-input.js';
 import { selectTables } from '../config/load-config.js';
@@ -156,11 +156,20 @@ export async function runPlan(ctx: StageContext, input: PlanInput = {}): Promise
     for (const t of tables) await writeMigration(o.out, t, true);
     for (const t of tables) files.push(await writeMigration(o.out, t, false));
   }
-  const checks = tables.map((t) => ({
+  const checks: Check[] = tables.map((t) => ({
     name: `plan:${t.table}`,
     status: 'pass' as const,
     detail: `${t.layout}, ${t.leaf_count} leaves, ${t.statements.length} statements${t.shadow_exists ? ' (the shadow already exists)' : ''}`,
     figures: { leaves: t.leaf_count, statements: t.statements.length },
   }));
+  // `migrate up` reads migrations_dir: files written elsewhere would silently never be applied.
+  if (o.out && path.resolve(o.out) !== path.resolve(config.migrations_dir)) {
+    checks.push({
+      name: 'migrations_dir',
+      status: 'warn',
+      detail: `the files went to ${o.out}, but \`partgov migrate up\` applies the config's migrations_dir (${config.migrations_dir}): it will not see them`,
+      fix: `write them there (partgov plan --out ${config.migrations_dir}), or set "migrations_dir": ${JSON.stringify(o.out)} in the config`,
+    });
+  }
   return judged({ tables, files, statement_count: tables.reduce((n, t) => n + t.statements.length, 0) }, checks);
 }

@@ -178,6 +178,23 @@ describe('plan edge cases', () => {
     expect(refused.stderr).toMatch(/needs its own "project" name/);
   });
 
+  it('warns (exit 0) when --out is not the migrations_dir that `migrate up` applies, and stays quiet when it is', async () => {
+    const cfg = await configFile('elsewhere', [{ name: 'with_unique', layout: { type: 'hash', key: 'k', partitions: 2 }, allow_drop: ['with_unique_email_key'] }]);
+    const elsewhere = path.join(dir, 'review-copy');
+    const r = await runCli(['--config', cfg, '--database-url', t.url, '--json', 'plan', '--out', elsewhere]);
+    expect(r.code, r.stderr).toBe(0);
+    const warning = r.json<PlanResult>().checks.find((c) => c.name === 'migrations_dir');
+    expect(warning).toMatchObject({ status: 'warn' });
+    expect(warning!.detail).toContain(path.join(dir, 'migrations'));
+    expect(r.stderr).toContain('warning: the files went to');
+    const same = await runCli(['--config', cfg, '--database-url', t.url, '--json', 'plan', '--out', path.join(dir, 'migrations', '.', '')]);
+    expect(same.code, same.stderr).toBe(0);
+    expect(same.json<PlanResult>().checks.map((c) => c.name)).not.toContain('migrations_dir');
+    // Nothing applied it: the shadow does not exist.
+    const n = await sql<{ n: number }>`select count(*)::int as n from pg_class where relname = 'with_unique_shadow'`.execute(t.db);
+    expect(n.rows[0]!.n).toBe(0);
+  });
+
   it('prints SQL on stdout and the summary on stderr', async () => {
     const r = await plan(await configFile('stdout', [{ name: 'with_unique', layout: { type: 'hash', key: 'k', partitions: 2 }, allow_drop: ['with_unique_email_key'] }]));
     expect(r.code).toBe(0);

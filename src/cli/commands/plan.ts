@@ -19,6 +19,7 @@ export function registerPlan(program: CommandKit['program']): void {
             for (const n of t.notes) ctx.log(`  note: ${n}`);
           }
           for (const f of result.files) ctx.log(`${f.status} ${f.up}`);
+          for (const c of result.checks.filter((x) => x.status !== 'pass')) ctx.log(`warning: ${c.detail}${c.fix ? `\n  fix: ${c.fix}` : ''}`);
           return { ok: result.ok, result, human: result.tables.map((t) => renderPlanSql(t)).join('\n') };
         }),
       ),
