@@ -1,6 +1,7 @@
 // npm run bench:sync — the online copy (sync on) on every layout against one INSERT … SELECT,
 // and the application's write latency with sync on vs off, measured in one run each.
 // BENCH_ROWS (default 1000000), BENCH_REPEAT (3), BENCH_PG_MAJOR (18|15),
+// BENCH_DATABASE_URL (a superuser URL of your own server instead of an embedded one: pg_partman, when installed there, joins the range layouts),
 // BENCH_LAYOUTS (a name filter, e.g. range), BENCH_BATCH (--batch-size), BENCH_JOBS (--jobs, default 1), BENCH_WRITE_ROWS (1000000), BENCH_CONCURRENCY (8), BENCH_STATEMENTS (1500 per writer), BENCH_PART (all|copy|writes).
 import { benchmarkOnlineBackfill, benchmarkWriteLatency } from '../dist/benchmarks/sync-benchmark.js';
 
@@ -12,7 +13,7 @@ if (part === 'all' || part === 'copy') {
   const r = await benchmarkOnlineBackfill({ rows: env('BENCH_ROWS', 1_000_000), repeat: env('BENCH_REPEAT', 3), major, only: process.env.BENCH_LAYOUTS, batchSize: process.env.BENCH_BATCH ? Number(process.env.BENCH_BATCH) : undefined, jobs: process.env.BENCH_JOBS ? Number(process.env.BENCH_JOBS) : undefined, log });
   console.log(`online backfill (sync on, ${process.env.BENCH_JOBS ?? 1} job(s)) vs one INSERT … SELECT into the same fresh shadow, ${r.rows} rows of ~250 B, ${r.server}; speed ratio = ceiling time / partgov time (> 1 faster), median [runs]`);
   for (const l of r.layouts) {
-    console.log(`  ${l.layout.padEnd(44)} ceiling ${l.ceiling_s} s, ${l.ceiling_wal_mb} MB WAL | online ${l.online_s} s = ${l.online_vs_ceiling}x [${l.online_vs_ceiling_runs.join(', ')}], WAL ${l.online_wal_mb} MB = ${l.online_wal_vs_ceiling}x | offline ${l.offline_s} s = ${l.offline_vs_ceiling}x [${l.offline_vs_ceiling_runs.join(', ')}]`);
+    console.log(`  ${l.layout.padEnd(44)} ceiling ${l.ceiling_s} s, ${l.ceiling_wal_mb} MB WAL | online ${l.online_s} s = ${l.online_vs_ceiling}x [${l.online_vs_ceiling_runs.join(', ')}], WAL ${l.online_wal_mb} MB = ${l.online_wal_vs_ceiling}x | offline ${l.offline_s} s = ${l.offline_vs_ceiling}x [${l.offline_vs_ceiling_runs.join(', ')}]${l.pg_partman ? ` | pg_partman partition_data_proc ${l.pg_partman.seconds} s = ${l.pg_partman.vs_ceiling}x [${l.pg_partman.vs_ceiling_runs.join(', ')}], WAL ${l.pg_partman.wal_mb} MB` : ''}`);
   }
   console.log(JSON.stringify(r));
 }

@@ -25,18 +25,64 @@ export interface BenchDatabase {
   configFile: string;
 }
 
+/** A fresh database to benchmark in, and how to be rid of it. */
+interface ScratchDatabase {
+  url: string;
+  close(): Promise<void>;
+}
+
 /**
- * Runs `work` against a fresh database on a throwaway embedded server with
- * the benchmark settings, partgov's state schema applied and `config` written
- * to a file; stops the server and removes the scratch files afterwards.
+ * With BENCH_DATABASE_URL (a superuser URL of a server you run, e.g. one with
+ * pg_partman installed): a scratch database on that server, dropped afterwards.
+ * Otherwise a throwaway embedded server with the benchmark settings.
+ */
+async function scratchDatabase(major: 15 | 18): Promise<ScratchDatabase> {
+  const external = process.env.BENCH_DATABASE_URL;
+  if (!external) {
+    const server = await startEmbeddedServer({ major, settings: benchServerSettings });
+    try {
+      const { url } = await server.createDatabase('bench');
+      return { url, close: () => server.stop() };
+    } catch (err) {
+      await server.stop();
+      throw err;
+    }
+  }
+  const name = `partgov_bench_${process.pid}`;
+  const admin = openDatabase({ url: external, maxConnections: 1 });
+  try {
+    await sql`create database ${sql.id(name)}`.execute(admin.db);
+  } finally {
+    await admin.close();
+  }
+  const url = new URL(external);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    close: async () => {
+      const again = openDatabase({ url: external, maxConnections: 1 });
+      try {
+        await sql`drop database if exists ${sql.id(name)} with (force)`.execute(again.db);
+      } finally {
+        await again.close();
+      }
+    },
+  };
+}
+
+/**
+ * Runs `work` against a fresh database (see scratchDatabase) with partgov's
+ * state schema applied and `config` written to a file; removes the database
+ * and the scratch files afterwards.
  */
 export async function withBenchDatabase<T>(major: 15 | 18, config: unknown, work: (b: BenchDatabase) => Promise<T>): Promise<T> {
-  const server = await startEmbeddedServer({ major, settings: benchServerSettings });
+  const scratch = await scratchDatabase(major);
   const dir = await mkdtemp(path.join(os.tmpdir(), 'partgov-bench-'));
   try {
-    const { url, version } = await server.createDatabase('bench');
+    const { url } = scratch;
     const conn = openDatabase({ url, maxConnections: 6 });
     try {
+      const version = (await sql<{ v: string }>`select current_setting('server_version') as v`.execute(conn.db)).rows[0]!.v;
       const parsed = parseConfig(config);
       const configFile = path.join(dir, 'partgov.config.json');
       await writeFile(configFile, JSON.stringify({ tables: parsed.tables }));
@@ -48,7 +94,7 @@ export async function withBenchDatabase<T>(major: 15 | 18, config: unknown, work
     }
   } finally {
     await rm(dir, { recursive: true, force: true });
-    await server.stop();
+    await scratch.close();
   }
 }
 

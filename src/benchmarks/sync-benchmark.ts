@@ -35,6 +35,50 @@ export interface LayoutFigures {
   offline_s: number;
   offline_vs_ceiling: number;
   offline_vs_ceiling_runs: number[];
+  /** pg_partman's partition_data_proc moving a copy of the rows in (range layouts, when the server has pg_partman). */
+  pg_partman: { seconds: number; vs_ceiling: number; vs_ceiling_runs: number[]; wal_mb: number } | null;
+}
+
+/** pg_partman's version when the server can install it (`apt install postgresql-15-partman`), else null. */
+async function installPartman(db: PartgovKysely): Promise<string | null> {
+  const available = await sql<{ v: string }>`select default_version as v from pg_available_extensions where name = 'pg_partman'`.execute(db);
+  if (available.rows.length === 0) return null;
+  await sql`create schema if not exists partman`.execute(db);
+  await sql`create extension if not exists pg_partman schema partman`.execute(db);
+  return (await sql<{ v: string }>`select extversion as v from pg_extension where extname = 'pg_partman'`.execute(db)).rows[0]!.v;
+}
+
+/**
+ * pg_partman's way to fill a partitioned table, as its documentation gives it: a
+ * parent it manages (monthly children, the shadow's key and index), and
+ * `partition_data_proc` moving the rows out of a source table in batches of one
+ * partition interval, each committed, without the default 1 s wait between them.
+ * The source is a copy of the legacy table with an index on the control column
+ * (partman deletes from it by range), made before the clock starts.
+ */
+async function partmanFill(db: PartgovKysely, legacy: string, version: string): Promise<{ ms: number; wal: number }> {
+  const [target, source] = [`${legacy}_partman`, `${legacy}_partman_src`];
+  await sql`create table ${sql.id(source)} as select * from ${sql.id(legacy)}`.execute(db);
+  await sql`create index on ${sql.id(source)} (created_at)`.execute(db);
+  await sql`vacuum analyze ${sql.id(source)}`.execute(db);
+  await sql`create table ${sql.id(target)} (like ${sql.id(legacy)} including defaults, primary key (id, created_at)) partition by range (created_at)`.execute(db);
+  await sql`create index on ${sql.id(target)} (scope_key, created_at)`.execute(db);
+  // 4.x calls native partitioning 'native', 5.x 'range'.
+  const type = version.startsWith('4.') ? 'native' : 'range';
+  await sql`select partman.create_parent(p_parent_table := ${`public.${target}`}, p_control := 'created_at', p_type := ${type}, p_interval := '1 month', p_start_partition := '2026-01-01', p_premake := 12)`.execute(db);
+  await sql`checkpoint`.execute(db);
+  try {
+    const t0 = performance.now();
+    const r = await walBytes(db, () => sql`call partman.partition_data_proc(p_parent_table := ${`public.${target}`}, p_wait := 0, p_source_table := ${`public.${source}`}, p_quiet := true)`.execute(db));
+    const ms = performance.now() - t0;
+    const moved = await sql<{ n: string }>`select count(*)::text as n from ${sql.id(target)}`.execute(db);
+    const left = await sql<{ n: string }>`select count(*)::text as n from ${sql.id(source)}`.execute(db);
+    if (left.rows[0]!.n !== '0') throw new Error(`pg_partman left ${left.rows[0]!.n} rows in its source (moved ${moved.rows[0]!.n})`);
+    return { ms, wal: r.wal };
+  } finally {
+    await sql`drop table if exists ${sql.id(target)}, ${sql.id(source)}`.execute(db);
+    await sql`delete from partman.part_config where parent_table = ${`public.${target}`}`.execute(db);
+  }
 }
 
 /** The layouts of the online-copy goal: every one of them, range with rising and with random timestamps. */
@@ -85,10 +129,14 @@ export async function benchmarkOnlineBackfill(o: OnlineBackfillBenchmarkOptions)
     const cli = (args: string[]) => runCliJson<BackfillResult>(['--config', configFile, '--database-url', url, ...args]);
     const batchArgs = [...(o.batchSize === undefined ? [] : ['--batch-size', String(o.batchSize)]), ...(o.jobs === undefined || o.jobs === 1 ? [] : ['--jobs', String(o.jobs)])];
     const out: LayoutFigures[] = [];
+    const partman = chosen.some((l) => l.layout.type === 'range') ? await installPartman(db) : null;
+    if (chosen.some((l) => l.layout.type === 'range')) {
+      o.log(partman ? `bench: pg_partman ${partman} found: its partition_data_proc runs on the range layouts too` : `bench: pg_partman is not installed on ${version}: its contender is skipped (install it, e.g. apt install postgresql-15-partman, and point BENCH_DATABASE_URL at that server)`);
+    }
     for (const l of chosen) {
       o.log(`bench: ${l.name}: loading ${o.rows} rows`);
       await createLegacy(db, l.table, o.rows, l.randomTime);
-      const runs = { ceiling: [] as number[], ceilingWal: [] as number[], online: [] as number[], onlineWal: [] as number[], offline: [] as number[], on: [] as number[], off: [] as number[] };
+      const runs = { ceiling: [] as number[], ceilingWal: [] as number[], online: [] as number[], onlineWal: [] as number[], offline: [] as number[], on: [] as number[], off: [] as number[], partman: [] as number[], partmanMs: [] as number[], partmanWal: [] as number[] };
       for (let i = 0; i < o.repeat; i++) {
         await recreateShadow(stage, l.table);
         const t0 = performance.now();
@@ -109,7 +157,15 @@ export async function benchmarkOnlineBackfill(o: OnlineBackfillBenchmarkOptions)
         const off = await cli(['backfill', '--table', l.table, ...batchArgs]);
         runs.offline.push(off.duration_ms);
         runs.off.push(ratio(ceilingMs, off.duration_ms));
-        o.log(`bench: ${l.name}: repetition ${i + 1}: INSERT … SELECT ${seconds(ceilingMs)} s (${mb(c.wal)} MB WAL), online ${seconds(on.result.duration_ms)} s (${mb(on.wal)} MB WAL) = ${ratio(ceilingMs, on.result.duration_ms)}x, offline ${seconds(off.duration_ms)} s = ${ratio(ceilingMs, off.duration_ms)}x`);
+        let partmanNote = '';
+        if (partman && l.layout.type === 'range') {
+          const pm = await partmanFill(db, l.table, partman);
+          runs.partman.push(ratio(ceilingMs, pm.ms));
+          runs.partmanMs.push(pm.ms);
+          runs.partmanWal.push(pm.wal);
+          partmanNote = `, pg_partman ${seconds(pm.ms)} s (${mb(pm.wal)} MB WAL) = ${ratio(ceilingMs, pm.ms)}x`;
+        }
+        o.log(`bench: ${l.name}: repetition ${i + 1}: INSERT … SELECT ${seconds(ceilingMs)} s (${mb(c.wal)} MB WAL), online ${seconds(on.result.duration_ms)} s (${mb(on.wal)} MB WAL) = ${ratio(ceilingMs, on.result.duration_ms)}x, offline ${seconds(off.duration_ms)} s = ${ratio(ceilingMs, off.duration_ms)}x${partmanNote}`);
       }
       await sql`drop table ${sql.id(`${l.table}_shadow`)}, ${sql.id(l.table)}`.execute(db);
       out.push({
@@ -124,6 +180,7 @@ export async function benchmarkOnlineBackfill(o: OnlineBackfillBenchmarkOptions)
         offline_s: seconds(median(runs.offline)),
         offline_vs_ceiling: median(runs.off),
         offline_vs_ceiling_runs: runs.off,
+        pg_partman: runs.partman.length === 0 ? null : { seconds: seconds(median(runs.partmanMs)), vs_ceiling: median(runs.partman), vs_ceiling_runs: runs.partman, wal_mb: mb(median(runs.partmanWal)) },
       });
     }
     return { server: `PostgreSQL ${version}`, rows: o.rows, layouts: out };
