@@ -2,6 +2,7 @@ import { sql, type Kysely, type RawBuilder } from 'kysely';
 import type { PartgovDatabase } from '../db/open-database.js';
 import { rowHash } from '../db/row-checksum.js';
 import type { ShadowPair } from '../db/shadow-pair.js';
+import { readPartitionTree } from '../db/catalog.js';
 import type { StateDatabase } from '../db/state-tables.js';
 import type { ChangeLog } from '../changelog/change-log.js';
 
@@ -34,6 +35,9 @@ interface SegmentRow {
   rows: string;
   checksum: string;
 }
+
+/** Up to this many shadow leaves, pass 1 sums each leaf in its own UNION ALL arm; beyond, the planning would cost more than the grouping. */
+const maxLeafArms = 512;
 
 /** Rows in mismatching segments (both sides) matched in this process rather than by a join: ~60 MB at most. */
 const clientMatchLimit = 400_000;
@@ -131,12 +135,21 @@ async function compareInSnapshot(
     }
   }
   // Pass 1, the only one for equal tables (the common case): each table's row count and hash
-  // sum, one ungrouped scan each, both at once (the shadow's per leaf, for the skew check).
-  // Any per-row work added here costs the common case: grouping by segment made it ~40% slower.
+  // sum, one ungrouped scan each, both at once; the shadow's per leaf (for the skew check) as
+  // one plain aggregate per leaf: GROUP BY tableoid cost the shadow's scan ~40% more (1e6 rows
+  // in 32 leaves, PG 15: 445 against 260–340 ms). Any per-row work added here costs the common
+  // case: grouping the legacy side by segment made verify ~40% slower.
+  const leaves = (await readPartitionTree(connB, pair.shadow)).filter((n) => n.isLeaf);
+  const perLeaf =
+    leaves.length > 0 && leaves.length <= maxLeafArms
+      ? sql.join(
+          leaves.map((l) => sql`select ${l.oid}::text as leaf, count(*)::text as rows, coalesce(sum(${hash}), 0)::text as checksum from ${sql.id(l.schema, l.name)} r where ${onlyShadow}`),
+          sql` union all `,
+        )
+      : sql`select r.tableoid::int8::text as leaf, count(*)::text as rows, sum(${hash})::text as checksum from ${shadow} r where ${onlyShadow} group by 1`;
   const [legacyTotal, shadowLeaves] = await Promise.all([
     sql<{ rows: string; checksum: string | null }>`select count(*)::text as rows, sum(${hash})::text as checksum from ${legacy} r where ${onlyLegacy}`.execute(connA),
-    sql<{ leaf: string; rows: string; checksum: string }>`
-      select r.tableoid::int8::text as leaf, count(*)::text as rows, sum(${hash})::text as checksum from ${shadow} r where ${onlyShadow} group by 1`.execute(connB),
+    sql<{ leaf: string; rows: string; checksum: string }>`${perLeaf}`.execute(connB),
   ]);
   const leafRows: Record<string, number> = {};
   let shadowRows = 0n;

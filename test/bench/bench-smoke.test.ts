@@ -1,9 +1,8 @@
-import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
 import { sql } from 'kysely';
 import { openDatabase } from '../../src/db/open-database.js';
-import { repoRoot } from '../helpers/cli.js';
+import { repoRoot, runCli } from '../helpers/cli.js';
 import type { VerifyBenchmarkResult } from '../../src/benchmarks/verify-benchmark.js';
 import type { LayoutFigures, WriteLatencyFigures } from '../../src/benchmarks/sync-benchmark.js';
 import type { BackfillBenchmarkResult } from '../../src/benchmarks/backfill-benchmark.js';
@@ -13,21 +12,10 @@ import type { BackfillBenchmarkResult } from '../../src/benchmarks/backfill-benc
  * makes and drops a scratch database there). A smoke run, not a measurement: it proves the
  * scripts run end to end and report every figure, so a broken benchmark fails CI.
  */
-function runBench(script: string, env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string; json: <T>() => T[] }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(repoRoot, 'bench', script), '--quick'], {
-      cwd: repoRoot,
-      env: { ...process.env, BENCH_DATABASE_URL: inject('adminUrl'), ...env },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) =>
-      resolve({ code, stdout, stderr, json: <T>() => stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as T) }),
-    );
-  });
+async function runBench(script: string) {
+  const run = await runCli(['--quick'], { script: path.join(repoRoot, 'bench', script), env: { BENCH_DATABASE_URL: inject('adminUrl') } });
+  // The report's JSON lines, in order (the human-readable lines are around them).
+  return { ...run, json: <T>() => run.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as T) };
 }
 
 /** Runs a query on the suite's server (its maintenance database). */

@@ -14,15 +14,16 @@ export interface CliRun {
 }
 
 /**
- * Runs the real CLI (bin/partgov.js over dist/, built by `npm test`) in a child
- * process. The environment is scrubbed of DATABASE_URL/APP_ENV unless given.
+ * Runs the real CLI (bin/partgov.js over dist/, built by `npm test`), or another
+ * of the package's scripts (`script`, e.g. a benchmark), in a child process. The
+ * environment is scrubbed of DATABASE_URL/APP_ENV unless given.
  */
-export function runCli(args: string[], options: { env?: Record<string, string | undefined>; cwd?: string } = {}): Promise<CliRun> {
+export function runCli(args: string[], options: { env?: Record<string, string | undefined>; cwd?: string; script?: string } = {}): Promise<CliRun> {
   const env: NodeJS.ProcessEnv = { ...process.env, DATABASE_URL: undefined, APP_ENV: undefined, PARTGOV_LOCK_TIMEOUT_MS: undefined, PARTGOV_STATEMENT_TIMEOUT_MS: undefined };
   for (const [k, v] of Object.entries(options.env ?? {})) env[k] = v;
   for (const k of Object.keys(env)) if (env[k] === undefined) delete env[k];
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cliPath, ...args], { cwd: options.cwd ?? repoRoot, env });
+    const child = spawn(process.execPath, [options.script ?? cliPath, ...args], { cwd: options.cwd ?? repoRoot, env });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
