@@ -36,7 +36,7 @@ interface SegmentRow {
   checksum: string;
 }
 
-/** Up to this many shadow leaves, pass 1 sums each leaf in its own UNION ALL arm; beyond, the planning would cost more than the grouping. */
+/** Up to this many shadow leaves, pass 1 sums each leaf in its own UNION ALL arm; beyond, one GROUP BY tableoid keeps the statement small. */
 const maxLeafArms = 512;
 
 /** Rows in mismatching segments (both sides) matched in this process rather than by a join: ~60 MB at most. */
