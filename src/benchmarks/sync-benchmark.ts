@@ -107,10 +107,15 @@ async function createLegacy(db: PartgovKysely, name: string, rows: number, rando
 }
 
 
+/**
+ * WAL written by `work`: the insert position, not pg_current_wal_lsn() (the write position),
+ * which lags behind asynchronous commits (backfill's batches, a fast test server) and
+ * read 0 bytes for a small copy.
+ */
 async function walBytes<T>(db: PartgovKysely, work: () => Promise<T>): Promise<{ result: T; wal: number }> {
-  const before = (await sql<{ lsn: string }>`select pg_current_wal_lsn()::text as lsn`.execute(db)).rows[0]!.lsn;
+  const before = (await sql<{ lsn: string }>`select pg_current_wal_insert_lsn()::text as lsn`.execute(db)).rows[0]!.lsn;
   const result = await work();
-  const after = await sql<{ bytes: string }>`select pg_wal_lsn_diff(pg_current_wal_lsn(), ${before}::pg_lsn)::text as bytes`.execute(db);
+  const after = await sql<{ bytes: string }>`select pg_wal_lsn_diff(pg_current_wal_insert_lsn(), ${before}::pg_lsn)::text as bytes`.execute(db);
   return { result, wal: Number(after.rows[0]!.bytes) };
 }
 
