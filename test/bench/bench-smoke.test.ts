@@ -36,7 +36,8 @@ describe('benchmark scripts, --quick', () => {
     expect(v!.rows).toBe(5000);
     expect(v!.cases.map((c) => [c.differences, c.keys_named])).toEqual([[0, 0], [1, 1], [3, 3]]);
     for (const c of v!.cases) {
-      expect(c.ceiling_s).toBeGreaterThan(0);
+      // 5,000 rows: the ceiling may round to 0.00 s, but it was timed, so the ratio is a number.
+      expect(c.ceiling_s).toBeGreaterThanOrEqual(0);
       expect(c.verify_vs_ceiling).toBeGreaterThan(0);
       expect(c.verify_vs_ceiling_runs).toHaveLength(1);
     }
