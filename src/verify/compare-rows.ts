@@ -2,7 +2,7 @@ import { sql, type Kysely, type RawBuilder } from 'kysely';
 import type { PartgovDatabase } from '../db/open-database.js';
 import { rowHash } from '../db/row-checksum.js';
 import type { ShadowPair } from '../db/shadow-pair.js';
-import { readPartitionTree } from '../db/catalog.js';
+import type { PartitionModel } from '../db/catalog.js';
 import type { StateDatabase } from '../db/state-tables.js';
 import type { ChangeLog } from '../changelog/change-log.js';
 
@@ -34,6 +34,14 @@ interface SegmentRow {
   segment: number;
   rows: string;
   checksum: string;
+}
+
+interface CompareOptions {
+  segments: number;
+  maxDiffKeys: number;
+  changeLog?: ChangeLog | undefined;
+  /** The shadow's leaf partitions (the caller's catalog read, for its health checks too). */
+  shadowLeaves: readonly PartitionModel[];
 }
 
 /** Up to this many shadow leaves, pass 1 sums each leaf in its own UNION ALL arm; beyond, one GROUP BY tableoid keeps the statement small. */
@@ -77,7 +85,7 @@ function segmentOf(hash: RawBuilder<unknown>, segments: number) {
 export async function compareRows(
   database: PartgovDatabase,
   pair: ShadowPair,
-  o: { segments: number; maxDiffKeys: number; statementTimeoutMs: number; changeLog?: ChangeLog | undefined },
+  o: CompareOptions & { statementTimeoutMs: number },
 ): Promise<RowComparison> {
   const t0 = performance.now();
   const a = database.open({ maxConnections: 1, applicationName: 'partgov verify' });
@@ -112,7 +120,7 @@ async function compareInSnapshot(
   connA: Kysely<StateDatabase>,
   connB: Kysely<StateDatabase>,
   pair: ShadowPair,
-  o: { segments: number; maxDiffKeys: number; changeLog?: ChangeLog | undefined },
+  o: CompareOptions,
   t0: number,
 ): Promise<RowComparison> {
   const legacy = sql.id(pair.legacy.schema, pair.legacy.name);
@@ -139,7 +147,7 @@ async function compareInSnapshot(
   // one plain aggregate per leaf: GROUP BY tableoid cost the shadow's scan ~40% more (1e6 rows
   // in 32 leaves, PG 15: 445 against 260–340 ms). Any per-row work added here costs the common
   // case: grouping the legacy side by segment made verify ~40% slower.
-  const leaves = (await readPartitionTree(connB, pair.shadow)).filter((n) => n.isLeaf);
+  const leaves = o.shadowLeaves;
   const perLeaf =
     leaves.length > 0 && leaves.length <= maxLeafArms
       ? sql.join(

@@ -105,8 +105,14 @@ export async function runVerify(ctx: StageContext, input: VerifyInput = {}): Pro
     const syncOn = cutOver || (await isSyncEnabled(db, pair.legacy.schema, pair.legacy.name));
     // Drain first, so only changes made during the comparison itself are left out of it.
     if (syncOn) await replayChanges(db, pair, { direction, lockTimeoutMs: ctx.settings.lockTimeoutMs, statementTimeoutMs: ctx.settings.statementTimeoutMs });
-    const equality = await compareRows(ctx.database, pair, { segments, maxDiffKeys, statementTimeoutMs: ctx.settings.statementTimeoutMs, changeLog: syncOn ? changeLogOf(pair, direction) : undefined });
     const tree = await readPartitionTree(db, pair.shadow);
+    const equality = await compareRows(ctx.database, pair, {
+      segments,
+      maxDiffKeys,
+      statementTimeoutMs: ctx.settings.statementTimeoutMs,
+      changeLog: syncOn ? changeLogOf(pair, direction) : undefined,
+      shadowLeaves: tree.filter((n) => n.isLeaf),
+    });
     const health = await checkPartitionHealth(db, pair, table, tree, {
       now: ctx.now(),
       skewThreshold: o.skewThreshold,
