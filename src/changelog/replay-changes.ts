@@ -116,53 +116,67 @@ async function replayRoundIn(
   // current row among the versions the log names (the partitioned table's key leads with them).
   const targetMatch = log.direction === 'forward' ? versionCols : pair.legacyKey;
   const match = (a: string, b: string, cs: readonly { name: string }[]) => sql.join(cs.map((c) => sql`${sql.id(a, c.name)} = ${sql.id(b, c.name)}`), sql` and `);
-  {
-    await sql`select pg_advisory_xact_lock(hashtext('partgov:replay'), hashtext(${routeLabel(pair, log.direction)}))`.execute(trx);
-    // A round touches few rows of big tables: estimating the key set at 100 rows, the planner
-    // hash-joined a 1e5-row table by sequential scan (25 ms inside cutover's lock, bench:cutover);
-    // with sequential scans off it probes the keys' indexes (0.5 ms). Reset at the end of the round.
-    await sql`select set_config('enable_seqscan', 'off', true)`.execute(trx);
-    const filter = await replayableFilter(trx, pair, log.direction);
-    if (filter === null) return { entries: 0, keys: [], deleted: 0, inserted: 0 };
-    const selection = only
-      ? sql`(${keyCols(pair)}) in (select ${typedKey(pair, jsonElements(pair))} from json_array_elements(${JSON.stringify(only)}::json) x)`
-      : sql`true`;
-    // A round takes up to `limit` keys (grouped along the log's key index) with *every*
-    // visible entry of theirs: with only some of a key's
-    // entries, a version named by an entry left behind would stay in the target beside the
-    // current row (then a later round's insert collides with it). The key index serves both.
-    const taken = await sql<{ entries: number; keys: KeyText[] | null; versions: string[][] | null; deleted: number }>`
-      with consumed as (delete from ${logTable} l
-                        where (${keyCols(pair, 'l')}) in (select ${keyCols(pair)} from ${logTable} where ${filter} and ${selection} group by ${keyCols(pair)} limit ${limit})
-                        returning ${sql.join(versionCols.map((c) => sql.id('l', c.name)))}),
-           versions as (select distinct ${sql.join(targetMatch.map((c) => sql.id(c.name)))} from consumed),
-           gone as (delete from ${sql.id(target.schema, target.name)} s using versions v where ${match('s', 'v', targetMatch)} returning 1)
-      select (select count(*) from consumed)::int as entries,
-             (select json_agg(distinct jsonb_build_array(${sql.join(pair.legacyKey.map((c) => sql`${sql.id(c.name)}::text`))})) from consumed) as keys,
-             (select json_agg(distinct jsonb_build_array(${sql.join(versionCols.map((c) => sql`${sql.id(c.name)}::text`))})) from consumed) as versions,
-             (select count(*) from gone)::int as deleted`.execute(trx);
-    const t = taken.rows[0]!;
-    const keys = t.keys ?? [];
-    if (keys.length === 0) {
-      await sql`select set_config('enable_seqscan', 'on', true)`.execute(trx);
-      return { entries: t.entries, keys, deleted: t.deleted, inserted: 0 };
-    }
-    const keysJson = JSON.stringify(keys);
-    // sql.lit(i): array indexes from this code (see jsonElements).
-    const currentRows =
-      log.direction === 'forward'
-        ? sql`(${keyCols(pair)}) in (select ${typedKey(pair, jsonElements(pair))} from json_array_elements(${keysJson}::json) x)`
-        : sql`(${sql.join(versionCols.map((c) => sql.id(c.name)))}) in (select ${sql.join(versionCols.map((c, i) => sql`(x->>${sql.lit(i)})::${sql.raw(c.type)}`))} from json_array_elements(${JSON.stringify(t.versions ?? [])}::json) x)`;
-    const inserted = await sql<{ n: number }>`
-      with ins as (
-        insert into ${sql.id(target.schema, target.name)} (${cols}) ${overriding}
-        select ${cols} from ${sql.id(source.schema, source.name)} where ${currentRows}
-        returning 1)
-      select count(*)::int as n from ins`.execute(trx);
-    await sql`delete from partgov.sync_rejected where table_name = ${routeLabel(pair, log.direction)} and key in (select value from jsonb_array_elements(${keysJson}::jsonb))`.execute(trx);
-    await sql`select set_config('enable_seqscan', 'on', true)`.execute(trx);
-    return { entries: t.entries, keys, deleted: t.deleted, inserted: inserted.rows[0]!.n };
+  const label = routeLabel(pair, log.direction);
+  // A round touches few rows of big tables, by key: every join must probe an index. Left to
+  // itself the planner hash-joined the round's keys to the whole target (a full scan per
+  // round: 5,000 keys into a 1e6-row shadow took 550 ms, 164 ms probing; and a 1e5-row table
+  // took 25 ms inside cutover's lock). The caller's settings come back at the end of the round.
+  const prior = await sql<{ enable_seqscan: string; enable_hashjoin: string; enable_mergejoin: string }>`
+    with prior as materialized (
+      select current_setting('enable_seqscan') as enable_seqscan, current_setting('enable_hashjoin') as enable_hashjoin,
+             current_setting('enable_mergejoin') as enable_mergejoin)
+    select prior.*, pg_advisory_xact_lock(hashtext('partgov:replay'), hashtext(${label})),
+           set_config('enable_seqscan', 'off', true), set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true)
+    from prior`.execute(trx);
+  const restore = async () => {
+    const p = prior.rows[0]!;
+    await sql`select ${sql.join(Object.entries(p).filter(([k]) => k.startsWith('enable_')).map(([k, v]) => sql`set_config(${k}, ${v}, true)`))}`.execute(trx);
+  };
+  const filter = await replayableFilter(trx, pair, log.direction);
+  if (filter === null) {
+    await restore();
+    return { entries: 0, keys: [], deleted: 0, inserted: 0 };
   }
+  const selection = only
+    ? sql`(${keyCols(pair)}) in (select ${typedKey(pair, jsonElements(pair))} from json_array_elements(${JSON.stringify(only)}::json) x)`
+    : sql`true`;
+  // A round takes up to `limit` keys (grouped along the log's key index) with *every*
+  // visible entry of theirs: with only some of a key's
+  // entries, a version named by an entry left behind would stay in the target beside the
+  // current row (then a later round's insert collides with it). The key index serves both.
+  const taken = await sql<{ entries: number; keys: KeyText[] | null; versions: string[][] | null; deleted: number }>`
+    with consumed as (delete from ${logTable} l
+                      where (${keyCols(pair, 'l')}) in (select ${keyCols(pair)} from ${logTable} where ${filter} and ${selection} group by ${keyCols(pair)} limit ${limit})
+                      returning ${sql.join(versionCols.map((c) => sql.id('l', c.name)))}),
+         versions as (select distinct ${sql.join(targetMatch.map((c) => sql.id(c.name)))} from consumed),
+         gone as (delete from ${sql.id(target.schema, target.name)} s using versions v where ${match('s', 'v', targetMatch)} returning 1)
+    select (select count(*) from consumed)::int as entries,
+           (select json_agg(distinct jsonb_build_array(${sql.join(pair.legacyKey.map((c) => sql`${sql.id(c.name)}::text`))})) from consumed) as keys,
+           (select json_agg(distinct jsonb_build_array(${sql.join(versionCols.map((c) => sql`${sql.id(c.name)}::text`))})) from consumed) as versions,
+           (select count(*) from gone)::int as deleted`.execute(trx);
+  const t = taken.rows[0]!;
+  const keys = t.keys ?? [];
+  if (keys.length === 0) {
+    await restore();
+    return { entries: t.entries, keys, deleted: t.deleted, inserted: 0 };
+  }
+  const keysJson = JSON.stringify(keys);
+  // sql.lit(i): array indexes from this code (see jsonElements).
+  const currentRows =
+    log.direction === 'forward'
+      ? sql`(${keyCols(pair)}) in (select ${typedKey(pair, jsonElements(pair))} from json_array_elements(${keysJson}::json) x)`
+      : sql`(${sql.join(versionCols.map((c) => sql.id(c.name)))}) in (select ${sql.join(versionCols.map((c, i) => sql`(x->>${sql.lit(i)})::${sql.raw(c.type)}`))} from json_array_elements(${JSON.stringify(t.versions ?? [])}::json) x)`;
+  // A key the target takes now is no longer rejected (a data-modifying CTE runs unreferenced).
+  const inserted = await sql<{ n: number }>`
+    with ins as (
+           insert into ${sql.id(target.schema, target.name)} (${cols}) ${overriding}
+           select ${cols} from ${sql.id(source.schema, source.name)} where ${currentRows}
+           returning 1),
+         accepted as (
+           delete from partgov.sync_rejected where table_name = ${label} and key in (select value from jsonb_array_elements(${keysJson}::jsonb)))
+    select count(*)::int as n from ins`.execute(trx);
+  await restore();
+  return { entries: t.entries, keys, deleted: t.deleted, inserted: inserted.rows[0]!.n };
 }
 
 /**
