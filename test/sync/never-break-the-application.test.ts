@@ -8,6 +8,7 @@ import { SafetyRefusedError } from '../../src/errors.js';
 import { runMigrate } from '../../src/migrate/run-migrate.js';
 import { runSync } from '../../src/sync/run-sync.js';
 import { replayChanges } from '../../src/changelog/replay-changes.js';
+import { changeLogNames } from '../../src/changelog/change-log.js';
 import { resolveShadowPair } from '../../src/db/shadow-pair.js';
 import { runVerify } from '../../src/verify/run-verify.js';
 import { createAppRole } from '../helpers/app-role.js';
@@ -196,6 +197,47 @@ describe('the application keeps writing, as a non-owner role, once sync is on', 
       expect((err as SafetyRefusedError).exitCode).toBe(3);
     } finally {
       await runSync(stageFor(t, config, { settings }), { table: config.tables[0]!.name, action: 'disable' });
+    }
+  });
+
+  it("the capture functions run with sync enable's rights but call nothing the application's search_path can replace", async () => {
+    await sql`create table hijack_target (id bigint primary key, scope_key text not null, v text)`.execute(t.db);
+    await sql`insert into hijack_target select g, 'k' || (g % 3), 'v' || g from generate_series(1, 50) g`.execute(t.db);
+    const config = parseConfig({ tables: [{ name: 'hijack_target', layout: { type: 'hash', key: 'scope_key', partitions: 2 } }] });
+    await prepareShadows(t, config);
+    const app = await createAppRole(t, [{ schema: 'public', name: 'hijack_target' }]);
+    try {
+      await runSync(stageFor(t, config, { settings }), { table: 'hijack_target', action: 'enable' });
+      await runBackfill(stageFor(t, config, { settings }), { table: 'hijack_target' });
+      // The application role owns a schema of look-alikes of everything a trigger body could
+      // resolve by name: equality operators on the key types, and a table named like the log.
+      await sql`create schema ${sql.id(`evil_${app.name}`)} authorization ${sql.id(app.name)}`.execute(t.db);
+      const db = app.open(1).db;
+      const evil = `evil_${app.name}`;
+      await db.connection().execute(async (c) => {
+        await sql`create table ${sql.id(evil, 'hits')} (who text)`.execute(c);
+        await sql`grant insert on ${sql.id(evil, 'hits')} to public`.execute(c);
+        await sql`create table ${sql.id(evil, changeLogNames({ schema: 'public', name: 'hijack_target' }).table.name)} (id bigint, scope_key text)`.execute(c);
+        for (const type of ['bigint', 'text']) {
+          await sql`create function ${sql.id(evil, `grab_${type}`)}(a ${sql.raw(type)}, b ${sql.raw(type)}) returns boolean language plpgsql as $$
+                    begin insert into ${sql.id(evil, 'hits')} values (current_user); return a operator(pg_catalog.=) b; end $$`.execute(c);
+          await sql`create operator ${sql.id(evil)}.= (leftarg = ${sql.raw(type)}, rightarg = ${sql.raw(type)}, function = ${sql.id(evil, `grab_${type}`)})`.execute(c);
+        }
+        await sql`select set_config('search_path', ${`"${evil}", pg_catalog, pg_temp`}, false)`.execute(c);
+        await sql`insert into public.hijack_target values (1000, 'k1', 'new')`.execute(c);
+        await sql`update public.hijack_target set v = 'changed', scope_key = 'k2' where id operator(pg_catalog.=) 1000`.execute(c);
+        await sql`delete from public.hijack_target where id operator(pg_catalog.=) 7`.execute(c);
+        const hits = await sql<{ who: string }>`select who from ${sql.id(evil, 'hits')}`.execute(c);
+        expect(hits.rows).toEqual([]); // not one call of the look-alikes, with anybody's rights
+        expect((await sql<{ n: number }>`select count(*)::int as n from ${sql.id(evil, changeLogNames({ schema: 'public', name: 'hijack_target' }).table.name)}`.execute(c)).rows[0]!.n).toBe(0);
+      });
+      const replayed = await runSync(stageFor(t, config, { settings }), { table: 'hijack_target', action: 'replay' });
+      expect(replayed.replay!.entries).toBe(4); // insert 1, update old + new, delete 1: all in partgov's log
+      expect(await differingRows(t.db, 'public', 'hijack_target', 'hijack_target_shadow')).toBe(0);
+    } finally {
+      await runSync(stageFor(t, config, { settings }), { table: 'hijack_target', action: 'disable' }).catch(() => undefined);
+      await sql`drop schema if exists ${sql.id(`evil_${app.name}`)} cascade`.execute(t.db);
+      await app.drop();
     }
   });
 });
