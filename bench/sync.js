@@ -2,7 +2,7 @@
 // and the application's write latency with sync on vs off, measured in one run each.
 // BENCH_ROWS (default 1000000), BENCH_REPEAT (3), BENCH_PG_MAJOR (18|15),
 // BENCH_DATABASE_URL (a superuser URL of your own server instead of an embedded one: pg_partman, when installed there, joins the range layouts),
-// BENCH_LAYOUTS (a name filter, e.g. range), BENCH_BATCH (--batch-size), BENCH_JOBS (--jobs, default 1), BENCH_WRITE_ROWS (1000000), BENCH_CONCURRENCY (8), BENCH_STATEMENTS (1500 per writer), BENCH_PART (all|copy|writes).
+// BENCH_LAYOUTS (a name filter, e.g. range), BENCH_BATCH (--batch-size), BENCH_JOBS (--jobs, default 1), BENCH_WRITE_ROWS (1000000), BENCH_CONCURRENCY (8), BENCH_STATEMENTS (4000 per writer: a phase of several replay rounds), BENCH_PART (all|copy|writes).
 // --quick: a few thousand rows, 1 repetition: a smoke run (the test suite runs it), not a measurement.
 import { benchmarkOnlineBackfill, benchmarkWriteLatency } from '../dist/benchmarks/sync-benchmark.js';
 
@@ -20,7 +20,7 @@ if (part === 'all' || part === 'copy') {
   console.log(JSON.stringify(r));
 }
 if (part === 'all' || part === 'writes') {
-  const w = await benchmarkWriteLatency({ rows: env('BENCH_WRITE_ROWS', 1_000_000, 5_000), concurrency: env('BENCH_CONCURRENCY', 8, 2), statements: env('BENCH_STATEMENTS', 1500, 60), repeat: env('BENCH_REPEAT', 3, 1), major, log });
+  const w = await benchmarkWriteLatency({ rows: env('BENCH_WRITE_ROWS', 1_000_000, 5_000), concurrency: env('BENCH_CONCURRENCY', 8, 2), statements: env('BENCH_STATEMENTS', 4000, 60), repeat: env('BENCH_REPEAT', 3, 1), major, log });
   console.log(`application single-row writes (update/insert/delete), ${w.rows} rows, concurrency ${w.concurrency}, ${w.server}`);
   console.log(`  sync off: p50 ${w.off.p50_ms} ms, p95 ${w.off.p95_ms} ms, p99 ${w.off.p99_ms} ms, ${w.off.errors} errors`);
   console.log(`  sync on:  p50 ${w.on.p50_ms} ms, p95 ${w.on.p95_ms} ms, p99 ${w.on.p99_ms} ms, ${w.on.errors} errors; p95 on/off = ${w.p95_on_vs_off}x [${w.p95_on_vs_off_runs.join(', ')}] (goal <= 1.3x)`);

@@ -345,14 +345,18 @@ export interface ReplayLoop {
 /**
  * Replays the change log behind the application until stopped, on the
  * connection pool it is given. Rounds are paced: after a small round it waits
- * `idleMs` so entries gather into the next (each round costs a few statements
- * whatever its size, and they compete with the application for the same
- * cores); a round that found `burst` entries or more runs the next at once, so
- * the log cannot grow faster than replay drains it. A failed round is retried.
+ * `idleMs` (default 1 s) so entries gather into the next; a round that found
+ * `burst` entries or more runs the next at once, so the log cannot grow faster
+ * than replay drains it. A failed round is retried. Why a whole second: each
+ * round costs a transaction, its planning and its commit whatever its size,
+ * and they compete with the application for the same cores. With 8 writers
+ * saturating 2 cores (bench:sync, PostgreSQL 18), the application's p95 with
+ * sync on was 1.52x that with sync off at 200 ms, 1.27x at 1 s; the shadow
+ * then trails by about a second of writes (at most 9,087 entries waiting).
  */
 export function startReplayLoop(db: PartgovKysely, pair: ShadowPair, o: ReplayOptions & { idleMs?: number; burst?: number; onRound?: (r: ReplayResult) => void; onError?: (err: unknown) => void }): ReplayLoop {
   const stopped = new AbortController();
-  const idleMs = o.idleMs ?? 200;
+  const idleMs = o.idleMs ?? 1000;
   const burst = o.burst ?? 5_000;
   // A pause that stop() cuts short.
   const pause = (ms: number) => sleep(ms, undefined, { signal: stopped.signal }).catch(() => undefined);
