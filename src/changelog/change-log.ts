@@ -100,8 +100,8 @@ export function changeLogDdl(pair: ShadowPair, log: ChangeLog): string[] {
  * body is a single `INSERT … VALUES` of the row's key columns. Measured with
  * pgbench (8 clients of single-row UPDATE/INSERT/DELETE, PostgreSQL 15, 2
  * cores), the application's p95 against no trigger: statement-level triggers
- * with transition tables and a `SET search_path` clause 1.40-1.45x, the same
- * without the clause 1.15-1.3x, these row triggers 1.0-1.2x. A 1e5-row UPDATE
+ * with transition tables and a `SET search_path` clause 1.45-1.64x, the same
+ * without the clause 1.09-1.38x, these row triggers 0.92-1.25x. A 1e5-row UPDATE
  * pays ~1.7 µs a row for them (statement-level: ~0.9 µs).
  *
  * No `SET search_path` on these SECURITY DEFINER functions (the clause switches
