@@ -5,6 +5,7 @@ import type { ShadowPair } from '../db/shadow-pair.js';
 import type { PartitionModel } from '../db/catalog.js';
 import type { StateDatabase } from '../db/state-tables.js';
 import type { ChangeLog } from '../changelog/change-log.js';
+import { hashLeafRouting, routingHoldsOnShadow, type LeafRouting } from './leaf-routing.js';
 
 /** One differing row, named by its legacy primary key (values as text, in key order). */
 export interface RowDifference {
@@ -160,10 +161,12 @@ async function compareInSnapshot(
     sql<{ leaf: string; rows: string; checksum: string }>`${perLeaf}`.execute(connB),
   ]);
   const leafRows: Record<string, number> = {};
+  const leafSums = new Map<string, { rows: string; checksum: string }>();
   let shadowRows = 0n;
   let shadowSum = 0n;
   for (const r of shadowLeaves.rows) {
     leafRows[r.leaf] = Number(r.rows);
+    leafSums.set(r.leaf, { rows: r.rows, checksum: BigInt(r.checksum).toString() });
     shadowRows += BigInt(r.rows);
     shadowSum += BigInt(r.checksum);
   }
@@ -173,6 +176,31 @@ async function compareInSnapshot(
   }
 
   const tb = performance.now();
+  const key = pair.legacyKey.map((c) => c.name);
+  const keyText = (alias: string) => sql.join(key.map((k) => sql`${sql.id(alias, k)}::text`));
+  // A one-column key as plain text: 26k rows a side parsed as text[] took ~100 ms of the pass.
+  const keyOut = (alias: string) => (key.length === 1 ? sql`${sql.id(alias, key[0]!)}::text as k` : sql`array[${keyText(alias)}] as k`);
+  const finish = (mismatched: number[], found: RowDifference[], queries: number): RowComparison => {
+    found.sort((x, y) => compareKeys(x.key, y.key));
+    return {
+      ...base,
+      mismatched_segments: mismatched,
+      differing_rows: found.length,
+      differences: found.slice(0, o.maxDiffKeys),
+      queries,
+      duration_ms: Math.round(performance.now() - t0),
+      bisect_ms: Math.round(performance.now() - tb),
+      pending_entries: pending,
+    };
+  };
+
+  // A hash layout: locate by leaf (see leaf-routing.ts) when the routing holds.
+  const routing = await hashLeafRouting(connB, pair, o.shadowLeaves);
+  if (routing) {
+    const byLeaf = await compareByLeaf(connA, connB, routing, leafSums, { legacy, hash, onlyLegacy, onlyShadow, keyOut });
+    if (byLeaf) return { ...finish(byLeaf.mismatched, byLeaf.found, 7), segments: routing.modulus };
+  }
+
   // Pass 2, per key-hash segment, both tables at once. The planner cannot know how few groups
   // there are and would sort every row for a GroupAggregate (1.7 s against 1.1 s hashed, over
   // 1e6 rows): sorting is off for this pass.
@@ -196,37 +224,15 @@ async function compareInSnapshot(
       rowsInMismatched += Number(l?.rows ?? 0) + Number(h?.rows ?? 0);
     }
   }
-  const key = pair.legacyKey.map((c) => c.name);
-  const keyText = (alias: string) => sql.join(key.map((k) => sql`${sql.id(alias, k)}::text`));
   const bad = sql`${segmentOf(keyHash, o.segments)} = any(${mismatched}::int[])`;
 
   // Few differences (the case that matters): each side sends the keys and hashes of its rows in
   // the mismatching segments, both at once, and they are matched here. Many: the join below.
   if (rowsInMismatched <= clientMatchLimit) {
     const rowsOf = (table: typeof legacy, only: typeof onlyLegacy, conn: Kysely<StateDatabase>) =>
-      sql<{ k: string[]; h: string }>`select array[${keyText('r')}] as k, ${hash}::text as h from ${table} r where ${bad} and ${only}`.execute(conn);
+      sql<KeyedHash>`select ${keyOut('r')}, ${hash}::text as h from ${table} r where ${bad} and ${only}`.execute(conn);
     const [l, s] = await Promise.all([rowsOf(legacy, onlyLegacy, connA), rowsOf(shadow, onlyShadow, connB)]);
-    const shadowRowsByKey = new Map(s.rows.map((r) => [JSON.stringify(r.k), r]));
-    const found: RowDifference[] = [];
-    for (const r of l.rows) {
-      const id = JSON.stringify(r.k);
-      const other = shadowRowsByKey.get(id);
-      if (!other) found.push({ key: r.k, kind: 'missing_in_shadow' });
-      else if (other.h !== r.h) found.push({ key: r.k, kind: 'changed' });
-      shadowRowsByKey.delete(id);
-    }
-    for (const r of shadowRowsByKey.values()) found.push({ key: r.k, kind: 'extra_in_shadow' });
-    found.sort((a, b) => compareKeys(a.key, b.key));
-    return {
-      ...base,
-      mismatched_segments: mismatched,
-      differing_rows: found.length,
-      differences: found.slice(0, o.maxDiffKeys),
-      queries: 6,
-      duration_ms: Math.round(performance.now() - t0),
-      bisect_ms: Math.round(performance.now() - tb),
-      pending_entries: pending,
-    };
+    return finish(mismatched, matchRows(l.rows, s.rows), 6);
   }
 
   // Many differences: one pass over each table restricted to the bad segments, joined on the
@@ -255,4 +261,89 @@ async function compareInSnapshot(
     bisect_ms: Math.round(performance.now() - tb),
     pending_entries: pending,
   };
+}
+
+/** A row's key (text, or text[] for a key of several columns) and hash. */
+interface KeyedHash {
+  k: string | string[];
+  h: string;
+}
+
+/** The differences between two sides' (key, hash) rows of the same segments. */
+function matchRows(legacyRows: readonly KeyedHash[], shadowRows: readonly KeyedHash[]): RowDifference[] {
+  const idOf = (k: string | string[]) => (typeof k === 'string' ? k : JSON.stringify(k));
+  const keyOf = (k: string | string[]) => (typeof k === 'string' ? [k] : k);
+  const shadowRowsByKey = new Map(shadowRows.map((r) => [idOf(r.k), r]));
+  const found: RowDifference[] = [];
+  for (const r of legacyRows) {
+    const id = idOf(r.k);
+    const other = shadowRowsByKey.get(id);
+    if (!other) found.push({ key: keyOf(r.k), kind: 'missing_in_shadow' });
+    else if (other.h !== r.h) found.push({ key: keyOf(r.k), kind: 'changed' });
+    shadowRowsByKey.delete(id);
+  }
+  for (const r of shadowRowsByKey.values()) found.push({ key: keyOf(r.k), kind: 'extra_in_shadow' });
+  return found;
+}
+
+interface LeafPassInput {
+  legacy: RawBuilder<unknown>;
+  hash: RawBuilder<string>;
+  onlyLegacy: RawBuilder<unknown>;
+  onlyShadow: RawBuilder<unknown>;
+  keyOut: (alias: string) => RawBuilder<unknown>;
+}
+
+/**
+ * Locating differences on a hash layout: the legacy table's count and sum per
+ * leaf it routes to (one read, parallel where PostgreSQL plans it; the
+ * routing checked on the shadow meanwhile), against the shadow's per-leaf sums
+ * of the first pass; then the rows of the differing leaves: from the legacy
+ * table by routing, from the shadow by reading those leaves alone. 1e6 rows in
+ * 32 leaves, PostgreSQL 15, one process: the legacy read grouped by leaf 551 ms
+ * against 640 ms for the segment pass on each table; the rows of one leaf
+ * 166 ms against 223 ms on each table. Null (the caller falls back to
+ * segments) when the routing does not hold or too many rows differ.
+ */
+async function compareByLeaf(
+  connA: Kysely<StateDatabase>,
+  connB: Kysely<StateDatabase>,
+  routing: LeafRouting,
+  shadowSums: ReadonlyMap<string, { rows: string; checksum: string }>,
+  q: LeafPassInput,
+): Promise<{ mismatched: number[]; found: RowDifference[] } | null> {
+  const remainder = routing.remainderOf('r');
+  await sql`select set_config('enable_sort', 'off', true)`.execute(connA);
+  const [legacySums, holds] = await Promise.all([
+    sql<{ remainder: number; rows: string; checksum: string }>`
+      select x.remainder, count(*)::text as rows, coalesce(sum(x.h), 0)::text as checksum
+      from (select ${remainder} as remainder, ${q.hash} as h from ${q.legacy} r where ${q.onlyLegacy}) x group by 1`.execute(connA),
+    routingHoldsOnShadow(connB, routing),
+  ]);
+  await sql`select set_config('enable_sort', 'on', true)`.execute(connA);
+  if (!holds) return null;
+  const legacyBy = new Map(legacySums.rows.map((r) => [Number(r.remainder), r]));
+  const mismatched: number[] = [];
+  let rowsInMismatched = 0;
+  for (const [rem, leaf] of routing.leafByRemainder) {
+    const l = legacyBy.get(rem);
+    const s = shadowSums.get(leaf.oid);
+    if ((l?.rows ?? '0') !== (s?.rows ?? '0') || (l?.checksum ?? '0') !== (s?.checksum ?? '0')) {
+      mismatched.push(rem);
+      rowsInMismatched += Number(l?.rows ?? 0) + Number(s?.rows ?? 0);
+    }
+  }
+  if (rowsInMismatched > clientMatchLimit) return null;
+  mismatched.sort((x, y) => x - y);
+  // The totals differed, so some leaf must: none means the routing missed rows (trust nothing).
+  if (mismatched.length === 0) return null;
+  const leafArms = mismatched.map((rem) => {
+    const leaf = routing.leafByRemainder.get(rem)!;
+    return sql`select ${q.keyOut('r')}, ${q.hash}::text as h from ${sql.id(leaf.schema, leaf.name)} r where ${q.onlyShadow}`;
+  });
+  const [l, s] = await Promise.all([
+    sql<KeyedHash>`select ${q.keyOut('r')}, ${q.hash}::text as h from ${q.legacy} r where ${remainder} = any(${mismatched}::int[]) and ${q.onlyLegacy}`.execute(connA),
+    sql<KeyedHash>`${sql.join(leafArms, sql` union all `)}`.execute(connB),
+  ]);
+  return { mismatched, found: matchRows(l.rows, s.rows) };
 }
