@@ -60,6 +60,9 @@ export async function hashLeafRouting(conn: Kysely<StateDatabase>, pair: ShadowP
     join pg_proc p on p.oid = ap.amproc
     join pg_namespace n on n.oid = p.pronamespace
     join pg_type t on t.oid = a.atttypid
+    -- the legacy column must hash the same: same type and collation as the shadow's key
+    join pg_attribute la on la.attrelid = ${pair.legacy.oid}::oid and la.attname = a.attname and not la.attisdropped
+                        and la.atttypid = a.atttypid and la.attcollation = a.attcollation
     where pt.partrelid = ${pair.shadow.oid}::oid and pt.partstrat = 'h' and pt.partnatts = 1 and pt.partattrs[0] <> 0
       -- callable on the column as it is: the same type (a domain's base), a polymorphic argument or
       -- an implicit cast (date's hash on PostgreSQL 15 is hashint4extended, which SQL cannot call on a date)
