@@ -110,6 +110,10 @@ async function replayRound(db: PartgovKysely, pair: ShadowPair, log: ChangeLog, 
   });
 }
 
+/** Planner settings a replay round turns off (why: in replayRoundIn). */
+const roundSettings = ['enable_seqscan', 'enable_hashjoin', 'enable_mergejoin', 'jit'] as const;
+type RoundSetting = (typeof roundSettings)[number];
+
 /** A replay round inside the caller's transaction (cutover's swap replays the rest under its locks). */
 async function replayRoundIn(
   trx: Kysely<StateDatabase>,
@@ -136,17 +140,14 @@ async function replayRoundIn(
   // jit_above_cost, and compiling a round's plans over 32 leaves cost ~1 s (PostgreSQL 15,
   // 5,000 keys: delete 820 -> 39 ms, insert 212 -> 43 ms with jit off). The caller's
   // settings come back at the end of the round.
-  const prior = await sql<{ enable_seqscan: string; enable_hashjoin: string; enable_mergejoin: string; jit: string }>`
-    with prior as materialized (
-      select current_setting('enable_seqscan') as enable_seqscan, current_setting('enable_hashjoin') as enable_hashjoin,
-             current_setting('enable_mergejoin') as enable_mergejoin, current_setting('jit') as jit)
+  const prior = await sql<Record<RoundSetting, string>>`
+    with prior as materialized (select ${sql.join(roundSettings.map((n) => sql`current_setting(${n}) as ${sql.id(n)}`))})
     select prior.*, pg_advisory_xact_lock(hashtext('partgov:replay'), hashtext(${label})),
-           set_config('enable_seqscan', 'off', true), set_config('enable_hashjoin', 'off', true),
-           set_config('enable_mergejoin', 'off', true), set_config('jit', 'off', true)
+           ${sql.join(roundSettings.map((n) => sql`set_config(${n}, 'off', true)`))}
     from prior`.execute(trx);
   const restore = async () => {
     const p = prior.rows[0]!;
-    await sql`select ${sql.join(Object.entries(p).filter(([k]) => k.startsWith('enable_') || k === 'jit').map(([k, v]) => sql`set_config(${k}, ${v}, true)`))}`.execute(trx);
+    await sql`select ${sql.join(roundSettings.map((n) => sql`set_config(${n}, ${p[n]}, true)`))}`.execute(trx);
   };
   const filter = await replayableFilter(trx, pair, log.direction);
   if (filter === null) {

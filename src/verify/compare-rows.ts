@@ -161,12 +161,12 @@ async function compareInSnapshot(
     sql<{ leaf: string; rows: string; checksum: string }>`${perLeaf}`.execute(connB),
   ]);
   const leafRows: Record<string, number> = {};
-  const leafSums = new Map<string, { rows: string; checksum: string }>();
+  const leafSums = new Map<string, GroupSums>();
   let shadowRows = 0n;
   let shadowSum = 0n;
   for (const r of shadowLeaves.rows) {
     leafRows[r.leaf] = Number(r.rows);
-    leafSums.set(r.leaf, { rows: r.rows, checksum: BigInt(r.checksum).toString() });
+    leafSums.set(r.leaf, { rows: r.rows, checksum: r.checksum });
     shadowRows += BigInt(r.rows);
     shadowSum += BigInt(r.checksum);
   }
@@ -214,16 +214,11 @@ async function compareInSnapshot(
   for (const c of [connA, connB]) await sql`select set_config('enable_sort', 'on', true)`.execute(c);
   const legacyBy = new Map(legacySegments.rows.map((r) => [Number(r.segment), r]));
   const shadowBy = new Map(shadowSegments.rows.map((r) => [Number(r.segment), r]));
-  const mismatched: number[] = [];
-  let rowsInMismatched = 0;
-  for (let seg = 0; seg < o.segments; seg++) {
-    const l = legacyBy.get(seg);
-    const h = shadowBy.get(seg);
-    if (l?.rows !== h?.rows || l?.checksum !== h?.checksum) {
-      mismatched.push(seg);
-      rowsInMismatched += Number(l?.rows ?? 0) + Number(h?.rows ?? 0);
-    }
-  }
+  const { groups: mismatched, rows: rowsInMismatched } = differingGroups(
+    Array.from({ length: o.segments }, (_, seg) => seg),
+    (seg) => legacyBy.get(seg),
+    (seg) => shadowBy.get(seg),
+  );
   const bad = sql`${segmentOf(keyHash, o.segments)} = any(${mismatched}::int[])`;
 
   // Few differences (the case that matters): each side sends the keys and hashes of its rows in
@@ -261,6 +256,34 @@ async function compareInSnapshot(
     bisect_ms: Math.round(performance.now() - tb),
     pending_entries: pending,
   };
+}
+
+interface GroupSums {
+  rows: string;
+  checksum: string;
+}
+
+/**
+ * The groups (segments, leaves) whose row count or hash sum differ between the
+ * sides, in the order given, and how many rows they hold on both sides. A group
+ * a side has no row of counts as 0 rows summing to 0.
+ */
+function differingGroups(
+  groups: readonly number[],
+  legacyOf: (g: number) => GroupSums | undefined,
+  shadowOf: (g: number) => GroupSums | undefined,
+): { groups: number[]; rows: number } {
+  const differing: number[] = [];
+  let rows = 0;
+  for (const g of groups) {
+    const l = legacyOf(g);
+    const s = shadowOf(g);
+    if (BigInt(l?.rows ?? 0) !== BigInt(s?.rows ?? 0) || BigInt(l?.checksum ?? 0) !== BigInt(s?.checksum ?? 0)) {
+      differing.push(g);
+      rows += Number(l?.rows ?? 0) + Number(s?.rows ?? 0);
+    }
+  }
+  return { groups: differing, rows };
 }
 
 /** A row's key (text, or text[] for a key of several columns) and hash. */
@@ -309,7 +332,7 @@ async function compareByLeaf(
   connA: Kysely<StateDatabase>,
   connB: Kysely<StateDatabase>,
   routing: LeafRouting,
-  shadowSums: ReadonlyMap<string, { rows: string; checksum: string }>,
+  shadowSums: ReadonlyMap<string, GroupSums>,
   q: LeafPassInput,
 ): Promise<{ mismatched: number[]; found: RowDifference[] } | null> {
   const remainder = routing.remainderOf('r');
@@ -323,18 +346,12 @@ async function compareByLeaf(
   await sql`select set_config('enable_sort', 'on', true)`.execute(connA);
   if (!holds) return null;
   const legacyBy = new Map(legacySums.rows.map((r) => [Number(r.remainder), r]));
-  const mismatched: number[] = [];
-  let rowsInMismatched = 0;
-  for (const [rem, leaf] of routing.leafByRemainder) {
-    const l = legacyBy.get(rem);
-    const s = shadowSums.get(leaf.oid);
-    if ((l?.rows ?? '0') !== (s?.rows ?? '0') || (l?.checksum ?? '0') !== (s?.checksum ?? '0')) {
-      mismatched.push(rem);
-      rowsInMismatched += Number(l?.rows ?? 0) + Number(s?.rows ?? 0);
-    }
-  }
+  const { groups: mismatched, rows: rowsInMismatched } = differingGroups(
+    [...routing.leafByRemainder.keys()].sort((x, y) => x - y),
+    (rem) => legacyBy.get(rem),
+    (rem) => shadowSums.get(routing.leafByRemainder.get(rem)!.oid),
+  );
   if (rowsInMismatched > clientMatchLimit) return null;
-  mismatched.sort((x, y) => x - y);
   // The totals differed, so some leaf must: none means the routing missed rows (trust nothing).
   if (mismatched.length === 0) return null;
   const leafArms = mismatched.map((rem) => {
