@@ -103,6 +103,19 @@ describe('locating differences', () => {
     });
   }
 
+  it('many differences on a hash layout: all counted, --max-diff-keys of them listed, still located by leaf', async () => {
+    await sql`create table "Route Many" (id int primary key, k int not null, v text)`.execute(t.db);
+    await sql`insert into "Route Many" select g, g % 101, 'v' || g from generate_series(1, 9000) g`.execute(t.db);
+    const config = parseConfig({ tables: [{ name: 'Route Many', layout: { type: 'hash', key: 'k', partitions: 4 } }] });
+    await prepareShadows(t, config);
+    await sql`insert into "Route Many_shadow" select * from "Route Many" where id % 3 <> 0`.execute(t.db);
+    await sql`update "Route Many_shadow" set v = 'changed' where id % 3 = 1`.execute(t.db);
+    const v = (await runVerify(stageFor(t, config), { maxDiffKeys: 25 })).tables[0]!;
+    expect(v.equality).toMatchObject({ segments: 4, queries: 6, differing_rows: 6000 });
+    expect(v.equality.differences).toHaveLength(25);
+    for (const d of v.equality.differences) expect(d.kind).toBe(Number(d.key[0]) % 3 === 0 ? 'missing_in_shadow' : 'changed');
+  });
+
   it('a legacy key column that hashes differently from the shadow (another collation) is not routed: segments name the differences', async () => {
     await sql`create table "Route Coll" (id int primary key, k text not null, v text)`.execute(t.db);
     await sql`insert into "Route Coll" select g, 'k' || (g % 50), 'v' || g from generate_series(1, 2000) g`.execute(t.db);
