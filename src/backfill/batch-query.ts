@@ -78,9 +78,7 @@ export function chunkBoundsQuery(pair: ShadowPair, after: KeysetPosition | null,
  * The INSERT … SELECT hashes its own RETURNING rows: every legacy row of the
  * range is inserted, so that is the batch's checksum, in one pass. After a
  * conflict (offline_yield) the batch is materialized first, because DO
- * NOTHING skips rows while the checksum must cover the legacy rows. With one
- * job, the walk splits this in two instead (batchCopyQuery and
- * batchChecksumQuery on the same snapshot, on two connections).
+ * NOTHING skips rows while the checksum must cover the legacy rows.
  *
  * No row locks, online or not: the change log keeps replay out of ranges no
  * batch has committed yet (the old direct-mirror trigger needed FOR SHARE on
@@ -98,11 +96,15 @@ export function batchQuery(
   const cols = sql.join(pair.copyColumns.map((c) => sql.id(c.name)));
   const range = keyRange(pair, after, last);
   const overriding = pair.overridingSystemValue ? sql`overriding system value` : sql``;
+  // Only copied columns can order the batch (a generated key column is computed by the shadow).
+  const copied = new Set(pair.copyColumns.map((c) => c.name));
+  const orderColumns = pair.shadowKey.filter((c) => copied.has(c));
+  const shadowOrder = sorted && orderColumns.length > 0 ? sql`order by ${sql.join(orderColumns.map((c) => sql.id(c)))}` : sql``;
   if (mode !== 'offline_yield') {
     return sql<BatchOutcome>`
       with ins as (
         insert into ${shadow} (${cols}) ${overriding}
-        select ${cols} from ${legacy} where ${range} ${shadowOrder(pair, sorted)}
+        select ${cols} from ${legacy} where ${range} ${shadowOrder}
         returning ${rowHash(pair.copyColumns, null)} as h
       )
       select count(*)::int as row_count, count(*)::int as inserted, ${sumOfHashes(sql`h`)} as checksum from ins`;
@@ -112,40 +114,11 @@ export function batchQuery(
       select ${cols} from ${legacy} where ${range}
     ), ins as (
       insert into ${shadow} (${cols}) ${overriding}
-      select ${cols} from batch ${shadowOrder(pair, sorted)}
+      select ${cols} from batch ${shadowOrder}
       on conflict do nothing
       returning 1
     )
     select (select count(*) from batch)::int as row_count,
            (select count(*) from ins)::int as inserted,
            (select ${sumOfHashes(rowHash(pair.copyColumns, 'b'))} from batch b) as checksum`;
-}
-
-/** `order by` the shadow key's copied columns (a generated key column is computed by the shadow), or nothing. */
-function shadowOrder(pair: ShadowPair, sorted: boolean) {
-  const copied = new Set(pair.copyColumns.map((c) => c.name));
-  const orderColumns = pair.shadowKey.filter((c) => copied.has(c));
-  return sorted && orderColumns.length > 0 ? sql`order by ${sql.join(orderColumns.map((c) => sql.id(c)))}` : sql``;
-}
-
-/**
- * The batch's copy alone (online or offline mode): the legacy rows of
- * (after, last] into the shadow, with no RETURNING. Measured on the monthly
- * range layout (1e6 rows, PostgreSQL 18): 20 batches of 50k took 4.64 s as
- * plain inserts, 5.0 s returning a constant into a CTE, 5.54 s returning and
- * summing the row hashes; one INSERT … SELECT of the whole table, 4.67 s.
- */
-export function batchCopyQuery(pair: ShadowPair, after: KeysetPosition | null, last: KeysetPosition, sorted: boolean): RawBuilder<unknown> {
-  const cols = sql.join(pair.copyColumns.map((c) => sql.id(c.name)));
-  const overriding = pair.overridingSystemValue ? sql`overriding system value` : sql``;
-  return sql`
-    insert into ${sql.id(pair.shadow.schema, pair.shadow.name)} (${cols}) ${overriding}
-    select ${cols} from ${sql.id(pair.legacy.schema, pair.legacy.name)} where ${keyRange(pair, after, last)} ${shadowOrder(pair, sorted)}`;
-}
-
-/** Count and checksum of the legacy rows of (after, last]: what batchCopyQuery copies, read in the copy's snapshot. */
-export function batchChecksumQuery(pair: ShadowPair, after: KeysetPosition | null, last: KeysetPosition): RawBuilder<{ row_count: number; checksum: string }> {
-  return sql<{ row_count: number; checksum: string }>`
-    select count(*)::int as row_count, ${sumOfHashes(rowHash(pair.copyColumns, null))} as checksum
-    from ${sql.id(pair.legacy.schema, pair.legacy.name)} where ${keyRange(pair, after, last)}`;
 }

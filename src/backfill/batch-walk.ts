@@ -1,12 +1,12 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { sql, type Transaction } from 'kysely';
+import { sql } from 'kysely';
 import { setLocalTimeouts } from '../db/run-guarded.js';
 import type { ShadowPair } from '../db/shadow-pair.js';
 import { connectionLostStates, retryableLockStates, SqlState } from '../db/sqlstate.js';
-import type { PartgovKysely, StateDatabase } from '../db/state-tables.js';
+import type { PartgovKysely } from '../db/state-tables.js';
 import { DatabaseError, InputInvalidError, isConnectionError, LockUnavailableError, RunInProgressError, sqlStateOf } from '../errors.js';
 import type { HeldAdvisoryLock } from '../db/advisory-lock.js';
-import { batchChecksumQuery, batchCopyQuery, batchQuery, chunkBoundsQuery, type BatchMode, type BatchOutcome, type ChunkBounds, type KeysetPosition } from './batch-query.js';
+import { batchQuery, chunkBoundsQuery, type BatchMode, type ChunkBounds, type KeysetPosition } from './batch-query.js';
 
 /** How the walk runs; see runBackfill for what each knob means to a user. */
 export interface BatchWalkOptions {
@@ -91,40 +91,6 @@ function deferred(): { promise: Promise<void>; resolve: () => void; reject: (err
 }
 
 /**
- * One job's batch (in a REPEATABLE READ transaction that has taken its
- * snapshot): the plain INSERT … SELECT runs here while a second connection,
- * on the same exported snapshot, counts and hashes the same legacy rows. The
- * checksum then costs the idle second core instead of ~15% of the batch (a
- * RETURNING into a CTE, then hashing each returned row; see batchCopyQuery).
- * Both read one snapshot, so the checksum is of exactly the rows inserted; the
- * counts are compared as a check of that. More jobs keep the one-statement
- * batch: the cores are busy, and a batch's snapshot would be older than the
- * checkpoint row the batch before it updates (a serialization failure).
- */
-async function copyBesideChecksum(db: PartgovKysely, trx: Transaction<StateDatabase>, o: BatchWalkOptions, chunk: Chunk): Promise<BatchOutcome> {
-  const { snapshot } = (await sql<{ snapshot: string }>`select pg_export_snapshot() as snapshot`.execute(trx)).rows[0]!;
-  if (!/^[0-9A-F]+-[0-9A-F]+(-[0-9A-F]+)?$/.test(snapshot)) throw new Error(`unexpected snapshot id from pg_export_snapshot(): ${snapshot}`);
-  const checksum = db
-    .transaction()
-    .setIsolationLevel('repeatable read')
-    .execute(async (reader) => {
-      // sql.lit: SET TRANSACTION SNAPSHOT takes no parameter; the id is the server's own, checked above.
-      await sql`set transaction snapshot ${sql.lit(snapshot)}`.execute(reader);
-      await setLocalTimeouts(reader, o.lockTimeoutMs, o.statementTimeoutMs);
-      return (await batchChecksumQuery(o.pair, chunk.after, chunk.end).execute(reader)).rows[0]!;
-    });
-  const copy = batchCopyQuery(o.pair, chunk.after, chunk.end, o.sortBatches).execute(trx);
-  const [copied, summed] = await Promise.allSettled([copy, checksum]);
-  if (copied.status === 'rejected') throw copied.reason;
-  if (summed.status === 'rejected') throw summed.reason;
-  const inserted = Number(copied.value.numAffectedRows ?? -1n);
-  if (inserted !== summed.value.row_count) {
-    throw new Error(`backfill ${o.pair.label}: the batch after ${JSON.stringify(chunk.after)} inserted ${inserted} rows where the same snapshot holds ${summed.value.row_count}`);
-  }
-  return { row_count: inserted, inserted, checksum: summed.value.checksum };
-}
-
-/**
  * Walks the legacy key range (startAfter, upTo] in batches, up to `jobs` at
  * once on separate connections, and commits them strictly in key order.
  *
@@ -159,13 +125,9 @@ export async function walkBatches(db: PartgovKysely, o: BatchWalkOptions): Promi
   const runChunk = async (chunk: Chunk, previousCommitted: Promise<void>): Promise<void> => {
     const started = performance.now();
     let copyMs = 0;
-    const split = o.jobs === 1 && chunk.mode !== 'offline_yield';
-    const begin = split ? db.transaction().setIsolationLevel('repeatable read') : db.transaction();
-    const r = await begin.execute(async (trx) => {
+    const r = await db.transaction().execute(async (trx) => {
       await setLocalTimeouts(trx, o.lockTimeoutMs, o.statementTimeoutMs, o.batchSettings);
-      const outcome = split
-        ? await copyBesideChecksum(db, trx, o, chunk)
-        : (await batchQuery(o.pair, chunk.after, chunk.end, chunk.mode, o.sortBatches).execute(trx)).rows[0]!;
+      const outcome = (await batchQuery(o.pair, chunk.after, chunk.end, chunk.mode, o.sortBatches).execute(trx)).rows[0]!;
       copyMs = performance.now() - started;
       try {
         await previousCommitted;

@@ -20,7 +20,7 @@ import { deferrableIndexes, deferredIndexDropSteps, deferredIndexRebuilds, dropD
 import { readPartitionTree } from '../db/catalog.js';
 import { compileDdl, compileForReading } from '../db/compile-ddl.js';
 import type { Step, StepReport } from '../steps/run-steps.js';
-import { batchChecksumQuery, batchCopyQuery, batchQuery } from './batch-query.js';
+import { batchQuery } from './batch-query.js';
 import { judged, type Check, type StageVerdict } from '../checks/check.js';
 
 /** More batches in flight than this only queue on locks and WAL. */
@@ -171,9 +171,8 @@ async function batchWorkMem(db: PartgovKysely): Promise<{ work_mem?: string }> {
 export async function runBackfill(ctx: StageContext, input: BackfillInput): Promise<BackfillResult> {
   const i = parseStageInput('backfill', backfillInputSchema, input);
   const table = configuredTable(ctx, 'backfill', i.table);
-  // One connection per job, one for the advisory lock, one for chunk probes, one for replay,
-  // one for a lone job's checksum (see copyBesideChecksum).
-  const own = ctx.database.open({ maxConnections: i.jobs + 4 });
+  // One connection per job, one for the advisory lock, one for chunk probes, one for replay.
+  const own = ctx.database.open({ maxConnections: i.jobs + 3 });
   try {
     const r = await backfillTable(own.db, table, {
       ...i,
@@ -406,17 +405,13 @@ async function dryRunOf(db: PartgovKysely, pair: ShadowPair, o: BackfillOptions)
   const after = existing?.last_key ?? null;
   const upTo = (await highestKeyQuery(pair).execute(db)).rows[0]?.key ?? null;
   const deferred = existing?.deferred_indexes.length ? existing.deferred_indexes : o.deferIndexes ? deferrableIndexes(pair) : [];
-  const sorted = await sortsBatches(db, pair);
   const copy: Step[] =
     upTo === null || (existing?.done && syncEnabled)
       ? []
       : [{
           id: 'copy',
           description: `copy ${after === null ? 'from the first key' : `after key ${JSON.stringify(after)}`} to ${JSON.stringify(upTo)} in keyset batches of up to ${o.batchSize} rows, ${o.jobs} at a time, ${syncEnabled ? 'online (the change log replays behind the copy)' : 'offline (sync is off)'}`,
-          // One job: the plain copy, and its checksum read on a second connection in the copy's snapshot (see copyBesideChecksum).
-          sql: o.jobs === 1
-            ? `${compileForReading(batchCopyQuery(pair, after, upTo, sorted))};\n${compileForReading(batchChecksumQuery(pair, after, upTo))}`
-            : compileForReading(batchQuery(pair, after, upTo, syncEnabled ? 'online' : 'offline', sorted)),
+          sql: compileForReading(batchQuery(pair, after, upTo, syncEnabled ? 'online' : 'offline')),
         }];
   const steps = [
     ...(o.restart ? [restartStep(pair)] : []),
