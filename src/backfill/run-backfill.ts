@@ -405,13 +405,14 @@ async function dryRunOf(db: PartgovKysely, pair: ShadowPair, o: BackfillOptions)
   const after = existing?.last_key ?? null;
   const upTo = (await highestKeyQuery(pair).execute(db)).rows[0]?.key ?? null;
   const deferred = existing?.deferred_indexes.length ? existing.deferred_indexes : o.deferIndexes ? deferrableIndexes(pair) : [];
+  const sorted = await sortsBatches(db, pair);
   const copy: Step[] =
     upTo === null || (existing?.done && syncEnabled)
       ? []
       : [{
           id: 'copy',
           description: `copy ${after === null ? 'from the first key' : `after key ${JSON.stringify(after)}`} to ${JSON.stringify(upTo)} in keyset batches of up to ${o.batchSize} rows, ${o.jobs} at a time, ${syncEnabled ? 'online (the change log replays behind the copy)' : 'offline (sync is off)'}`,
-          sql: compileForReading(batchQuery(pair, after, upTo, syncEnabled ? 'online' : 'offline')),
+          sql: compileForReading(batchQuery(pair, after, upTo, syncEnabled ? 'online' : 'offline', sorted)),
         }];
   const steps = [
     ...(o.restart ? [restartStep(pair)] : []),
