@@ -1,4 +1,6 @@
+import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
+import { packagePath } from '../package-root.js';
 import { setExitHandler } from './command-kit.js';
 import { registerInit } from './commands/init.js';
 import { registerPreflight } from './commands/preflight.js';
@@ -29,6 +31,7 @@ export function buildProgram(onExit: (code: number) => void): Command {
     .option('--statement-timeout <ms>', 'statement_timeout for every step')
     .addOption(new Option('--app-env <env>', 'dev|ci|prod (default: env APP_ENV, else dev)'))
     .option('--verbose', 'print stack traces on errors')
+    .version((JSON.parse(readFileSync(packagePath('package.json'), 'utf8')) as { version: string }).version, '-V, --version', "print partgov's version")
     .showHelpAfterError()
     .exitOverride();
 

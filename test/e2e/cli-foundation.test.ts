@@ -205,4 +205,11 @@ describe('partgov CLI: init and help', () => {
     }
     expect((await runCli(['frobnicate'])).code).toBe(2);
   });
+
+  it('--version prints the package version and exits 0', async () => {
+    const r = await runCli(['--version']);
+    expect(r.code).toBe(0);
+    const pkg = JSON.parse(await readFile(path.join(import.meta.dirname, '..', '..', 'package.json'), 'utf8')) as { version: string };
+    expect(r.stdout.trim()).toBe(pkg.version);
+  });
 });
