@@ -30,10 +30,17 @@ export interface ShadowPair {
  * missing, the legacy table has no primary key, or the shadow lacks a column.
  */
 export async function resolveShadowPair(db: PartgovKysely, table: TableConfig, names?: { legacy: string; shadow: string }): Promise<ShadowPair> {
-  const legacy = await requireTable(db, { schema: table.schema, name: names?.legacy ?? table.name });
   const label = `${table.schema}.${table.name}`;
   const shadowName = names?.shadow ?? objectNames.shadow(table.name);
-  const shadow = await introspectTable(db, { schema: table.schema, name: shadowName });
+  // Both read at once (each is several catalog queries); a missing legacy table is reported first.
+  const [legacyRead, shadowRead] = await Promise.allSettled([
+    requireTable(db, { schema: table.schema, name: names?.legacy ?? table.name }),
+    introspectTable(db, { schema: table.schema, name: shadowName }),
+  ]);
+  if (legacyRead.status === 'rejected') throw legacyRead.reason;
+  if (shadowRead.status === 'rejected') throw shadowRead.reason;
+  const legacy = legacyRead.value;
+  const shadow = shadowRead.value;
   if (!shadow) {
     throw new InputInvalidError(`the shadow table ${table.schema}.${shadowName} of ${label} does not exist`, {
       fix: 'run `partgov plan --out <dir>` and `partgov migrate up` first',

@@ -17,8 +17,6 @@ export interface HealthOptions {
   skewThreshold: number;
   /** Dead-tuple ratio above this (with at least 1000 dead tuples) warns. */
   bloatThreshold: number;
-  /** Rows per leaf oid (from the equality pass). */
-  leafRows: Record<string, number>;
 }
 
 const hashBound = /^FOR VALUES WITH \(modulus (\d+), remainder (\d+)\)$/;
@@ -204,12 +202,15 @@ export async function checkPartitionHealth(
   table: TableConfig,
   tree: readonly PartitionModel[],
   o: HealthOptions,
+  leafRowsOf: Promise<Record<string, number>>,
 ): Promise<VerifyCheck[]> {
+  // The catalog reads run while the equality pass (which counts the rows per leaf) reads the tables.
+  const [indexes, bloated, leafRows] = await Promise.all([indexChecks(db, pair, table), bloat(db, tree, pair, o.bloatThreshold), leafRowsOf]);
   return [
     hashRemainders(tree),
-    ...[rangePremake(tree, pair, table, o.now), defaultRows(tree, table, o.leafRows)].filter((c): c is VerifyCheck => c !== null),
-    ...(await indexChecks(db, pair, table)),
-    skew(tree, o.leafRows, o.skewThreshold),
-    await bloat(db, tree, pair, o.bloatThreshold),
+    ...[rangePremake(tree, pair, table, o.now), defaultRows(tree, table, leafRows)].filter((c): c is VerifyCheck => c !== null),
+    ...indexes,
+    skew(tree, leafRows, o.skewThreshold),
+    bloated,
   ];
 }

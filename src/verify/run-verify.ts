@@ -106,20 +106,20 @@ export async function runVerify(ctx: StageContext, input: VerifyInput = {}): Pro
     // Drain first, so only changes made during the comparison itself are left out of it.
     if (syncOn) await replayChanges(db, pair, { direction, lockTimeoutMs: ctx.settings.lockTimeoutMs, statementTimeoutMs: ctx.settings.statementTimeoutMs });
     const tree = await readPartitionTree(db, pair.shadow);
-    const equality = await compareRows(ctx.database, pair, {
+    const equalityPass = compareRows(ctx.database, pair, {
       segments,
       maxDiffKeys,
       statementTimeoutMs: ctx.settings.statementTimeoutMs,
       changeLog: syncOn ? changeLogOf(pair, direction) : undefined,
       shadowLeaves: tree.filter((n) => n.isLeaf),
     });
-    const health = await checkPartitionHealth(db, pair, table, tree, {
-      now: ctx.now(),
-      skewThreshold: o.skewThreshold,
-      bloatThreshold: o.bloatThreshold,
-      leafRows: equality.leaf_rows,
-    });
-    const checks = [equalityCheck(equality), ...(syncOn ? [await rejectionsCheck(db, routeLabel(pair, direction), maxDiffKeys)] : []), ...health];
+    // The catalog checks run beside the equality pass (on the stage's pool; it has its own two connections).
+    const [equality, health, rejections] = await Promise.all([
+      equalityPass,
+      checkPartitionHealth(db, pair, table, tree, { now: ctx.now(), skewThreshold: o.skewThreshold, bloatThreshold: o.bloatThreshold }, equalityPass.then((e) => e.leaf_rows)),
+      syncOn ? rejectionsCheck(db, routeLabel(pair, direction), maxDiffKeys) : null,
+    ]);
+    const checks = [equalityCheck(equality), ...(rejections ? [rejections] : []), ...health];
     const { ok } = verdict(checks, { strict: o.strict });
     // One ledger row per table: cutover asks for the latest verify of *its* table.
     await recordRun(db, {
