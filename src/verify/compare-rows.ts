@@ -43,6 +43,8 @@ interface CompareOptions {
   changeLog?: ChangeLog | undefined;
   /** The shadow's leaf partitions (the caller's catalog read, for its health checks too). */
   shadowLeaves: readonly PartitionModel[];
+  /** Rows in differing segments matched in this process, beyond which the server joins them (default clientMatchLimit). */
+  clientMatchRows?: number;
 }
 
 /** Up to this many shadow leaves, pass 1 sums each leaf in its own UNION ALL arm; beyond, one GROUP BY tableoid keeps the statement small. */
@@ -179,8 +181,7 @@ async function compareInSnapshot(
   const key = pair.legacyKey.map((c) => c.name);
   const keyText = (alias: string) => sql.join(key.map((k) => sql`${sql.id(alias, k)}::text`));
   // A one-column key as plain text: 26k rows a side parsed as text[] took ~100 ms of the pass.
-  const keyValue = (alias: string) => (key.length === 1 ? sql`${sql.id(alias, key[0]!)}::text` : sql`array[${keyText(alias)}]`);
-  const keyOut = (alias: string) => sql`${keyValue(alias)} as k`;
+  const keyOut = (alias: string) => (key.length === 1 ? sql`${sql.id(alias, key[0]!)}::text as k` : sql`array[${keyText(alias)}] as k`);
   const finish = (mismatched: number[], found: RowDifference[], queries: number, total = found.length): RowComparison => {
     found.sort((x, y) => compareKeys(x.key, y.key));
     return {
@@ -198,7 +199,7 @@ async function compareInSnapshot(
   // A hash layout: locate by leaf (see leaf-routing.ts) when the routing holds.
   const routing = await hashLeafRouting(connB, pair, o.shadowLeaves);
   if (routing) {
-    const byLeaf = await compareByLeaf(connA, connB, routing, leafSums, { legacy, hash, onlyLegacy, onlyShadow, key, keyValue, maxDiffKeys: o.maxDiffKeys });
+    const byLeaf = await compareByLeaf(connA, connB, routing, leafSums, { legacy, hash, onlyLegacy, onlyShadow, key, maxDiffKeys: o.maxDiffKeys });
     if (byLeaf) return { ...finish(byLeaf.mismatched, byLeaf.found, 6, byLeaf.total), segments: routing.modulus };
   }
 
@@ -224,7 +225,7 @@ async function compareInSnapshot(
 
   // Few differences (the case that matters): each side sends the keys and hashes of its rows in
   // the mismatching segments, both at once, and they are matched here. Many: the join below.
-  if (rowsInMismatched <= clientMatchLimit) {
+  if (rowsInMismatched <= (o.clientMatchRows ?? clientMatchLimit)) {
     const rowsOf = (table: typeof legacy, only: typeof onlyLegacy, conn: Kysely<StateDatabase>) =>
       sql<KeyedHash>`select ${keyOut('r')}, ${hash}::text as h from ${table} r where ${bad} and ${only}`.execute(conn);
     const [l, s] = await Promise.all([rowsOf(legacy, onlyLegacy, connA), rowsOf(shadow, onlyShadow, connB)]);
@@ -234,28 +235,39 @@ async function compareInSnapshot(
   // Many differences: one pass over each table restricted to the bad segments, joined on the
   // legacy key: a key on one side only is missing/extra; on both with another hash, changed.
   const keyCols = sql.join(key.map((k) => sql.id(k)));
-  const joinOn = sql.join(key.map((k) => sql`${sql.id('l', k)} = ${sql.id('s', k)}`), sql` and `);
-  const diff = await sql<{ lkey: string[] | null; skey: string[] | null; total: string }>`
-    with l as (select ${keyCols}, ${hash} as h from ${legacy} r where ${bad} and ${onlyLegacy}),
-         s as (select ${keyCols}, ${hash} as h from ${shadow} r where ${bad} and ${onlyShadow}),
-         d as (select case when l.h is null then null else array[${keyText('l')}] end as lkey,
-                      case when s.h is null then null else array[${keyText('s')}] end as skey
-               from l full join s on ${joinOn}
-               where l.h is distinct from s.h)
-    select lkey, skey, count(*) over ()::text as total from d
-    order by coalesce(lkey, skey) limit ${o.maxDiffKeys}`.execute(connA);
+  const joined = await joinedDifferences(
+    connA,
+    sql`select ${keyCols}, ${hash} from ${legacy} r where ${bad} and ${onlyLegacy}`,
+    sql`select ${keyCols}, ${hash} from ${shadow} r where ${bad} and ${onlyShadow}`,
+    key.length,
+    o.maxDiffKeys,
+  );
+  return finish(mismatched, joined.found, 5, joined.total);
+}
+
+/**
+ * Legacy and shadow rows (each: the key columns in key order, then the row's
+ * hash) full-joined on the key inside PostgreSQL, which sends back only the
+ * differing keys: the lowest `limit` by the key's own order, and how many
+ * differ. The columns are renamed by position (k0…, h), so no key column's
+ * name can collide with the hash's.
+ */
+async function joinedDifferences(conn: Kysely<StateDatabase>, legacyRows: RawBuilder<unknown>, shadowRows: RawBuilder<unknown>, keyWidth: number, limit: number): Promise<{ found: RowDifference[]; total: number }> {
+  const k = Array.from({ length: keyWidth }, (_, i) => `k${i}`);
+  const columns = sql.join([...k, 'h'].map((c) => sql.id(c)));
+  const keyOf = (alias: string) => sql`array[${sql.join(k.map((c) => sql`${sql.id(alias, c)}::text`))}]`;
+  const r = await sql<{ lkey: string[] | null; skey: string[] | null; total: string }>`
+    with l (${columns}) as (${legacyRows}), s (${columns}) as (${shadowRows})
+    select case when l.h is null then null else ${keyOf('l')} end as lkey,
+           case when s.h is null then null else ${keyOf('s')} end as skey,
+           count(*) over ()::text as total
+    from l full join s on ${sql.join(k.map((c) => sql`${sql.id('l', c)} = ${sql.id('s', c)}`), sql` and `)}
+    where l.h is distinct from s.h
+    order by ${sql.join(k.map((c) => sql`coalesce(${sql.id('l', c)}, ${sql.id('s', c)})`))}
+    limit ${limit}`.execute(conn);
   return {
-    ...base,
-    mismatched_segments: mismatched,
-    differing_rows: Number(diff.rows[0]?.total ?? 0),
-    differences: diff.rows.map((r) => ({
-      key: (r.lkey ?? r.skey)!,
-      kind: r.lkey && r.skey ? 'changed' : r.lkey ? 'missing_in_shadow' : 'extra_in_shadow',
-    })),
-    queries: 5,
-    duration_ms: Math.round(performance.now() - t0),
-    bisect_ms: Math.round(performance.now() - tb),
-    pending_entries: pending,
+    found: r.rows.map((x) => ({ key: (x.lkey ?? x.skey)!, kind: x.lkey && x.skey ? 'changed' : x.lkey ? 'missing_in_shadow' : 'extra_in_shadow' })),
+    total: Number(r.rows[0]?.total ?? 0),
   };
 }
 
@@ -317,8 +329,6 @@ interface LeafPassInput {
   onlyShadow: RawBuilder<unknown>;
   /** The legacy key's column names. */
   key: readonly string[];
-  /** A row's key as text (one column) or text[] (several). */
-  keyValue: (alias: string) => RawBuilder<unknown>;
   maxDiffKeys: number;
 }
 
@@ -364,23 +374,14 @@ async function compareByLeaf(
   const cols = sql.join(q.key.map((k) => sql.id(k)));
   const leafArms = mismatched.map((rem) => {
     const leaf = routing.leafByRemainder.get(rem)!;
-    return sql`select ${cols}, ${q.hash} as h from ${sql.id(leaf.schema, leaf.name)} r where ${q.onlyShadow}`;
+    return sql`select ${cols}, ${q.hash} from ${sql.id(leaf.schema, leaf.name)} r where ${q.onlyShadow}`;
   });
-  const joinOn = sql.join(q.key.map((k) => sql`${sql.id('l', k)} = ${sql.id('s', k)}`), sql` and `);
-  const diff = await sql<{ lkey: string | string[] | null; skey: string | string[] | null; total: string }>`
-    with l as (select ${cols}, ${q.hash} as h from ${q.legacy} r where ${remainder} = any(${mismatched}::int[]) and ${q.onlyLegacy}),
-         s as (${sql.join(leafArms, sql` union all `)})
-    select case when l.h is null then null else ${q.keyValue('l')} end as lkey,
-           case when s.h is null then null else ${q.keyValue('s')} end as skey,
-           count(*) over ()::text as total
-    from l full join s on ${joinOn}
-    where l.h is distinct from s.h
-    order by ${sql.join(q.key.map((k) => sql`coalesce(${sql.id('l', k)}, ${sql.id('s', k)})`))}
-    limit ${q.maxDiffKeys}`.execute(connA);
-  const keyOf = (k: string | string[]) => (typeof k === 'string' ? [k] : k);
-  const found = diff.rows.map((r): RowDifference => ({
-    key: keyOf((r.lkey ?? r.skey)!),
-    kind: r.lkey !== null && r.skey !== null ? 'changed' : r.lkey !== null ? 'missing_in_shadow' : 'extra_in_shadow',
-  }));
-  return { mismatched, found, total: Number(diff.rows[0]?.total ?? 0) };
+  const joined = await joinedDifferences(
+    connA,
+    sql`select ${cols}, ${q.hash} from ${q.legacy} r where ${remainder} = any(${mismatched}::int[]) and ${q.onlyLegacy}`,
+    sql.join(leafArms, sql` union all `),
+    q.key.length,
+    q.maxDiffKeys,
+  );
+  return { mismatched, ...joined };
 }

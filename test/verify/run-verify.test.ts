@@ -5,6 +5,8 @@ import { parseConfig } from '../../src/config/load-config.js';
 import type { PartgovConfig } from '../../src/config/config-schema.js';
 import { resolveSettings } from '../../src/config/runtime-settings.js';
 import { runVerify, type TableVerdict } from '../../src/verify/run-verify.js';
+import { compareRows } from '../../src/verify/compare-rows.js';
+import { resolveShadowPair } from '../../src/db/shadow-pair.js';
 import { createEventsTable, prepareShadows } from '../helpers/fixtures.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database.js';
 import { stageFor } from '../helpers/stage.js';
@@ -116,6 +118,27 @@ describe('locating differences', () => {
     const lowest = Array.from({ length: 37 }, (_, i) => i + 1).filter((id) => id % 3 !== 2);
     const listed = [...v.equality.differences].sort((a, b) => Number(a.key[0]) - Number(b.key[0]));
     expect(listed).toEqual(lowest.map((id) => ({ key: [String(id)], kind: id % 3 === 0 ? 'missing_in_shadow' : 'changed' })));
+  });
+
+  it('key columns named like the join\'s own columns ("h", "k0", "l"): both server-side joins name the right keys', async () => {
+    await sql`create table "Odd Keys" ("h" int, "k0" text, "l" text, primary key ("h", "k0"))`.execute(t.db);
+    await sql`insert into "Odd Keys" select g, 'tenant ' || (g % 7), 'v' || g from generate_series(1, 3000) g`.execute(t.db);
+    const config = parseConfig({ tables: [{ name: 'Odd Keys', layout: { type: 'hash', key: 'k0', partitions: 4 } }] });
+    await prepareShadows(t, config);
+    await sql`insert into "Odd Keys_shadow" select * from "Odd Keys" where "h" <> 300`.execute(t.db);
+    await sql`update "Odd Keys_shadow" set "l" = 'changed' where "h" = 17`.execute(t.db);
+    await sql`insert into "Odd Keys_shadow" values (9000, 'tenant 1', 'extra')`.execute(t.db);
+    const expected = ['changed 17/tenant 3', 'extra_in_shadow 9000/tenant 1', 'missing_in_shadow 300/tenant 6'];
+    const named = (d: { kind: string; key: readonly string[] }[]) => d.map((x) => `${x.kind} ${x.key.join('/')}`).sort();
+    const v = (await runVerify(stageFor(t, config))).tables[0]!;
+    expect(v.equality).toMatchObject({ segments: 4, queries: 6, differing_rows: 3 }); // the leaf path
+    expect(named(v.equality.differences)).toEqual(expected);
+    // The segment path's join (used past 400,000 rows in differing segments), forced here.
+    const ctx = stageFor(t, config);
+    const pair = await resolveShadowPair(ctx.database.db, config.tables[0]!);
+    const segments = await compareRows(ctx.database, pair, { segments: 8, maxDiffKeys: 10, statementTimeoutMs: 0, shadowLeaves: [], clientMatchRows: 0 });
+    expect(segments).toMatchObject({ queries: 5, differing_rows: 3 });
+    expect(named(segments.differences)).toEqual(expected);
   });
 
   it('a legacy key column that hashes differently from the shadow (another collation) is not routed: segments name the differences', async () => {
