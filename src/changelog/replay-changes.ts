@@ -56,9 +56,16 @@ const keyCols = (pair: ShadowPair, alias?: string) =>
 
 // sql.raw(c.type): format_type() text from the catalog, so text values compare as the column's type.
 const typedKey = (pair: ShadowPair, values: RawBuilder<unknown>[]) => sql.join(pair.legacyKey.map((c, i) => sql`(${values[i]})::${sql.raw(c.type)}`));
+/**
+ * The rows of a JSON array of keys (each a JSON array of text) as a FROM item,
+ * `partgov_keys(k)`: qualified, so a table column named like the element (a
+ * column `x` turned an unqualified `x->>0` into that column) cannot capture it.
+ */
+const keyElements = (json: string) => sql`json_array_elements(${json}::json) as partgov_keys(k)`;
 // sql.lit(i): an array index from this code, never input. As a bind parameter it would be
 // `unknown`, and `json ->> unknown` resolves to the text (object key) operator.
-const jsonElements = (pair: ShadowPair) => pair.legacyKey.map((_, i) => sql`x->>${sql.lit(i)}`);
+const keyElement = (i: number) => sql`${sql.id('partgov_keys', 'k')}->>${sql.lit(i)}`;
+const jsonElements = (pair: ShadowPair) => pair.legacyKey.map((_, i) => keyElement(i));
 
 /**
  * Which log entries may be replayed now: all once the backfill is done, those
@@ -155,7 +162,7 @@ async function replayRoundIn(
     return { entries: 0, keys: [], deleted: 0, inserted: 0 };
   }
   const selection = only
-    ? sql`(${keyCols(pair)}) in (select ${typedKey(pair, jsonElements(pair))} from json_array_elements(${JSON.stringify(only)}::json) x)`
+    ? sql`(${keyCols(pair)}) in (select ${typedKey(pair, jsonElements(pair))} from ${keyElements(JSON.stringify(only))})`
     : sql`true`;
   // A round takes up to `limit` keys (grouped along the log's key index) with *every*
   // visible entry of theirs: with only some of a key's
@@ -178,11 +185,10 @@ async function replayRoundIn(
     return { entries: t.entries, keys, deleted: t.deleted, inserted: 0 };
   }
   const keysJson = JSON.stringify(keys);
-  // sql.lit(i): array indexes from this code (see jsonElements).
   const currentRows =
     log.direction === 'forward'
-      ? sql`(${keyCols(pair)}) in (select ${typedKey(pair, jsonElements(pair))} from json_array_elements(${keysJson}::json) x)`
-      : sql`(${sql.join(versionCols.map((c) => sql.id(c.name)))}) in (select ${sql.join(versionCols.map((c, i) => sql`(x->>${sql.lit(i)})::${sql.raw(c.type)}`))} from json_array_elements(${JSON.stringify(t.versions ?? [])}::json) x)`;
+      ? sql`(${keyCols(pair)}) in (select ${typedKey(pair, jsonElements(pair))} from ${keyElements(keysJson)})`
+      : sql`(${sql.join(versionCols.map((c) => sql.id(c.name)))}) in (select ${sql.join(versionCols.map((c, i) => sql`(${keyElement(i)})::${sql.raw(c.type)}`))} from ${keyElements(JSON.stringify(t.versions ?? []))})`;
   // A key the target takes now is no longer rejected (a data-modifying CTE runs unreferenced).
   const inserted = await sql<{ n: number }>`
     with ins as (
