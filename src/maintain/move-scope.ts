@@ -123,7 +123,8 @@ end`);
   const fn = (name: string, body: string) =>
     compileDdl(sql`create function ${sql.id('partgov', name)}() returns trigger language plpgsql security definer set search_path = pg_catalog, pg_temp as ${sql.lit(body)}`);
   for (const text of [
-    compileDdl(sql`create table ${log} (seq bigserial, ${logCols})`),
+    // partgov_seq: the log's own column, named so that no key column (a `seq` is common) can collide with it.
+    compileDdl(sql`create table ${log} (partgov_seq bigserial, ${logCols})`),
     fn(n.capture, captureBody),
     fn(n.truncate, truncateBody),
     compileDdl(sql`revoke all on function ${sql.id('partgov', n.capture)}() from public`),
@@ -143,15 +144,15 @@ end`);
   });
   onEvent?.(`copied ${copied} row(s) of the scope out of ${m.leaf.name}`);
   const replay = async (trx: PartgovKysely): Promise<number> => {
-    const hi = (await sql<{ hi: string | null }>`select max(seq)::text as hi from ${log}`.execute(trx)).rows[0]!.hi;
+    const hi = (await sql<{ hi: string | null }>`select max(partgov_seq)::text as hi from ${log}`.execute(trx)).rows[0]!.hi;
     if (hi === null) return 0;
-    const logged = sql`select distinct ${ids(keyCols)} from ${log} where seq <= ${hi}::bigint`;
+    const logged = sql`select distinct ${ids(keyCols)} from ${log} where partgov_seq <= ${hi}::bigint`;
     const match = (alias: string) => sql`(${ids(keyCols, alias)}) in (${logged})`;
     await sql`delete from ${S} s where ${match('s')}`.execute(trx);
     await sql`delete from ${H} h where ${match('h')}`.execute(trx);
     await sql`insert into ${S} (${ids(cols)}) select ${ids(cols, 'l')} from ${leaf} l where ${match('l')} and l.${key} = ${m.keyValue}`.execute(trx);
     await sql`insert into ${H} (${ids(cols)}) select ${ids(cols, 'l')} from ${leaf} l where ${match('l')} and l.${key} is distinct from ${m.keyValue}`.execute(trx);
-    return Number((await sql`delete from ${log} where seq <= ${hi}::bigint`.execute(trx)).numAffectedRows ?? 0n);
+    return Number((await sql`delete from ${log} where partgov_seq <= ${hi}::bigint`.execute(trx)).numAffectedRows ?? 0n);
   };
   let replayed = 0;
   for (let round = 0; round < 100; round++) {

@@ -50,4 +50,16 @@ describe('purge and isolate on an odd table: long non-ASCII name, quotes in the 
     const bad = await runPurge(stageFor(t, config, { settings }), { tenantId: 'seven', scope: 'all', confirm: 'seven/all', mode: 'auto' }).catch((e: unknown) => e);
     expect((bad as { exitCode?: number }).exitCode).toBe(2);
   });
+
+  it('isolates a scope whose primary key has a column named seq (the name of the move log\'s own counter once)', async () => {
+    await sql`create table seq_events (tenant text not null, scope text not null, scope_key text not null, seq int not null, body text, primary key (scope_key, seq)) partition by list (scope_key)`.execute(t.db);
+    await sql`create table seq_events_default partition of seq_events default partition by hash (scope_key)`.execute(t.db);
+    for (let r = 0; r < 2; r++) await sql`create table ${sql.id(`seq_events_p${r}`)} partition of seq_events_default for values with (modulus 2, remainder ${sql.lit(r)})`.execute(t.db);
+    await sql`insert into seq_events select 't' || (g % 3), 's', 't' || (g % 3) || ':s', g, 'b' || g from generate_series(1, 300) g`.execute(t.db);
+    const config = parseConfig({ tables: [{ name: 'seq_events', layout: { type: 'isolatable', key: 'scope_key', partitions: 2 }, tenant_column: 'tenant', scope_column: 'scope' }] });
+    const iso = await runIsolate(stageFor(t, config, { settings }), { tenantId: 't1', scope: 's', confirm: 't1/s' });
+    expect(iso.tables[0]).toMatchObject({ action: 'moved', rows_moved: 100 });
+    const where = await sql<{ leaf: string; n: number }>`select tableoid::regclass::text as leaf, count(*)::int as n from seq_events where scope_key = 't1:s' group by 1`.execute(t.db);
+    expect(where.rows).toEqual([{ leaf: iso.tables[0]!.partition.split('.').at(-1), n: 100 }]);
+  });
 });
