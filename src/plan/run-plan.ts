@@ -129,14 +129,14 @@ export async function runPlan(ctx: StageContext, input: PlanInput = {}): Promise
     const layout = table.layout;
     let legacyRangeMin: Date | null = null;
     if (layout.type === 'range' && !layout.start && legacy.columns.some((c) => c.name === layout.column)) {
-      const r = await sql<{ min: Date | string | null }>`select min(${sql.ref(layout.column)}) as min from ${sql.id(table.schema, table.name)}`.execute(db);
+      const r = await sql<{ min: Date | string | null }>`select min(${sql.id(layout.column)}) as min from ${sql.id(table.schema, table.name)}`.execute(db);
       const min = r.rows[0]?.min;
       legacyRangeMin = min === null || min === undefined ? null : new Date(min);
     }
     const plan = planTable({ legacy, table, now, legacyRangeMin, configuredTables: configured });
     for (const k of partitionKeyColumns(layout)) {
       if (legacy.columns.find((c) => c.name === k)?.notNull) continue;
-      const r = await sql<{ has_null: boolean }>`select exists (select 1 from ${sql.id(table.schema, table.name)} where ${sql.ref(k)} is null) as has_null`.execute(db);
+      const r = await sql<{ has_null: boolean }>`select exists (select 1 from ${sql.id(table.schema, table.name)} where ${sql.id(k)} is null) as has_null`.execute(db);
       if (r.rows[0]?.has_null) {
         throw new InputInvalidError(`partition key column ${JSON.stringify(k)} of ${plan.table} holds NULLs, which cannot be part of the shadow's primary key`, {
           fix: `fill them (update ... set ${k} = ... where ${k} is null) and make the column NOT NULL, then plan again`,
