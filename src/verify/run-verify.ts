@@ -6,7 +6,7 @@ import { readPartitionTree } from '../db/catalog.js';
 import type { PartgovKysely } from '../db/state-tables.js';
 import { requireConfig, type StageContext } from '../stage/stage-context.js';
 import { flagInput, numberInput, parseStageInput, textInput } from '../stage/stage-input.js';
-import { compareRows, type RowComparison } from './compare-rows.js';
+import { compareRows, openComparisonConnections, type RowComparison } from './compare-rows.js';
 import { verdict, type StageVerdict } from '../checks/check.js';
 import { recordRun } from '../state/run-ledger.js';
 import { changeLogOf } from '../changelog/change-log.js';
@@ -89,49 +89,59 @@ export async function runVerify(ctx: StageContext, input: VerifyInput = {}): Pro
   const { db } = ctx.database;
   const { segments, maxDiffKeys } = o;
   const tables: TableVerdict[] = [];
-  for (const table of selectTables(config, o.table)) {
-    const tableStarted = new Date();
-    // After cutover the table is the partitioned one and the archive must stay exact for a rollback:
-    // verify then compares the archive (legacy-shaped) with the table, through the reverse change log.
-    if (!(await isCutOver(db, table)) && (await findTableOid(db, { schema: table.schema, name: objectNames.shadow(table.name) })) === null && (await readPartitionTree(db, table)).length > 1) {
-      // Retired (or partitioned from the start): one table, nothing to compare it with.
-      const label = `${table.schema}.${table.name}`;
-      const checks: VerifyCheck[] = [{ name: 'equality', status: 'skip', detail: `${label} is partitioned under its own name with neither shadow nor archive (retired): nothing to compare` }];
-      tables.push({ table: label, shadow: label, ok: true, checks, equality: { rows_legacy: 0, rows_shadow: 0, segments: 0, mismatched_segments: [], differing_rows: 0, differences: [], leaf_rows: {}, queries: 0, duration_ms: 0, bisect_ms: 0, pending_entries: 0 } });
-      continue;
+  const connections = openComparisonConnections(ctx.database);
+  try {
+    for (const table of selectTables(config, o.table)) {
+      const tableStarted = new Date();
+      // After cutover the table is the partitioned one and the archive must stay exact for a rollback:
+      // verify then compares the archive (legacy-shaped) with the table, through the reverse change log.
+      if (!(await isCutOver(db, table)) && (await findTableOid(db, { schema: table.schema, name: objectNames.shadow(table.name) })) === null && (await readPartitionTree(db, table)).length > 1) {
+        // Retired (or partitioned from the start): one table, nothing to compare it with.
+        const label = `${table.schema}.${table.name}`;
+        const checks: VerifyCheck[] = [{ name: 'equality', status: 'skip', detail: `${label} is partitioned under its own name with neither shadow nor archive (retired): nothing to compare` }];
+        tables.push({ table: label, shadow: label, ok: true, checks, equality: { rows_legacy: 0, rows_shadow: 0, segments: 0, mismatched_segments: [], differing_rows: 0, differences: [], leaf_rows: {}, queries: 0, duration_ms: 0, bisect_ms: 0, pending_entries: 0 } });
+        continue;
+      }
+      const { pair, direction } = await comparedPair(db, table);
+      const cutOver = direction === 'reverse';
+      const [tree, syncOn] = await Promise.all([
+        readPartitionTree(db, pair.shadow),
+        (async () => {
+          const on = cutOver || (await isSyncEnabled(db, pair.legacy.schema, pair.legacy.name));
+          // Drain first, so only changes made during the comparison itself are left out of it.
+          if (on) await replayChanges(db, pair, { direction, lockTimeoutMs: ctx.settings.lockTimeoutMs, statementTimeoutMs: ctx.settings.statementTimeoutMs });
+          return on;
+        })(),
+      ]);
+      const equalityPass = compareRows(connections, pair, {
+        segments,
+        maxDiffKeys,
+        statementTimeoutMs: ctx.settings.statementTimeoutMs,
+        changeLog: syncOn ? changeLogOf(pair, direction) : undefined,
+        shadowLeaves: tree.filter((n) => n.isLeaf),
+      });
+      // The catalog checks run beside the equality pass (on the stage's pool; it has its own two connections).
+      const [equality, health, rejections] = await Promise.all([
+        equalityPass,
+        checkPartitionHealth(db, pair, table, tree, { now: ctx.now(), skewThreshold: o.skewThreshold, bloatThreshold: o.bloatThreshold }, equalityPass.then((e) => e.leaf_rows)),
+        syncOn ? rejectionsCheck(db, routeLabel(pair, direction), maxDiffKeys) : null,
+      ]);
+      const checks = [equalityCheck(equality), ...(rejections ? [rejections] : []), ...health];
+      const { ok } = verdict(checks, { strict: o.strict });
+      // One ledger row per table: cutover asks for the latest verify of *its* table.
+      await recordRun(db, {
+        command: 'verify',
+        table: pair.label,
+        appEnv: ctx.settings.appEnv,
+        startedAt: tableStarted,
+        status: ok ? 'succeeded' : 'failed',
+        args: { segments, max_diff_keys: maxDiffKeys, strict: o.strict },
+        result: { ok, checks, equality },
+      });
+      tables.push({ table: pair.label, shadow: `${pair.shadow.schema}.${pair.shadow.name}`, ok, checks, equality });
     }
-    const { pair, direction } = await comparedPair(db, table);
-    const cutOver = direction === 'reverse';
-    const syncOn = cutOver || (await isSyncEnabled(db, pair.legacy.schema, pair.legacy.name));
-    // Drain first, so only changes made during the comparison itself are left out of it.
-    if (syncOn) await replayChanges(db, pair, { direction, lockTimeoutMs: ctx.settings.lockTimeoutMs, statementTimeoutMs: ctx.settings.statementTimeoutMs });
-    const tree = await readPartitionTree(db, pair.shadow);
-    const equalityPass = compareRows(ctx.database, pair, {
-      segments,
-      maxDiffKeys,
-      statementTimeoutMs: ctx.settings.statementTimeoutMs,
-      changeLog: syncOn ? changeLogOf(pair, direction) : undefined,
-      shadowLeaves: tree.filter((n) => n.isLeaf),
-    });
-    // The catalog checks run beside the equality pass (on the stage's pool; it has its own two connections).
-    const [equality, health, rejections] = await Promise.all([
-      equalityPass,
-      checkPartitionHealth(db, pair, table, tree, { now: ctx.now(), skewThreshold: o.skewThreshold, bloatThreshold: o.bloatThreshold }, equalityPass.then((e) => e.leaf_rows)),
-      syncOn ? rejectionsCheck(db, routeLabel(pair, direction), maxDiffKeys) : null,
-    ]);
-    const checks = [equalityCheck(equality), ...(rejections ? [rejections] : []), ...health];
-    const { ok } = verdict(checks, { strict: o.strict });
-    // One ledger row per table: cutover asks for the latest verify of *its* table.
-    await recordRun(db, {
-      command: 'verify',
-      table: pair.label,
-      appEnv: ctx.settings.appEnv,
-      startedAt: tableStarted,
-      status: ok ? 'succeeded' : 'failed',
-      args: { segments, max_diff_keys: maxDiffKeys, strict: o.strict },
-      result: { ok, checks, equality },
-    });
-    tables.push({ table: pair.label, shadow: `${pair.shadow.schema}.${pair.shadow.name}`, ok, checks, equality });
+  } finally {
+    await connections.close();
   }
   const all = tables.flatMap((t) => t.checks);
   const result: VerifyResult = {

@@ -5,7 +5,7 @@ import { parseConfig } from '../../src/config/load-config.js';
 import type { PartgovConfig } from '../../src/config/config-schema.js';
 import { resolveSettings } from '../../src/config/runtime-settings.js';
 import { runVerify, type TableVerdict } from '../../src/verify/run-verify.js';
-import { compareRows } from '../../src/verify/compare-rows.js';
+import { compareRows, openComparisonConnections } from '../../src/verify/compare-rows.js';
 import { resolveShadowPair } from '../../src/db/shadow-pair.js';
 import { createEventsTable, prepareShadows } from '../helpers/fixtures.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database.js';
@@ -136,7 +136,8 @@ describe('locating differences', () => {
     // The segment path's join (used past 400,000 rows in differing segments), forced here.
     const ctx = stageFor(t, config);
     const pair = await resolveShadowPair(ctx.database.db, config.tables[0]!);
-    const segments = await compareRows(ctx.database, pair, { segments: 8, maxDiffKeys: 10, statementTimeoutMs: 0, shadowLeaves: [], clientMatchRows: 0 });
+    const connections = openComparisonConnections(ctx.database);
+    const segments = await compareRows(connections, pair, { segments: 8, maxDiffKeys: 10, statementTimeoutMs: 0, shadowLeaves: [], clientMatchRows: 0 }).finally(() => connections.close());
     expect(segments).toMatchObject({ queries: 5, differing_rows: 3 });
     expect(named(segments.differences)).toEqual(expected);
   });
