@@ -2,7 +2,8 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runBackfill } from '../../src/backfill/run-backfill.js';
 import { parseConfig } from '../../src/config/load-config.js';
-import type { PartgovConfig } from '../../src/config/config-schema.js';
+import type { PartgovConfig, TableConfig } from '../../src/config/config-schema.js';
+import type { PartgovDatabase } from '../../src/db/open-database.js';
 import { resolveSettings } from '../../src/config/runtime-settings.js';
 import { SafetyRefusedError } from '../../src/errors.js';
 import { runMigrate } from '../../src/migrate/run-migrate.js';
@@ -31,6 +32,34 @@ async function userTriggers(table: string): Promise<string[]> {
   return r.rows.map((x) => x.n);
 }
 
+/**
+ * The table's shadow prepared, sync enabled, and `work` given a pool of a
+ * non-owner application role with DML rights on it; afterwards sync is
+ * disabled (where it still can be) and the role dropped.
+ */
+async function withSyncedApp(config: PartgovConfig, work: (db: PartgovDatabase['db'], table: TableConfig) => Promise<void>): Promise<void> {
+  const table = config.tables[0]!;
+  await prepareShadows(t, config);
+  const app = await createAppRole(t, [{ schema: table.schema, name: table.name }]);
+  try {
+    await runSync(stageFor(t, config, { settings }), { table: table.name, action: 'enable' });
+    await work(app.open().db, table);
+  } finally {
+    await runSync(stageFor(t, config, { settings }), { table: table.name, action: 'disable' }).catch(() => undefined);
+    await app.drop();
+  }
+}
+
+/** The online copy while the application writes rounds 1..`rounds`, then a replay: the shadow must equal the table. */
+async function copyWhileWriting(config: PartgovConfig, table: TableConfig, writes: (round: number) => Promise<void>, rounds: number, batchSize: number): Promise<void> {
+  await writes(1);
+  const backfill = runBackfill(stageFor(t, config, { settings }), { table: table.name, batchSize });
+  for (let round = 2; round <= rounds; round++) await writes(round);
+  expect((await backfill).complete).toBe(true);
+  await runSync(stageFor(t, config, { settings }), { table: table.name, action: 'replay' });
+  expect(await differingRows(t.db, table.schema, table.name, `${table.name}_shadow`)).toBe(0);
+}
+
 async function syncRefusal(config: PartgovConfig): Promise<SafetyRefusedError> {
   const err = await runSync(stageFor(t, config, { settings }), { table: config.tables[0]!.name, action: 'enable' }).catch((e: unknown) => e);
   expect(err).toBeInstanceOf(SafetyRefusedError);
@@ -47,12 +76,7 @@ describe('the application keeps writing, as a non-owner role, once sync is on', 
         memo varchar(40))`.execute(t.db);
     await sql`insert into "App Data"."Ledger Lines" ("Scope", amount, memo) select 's' || (g % 7), g / 3.0, case when g % 4 = 0 then null else 'm' || g end from generate_series(1, 3000) g`.execute(t.db);
     const config = parseConfig({ tables: [{ schema: 'App Data', name: 'Ledger Lines', layout: { type: 'hash', key: 'Scope', partitions: 4 } }] });
-    await prepareShadows(t, config);
-    const table = config.tables[0]!;
-    const app = await createAppRole(t, [{ schema: 'App Data', name: 'Ledger Lines' }]);
-    try {
-      await runSync(stageFor(t, config, { settings }), { table: table.name, action: 'enable' });
-      const db = app.open().db;
+    await withSyncedApp(config, async (db, table) => {
       const lines = sql`${sql.id('App Data', 'Ledger Lines')}`;
       const writes = async (round: number) => {
         await sql`insert into ${lines} ("Scope", amount, memo) values ('s1', ${round}, 'one'), ('s2', 2, null)`.execute(db);
@@ -62,12 +86,7 @@ describe('the application keeps writing, as a non-owner role, once sync is on', 
                   on conflict (id) do update set amount = excluded.amount`.execute(db);
         await sql`delete from ${lines} where id % 17 = ${round % 17}`.execute(db);
       };
-      await writes(1);
-      const backfill = runBackfill(stageFor(t, config, { settings }), { table: table.name, batchSize: 400 });
-      for (let round = 2; round < 8; round++) await writes(round);
-      expect((await backfill).complete).toBe(true);
-      await runSync(stageFor(t, config, { settings }), { table: table.name, action: 'replay' });
-      expect(await differingRows(t.db, 'App Data', 'Ledger Lines', 'Ledger Lines_shadow')).toBe(0);
+      await copyWhileWriting(config, table, writes, 7, 400);
       await writes(9);
       const restarted = await runBackfill(stageFor(t, config, { settings }), { table: table.name, restart: true, batchSize: 700 });
       expect(restarted).toMatchObject({ complete: true, restarted: true, mode: 'online' });
@@ -81,22 +100,14 @@ describe('the application keeps writing, as a non-owner role, once sync is on', 
       await sql`insert into ${lines} ("Scope", amount) values ('after', 1)`.execute(db);
       await runSync(stageFor(t, config, { settings }), { table: table.name, action: 'replay' });
       expect(await differingRows(t.db, 'App Data', 'Ledger Lines', 'Ledger Lines_shadow')).toBe(0);
-    } finally {
-      await runSync(stageFor(t, config, { settings }), { table: table.name, action: 'disable' }).catch(() => undefined);
-      await app.drop();
-    }
+    });
   });
 
   it('columns named like the names replay itself uses (x, k, value, v0, consumed, h): forward and, after cutover, reverse replay stay exact', async () => {
     await sql`create table "Odd Cols" ("x" text, "k" text not null, "value" int, "v0" text, "consumed" text, "h" bigint, primary key ("x"))`.execute(t.db);
     await sql`insert into "Odd Cols" select 'x' || g, 'k' || (g % 5), g, 'v' || g, 'c', g * 7 from generate_series(1, 800) g`.execute(t.db);
     const config = parseConfig({ tables: [{ name: 'Odd Cols', layout: { type: 'hash', key: 'k', partitions: 3 }, cutover: { acknowledge_key_change: ['k', 'x'] } }] });
-    await prepareShadows(t, config);
-    const table = config.tables[0]!;
-    const app = await createAppRole(t, [{ schema: 'public', name: 'Odd Cols' }]);
-    try {
-      await runSync(stageFor(t, config, { settings }), { table: table.name, action: 'enable' });
-      const db = app.open().db;
+    await withSyncedApp(config, async (db, table) => {
       const writes = async (round: number) => {
         await sql`insert into "Odd Cols" values (${`new${round}`}, 'k1', ${round}, 'n', 'c', 1)`.execute(db);
         await sql`update "Odd Cols" set "value" = "value" + 1, "v0" = 'u' where "value" % 7 = ${round % 7}`.execute(db);
@@ -104,12 +115,7 @@ describe('the application keeps writing, as a non-owner role, once sync is on', 
         await sql`update "Odd Cols" set "x" = "x" || '+' where "value" % 13 = ${round % 13}`.execute(db);
         await sql`delete from "Odd Cols" where "value" % 17 = ${round % 17}`.execute(db);
       };
-      await writes(1);
-      const backfill = runBackfill(stageFor(t, config, { settings }), { table: table.name, batchSize: 100 });
-      for (let round = 2; round < 6; round++) await writes(round);
-      expect((await backfill).complete).toBe(true);
-      await runSync(stageFor(t, config, { settings }), { table: table.name, action: 'replay' });
-      expect(await differingRows(t.db, 'public', 'Odd Cols', 'Odd Cols_shadow')).toBe(0);
+      await copyWhileWriting(config, table, writes, 5, 100);
       expect((await runVerify(stageFor(t, config))).ok).toBe(true);
 
       await runCutover(stageFor(t, config, { settings }), { table: table.name, confirm: 'Odd Cols' });
@@ -117,34 +123,25 @@ describe('the application keeps writing, as a non-owner role, once sync is on', 
       const pair = await resolveShadowPair(t.db, table, { legacy: 'Odd Cols_legacy', shadow: 'Odd Cols' });
       await replayChanges(t.db, pair, { direction: 'reverse', lockTimeoutMs: 1000, statementTimeoutMs: 0 });
       expect(await differingRows(t.db, 'public', 'Odd Cols', 'Odd Cols_legacy')).toBe(0);
-    } finally {
-      await app.drop();
-    }
+    });
   });
 
   it('a DEFERRABLE primary key: `update … set id = id + 1` over every row succeeds and the shadow ends exact', async () => {
     await sql`create table deferred_keys (id int primary key deferrable initially immediate, scope_key text not null, v text)`.execute(t.db);
     await sql`insert into deferred_keys select g, 'k' || (g % 3), 'v' || g from generate_series(1, 500) g`.execute(t.db);
     const config = parseConfig({ tables: [{ name: 'deferred_keys', layout: { type: 'hash', key: 'scope_key', partitions: 4 } }] });
-    await prepareShadows(t, config);
-    const app = await createAppRole(t, [{ schema: 'public', name: 'deferred_keys' }]);
-    try {
-      await runSync(stageFor(t, config, { settings }), { table: config.tables[0]!.name, action: 'enable' });
-      const db = app.open().db;
+    await withSyncedApp(config, async (db, table) => {
       await sql`update deferred_keys set id = id + 1`.execute(db);
-      await runBackfill(stageFor(t, config, { settings }), { table: config.tables[0]!.name, batchSize: 100 });
+      await runBackfill(stageFor(t, config, { settings }), { table: table.name, batchSize: 100 });
       await db.transaction().execute(async (trx) => {
         await sql`set constraints all deferred`.execute(trx);
         await sql`update deferred_keys set id = id + 1`.execute(trx);
       });
-      await runSync(stageFor(t, config, { settings }), { table: config.tables[0]!.name, action: 'replay' });
+      await runSync(stageFor(t, config, { settings }), { table: table.name, action: 'replay' });
       expect(await differingRows(t.db, 'public', 'deferred_keys', 'deferred_keys_shadow')).toBe(0);
       const r = await sql<{ lo: number }>`select min(id)::int as lo from deferred_keys_shadow`.execute(t.db);
       expect(r.rows[0]!.lo).toBe(3);
-    } finally {
-      await runSync(stageFor(t, config, { settings }), { table: config.tables[0]!.name, action: 'disable' }).catch(() => undefined);
-      await app.drop();
-    }
+    });
   });
 
   it('a schema change on the legacy table never fails the application: a wider varchar lands in sync_rejected, a renamed key column is refused by the DDL guard', async () => {
