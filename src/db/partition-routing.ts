@@ -48,6 +48,12 @@ export async function leavesForKey<L extends TableRef & { isLeaf: boolean }>(db:
   return tree.filter((p) => p.isLeaf && kept.has(`${p.schema}.${p.name}`));
 }
 
+/** A hash partition's modulus and remainder, from PostgreSQL's own deparse of its bound (pg_get_expr); null for any other bound. */
+export function hashBoundOf(bound: string | null): { modulus: number; remainder: number } | null {
+  const m = /^FOR VALUES WITH \(modulus (\d+), remainder (\d+)\)$/.exec(bound ?? '');
+  return m ? { modulus: Number(m[1]), remainder: Number(m[2]) } : null;
+}
+
 /** The leaves at or under the relation `oid` in `tree` (a DEFAULT partition may itself be partitioned). */
 export function leavesUnder<P extends { oid: string; schema: string; name: string; parentSchema: string | null; parentName: string | null; isLeaf: boolean }>(tree: readonly P[], oid: string): P[] {
   const top = tree.find((p) => p.oid === oid);

@@ -1,5 +1,6 @@
 import { sql, type Kysely, type RawBuilder } from 'kysely';
 import type { PartitionModel } from '../db/catalog.js';
+import { hashBoundOf } from '../db/partition-routing.js';
 import type { ShadowPair } from '../db/shadow-pair.js';
 import type { StateDatabase } from '../db/state-tables.js';
 
@@ -74,12 +75,10 @@ export async function hashLeafRouting(conn: Kysely<StateDatabase>, pair: ShadowP
   const leafByRemainder = new Map<number, PartitionModel>();
   let modulus: number | null = null;
   for (const leaf of leaves) {
-    // PostgreSQL's own deparse of a hash bound.
-    const m = /^FOR VALUES WITH \(modulus (\d+), remainder (\d+)\)$/.exec(leaf.bound ?? '');
-    if (!m) return null;
-    if (modulus !== null && Number(m[1]) !== modulus) return null;
-    modulus = Number(m[1]);
-    leafByRemainder.set(Number(m[2]), leaf);
+    const b = hashBoundOf(leaf.bound);
+    if (!b || (modulus !== null && b.modulus !== modulus)) return null;
+    modulus = b.modulus;
+    leafByRemainder.set(b.remainder, leaf);
   }
   if (modulus === null || leafByRemainder.size !== modulus) return null;
   const fn = sql.id(key.fn_schema, key.fn_name);

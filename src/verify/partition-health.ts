@@ -5,6 +5,7 @@ import type { PartitionModel } from '../db/catalog.js';
 import type { ShadowPair } from '../db/shadow-pair.js';
 import type { PartgovKysely } from '../db/state-tables.js';
 import { addIntervals, truncateToInterval } from '../config/range-bounds.js';
+import { hashBoundOf } from '../db/partition-routing.js';
 
 
 /** One verdict: a stable name, its status, what was found, the figures, and for a non-pass the object and the fix. */
@@ -19,7 +20,6 @@ export interface HealthOptions {
   bloatThreshold: number;
 }
 
-const hashBound = /^FOR VALUES WITH \(modulus (\d+), remainder (\d+)\)$/;
 const rangeBound = /^FOR VALUES FROM \('([^']+)'\) TO \('([^']+)'\)$/;
 const qualified = (p: { schema: string; name: string }) => `${p.schema}.${p.name}`;
 
@@ -31,9 +31,8 @@ function hashRemainders(tree: readonly PartitionModel[]): VerifyCheck {
     parents++;
     const bounds = tree
       .filter((c) => c.parentName === parent.name && c.parentSchema === parent.schema)
-      .map((c) => hashBound.exec(c.bound ?? ''))
-      .filter((m): m is RegExpExecArray => m !== null)
-      .map((m) => ({ modulus: Number(m[1]), remainder: Number(m[2]) }));
+      .map((c) => hashBoundOf(c.bound))
+      .filter((b) => b !== null);
     const modulus = Math.max(0, ...bounds.map((b) => b.modulus));
     const present = new Set(bounds.filter((b) => b.modulus === modulus).map((b) => b.remainder));
     for (let r = 0; r < modulus; r++) if (!present.has(r)) missing.push(`${qualified(parent)} remainder ${r} of modulus ${modulus}`);
@@ -96,7 +95,7 @@ function defaultRows(tree: readonly PartitionModel[], table: TableConfig, leafRo
 }
 
 function skew(tree: readonly PartitionModel[], leafRows: Record<string, number>, threshold: number): VerifyCheck {
-  const hashLeaves = tree.filter((n) => n.isLeaf && hashBound.test(n.bound ?? ''));
+  const hashLeaves = tree.filter((n) => n.isLeaf && hashBoundOf(n.bound) !== null);
   if (hashLeaves.length < 2) return { name: 'skew', status: 'pass', detail: 'fewer than two hash leaves' };
   const counts = hashLeaves.map((n) => ({ leaf: qualified(n), rows: leafRows[n.oid] ?? 0 }));
   const max = counts.reduce((a, b) => (b.rows > a.rows ? b : a));
