@@ -32,7 +32,7 @@ export interface ReplayResult {
   /** Keys the shadow rejected in this run (moved to partgov.sync_rejected). */
   rejected: number;
   transactions: number;
-  /** Entries left in the log that the backfill has not reached yet (they wait for it); 0 when not counted. */
+  /** Entries in the log when the replay ended: written meanwhile, or beyond the backfill's checkpoint (a later replay takes them); 0 when not counted. */
   waiting: number;
   duration_ms: number;
 }
@@ -46,7 +46,7 @@ const defaultChunk = 5000;
  * a dropped connection, a missing column after a schema change) is not the
  * row's fault: the entries stay in the log and the error goes to the caller.
  */
-function isRowRejection(err: unknown): boolean {
+export function isRowRejection(err: unknown): boolean {
   const code = sqlStateOf(err);
   return code !== undefined && (code.startsWith('22') || code.startsWith('23'));
 }
@@ -253,7 +253,7 @@ async function rejectKey(db: PartgovKysely, pair: ShadowPair, log: ChangeLog, o:
   });
 }
 
-/** Log entries not yet replayable (their keys are beyond the backfill checkpoint). */
+/** Entries in a direction's log: not replayable yet (beyond the backfill's checkpoint), or written since the last replay. */
 export async function countLogEntries(db: PartgovKysely, pair: ShadowPair, direction: SyncDirection = 'forward'): Promise<number> {
   const log = changeLogOf(pair, direction);
   const r = await sql<{ n: number }>`select count(*)::int as n from ${sql.id(log.table.schema, log.table.name)}`.execute(db);

@@ -20,6 +20,15 @@ export interface PartgovDatabase {
   close(): Promise<void>;
 }
 
+/**
+ * A kysely instance whose every query runs on `client`, inside whatever
+ * transaction the caller has open on it (BEGIN and COMMIT are the caller's).
+ */
+export function kyselyOnClient(client: pg.PoolClient): Kysely<StateDatabase> {
+  const one = { query: client.query.bind(client), release: () => undefined } as unknown as pg.PoolClient;
+  return new Kysely<StateDatabase>({ dialect: new PostgresDialect({ pool: { connect: () => Promise.resolve(one), end: () => Promise.resolve() } }) });
+}
+
 /** Opens a kysely instance over a pg pool. Fails with exit 2 when no URL is given. */
 export function openDatabase(options: OpenDatabaseOptions): PartgovDatabase {
   if (!options.url) {

@@ -11,9 +11,16 @@ import { readPartitionTree } from '../db/catalog.js';
 import type { ShadowPair } from '../db/shadow-pair.js';
 import { InputInvalidError, sqlStateOf } from '../errors.js';
 import { verdict, type Check } from '../checks/check.js';
-import { replayChanges } from '../changelog/replay-changes.js';
+import { drainInTransaction, isRowRejection, replayChanges } from '../changelog/replay-changes.js';
 import { comparedPair, isSyncEnabled } from '../changelog/sync-state.js';
 import { compileDdl } from '../db/compile-ddl.js';
+import { kyselyOnClient } from '../db/open-database.js';
+import { rowChecksum } from '../db/row-checksum.js';
+import { setLocalTimeouts } from '../db/run-guarded.js';
+import { isRetryableLockError } from '../db/sqlstate.js';
+import type { PartgovKysely } from '../db/state-tables.js';
+import type { SyncDirection } from '../changelog/change-log.js';
+import type { RuntimeSettings } from '../config/runtime-settings.js';
 
 /** shadow-read's input: defaults and limits once, for the library and the CLI. */
 export const shadowReadInputSchema = z.object({
@@ -37,6 +44,15 @@ export interface ShadowReadQueryResult {
   leaves_touched_max: number;
   /** The sample with the lowest overlap, to reproduce it. */
   worst_scope: string | null;
+  /** Samples below min_overlap, lowest first. */
+  below: BelowThreshold[];
+}
+
+export interface BelowThreshold {
+  scope: string;
+  overlap: number;
+  /** Whether the scope's rows are identical on both sides (count and checksum) in the sample's snapshot; null: not checked. */
+  rows_identical: boolean | null;
 }
 
 export interface ShadowReadResult {
@@ -121,6 +137,84 @@ interface PlanNode {
   Plans?: PlanNode[];
 }
 
+/** Below the overlap bar, this many sampled scopes per query get their rows compared (each may read the scope in full). */
+const scopeChecksPerQuery = 5;
+
+/**
+ * Runs `read` in one REPEATABLE READ snapshot in which the copy that lags by
+ * the change log (the shadow before cutover, the archive after) has caught
+ * up: the log entries visible in that snapshot are replayed inside it first,
+ * committing with it as any replay does. Both tables then hold the same rows
+ * however fast the application writes; read one after the other in READ
+ * COMMITTED, a "latest rows" query compared rows written between the two reads
+ * (overlap 0.6 under a writer that still passed verify). The reads run
+ * read-only. A conflict with another replay is retried; a row the shadow
+ * rejects is recorded the usual way (replayChanges) and the sample taken again.
+ */
+async function inCaughtUpSnapshot<T>(
+  client: pg.PoolClient,
+  db: PartgovKysely,
+  lag: { pair: ShadowPair; direction: SyncDirection } | null,
+  settings: RuntimeSettings,
+  recordRejections: () => Promise<unknown>,
+  read: () => Promise<T>,
+): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    await client.query('begin isolation level repeatable read');
+    let caughtUp = false;
+    try {
+      await setLocalTimeouts(db, settings.lockTimeoutMs, settings.statementTimeoutMs);
+      if (lag) await drainInTransaction(db, lag.pair, lag.direction);
+      caughtUp = true;
+      // Configured queries are operator SQL; one that writes (a data-modifying CTE) must fail, not delete.
+      await client.query('set transaction read only');
+      const out = await read();
+      await client.query('commit');
+      return out;
+    } catch (err) {
+      await client.query('rollback').catch(() => undefined);
+      if (caughtUp || attempt >= settings.lockRetries) throw err;
+      if (isRowRejection(err)) await recordRejections();
+      else if (!isRetryableLockError(err)) throw err;
+    }
+  }
+}
+
+/** Whether a scope's rows are the same in both tables (count and order-independent checksum), in the caller's snapshot. */
+async function scopeRowsIdentical(db: PartgovKysely, pair: ShadowPair, column: string, scope: string | null): Promise<boolean> {
+  const type = pair.legacy.columns.find((c) => c.name === column)?.type ?? 'text';
+  // sql.raw(type): format_type() text from the catalog; the scope value is a parameter cast to it, so an index on the column serves.
+  const side = (t: { schema: string; name: string }) =>
+    sql`(select count(*)::text || '/' || ${rowChecksum(pair.copyColumns, 'r')} from ${sql.id(t.schema, t.name)} r where ${sql.id('r', column)} = cast(${scope} as ${sql.raw(type)}))`;
+  const r = await sql<{ same: boolean }>`select ${side(pair.legacy)} = ${side(pair.shadow)} as same`.execute(db);
+  return r.rows[0]!.same === true;
+}
+
+/**
+ * A query whose samples all reach the bar passes. Below it the check fails
+ * and says why, from the scopes' own rows read in the same snapshot: rows that
+ * differ are the copy's fault (verify names them); identical rows mean the
+ * query's result depends on the table it runs on (ties in its ORDER BY come
+ * back in plan order, or an ordering differs), which the application would see too.
+ */
+function overlapCheck(q: ShadowReadQueryResult, minOverlap: number, primaryKey: string): Check {
+  const name = `overlap:${q.name}`;
+  const figures = { overlap_min: q.overlap_min, overlap_mean: q.overlap_mean, samples_below: q.below.length };
+  if (q.below.length === 0) return { name, status: 'pass', detail: `min overlap ${q.overlap_min} >= ${minOverlap}`, figures };
+  const detail = `min overlap ${q.overlap_min} < ${minOverlap} (worst scope ${JSON.stringify(q.worst_scope)})`;
+  const scopes = (b: readonly BelowThreshold[]) => b.map((x) => String(x.scope));
+  const differ = q.below.filter((b) => b.rows_identical === false);
+  if (differ.length > 0) {
+    return { name, status: 'fail', detail: `${detail}; the rows of ${differ.length} of those scopes differ between the two tables`, objects: scopes(differ), figures, fix: 'run verify: it names the differing keys' };
+  }
+  const same = q.below.filter((b) => b.rows_identical === true).length;
+  const order = `rows tied on the query's ORDER BY come back in plan order: end its ORDER BY with the primary key (order by …, ${primaryKey})`;
+  if (same === q.below.length) {
+    return { name, status: 'fail', detail: `${detail}, yet each of those ${same} scope(s) holds identical rows in both tables (count and checksum, in the snapshot of the reads): the query's result depends on the table it runs on`, objects: scopes(q.below), figures, fix: order };
+  }
+  return { name, status: 'fail', detail: `${detail}; ${same} of those ${q.below.length} scopes hold identical rows in both tables, the others were not compared`, objects: scopes(q.below), figures, fix: `${order}; if it already is, run verify` };
+}
+
 /**
  * The read queries to compare: the configured ones (`{{table}}` stands for the
  * table, `$1` for the scope key), or by default the first rows of a scope in
@@ -148,8 +242,10 @@ export async function runShadowRead(ctx: StageContext, input: ShadowReadInput): 
   const evidenceDir = ctx.config?.evidence_dir;
   // After cutover the same comparison runs between the archive (legacy-shaped) and the partitioned table under the name.
   const { pair, direction } = await comparedPair(conn.db, table);
-  // The copy lags the table the application writes by the change log: apply it first.
-  if (await isSyncEnabled(conn.db, table.schema, table.name, direction)) {
+  // The copy lags the table the application writes by the change log: apply it first
+  // (each sample then replays what arrived since, inside its own snapshot).
+  const syncOn = await isSyncEnabled(conn.db, table.schema, table.name, direction);
+  if (syncOn) {
     await replayChanges(conn.db, pair, { direction, lockTimeoutMs: ctx.settings.lockTimeoutMs, statementTimeoutMs: ctx.settings.statementTimeoutMs });
   }
   const column = scopeColumn(table);
@@ -164,14 +260,16 @@ export async function runShadowRead(ctx: StageContext, input: ShadowReadInput): 
     order by md5(k) limit ${samples}`.execute(conn.db);
   const scopes = sampled.rows.map((r) => r.k);
   const client = await conn.pool.connect();
-  // Configured queries are operator SQL; one that writes (a data-modifying CTE) must fail, not delete.
-  await client.query('begin transaction isolation level read committed, read only');
+  const onClient = kyselyOnClient(client);
+  const lag = syncOn ? { pair, direction } : null;
+  const recordRejections = () => replayChanges(conn.db, pair, { direction, lockTimeoutMs: ctx.settings.lockTimeoutMs, statementTimeoutMs: ctx.settings.statementTimeoutMs });
   try {
     const queries: ShadowReadQueryResult[] = [];
     for (const q of readQueries(pair, table, column, limit)) {
       const overlaps: number[] = [];
       const lt: number[] = [];
       const st: number[] = [];
+      const below: BelowThreshold[] = [];
       let leavesMax = 0;
       let worst: { scope: string; overlap: number } | null = null;
       for (const [i, scope] of scopes.entries()) {
@@ -186,15 +284,23 @@ export async function runShadowRead(ctx: StageContext, input: ShadowReadInput): 
           }
           throw err;
         });
-        const a = await run(q.sql(first === 'legacy' ? legacyText : shadowText));
-        const b = await run(q.sql(first === 'legacy' ? shadowText : legacyText));
-        const [l, s] = first === 'legacy' ? [a, b] : [b, a];
-        lt.push(l.ms);
-        st.push(s.ms);
-        const overlap = resultOverlap(l.rows, s.rows);
-        overlaps.push(overlap);
-        if (!worst || overlap < worst.overlap) worst = { scope, overlap };
-        leavesMax = Math.max(leavesMax, await leavesTouched(client, q.sql(shadowText), [scope], leaves));
+        const sample = await inCaughtUpSnapshot(client, onClient, lag, ctx.settings, recordRejections, async () => {
+          const a = await run(q.sql(first === 'legacy' ? legacyText : shadowText));
+          const b = await run(q.sql(first === 'legacy' ? shadowText : legacyText));
+          const [l, s] = first === 'legacy' ? [a, b] : [b, a];
+          const overlap = resultOverlap(l.rows, s.rows);
+          // Below the bar: are the scope's rows themselves the same in this snapshot? Each check
+          // may read the scope's rows in full, so a few per query.
+          const checked = below.filter((x) => x.rows_identical !== null).length;
+          const identical = overlap < minOverlap && checked < scopeChecksPerQuery ? await scopeRowsIdentical(onClient, pair, column, scope) : null;
+          return { l, s, overlap, identical, leaves: await leavesTouched(client, q.sql(shadowText), [scope], leaves) };
+        });
+        lt.push(sample.l.ms);
+        st.push(sample.s.ms);
+        overlaps.push(sample.overlap);
+        if (sample.overlap < minOverlap) below.push({ scope, overlap: sample.overlap, rows_identical: sample.identical });
+        if (!worst || sample.overlap < worst.overlap) worst = { scope, overlap: sample.overlap };
+        leavesMax = Math.max(leavesMax, sample.leaves);
       }
       queries.push({
         name: q.name,
@@ -206,12 +312,11 @@ export async function runShadowRead(ctx: StageContext, input: ShadowReadInput): 
         shadow_p95_ms: percentile(st, 95),
         leaves_touched_max: leavesMax,
         worst_scope: worst?.scope ?? null,
+        below: below.sort((x, y) => x.overlap - y.overlap),
       });
     }
     const checks: Check[] = queries.flatMap((q) => [
-      q.overlap_min >= minOverlap
-        ? { name: `overlap:${q.name}`, status: 'pass' as const, detail: `min overlap ${q.overlap_min} >= ${minOverlap}`, figures: { overlap_min: q.overlap_min, overlap_mean: q.overlap_mean } }
-        : { name: `overlap:${q.name}`, status: 'fail' as const, detail: `min overlap ${q.overlap_min} < ${minOverlap} (worst scope ${JSON.stringify(q.worst_scope)})`, figures: { overlap_min: q.overlap_min, overlap_mean: q.overlap_mean }, objects: q.worst_scope ? [q.worst_scope] : [], fix: 'run verify: the shadow misses or changes rows of that scope' },
+      overlapCheck(q, minOverlap, pair.legacyKey.map((c) => compileDdl(sql`${sql.id(c.name)}`)).join(', ')),
       q.leaves_touched_max === 1
         ? { name: `pruning:${q.name}`, status: 'pass' as const, detail: 'reads one leaf per scope', figures: { leaves_touched_max: 1 } }
         : { name: `pruning:${q.name}`, status: 'fail' as const, detail: `reads ${q.leaves_touched_max} leaves for one scope`, figures: { leaves_touched_max: q.leaves_touched_max }, fix: 'key the query by the partition key with an equality the planner can prune on' },
@@ -237,7 +342,6 @@ export async function runShadowRead(ctx: StageContext, input: ShadowReadInput): 
     }
     return result;
   } finally {
-    await client.query('rollback').catch(() => undefined);
     client.release();
   }
 }

@@ -9,9 +9,9 @@ import { findTableOid, requireTable } from '../db/catalog.js';
 import { objectNames } from '../db/object-names.js';
 import { sql } from 'kysely';
 import { sqlFileText } from '../db/sql-file.js';
-import { listRejectedKeys, replayChanges, type ReplayResult } from '../changelog/replay-changes.js';
+import { listRejectedKeys, replayChanges, routeLabel, type ReplayResult } from '../changelog/replay-changes.js';
 import { shadowCompatibilityProblems, type CompatibilityProblem } from '../changelog/shadow-compatibility.js';
-import { ddlGuardCheck, isSyncEnabled } from '../changelog/sync-state.js';
+import { comparedPair, ddlGuardCheck, isCutOver, isSyncEnabled } from '../changelog/sync-state.js';
 import { RunInProgressError, SafetyRefusedError } from '../errors.js';
 import { assertStateSchema } from '../state/state-schema.js';
 import { runSteps, type StepReport } from '../steps/run-steps.js';
@@ -75,11 +75,42 @@ export async function runSync(ctx: StageContext, input: SyncInput): Promise<Sync
   const r = await syncTable(ctx.database.db, table, { action: i.action, settings: ctx.settings, dryRun: i.dryRun, onRetry: ctx.onRetry });
   return judged(r, [
     ...(r.enabled && !r.dry_run && r.action !== 'disable' ? [await ddlGuardCheck(ctx.database.db, table)] : []),
-    { name: `sync:${r.table}`, status: r.dry_run ? 'skip' : 'pass', detail: r.dry_run ? `dry run of ${r.action}: nothing changed` : r.action === 'replay' ? `${r.replay!.entries} log entries replayed, ${r.replay!.waiting} waiting for the backfill` : `sync is ${r.enabled ? 'on' : 'off'}` },
+    { name: `sync:${r.table}`, status: r.dry_run ? 'skip' : 'pass', detail: r.dry_run ? `dry run of ${r.action}: nothing changed` : r.action === 'replay' ? `${r.replay!.entries} log entries replayed, ${r.replay!.waiting} left in the log for a later replay` : `sync is ${r.enabled ? 'on' : 'off'}` },
     r.rejected_keys > 0
       ? { name: 'rejected_keys', status: 'fail', detail: `the shadow rejected ${r.rejected_keys} key(s)`, figures: { rejected_keys: r.rejected_keys }, fix: 'run `partgov verify` to list them; see runbooks/application-errors.md' }
       : { name: 'rejected_keys', status: 'pass', detail: 'the shadow took every logged change', figures: { rejected_keys: 0 } },
   ]);
+}
+
+/**
+ * After cutover the partitioned table carries the name and the archive
+ * follows it through the reverse change log that cutover installed: replay
+ * applies that log to the archive; enable has nothing to do (and its forward
+ * shadow no longer exists), so it is refused with the ways on.
+ */
+async function afterCutover(db: PartgovKysely, table: TableConfig, o: SyncOptions): Promise<Omit<SyncResult, keyof StageVerdict>> {
+  const { pair, direction } = await comparedPair(db, table);
+  const archive = `${pair.legacy.schema}.${pair.legacy.name}`;
+  if (o.action === 'enable') {
+    throw new SafetyRefusedError('sync-enable-after-cutover', `${pair.label} is cut over: the archive ${archive} already follows it through the reverse change log`, {
+      fix: `\`partgov sync replay --table ${table.name}\` applies that log now; \`partgov rollback\` swaps the archive back; \`partgov retire\` stops feeding it`,
+    });
+  }
+  const log = changeLogOf(pair, direction);
+  const replay = o.dryRun ? null : await replayChanges(db, pair, { direction, lockTimeoutMs: o.settings.lockTimeoutMs, statementTimeoutMs: o.settings.statementTimeoutMs });
+  return {
+    table: pair.label,
+    shadow: archive,
+    action: 'replay',
+    dry_run: o.dryRun === true,
+    was_enabled: true,
+    enabled: true,
+    change_log: `${log.table.schema}.${log.table.name}`,
+    steps: [],
+    entries_dropped: 0,
+    replay,
+    rejected_keys: (await listRejectedKeys(db, routeLabel(pair, direction), 1)).total,
+  };
 }
 
 async function syncTable(db: PartgovKysely, table: TableConfig, o: SyncOptions): Promise<Omit<SyncResult, keyof StageVerdict>> {
@@ -89,6 +120,12 @@ async function syncTable(db: PartgovKysely, table: TableConfig, o: SyncOptions):
   // Disable is the emergency brake: it needs only the legacy table, even when the shadow no
   // longer matches it (a column renamed on one side), which is when it is needed most.
   if (o.action === 'disable') return disableSync(db, table, o, wasEnabled);
+  if (await isCutOver(db, table)) return afterCutover(db, table, o);
+  if ((await requireTable(db, table)).partitioned) {
+    throw new SafetyRefusedError('sync-table-partitioned', `${label} is partitioned itself (cut over and retired, or never a legacy table): it has no shadow to sync`, {
+      fix: 'nothing to sync: `partgov status` shows where it stands; isolate, purge and maintain work on it as it is',
+    });
+  }
   const pair = await resolveShadowPair(db, table);
   const log = changeLogOf(pair);
   const base = {

@@ -130,13 +130,12 @@ describe('cutover, rollback and cutover again while the application writes', () 
       expect(w.failures).toEqual([]);
       expect(w.ops).toBeGreaterThan(50);
       // The archive followed every write made since the last cutover: equal row for row.
-      const reverse = await runSync(stageFor(t, config, { settings }), { table: table.name, action: 'replay' }).catch(() => null);
-      expect(reverse).toBeNull(); // forward sync is off after cutover; the reverse log is replayed below
-      const { replayChanges } = await import('../../src/changelog/replay-changes.js');
-      const { resolveShadowPair } = await import('../../src/db/shadow-pair.js');
-      const pair = await resolveShadowPair(t.db, table, { legacy: 'Orders_legacy', shadow: 'Orders' });
-      await replayChanges(t.db, pair, { direction: 'reverse', lockTimeoutMs: 1000, statementTimeoutMs: 0 });
+      // After cutover, `sync replay` applies the reverse log to the archive; `sync enable` has nothing to do.
+      const reverse = await runSync(stageFor(t, config, { settings }), { table: table.name, action: 'replay' });
+      expect(reverse).toMatchObject({ ok: true, shadow: 'Shop.Orders_legacy', action: 'replay', rejected_keys: 0 });
+      expect(reverse.replay!.entries).toBeGreaterThan(0);
       expect(await differingRows(t.db, 'Shop', 'Orders', 'Orders_legacy')).toBe(0);
+      await expect(runSync(stageFor(t, config, { settings }), { table: table.name, action: 'enable' })).rejects.toThrow(/\[sync-enable-after-cutover\] Shop\.Orders is cut over: the archive Shop\.Orders_legacy already follows it/);
       // Identity continues past every value handed out before.
       const next = await sql<{ id: string }>`insert into "Shop"."Orders" ("Tenant Scope") values ('t1') returning id::text as id`.execute(app.open(1).db);
       expect(BigInt(next.rows[0]!.id)).toBeGreaterThan(BigInt(maxBefore));
@@ -152,6 +151,7 @@ describe('cutover, rollback and cutover again while the application writes', () 
       const retired = await runRetire(stageFor(t, config, { settings }), { table: table.name, confirm: 'Orders' });
       expect(retired.archive_dropped).toBe(true);
       expect((await runStatus(stageFor(t, config))).tables[0]).toMatchObject({ stage: 'retired', sync: 'off', archive_exists: false });
+      await expect(runSync(stageFor(t, config, { settings }), { table: table.name, action: 'replay' })).rejects.toThrow(/\[sync-table-partitioned\] Shop\.Orders is partitioned itself \(cut over and retired/);
       await sql`insert into "Shop"."Orders" ("Tenant Scope") values ('t2')`.execute(app.open(1).db);
     } finally {
       await app.drop();

@@ -6,7 +6,11 @@ import type { PartgovConfig } from '../../src/config/config-schema.js';
 import { resolveSettings } from '../../src/config/runtime-settings.js';
 import { InputInvalidError } from '../../src/errors.js';
 import { resultOverlap, runShadowRead } from '../../src/shadow-read/run-shadow-read.js';
-import { createEventsTable, prepareShadows } from '../helpers/fixtures.js';
+import { runCutover } from '../../src/cutover/run-cutover.js';
+import { runSync } from '../../src/sync/run-sync.js';
+import { runVerify } from '../../src/verify/run-verify.js';
+import { createAppRole } from '../helpers/app-role.js';
+import { createEventsTable, differingRows, prepareShadows } from '../helpers/fixtures.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database.js';
 import { stageFor } from '../helpers/stage.js';
 
@@ -54,6 +58,23 @@ describe('shadow-read', () => {
     expect(r.pruning_ok).toBe(true);
   });
 
+  it('names a query whose result depends on the table (no total ORDER BY) as such: the scopes below the bar hold identical rows', async () => {
+    // Same rows, other physical order: a no-op update moves the shadow's even IDs to new pages.
+    await sql`update "Acct Data"."Acct Events_shadow" set "Note" = "Note" where "ID" % 2 = 0`.execute(t.db);
+    const unordered = parseConfig({
+      tables: [{ ...config.tables[0]!, read_queries: [{ name: 'first_rows', sql: 'select "ID" from {{table}} where "Scope Key" = $1 limit 10' }] }],
+    });
+    const r = await runShadowRead(stageFor(t, unordered), { table: unordered.tables[0]!.name, samples: 5 }); // each scope below the bar is compared (5 per query)
+    const q = r.queries[0]!;
+    expect(q.overlap_min).toBeLessThan(0.95);
+    expect(q.below.length).toBeGreaterThan(0);
+    expect(q.below.every((b) => b.rows_identical === true)).toBe(true);
+    const check = r.checks.find((c) => c.name === 'overlap:first_rows')!;
+    expect(check.status).toBe('fail');
+    expect(check.detail).toMatch(/holds identical rows in both tables .*depends on the table it runs on/);
+    expect(check.fix).toMatch(/end its ORDER BY with the primary key \(order by …, "ID"\)/);
+  });
+
   it('fails (overlap < 0.95) when the shadow misses 10% of each scope\'s rows, naming the worst scope', async () => {
     // Scopes are (g % 13, g % 5): ID % 50 < 5 takes 1 row in 10 from every scope.
     await sql`delete from "Acct Data"."Acct Events_shadow" where "ID" % 50 < 5`.execute(t.db);
@@ -63,6 +84,13 @@ describe('shadow-read', () => {
     expect(latest.overlap_min).toBeGreaterThan(0.8);
     expect(latest.worst_scope).toMatch(/^tenant_\d+:scope_\d$/);
     expect(r.overlap_min).toBeLessThan(r.min_overlap);
+    // The scopes' own rows, compared in the reads' snapshot, put the blame on the copy.
+    const compared = latest.below.filter((b) => b.rows_identical !== null);
+    expect(compared).toHaveLength(5); // at most 5 scopes per query are read in full
+    expect(compared.every((b) => b.rows_identical === false)).toBe(true);
+    const check = r.checks.find((c) => c.name === 'overlap:latest')!;
+    expect(check.detail).toMatch(/the rows of 5 of those scopes differ between the two tables/);
+    expect(check.fix).toBe('run verify: it names the differing keys');
   });
 
   it('runs configured queries read-only: a query that deletes is refused and deletes nothing', async () => {
@@ -75,5 +103,57 @@ describe('shadow-read', () => {
     expect((err as Error).message).toMatch(/read query "sneaky" of Acct Data.Acct Events writes/);
     const after = await sql<{ n: number }>`select count(*)::int as n from "Acct Data"."Acct Events"`.execute(t.db);
     expect(after.rows[0]!.n).toBe(before.rows[0]!.n);
+  });
+});
+
+describe('shadow-read while the application writes', () => {
+  it('compares each sample in one snapshot with the change log caught up: overlap 1 under a continuous writer, before and after cutover', async () => {
+    await sql`create table "Live Feed" (id bigint generated always as identity primary key, "Scope" text not null, at timestamptz not null default clock_timestamp(), body text)`.execute(t.db);
+    await sql`insert into "Live Feed" ("Scope", body) select 's' || (g % 6), 'b' || g from generate_series(1, 3000) g`.execute(t.db);
+    const live = parseConfig({
+      tables: [{
+        name: 'Live Feed',
+        layout: { type: 'hash', key: 'Scope', partitions: 4 },
+        cutover: { acknowledge_key_change: ['Scope', 'id'] },
+        // The newest rows of a scope: exactly what a writer between two separate reads changes.
+        read_queries: [{ name: 'newest', sql: 'select id, body from {{table}} where "Scope" = $1 order by at desc, id desc limit 20' }],
+      }],
+    });
+    const settings = resolveSettings({ lockTimeout: '2000' }, {}, undefined);
+    await prepareShadows(t, live);
+    const app = await createAppRole(t, [{ schema: 'public', name: 'Live Feed' }]);
+    let writing = true;
+    let written = 0;
+    let writer: Promise<void> = Promise.resolve();
+    try {
+      await runSync(stageFor(t, live, { settings }), { table: 'Live Feed', action: 'enable' });
+      await runBackfill(stageFor(t, live, { settings }), { table: 'Live Feed' });
+      const appDb = app.open().db;
+      // The application inserts into every scope, one statement after another, as a non-owner role.
+      writer = (async () => {
+        while (writing) {
+          await sql`insert into "Live Feed" ("Scope", body) values (${`s${written % 6}`}, 'live')`.execute(appDb);
+          written++;
+        }
+      })();
+      const compare = async (phase: string) => {
+        const from = written;
+        const r = await runShadowRead(stageFor(t, live, { settings }), { table: 'Live Feed', samples: 6 });
+        expect(written - from, `${phase}: the application wrote during the comparison`).toBeGreaterThan(0);
+        expect(r.samples).toBe(6);
+        expect(r.queries[0], phase).toMatchObject({ name: 'newest', overlap_min: 1, overlap_mean: 1, below: [] });
+        expect(r.ok).toBe(true);
+      };
+      await compare('before cutover');
+      expect((await runVerify(stageFor(t, live))).ok).toBe(true);
+      await runCutover(stageFor(t, live, { settings }), { table: 'Live Feed', confirm: 'Live Feed' });
+      await compare('after cutover (the archive follows by the reverse log)');
+    } finally {
+      writing = false;
+      await writer; // an application statement that failed fails the test here
+      await app.drop();
+    }
+    await runSync(stageFor(t, live, { settings }), { table: 'Live Feed', action: 'replay' });
+    expect(await differingRows(t.db, 'public', 'Live Feed', 'Live Feed_legacy')).toBe(0);
   });
 });

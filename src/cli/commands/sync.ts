@@ -23,7 +23,7 @@ export function registerSync(program: CommandKit['program']): void {
           }
           const human =
             result.action === 'replay'
-              ? `sync replay ${result.table}: ${result.replay!.entries} log entries, ${result.replay!.keys} keys rewritten (${result.replay!.rows_inserted} rows), ${result.replay!.waiting} waiting for the backfill, ${result.rejected_keys} rejected keys`
+              ? `sync replay ${result.table}: ${result.replay!.entries} log entries, ${result.replay!.keys} keys rewritten (${result.replay!.rows_inserted} rows), ${result.replay!.waiting} left in the log for a later replay, ${result.rejected_keys} rejected keys`
               : `sync ${result.enabled ? 'enabled' : 'disabled'} on ${result.table} -> ${result.shadow} (change log ${result.change_log})${result.was_enabled === result.enabled ? ' (it already was)' : ''}${result.entries_dropped ? `; ${result.entries_dropped} unreplayed entries dropped` : ''}`;
           return { ok: result.ok, result, human };
         }),
