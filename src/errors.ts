@@ -58,6 +58,19 @@ export class PartgovError extends Error {
 }
 
 /** Bad flags or arguments (exit 2). Nothing was changed. */
+/**
+ * A value as one POSIX shell word, for the commands fix hints spell out: as
+ * is when plain, else single-quoted, so a table or scope with spaces or quotes
+ * pastes into a shell as the one argument it is.
+ *
+ * @example
+ * shellWord('memory_nodes') // memory_nodes
+ * shellWord("Q4 Report's")  // 'Q4 Report'\''s'
+ */
+export function shellWord(value: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(value) ? value : `'${value.replace(/'/g, "'\\''")}'`;
+}
+
 export class InputInvalidError extends PartgovError {
   constructor(message: string, options: PartgovErrorOptions) {
     super('bad_input', message, options);

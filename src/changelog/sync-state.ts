@@ -5,6 +5,7 @@ import { archiveNameOf, resolveShadowPair, type ShadowPair } from '../db/shadow-
 import type { PartgovKysely } from '../db/state-tables.js';
 import { captureTriggerNames, type SyncDirection } from './change-log.js';
 import type { Check } from '../checks/check.js';
+import { shellWord } from '../errors.js';
 
 /** Whether sync (the change-log capture triggers of that direction) is on the table. */
 export async function isSyncEnabled(db: PartgovKysely, schema: string, table: string, direction: SyncDirection = 'forward'): Promise<boolean> {
@@ -51,6 +52,6 @@ export async function ddlGuardCheck(db: PartgovKysely, table: { schema: string; 
     status: 'warn',
     detail: `nothing refuses renaming or dropping ${cols.length > 0 ? cols.join(', ') : 'the key columns'} of ${label} while sync is on, and such an ALTER TABLE would make the application's writes fail (${trigger ? 'the table is not registered in partgov.sync_guard' : 'partgov\'s event trigger is not installed: creating one needs a superuser'})`,
     objects: cols,
-    fix: `have a superuser run \`partgov sync enable --table ${label}\` once (it installs the event trigger; later runs by any role are then guarded), or freeze DDL on ${label} until cutover (runbooks/sync-and-backfill.md)`,
+    fix: `have a superuser run \`partgov sync enable --table ${shellWord(label)}\` once (it installs the event trigger; later runs by any role are then guarded), or freeze DDL on ${label} until cutover (runbooks/sync-and-backfill.md)`,
   };
 }

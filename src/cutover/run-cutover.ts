@@ -11,7 +11,7 @@ import type { PartgovKysely } from '../db/state-tables.js';
 import { dropChangeLogDdl, dropDdlGuardDdl } from '../changelog/change-log.js';
 import { drainInTransaction, listRejectedKeys, replayChanges, routeLabel } from '../changelog/replay-changes.js';
 import { isSyncEnabled } from '../changelog/sync-state.js';
-import { InputInvalidError, SafetyRefusedError } from '../errors.js';
+import { InputInvalidError, SafetyRefusedError, shellWord } from '../errors.js';
 import { lastSucceeded, latestRun } from '../state/run-ledger.js';
 import { assertStateSchema } from '../state/state-schema.js';
 import { renderSteps, writeAudit, type StepReport } from '../steps/run-steps.js';
@@ -81,7 +81,7 @@ async function tableState(db: PartgovKysely, table: TableConfig): Promise<TableS
 function assertConfirm(table: TableConfig, confirm: string | undefined, verb: string): void {
   if (confirm !== table.name && confirm !== `${table.schema}.${table.name}`) {
     throw new InputInvalidError(`${verb} swaps the table the application writes to; --confirm must name it`, {
-      fix: `pass --confirm ${table.name} (exactly; ${confirm === undefined ? 'it is missing' : `got ${JSON.stringify(confirm)}`})`,
+      fix: `pass --confirm ${shellWord(table.name)} (exactly; ${confirm === undefined ? 'it is missing' : `got ${JSON.stringify(confirm)}`})`,
     });
   }
 }
@@ -94,18 +94,18 @@ function refuse(rule: string, message: string, fix: string, details: Record<stri
 async function assertReadyForCutover(db: PartgovKysely, pair: ShadowPair, table: TableConfig, plan: SwapPlan): Promise<void> {
   const label = pair.label;
   if (!(await isSyncEnabled(db, table.schema, table.name))) {
-    refuse('cutover-needs-sync', `sync is not enabled on ${label}: writes since the copy would be lost at the swap`, `run \`partgov sync enable --table ${table.name}\`, then \`partgov backfill --restart --table ${table.name}\`, verify, and cut over`);
+    refuse('cutover-needs-sync', `sync is not enabled on ${label}: writes since the copy would be lost at the swap`, `run \`partgov sync enable --table ${shellWord(table.name)}\`, then \`partgov backfill --restart --table ${shellWord(table.name)}\`, verify, and cut over`);
   }
   const cp = await db.selectFrom('partgov.backfill_checkpoint').select(['done', 'updated_at']).where('table_name', '=', label).executeTakeFirst();
   if (!cp?.done) {
-    refuse('cutover-needs-backfill', `the backfill of ${label} is not complete`, `run \`partgov backfill --table ${table.name}\` until it reports complete`);
+    refuse('cutover-needs-backfill', `the backfill of ${label} is not complete`, `run \`partgov backfill --table ${shellWord(table.name)}\` until it reports complete`);
   }
   const verify = await latestRun(db, 'verify', label);
   if (!verify || verify.status !== 'succeeded') {
-    refuse('cutover-needs-verify', `${verify ? 'the latest verify of' : 'no verify recorded for'} ${label}${verify ? ` (${verify.finished_at?.toISOString()}) failed` : ''}`, `run \`partgov verify --table ${table.name}\` (or cutover --verify) and fix what it reports`);
+    refuse('cutover-needs-verify', `${verify ? 'the latest verify of' : 'no verify recorded for'} ${label}${verify ? ` (${verify.finished_at?.toISOString()}) failed` : ''}`, `run \`partgov verify --table ${shellWord(table.name)}\` (or cutover --verify) and fix what it reports`);
   }
   if (verify.started_at < new Date(cp.updated_at)) {
-    refuse('cutover-verify-stale', `the latest verify of ${label} (${verify.started_at.toISOString()}) is older than the end of its backfill (${new Date(cp.updated_at).toISOString()})`, `run \`partgov verify --table ${table.name}\` again (or cutover --verify)`);
+    refuse('cutover-verify-stale', `the latest verify of ${label} (${verify.started_at.toISOString()}) is older than the end of its backfill (${new Date(cp.updated_at).toISOString()})`, `run \`partgov verify --table ${shellWord(table.name)}\` again (or cutover --verify)`);
   }
   const rejected = await listRejectedKeys(db, label, 5);
   if (rejected.total > 0) {

@@ -11,7 +11,7 @@ import type { PartgovDatabase } from '../db/open-database.js';
 import { releaseLocksBeforeFlush, runGuarded, type GuardOptions, type GuardRetryEvent } from '../db/run-guarded.js';
 
 type GuardOptionsBase = Omit<GuardOptions, 'label'>;
-import { InputInvalidError, RunInProgressError, SafetyRefusedError, sqlStateOf } from '../errors.js';
+import { InputInvalidError, RunInProgressError, SafetyRefusedError, shellWord, sqlStateOf } from '../errors.js';
 import { assertStateSchema } from '../state/state-schema.js';
 import { renderSteps, writeAudit, type Step } from '../steps/run-steps.js';
 import { planScopePurge, type LeafRef, type TablePurgePlan } from './plan-purge.js';
@@ -225,7 +225,7 @@ async function assertPurgeAllowed(db: PartgovDatabase['db'], o: PurgeOptions, ta
     const deleting = plans.filter(needsDelete);
     if (deleting.length > 0) {
       refuse('purge-needs-delete', `partition mode purges only by TRUNCATE/DROP of dedicated partitions, and these tables hold the scope's rows among other scopes' (a DELETE would be needed):\n${deleting.map((p) => `  - ${p.table}: ${p.strategy}, ${p.rows} row(s) in ${p.leaves.length} partition(s)${p.note ? ` (${p.note})` : ''}`).join('\n')}`,
-        `isolate the scope first (\`partgov isolate --tenant-id ${target.tenantId} --scope ${target.scope} --confirm ${label}\`), or pass --mode auto to DELETE in the scope's own partitions`, { tables: deleting.map((p) => p.table) });
+        `isolate the scope first (\`partgov isolate --tenant-id ${shellWord(target.tenantId)} --scope ${shellWord(target.scope)} --confirm ${shellWord(label)}\`), or pass --mode auto to DELETE in the scope's own partitions`, { tables: deleting.map((p) => p.table) });
     }
   }
   if (o.settings.appEnv === 'prod') {

@@ -12,7 +12,7 @@ import { sqlFileText } from '../db/sql-file.js';
 import { listRejectedKeys, replayChanges, routeLabel, type ReplayResult } from '../changelog/replay-changes.js';
 import { shadowCompatibilityProblems, type CompatibilityProblem } from '../changelog/shadow-compatibility.js';
 import { comparedPair, ddlGuardCheck, isCutOver, isSyncEnabled } from '../changelog/sync-state.js';
-import { RunInProgressError, SafetyRefusedError } from '../errors.js';
+import { RunInProgressError, SafetyRefusedError, shellWord } from '../errors.js';
 import { assertStateSchema } from '../state/state-schema.js';
 import { runSteps, type StepReport } from '../steps/run-steps.js';
 import { z } from 'zod';
@@ -93,7 +93,7 @@ async function afterCutover(db: PartgovKysely, table: TableConfig, o: SyncOption
   const archive = `${pair.legacy.schema}.${pair.legacy.name}`;
   if (o.action === 'enable') {
     throw new SafetyRefusedError('sync-enable-after-cutover', `${pair.label} is cut over: the archive ${archive} already follows it through the reverse change log`, {
-      fix: `\`partgov sync replay --table ${table.name}\` applies that log now; \`partgov rollback\` swaps the archive back; \`partgov retire\` stops feeding it`,
+      fix: `\`partgov sync replay --table ${shellWord(table.name)}\` applies that log now; \`partgov rollback\` swaps the archive back; \`partgov retire\` stops feeding it`,
     });
   }
   const log = changeLogOf(pair, direction);
@@ -146,7 +146,7 @@ async function syncTable(db: PartgovKysely, table: TableConfig, o: SyncOptions):
 
   if (o.action === 'replay') {
     if (!wasEnabled) {
-      throw new SafetyRefusedError('sync-replay-needs-sync', `sync is not enabled on ${pair.label}: there is no change log to replay`, { fix: `run \`partgov sync enable --table ${table.name}\` first` });
+      throw new SafetyRefusedError('sync-replay-needs-sync', `sync is not enabled on ${pair.label}: there is no change log to replay`, { fix: `run \`partgov sync enable --table ${shellWord(table.name)}\` first` });
     }
     const replay = o.dryRun ? null : await replayChanges(db, pair, { lockTimeoutMs: o.settings.lockTimeoutMs, statementTimeoutMs: o.settings.statementTimeoutMs });
     return { ...base, enabled: true, steps: [], entries_dropped: 0, replay, rejected_keys: await rejectedCount() };

@@ -106,7 +106,10 @@ function skew(tree: readonly PartitionModel[], leafRows: Record<string, number>,
     ? {
         name: 'skew',
         status: 'warn',
-        detail: `largest hash leaf ${max.leaf} holds ${max.rows} rows, ${figures.ratio}x the smallest (${min.rows})`,
+        detail:
+          min.rows === 0
+            ? `largest hash leaf ${max.leaf} holds ${max.rows} rows while ${counts.filter((c) => c.rows === 0).length} of the ${counts.length} hash leaves are empty`
+            : `largest hash leaf ${max.leaf} holds ${max.rows} rows, ${figures.ratio}x the smallest (${min.rows})`,
         figures,
         objects: [max.leaf],
         fix: 'a few large scopes dominate: give them dedicated partitions (isolatable layout, "isolated") or raise the partition count',

@@ -180,6 +180,17 @@ describe('verify partition health', () => {
     expect(check(v, 'invalid_indexes')).toMatchObject({ status: 'fail', objects: ['only_on_parent'] });
   });
 
+  it('skew: a leaf with rows beside empty ones is named with how many are empty (not as "Nx the smallest (0)")', async () => {
+    const config = parseConfig({ tables: [{ name: 'health_skew', layout: { type: 'hash', key: 'k', partitions: 4 } }] });
+    await sql`create table health_skew (id int primary key, k text not null)`.execute(t.db);
+    await sql`insert into health_skew select g, 'one scope' from generate_series(1, 1200) g`.execute(t.db);
+    await prepareShadows(t, config);
+    await runBackfill(stageFor(t, config, { settings }), { table: 'health_skew' });
+    const v = (await runVerify(stageFor(t, config))).tables[0]!;
+    expect(check(v, 'skew')).toMatchObject({ status: 'warn', figures: { largest_rows: 1200, smallest_rows: 0 } });
+    expect(check(v, 'skew').detail).toMatch(/^largest hash leaf public\.health_skew_p0\d holds 1200 rows while 3 of the 4 hash leaves are empty$/);
+  });
+
   it('rows in a range DEFAULT partition are reported; missing future range partitions fail', async () => {
     const config = parseConfig({
       tables: [{ name: 'health_range', layout: { type: 'range', column: 'at', interval: 'month', premake: 2, start: '2026-10-01', default_partition: true } }],
