@@ -171,7 +171,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
         await rm(archiveRoot, { recursive: true, force: true });
       }
       await timed('maintain (premake, DEFAULT rows, retention)', () => runMaintain(ctx), (r) =>
-        r.changed ? r.tables.map((t) => `${t.table.replace('public.', '')}: ${t.created.length} created, ${t.default_rows_moved} moved, ${t.detached.length} detached`).join('; ') : 'nothing to do');
+        r.tables.map((t) => `${t.table.replace('public.', '')}: ${t.created.length} created, ${t.default_rows_moved} moved, ${t.detached.length} detached${t.retention_held ? ` (${t.retention_held.replace(/:.*/, '')})` : ''}`).join('; ') || 'nothing to do');
       // The gate at a demo-sized scale (GATEC_SCALES overrides): its bundle outlives the embedded server.
       const env = { GATEC_SCALES: '10000', GATEC_BENCH_OPS: '50', ...process.env };
       const gated = await timed(`gate (perf matrix at ${parseGateEnv(env).GATEC_SCALES.join(', ')} rows)`, () => runGate(ctx, { env, out: o.evidenceDir }), (r) =>

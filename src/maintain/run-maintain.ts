@@ -9,7 +9,9 @@ import { requireTable, type TableRef } from '../db/catalog.js';
 import { compileDdl } from '../db/compile-ddl.js';
 import { objectNames } from '../db/object-names.js';
 import { rangePartitionStatements } from '../db/range-partition-ddl.js';
-import { partitionedTableOf } from '../db/shadow-pair.js';
+import { archiveNameOf, partitionedTableOf } from '../db/shadow-pair.js';
+import { isCutOver } from '../changelog/sync-state.js';
+import { SafetyRefusedError } from '../errors.js';
 import { runGuarded } from '../db/run-guarded.js';
 import type { PartgovKysely } from '../db/state-tables.js';
 import { assertStateSchema } from '../state/state-schema.js';
@@ -27,10 +29,14 @@ export interface MaintainTableResult {
   partitioned: string;
   /** Range partitions created ahead of time (premake) or for rows found in the DEFAULT. */
   created: string[];
-  /** Rows moved out of the DEFAULT into the partition created for them. */
+  /** Rows moved out of the DEFAULT into the partition created for them (a dry run: rows it would move). */
   default_rows_moved: number;
-  /** Rows left in the DEFAULT (a NULL range key has nowhere else to go). */
+  /** Rows left in the DEFAULT: a NULL range key, or a range retired earlier whose kept table holds the partition's name. */
   default_rows_left: number;
+  /** Why retention did not run (null: it ran): the table still has a twin that must stay equal row for row. */
+  retention_held: string | null;
+  /** What the DBA should know about rows left in the DEFAULT, and what to do. */
+  notes: string[];
   /** Partitions past retention: detached, then dropped or kept as standalone tables. */
   detached: string[];
   dropped: string[];
@@ -87,9 +93,11 @@ interface TablePlan {
   retire: Child[];
   defaultChild: Child | null;
   nullRows: number;
+  /** Rows of ranges retired earlier (their kept table has the name a new partition would take). */
+  retiredRows: { table: string; rows: number }[];
 }
 
-async function planTable(db: PartgovKysely, table: TableConfig, layout: RangeLayout, root: TableRef, now: Date): Promise<TablePlan> {
+async function planTable(db: PartgovKysely, table: TableConfig, layout: RangeLayout, root: TableRef, now: Date, retention: boolean): Promise<TablePlan> {
   const model = await requireTable(db, root);
   const column = model.columns.find((c) => c.name === layout.column)!;
   const children = await rangeChildren(db, root);
@@ -115,10 +123,27 @@ async function planTable(db: PartgovKysely, table: TableConfig, layout: RangeLay
     }
   }
   const covered = (b: RangeBound) => children.some((c) => c.from !== null && c.to !== null && c.from < b.to.getTime() && c.to > b.from.getTime());
-  const create = [...wanted.values()].filter((b) => !covered(b)).sort((a, b) => a.from.getTime() - b.from.getTime()).map((bound) => ({ bound, rowsInDefault: inDefault.get(bound.from.getTime()) ?? 0 }));
+  const cutoff = layout.retention && retention ? addIntervals(truncateToInterval(now, layout.interval), layout.interval, -layout.retention.keep).getTime() : null;
+  const missing = [...wanted.values()].filter((b) => !covered(b)).sort((a, b) => a.from.getTime() - b.from.getTime());
+  // A name already taken: by the table an earlier retention kept (its range came back, in the
+  // DEFAULT), or by something else, which maintain must not guess about.
+  const names = missing.map((b) => objectNames.range(table.name, b.label));
+  const taken = new Set((await sql<{ name: string }>`select c.relname as name from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = ${root.schema} and c.relname = any(${names}::text[])`.execute(db)).rows.map((r) => r.name));
+  const retiredRows: { table: string; rows: number }[] = [];
+  const create: TablePlan['create'] = [];
+  for (const bound of missing) {
+    const name = objectNames.range(table.name, bound.label);
+    const rowsInDefault = inDefault.get(bound.from.getTime()) ?? 0;
+    if (!taken.has(name)) create.push({ bound, rowsInDefault });
+    else if (cutoff !== null && bound.to.getTime() <= cutoff) retiredRows.push({ table: `${root.schema}.${name}`, rows: rowsInDefault });
+    else {
+      throw new SafetyRefusedError('maintain-partition-name-taken', `maintain would create ${root.schema}.${name} for [${bound.from.toISOString()}, ${bound.to.toISOString()}) of ${root.schema}.${root.name}, and a table of that name exists already`, {
+        fix: `rename or drop ${root.schema}.${name} (it is not a partition of ${root.name}), then run maintain again`,
+      });
+    }
+  }
   const retire: Child[] = [];
-  if (layout.retention) {
-    const cutoff = addIntervals(truncateToInterval(now, layout.interval), layout.interval, -layout.retention.keep).getTime();
+  if (cutoff !== null) {
     const createdOld = create.filter((c) => c.bound.to.getTime() <= cutoff);
     for (const c of children) if (!c.isDefault && c.to !== null && c.to <= cutoff) retire.push(c);
     // A partition made for old rows in the DEFAULT is past retention at once: it is created, then retired like the rest.
@@ -128,7 +153,7 @@ async function planTable(db: PartgovKysely, table: TableConfig, layout: RangeLay
     table, root, layout, columnType: column.type,
     columns: model.columns.filter((c) => c.generated === null).map((c) => c.name),
     identityAlways: model.columns.some((c) => c.identity === 'always'),
-    create, retire, defaultChild, nullRows,
+    create, retire, defaultChild, nullRows, retiredRows,
   };
 }
 
@@ -145,6 +170,21 @@ function stepsOf(p: TablePlan): { create: { step: Step; rowsInDefault: number; b
     return { id: `retire ${c.name}`, description: keep ? 'past retention: detach and keep as a standalone table' : 'past retention: detach and drop', sql: keep ? detach : `${detach};\n${compileDdl(sql`drop table ${sql.id(c.schema, c.name)}`)}` };
   });
   return { create, retire };
+}
+
+/**
+ * Why retention must wait, or null. Detaching a partition removes its rows
+ * from one table of a pair that sync keeps equal: from the shadow before
+ * cutover (verify fails, cutover refuses), or from the partitioned table while
+ * its archive is kept for rollback (verify fails; the archive is no longer
+ * what the table was). Premaking and moving rows out of the DEFAULT change no
+ * row, so they go on.
+ */
+async function retentionHold(db: PartgovKysely, table: TableConfig, root: TableRef): Promise<string | null> {
+  const label = `${table.schema}.${table.name}`;
+  if (root.name !== table.name) return `retention waits for cutover: until then ${root.schema}.${root.name} must equal ${label} row for row`;
+  if (await isCutOver(db, table)) return `retention waits for \`partgov retire\`: the archive ${table.schema}.${archiveNameOf(table)} stays equal to ${label} for a lossless rollback`;
+  return null;
 }
 
 /**
@@ -167,11 +207,11 @@ async function maintainTables(ctx: StageContext, input: MaintainInput = {}): Pro
   const o = { settings: ctx.settings, dryRun: i.dryRun, now: ctx.now(), onRetry: ctx.onRetry, onEvent: ctx.log };
   await assertStateSchema(db);
   const now = o.now ?? new Date();
-  const targets: { table: TableConfig; layout: RangeLayout; root: TableRef }[] = [];
+  const targets: { table: TableConfig; layout: RangeLayout; root: TableRef; retentionHeld: string | null }[] = [];
   for (const table of config.tables) {
     if (table.layout.type !== 'range') continue;
     const root = await partitionedTableOf(db, table);
-    if (root) targets.push({ table, layout: table.layout, root });
+    if (root) targets.push({ table, layout: table.layout, root, retentionHeld: await retentionHold(db, table, root) });
     else o.onEvent?.(`${table.schema}.${table.name}: not partitioned yet (no shadow either): skipped`);
   }
   const labels = targets.map((t) => `${t.table.schema}.${t.table.name}`);
@@ -180,12 +220,17 @@ async function maintainTables(ctx: StageContext, input: MaintainInput = {}): Pro
     const guard = { lockTimeoutMs: o.settings.lockTimeoutMs, statementTimeoutMs: o.settings.statementTimeoutMs, retries: o.settings.lockRetries, ...(o.onRetry ? { onRetry: o.onRetry } : {}) };
     const results: MaintainTableResult[] = [];
     for (const t of targets) {
-      const p = await planTable(db, t.table, t.layout, t.root, now);
+      const p = await planTable(db, t.table, t.layout, t.root, now, t.retentionHeld === null);
       const steps = stepsOf(p);
       const result: MaintainTableResult = {
         table: `${t.table.schema}.${t.table.name}`, partitioned: `${t.root.schema}.${t.root.name}`,
         created: p.create.map((c) => `${t.root.schema}.${objectNames.range(t.table.name, c.bound.label)}`),
-        default_rows_moved: 0, default_rows_left: p.nullRows,
+        default_rows_moved: 0, default_rows_left: p.nullRows + p.retiredRows.reduce((n, x) => n + x.rows, 0),
+        retention_held: t.layout.retention ? t.retentionHeld : null,
+        notes: [
+          ...(p.nullRows > 0 ? [`${p.nullRows} row(s) with a NULL ${t.layout.column} stay in the DEFAULT: no range holds them`] : []),
+          ...p.retiredRows.map((x) => `${x.rows} row(s) in the DEFAULT belong to a range retired earlier, kept as ${x.table}: they stay (move them into it, or delete them)`),
+        ],
         detached: p.retire.map((c) => `${c.schema}.${c.name}`),
         dropped: p.layout.retention?.action === 'drop' ? p.retire.map((c) => `${c.schema}.${c.name}`) : [],
         kept_as_archive: p.layout.retention?.action === 'archive' ? p.retire.map((c) => `${c.schema}.${c.name}`) : [],
@@ -193,7 +238,11 @@ async function maintainTables(ctx: StageContext, input: MaintainInput = {}): Pro
         steps: [...steps.create.map((c) => c.step), ...steps.retire],
       };
       results.push(result);
-      if (o.dryRun) continue;
+      if (o.dryRun) {
+        // What the run would move, as `created` and `detached` say what it would do.
+        result.default_rows_moved = steps.create.reduce((n, c) => n + c.rowsInDefault, 0);
+        continue;
+      }
       for (const c of steps.create) {
         const held = await runGuarded(db, async (trx) => {
           const t0 = performance.now();

@@ -14,7 +14,11 @@ export function registerMaintain(program: CommandKit['program']): void {
       action((g, o) =>
         runCommand({ name: 'maintain', config: 'required' }, g, async (ctx) => {
           const result = await runMaintain(ctx.stage(), parseStageInput('maintain', maintainInputSchema, o));
-          const lines = result.tables.map((t) => `  ${t.table} (${t.partitioned}): ${t.created.length} created, ${t.default_rows_moved} row(s) moved out of the DEFAULT${t.default_rows_left > 0 ? ` (${t.default_rows_left} with a NULL range key stay)` : ''}, ${t.detached.length} detached (${t.dropped.length} dropped, ${t.kept_as_archive.length} kept)${result.dry_run ? '' : `; longest lock ${t.lock_held_ms} ms`}`);
+          const lines = result.tables.flatMap((t) => [
+            `  ${t.table} (${t.partitioned}): ${t.created.length} created, ${t.default_rows_moved} row(s) moved out of the DEFAULT${t.default_rows_left > 0 ? ` (${t.default_rows_left} stay)` : ''}, ${t.detached.length} detached (${t.dropped.length} dropped, ${t.kept_as_archive.length} kept)${result.dry_run ? '' : `; longest lock ${t.lock_held_ms} ms`}`,
+            ...(t.retention_held ? [`    ${t.retention_held}`] : []),
+            ...t.notes.map((n) => `    ${n}`),
+          ]);
           const head = !result.changed ? 'maintain: nothing to do' : result.dry_run ? 'maintain — DRY RUN, nothing changed:' : `maintain: done; audit row ${result.audit_id}`;
           const script = result.dry_run && result.changed ? ['', renderSteps(result.tables.flatMap((t) => t.steps))] : [];
           return { ok: result.ok, result, human: [head, ...lines, ...script].join('\n') };
