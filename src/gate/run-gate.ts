@@ -167,7 +167,10 @@ export async function runGate(ctx: StageContext, input: GateInput = {}): Promise
   const resetOk = resets.length > 0 && (!enforce || (env.GATEC_RESET_IMPL === 'scope_purge' && resetErrors.length === 0 && deleteTotal === 0)) && !(env.GATEC_RESET_PURGE_FAIL_ON_DELETE && deleteTotal > 0);
   add({
     name: 'reset_policy', status: resetOk ? 'pass' : 'fail',
-    detail: resets.length === 0 ? 'no reset ran (the perf matrix failed)' : `${env.GATEC_RESET_IMPL}, mode ${env.GATEC_RESET_PURGE_MODE}: ${deleteTotal} table(s) needed a DELETE${resetErrors.length > 0 ? `; ${resetErrors.join('; ')}` : ''}${enforce ? ' (partition-first enforced)' : ''}`,
+    detail:
+      resets.length === 0
+        ? 'no reset ran (the perf matrix failed)'
+        : `${env.GATEC_RESET_IMPL}, mode ${env.GATEC_RESET_PURGE_MODE}: ${resetErrors.length > 0 ? `the reset was refused: ${resetErrors.join('; ')}` : `${deleteTotal} table(s) needed a DELETE`}${enforce ? ' (partition-first enforced)' : ''}`,
     figures: { purge_delete_strategy_tables_total: deleteTotal },
     ...(resetOk ? {} : { fix: 'isolate the perf scope in every table (partgov isolate), or give range tables a list sub-partition for it' }),
   }, await evidence('06_reset_policy.json', { reset_policy_ok: resetOk, enforce, impl: env.GATEC_RESET_IMPL, mode: env.GATEC_RESET_PURGE_MODE, fail_on_delete: env.GATEC_RESET_PURGE_FAIL_ON_DELETE, purge_delete_strategy_tables_total: deleteTotal, resets }));

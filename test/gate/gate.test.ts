@@ -42,7 +42,7 @@ afterAll(async () => t.drop());
 interface Summary {
   run_id: string;
   ok: boolean;
-  checks: { name: string; status: string; evidence: string | null }[];
+  checks: { name: string; status: string; detail: string; evidence: string | null }[];
   required_scale_ok: boolean;
   reset_policy_ok: boolean;
   purge_delete_strategy_tables_total: number;
@@ -153,6 +153,10 @@ describe('gate', () => {
     expect(statusOf(s, 'reset_policy')).toBe('fail');
     expect(s).toMatchObject({ ok: false, reset_policy_ok: false });
     expect(s.purge_delete_strategy_tables_total).toBeGreaterThan(0);
+    // In partition mode the reset is refused, and the check says so (not "0 table(s) needed a DELETE").
+    const refused = (await gate({ GATEC_RESET_PURGE_MODE: 'partition', GATEC_PARTITION_READ_SHADOW_CHECK: 'false' }, [], file)).json<Summary>();
+    expect(statusOf(refused, 'reset_policy')).toBe('fail');
+    expect(refused.checks.find((c) => c.name === 'reset_policy')!.detail).toMatch(/^scope_purge, mode partition: the reset was refused: \[purge-needs-delete\] .*memory_nodes/s);
   });
 
   it('fails verify on a differing row and shadow-read on a changed order, naming each', async () => {
