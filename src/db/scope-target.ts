@@ -1,6 +1,6 @@
 import { sql, type RawBuilder } from 'kysely';
 import type { PartgovConfig, TableConfig } from '../config/config-schema.js';
-import { InputInvalidError } from '../errors.js';
+import { InputInvalidError, shellWord } from '../errors.js';
 
 /** One tenant's scope: what purge, restore and isolate act on. */
 export interface ScopeTarget {
@@ -43,7 +43,7 @@ export function parseScopeTarget(input: { tenantId?: string | undefined; scope?:
   const expected = `${tenantId}/${scope}`;
   if (input.confirm !== expected) {
     throw new InputInvalidError(`${verb} needs --confirm ${JSON.stringify(expected)} exactly (${input.confirm === undefined ? 'it is missing' : `got ${JSON.stringify(input.confirm)}`})`, {
-      fix: `retype the target: --confirm '${expected}'`,
+      fix: `retype the target: --confirm ${shellWord(expected)}`,
     });
   }
   return { tenantId, scope };
@@ -56,6 +56,13 @@ export interface ScopeSelector {
   /** The column that identifies the (tenant, scope) pair and usually partitions the table; null when unknown (range without a key). */
   keyColumn: string | null;
   keyValue: string | null;
+  /**
+   * Whether the key value stands for this (tenant, scope) alone, so a partition
+   * of that value holds no other scope's rows: not when the key is the tenant
+   * column (every scope of the tenant shares it), the scope column (every
+   * tenant's scope of that name), or a format without {tenant} or {scope}.
+   */
+  keyIdentifiesScope: boolean;
   target: ScopeTarget;
 }
 
@@ -80,10 +87,16 @@ export function scopeSelector(config: PartgovConfig, table: TableConfig, target:
   }
   const keyColumn = scopeKeyColumn(table);
   let keyValue: string | null = null;
-  if (keyColumn === table.scope_column) keyValue = target.scope;
-  else if (keyColumn === table.tenant_column) keyValue = target.tenantId;
-  else if (keyColumn !== null) keyValue = formatScopeKey(table.scope_key_format ?? config.purge.scope_key_format, target);
-  return { tenantColumn: table.tenant_column, scopeColumn: table.scope_column, keyColumn, keyValue, target };
+  let keyIdentifiesScope = false;
+  if (keyColumn === table.scope_column || keyColumn === table.tenant_column) {
+    keyValue = keyColumn === table.scope_column ? target.scope : target.tenantId;
+    keyIdentifiesScope = table.scope_column === table.tenant_column;
+  } else if (keyColumn !== null) {
+    const format = table.scope_key_format ?? config.purge.scope_key_format;
+    keyValue = formatScopeKey(format, target);
+    keyIdentifiesScope = format.includes('{tenant}') && format.includes('{scope}');
+  }
+  return { tenantColumn: table.tenant_column, scopeColumn: table.scope_column, keyColumn, keyValue, keyIdentifiesScope, target };
 }
 
 /**

@@ -95,10 +95,20 @@ async function planTable(db: PartgovKysely, config: PartgovConfig, table: TableC
     candidates = await leavesForKey(db, live, leaves, selector.keyColumn, selector.keyValue);
   }
   if (candidates.length === 0) return { ...base, strategy: 'none', leaves: [], rows: 0, rows_exact: true };
-  const dedicated =
+  const ownsLeaves =
     selector.keyColumn !== null &&
     selector.keyValue !== null &&
     (await Promise.all(candidates.map((l) => isDedicatedLeaf(db, l, selector.keyColumn!, selector.keyValue!)))).every(Boolean);
+  // A partition of a key that is the tenant alone (or the scope alone) holds the tenant's other
+  // scopes too: emptying it would take their rows. Only the scope's own rows may go: a DELETE.
+  if (ownsLeaves && !selector.keyIdentifiesScope) {
+    const shared = selector.keyColumn === table.tenant_column ? `every scope of tenant ${JSON.stringify(target.tenantId)}` : selector.keyColumn === table.scope_column ? `scope ${JSON.stringify(target.scope)} of every tenant` : `every scope whose key is ${JSON.stringify(selector.keyValue)}`;
+    return {
+      ...base, strategy: 'pruned_delete', leaves: candidates.map(toLeaf), rows: await count(), rows_exact: true,
+      note: `its partition for ${selector.keyColumn} = ${JSON.stringify(selector.keyValue)} holds ${shared}, so a TRUNCATE would take other scopes' rows`,
+    };
+  }
+  const dedicated = ownsLeaves;
   // A foreign key into a partition makes PostgreSQL refuse its TRUNCATE (the referencing parent would have to be
   // truncated too): such a scope is DELETEd, referencing rows first, and partition mode says why.
   const referenced = dedicated

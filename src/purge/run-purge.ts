@@ -200,7 +200,8 @@ async function assertPurgeAllowed(db: PartgovDatabase['db'], o: PurgeOptions, ta
   let exists = false;
   for (const p of plans) {
     const sel = p.selector;
-    if (sel.keyColumn !== null && sel.keyValue !== null && sel.keyColumn !== sel.tenantColumn && sel.keyColumn !== sel.scopeColumn) {
+    // A key formed without {tenant} or {scope} is shared by other scopes by design: their rows under it are expected.
+    if (sel.keyColumn !== null && sel.keyValue !== null && sel.keyIdentifiesScope && sel.keyColumn !== sel.tenantColumn && sel.keyColumn !== sel.scopeColumn) {
       // A TRUNCATE takes the whole partition, so its rows must all be this tenant's scope. Without an archive
       // the first 10,000 are read (a wrong scope_key_format fails them all) so the purge stays O(1); with one,
       // every row is (the archive must hold exactly what the TRUNCATE removes). A DELETE's predicate names
@@ -225,7 +226,10 @@ async function assertPurgeAllowed(db: PartgovDatabase['db'], o: PurgeOptions, ta
     const deleting = plans.filter(needsDelete);
     if (deleting.length > 0) {
       refuse('purge-needs-delete', `partition mode purges only by TRUNCATE/DROP of dedicated partitions, and these tables hold the scope's rows among other scopes' (a DELETE would be needed):\n${deleting.map((p) => `  - ${p.table}: ${p.strategy}, ${p.rows} row(s) in ${p.leaves.length} partition(s)${p.note ? ` (${p.note})` : ''}`).join('\n')}`,
-        `isolate the scope first (\`partgov isolate --tenant-id ${shellWord(target.tenantId)} --scope ${shellWord(target.scope)} --confirm ${shellWord(label)}\`), or pass --mode auto to DELETE in the scope's own partitions`, { tables: deleting.map((p) => p.table) });
+        deleting.some((p) => p.selector.keyColumn !== null && !p.selector.keyIdentifiesScope)
+          ? 'a partition per tenant (or per scope name) cannot be emptied for one scope: partition by a key formed from both (tables[].scope_key_column, e.g. "{tenant}:{scope}") and isolate that, or pass --mode auto to DELETE only the scope\'s rows inside its partition'
+          : `isolate the scope first (\`partgov isolate --tenant-id ${shellWord(target.tenantId)} --scope ${shellWord(target.scope)} --confirm ${shellWord(label)}\`), or pass --mode auto to DELETE in the scope's own partitions`,
+        { tables: deleting.map((p) => p.table) });
     }
   }
   if (o.settings.appEnv === 'prod') {

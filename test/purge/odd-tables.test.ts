@@ -32,16 +32,24 @@ beforeAll(async () => {
 afterAll(async () => t.drop());
 
 describe('purge and isolate on an odd table: long non-ASCII name, quotes in the schema, integer partition key, uuid ids', () => {
-  it('isolates tenant 7 online, purges it by TRUNCATE with an archive, restores it exactly', async () => {
+  it('isolates tenant 7 online; its partition holds every scope of tenant 7, so a purge of 7/all deletes only that scope\'s rows (partition mode refuses: a TRUNCATE took 7/other too), with an archive restored exactly', async () => {
     const config = parseConfig({ tables: [{ schema, name, layout: { type: 'isolatable', key: 'Tenant No', partitions: 4 }, tenant_column: 'Tenant No', scope_column: 'Scope Name' }] });
     const before = await sql<{ n: number; d: string }>`select count(*)::int as n, md5(string_agg(t::text, '|' order by id)) as d from ${sql.id(schema, name)} t where "Tenant No" = 7`.execute(t.db);
     const iso = await runIsolate(stageFor(t, config, { settings }), { tenantId: '7', scope: 'all', confirm: '7/all' });
     expect(iso.tables[0]).toMatchObject({ action: 'moved', rows_moved: 100 });
     expect(Buffer.byteLength(iso.tables[0]!.partition.split('.').at(-1)!, 'utf8')).toBeLessThanOrEqual(63);
+    // Another scope of tenant 7 arrives in the tenant's partition.
+    await sql`insert into ${sql.id(schema, name)} ("Tenant No", "Scope Name", body) values (7, 'other', 'keep me')`.execute(t.db);
+    const refused = await runPurge(stageFor(t, config, { settings }), { tenantId: '7', scope: 'all', confirm: '7/all' }).catch((e: unknown) => e);
+    expect((refused as { exitCode?: number }).exitCode).toBe(3);
+    expect((refused as Error).message).toMatch(/\[purge-needs-delete\][\s\S]*its partition for Tenant No = "7" holds every scope of tenant "7", so a TRUNCATE would take other scopes' rows/);
+    expect((await sql<{ n: number }>`select count(*)::int as n from ${sql.id(schema, name)} where "Tenant No" = 7`.execute(t.db)).rows[0]!.n).toBe(101);
     const dir = await mkdtemp(path.join(os.tmpdir(), 'partgov-odd-'));
-    const purged = await runPurge(stageFor(t, config, { settings }), { tenantId: '7', scope: 'all', confirm: '7/all', archive: dir });
-    expect(purged.tables[0]).toMatchObject({ strategy: 'truncate_partition', rows: 100, rows_exact: true });
-    expect((await sql<{ n: number }>`select count(*)::int as n from ${sql.id(schema, name)} where "Tenant No" = 7`.execute(t.db)).rows[0]!.n).toBe(0);
+    const purged = await runPurge(stageFor(t, config, { settings }), { tenantId: '7', scope: 'all', confirm: '7/all', archive: dir, mode: 'auto' });
+    expect(purged.tables[0]).toMatchObject({ strategy: 'pruned_delete', rows: 100, rows_exact: true });
+    const left = await sql<{ scope: string; body: string }>`select "Scope Name" as scope, body from ${sql.id(schema, name)} where "Tenant No" = 7`.execute(t.db);
+    expect(left.rows).toEqual([{ scope: 'other', body: 'keep me' }]);
+    await sql`delete from ${sql.id(schema, name)} where "Tenant No" = 7 and "Scope Name" = 'other'`.execute(t.db);
     const restored = await runRestore(stageFor(t, config, { settings }), { archive: purged.archive!.dir, confirm: '7/all' });
     expect(restored.tables[0]!.checksum_matches).toBe(true);
     const after = await sql<{ n: number; d: string }>`select count(*)::int as n, md5(string_agg(t::text, '|' order by id)) as d from ${sql.id(schema, name)} t where "Tenant No" = 7`.execute(t.db);

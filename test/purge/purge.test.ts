@@ -211,7 +211,7 @@ describe('refusals: each exits 2 or 3 and changes nothing', () => {
     const prod = { APP_ENV: 'prod' };
     const results = await Promise.all(inputCases.map(([, args]) => runCli([...base, ...args])));
     results.forEach((res, i) => expect({ case: inputCases[i]![0], code: res.code }).toEqual({ case: inputCases[i]![0], code: inputCases[i]![2] }));
-    expect(results[0]!.stderr).toContain("--confirm 'acme/perf'");
+    expect(results[0]!.stderr).toContain('retype the target: --confirm acme/perf');
 
     const active = await runCli([...base, ...ok, '--confirm', 'acme/perf', '--table', 'Notes'], { env: prod });
     expect(active.code).toBe(3);
