@@ -52,6 +52,8 @@ export interface IsolateResult extends StageVerdict {
   scope_key: string;
   dry_run: boolean;
   tables: IsolateTableResult[];
+  /** Tables whose partition key is shared by the tenant's other scopes (or other tenants' scope of this name): the partition holds them too. */
+  notes: string[];
   audit_id: string | null;
 }
 
@@ -144,8 +146,12 @@ async function isolateScope(ctx: StageContext, raw: IsolateInput): Promise<Omit<
     const results: IsolateTableResult[] = [];
     const plans: { t: IsolateTarget; steps: ReturnType<typeof isolateSteps> | null; hashLeaf: PartitionModel | null; partition: string; move: ScopeMove | null; hasRows: boolean }[] = [];
     let keyValue = '';
+    const notes: string[] = [];
     for (const table of tables) {
       const sel = scopeSelector(o.config, table, target);
+      if (!sel.keyIdentifiesScope) {
+        notes.push(`${table.schema}.${table.name}: the partition is for ${sel.keyColumn} = ${JSON.stringify(sel.keyValue)}, which other scopes share, so it holds them too; purge of one scope deletes only its rows there (partition mode refuses, --mode auto)`);
+      }
       const root = await requirePartitionedTable(db, table);
       const tree = await readPartitionTree(db, root);
       const t: IsolateTarget = { table, root, tree, keyColumn: sel.keyColumn!, keyValue: sel.keyValue! };
@@ -184,7 +190,7 @@ async function isolateScope(ctx: StageContext, raw: IsolateInput): Promise<Omit<
     };
     if (input.dryRun) {
       for (const p of plans) results.push({ table: `${p.t.table.schema}.${p.t.table.name}`, partitioned: `${p.t.root.schema}.${p.t.root.name}`, partition: p.partition, action: p.steps ? (p.hasRows ? 'moved' : 'created') : 'already_isolated', default_leaf: p.hashLeaf ? `${p.hashLeaf.schema}.${p.hashLeaf.name}` : null, rows_moved: 0, lock_held_ms: 0, steps: stepsOf(p) });
-      return { tenant_id: target.tenantId, scope: target.scope, scope_key: keyValue, dry_run: true, tables: results, audit_id: null };
+      return { tenant_id: target.tenantId, scope: target.scope, scope_key: keyValue, dry_run: true, tables: results, notes, audit_id: null };
     }
     const guard = { lockTimeoutMs: o.settings.lockTimeoutMs, statementTimeoutMs: o.settings.statementTimeoutMs, retries: o.settings.lockRetries, onRetry: o.onRetry };
     for (const p of plans) {
@@ -251,7 +257,7 @@ async function isolateScope(ctx: StageContext, raw: IsolateInput): Promise<Omit<
     }
     const auditId = await writeAudit(db, { command: 'isolate', table: labels.join(', '), appEnv: o.settings.appEnv, tenantId: target.tenantId, scope: target.scope }, 'succeeded',
       results.flatMap((r) => r.steps.map((s) => ({ ...s, status: 'succeeded' as const }))), { tables: results.map((r) => ({ table: r.table, partition: r.partition, action: r.action, lock_held_ms: r.lock_held_ms })) });
-    return { tenant_id: target.tenantId, scope: target.scope, scope_key: keyValue, dry_run: false, tables: results, audit_id: auditId };
+    return { tenant_id: target.tenantId, scope: target.scope, scope_key: keyValue, dry_run: false, tables: results, notes, audit_id: auditId };
   };
   try {
     return await withAdvisoryLocks(db, 'partitions', labels, work);

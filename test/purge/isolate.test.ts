@@ -52,6 +52,7 @@ describe('isolate a new scope', () => {
       expect(withoutWriter(await allDigests(t.db))).toEqual(withoutWriter(before));
 
       const r = await runIsolate(stageFor(t, config, { settings }), { tenantId: 'umbrella', scope: 'new', confirm: 'umbrella/new' });
+      expect(r.notes).toEqual([]); // scope_key is "{tenant}:{scope}": the partition is the scope's alone
       expect(r.scope_key).toBe('umbrella:new');
       expect(r.tables[0]!.action).toBe('created');
       expect(r.tables[0]!.default_leaf).toMatch(/^Tenant Data\.Notes_default_p\d$/);

@@ -37,6 +37,7 @@ describe('purge and isolate on an odd table: long non-ASCII name, quotes in the 
     const before = await sql<{ n: number; d: string }>`select count(*)::int as n, md5(string_agg(t::text, '|' order by id)) as d from ${sql.id(schema, name)} t where "Tenant No" = 7`.execute(t.db);
     const iso = await runIsolate(stageFor(t, config, { settings }), { tenantId: '7', scope: 'all', confirm: '7/all' });
     expect(iso.tables[0]).toMatchObject({ action: 'moved', rows_moved: 100 });
+    expect(iso.notes).toEqual([`${schema}.${name}: the partition is for Tenant No = "7", which other scopes share, so it holds them too; purge of one scope deletes only its rows there (partition mode refuses, --mode auto)`]);
     expect(Buffer.byteLength(iso.tables[0]!.partition.split('.').at(-1)!, 'utf8')).toBeLessThanOrEqual(63);
     // Another scope of tenant 7 arrives in the tenant's partition.
     await sql`insert into ${sql.id(schema, name)} ("Tenant No", "Scope Name", body) values (7, 'other', 'keep me')`.execute(t.db);

@@ -19,7 +19,7 @@ export function registerIsolate(program: CommandKit['program']): void {
             : `  ${t.table}: ${result.dry_run ? 'would create' : 'created'} ${t.partition}${result.dry_run ? '' : `, exclusive locks held ${t.lock_held_ms} ms`} (only ${t.default_leaf} checked under the lock)`);
           const head = `isolate ${result.tenant_id}/${result.scope} (key ${JSON.stringify(result.scope_key)})${result.dry_run ? ' — DRY RUN, nothing changed' : ''}:`;
           const script = result.dry_run ? ['', renderSteps(result.tables.flatMap((t) => t.steps))] : [`  add ${JSON.stringify(result.scope_key)} to tables[].layout.isolated so plan and verify expect the partition`];
-          return { ok: result.ok, result, human: [head, ...lines, ...script].join('\n') };
+          return { ok: result.ok, result, human: [head, ...lines, ...result.notes.map((n) => `  note: ${n}`), ...script].join('\n') };
         }),
       ),
     );
