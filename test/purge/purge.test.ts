@@ -245,3 +245,18 @@ describe('refusals: each exits 2 or 3 and changes nothing', () => {
     expect(await allDigests(t.db)).toEqual(before);
   });
 });
+
+describe('the purge report', () => {
+  it('a table without a row of the scope says "nothing to purge", not a DELETE strategy', async () => {
+    await insertScopeRows(t.db, 'Edges', 'solo', 'only', 10);
+    try {
+      const r = await runCli(['purge', '--config', configFile, '--database-url', t.url, '--tenant-id', 'solo', '--scope', 'only', '--confirm', 'solo/only', '--mode', 'auto', '--dry-run']);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toContain('  Tenant Data.Edges: pruned_delete (1 partition(s), 10 row(s))\n');
+      expect(r.stdout).toContain('  Tenant Data.Notes: nothing to purge (no row of the scope)\n');
+      expect(r.stdout).toContain('  Tenant Data.Outbox: nothing to purge (no row of the scope)\n');
+    } finally {
+      await sql`delete from ${sql.id(schema, 'Edges')} where "Tenant" = 'solo'`.execute(t.db);
+    }
+  });
+});

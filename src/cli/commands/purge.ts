@@ -8,8 +8,12 @@ import { action, example, inputOptions, scopeTargetOptions, type CommandKit } fr
 function renderPurge(r: PurgeResult): string {
   const lines = r.tables.map((t) => {
     const rows = `${t.rows_exact ? '' : '~'}${t.rows} row(s)`;
-    const what = t.strategy === 'none' ? 'no partition can hold the scope' : `${t.partitions.length} partition(s), ${rows}`;
-    const done = r.dry_run || t.strategy === 'none' ? '' : `; ${t.ms} ms, exclusive lock ${t.lock_held_ms} ms${t.archive_table_rows_deleted !== null ? `; ${t.archive_table_rows_deleted} row(s) removed from the kept legacy table too` : ''}`;
+    // A DELETE strategy over no row of the scope ran nothing: say that, not "delete".
+    if (t.strategy === 'none' || ((t.strategy === 'delete' || t.strategy === 'pruned_delete') && t.rows_exact && t.rows === 0)) {
+      return `  ${t.table}: nothing to purge (${t.strategy === 'none' ? 'no partition can hold the scope' : 'no row of the scope'})`;
+    }
+    const what = `${t.partitions.length} partition(s), ${rows}`;
+    const done = r.dry_run ? '' : `; ${t.ms} ms, exclusive lock ${t.lock_held_ms} ms${t.archive_table_rows_deleted !== null ? `; ${t.archive_table_rows_deleted} row(s) removed from the kept legacy table too` : ''}`;
     return `  ${t.table}: ${t.strategy} (${what})${done}`;
   });
   const head = r.dry_run
