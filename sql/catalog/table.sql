@@ -6,7 +6,11 @@ select c.oid::int8::text as oid,
        greatest(c.reltuples, 0)::int8::text as row_estimate,
        pg_total_relation_size(c.oid)::text as total_bytes,
        pg_get_partkeydef(c.oid) as partition_key,
-       pg_get_userbyid(c.relowner) as owner
+       pg_get_userbyid(c.relowner) as owner,
+       -- Old-style (INHERITS) children of an ordinary table: reading it reads them too.
+       case when c.relkind = 'r' then array(
+         select cn.nspname || '.' || cc.relname from pg_inherits i join pg_class cc on cc.oid = i.inhrelid
+         join pg_namespace cn on cn.oid = cc.relnamespace where i.inhparent = c.oid order by 1) else '{}' end as inheritance_children
 from pg_class c
 join pg_namespace n on n.oid = c.relnamespace
 where n.nspname = $1 and c.relname = $2 and c.relkind in ('r', 'p')

@@ -16,8 +16,9 @@ const stripNotValid = (def: string) => def.replace(/\s+NOT VALID\s*$/i, '').trim
  * both catalogs: a NOT NULL the legacy lacks (a nullable column that became
  * part of the partitioned primary key), a CHECK or FOREIGN KEY the legacy
  * lacks or has NOT VALID, a changed column type, a shadow-only column without
- * a default, and a range layout with no DEFAULT partition (rows dated outside
- * the premade partitions). Uniqueness is not in the list: the shadow's keys
+ * a default, a range layout with no DEFAULT partition (rows dated outside
+ * the premade partitions), and old-style INHERITS children, whose writes the
+ * legacy table's triggers never see. Uniqueness is not in the list: the shadow's keys
  * are the legacy's widened by the partition key, so they are weaker.
  */
 export function shadowCompatibilityProblems(pair: ShadowPair, table: TableConfig): CompatibilityProblem[] {
@@ -64,6 +65,14 @@ export function shadowCompatibilityProblems(pair: ShadowPair, table: TableConfig
         fix: `validate it on the legacy table (alter table ${legacyRef} validate constraint ${l.name}; it takes no exclusive lock), or repair the violating rows; then run sync enable again`,
       });
     }
+  }
+  const children = L.inheritanceChildren;
+  if (children.length > 0) {
+    problems.push({
+      object: `inheritance of ${legacyRef}`,
+      problem: `${legacyRef} has ${children.length} inheritance child table(s) (${children.slice(0, 5).join(', ')}${children.length > 5 ? ', …' : ''}): the copy reads their rows with ${L.name}'s, but a write to a child fires the child's triggers, not the sync triggers on ${L.name}, so the shadow would miss it and cutover would lose it`,
+      fix: `partgov moves one ordinary table: fold the children into it first (per child: insert into only ${legacyRef} select * from only <child>; alter table <child> no inherit ${legacyRef}), or configure each child as a table of its own`,
+    });
   }
   if (table.layout.type === 'range' && !table.layout.default_partition) {
     problems.push({

@@ -113,6 +113,8 @@ export interface TableModel {
   readonly owner: string;
   readonly rowEstimate: number;
   readonly totalBytes: number;
+  /** `schema.name` of tables that INHERIT from this ordinary table (their rows are read with it; their writes fire their own triggers). */
+  readonly inheritanceChildren: readonly string[];
   readonly columns: readonly ColumnModel[];
   readonly constraints: readonly ConstraintModel[];
   readonly indexes: readonly IndexModel[];
@@ -149,6 +151,7 @@ interface TableRow {
   total_bytes: string;
   partition_key: string | null;
   owner: string;
+  inheritance_children: string[];
 }
 
 const constraintKinds: Record<string, ConstraintKind> = {
@@ -236,6 +239,7 @@ export async function introspectTable(db: PartgovKysely, ref: TableRef): Promise
     owner: row.owner,
     rowEstimate: Number(row.row_estimate),
     totalBytes: Number(row.total_bytes),
+    inheritanceChildren: Object.freeze([...row.inheritance_children]),
     columns: Object.freeze(
       columns.map((c) =>
         Object.freeze({

@@ -98,6 +98,14 @@ async function tableChecks(db: PartgovKysely, t: TableConfig): Promise<Preflight
         }
       : { name: `key_column:${label}`, status: 'pass', detail: `key ${keyColumnsOf(t).join(', ')} present` },
   );
+  if (model && model.inheritanceChildren.length > 0) {
+    checks.push({
+      name: `inheritance:${label}`,
+      status: 'fail',
+      detail: `${label} has inheritance child table(s) ${model.inheritanceChildren.join(', ')}: their rows are read with it, their writes bypass its sync triggers (sync enable refuses)`,
+      fix: `fold the children into ${label} (insert into only <parent> select * from only <child>; alter table <child> no inherit <parent>), or configure each child as a table of its own`,
+    });
+  }
   // While sync is on, the capture reads key columns by name: say whether renaming them is refused.
   const stateReady = (await sql<{ ok: boolean }>`select to_regclass('partgov.sync_guard') is not null as ok`.execute(db)).rows[0]!.ok;
   if (stateReady && ((await isSyncEnabled(db, t.schema, t.name, 'forward')) || (await isSyncEnabled(db, t.schema, t.name, 'reverse')))) checks.push(await ddlGuardCheck(db, t));

@@ -13,6 +13,7 @@ import { changeLogNames } from '../../src/changelog/change-log.js';
 import { resolveShadowPair } from '../../src/db/shadow-pair.js';
 import { runVerify } from '../../src/verify/run-verify.js';
 import { runCutover } from '../../src/cutover/run-cutover.js';
+import { runPreflight } from '../../src/preflight/run-preflight.js';
 import { createAppRole } from '../helpers/app-role.js';
 import { differingRows, prepareShadows } from '../helpers/fixtures.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database.js';
@@ -341,6 +342,21 @@ describe('sync enable refuses (exit 3, nothing changed) when the shadow would re
     expect(err.message).toMatch(/layout of public\.dated: the range layout has no DEFAULT partition/);
     expect(err.fix).toMatch(/"default_partition": true/);
     expect(await userTriggers('dated')).toEqual([]);
+  });
+
+  it('a table with old-style INHERITS children (their writes never reach its triggers); preflight fails naming them', async () => {
+    await sql`create table inherited (id bigint primary key, scope_key text not null, at date not null)`.execute(t.db);
+    await sql`create table "inherited 2025" (check (at < '2026-01-01')) inherits (inherited)`.execute(t.db);
+    await sql`insert into "inherited 2025" values (1, 'a', '2025-05-01')`.execute(t.db);
+    const config = parseConfig({ tables: [{ name: 'inherited', layout: { type: 'hash', key: 'scope_key', partitions: 2 } }] });
+    await prepareShadows(t, config);
+    const err = await syncRefusal(config);
+    expect(err.message).toMatch(/inheritance of public\.inherited: public\.inherited has 1 inheritance child table\(s\) \(public\.inherited 2025\): the copy reads their rows/);
+    expect(err.fix).toMatch(/alter table <child> no inherit public\.inherited/);
+    expect(await userTriggers('inherited')).toEqual([]);
+    // preflight connects by the settings' URL, as the CLI does.
+    const pre = await runPreflight(stageFor(t, config, { settings: resolveSettings({ databaseUrl: t.url }, {}, config) }), {});
+    expect(pre.checks.find((c) => c.name === 'inheritance:public.inherited')).toMatchObject({ status: 'fail', detail: expect.stringContaining('public.inherited 2025') });
   });
 
   it('a NOT VALID foreign key that the shadow validates', async () => {
