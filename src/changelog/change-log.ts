@@ -198,7 +198,8 @@ export function ddlGuardDdl(source: TableModel, label: string, log: ChangeLog, w
     ...(withEventTrigger
       ? [
           functionText.trim().replace(/;\s*$/, ''),
-          compileDdl(sql`do ${sql.lit(`begin if not exists (select 1 from pg_event_trigger where evtname = 'partgov_guard_synced_ddl') then create event trigger partgov_guard_synced_ddl on ddl_command_end when tag in ('ALTER TABLE') execute function partgov.guard_synced_ddl(); end if; end`)}`),
+          // CREATE TABLE too (an INHERITS child); one installed by an older partgov, with ALTER TABLE only, is replaced.
+          compileDdl(sql`do ${sql.lit(`begin if exists (select 1 from pg_event_trigger where evtname = 'partgov_guard_synced_ddl' and not evttags @> array['ALTER TABLE', 'CREATE TABLE']) then drop event trigger partgov_guard_synced_ddl; end if; if not exists (select 1 from pg_event_trigger where evtname = 'partgov_guard_synced_ddl') then create event trigger partgov_guard_synced_ddl on ddl_command_end when tag in ('ALTER TABLE', 'CREATE TABLE') execute function partgov.guard_synced_ddl(); end if; end`)}`),
         ]
       : []),
   ];

@@ -189,6 +189,12 @@ describe('the application keeps writing, as a non-owner role, once sync is on', 
       // Renaming a column the change log reads would fail every application write: the DDL guard refuses it.
       const guarded = await sql`alter table drifting rename column scope_key to scope`.execute(t.db).catch((e: unknown) => e);
       expect(String(guarded)).toMatch(/partgov: sync is on for public.drifting, whose change log reads column\(s\) scope_key/);
+      // An old-style child would take writes the capture never sees: refused too, created or attached.
+      const child = await sql`create table drifting_child () inherits (drifting)`.execute(t.db).catch((e: unknown) => e);
+      expect(String(child)).toMatch(/partgov: sync is on for public.drifting: its new inheritance child public\.drifting_child would take writes that its sync triggers never see/);
+      await sql`create table drifting_loner (like drifting)`.execute(t.db);
+      const attach = await sql`alter table drifting_loner inherit drifting`.execute(t.db).catch((e: unknown) => e);
+      expect(String(attach)).toMatch(/its new inheritance child public\.drifting_loner would take writes/);
       await sql`insert into drifting values (2001, 'k2', 'c', 'still writing')`.execute(db);
       await runSync(stageFor(t, config, { settings }), { table: config.tables[0]!.name, action: 'disable' });
       await sql`alter table drifting rename column scope_key to scope`.execute(t.db);
