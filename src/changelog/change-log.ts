@@ -46,6 +46,17 @@ export function captureTriggerNames(direction: SyncDirection = 'forward') {
 }
 
 /**
+ * Makes the capture triggers fire ALWAYS: a session with
+ * session_replication_role = replica (a logical replication subscriber's
+ * apply worker, a restore) skips ordinary triggers, and its writes would never
+ * reach the copy.
+ */
+export function captureAlwaysDdl(source: { schema: string; name: string }, direction: SyncDirection): string {
+  const names = Object.values(captureTriggerNames(direction));
+  return compileDdl(sql`alter table ${sql.id(source.schema, source.name)} ${sql.join(names.map((n) => sql`enable always trigger ${sql.id(n)}`))}`);
+}
+
+/**
  * Names of the change-log objects of the table whose changes are captured:
  * `<table>_<hash of schema.table>_changes` (forward) or `…_back` (reverse) in schema partgov.
  */
@@ -159,6 +170,7 @@ end`);
     triggers: [
       ...captureEvents.map((e) => compileDdl(sql`create trigger ${sql.id(names[e])} after ${sql.raw(e)} on ${legacy} for each row execute function ${fnId(e)}()`)),
       compileDdl(sql`create trigger ${sql.id(names.truncate)} after truncate on ${legacy} for each statement execute function ${truncate}()`),
+      captureAlwaysDdl(route.source, log.direction),
     ],
   };
 }

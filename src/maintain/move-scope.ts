@@ -131,6 +131,8 @@ end`);
     compileDdl(sql`revoke all on function ${sql.id('partgov', n.truncate)}() from public`),
     compileDdl(sql`create trigger partgov_isolate_capture after insert or update or delete on ${leaf} for each row execute function ${sql.id('partgov', n.capture)}()`),
     compileDdl(sql`create trigger partgov_isolate_truncate after truncate on ${leaf} for each statement execute function ${sql.id('partgov', n.truncate)}()`),
+    // ALWAYS: writes of a session in session_replication_role = replica must be followed too.
+    compileDdl(sql`alter table ${leaf} enable always trigger partgov_isolate_capture, enable always trigger partgov_isolate_truncate`),
   ]) {
     await run('capture', exec(text));
   }

@@ -4,8 +4,8 @@ import { withAdvisoryLock } from '../db/advisory-lock.js';
 import type { GuardRetryEvent } from '../db/run-guarded.js';
 import { resolveShadowPair } from '../db/shadow-pair.js';
 import type { PartgovKysely } from '../db/state-tables.js';
-import { changeLogDdl, changeLogNames, changeLogOf, ddlGuardDdl, dropChangeLogDdl, dropDdlGuardDdl } from '../changelog/change-log.js';
-import { findTableOid, requireTable } from '../db/catalog.js';
+import { captureAlwaysDdl, captureTriggerNames, changeLogDdl, changeLogNames, changeLogOf, ddlGuardDdl, dropChangeLogDdl, dropDdlGuardDdl } from '../changelog/change-log.js';
+import { findTableOid, requireTable, type TableRef } from '../db/catalog.js';
 import { objectNames } from '../db/object-names.js';
 import { sql } from 'kysely';
 import { sqlFileText } from '../db/sql-file.js';
@@ -159,7 +159,10 @@ async function syncTable(db: PartgovKysely, table: TableConfig, o: SyncOptions):
   return withAdvisoryLock(db, 'sync', label, () =>
     holdBackfillLock(db, label, 'enable', async () => {
       const superuser = (await sql<{ s: boolean }>`select rolsuper as s from pg_roles where rolname = current_user`.execute(db)).rows[0]?.s === true;
-      const texts = wasEnabled ? [] : [...changeLogDdl(pair, log), ...ddlGuardDdl(pair.legacy, label, log, superuser, sqlFileText('sync/guard-synced-ddl.sql'))];
+      // Enabled by an older partgov, whose capture did not fire ALWAYS: make it so (nothing else to do).
+      const texts = wasEnabled
+        ? (await captureFiresAlways(db, pair.legacy)) ? [] : [captureAlwaysDdl(pair.legacy, 'forward')]
+        : [...changeLogDdl(pair, log), ...ddlGuardDdl(pair.legacy, label, log, superuser, sqlFileText('sync/guard-synced-ddl.sql'))];
       const run = await runSteps(db, stepsOf('enable', texts), {
         dryRun: o.dryRun === true,
         guard: { ...guard, label: `sync enable ${label}` },
@@ -169,6 +172,13 @@ async function syncTable(db: PartgovKysely, table: TableConfig, o: SyncOptions):
       return { ...base, enabled: o.dryRun ? wasEnabled : true, steps: run.steps, entries_dropped: 0, replay: null, rejected_keys: await rejectedCount() };
     }),
   );
+}
+
+/** Whether every forward capture trigger on the table fires ALWAYS (tgenabled 'A'). */
+async function captureFiresAlways(db: PartgovKysely, table: TableRef): Promise<boolean> {
+  const r = await sql<{ n: number }>`select count(*)::int as n from pg_trigger t join pg_class c on c.oid = t.tgrelid join pg_namespace n on n.oid = c.relnamespace
+    where n.nspname = ${table.schema} and c.relname = ${table.name} and t.tgname = any(${Object.values(captureTriggerNames('forward'))}::text[]) and t.tgenabled <> 'A'`.execute(db);
+  return r.rows[0]!.n === 0;
 }
 
 async function disableSync(db: PartgovKysely, table: TableConfig, o: SyncOptions, wasEnabled: boolean): Promise<Omit<SyncResult, keyof StageVerdict>> {

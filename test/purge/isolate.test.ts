@@ -90,21 +90,30 @@ describe('isolate a new scope', () => {
     let running = true;
     const failures: string[] = [];
     let writes = 0;
+    // Worker 2 writes as a session in session_replication_role = replica (a subscriber's apply
+    // worker, a restore), which skips ordinary triggers: the move's capture must follow it too.
     const worker = async (w: number) => {
+      const exec = (q: ReturnType<typeof sql>) =>
+        w === 2
+          ? t.db.transaction().execute(async (trx) => {
+              await sql`set local session_replication_role = replica`.execute(trx);
+              await q.execute(trx);
+            })
+          : q.execute(pool.db);
       for (let i = 0; running; i++) {
         try {
           const k = i % 4;
           if (k === 0) {
-            await sql`with n as (insert into ${notes} ("Tenant", "Scope", "Scope Key", "Body") values ('acme', 'main', 'acme:main', ${`w${w}-${i}`}::text) returning *) insert into ${ref} select * from n`.execute(pool.db);
+            await exec(sql`with n as (insert into ${notes} ("Tenant", "Scope", "Scope Key", "Body") values ('acme', 'main', 'acme:main', ${`w${w}-${i}`}::text) returning *) insert into ${ref} select * from n`);
           } else if (k === 1) {
-            await sql`with u as (update ${notes} set "Body" = coalesce("Body", '') || '+' where "Scope Key" = 'acme:main' and id = (select max(id) - ${w * 3}::int from ${notes} where "Scope Key" = 'acme:main') returning *)
-              update ${ref} r set "Body" = u."Body" from u where r.id = u.id and r."Scope Key" = u."Scope Key"`.execute(pool.db);
+            await exec(sql`with u as (update ${notes} set "Body" = coalesce("Body", '') || '+' where "Scope Key" = 'acme:main' and id = (select max(id) - ${w * 3}::int from ${notes} where "Scope Key" = 'acme:main') returning *)
+              update ${ref} r set "Body" = u."Body" from u where r.id = u.id and r."Scope Key" = u."Scope Key"`);
           } else if (k === 2) {
-            await sql`with d as (delete from ${notes} where "Scope Key" = 'acme:main' and id = (select min(id) + ${w}::int from ${notes} where "Scope Key" = 'acme:main') returning *)
-              delete from ${ref} r using d where r.id = d.id and r."Scope Key" = d."Scope Key"`.execute(pool.db);
+            await exec(sql`with d as (delete from ${notes} where "Scope Key" = 'acme:main' and id = (select min(id) + ${w}::int from ${notes} where "Scope Key" = 'acme:main') returning *)
+              delete from ${ref} r using d where r.id = d.id and r."Scope Key" = d."Scope Key"`);
           } else {
             const key = `x:${(i + w) % 16}`;
-            await sql`with n as (insert into ${notes} ("Tenant", "Scope", "Scope Key", "Body") values ('x', ${key.slice(2)}::text, ${key}::text, 'n') returning *) insert into ${ref} select * from n`.execute(pool.db);
+            await exec(sql`with n as (insert into ${notes} ("Tenant", "Scope", "Scope Key", "Body") values ('x', ${key.slice(2)}::text, ${key}::text, 'n') returning *) insert into ${ref} select * from n`);
           }
           writes++;
         } catch (err) {
@@ -112,7 +121,7 @@ describe('isolate a new scope', () => {
         }
       }
     };
-    const workers = [0, 1].map(worker);
+    const workers = [0, 1, 2].map(worker);
     try {
       while (writes < 40) await new Promise((r) => setTimeout(r, 5));
       const r = await runIsolate(stageFor(t, config, { settings }), { tenantId: 'acme', scope: 'main', confirm: 'acme/main' });

@@ -79,6 +79,13 @@ describe('the application keeps writing, as a non-owner role, once sync is on', 
     const config = parseConfig({ tables: [{ schema: 'App Data', name: 'Ledger Lines', layout: { type: 'hash', key: 'Scope', partitions: 4 } }] });
     await withSyncedApp(config, async (db, table) => {
       const lines = sql`${sql.id('App Data', 'Ledger Lines')}`;
+      // The capture fires ALWAYS; one enabled by an older partgov (ORIGIN) is made so by enable.
+      const modes = async () => (await sql<{ m: string }>`select tgenabled as m from pg_trigger where tgrelid = '"App Data"."Ledger Lines"'::regclass and tgname like 'partgov_capture%' order by tgname`.execute(t.db)).rows.map((r) => r.m);
+      expect(await modes()).toEqual(['A', 'A', 'A', 'A']);
+      await sql`alter table ${lines} enable trigger partgov_capture_insert`.execute(t.db);
+      expect(await modes()).toContain('O');
+      await runSync(stageFor(t, config, { settings }), { table: table.name, action: 'enable' });
+      expect(await modes()).toEqual(['A', 'A', 'A', 'A']);
       const writes = async (round: number) => {
         await sql`insert into ${lines} ("Scope", amount, memo) values ('s1', ${round}, 'one'), ('s2', 2, null)`.execute(db);
         await sql`update ${lines} set amount = amount + 1 where id % 11 = ${round % 11}`.execute(db);
@@ -117,9 +124,18 @@ describe('the application keeps writing, as a non-owner role, once sync is on', 
         await sql`delete from "Odd Cols" where "value" % 17 = ${round % 17}`.execute(db);
       };
       await copyWhileWriting(config, table, writes, 5, 100);
+      // A session in session_replication_role = replica (a subscriber's apply worker, a restore)
+      // skips ordinary triggers: the capture is ALWAYS, so its writes reach the copy too.
+      const asReplica = (suffix: string) => t.db.transaction().execute(async (trx) => {
+        await sql`set local session_replication_role = replica`.execute(trx);
+        await sql`insert into "Odd Cols" values (${`replica ${suffix}`}, 'k2', 1, 'r', 'c', 1)`.execute(trx);
+        await sql`update "Odd Cols" set "v0" = ${`from replica ${suffix}`} where "value" % 19 = 0`.execute(trx);
+      });
+      await asReplica('forward');
       expect((await runVerify(stageFor(t, config))).ok).toBe(true);
 
       await runCutover(stageFor(t, config, { settings }), { table: table.name, confirm: 'Odd Cols' });
+      await asReplica('reverse');
       for (let round = 6; round < 9; round++) await writes(round); // now into the partitioned table, logged for the archive
       const pair = await resolveShadowPair(t.db, table, { legacy: 'Odd Cols_legacy', shadow: 'Odd Cols' });
       await replayChanges(t.db, pair, { direction: 'reverse', lockTimeoutMs: 1000, statementTimeoutMs: 0 });
