@@ -10,7 +10,7 @@ import { archiveNameOf, resolveShadowPair, type ShadowPair } from '../db/shadow-
 import type { PartgovKysely } from '../db/state-tables.js';
 import { dropChangeLogDdl, dropDdlGuardDdl } from '../changelog/change-log.js';
 import { drainInTransaction, listRejectedKeys, replayChanges, routeLabel } from '../changelog/replay-changes.js';
-import { isSyncEnabled } from '../changelog/sync-state.js';
+import { disabledCaptureTriggers, isSyncEnabled } from '../changelog/sync-state.js';
 import { InputInvalidError, SafetyRefusedError, shellWord } from '../errors.js';
 import { lastSucceeded, latestRun } from '../state/run-ledger.js';
 import { assertStateSchema } from '../state/state-schema.js';
@@ -192,6 +192,15 @@ async function swapTable(db: PartgovKysely, table: TableConfig, direction: 'cuto
   const pair = direction === 'cutover' ? await resolveShadowPair(db, table) : await resolveShadowPair(db, table, { legacy: archive, shadow: table.name });
   return withAdvisoryLock(db, 'cutover', label, async () => {
     const plan = await planSwap(db, pair, table, direction);
+    // A disabled capture trigger let writes by unlogged: the copy the swap hands over lacks them.
+    const off = await disabledCaptureTriggers(db, table.schema, table.name, direction === 'cutover' ? 'forward' : 'reverse');
+    if (off.length > 0) {
+      const copy = direction === 'cutover' ? `the shadow ${pair.shadow.name}` : `the archive ${archive}`;
+      refuse(`${direction}-capture-disabled`, `change-log trigger(s) ${off.join(', ')} on ${label} are disabled: writes made while they were off are in neither the log nor ${copy}, and the swap would lose them`,
+        direction === 'cutover'
+          ? `run \`partgov sync enable --table ${shellWord(table.name)}\` (it enables them again), then verify; if verify fails, \`partgov backfill --restart\`, verify, and cut over`
+          : `enable them (alter table ${label} enable always trigger …), then \`partgov verify --table ${shellWord(table.name)}\`: if the archive misses writes, do not roll back`);
+    }
     if (direction === 'cutover') await assertReadyForCutover(db, pair, table, plan);
     else {
       const refused = plan.objects.filter((x) => x.action === 'refused');

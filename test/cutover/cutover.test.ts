@@ -187,6 +187,15 @@ describe('cutover refuses before any lock (exit 3, nothing changed)', () => {
     await sql`create table "Shop"."Refusal Lines" (id int primary key, order_id bigint references "Shop"."Refusals" (id))`.execute(t.db);
     await expectRefusal(/foreign key Refusal Lines_order_id_fkey on "Shop"."Refusal Lines"/);
     await sql`drop table "Shop"."Refusal Lines"`.execute(t.db);
+    // A capture trigger someone disabled let writes by unlogged: refused until sync enable turns it on again.
+    await sql`alter table "Shop"."Refusals" disable trigger partgov_capture_update`.execute(t.db);
+    const off = await runCutover(stageFor(t, config, { settings }), { table: table.name, confirm: 'Refusals' }).catch((e: unknown) => e);
+    expect((off as SafetyRefusedError).ruleId).toBe('cutover-capture-disabled');
+    expect((off as Error).message).toMatch(/change-log trigger\(s\) partgov_capture_update on Shop\.Refusals are disabled/);
+    expect(await sql<{ n: number }>`select count(*)::int as n from pg_class where relname = 'Refusals_legacy'`.execute(t.db).then((r) => r.rows[0]!.n)).toBe(0);
+    await runSync(stageFor(t, config, { settings }), { table: table.name, action: 'enable' });
+    const modes = await sql<{ m: string }>`select distinct tgenabled as m from pg_trigger where tgrelid = '"Shop"."Refusals"'::regclass and tgname like 'partgov_capture%'`.execute(t.db);
+    expect(modes.rows).toEqual([{ m: 'A' }]);
     const dry = await runCutover(stageFor(t, config, { settings }), { table: table.name, confirm: 'Refusals', dryRun: true });
     expect(dry.script).toMatch(/alter table "Shop"."Refusals" rename to "Refusals_legacy"/);
     expect(await catalogOf('Refusals')).toEqual(catalogBefore);
