@@ -23,6 +23,14 @@ select c.relrowsecurity as row_security,
                   'privilege', a.privilege_type,
                   'grantable', a.is_grantable) order by a.grantee, a.privilege_type)
                  from aclexplode(c.relacl) a where a.grantee <> c.relowner), '[]') as grants,
+       -- Column privileges (GRANT UPDATE (col) …): an application role may hold only these.
+       coalesce((select json_agg(json_build_object(
+                  'column', a.attname,
+                  'grantee', case when x.grantee = 0 then 'public' else pg_get_userbyid(x.grantee)::text end,
+                  'privilege', x.privilege_type,
+                  'grantable', x.is_grantable) order by a.attnum, x.grantee, x.privilege_type)
+                 from pg_attribute a cross join lateral aclexplode(a.attacl) x
+                 where a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped and a.attacl is not null and x.grantee <> c.relowner), '[]') as column_grants,
        coalesce((select json_agg(json_build_object('column', a.attname, 'comment', d.description) order by a.attnum)
                  from pg_description d join pg_attribute a on a.attrelid = d.objoid and a.attnum = d.objsubid
                  where d.classoid = 'pg_class'::regclass and d.objoid = c.oid and d.objsubid > 0), '[]') as column_comments

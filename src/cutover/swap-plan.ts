@@ -139,7 +139,13 @@ export async function planSwap(
     const grantee = g.grantee === 'public' ? sql`public` : sql.id(g.grantee);
     add(`grant:${g.grantee}:${g.privilege}`, `grant ${g.privilege} to ${g.grantee}, as today`, sql`grant ${sql.raw(g.privilege)} on ${T} to ${grantee}`);
   }
-  if (from.access.grants.length > 0) objects.push({ kind: 'grant', name: from.access.grants.map((g) => `${g.privilege} to ${g.grantee}`).join(', '), action: 'carried', detail: 'granted again on the new table' });
+  for (const g of from.access.columnGrants) {
+    if (!/^[A-Z]+$/.test(g.privilege)) continue;
+    const grantee = g.grantee === 'public' ? sql`public` : sql.id(g.grantee);
+    add(`grant:${g.grantee}:${g.privilege}:${g.column}`, `grant ${g.privilege} (${g.column}) to ${g.grantee}, as today`, sql`grant ${sql.raw(g.privilege)} (${sql.id(g.column)}) on ${T} to ${grantee}`);
+  }
+  const granted = [...from.access.grants.map((g) => `${g.privilege} to ${g.grantee}`), ...from.access.columnGrants.map((g) => `${g.privilege} (${g.column}) to ${g.grantee}`)];
+  if (granted.length > 0) objects.push({ kind: 'grant', name: granted.join(', '), action: 'carried', detail: 'granted again on the new table' });
 
   // The table that steps aside keeps following: its change log is installed on the table taking the name.
   const after: ShadowPair =

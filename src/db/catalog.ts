@@ -88,6 +88,11 @@ export interface GrantModel {
   readonly grantable: boolean;
 }
 
+/** A privilege on one column (GRANT UPDATE (status) ON t TO r). */
+export interface ColumnGrantModel extends GrantModel {
+  readonly column: string;
+}
+
 /** Row-level security, policies, grants and comments of a table (sql/catalog/access.sql). */
 export interface TableAccessModel {
   readonly rowSecurity: boolean;
@@ -96,6 +101,7 @@ export interface TableAccessModel {
   readonly rowSecurityActive: boolean;
   readonly policies: readonly PolicyModel[];
   readonly grants: readonly GrantModel[];
+  readonly columnGrants: readonly ColumnGrantModel[];
   readonly comment: string | null;
   /** The role reading the catalog owns the table (the shadow it creates will be its own too). */
   readonly ownedByCurrentUser: boolean;
@@ -225,6 +231,7 @@ export async function introspectTable(db: PartgovKysely, ref: TableRef): Promise
       comment: string | null;
       policies: PolicyModel[];
       grants: GrantModel[];
+      column_grants: ColumnGrantModel[];
       column_comments: { column: string; comment: string }[];
     }>(db, 'catalog/access.sql', [oid]),
   ]);
@@ -295,6 +302,7 @@ export async function introspectTable(db: PartgovKysely, ref: TableRef): Promise
       rowSecurityActive: a.row_security_active,
       policies: Object.freeze(a.policies.map((p) => Object.freeze({ ...p, roles: Object.freeze([...p.roles]) }))),
       grants: Object.freeze(a.grants.map((g) => Object.freeze({ ...g }))),
+      columnGrants: Object.freeze(a.column_grants.map((g) => Object.freeze({ ...g }))),
       comment: a.comment,
       ownedByCurrentUser: a.owned_by_current_user,
       columnComments: Object.freeze(a.column_comments.map((c) => Object.freeze({ ...c }))),

@@ -329,6 +329,13 @@ export function planTable(input: PlanTableInput): TablePlan {
     add(`carry-grant:${g.grantee}:${g.privilege}`, `grant ${g.privilege} to ${g.grantee}, as on the legacy table`,
       sql`grant ${sql.raw(g.privilege)} on ${target} to ${grantee}${g.grantable ? sql` with grant option` : sql``}`);
   }
+  for (const g of access.columnGrants) {
+    // sql.raw: a privilege keyword from aclexplode(), checked to be one word of capitals.
+    if (!/^[A-Z]+$/.test(g.privilege)) refuse(`grant ${g.privilege} (${g.column}) on ${label} is not a privilege partgov knows`, 'report it; grant it on the shadow by hand');
+    const grantee = g.grantee === 'public' ? sql`public` : sql.id(g.grantee);
+    add(`carry-grant:${g.grantee}:${g.privilege}:${g.column}`, `grant ${g.privilege} (${g.column}) to ${g.grantee}, as on the legacy table`,
+      sql`grant ${sql.raw(g.privilege)} (${sql.id(g.column)}) on ${target} to ${grantee}${g.grantable ? sql` with grant option` : sql``}`);
+  }
   if (access.rowSecurity) {
     add('carry-row-security', 'enable row-level security, as on the legacy table', sql`alter table ${target} enable row level security`);
     changes.push(`row-level security and its ${access.policies.length} polic(ies) are carried over: tenant isolation holds after cutover`);

@@ -96,7 +96,18 @@ describe('cutover, rollback and cutover again while the application writes', () 
   it('loses no write, fails none, carries view, grants, comment and publication, and identity continues', async () => {
     const config = await createOrders('Orders', 3000);
     const table = config.tables[0]!;
+    // A role that holds column privileges only (GRANT UPDATE (total) …): plan and the swap carry them.
+    const clerk = `clerk_${Date.now().toString(36)}`;
+    await sql`create role ${sql.id(clerk)}`.execute(t.db);
+    await sql`grant usage on schema "Shop" to ${sql.id(clerk)}`.execute(t.db);
+    await sql`grant select (id, total), update (total) on "Shop"."Orders" to ${sql.id(clerk)}`.execute(t.db);
+    const asClerk = () => t.db.transaction().execute(async (trx) => {
+      await sql`set local role ${sql.id(clerk)}`.execute(trx);
+      return (await sql<{ n: number }>`with u as (update "Shop"."Orders" set total = total where id = (select min(id) from "Shop"."Orders") returning 1) select count(*)::int as n from u`.execute(trx)).rows[0]!.n;
+    });
     await prepareShadows(t, config);
+    const shadowGrant = await sql<{ ok: boolean }>`select has_column_privilege(${clerk}, '"Shop"."Orders_shadow"', 'total', 'UPDATE') as ok`.execute(t.db);
+    expect(shadowGrant.rows[0]!.ok).toBe(true);
     const app = await createAppRole(t, [{ schema: 'Shop', name: 'Orders' }]);
     await sql`grant select on ${sql.id('Shop', 'Orders totals')} to ${sql.id(app.name)}`.execute(t.db);
     try {
@@ -114,8 +125,10 @@ describe('cutover, rollback and cutover again while the application writes', () 
       const after = await catalogOf('Orders');
       expect(after).toMatchObject({ kind: 'p', comment: 'orders of the shop', publications: ['pub_orders'], views: ['Orders totals'] });
       expect((await catalogOf('Orders_legacy')).views).toBeNull();
-      // The application's role reads the view and writes the new table.
+      // The application's role reads the view and writes the new table; the clerk updates its one column.
       await sql`select * from "Shop"."Orders totals"`.execute(app.open(1).db);
+      expect(await asClerk()).toBe(1);
+      expect(first.objects.find((o) => o.kind === 'grant')!.name).toContain(`UPDATE (total) to ${clerk}`);
       await sleep(150);
 
       const back = await runRollback(stageFor(t, config, { settings }), { table: table.name, confirm: 'Orders' });
@@ -153,8 +166,11 @@ describe('cutover, rollback and cutover again while the application writes', () 
       expect((await runStatus(stageFor(t, config))).tables[0]).toMatchObject({ stage: 'retired', sync: 'off', archive_exists: false });
       await expect(runSync(stageFor(t, config, { settings }), { table: table.name, action: 'replay' })).rejects.toThrow(/\[sync-table-partitioned\] Shop\.Orders is partitioned itself \(cut over and retired/);
       await sql`insert into "Shop"."Orders" ("Tenant Scope") values ('t2')`.execute(app.open(1).db);
+      expect(await asClerk()).toBe(1); // after rollback, cutover and retire too
     } finally {
       await app.drop();
+      await sql`drop owned by ${sql.id(clerk)}`.execute(t.db).catch(() => undefined);
+      await sql`drop role if exists ${sql.id(clerk)}`.execute(t.db);
     }
   });
 });
