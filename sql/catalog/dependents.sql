@@ -6,6 +6,10 @@
 -- 'f' FULL, 'i' USING INDEX, 'n' NOTHING; 'd' default is left out).
 -- statistics: a column with its own statistics target (attstattarget: -1 before
 -- PostgreSQL 17, NULL from 17 on, means the default); name = column, definition = target.
+-- function: a function or procedure with a SQL-standard body (BEGIN ATOMIC,
+-- PostgreSQL 14+), which binds the table by OID (pg_depend from pg_proc), unlike
+-- plpgsql, which looks names up when it runs; definition = pg_get_functiondef.
+-- rule: a rewrite rule on the table itself (not a view's _RETURN).
 -- definition: what cutover needs to recreate or name it.
 select 'view' as kind, format('%I.%I', n.nspname, v.relname) as name, pg_get_viewdef(v.oid) as definition
 from pg_depend d
@@ -44,4 +48,14 @@ union all
 select 'statistics', a.attname::text, a.attstattarget::text
 from pg_attribute a
 where a.attrelid = $1::oid and a.attnum > 0 and not a.attisdropped and coalesce(a.attstattarget, -1) >= 0
+union all
+select 'function', p.oid::regprocedure::text, pg_get_functiondef(p.oid)
+from pg_depend d
+join pg_proc p on p.oid = d.objid
+where d.classid = 'pg_proc'::regclass and d.refclassid = 'pg_class'::regclass and d.refobjid = $1::oid
+group by p.oid
+union all
+select 'rule', r.rulename::text, pg_get_ruledef(r.oid)
+from pg_rewrite r
+where r.ev_class = $1::oid and r.rulename <> '_RETURN'
 order by 1, 2

@@ -11,7 +11,7 @@ import type { Step } from '../steps/run-steps.js';
 
 /** Something that points at the table by OID, and what the swap does with it. */
 export interface SwapObject {
-  kind: 'view' | 'matview' | 'fk_in' | 'publication' | 'trigger' | 'replica_identity' | 'sequence' | 'identity' | 'grant' | 'statistics';
+  kind: 'view' | 'matview' | 'fk_in' | 'publication' | 'trigger' | 'replica_identity' | 'sequence' | 'identity' | 'grant' | 'statistics' | 'function' | 'rule';
   name: string;
   action: 'carried' | 'refused';
   detail: string;
@@ -111,6 +111,13 @@ export async function planSwap(
       // before the rename, so its text names the table by the name it keeps.
       add(`view:${d.name}`, `view ${d.name} reads ${table.name} again`, sql`create or replace view ${sql.raw(d.name)} as ${sql.raw(d.definition!.replace(/;\s*$/, ''))}`);
       objects.push({ kind: 'view', name: d.name, action: 'carried', detail: 'recreated from its definition inside the swap' });
+    } else if (d.kind === 'function') {
+      // sql.raw: pg_get_functiondef's own CREATE OR REPLACE text, read before the rename: its
+      // body names the table by the name it keeps, so running it after the rename binds it anew.
+      add(`function:${d.name}`, `${d.name} (a SQL-standard body) reaches ${table.name} again`, sql.raw(d.definition!));
+      objects.push({ kind: 'function', name: d.name, action: 'carried', detail: 'its BEGIN ATOMIC body bound the table by OID: recreated from its definition inside the swap' });
+    } else if (d.kind === 'rule') {
+      objects.push({ kind: 'rule', name: d.name, action: 'refused', detail: `rule ${d.name} (${d.definition}) would stay on ${fromNewName}: drop it, swap, and create it on ${table.name}` });
     } else if (d.kind === 'matview') {
       objects.push({ kind: 'matview', name: d.name, action: 'refused', detail: `materialized view ${d.name} would keep reading ${fromNewName}: drop it before and recreate it after the swap` });
     } else if (d.kind === 'fk_in') {

@@ -105,6 +105,12 @@ describe('cutover, rollback and cutover again while the application writes', () 
       await sql`set local role ${sql.id(clerk)}`.execute(trx);
       return (await sql<{ n: number }>`with u as (update "Shop"."Orders" set total = total where id = (select min(id) from "Shop"."Orders") returning 1) select count(*)::int as n from u`.execute(trx)).rows[0]!.n;
     });
+    // A procedure with a SQL-standard body binds the table by OID: the swap must rebind it.
+    await sql`create procedure "Shop".add_order(scope text) language sql begin atomic insert into "Shop"."Orders" ("Tenant Scope") values (scope); end`.execute(t.db);
+    const addedLandIn = async (scope: string) => {
+      await sql`call "Shop".add_order(${scope})`.execute(t.db);
+      return (await sql<{ t: string }>`select distinct tableoid::regclass::text as t from "Shop"."Orders" where "Tenant Scope" = ${scope}`.execute(t.db)).rows.map((r) => r.t);
+    };
     await prepareShadows(t, config);
     const shadowGrant = await sql<{ ok: boolean }>`select has_column_privilege(${clerk}, '"Shop"."Orders_shadow"', 'total', 'UPDATE') as ok`.execute(t.db);
     expect(shadowGrant.rows[0]!.ok).toBe(true);
@@ -129,11 +135,16 @@ describe('cutover, rollback and cutover again while the application writes', () 
       await sql`select * from "Shop"."Orders totals"`.execute(app.open(1).db);
       expect(await asClerk()).toBe(1);
       expect(first.objects.find((o) => o.kind === 'grant')!.name).toContain(`UPDATE (total) to ${clerk}`);
+      expect(first.objects).toContainEqual(expect.objectContaining({ kind: 'function', name: '"Shop".add_order(text)', action: 'carried' }));
+      const landed = await addedLandIn('via procedure');
+      expect(landed).toHaveLength(1);
+      expect(landed[0]).toMatch(/^"Shop"\."Orders_p\d+"$/); // a leaf of the partitioned table, not the archive
       await sleep(150);
 
       const back = await runRollback(stageFor(t, config, { settings }), { table: table.name, confirm: 'Orders' });
       expect(back.already).toBe(false);
       expect(await catalogOf('Orders')).toMatchObject({ kind: 'r', publications: ['pub_orders'], views: ['Orders totals'] });
+      expect(await addedLandIn('after rollback')).toEqual(['"Shop"."Orders"']);
       await sleep(150);
       const again = await runCutover(stageFor(t, config, { settings }), { table: table.name, confirm: 'Orders' });
       expect(again.already).toBe(false);
@@ -203,6 +214,10 @@ describe('cutover refuses before any lock (exit 3, nothing changed)', () => {
     await sql`create table "Shop"."Refusal Lines" (id int primary key, order_id bigint references "Shop"."Refusals" (id))`.execute(t.db);
     await expectRefusal(/foreign key Refusal Lines_order_id_fkey on "Shop"."Refusal Lines"/);
     await sql`drop table "Shop"."Refusal Lines"`.execute(t.db);
+    // A rule on the table would stay with the archive.
+    await sql`create rule refusals_audit as on delete to "Shop"."Refusals" do also notify refusals_deleted`.execute(t.db);
+    await expectRefusal(/rule refusals_audit \(CREATE RULE refusals_audit AS[\s\S]*would stay on Refusals_legacy: drop it, swap, and create it on Refusals/);
+    await sql`drop rule refusals_audit on "Shop"."Refusals"`.execute(t.db);
     // A capture trigger someone disabled let writes by unlogged: refused until sync enable turns it on again.
     await sql`alter table "Shop"."Refusals" disable trigger partgov_capture_update`.execute(t.db);
     const off = await runCutover(stageFor(t, config, { settings }), { table: table.name, confirm: 'Refusals' }).catch((e: unknown) => e);
