@@ -10,6 +10,10 @@
 -- PostgreSQL 14+), which binds the table by OID (pg_depend from pg_proc), unlike
 -- plpgsql, which looks names up when it runs; definition = pg_get_functiondef.
 -- rule: a rewrite rule on the table itself (not a view's _RETURN).
+-- policy: a row-level security policy of another table whose expressions read
+-- this one (bound by OID); definition = JSON of its table (regclass text) and
+-- its USING / WITH CHECK (pg_get_expr).
+-- (The table's own policies are plan's: the shadow has its own copies.)
 -- definition: what cutover needs to recreate or name it.
 select 'view' as kind, format('%I.%I', n.nspname, v.relname) as name, pg_get_viewdef(v.oid) as definition
 from pg_depend d
@@ -58,4 +62,12 @@ union all
 select 'rule', r.rulename::text, pg_get_ruledef(r.oid)
 from pg_rewrite r
 where r.ev_class = $1::oid and r.rulename <> '_RETURN'
+union all
+select 'policy', format('%I on %s', pol.polname, pol.polrelid::regclass),
+       json_build_object('policy', pol.polname, 'table', pol.polrelid::regclass::text,
+                         'using', pg_get_expr(pol.polqual, pol.polrelid), 'check', pg_get_expr(pol.polwithcheck, pol.polrelid))::text
+from pg_depend d
+join pg_policy pol on pol.oid = d.objid
+where d.classid = 'pg_policy'::regclass and d.refclassid = 'pg_class'::regclass and d.refobjid = $1::oid and pol.polrelid <> $1::oid
+group by pol.oid
 order by 1, 2

@@ -11,7 +11,7 @@ import type { Step } from '../steps/run-steps.js';
 
 /** Something that points at the table by OID, and what the swap does with it. */
 export interface SwapObject {
-  kind: 'view' | 'matview' | 'fk_in' | 'publication' | 'trigger' | 'replica_identity' | 'sequence' | 'identity' | 'grant' | 'statistics' | 'function' | 'rule';
+  kind: 'view' | 'matview' | 'fk_in' | 'publication' | 'trigger' | 'replica_identity' | 'sequence' | 'identity' | 'grant' | 'statistics' | 'function' | 'rule' | 'policy';
   name: string;
   action: 'carried' | 'refused';
   detail: string;
@@ -116,6 +116,13 @@ export async function planSwap(
       // body names the table by the name it keeps, so running it after the rename binds it anew.
       add(`function:${d.name}`, `${d.name} (a SQL-standard body) reaches ${table.name} again`, sql.raw(d.definition!));
       objects.push({ kind: 'function', name: d.name, action: 'carried', detail: 'its BEGIN ATOMIC body bound the table by OID: recreated from its definition inside the swap' });
+    } else if (d.kind === 'policy') {
+      const p = JSON.parse(d.definition!) as { policy: string; table: string; using: string | null; check: string | null };
+      // sql.raw: regclass text and pg_get_expr text from the catalog, read before the rename (they name the table by the name it keeps).
+      const using = p.using !== null ? sql` using (${sql.raw(p.using)})` : sql``;
+      const check = p.check !== null ? sql` with check (${sql.raw(p.check)})` : sql``;
+      add(`policy:${d.name}`, `policy ${d.name} reads ${table.name} again`, sql`alter policy ${sql.id(p.policy)} on ${sql.raw(p.table)}${using}${check}`);
+      objects.push({ kind: 'policy', name: d.name, action: 'carried', detail: `its expressions read ${table.name} by OID: set again inside the swap` });
     } else if (d.kind === 'rule') {
       objects.push({ kind: 'rule', name: d.name, action: 'refused', detail: `rule ${d.name} (${d.definition}) would stay on ${fromNewName}: drop it, swap, and create it on ${table.name}` });
     } else if (d.kind === 'matview') {

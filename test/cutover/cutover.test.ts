@@ -111,6 +111,13 @@ describe('cutover, rollback and cutover again while the application writes', () 
       await sql`call "Shop".add_order(${scope})`.execute(t.db);
       return (await sql<{ t: string }>`select distinct tableoid::regclass::text as t from "Shop"."Orders" where "Tenant Scope" = ${scope}`.execute(t.db)).rows.map((r) => r.t);
     };
+    // Another table's policy reads Orders (bound by OID): the swap must point it at the table under the name.
+    await sql`create table "Shop"."Order Notes" (order_id bigint, note text)`.execute(t.db);
+    await sql`alter table "Shop"."Order Notes" enable row level security`.execute(t.db);
+    await sql`create policy notes_of_t1 on "Shop"."Order Notes" using (order_id in (select id from "Shop"."Orders" where "Tenant Scope" = 't1'))`.execute(t.db);
+    const policyReads = async () =>
+      (await sql<{ t: string }>`select d.refobjid::regclass::text as t from pg_depend d join pg_policy p on p.oid = d.objid
+        where p.polname = 'notes_of_t1' and d.classid = 'pg_policy'::regclass and d.refclassid = 'pg_class'::regclass and d.refobjid <> p.polrelid group by 1`.execute(t.db)).rows.map((r) => r.t);
     await prepareShadows(t, config);
     const shadowGrant = await sql<{ ok: boolean }>`select has_column_privilege(${clerk}, '"Shop"."Orders_shadow"', 'total', 'UPDATE') as ok`.execute(t.db);
     expect(shadowGrant.rows[0]!.ok).toBe(true);
@@ -136,6 +143,7 @@ describe('cutover, rollback and cutover again while the application writes', () 
       expect(await asClerk()).toBe(1);
       expect(first.objects.find((o) => o.kind === 'grant')!.name).toContain(`UPDATE (total) to ${clerk}`);
       expect(first.objects).toContainEqual(expect.objectContaining({ kind: 'function', name: '"Shop".add_order(text)', action: 'carried' }));
+      expect(await policyReads()).toEqual(['"Shop"."Orders"']);
       const landed = await addedLandIn('via procedure');
       expect(landed).toHaveLength(1);
       expect(landed[0]).toMatch(/^"Shop"\."Orders_p\d+"$/); // a leaf of the partitioned table, not the archive
@@ -145,6 +153,7 @@ describe('cutover, rollback and cutover again while the application writes', () 
       expect(back.already).toBe(false);
       expect(await catalogOf('Orders')).toMatchObject({ kind: 'r', publications: ['pub_orders'], views: ['Orders totals'] });
       expect(await addedLandIn('after rollback')).toEqual(['"Shop"."Orders"']);
+      expect(await policyReads()).toEqual(['"Shop"."Orders"']);
       await sleep(150);
       const again = await runCutover(stageFor(t, config, { settings }), { table: table.name, confirm: 'Orders' });
       expect(again.already).toBe(false);
