@@ -31,6 +31,22 @@ export interface SwapPlan {
   cleanup: Step[];
 }
 
+/**
+ * A table's column list and row filter in a publication (PostgreSQL 15+;
+ * none before): re-added without them, the new table would publish every
+ * column and every row.
+ */
+async function publicationMembership(db: PartgovKysely, tableOid: string, publication: string): Promise<{ columns: string[] | null; filter: string | null; viaRoot: boolean }> {
+  const v = await sql<{ n: number }>`select current_setting('server_version_num')::int as n`.execute(db);
+  if (v.rows[0]!.n < 150000) return { columns: null, filter: null, viaRoot: false };
+  const r = await sql<{ columns: string[] | null; filter: string | null; viaRoot: boolean }>`
+    select (select array_agg(a.attname::text order by a.attnum) from pg_attribute a where a.attrelid = pr.prrelid and a.attnum = any(pr.prattrs::int2[])) as columns,
+           pg_get_expr(pr.prqual, pr.prrelid) as filter, p.pubviaroot as "viaRoot"
+    from pg_publication_rel pr join pg_publication p on p.oid = pr.prpubid
+    where pr.prrelid = ${tableOid}::oid and p.pubname = ${publication}`.execute(db);
+  return r.rows[0] ?? { columns: null, filter: null, viaRoot: false };
+}
+
 interface DependentRow {
   kind: SwapObject['kind'];
   name: string;
@@ -130,9 +146,19 @@ export async function planSwap(
     } else if (d.kind === 'fk_in') {
       objects.push({ kind: 'fk_in', name: d.name, action: 'refused', detail: `foreign key ${d.name} (${d.definition}) would keep referencing ${fromNewName}${direction === 'cutover' ? `, and ${table.name}'s key changes to (${pair.shadowKey.join(', ')})` : ''}: drop it, or reference the new key` });
     } else if (d.kind === 'publication') {
+      const m = await publicationMembership(db, from.oid, d.name);
+      if (m.filter && direction === 'cutover' && !m.viaRoot) {
+        // PostgreSQL takes a row filter on a partitioned table only when it publishes through the root.
+        objects.push({ kind: 'publication', name: d.name, action: 'refused', detail: `publication ${d.name} filters ${table.name}'s rows (where ${m.filter}), which PostgreSQL allows on a partitioned table only with publish_via_partition_root: alter publication ${d.name} set (publish_via_partition_root = true) (its subscribers then see the changes as ${table.name}'s), or drop the filter` });
+        continue;
+      }
       add(`publication:${d.name}`, `publication ${d.name} publishes ${table.name} again`, sql`alter publication ${sql.id(d.name)} drop table ${moved}`);
-      add(`publication-add:${d.name}`, `publication ${d.name} adds ${table.name}`, sql`alter publication ${sql.id(d.name)} add table ${T}`);
-      objects.push({ kind: 'publication', name: d.name, action: 'carried', detail: `membership moves to the new ${table.name}` });
+      // With its column list and row filter: re-added without them, it would publish every column and row.
+      const columns = m.columns ? sql` (${sql.join(m.columns.map((c) => sql.id(c)))})` : sql``;
+      // sql.raw: the row filter as PostgreSQL deparsed it (pg_get_expr).
+      const where = m.filter ? sql` where (${sql.raw(m.filter)})` : sql``;
+      add(`publication-add:${d.name}`, `publication ${d.name} adds ${table.name}`, sql`alter publication ${sql.id(d.name)} add table ${T}${columns}${where}`);
+      objects.push({ kind: 'publication', name: d.name, action: 'carried', detail: `membership moves to the new ${table.name}${m.columns ? `, columns (${m.columns.join(', ')})` : ''}${m.filter ? `, where ${m.filter}` : ''}` });
     } else if (d.kind === 'trigger') {
       if (intoTriggers.has(d.name)) objects.push({ kind: 'trigger', name: d.name, action: 'carried', detail: `${into.name} has its own ${d.name}` });
       else objects.push({ kind: 'trigger', name: d.name, action: 'refused', detail: `the application's trigger ${d.name} is not on ${into.name} (${d.definition}): create it there first` });

@@ -118,6 +118,14 @@ describe('cutover, rollback and cutover again while the application writes', () 
     const policyReads = async () =>
       (await sql<{ t: string }>`select d.refobjid::regclass::text as t from pg_depend d join pg_policy p on p.oid = d.objid
         where p.polname = 'notes_of_t1' and d.classid = 'pg_policy'::regclass and d.refclassid = 'pg_class'::regclass and d.refobjid <> p.polrelid group by 1`.execute(t.db)).rows.map((r) => r.t);
+    // A publication with a column list and a row filter (CDC that leaves columns and rows out) keeps both.
+    await sql`create publication pub_orders_t1 for table "Shop"."Orders" (id, "Tenant Scope") where ("Tenant Scope" = 't1') with (publish = 'insert', publish_via_partition_root = true)`.execute(t.db);
+    const membership = async () =>
+      (await sql<{ columns: string[]; filter: string }>`select (select array_agg(a.attname::text order by a.attnum) from pg_attribute a where a.attrelid = pr.prrelid and a.attnum = any(pr.prattrs::int2[])) as columns,
+          pg_get_expr(pr.prqual, pr.prrelid) as filter from pg_publication_rel pr join pg_publication p on p.oid = pr.prpubid
+        where p.pubname = 'pub_orders_t1' and pr.prrelid = '"Shop"."Orders"'::regclass`.execute(t.db)).rows;
+    const published = await membership();
+    expect(published).toEqual([{ columns: ['id', 'Tenant Scope'], filter: `("Tenant Scope" = 't1'::text)` }]);
     await prepareShadows(t, config);
     const shadowGrant = await sql<{ ok: boolean }>`select has_column_privilege(${clerk}, '"Shop"."Orders_shadow"', 'total', 'UPDATE') as ok`.execute(t.db);
     expect(shadowGrant.rows[0]!.ok).toBe(true);
@@ -136,7 +144,7 @@ describe('cutover, rollback and cutover again while the application writes', () 
       const stats = await sql<{ s: number }>`select attstattarget::int as s from pg_attribute where attrelid = '"Shop"."Orders"'::regclass and attname = 'total'`.execute(t.db);
       expect(stats.rows[0]!.s).toBe(500);
       const after = await catalogOf('Orders');
-      expect(after).toMatchObject({ kind: 'p', comment: 'orders of the shop', publications: ['pub_orders'], views: ['Orders totals'] });
+      expect(after).toMatchObject({ kind: 'p', comment: 'orders of the shop', publications: ['pub_orders', 'pub_orders_t1'], views: ['Orders totals'] });
       expect((await catalogOf('Orders_legacy')).views).toBeNull();
       // The application's role reads the view and writes the new table; the clerk updates its one column.
       await sql`select * from "Shop"."Orders totals"`.execute(app.open(1).db);
@@ -144,6 +152,7 @@ describe('cutover, rollback and cutover again while the application writes', () 
       expect(first.objects.find((o) => o.kind === 'grant')!.name).toContain(`UPDATE (total) to ${clerk}`);
       expect(first.objects).toContainEqual(expect.objectContaining({ kind: 'function', name: '"Shop".add_order(text)', action: 'carried' }));
       expect(await policyReads()).toEqual(['"Shop"."Orders"']);
+      expect(await membership()).toEqual(published);
       const landed = await addedLandIn('via procedure');
       expect(landed).toHaveLength(1);
       expect(landed[0]).toMatch(/^"Shop"\."Orders_p\d+"$/); // a leaf of the partitioned table, not the archive
@@ -151,9 +160,10 @@ describe('cutover, rollback and cutover again while the application writes', () 
 
       const back = await runRollback(stageFor(t, config, { settings }), { table: table.name, confirm: 'Orders' });
       expect(back.already).toBe(false);
-      expect(await catalogOf('Orders')).toMatchObject({ kind: 'r', publications: ['pub_orders'], views: ['Orders totals'] });
+      expect(await catalogOf('Orders')).toMatchObject({ kind: 'r', publications: ['pub_orders', 'pub_orders_t1'], views: ['Orders totals'] });
       expect(await addedLandIn('after rollback')).toEqual(['"Shop"."Orders"']);
       expect(await policyReads()).toEqual(['"Shop"."Orders"']);
+      expect(await membership()).toEqual(published);
       await sleep(150);
       const again = await runCutover(stageFor(t, config, { settings }), { table: table.name, confirm: 'Orders' });
       expect(again.already).toBe(false);
@@ -223,6 +233,12 @@ describe('cutover refuses before any lock (exit 3, nothing changed)', () => {
     await sql`create table "Shop"."Refusal Lines" (id int primary key, order_id bigint references "Shop"."Refusals" (id))`.execute(t.db);
     await expectRefusal(/foreign key Refusal Lines_order_id_fkey on "Shop"."Refusal Lines"/);
     await sql`drop table "Shop"."Refusal Lines"`.execute(t.db);
+    // A row filter on a partitioned table needs publish_via_partition_root: refused, not silently dropped.
+    await sql`create publication pub_refusals_filtered for table "Shop"."Refusals" where (total > 0) with (publish = 'insert')`.execute(t.db);
+    const filtered = await runCutover(stageFor(t, config, { settings }), { table: table.name, confirm: 'Refusals' }).catch((e: unknown) => e);
+    expect((filtered as SafetyRefusedError).ruleId).toBe('cutover-dependent-objects');
+    expect((filtered as Error).message).toMatch(/publication pub_refusals_filtered filters Refusals's rows \(where \(total > \(0\)::numeric\)\), which PostgreSQL allows on a partitioned table only with publish_via_partition_root/);
+    await sql`drop publication pub_refusals_filtered`.execute(t.db);
     // A rule on the table would stay with the archive.
     await sql`create rule refusals_audit as on delete to "Shop"."Refusals" do also notify refusals_deleted`.execute(t.db);
     await expectRefusal(/rule refusals_audit \(CREATE RULE refusals_audit AS[\s\S]*would stay on Refusals_legacy: drop it, swap, and create it on Refusals/);
