@@ -37,8 +37,8 @@ export interface SwapPlan {
  * column and every row.
  */
 async function publicationMembership(db: PartgovKysely, tableOid: string, publication: string): Promise<{ columns: string[] | null; filter: string | null; viaRoot: boolean }> {
-  const v = await sql<{ n: number }>`select current_setting('server_version_num')::int as n`.execute(db);
-  if (v.rows[0]!.n < 150000) return { columns: null, filter: null, viaRoot: false };
+  const v = await sql<{ n: number; via_root: boolean }>`select current_setting('server_version_num')::int as n, (select pubviaroot from pg_publication where pubname = ${publication}) as via_root`.execute(db);
+  if (v.rows[0]!.n < 150000) return { columns: null, filter: null, viaRoot: v.rows[0]!.via_root };
   const r = await sql<{ columns: string[] | null; filter: string | null; viaRoot: boolean }>`
     select (select array_agg(a.attname::text order by a.attnum) from pg_attribute a where a.attrelid = pr.prrelid and a.attnum = any(pr.prattrs::int2[])) as columns,
            pg_get_expr(pr.prqual, pr.prrelid) as filter, p.pubviaroot as "viaRoot"
@@ -147,9 +147,11 @@ export async function planSwap(
       objects.push({ kind: 'fk_in', name: d.name, action: 'refused', detail: `foreign key ${d.name} (${d.definition}) would keep referencing ${fromNewName}${direction === 'cutover' ? `, and ${table.name}'s key changes to (${pair.shadowKey.join(', ')})` : ''}: drop it, or reference the new key` });
     } else if (d.kind === 'publication') {
       const m = await publicationMembership(db, from.oid, d.name);
-      if (m.filter && direction === 'cutover' && !m.viaRoot) {
-        // PostgreSQL takes a row filter on a partitioned table only when it publishes through the root.
-        objects.push({ kind: 'publication', name: d.name, action: 'refused', detail: `publication ${d.name} filters ${table.name}'s rows (where ${m.filter}), which PostgreSQL allows on a partitioned table only with publish_via_partition_root: alter publication ${d.name} set (publish_via_partition_root = true) (its subscribers then see the changes as ${table.name}'s), or drop the filter` });
+      if (direction === 'cutover' && !m.viaRoot) {
+        // Without it, a partitioned table's changes go out as its partitions': a subscriber that
+        // has only T stops (no such relation), a CDC consumer sees new tables. (And PostgreSQL
+        // refuses a row filter on a partitioned table without it.)
+        objects.push({ kind: 'publication', name: d.name, action: 'refused', detail: `publication ${d.name} publishes ${table.name} without publish_via_partition_root: after the swap its subscribers would receive the changes as those of ${table.name}'s partitions, not of ${table.name}${m.filter ? ` (and PostgreSQL refuses its row filter, where ${m.filter}, on a partitioned table)` : ''}: alter publication ${d.name} set (publish_via_partition_root = true), or take ${table.name} out of it` });
         continue;
       }
       add(`publication:${d.name}`, `publication ${d.name} publishes ${table.name} again`, sql`alter publication ${sql.id(d.name)} drop table ${moved}`);

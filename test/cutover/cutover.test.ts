@@ -35,7 +35,7 @@ async function createOrders(name: string, rows: number): Promise<PartgovConfig> 
   await sql`comment on table ${table} is 'orders of the shop'`.execute(t.db);
   await sql`alter table ${table} alter column total set statistics 500`.execute(t.db);
   await sql`create view ${sql.id('Shop', `${name} totals`)} as select "Tenant Scope", sum(total) as total, count(*) as n from ${table} group by 1`.execute(t.db);
-  await sql`create publication ${sql.id(`pub_${name.toLowerCase()}`)} for table ${table}`.execute(t.db);
+  await sql`create publication ${sql.id(`pub_${name.toLowerCase()}`)} for table ${table} with (publish_via_partition_root = true)`.execute(t.db);
   return parseConfig({
     tables: [{ schema: 'Shop', name, layout: { type: 'hash', key: 'Tenant Scope', partitions: 4 }, cutover: { acknowledge_key_change: ['Tenant Scope', 'id'] } }],
   });
@@ -233,12 +233,12 @@ describe('cutover refuses before any lock (exit 3, nothing changed)', () => {
     await sql`create table "Shop"."Refusal Lines" (id int primary key, order_id bigint references "Shop"."Refusals" (id))`.execute(t.db);
     await expectRefusal(/foreign key Refusal Lines_order_id_fkey on "Shop"."Refusal Lines"/);
     await sql`drop table "Shop"."Refusal Lines"`.execute(t.db);
-    // A row filter on a partitioned table needs publish_via_partition_root: refused, not silently dropped.
-    await sql`create publication pub_refusals_filtered for table "Shop"."Refusals" where (total > 0) with (publish = 'insert')`.execute(t.db);
-    const filtered = await runCutover(stageFor(t, config, { settings }), { table: table.name, confirm: 'Refusals' }).catch((e: unknown) => e);
-    expect((filtered as SafetyRefusedError).ruleId).toBe('cutover-dependent-objects');
-    expect((filtered as Error).message).toMatch(/publication pub_refusals_filtered filters Refusals's rows \(where \(total > \(0\)::numeric\)\), which PostgreSQL allows on a partitioned table only with publish_via_partition_root/);
-    await sql`drop publication pub_refusals_filtered`.execute(t.db);
+    // Without publish_via_partition_root, subscribers would get the partitions' changes, not the table's (and a row filter is refused there).
+    await sql`create publication pub_refusals_leaves for table "Shop"."Refusals" where (total > 0) with (publish = 'insert')`.execute(t.db);
+    const leaves = await runCutover(stageFor(t, config, { settings }), { table: table.name, confirm: 'Refusals' }).catch((e: unknown) => e);
+    expect((leaves as SafetyRefusedError).ruleId).toBe('cutover-dependent-objects');
+    expect((leaves as Error).message).toMatch(/publication pub_refusals_leaves publishes Refusals without publish_via_partition_root: after the swap its subscribers would receive the changes as those of Refusals's partitions, not of Refusals \(and PostgreSQL refuses its row filter, where \(total > \(0\)::numeric\), on a partitioned table\)/);
+    await sql`drop publication pub_refusals_leaves`.execute(t.db);
     // A rule on the table would stay with the archive.
     await sql`create rule refusals_audit as on delete to "Shop"."Refusals" do also notify refusals_deleted`.execute(t.db);
     await expectRefusal(/rule refusals_audit \(CREATE RULE refusals_audit AS[\s\S]*would stay on Refusals_legacy: drop it, swap, and create it on Refusals/);
