@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import { z } from 'zod';
 import { requireConfig, type StageContext } from '../stage/stage-context.js';
-import { flagInput, parseStageInput } from '../stage/stage-input.js';
+import { flagInput, optionalNumberInput, parseStageInput } from '../stage/stage-input.js';
 import type { RangeLayout, TableConfig } from '../config/config-schema.js';
 import { addIntervals, rangeBounds, rangeLabel, truncateToInterval, type RangeBound } from '../config/range-bounds.js';
 import { withAdvisoryLocks } from '../db/advisory-lock.js';
@@ -21,6 +21,7 @@ import { judged, type StageVerdict } from '../checks/check.js';
 /** maintain's input: defaults and limits once, for the library and the CLI. */
 export const maintainInputSchema = z.object({
   dryRun: flagInput('print what would change; change nothing'),
+  maxLockedMoveRows: optionalNumberInput({ min: 0, max: 1_000_000_000, integer: true, describe: "move up to this many DEFAULT rows of one range under the table's lock (default: maintain.max_locked_move_rows)" }),
 });
 export type MaintainInput = z.input<typeof maintainInputSchema>;
 
@@ -95,9 +96,11 @@ interface TablePlan {
   nullRows: number;
   /** Rows of ranges retired earlier (their kept table has the name a new partition would take). */
   retiredRows: { table: string; rows: number }[];
+  /** Ranges with more rows in the DEFAULT than may move under the lock: left for a quiet moment. */
+  heldRows: { label: string; rows: number }[];
 }
 
-async function planTable(db: PartgovKysely, table: TableConfig, layout: RangeLayout, root: TableRef, now: Date, retention: boolean): Promise<TablePlan> {
+async function planTable(db: PartgovKysely, table: TableConfig, layout: RangeLayout, root: TableRef, now: Date, retention: boolean, maxLockedMoveRows: number): Promise<TablePlan> {
   const model = await requireTable(db, root);
   const column = model.columns.find((c) => c.name === layout.column)!;
   const children = await rangeChildren(db, root);
@@ -130,11 +133,14 @@ async function planTable(db: PartgovKysely, table: TableConfig, layout: RangeLay
   const names = missing.map((b) => objectNames.range(table.name, b.label));
   const taken = new Set((await sql<{ name: string }>`select c.relname as name from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = ${root.schema} and c.relname = any(${names}::text[])`.execute(db)).rows.map((r) => r.name));
   const retiredRows: { table: string; rows: number }[] = [];
+  const heldRows: { label: string; rows: number }[] = [];
   const create: TablePlan['create'] = [];
   for (const bound of missing) {
     const name = objectNames.range(table.name, bound.label);
     const rowsInDefault = inDefault.get(bound.from.getTime()) ?? 0;
-    if (!taken.has(name)) create.push({ bound, rowsInDefault });
+    // The move holds the table's exclusive lock while it runs: past the limit, every write would wait that long.
+    if (!taken.has(name) && rowsInDefault > maxLockedMoveRows) heldRows.push({ label: bound.label, rows: rowsInDefault });
+    else if (!taken.has(name)) create.push({ bound, rowsInDefault });
     else if (cutoff !== null && bound.to.getTime() <= cutoff) retiredRows.push({ table: `${root.schema}.${name}`, rows: rowsInDefault });
     else {
       throw new SafetyRefusedError('maintain-partition-name-taken', `maintain would create ${root.schema}.${name} for [${bound.from.toISOString()}, ${bound.to.toISOString()}) of ${root.schema}.${root.name}, and a table of that name exists already`, {
@@ -153,7 +159,7 @@ async function planTable(db: PartgovKysely, table: TableConfig, layout: RangeLay
     table, root, layout, columnType: column.type,
     columns: model.columns.filter((c) => c.generated === null).map((c) => c.name),
     identityAlways: model.columns.some((c) => c.identity === 'always'),
-    create, retire, defaultChild, nullRows, retiredRows,
+    create, retire, defaultChild, nullRows, retiredRows, heldRows,
   };
 }
 
@@ -207,6 +213,7 @@ async function maintainTables(ctx: StageContext, input: MaintainInput = {}): Pro
   const o = { settings: ctx.settings, dryRun: i.dryRun, now: ctx.now(), onRetry: ctx.onRetry, onEvent: ctx.log };
   await assertStateSchema(db);
   const now = o.now ?? new Date();
+  const maxLockedMoveRows = i.maxLockedMoveRows ?? config.maintain.max_locked_move_rows;
   const targets: { table: TableConfig; layout: RangeLayout; root: TableRef; retentionHeld: string | null }[] = [];
   for (const table of config.tables) {
     if (table.layout.type !== 'range') continue;
@@ -220,15 +227,16 @@ async function maintainTables(ctx: StageContext, input: MaintainInput = {}): Pro
     const guard = { lockTimeoutMs: o.settings.lockTimeoutMs, statementTimeoutMs: o.settings.statementTimeoutMs, retries: o.settings.lockRetries, ...(o.onRetry ? { onRetry: o.onRetry } : {}) };
     const results: MaintainTableResult[] = [];
     for (const t of targets) {
-      const p = await planTable(db, t.table, t.layout, t.root, now, t.retentionHeld === null);
+      const p = await planTable(db, t.table, t.layout, t.root, now, t.retentionHeld === null, maxLockedMoveRows);
       const steps = stepsOf(p);
       const result: MaintainTableResult = {
         table: `${t.table.schema}.${t.table.name}`, partitioned: `${t.root.schema}.${t.root.name}`,
         created: p.create.map((c) => `${t.root.schema}.${objectNames.range(t.table.name, c.bound.label)}`),
-        default_rows_moved: 0, default_rows_left: p.nullRows + p.retiredRows.reduce((n, x) => n + x.rows, 0),
+        default_rows_moved: 0, default_rows_left: p.nullRows + [...p.retiredRows, ...p.heldRows].reduce((n, x) => n + x.rows, 0),
         retention_held: t.layout.retention ? t.retentionHeld : null,
         notes: [
           ...(p.nullRows > 0 ? [`${p.nullRows} row(s) with a NULL ${t.layout.column} stay in the DEFAULT: no range holds them`] : []),
+          ...p.heldRows.map((x) => `${x.rows} row(s) of ${x.label} in the DEFAULT stay: more than ${maxLockedMoveRows} to move under the table's exclusive lock (every write waits meanwhile); move them in a quiet moment: partgov maintain --max-locked-move-rows ${x.rows}`),
           ...p.retiredRows.map((x) => `${x.rows} row(s) in the DEFAULT belong to a range retired earlier, kept as ${x.table}: they stay (move them into it, or delete them)`),
         ],
         detached: p.retire.map((c) => `${c.schema}.${c.name}`),

@@ -43,6 +43,10 @@ describe('maintain', () => {
     const rowsBefore = (await sql<{ n: number }>`select count(*)::int as n from ${outbox}`.execute(t.db)).rows[0]!.n;
     expect(await partitions()).toEqual(['Outbox_2026_10', 'Outbox_2026_11', 'Outbox_default']);
 
+    // 30 rows of May 2027 wait in the DEFAULT: above the limit, they stay (the move would hold the table's lock), and the run says how to move them.
+    const held = (await runMaintain(stageFor(t, config, { settings, now }), { dryRun: true, maxLockedMoveRows: 20 })).tables[0]!;
+    expect(held.created.map((x) => x.split('.')[1])).not.toContain('Outbox_2027_05');
+    expect(held.notes).toContain("30 row(s) of 2027_05 in the DEFAULT stay: more than 20 to move under the table's exclusive lock (every write waits meanwhile); move them in a quiet moment: partgov maintain --max-locked-move-rows 30");
     const dry = await runMaintain(stageFor(t, config, { settings, now }), { dryRun: true });
     expect(dry.changed).toBe(true);
     expect(dry.tables[0]!.default_rows_moved).toBe(31); // what it would move

@@ -9,7 +9,7 @@ export function registerMaintain(program: CommandKit['program']): void {
   inputOptions(example(
     program.command('maintain').description('premake future range partitions, give rows in a DEFAULT their partition, apply retention; idempotent, safe from cron'),
     'partgov maintain --dry-run',
-  ), maintainInputSchema, '--dry-run')
+  ), maintainInputSchema, '--dry-run', '--max-locked-move-rows <n>')
     .action(
       action((g, o) =>
         runCommand({ name: 'maintain', config: 'required' }, g, async (ctx) => {
