@@ -138,15 +138,17 @@ async function planTable(db: PartgovKysely, table: TableConfig, layout: RangeLay
   for (const bound of missing) {
     const name = objectNames.range(table.name, bound.label);
     const rowsInDefault = inDefault.get(bound.from.getTime()) ?? 0;
-    // The move holds the table's exclusive lock while it runs: past the limit, every write would wait that long.
-    if (!taken.has(name) && rowsInDefault > maxLockedMoveRows) heldRows.push({ label: bound.label, rows: rowsInDefault });
-    else if (!taken.has(name)) create.push({ bound, rowsInDefault });
-    else if (cutoff !== null && bound.to.getTime() <= cutoff) retiredRows.push({ table: `${root.schema}.${name}`, rows: rowsInDefault });
-    else {
-      throw new SafetyRefusedError('maintain-partition-name-taken', `maintain would create ${root.schema}.${name} for [${bound.from.toISOString()}, ${bound.to.toISOString()}) of ${root.schema}.${root.name}, and a table of that name exists already`, {
-        fix: `rename or drop ${root.schema}.${name} (it is not a partition of ${root.name}), then run maintain again`,
-      });
-    }
+    if (taken.has(name)) {
+      if (cutoff !== null && bound.to.getTime() <= cutoff) retiredRows.push({ table: `${root.schema}.${name}`, rows: rowsInDefault });
+      else {
+        throw new SafetyRefusedError('maintain-partition-name-taken', `maintain would create ${root.schema}.${name} for [${bound.from.toISOString()}, ${bound.to.toISOString()}) of ${root.schema}.${root.name}, and a table of that name exists already`, {
+          fix: `rename or drop ${root.schema}.${name} (it is not a partition of ${root.name}), then run maintain again`,
+        });
+      }
+    } else if (rowsInDefault > maxLockedMoveRows) {
+      // The move holds the table's exclusive lock while it runs: past the limit, every write would wait that long.
+      heldRows.push({ label: bound.label, rows: rowsInDefault });
+    } else create.push({ bound, rowsInDefault });
   }
   const retire: Child[] = [];
   if (cutoff !== null) {
