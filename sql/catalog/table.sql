@@ -7,6 +7,7 @@ select c.oid::int8::text as oid,
        pg_total_relation_size(c.oid)::text as total_bytes,
        pg_get_partkeydef(c.oid) as partition_key,
        pg_get_userbyid(c.relowner) as owner,
+       (select t.spcname from pg_tablespace t where t.oid = c.reltablespace) as tablespace,
        -- Old-style (INHERITS) children of an ordinary table: reading it reads them too.
        case when c.relkind = 'r' then array(
          select cn.nspname || '.' || cc.relname from pg_inherits i join pg_class cc on cc.oid = i.inhrelid

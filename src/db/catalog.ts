@@ -119,6 +119,8 @@ export interface TableModel {
   readonly owner: string;
   readonly rowEstimate: number;
   readonly totalBytes: number;
+  /** Its tablespace when not the database's default (null: the default). */
+  readonly tablespace: string | null;
   /** `schema.name` of tables that INHERIT from this ordinary table (their rows are read with it; their writes fire their own triggers). */
   readonly inheritanceChildren: readonly string[];
   readonly columns: readonly ColumnModel[];
@@ -157,6 +159,7 @@ interface TableRow {
   total_bytes: string;
   partition_key: string | null;
   owner: string;
+  tablespace: string | null;
   inheritance_children: string[];
 }
 
@@ -246,6 +249,7 @@ export async function introspectTable(db: PartgovKysely, ref: TableRef): Promise
     owner: row.owner,
     rowEstimate: Number(row.row_estimate),
     totalBytes: Number(row.total_bytes),
+    tablespace: row.tablespace,
     inheritanceChildren: Object.freeze([...row.inheritance_children]),
     columns: Object.freeze(
       columns.map((c) =>

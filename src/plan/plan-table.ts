@@ -209,6 +209,10 @@ export function planTable(input: PlanTableInput): TablePlan {
     }
   }
 
+  if (legacy.tablespace !== null) {
+    notes.push(`${label} lives in tablespace ${legacy.tablespace}; the shadow is created in the database's default tablespace (a full copy, ${Math.round(legacy.totalBytes / 1024 / 1024)} MB today with indexes): check that volume has room, or add "tablespace ${legacy.tablespace}" to the shadow's CREATE TABLE (its partitions follow) and CREATE INDEX statements before applying`);
+  }
+
   // --- parent --------------------------------------------------------------
   const statements: PlannedStatement[] = [];
   const add = (id: string, description: string, statement: RawBuilder<unknown>) =>

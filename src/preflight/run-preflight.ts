@@ -98,6 +98,15 @@ async function tableChecks(db: PartgovKysely, t: TableConfig): Promise<Preflight
         }
       : { name: `key_column:${label}`, status: 'pass', detail: `key ${keyColumnsOf(t).join(', ')} present` },
   );
+  if (model?.tablespace) {
+    // plan creates the shadow in the database's default tablespace: a full copy lands on that volume.
+    checks.push({
+      name: `tablespace:${label}`,
+      status: 'warn',
+      detail: `${label} lives in tablespace ${model.tablespace}; its shadow (a full copy, ${Math.round(model.totalBytes / 1024 / 1024)} MB today with indexes) is created in the database's default tablespace`,
+      fix: `make sure the default tablespace's volume has that room, or add "tablespace ${model.tablespace}" to the shadow's CREATE TABLE and indexes in the plan's migration before applying it`,
+    });
+  }
   if (model && model.inheritanceChildren.length > 0) {
     checks.push({
       name: `inheritance:${label}`,

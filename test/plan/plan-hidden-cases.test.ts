@@ -1,4 +1,5 @@
-import { mkdtemp, readdir } from 'node:fs/promises';
+import { chown, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { sql } from 'kysely';
@@ -8,6 +9,7 @@ import { parseConfig } from '../../src/config/load-config.js';
 import { resolveSettings } from '../../src/config/runtime-settings.js';
 import { runMigrate } from '../../src/migrate/run-migrate.js';
 import { runPlan } from '../../src/plan/run-plan.js';
+import { runPreflight } from '../../src/preflight/run-preflight.js';
 import { runSync } from '../../src/sync/run-sync.js';
 import { runVerify } from '../../src/verify/run-verify.js';
 import { prepareShadows } from '../helpers/fixtures.js';
@@ -119,5 +121,29 @@ describe('plan on tables nobody here wrote', () => {
     const equality = verify.tables[0]!.checks.find((c) => c.name === 'equality')!;
     expect(equality.status).toBe('fail');
     expect(equality.objects).toEqual(['changed ["7"]']);
+  });
+
+  it('a table in another tablespace: plan notes and preflight warns that the shadow goes to the default one, with its size', async (ctx) => {
+    // A tablespace needs a directory on the server's machine owned by its OS user: only a server this test can see.
+    const dataDir = (await sql<{ d: string }>`select current_setting('data_directory') as d`.execute(t.db)).rows[0]!.d;
+    if (!existsSync(dataDir)) ctx.skip();
+    const owner = await stat(dataDir);
+    const where = await mkdtemp(path.join(os.tmpdir(), 'partgov-ts-'));
+    await chown(where, owner.uid, owner.gid);
+    const space = `ts_${path.basename(where).replace(/[^a-z0-9]/gi, '').toLowerCase()}`;
+    await sql`create tablespace ${sql.id(space)} location ${sql.lit(where)}`.execute(t.db);
+    try {
+      await sql`create table "Far Away" (id int primary key, scope_key text not null) tablespace ${sql.id(space)}`.execute(t.db);
+      await sql`insert into "Far Away" select g, 'k' || (g % 3) from generate_series(1, 1000) g`.execute(t.db);
+      const config = parseConfig({ tables: [{ name: 'Far Away', layout: { type: 'hash', key: 'scope_key', partitions: 2 } }], migrations_dir: dir });
+      const plan = await runPlan(stageFor(t, config));
+      expect(plan.tables[0]!.notes.join('\n')).toMatch(new RegExp(`public\\.Far Away lives in tablespace ${space}; the shadow is created in the database's default tablespace \\(a full copy, \\d+ MB today with indexes\\)`));
+      const pre = await runPreflight(stageFor(t, config, { settings: resolveSettings({ databaseUrl: t.url }, {}, config) }), {});
+      expect(pre.checks.find((c) => c.name === 'tablespace:public.Far Away')).toMatchObject({ status: 'warn', detail: expect.stringContaining(`tablespace ${space}`) });
+    } finally {
+      await sql`drop table if exists "Far Away"`.execute(t.db);
+      await sql`drop tablespace if exists ${sql.id(space)}`.execute(t.db);
+      await rm(where, { recursive: true, force: true });
+    }
   });
 });
