@@ -8,6 +8,7 @@ import { z } from 'zod';
 import type { StageContext } from '../stage/stage-context.js';
 import { flagInput, parseStageInput } from '../stage/stage-input.js';
 import { redactSecrets } from '../db/database-url.js';
+import { objectNames } from '../db/object-names.js';
 import { archiveNameOf } from '../db/shadow-pair.js';
 import { lastSucceeded } from '../state/run-ledger.js';
 import { pendingStateMigrations, stateSchema } from '../state/state-schema.js';
@@ -98,8 +99,9 @@ async function tableChecks(db: PartgovKysely, t: TableConfig): Promise<Preflight
         }
       : { name: `key_column:${label}`, status: 'pass', detail: `key ${keyColumnsOf(t).join(', ')} present` },
   );
-  if (model?.tablespace) {
-    // plan creates the shadow in the database's default tablespace: a full copy lands on that volume.
+  // Before the shadow exists only: plan creates it in the database's default tablespace, and a
+  // full copy lands on that volume. (Once it is applied or cut over, the warning would only block --strict.)
+  if (model?.tablespace && !model.partitioned && (await findTableOid(db, { schema: t.schema, name: objectNames.shadow(t.name) })) === null) {
     checks.push({
       name: `tablespace:${label}`,
       status: 'warn',
