@@ -3,7 +3,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { sql } from 'kysely';
 import { runBench, type BenchResult } from '../bench/run-bench.js';
-import { isCutOver, isSyncEnabled } from '../changelog/sync-state.js';
+import { disabledCaptureTriggers, isCutOver, isSyncEnabled } from '../changelog/sync-state.js';
 import { verdict, type Check, type StageVerdict } from '../checks/check.js';
 import type { PartgovConfig } from '../config/config-schema.js';
 import { parseGateEnv, type GateEnv } from '../config/gate-env.js';
@@ -152,7 +152,11 @@ export async function runGate(ctx: StageContext, input: GateInput = {}): Promise
   if (env.GATEC_PARTITION_DUAL_WRITE_ENABLED !== undefined) {
     const off: string[] = [];
     for (const t of o.config.tables) {
-      if (!(await isCutOver(conn.db, t)) && !(await isSyncEnabled(conn.db, t.schema, t.name, 'forward'))) off.push(`${t.schema}.${t.name}`);
+      const direction = (await isCutOver(conn.db, t)) ? 'reverse' : 'forward';
+      // Installed is not enough: a capture trigger someone disabled lets writes by unlogged.
+      const disabled = await disabledCaptureTriggers(conn.db, t.schema, t.name, direction);
+      if (direction === 'forward' && !(await isSyncEnabled(conn.db, t.schema, t.name, 'forward'))) off.push(`${t.schema}.${t.name}`);
+      else if (disabled.length > 0) off.push(`${t.schema}.${t.name} (${disabled.join(', ')} disabled)`);
     }
     const want = env.GATEC_PARTITION_DUAL_WRITE_ENABLED;
     const ok = want ? off.length === 0 : true;

@@ -173,6 +173,18 @@ describe('gate', () => {
     }
   });
 
+  it('dual_write fails on a table whose capture trigger someone disabled (installed is not on)', async () => {
+    const on = (await gate({ GATEC_PARTITION_DUAL_WRITE_ENABLED: 'true' })).json<Summary>();
+    expect(statusOf(on, 'dual_write')).toBe('pass');
+    await sql`alter table memory_edges disable trigger partgov_capture_update`.execute(t.db);
+    try {
+      const off = (await gate({ GATEC_PARTITION_DUAL_WRITE_ENABLED: 'true' })).json<Summary>();
+      expect(off.checks.find((c) => c.name === 'dual_write')).toMatchObject({ status: 'fail', detail: 'sync is off on public.memory_edges (partgov_capture_update disabled)' });
+    } finally {
+      await sql`alter table memory_edges enable always trigger partgov_capture_update`.execute(t.db);
+    }
+  });
+
   it('a bad knob exits 2 naming it, and writes no bundle', async () => {
     const r = await gate({ GATEC_SCALES: '1e5' });
     expect(r.code).toBe(2);
