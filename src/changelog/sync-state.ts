@@ -15,13 +15,18 @@ export async function isSyncEnabled(db: PartgovKysely, schema: string, table: st
   return r.rows[0]!.n > 0;
 }
 
+/** How that direction's capture triggers on the table fire: pg_trigger.tgenabled, 'A' always, 'O' origin (the default), 'D' disabled. */
+export async function captureTriggerModes(db: PartgovKysely, schema: string, table: string, direction: SyncDirection): Promise<{ name: string; mode: string }[]> {
+  const r = await sql<{ name: string; mode: string }>`
+    select t.tgname as name, t.tgenabled as mode from pg_trigger t join pg_class c on c.oid = t.tgrelid join pg_namespace n on n.oid = c.relnamespace
+    where n.nspname = ${schema} and c.relname = ${table} and t.tgname = any(${Object.values(captureTriggerNames(direction))}::text[])
+    order by 1`.execute(db);
+  return r.rows;
+}
+
 /** That direction's capture triggers on the table that are disabled (ALTER TABLE … DISABLE TRIGGER): writes pass them by, unlogged. */
 export async function disabledCaptureTriggers(db: PartgovKysely, schema: string, table: string, direction: SyncDirection): Promise<string[]> {
-  const r = await sql<{ name: string }>`
-    select t.tgname as name from pg_trigger t join pg_class c on c.oid = t.tgrelid join pg_namespace n on n.oid = c.relnamespace
-    where n.nspname = ${schema} and c.relname = ${table} and t.tgname = any(${Object.values(captureTriggerNames(direction))}::text[]) and t.tgenabled = 'D'
-    order by 1`.execute(db);
-  return r.rows.map((x) => x.name);
+  return (await captureTriggerModes(db, schema, table, direction)).filter((t) => t.mode === 'D').map((t) => t.name);
 }
 
 /** Cut over and not retired: the archive exists and the reverse change log feeds it. */

@@ -2,6 +2,7 @@ import { sql, type RawBuilder } from 'kysely';
 import type { TableConfig } from '../config/config-schema.js';
 import type { TableModel } from '../db/catalog.js';
 import { compileDdl } from '../db/compile-ddl.js';
+import { grantStatements } from '../db/grant-ddl.js';
 import { objectNames } from '../db/object-names.js';
 import { archiveNameOf, type ShadowPair } from '../db/shadow-pair.js';
 import { querySqlFile } from '../db/sql-file.js';
@@ -176,18 +177,9 @@ export async function planSwap(
       }
     }
   }
-  for (const g of from.access.grants) {
-    if (!/^[A-Z]+$/.test(g.privilege)) continue;
-    const grantee = g.grantee === 'public' ? sql`public` : sql.id(g.grantee);
-    add(`grant:${g.grantee}:${g.privilege}`, `grant ${g.privilege} to ${g.grantee}, as today`, sql`grant ${sql.raw(g.privilege)} on ${T} to ${grantee}`);
-  }
-  for (const g of from.access.columnGrants) {
-    if (!/^[A-Z]+$/.test(g.privilege)) continue;
-    const grantee = g.grantee === 'public' ? sql`public` : sql.id(g.grantee);
-    add(`grant:${g.grantee}:${g.privilege}:${g.column}`, `grant ${g.privilege} (${g.column}) to ${g.grantee}, as today`, sql`grant ${sql.raw(g.privilege)} (${sql.id(g.column)}) on ${T} to ${grantee}`);
-  }
-  const granted = [...from.access.grants.map((g) => `${g.privilege} to ${g.grantee}`), ...from.access.columnGrants.map((g) => `${g.privilege} (${g.column}) to ${g.grantee}`)];
-  if (granted.length > 0) objects.push({ kind: 'grant', name: granted.join(', '), action: 'carried', detail: 'granted again on the new table' });
+  const granted = grantStatements(from.access, T).filter((g) => g.statement !== null);
+  for (const g of granted) add(`grant:${g.key}`, `grant ${g.label}, as today`, g.statement!);
+  if (granted.length > 0) objects.push({ kind: 'grant', name: granted.map((g) => g.label).join(', '), action: 'carried', detail: 'granted again on the new table' });
 
   // The table that steps aside keeps following: its change log is installed on the table taking the name.
   const after: ShadowPair =

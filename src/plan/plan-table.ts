@@ -3,6 +3,7 @@ import type { Layout, RangeLayout, TableConfig } from '../config/config-schema.j
 import type { ColumnModel, ConstraintModel, IndexModel, TableModel } from '../db/catalog.js';
 import { InputInvalidError } from '../errors.js';
 import { compileDdl } from '../db/compile-ddl.js';
+import { grantStatements } from '../db/grant-ddl.js';
 import { objectNames } from '../db/object-names.js';
 import { rangeBounds, type RangeBound } from '../config/range-bounds.js';
 import { boundLiteral, withoutPrecision } from '../db/range-partition-ddl.js';
@@ -326,19 +327,9 @@ export function planTable(input: PlanTableInput): TablePlan {
       add(`carry-owner:${p.name}`, `owner ${legacy.owner} of partition ${p.name}`, sql`alter table ${ident(schema, p.name)} owner to ${sql.id(legacy.owner)}`);
     }
   }
-  for (const g of access.grants) {
-    // sql.raw: a privilege keyword from aclexplode(), checked to be one word of capitals.
-    if (!/^[A-Z]+$/.test(g.privilege)) refuse(`grant ${g.privilege} on ${label} is not a privilege partgov knows`, 'report it; grant it on the shadow by hand');
-    const grantee = g.grantee === 'public' ? sql`public` : sql.id(g.grantee);
-    add(`carry-grant:${g.grantee}:${g.privilege}`, `grant ${g.privilege} to ${g.grantee}, as on the legacy table`,
-      sql`grant ${sql.raw(g.privilege)} on ${target} to ${grantee}${g.grantable ? sql` with grant option` : sql``}`);
-  }
-  for (const g of access.columnGrants) {
-    // sql.raw: a privilege keyword from aclexplode(), checked to be one word of capitals.
-    if (!/^[A-Z]+$/.test(g.privilege)) refuse(`grant ${g.privilege} (${g.column}) on ${label} is not a privilege partgov knows`, 'report it; grant it on the shadow by hand');
-    const grantee = g.grantee === 'public' ? sql`public` : sql.id(g.grantee);
-    add(`carry-grant:${g.grantee}:${g.privilege}:${g.column}`, `grant ${g.privilege} (${g.column}) to ${g.grantee}, as on the legacy table`,
-      sql`grant ${sql.raw(g.privilege)} (${sql.id(g.column)}) on ${target} to ${grantee}${g.grantable ? sql` with grant option` : sql``}`);
+  for (const g of grantStatements(access, target)) {
+    if (g.statement === null) refuse(`grant ${g.label} on ${label} is not a privilege partgov knows`, 'report it; grant it on the shadow by hand');
+    add(`carry-grant:${g.key}`, `grant ${g.label}, as on the legacy table`, g.statement);
   }
   if (access.rowSecurity) {
     add('carry-row-security', 'enable row-level security, as on the legacy table', sql`alter table ${target} enable row level security`);

@@ -4,14 +4,14 @@ import { withAdvisoryLock } from '../db/advisory-lock.js';
 import type { GuardRetryEvent } from '../db/run-guarded.js';
 import { resolveShadowPair } from '../db/shadow-pair.js';
 import type { PartgovKysely } from '../db/state-tables.js';
-import { captureAlwaysDdl, captureTriggerNames, changeLogDdl, changeLogNames, changeLogOf, ddlGuardDdl, dropChangeLogDdl, dropDdlGuardDdl } from '../changelog/change-log.js';
-import { findTableOid, requireTable, type TableRef } from '../db/catalog.js';
+import { captureAlwaysDdl, changeLogDdl, changeLogNames, changeLogOf, ddlGuardDdl, dropChangeLogDdl, dropDdlGuardDdl } from '../changelog/change-log.js';
+import { findTableOid, requireTable } from '../db/catalog.js';
 import { objectNames } from '../db/object-names.js';
 import { sql } from 'kysely';
 import { sqlFileText } from '../db/sql-file.js';
 import { listRejectedKeys, replayChanges, routeLabel, type ReplayResult } from '../changelog/replay-changes.js';
 import { shadowCompatibilityProblems, type CompatibilityProblem } from '../changelog/shadow-compatibility.js';
-import { comparedPair, ddlGuardCheck, isCutOver, isSyncEnabled } from '../changelog/sync-state.js';
+import { captureTriggerModes, comparedPair, ddlGuardCheck, isCutOver, isSyncEnabled } from '../changelog/sync-state.js';
 import { RunInProgressError, SafetyRefusedError, shellWord } from '../errors.js';
 import { assertStateSchema } from '../state/state-schema.js';
 import { runSteps, type StepReport } from '../steps/run-steps.js';
@@ -161,7 +161,7 @@ async function syncTable(db: PartgovKysely, table: TableConfig, o: SyncOptions):
       const superuser = (await sql<{ s: boolean }>`select rolsuper as s from pg_roles where rolname = current_user`.execute(db)).rows[0]?.s === true;
       // Enabled by an older partgov, whose capture did not fire ALWAYS: make it so (nothing else to do).
       const texts = wasEnabled
-        ? (await captureFiresAlways(db, pair.legacy)) ? [] : [captureAlwaysDdl(pair.legacy, 'forward')]
+        ? (await captureTriggerModes(db, table.schema, table.name, 'forward')).every((t) => t.mode === 'A') ? [] : [captureAlwaysDdl(pair.legacy, 'forward')]
         : [...changeLogDdl(pair, log), ...ddlGuardDdl(pair.legacy, label, log, superuser, sqlFileText('sync/guard-synced-ddl.sql'))];
       const run = await runSteps(db, stepsOf('enable', texts), {
         dryRun: o.dryRun === true,
@@ -172,13 +172,6 @@ async function syncTable(db: PartgovKysely, table: TableConfig, o: SyncOptions):
       return { ...base, enabled: o.dryRun ? wasEnabled : true, steps: run.steps, entries_dropped: 0, replay: null, rejected_keys: await rejectedCount() };
     }),
   );
-}
-
-/** Whether every forward capture trigger on the table fires ALWAYS (tgenabled 'A'). */
-async function captureFiresAlways(db: PartgovKysely, table: TableRef): Promise<boolean> {
-  const r = await sql<{ n: number }>`select count(*)::int as n from pg_trigger t join pg_class c on c.oid = t.tgrelid join pg_namespace n on n.oid = c.relnamespace
-    where n.nspname = ${table.schema} and c.relname = ${table.name} and t.tgname = any(${Object.values(captureTriggerNames('forward'))}::text[]) and t.tgenabled <> 'A'`.execute(db);
-  return r.rows[0]!.n === 0;
 }
 
 async function disableSync(db: PartgovKysely, table: TableConfig, o: SyncOptions, wasEnabled: boolean): Promise<Omit<SyncResult, keyof StageVerdict>> {
