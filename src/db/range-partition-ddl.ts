@@ -2,6 +2,7 @@ import { sql, type RawBuilder } from 'kysely';
 import type { RangeLayout } from '../config/config-schema.js';
 import type { RangeBound } from '../config/range-bounds.js';
 import { objectNames } from './object-names.js';
+import { ownedBy } from './scope-partition.js';
 
 /** `timestamp(3) with time zone` → `timestamp with time zone`: the precision does not change the range math. */
 export function withoutPrecision(type: string): string {
@@ -17,9 +18,10 @@ export function boundLiteral(d: Date, columnType: string): string {
 /**
  * The statements that create one range partition `<table>_<label>` of `parent`
  * and, with a sub-partitioned layout, its leaves (hash remainders, or list
- * values plus a DEFAULT): the same names plan gives them.
+ * values plus a DEFAULT): the same names plan gives them, each owned by
+ * `owner` (the parent's).
  */
-export function rangePartitionStatements(schema: string, table: string, parent: string, bound: RangeBound, layout: RangeLayout, columnType: string): { name: string; statement: RawBuilder<unknown> }[] {
+export function rangePartitionStatements(schema: string, table: string, parent: string, bound: RangeBound, layout: RangeLayout, columnType: string, owner: string): { name: string; statement: RawBuilder<unknown> }[] {
   const name = objectNames.range(table, bound.label);
   // sql.lit: a DDL bound cannot be a bind parameter.
   const range = sql`for values from (${sql.lit(boundLiteral(bound.from, columnType))}) to (${sql.lit(boundLiteral(bound.to, columnType))})`;
@@ -39,5 +41,5 @@ export function rangePartitionStatements(schema: string, table: string, parent: 
     const def = objectNames.defaultPartition(name);
     out.push({ name: def, statement: sql`create table ${sql.id(schema, def)} partition of ${sql.id(schema, name)} default` });
   }
-  return out;
+  return out.flatMap((o) => [o, { name: o.name, statement: ownedBy({ schema, name: o.name }, owner) }]);
 }

@@ -1,4 +1,4 @@
-import { sql } from 'kysely';
+import { sql, type RawBuilder } from 'kysely';
 import { compileDdl } from './compile-ddl.js';
 import { fitIdentifier, shortHash } from './object-names.js';
 import type { TableRef } from './catalog.js';
@@ -16,12 +16,23 @@ export function scopeConstraintNames(keyValue: string): { notScope: string; only
 /**
  * DDL of an empty table shaped like the root, ready to ATTACH: its columns,
  * defaults, constraints, generated columns and indexes, without identity (the
- * root allocates ids for its partitions).
+ * root allocates ids for its partitions), owned by the root's owner.
  */
-export function tableLikeRootDdl(root: TableRef, target: TableRef, identityColumns: readonly string[]): string[] {
+export function tableLikeRootDdl(root: TableRef, target: TableRef, identityColumns: readonly string[], owner: string): string[] {
   const t = sql.id(target.schema, target.name);
   return [
     compileDdl(sql`create table ${t} (like ${sql.id(root.schema, root.name)} including defaults including constraints including generated including indexes)`),
     ...identityColumns.map((c) => compileDdl(sql`alter table ${t} alter column ${sql.id(c)} drop identity if exists`)),
+    compileDdl(ownedBy(target, owner)),
   ];
+}
+
+/**
+ * `ALTER TABLE … OWNER TO` the root's owner, for a partition partgov creates.
+ * A partition left to partgov's role breaks the owner's own DDL on the root:
+ * ALTER TABLE … ADD COLUMN and CREATE INDEX recurse into every partition and
+ * need to own each ("must be owner of table …"), and its VACUUM skips it.
+ */
+export function ownedBy(target: TableRef, owner: string): RawBuilder<unknown> {
+  return sql`alter table ${sql.id(target.schema, target.name)} owner to ${sql.id(owner)}`;
 }

@@ -5,7 +5,7 @@ import { requireConfig, type StageContext } from '../stage/stage-context.js';
 import { flagInput, parseStageInput } from '../stage/stage-input.js';
 import type { TableConfig } from '../config/config-schema.js';
 import { withAdvisoryLocks } from '../db/advisory-lock.js';
-import { constraintState, findTableOid, readPartitionTree, requireTable, type PartitionModel, type TableRef } from '../db/catalog.js';
+import { constraintState, findTableOid, readPartitionTree, requireTable, type PartitionModel, type TableModel, type TableRef } from '../db/catalog.js';
 import { compileDdl } from '../db/compile-ddl.js';
 import { objectNames } from '../db/object-names.js';
 import { isDedicatedLeaf, leavesForKey, leavesUnder } from '../db/partition-routing.js';
@@ -87,7 +87,8 @@ const checkName = (keyValue: string) => scopeConstraintNames(keyValue).notScope;
  * one leaf, not the DEFAULT), so no write of K can meet the constraint; then
  * CREATE … PARTITION OF, and the CHECKs go again.
  */
-function isolateSteps(t: IsolateTarget, defaultLeaves: PartitionModel[], hashLeaf: PartitionModel, identityColumns: readonly string[]): { online: Step[]; swap: Step[]; after: Step[] } {
+function isolateSteps(t: IsolateTarget, defaultLeaves: PartitionModel[], hashLeaf: PartitionModel, root: TableModel): { online: Step[]; swap: Step[]; after: Step[] } {
+  const identityColumns = root.columns.filter((c) => c.identity !== null).map((c) => c.name);
   const name = checkName(t.keyValue);
   const check = sql`check (${sql.id(t.keyColumn)} <> ${sql.lit(t.keyValue)})`;
   const others = defaultLeaves.filter((l) => l.oid !== hashLeaf.oid);
@@ -96,7 +97,11 @@ function isolateSteps(t: IsolateTarget, defaultLeaves: PartitionModel[], hashLea
   const only = scopeConstraintNames(t.keyValue).onlyScope;
   const online: Step[] = [
     // The partition is built (indexes and all) before the lock: ATTACH of a ready empty table is a catalog change.
-    ...tableLikeRootDdl(t.root, { schema: t.root.schema, name: partition }, identityColumns).map((text, i) => ({ id: i === 0 ? 'build' : `identity ${identityColumns[i - 1]}`, description: i === 0 ? `the scope's partition, built empty beside the table with the root's columns, constraints and indexes` : 'ids come from the root', sql: text })),
+    ...tableLikeRootDdl(t.root, { schema: t.root.schema, name: partition }, identityColumns, root.owner).map((text, i, all) => {
+      if (i === 0) return { id: 'build', description: `the scope's partition, built empty beside the table with the root's columns, constraints and indexes`, sql: text };
+      if (i === all.length - 1) return { id: 'owner', description: `owned by ${root.owner}, as the table (whose own ALTER TABLE and CREATE INDEX must own every partition)`, sql: text };
+      return { id: `identity ${identityColumns[i - 1]}`, description: 'ids come from the root', sql: text };
+    }),
     { id: 'only', description: 'proves the new partition holds only the scope (ATTACH skips its scan)', sql: compileDdl(sql`alter table ${S} add constraint ${sql.id(only)} check (${sql.id(t.keyColumn)} = ${sql.lit(t.keyValue)})`) },
     ...others.flatMap((l) => [
       { id: `guard ${l.name}`, description: `constraint proving ${l.name} holds no row of the scope (NOT VALID: no scan under lock)`, sql: compileDdl(sql`alter table ${sql.id(l.schema, l.name)} add constraint ${sql.id(name)} ${check} not valid`) },
@@ -178,7 +183,7 @@ async function isolateScope(ctx: StageContext, raw: IsolateInput): Promise<Omit<
       }
       const has = await sql<{ x: boolean }>`select exists (select 1 from ${sql.id(root.schema, root.name)} where ${sql.id(t.keyColumn)} = ${t.keyValue}) as x`.execute(db);
       const defaultLeaves = leavesUnder(tree, def.oid);
-      plans.push({ t, steps: isolateSteps(t, defaultLeaves, leaves[0]!, (await requireTable(db, root)).columns.filter((c) => c.identity !== null).map((c) => c.name)), hashLeaf: leaves[0]!, partition: `${root.schema}.${partition}`,
+      plans.push({ t, steps: isolateSteps(t, defaultLeaves, leaves[0]!, await requireTable(db, root)), hashLeaf: leaves[0]!, partition: `${root.schema}.${partition}`,
         hasRows: has.rows[0]!.x,
         move: { root, defaultParent: { schema: leaves[0]!.parentSchema!, name: leaves[0]!.parentName! }, leaf: leaves[0]!, keyColumn: t.keyColumn, keyValue: t.keyValue, partition, guardName: checkName(t.keyValue), otherLeaves: defaultLeaves.filter((l) => l.oid !== leaves[0]!.oid) } });
     }

@@ -101,8 +101,8 @@ export async function moveScopeOutOfDefault(db: PartgovKysely, m: ScopeMove, gua
 
   // 1. The two tables, shaped like the root (no identity: the root's default allocates ids).
   const identity = root.columns.filter((x) => x.identity !== null).map((c) => c.name);
-  for (const text of tableLikeRootDdl(m.root, { schema: m.root.schema, name: m.partition }, identity)) await run('create the scope table', exec(text));
-  for (const text of tableLikeRootDdl(m.root, { schema: m.root.schema, name: n.next }, identity)) await run('create the leaf without the scope', exec(text));
+  for (const text of tableLikeRootDdl(m.root, { schema: m.root.schema, name: m.partition }, identity, root.owner)) await run('create the scope table', exec(text));
+  for (const text of tableLikeRootDdl(m.root, { schema: m.root.schema, name: n.next }, identity, root.owner)) await run('create the leaf without the scope', exec(text));
   await run('constrain the scope table', exec(compileDdl(sql`alter table ${S} add constraint ${sql.id(n.only)} check (${key} = ${K})`)));
   await run('constrain the leaf', exec(compileDdl(sql`alter table ${H} add constraint ${sql.id(m.guardName)} check (${key} <> ${K})`)));
 

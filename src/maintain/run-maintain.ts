@@ -88,6 +88,8 @@ interface TablePlan {
   root: TableRef;
   layout: RangeLayout;
   columnType: string;
+  /** The partitioned table's owner: the partitions maintain creates are theirs too. */
+  owner: string;
   columns: string[];
   identityAlways: boolean;
   create: { bound: RangeBound; rowsInDefault: number }[];
@@ -158,7 +160,7 @@ async function planTable(db: PartgovKysely, table: TableConfig, layout: RangeLay
     for (const c of createdOld) retire.push({ schema: root.schema, name: objectNames.range(table.name, c.bound.label), isDefault: false, from: c.bound.from.getTime(), to: c.bound.to.getTime() });
   }
   return {
-    table, root, layout, columnType: column.type,
+    table, root, layout, columnType: column.type, owner: model.owner,
     columns: model.columns.filter((c) => c.generated === null).map((c) => c.name),
     identityAlways: model.columns.some((c) => c.identity === 'always'),
     create, retire, defaultChild, nullRows, retiredRows, heldRows,
@@ -167,7 +169,7 @@ async function planTable(db: PartgovKysely, table: TableConfig, layout: RangeLay
 
 function stepsOf(p: TablePlan): { create: { step: Step; rowsInDefault: number; bound: RangeBound }[]; retire: Step[] } {
   const create = p.create.map(({ bound, rowsInDefault }) => {
-    const statements = rangePartitionStatements(p.root.schema, p.table.name, p.root.name, bound, p.layout, p.columnType);
+    const statements = rangePartitionStatements(p.root.schema, p.table.name, p.root.name, bound, p.layout, p.columnType, p.owner);
     const text = statements.map((s) => compileDdl(s.statement)).join(';\n');
     const move = rowsInDefault > 0 ? `; first moves ${rowsInDefault} row(s) of the range out of the DEFAULT, in the same transaction` : '';
     return { step: { id: `create ${statements[0]!.name}`, description: `range partition ${bound.label}${move}`, sql: text }, rowsInDefault, bound };
