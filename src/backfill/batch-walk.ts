@@ -6,6 +6,8 @@ import { connectionLostStates, retryableLockStates, SqlState } from '../db/sqlst
 import type { PartgovKysely } from '../db/state-tables.js';
 import { DatabaseError, InputInvalidError, isConnectionError, LockUnavailableError, RunInProgressError, sqlStateOf } from '../errors.js';
 import type { HeldAdvisoryLock } from '../db/advisory-lock.js';
+import { compileDdl } from '../db/compile-ddl.js';
+import { notNullWithoutLongLock } from '../changelog/shadow-compatibility.js';
 import { batchQuery, chunkBoundsQuery, type BatchMode, type ChunkBounds, type KeysetPosition } from './batch-query.js';
 
 /** How the walk runs; see runBackfill for what each knob means to a user. */
@@ -271,10 +273,11 @@ export async function walkBatches(db: PartgovKysely, o: BatchWalkOptions): Promi
         cause: failure,
       });
     }
+    const code = sqlStateOf(failure);
+    if (code?.startsWith('23')) throw shadowRejectsRow(o.pair, committedKey, failure as PgConstraintError);
     const kind = classify(failure);
     failures++;
     if (!kind.retry || failures > o.maxRetries) {
-      const code = sqlStateOf(failure);
       if (code !== undefined && retryableLockStates.has(code)) {
         throw new LockUnavailableError(
           `backfill ${o.pair.label}: batch after key ${JSON.stringify(committedKey)} could not get its locks after ${failures} attempts`,
@@ -300,4 +303,30 @@ export async function walkBatches(db: PartgovKysely, o: BatchWalkOptions): Promi
     );
     await sleep(backoff);
   }
+}
+
+/** The fields node-postgres copies from the server's error report. */
+interface PgConstraintError extends Error {
+  detail?: string;
+  column?: string;
+  constraint?: string;
+}
+
+/**
+ * A legacy row the shadow refuses (a NOT NULL the legacy column lacks, a
+ * CHECK or FOREIGN KEY only the shadow has): retrying cannot help, and the
+ * batches before it stay committed, so the DBA is told which row and how to
+ * mend it; the next run resumes from the checkpoint.
+ */
+function shadowRejectsRow(pair: ShadowPair, committedKey: KeysetPosition | null, err: PgConstraintError): InputInvalidError {
+  const legacy = sql.id(pair.legacy.schema, pair.legacy.name);
+  const where = committedKey ? `the batch after key ${JSON.stringify(committedKey)}` : 'the first batch';
+  const fix = err.column && sqlStateOf(err) === SqlState.notNullViolation
+    ? `find them (${compileDdl(sql`select ${sql.join(pair.legacyKey.map((c) => sql.id(c.name)))} from ${legacy} where ${sql.id(err.column)} is null`)}), fill them, then ${notNullWithoutLongLock(legacy, err.column)}`
+    : `find the legacy rows that break ${err.constraint ?? 'it'} (the detail above names one), repair them or drop the constraint from the shadow`;
+  return new InputInvalidError(`backfill ${pair.label}: the shadow ${pair.shadow.name} rejects a legacy row of ${where}: ${err.message}${err.detail ? ` (${err.detail})` : ''}`, {
+    fix: `${fix}; then run backfill again: it resumes from its checkpoint`,
+    cause: err,
+    details: { sqlstate: sqlStateOf(err), column: err.column ?? null, constraint: err.constraint ?? null },
+  });
 }

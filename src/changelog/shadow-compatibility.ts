@@ -1,4 +1,7 @@
+import { sql } from 'kysely';
 import type { TableConfig } from '../config/config-schema.js';
+import { compileDdl } from '../db/compile-ddl.js';
+import { fitIdentifier } from '../db/object-names.js';
 import type { ShadowPair } from '../db/shadow-pair.js';
 
 /** One way the shadow would reject a row the legacy table accepts. */
@@ -26,6 +29,9 @@ export function shadowCompatibilityProblems(pair: ShadowPair, table: TableConfig
   const L = pair.legacy;
   const S = pair.shadow;
   const legacyRef = `${L.schema}.${L.name}`;
+  // Fix hints are SQL a DBA pastes: identifiers quoted as the server needs them ("Tenant Key", "Jobs").
+  const legacyId = sql.id(L.schema, L.name);
+  const shadowId = sql.id(S.schema, S.name);
   const legacyCols = new Map(L.columns.map((c) => [c.name, c]));
   for (const s of S.columns) {
     const l = legacyCols.get(s.name);
@@ -39,15 +45,15 @@ export function shadowCompatibilityProblems(pair: ShadowPair, table: TableConfig
       problems.push({
         object: `column ${s.name}`,
         problem: `column ${s.name} is ${l.type}${l.collation ? ` collate ${l.collation}` : ''} on the legacy table and ${s.type}${s.collation ? ` collate ${s.collation}` : ''} on the shadow`,
-        fix: `give the shadow the legacy type (alter table ${S.schema}.${S.name} alter column ${s.name} type ${l.type}), or plan again`,
+        // sql.raw(l.type): format_type() text from the catalog.
+        fix: `give the shadow the legacy type (${compileDdl(sql`alter table ${shadowId} alter column ${sql.id(s.name)} type ${sql.raw(l.type)}`)}), or plan again`,
       });
     }
     if (s.notNull && !l.notNull && s.generated === null) {
-      const con = `${l.name}_not_null`;
       problems.push({
         object: `column ${s.name}`,
         problem: `the legacy table accepts NULL in ${s.name} and the shadow does not${pair.shadowKey.includes(s.name) ? ' (it is part of the partitioned primary key)' : ''}: such a row could never be copied`,
-        fix: `make it NOT NULL on the legacy table without a long lock: alter table ${legacyRef} add constraint ${con} check (${s.name} is not null) not valid; alter table ${legacyRef} validate constraint ${con}; alter table ${legacyRef} alter column ${s.name} set not null; then run sync enable again`,
+        fix: `${notNullWithoutLongLock(legacyId, l.name)}; then run sync enable again`,
       });
     }
   }
@@ -57,12 +63,12 @@ export function shadowCompatibilityProblems(pair: ShadowPair, table: TableConfig
     const l = legacyDefs.get(stripNotValid(s.definition));
     const what = s.kind === 'check' ? 'CHECK' : 'FOREIGN KEY';
     if (!l) {
-      problems.push({ object: `constraint ${s.name}`, problem: `the shadow's ${what} ${s.name} (${s.definition}) is not on the legacy table`, fix: `drop it from the shadow (alter table ${S.schema}.${S.name} drop constraint ${s.name}), or add it to the legacy table first` });
+      problems.push({ object: `constraint ${s.name}`, problem: `the shadow's ${what} ${s.name} (${s.definition}) is not on the legacy table`, fix: `drop it from the shadow (${compileDdl(sql`alter table ${shadowId} drop constraint ${sql.id(s.name)}`)}), or add it to the legacy table first` });
     } else if (!l.validated && s.validated) {
       problems.push({
         object: `constraint ${l.name}`,
         problem: `${what} ${l.name} is NOT VALID on the legacy table (old rows may violate it) and validated on the shadow`,
-        fix: `validate it on the legacy table (alter table ${legacyRef} validate constraint ${l.name}; it takes no exclusive lock), or repair the violating rows; then run sync enable again`,
+        fix: `validate it on the legacy table (${compileDdl(sql`alter table ${legacyId} validate constraint ${sql.id(l.name)}`)}; it takes no exclusive lock), or repair the violating rows; then run sync enable again`,
       });
     }
   }
@@ -71,7 +77,7 @@ export function shadowCompatibilityProblems(pair: ShadowPair, table: TableConfig
     problems.push({
       object: `inheritance of ${legacyRef}`,
       problem: `${legacyRef} has ${children.length} inheritance child table(s) (${children.slice(0, 5).join(', ')}${children.length > 5 ? ', …' : ''}): the copy reads their rows with ${L.name}'s, but a write to a child fires the child's triggers, not the sync triggers on ${L.name}, so the shadow would miss it and cutover would lose it`,
-      fix: `partgov moves one ordinary table: fold the children into it first (per child: insert into only ${legacyRef} select * from only <child>; alter table <child> no inherit ${legacyRef}), or configure each child as a table of its own`,
+      fix: `partgov moves one ordinary table: fold the children into it first (per child: ${compileDdl(sql`insert into only ${legacyId} select * from only`)} <child>; alter table <child> no inherit ${compileDdl(legacyId)}), or configure each child as a table of its own`,
     });
   }
   if (table.layout.type === 'range' && !table.layout.default_partition) {
@@ -82,4 +88,20 @@ export function shadowCompatibilityProblems(pair: ShadowPair, table: TableConfig
     });
   }
   return problems;
+}
+
+/**
+ * How to make a nullable column NOT NULL without a long exclusive lock, as
+ * pasteable SQL: a CHECK added NOT VALID and validated (writes go on), which
+ * lets SET NOT NULL skip its scan (PostgreSQL 12+), then the CHECK goes.
+ */
+export function notNullWithoutLongLock(table: ReturnType<typeof sql.id>, column: string): string {
+  const con = sql.id(fitIdentifier(column, '_not_null'));
+  const steps = [
+    sql`alter table ${table} add constraint ${con} check (${sql.id(column)} is not null) not valid`,
+    sql`alter table ${table} validate constraint ${con}`,
+    sql`alter table ${table} alter column ${sql.id(column)} set not null`,
+    sql`alter table ${table} drop constraint ${con}`,
+  ];
+  return `make it NOT NULL without a long lock: ${steps.map((x) => compileDdl(x)).join('; ')}`;
 }

@@ -199,7 +199,7 @@ async function swapTable(db: PartgovKysely, table: TableConfig, direction: 'cuto
       refuse(`${direction}-capture-disabled`, `change-log trigger(s) ${off.join(', ')} on ${label} are disabled: writes made while they were off are in neither the log nor ${copy}, and the swap would lose them`,
         direction === 'cutover'
           ? `run \`partgov sync enable --table ${shellWord(table.name)}\` (it enables them again), then verify; if verify fails, \`partgov backfill --restart\`, verify, and cut over`
-          : `enable them (alter table ${label} enable always trigger …), then \`partgov verify --table ${shellWord(table.name)}\`: if the archive misses writes, do not roll back`);
+          : `enable them (${off.map((t) => compileDdl(sql`alter table ${sql.id(table.schema, table.name)} enable always trigger ${sql.id(t)}`)).join('; ')}), then \`partgov verify --table ${shellWord(table.name)}\`: if the archive misses writes, do not roll back`);
     }
     if (direction === 'cutover') await assertReadyForCutover(db, pair, table, plan);
     else {

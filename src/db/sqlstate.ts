@@ -10,6 +10,7 @@ export const SqlState = {
   crashShutdown: '57P02',
   cannotConnectNow: '57P03',
   uniqueViolation: '23505',
+  notNullViolation: '23502',
   /** Also "no partition of relation … found for row". */
   checkViolation: '23514',
   undefinedTable: '42P01',

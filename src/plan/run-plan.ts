@@ -12,6 +12,8 @@ import { requireTable } from '../db/catalog.js';
 import type { PartgovKysely } from '../db/state-tables.js';
 import { InputInvalidError } from '../errors.js';
 import { partitionKeyColumns, planTable, type TablePlan } from './plan-table.js';
+import { compileDdl } from '../db/compile-ddl.js';
+import { notNullWithoutLongLock } from '../changelog/shadow-compatibility.js';
 
 /** plan's input: defaults and limits once, for the library and the CLI. */
 export const planInputSchema = z.object({
@@ -139,7 +141,7 @@ export async function runPlan(ctx: StageContext, input: PlanInput = {}): Promise
       const r = await sql<{ has_null: boolean }>`select exists (select 1 from ${sql.id(table.schema, table.name)} where ${sql.id(k)} is null) as has_null`.execute(db);
       if (r.rows[0]?.has_null) {
         throw new InputInvalidError(`partition key column ${JSON.stringify(k)} of ${plan.table} holds NULLs, which cannot be part of the shadow's primary key`, {
-          fix: `fill them (update ... set ${k} = ... where ${k} is null) and make the column NOT NULL, then plan again`,
+          fix: `fill them (${compileDdl(sql`update ${sql.id(table.schema, table.name)} set ${sql.id(k)} =`)} … ${compileDdl(sql`where ${sql.id(k)} is null`)}), then ${notNullWithoutLongLock(sql.id(table.schema, table.name), k)}; then plan again`,
         });
       }
     }

@@ -1,5 +1,6 @@
 import { strictly, verdict, type Check } from '../checks/check.js';
 import { sql } from 'kysely';
+import { compileDdl } from '../db/compile-ddl.js';
 import type { PartgovKysely } from '../db/state-tables.js';
 import { evaluateAppEnvRules } from '../config/app-env-rules.js';
 import type { TableConfig } from '../config/config-schema.js';
@@ -84,7 +85,7 @@ async function tableChecks(db: PartgovKysely, t: TableConfig): Promise<Preflight
   checks.push(
     create.rows[0]!.ok
       ? { name: `schema_create:${label}`, status: 'pass', detail: `may create the shadow in schema ${t.schema}` }
-      : { name: `schema_create:${label}`, status: 'fail', detail: `the current role has no CREATE on schema ${t.schema}, where the shadow of ${label} goes`, fix: `GRANT CREATE ON SCHEMA ${t.schema} TO <this role> (or run partgov as the schema owner)` },
+      : { name: `schema_create:${label}`, status: 'fail', detail: `the current role has no CREATE on schema ${t.schema}, where the shadow of ${label} goes`, fix: `${compileDdl(sql`grant create on schema ${sql.id(t.schema)} to`)} <this role> (or run partgov as the schema owner)` },
   );
   const model = await introspectTable(db, t);
   const columns = new Set(model?.columns.map((c) => c.name));
@@ -157,7 +158,7 @@ async function stateSchemaCheck(db: PartgovKysely, pendingMigrations: () => Prom
       : { name: 'state_schema', status: 'fail', detail: `schema "${stateSchema}" does not exist and this role may not create schemas in this database`, fix: `GRANT CREATE ON DATABASE <db> TO <this role>, or have the database owner run \`partgov migrate up\`` };
   }
   if (!a.usage || !a.create) {
-    return { name: 'state_schema', status: 'fail', detail: `this role lacks ${[!a.usage && 'USAGE', !a.create && 'CREATE'].filter(Boolean).join(' and ')} on schema "${stateSchema}", which another role owns`, fix: `GRANT USAGE, CREATE ON SCHEMA ${stateSchema} TO <this role> (and ALL ON ALL TABLES IN SCHEMA ${stateSchema}), or run partgov as its owner` };
+    return { name: 'state_schema', status: 'fail', detail: `this role lacks ${[!a.usage && 'USAGE', !a.create && 'CREATE'].filter(Boolean).join(' and ')} on schema "${stateSchema}", which another role owns`, fix: `${compileDdl(sql`grant usage, create on schema ${sql.id(stateSchema)} to`)} <this role> (and ${compileDdl(sql`all on all tables in schema ${sql.id(stateSchema)}`)}), or run partgov as its owner` };
   }
   const pending = await pendingMigrations();
   return pending > 0

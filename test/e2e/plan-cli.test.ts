@@ -130,6 +130,7 @@ describe('plan edge cases', () => {
     const nulls = await plan(await configFile('nulls', [{ name: 'nullable_key', layout: { type: 'hash', key: 'k' } }]));
     expect(nulls.code).toBe(2);
     expect(nulls.stderr).toContain('holds NULLs');
+    expect(nulls.stderr).toContain('fix: fill them (update "public"."nullable_key" set "k" = … where "k" is null), then make it NOT NULL without a long lock: alter table "public"."nullable_key" add constraint "k_not_null" check ("k" is not null) not valid;');
     const rangeOnText = await plan(await configFile('rangetext', [{ name: 'with_unique', layout: { type: 'range', column: 'email', interval: 'day' } }]));
     expect(rangeOnText.code).toBe(2);
     expect(rangeOnText.stderr).toContain('not a date or timestamp');

@@ -92,7 +92,7 @@ describe('preflight', () => {
     expect(check?.detail).toMatch(/INSERT, UPDATE, DELETE, TRIGGER, ownership/);
     // No CREATE on the table's schema (plan's shadow goes there), none on schema partgov.
     const create = r.checks.find((c) => c.name === 'schema_create:App Data.Events Log');
-    expect(create).toMatchObject({ status: 'fail', fix: expect.stringMatching(/GRANT CREATE ON SCHEMA App Data/) });
+    expect(create).toMatchObject({ status: 'fail', fix: expect.stringContaining(`grant create on schema "App Data" to <this role>`) }); // pasteable: the name quoted
     const state = r.checks.find((c) => c.name === 'state_schema');
     expect(state).toMatchObject({ status: 'fail', detail: expect.stringMatching(/lacks CREATE on schema "partgov"/) });
     expect(state?.fix).not.toMatch(/^run `partgov migrate up`$/);

@@ -5,7 +5,7 @@ import { parseConfig } from '../../src/config/load-config.js';
 import type { PartgovConfig, TableConfig } from '../../src/config/config-schema.js';
 import type { PartgovDatabase } from '../../src/db/open-database.js';
 import { resolveSettings } from '../../src/config/runtime-settings.js';
-import { SafetyRefusedError } from '../../src/errors.js';
+import { InputInvalidError, SafetyRefusedError } from '../../src/errors.js';
 import { runMigrate } from '../../src/migrate/run-migrate.js';
 import { runSync } from '../../src/sync/run-sync.js';
 import { replayChanges } from '../../src/changelog/replay-changes.js';
@@ -344,16 +344,33 @@ describe('row-level security', () => {
 });
 
 describe('sync enable refuses (exit 3, nothing changed) when the shadow would reject rows the legacy accepts', () => {
-  it('a nullable scope key that the partitioned primary key makes NOT NULL', async () => {
-    await sql`create table maybe_scoped (id int primary key, scope_key text, v int)`.execute(t.db);
-    await sql`insert into maybe_scoped select g, 'k' || g % 3, g from generate_series(1, 50) g`.execute(t.db);
-    const config = parseConfig({ tables: [{ name: 'maybe_scoped', layout: { type: 'hash', key: 'scope_key', partitions: 2 } }] });
+  it('a nullable scope key that the partitioned primary key makes NOT NULL: the fixes of sync enable and of backfill (a NULL row) run as printed, and the copy resumes', async () => {
+    await sql`create table "Maybe Scoped" (id int primary key, "Scope Key" text, v int)`.execute(t.db);
+    await sql`insert into "Maybe Scoped" select g, 'k' || g % 3, g from generate_series(1, 50) g`.execute(t.db);
+    const config = parseConfig({ tables: [{ name: 'Maybe Scoped', layout: { type: 'hash', key: 'Scope Key', partitions: 2 }, cutover: { acknowledge_key_change: ['Scope Key', 'id'] } }] });
     await prepareShadows(t, config);
+    // A NULL key arrives after plan: sync enable refuses, and backfill stops at that row.
+    await sql`insert into "Maybe Scoped" values (51, null, 51)`.execute(t.db);
     const err = await syncRefusal(config);
     expect(err.exitCode).toBe(3);
-    expect(err.message).toMatch(/column scope_key: the legacy table accepts NULL in scope_key and the shadow does not/);
-    expect(err.fix).toMatch(/check \(scope_key is not null\) not valid/);
-    expect(await userTriggers('maybe_scoped')).toEqual([]);
+    expect(err.message).toMatch(/column Scope Key: the legacy table accepts NULL in Scope Key and the shadow does not/);
+    expect(await userTriggers('"Maybe Scoped"')).toEqual([]);
+    const stopped = await runBackfill(stageFor(t, config, { settings }), { table: 'Maybe Scoped', batchSize: 20 }).catch((e: unknown) => e);
+    expect(stopped).toBeInstanceOf(InputInvalidError);
+    const fix = (stopped as InputInvalidError).fix;
+    expect((stopped as Error).message).toMatch(/the shadow Maybe Scoped_shadow rejects a legacy row of the batch after key \["40"\]: null value in column "Scope Key"/);
+    // The fixes are SQL that runs as printed (the mixed-case names quoted).
+    const find = /find them \((select .*?)\), fill them/.exec(fix)![1]!;
+    expect((await sql.raw<{ id: number }>(find).execute(t.db)).rows).toEqual([{ id: 51 }]);
+    await sql`update "Maybe Scoped" set "Scope Key" = 'k0' where id = 51`.execute(t.db);
+    const notNull = /without a long lock: (.*?); then run backfill again/.exec(fix)![1]!;
+    expect(err.fix).toContain(notNull);
+    for (const statement of notNull.split('; ')) await sql.raw(statement).execute(t.db);
+    const resumed = await runBackfill(stageFor(t, config, { settings }), { table: 'Maybe Scoped', batchSize: 20 });
+    expect(resumed.total_rows_copied).toBe(51);
+    expect(resumed.rows_copied).toBe(11); // from the checkpoint, not from the start
+    expect(await differingRows(t.db, 'public', 'Maybe Scoped', 'Maybe Scoped_shadow')).toBe(0);
+    await runSync(stageFor(t, config, { settings }), { table: 'Maybe Scoped', action: 'enable' });
   });
 
   it('a range layout without a DEFAULT partition', async () => {
@@ -374,7 +391,7 @@ describe('sync enable refuses (exit 3, nothing changed) when the shadow would re
     await prepareShadows(t, config);
     const err = await syncRefusal(config);
     expect(err.message).toMatch(/inheritance of public\.inherited: public\.inherited has 1 inheritance child table\(s\) \(public\.inherited 2025\): the copy reads their rows/);
-    expect(err.fix).toMatch(/alter table <child> no inherit public\.inherited/);
+    expect(err.fix).toMatch(/alter table <child> no inherit "public"\."inherited"/);
     expect(await userTriggers('inherited')).toEqual([]);
     // preflight connects by the settings' URL, as the CLI does.
     const pre = await runPreflight(stageFor(t, config, { settings: resolveSettings({ databaseUrl: t.url }, {}, config) }), {});
@@ -390,7 +407,7 @@ describe('sync enable refuses (exit 3, nothing changed) when the shadow would re
     await prepareShadows(t, config);
     const err = await syncRefusal(config);
     expect(err.message).toMatch(/constraint owned_owner_fk: FOREIGN KEY owned_owner_fk is NOT VALID on the legacy table/);
-    expect(err.fix).toMatch(/validate constraint owned_owner_fk/);
+    expect(err.fix).toMatch(/alter table "public"."owned" validate constraint "owned_owner_fk"/);
     expect(await userTriggers('owned')).toEqual([]);
   });
 });
