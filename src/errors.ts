@@ -134,7 +134,7 @@ export function toPartgovError(err: unknown): PartgovError {
   const message = err instanceof Error ? err.message : String(err);
   if (pgCode !== undefined || isConnectionError(err)) {
     return new DatabaseError(`database error${pgCode ? ` (SQLSTATE ${pgCode})` : ''}: ${message}`, {
-      fix: 'check that the server is reachable and the role has the needed privileges, then run the command again',
+      fix: databaseErrorFix(pgCode),
       cause: err,
       details: pgCode ? { sqlstate: pgCode } : {},
     });
@@ -143,6 +143,17 @@ export function toPartgovError(err: unknown): PartgovError {
     fix: 'run again with --verbose and report the stack trace',
     cause: err,
   });
+}
+
+/** What to do about a database error partgov has no better word for, by SQLSTATE class. */
+function databaseErrorFix(code: string | undefined): string {
+  if (code === undefined || code.startsWith('08')) return 'check that the server is reachable (host, port, TLS, pg_hba.conf), then run the command again';
+  if (code === '42501') return "grant the role the privilege the message names (preflight lists what partgov needs), or run partgov as the table's owner; then run the command again";
+  if (code.startsWith('28')) return 'check the user name and password in the connection URL (PGPASSWORD, ~/.pgpass), then run the command again';
+  if (code === '57014') return 'a statement ran past statement_timeout: raise statement_timeout_ms (or --statement-timeout) for this run, then run the command again';
+  if (code.startsWith('53')) return 'the server ran out of a resource (disk, memory, connections): free it, then run the command again';
+  if (code.startsWith('23')) return 'a row breaks a constraint (the message names it): repair the row or the constraint, then run the command again';
+  return 'read the server message above, mend its cause, then run the command again';
 }
 
 /** The SQLSTATE of a pg error, if it is one. */
