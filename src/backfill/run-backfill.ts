@@ -6,7 +6,8 @@ import type { TableConfig } from '../config/config-schema.js';
 import type { RuntimeSettings } from '../config/runtime-settings.js';
 import { withAdvisoryLock } from '../db/advisory-lock.js';
 import { writeAudit } from '../steps/run-steps.js';
-import { runGuarded } from '../db/run-guarded.js';
+import { runGuarded, setLocalTimeouts } from '../db/run-guarded.js';
+import { assertQuietTarget, replicaWrites } from '../changelog/target-triggers.js';
 import { resolveShadowPair, type ShadowPair } from '../db/shadow-pair.js';
 import type { PartgovKysely } from '../db/state-tables.js';
 import { InputInvalidError } from '../errors.js';
@@ -203,6 +204,8 @@ async function backfillTable(db: PartgovKysely, table: TableConfig, o: BackfillO
   if (o.dryRun) return dryRunOf(db, pair, o);
   return withAdvisoryLock(db, 'backfill', pair.label, async (lock) => {
     const t0 = performance.now();
+    // Batches (and replay) write the shadow as a replica: the application's triggers there stay quiet, or the run is refused.
+    await assertQuietTarget(db, pair.shadow, pair.writesAsReplica, 'backfill-target-triggers');
     // What ran besides the batches themselves, for the result and the audit row.
     const steps: Step[] = [];
     if (o.restart) {
@@ -218,6 +221,7 @@ async function backfillTable(db: PartgovKysely, table: TableConfig, o: BackfillO
       await runGuarded(
         db,
         async (trx) => {
+          if (pair.writesAsReplica) await setLocalTimeouts(trx, o.settings.lockTimeoutMs, o.settings.statementTimeoutMs, replicaWrites); // no ON TRUNCATE trigger of the application's
           await sql.raw(restartStep(pair).sql).execute(trx); // sql.raw: compiled by kysely in restartStep
           await trx.deleteFrom('partgov.backfill_batch').where('table_name', '=', pair.label).execute();
           await trx.deleteFrom('partgov.backfill_checkpoint').where('table_name', '=', pair.label).execute();
@@ -302,7 +306,7 @@ async function backfillTable(db: PartgovKysely, table: TableConfig, o: BackfillO
               deadline: o.maxDurationSec === undefined ? undefined : t0 + o.maxDurationSec * 1000,
               lockTimeoutMs: o.settings.lockTimeoutMs,
               statementTimeoutMs: o.settings.statementTimeoutMs,
-              batchSettings: { synchronous_commit: 'off', ...(await batchWorkMem(db)) },
+              batchSettings: { synchronous_commit: 'off', ...(await batchWorkMem(db)), ...(pair.writesAsReplica ? replicaWrites : {}) },
               onEvent: event,
               lock,
               onCommitted: (b) => {

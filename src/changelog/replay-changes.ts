@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { sql, type Kysely, type RawBuilder } from 'kysely';
 import { setLocalTimeouts } from '../db/run-guarded.js';
+import { assertQuietTarget, replicaWrites } from './target-triggers.js';
 import type { ShadowPair } from '../db/shadow-pair.js';
 import type { PartgovKysely, StateDatabase } from '../db/state-tables.js';
 import { sqlStateOf } from '../errors.js';
@@ -117,9 +118,8 @@ async function replayRound(db: PartgovKysely, pair: ShadowPair, log: ChangeLog, 
   });
 }
 
-/** Planner settings a replay round turns off (why: in replayRoundIn). */
-const roundSettings = ['enable_seqscan', 'enable_hashjoin', 'enable_mergejoin', 'jit'] as const;
-type RoundSetting = (typeof roundSettings)[number];
+/** Settings a replay round changes (why: in replayRoundIn), and back. */
+const plannerOff = { enable_seqscan: 'off', enable_hashjoin: 'off', enable_mergejoin: 'off', jit: 'off' } as const;
 
 /** A replay round inside the caller's transaction (cutover's swap replays the rest under its locks). */
 async function replayRoundIn(
@@ -147,14 +147,17 @@ async function replayRoundIn(
   // jit_above_cost, and compiling a round's plans over 32 leaves cost ~1 s (PostgreSQL 15,
   // 5,000 keys: delete 820 -> 39 ms, insert 212 -> 43 ms with jit off). The caller's
   // settings come back at the end of the round.
-  const prior = await sql<Record<RoundSetting, string>>`
-    with prior as materialized (select ${sql.join(roundSettings.map((n) => sql`current_setting(${n}) as ${sql.id(n)}`))})
+  // The round's writes are replication: the application's triggers on the target stay quiet (see replicaWrites).
+  const settings: Record<string, string> = { ...plannerOff, ...(pair.writesAsReplica ? replicaWrites : {}) };
+  const names = Object.keys(settings);
+  const prior = await sql<Record<string, string>>`
+    with prior as materialized (select ${sql.join(names.map((n) => sql`current_setting(${n}) as ${sql.id(n)}`))})
     select prior.*, pg_advisory_xact_lock(hashtext('partgov:replay'), hashtext(${label})),
-           ${sql.join(roundSettings.map((n) => sql`set_config(${n}, 'off', true)`))}
+           ${sql.join(names.map((n) => sql`set_config(${n}, ${settings[n]!}, true)`))}
     from prior`.execute(trx);
   const restore = async () => {
     const p = prior.rows[0]!;
-    await sql`select ${sql.join(roundSettings.map((n) => sql`set_config(${n}, ${p[n]}, true)`))}`.execute(trx);
+    await sql`select ${sql.join(names.map((n) => sql`set_config(${n}, ${p[n]!}, true)`))}`.execute(trx);
   };
   const filter = await replayableFilter(trx, pair, log.direction);
   if (filter === null) {
@@ -271,6 +274,7 @@ export async function countLogEntries(db: PartgovKysely, pair: ShadowPair, direc
 export async function replayChanges(db: PartgovKysely, pair: ShadowPair, o: ReplayOptions): Promise<ReplayResult> {
   const t0 = performance.now();
   const log = changeLogOf(pair, o.direction ?? 'forward');
+  await assertQuietTarget(db, routeOf(pair, log.direction).target, pair.writesAsReplica, 'sync-target-triggers');
   const chunk = o.chunk ?? defaultChunk;
   const result: ReplayResult = { entries: 0, keys: 0, rows_deleted: 0, rows_inserted: 0, rejected: 0, transactions: 0, waiting: 0, duration_ms: 0 };
   const add = (r: RoundOutcome) => {

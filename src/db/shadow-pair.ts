@@ -1,5 +1,6 @@
 import type { TableConfig } from '../config/config-schema.js';
 import { InputInvalidError, SafetyRefusedError } from '../errors.js';
+import { mayWriteAsReplica } from '../changelog/target-triggers.js';
 import { objectNames } from './object-names.js';
 import { findTableOid, introspectTable, readPartitionTree, requireTable, type ColumnModel, type TableModel } from './catalog.js';
 import type { PartgovKysely } from './state-tables.js';
@@ -21,6 +22,8 @@ export interface ShadowPair {
   shadowKey: readonly string[];
   /** The shadow has GENERATED ALWAYS identity columns, so copies need OVERRIDING SYSTEM VALUE. */
   overridingSystemValue: boolean;
+  /** This role may write copies as a replica, keeping the application's triggers quiet there (see replicaWrites). */
+  writesAsReplica: boolean;
 }
 
 /**
@@ -83,6 +86,7 @@ export async function resolveShadowPair(db: PartgovKysely, table: TableConfig, n
     legacyKey: legacyPk.columns.map((n) => byName.get(n)!),
     shadowKey: shadowPk.columns,
     overridingSystemValue: shadow.columns.some((c) => c.identity === 'always'),
+    writesAsReplica: await mayWriteAsReplica(db),
   };
 }
 

@@ -12,7 +12,8 @@ import { rangePartitionStatements } from '../db/range-partition-ddl.js';
 import { archiveNameOf, partitionedTableOf } from '../db/shadow-pair.js';
 import { isCutOver } from '../changelog/sync-state.js';
 import { SafetyRefusedError } from '../errors.js';
-import { runGuarded } from '../db/run-guarded.js';
+import { runGuarded, setLocalTimeouts } from '../db/run-guarded.js';
+import { appTriggersOn, mayWriteAsReplica, replicaWrites } from '../changelog/target-triggers.js';
 import type { PartgovKysely } from '../db/state-tables.js';
 import { assertStateSchema } from '../state/state-schema.js';
 import { writeAudit, type Step } from '../steps/run-steps.js';
@@ -100,9 +101,13 @@ interface TablePlan {
   retiredRows: { table: string; rows: number }[];
   /** Ranges with more rows in the DEFAULT than may move under the lock: left for a quiet moment. */
   heldRows: { label: string; rows: number }[];
+  /** Why no row may move out of the DEFAULT (the move would fire the application's triggers), or null. */
+  movesFireTriggers: string | null;
+  /** Rows left in the DEFAULT for that reason. */
+  triggerHeldRows: { label: string; rows: number }[];
 }
 
-async function planTable(db: PartgovKysely, table: TableConfig, layout: RangeLayout, root: TableRef, now: Date, retention: boolean, maxLockedMoveRows: number): Promise<TablePlan> {
+async function planTable(db: PartgovKysely, table: TableConfig, layout: RangeLayout, root: TableRef, now: Date, retention: boolean, maxLockedMoveRows: number, asReplica: boolean): Promise<TablePlan> {
   const model = await requireTable(db, root);
   const column = model.columns.find((c) => c.name === layout.column)!;
   const children = await rangeChildren(db, root);
@@ -136,6 +141,10 @@ async function planTable(db: PartgovKysely, table: TableConfig, layout: RangeLay
   const taken = new Set((await sql<{ name: string }>`select c.relname as name from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = ${root.schema} and c.relname = any(${names}::text[])`.execute(db)).rows.map((r) => r.name));
   const retiredRows: { table: string; rows: number }[] = [];
   const heldRows: { label: string; rows: number }[] = [];
+  // A move deletes and re-inserts rows: as a replica, the application's ordinary triggers stay quiet (see replicaWrites).
+  const loud = (await appTriggersOn(db, root)).filter((x) => x.mode !== 'O' || !asReplica);
+  const movesFireTriggers = loud.length === 0 ? null : `moving them would fire the application's trigger(s) ${loud.map((x) => `${x.name} on ${x.table}`).join(', ')} for rows that only change partition${loud.some((x) => x.mode === 'O') ? ' (partgov moves as a replica when it may: a superuser, or GRANT SET ON PARAMETER session_replication_role)' : ''}`;
+  const triggerHeldRows: { label: string; rows: number }[] = [];
   const create: TablePlan['create'] = [];
   for (const bound of missing) {
     const name = objectNames.range(table.name, bound.label);
@@ -147,6 +156,8 @@ async function planTable(db: PartgovKysely, table: TableConfig, layout: RangeLay
           fix: `rename or drop ${root.schema}.${name} (it is not a partition of ${root.name}), then run maintain again`,
         });
       }
+    } else if (rowsInDefault > 0 && movesFireTriggers !== null) {
+      triggerHeldRows.push({ label: bound.label, rows: rowsInDefault });
     } else if (rowsInDefault > maxLockedMoveRows) {
       // The move holds the table's exclusive lock while it runs: past the limit, every write would wait that long.
       heldRows.push({ label: bound.label, rows: rowsInDefault });
@@ -163,7 +174,7 @@ async function planTable(db: PartgovKysely, table: TableConfig, layout: RangeLay
     table, root, layout, columnType: column.type, owner: model.owner,
     columns: model.columns.filter((c) => c.generated === null).map((c) => c.name),
     identityAlways: model.columns.some((c) => c.identity === 'always'),
-    create, retire, defaultChild, nullRows, retiredRows, heldRows,
+    create, retire, defaultChild, nullRows, retiredRows, heldRows, movesFireTriggers, triggerHeldRows,
   };
 }
 
@@ -229,18 +240,20 @@ async function maintainTables(ctx: StageContext, input: MaintainInput = {}): Pro
   if (targets.length === 0) return { dry_run: o.dryRun === true, changed: false, tables: [], audit_id: null };
   return withAdvisoryLocks(db, 'partitions', labels, async () => {
     const guard = { lockTimeoutMs: o.settings.lockTimeoutMs, statementTimeoutMs: o.settings.statementTimeoutMs, retries: o.settings.lockRetries, ...(o.onRetry ? { onRetry: o.onRetry } : {}) };
+    const asReplica = await mayWriteAsReplica(db);
     const results: MaintainTableResult[] = [];
     for (const t of targets) {
-      const p = await planTable(db, t.table, t.layout, t.root, now, t.retentionHeld === null, maxLockedMoveRows);
+      const p = await planTable(db, t.table, t.layout, t.root, now, t.retentionHeld === null, maxLockedMoveRows, asReplica);
       const steps = stepsOf(p);
       const result: MaintainTableResult = {
         table: `${t.table.schema}.${t.table.name}`, partitioned: `${t.root.schema}.${t.root.name}`,
         created: p.create.map((c) => `${t.root.schema}.${objectNames.range(t.table.name, c.bound.label)}`),
-        default_rows_moved: 0, default_rows_left: p.nullRows + [...p.retiredRows, ...p.heldRows].reduce((n, x) => n + x.rows, 0),
+        default_rows_moved: 0, default_rows_left: p.nullRows + [...p.retiredRows, ...p.heldRows, ...p.triggerHeldRows].reduce((n, x) => n + x.rows, 0),
         retention_held: t.layout.retention ? t.retentionHeld : null,
         notes: [
           ...(p.nullRows > 0 ? [`${p.nullRows} row(s) with a NULL ${t.layout.column} stay in the DEFAULT: no range holds them`] : []),
           ...p.heldRows.map((x) => `${x.rows} row(s) of ${x.label} in the DEFAULT stay: more than ${maxLockedMoveRows} to move under the table's exclusive lock (every write waits meanwhile); move them in a quiet moment: partgov maintain --max-locked-move-rows ${x.rows}`),
+          ...p.triggerHeldRows.map((x) => `${x.rows} row(s) of ${x.label} in the DEFAULT stay: ${p.movesFireTriggers}`),
           ...p.retiredRows.map((x) => `${x.rows} row(s) in the DEFAULT belong to a range retired earlier, kept as ${x.table}: they stay (move them into it, or delete them)`),
         ],
         detached: p.retire.map((c) => `${c.schema}.${c.name}`),
@@ -266,6 +279,7 @@ async function maintainTables(ctx: StageContext, input: MaintainInput = {}): Pro
             const utc = utcWallTime(p.layout.column, p.columnType);
             const inRange = sql`${utc} >= ${c.bound.from.toISOString()}::timestamptz at time zone 'UTC' and ${utc} < ${c.bound.to.toISOString()}::timestamptz at time zone 'UTC'`;
             await sql`lock table ${def} in access exclusive mode`.execute(trx);
+            if (asReplica) await setLocalTimeouts(trx, o.settings.lockTimeoutMs, o.settings.statementTimeoutMs, replicaWrites);
             await sql`create temporary table partgov_default_move on commit drop as select ${cols} from ${def} where ${inRange}`.execute(trx);
             moved = Number((await sql`delete from ${def} where ${inRange}`.execute(trx)).numAffectedRows ?? 0n);
             await sql.raw(c.step.sql).execute(trx);

@@ -349,7 +349,7 @@ export function planTable(input: PlanTableInput): TablePlan {
 
   // partgov's own change-log triggers (src/changelog/change-log.ts) are not the application's.
   for (const t of legacy.triggers.filter((x) => !x.name.startsWith('partgov_capture_'))) {
-    notes.push(`trigger ${t.name} is not cloned (decide whether the shadow needs it): ${t.definition}`);
+    notes.push(`trigger ${t.name} is not cloned: if the table needs it after cutover, create it on the shadow first (cutover refuses while the shadow lacks it); partgov's copy and replay write as a replica, so it will not fire for them: ${t.definition}`);
   }
 
   const down: PlannedStatement[] = [

@@ -1,0 +1,77 @@
+import { sql } from 'kysely';
+import type { TableRef } from '../db/catalog.js';
+import { compileDdl } from '../db/compile-ddl.js';
+import type { PartgovKysely } from '../db/state-tables.js';
+import { SafetyRefusedError } from '../errors.js';
+
+/**
+ * partgov's writes into a copy (backfill batches, replay rounds, maintain's
+ * DEFAULT moves) are replication, not the application's writes: the
+ * application's triggers already ran on the table the rows come from. Fired
+ * again on the copy, a `BEFORE` trigger rewrites the copied row (an
+ * `updated_at := now()` made every row differ) and an `AFTER` trigger repeats
+ * its side effects (an audit row per copied row). So these writes run with
+ * `session_replication_role = replica`, as a logical-replication apply worker
+ * does: ordinary triggers stay quiet; partgov's capture triggers fire ALWAYS.
+ */
+export const replicaWrites: Readonly<Record<string, string>> = { session_replication_role: 'replica' };
+
+/**
+ * Whether this role may set session_replication_role: a superuser, or on
+ * PostgreSQL 15+ a role granted `SET ON PARAMETER session_replication_role`.
+ */
+export async function mayWriteAsReplica(db: PartgovKysely): Promise<boolean> {
+  const r = await sql<{ su: boolean; v: number }>`select current_setting('is_superuser') = 'on' as su, current_setting('server_version_num')::int as v`.execute(db);
+  const { su, v } = r.rows[0]!;
+  if (su) return true;
+  if (v < 150000) return false;
+  // has_parameter_privilege exists from 15 on: asked only there.
+  return (await sql<{ ok: boolean }>`select has_parameter_privilege('session_replication_role', 'SET') as ok`.execute(db)).rows[0]!.ok;
+}
+
+export interface TargetTrigger {
+  table: string;
+  name: string;
+  /** pg_trigger.tgenabled: O (ordinary), A (ALWAYS), R (REPLICA only). */
+  mode: 'O' | 'A' | 'R';
+}
+
+/** The application's enabled triggers on a table and its partitions (partgov's own and internal ones left out). */
+export async function appTriggersOn(db: PartgovKysely, table: TableRef): Promise<TargetTrigger[]> {
+  const rel = sql`(quote_ident(${table.schema}) || '.' || quote_ident(${table.name}))::regclass`;
+  // pg_partition_tree gives no row for a table that is not partitioned: the table itself is added.
+  const r = await sql<TargetTrigger>`
+    with p as (select ${rel}::oid as relid, null::regclass as parentrelid union select relid, parentrelid from pg_partition_tree(${rel}))
+    select p.relid::regclass::text as table, t.tgname as name, t.tgenabled as mode
+    from p join pg_trigger t on t.tgrelid = p.relid
+    where not t.tgisinternal and t.tgenabled <> 'D' and t.tgname not like 'partgov\\_%'
+      -- a row trigger of a partitioned table is cloned to each partition: named once, on the table
+      and (p.parentrelid is null or not exists (select 1 from pg_trigger pt where pt.oid = t.tgparentid))
+    order by 1, 2`.execute(db);
+  return r.rows;
+}
+
+/**
+ * Refuses (exit 3) when partgov's writes into `target` would fire the
+ * application's triggers there: any trigger set to fire ALWAYS or in REPLICA
+ * mode, and ordinary ones when this role may not write as a replica.
+ */
+export async function assertQuietTarget(db: PartgovKysely, target: TableRef, asReplica: boolean, ruleId: string): Promise<void> {
+  const triggers = (await appTriggersOn(db, target)).filter((t) => t.mode !== 'O' || !asReplica);
+  if (triggers.length === 0) return;
+  const ids = triggers.map((t) => `${t.name} on ${t.table}${t.mode === 'A' ? ' (ENABLE ALWAYS)' : t.mode === 'R' ? ' (ENABLE REPLICA)' : ''}`);
+  const special = triggers.filter((t) => t.mode !== 'O');
+  const fixes = [
+    ...(special.length > 0
+      ? // sql.raw(t.table): regclass text from the catalog, quoted by the server.
+        [`make ${special.map((t) => t.name).join(', ')} ordinary triggers on the copy while partgov writes it (${special.map((t) => compileDdl(sql`alter table ${sql.raw(t.table)} enable trigger ${sql.id(t.name)}`)).join('; ')}), and set the mode again after cutover`]
+      : []),
+    ...(triggers.some((t) => t.mode === 'O')
+      ? ['let partgov write as a replica, which keeps ordinary triggers quiet: run it as a superuser, or (PostgreSQL 15+) GRANT SET ON PARAMETER session_replication_role TO <partgov role>; or drop the triggers from the copy until cutover (create them inside the window, before `partgov cutover`)']
+      : []),
+  ];
+  throw new SafetyRefusedError(ruleId, `partgov's writes into ${target.schema}.${target.name} would fire the application's trigger(s) ${ids.join(', ')}: each copied or replayed row would run them again (a BEFORE trigger rewrites the copy, an AFTER trigger repeats its side effects)`, {
+    fix: fixes.join('; or '),
+    details: { triggers },
+  });
+}
