@@ -1,6 +1,7 @@
 import { strictly, verdict, type Check } from '../checks/check.js';
 import { sql } from 'kysely';
 import { compileDdl } from '../db/compile-ddl.js';
+import { mayWriteAsReplica } from '../changelog/target-triggers.js';
 import type { PartgovKysely } from '../db/state-tables.js';
 import { evaluateAppEnvRules } from '../config/app-env-rules.js';
 import type { TableConfig } from '../config/config-schema.js';
@@ -117,6 +118,18 @@ async function tableChecks(db: PartgovKysely, t: TableConfig): Promise<Preflight
       detail: `${label} has inheritance child table(s) ${model.inheritanceChildren.join(', ')}: their rows are read with it, their writes bypass its sync triggers (sync enable refuses)`,
       fix: `fold the children into ${label} (insert into only <parent> select * from only <child>; alter table <child> no inherit <parent>), or configure each child as a table of its own`,
     });
+  }
+  const appTriggers = model?.partitioned === false ? model.triggers.filter((x) => x.enabled && !x.name.startsWith('partgov_')).map((x) => x.name) : [];
+  if (appTriggers.length > 0) {
+    // The shadow needs them before cutover, and partgov's writes into it must not fire them (see replicaWrites).
+    checks.push((await mayWriteAsReplica(db))
+      ? { name: `app_triggers:${label}`, status: 'pass', detail: `trigger(s) ${appTriggers.join(', ')}: partgov writes copies as a replica, so on the shadow they stay quiet for its copy and replay` }
+      : {
+          name: `app_triggers:${label}`,
+          status: 'warn',
+          detail: `${label} has trigger(s) ${appTriggers.join(', ')}, which the shadow needs before cutover; this role may not set session_replication_role, so once they are on the shadow its copy and replay would fire them, and sync enable and backfill refuse`,
+          fix: 'run partgov as a superuser, or (PostgreSQL 15+) GRANT SET ON PARAMETER session_replication_role TO <this role>',
+        });
   }
   // While sync is on, the capture reads key columns by name: say whether renaming them is refused.
   const stateReady = (await sql<{ ok: boolean }>`select to_regclass('partgov.sync_guard') is not null as ok`.execute(db)).rows[0]!.ok;

@@ -9,7 +9,9 @@ import { SafetyRefusedError } from '../../src/errors.js';
 import { runMaintain } from '../../src/maintain/run-maintain.js';
 import { runMigrate } from '../../src/migrate/run-migrate.js';
 import { runSync } from '../../src/sync/run-sync.js';
+import { runPreflight } from '../../src/preflight/run-preflight.js';
 import { runVerify } from '../../src/verify/run-verify.js';
+import type { PartgovDatabase } from '../../src/db/open-database.js';
 import { createAppRole } from '../helpers/app-role.js';
 import { differingRows, prepareShadows } from '../helpers/fixtures.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database.js';
@@ -130,12 +132,18 @@ describe("the application's triggers on the copy", () => {
       await sql`grant select on all tables in schema partgov to ${sql.id(operator.name)}`.execute(t.db);
       const asOperator = operator.open(1);
       expect(await mayWriteAsReplica(asOperator.db)).toBe(false);
+      // preflight says so up front, for the legacy table's triggers the shadow will need.
+      await sql`create trigger "Refunds touch" before insert on "Refunds" for each row execute function touch()`.execute(t.db);
+      const preflightAs = async (db: PartgovDatabase) => (await runPreflight(stageFor(db, config, { settings: resolveSettings({ databaseUrl: t.url }, {}, config) }), {})).checks.find((c) => c.name === 'app_triggers:public.Refunds');
+      expect(await preflightAs(t)).toMatchObject({ status: 'pass' });
+      expect(await preflightAs(asOperator)).toMatchObject({ status: 'warn', fix: expect.stringContaining('GRANT SET ON PARAMETER session_replication_role') });
       const refused = await runBackfill(stageFor(asOperator, config, { settings }), { table: 'Refunds' }).catch((e: unknown) => e);
       expect(refused).toBeInstanceOf(SafetyRefusedError);
       expect((refused as Error).message).toMatch(/\[backfill-target-triggers\] .* Refunds touch on "Refunds_shadow": each copied or replayed row would run them again/);
       expect((refused as SafetyRefusedError).fix).toMatch(/GRANT SET ON PARAMETER session_replication_role TO <partgov role>/);
       await sql`grant set on parameter session_replication_role to ${sql.id(operator.name)}`.execute(t.db);
       expect(await mayWriteAsReplica(asOperator.db)).toBe(true);
+      expect(await preflightAs(asOperator)).toMatchObject({ status: 'pass' });
     } finally {
       await sql`revoke set on parameter session_replication_role from ${sql.id(operator.name)}`.execute(t.db).catch(() => undefined);
       await operator.drop();
