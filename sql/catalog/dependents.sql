@@ -1,5 +1,7 @@
 -- What points at a table by OID and would stay with it through a rename ($1 = table oid).
 -- kind: view / matview (rules in pg_rewrite whose pg_depend entry references the
+-- table; a view's definition is JSON of its query and its options, e.g.
+-- security_invoker, security_barrier, check_option, which CREATE OR REPLACE would reset;
 -- table; relkind 'v' / 'm'), fk_in (a FOREIGN KEY of another table referencing it,
 -- contype 'f'), publication (pg_publication_rel), trigger (a user trigger on the
 -- table itself, not partgov's and not internal), replica_identity (relreplident:
@@ -15,14 +17,15 @@
 -- its USING / WITH CHECK (pg_get_expr).
 -- (The table's own policies are plan's: the shadow has its own copies.)
 -- definition: what cutover needs to recreate or name it.
-select 'view' as kind, format('%I.%I', n.nspname, v.relname) as name, pg_get_viewdef(v.oid) as definition
+select 'view' as kind, format('%I.%I', n.nspname, v.relname) as name,
+       json_build_object('query', pg_get_viewdef(v.oid), 'options', coalesce(v.reloptions, '{}'))::text as definition
 from pg_depend d
 join pg_rewrite r on r.oid = d.objid
 join pg_class v on v.oid = r.ev_class
 join pg_namespace n on n.oid = v.relnamespace
 where d.classid = 'pg_rewrite'::regclass and d.refclassid = 'pg_class'::regclass
   and d.refobjid = $1::oid and v.oid <> $1::oid and v.relkind = 'v'
-group by n.nspname, v.relname, v.oid
+group by n.nspname, v.relname, v.oid, v.reloptions
 union all
 select 'matview', format('%I.%I', n.nspname, v.relname), null
 from pg_depend d

@@ -126,8 +126,16 @@ export async function planSwap(
     if (d.kind === 'view') {
       // sql.raw: the view's name (format %I) and definition (pg_get_viewdef) come from the catalog
       // before the rename, so its text names the table by the name it keeps.
-      add(`view:${d.name}`, `view ${d.name} reads ${table.name} again`, sql`create or replace view ${sql.raw(d.name)} as ${sql.raw(d.definition!.replace(/;\s*$/, ''))}`);
-      objects.push({ kind: 'view', name: d.name, action: 'carried', detail: 'recreated from its definition inside the swap' });
+      const view = JSON.parse(d.definition!) as { query: string; options: string[] };
+      // CREATE OR REPLACE resets what WITH does not name: without them a security_invoker view would
+      // read as its owner (row-level security bypassed) and a check_option view stop checking writes.
+      const options = view.options.map((o) => {
+        const at = o.indexOf('=');
+        return sql`${sql.id(o.slice(0, at))} = ${sql.lit(o.slice(at + 1))}`;
+      });
+      const withOptions = options.length > 0 ? sql` with (${sql.join(options)})` : sql``;
+      add(`view:${d.name}`, `view ${d.name} reads ${table.name} again`, sql`create or replace view ${sql.raw(d.name)}${withOptions} as ${sql.raw(view.query.replace(/;\s*$/, ''))}`);
+      objects.push({ kind: 'view', name: d.name, action: 'carried', detail: `recreated from its definition inside the swap${view.options.length > 0 ? `, with (${view.options.join(', ')})` : ''}` });
     } else if (d.kind === 'function') {
       // sql.raw: pg_get_functiondef's own CREATE OR REPLACE text, read before the rename: its
       // body names the table by the name it keeps, so running it after the rename binds it anew.

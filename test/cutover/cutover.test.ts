@@ -118,6 +118,13 @@ describe('cutover, rollback and cutover again while the application writes', () 
     const policyReads = async () =>
       (await sql<{ t: string }>`select d.refobjid::regclass::text as t from pg_depend d join pg_policy p on p.oid = d.objid
         where p.polname = 'notes_of_t1' and d.classid = 'pg_policy'::regclass and d.refclassid = 'pg_class'::regclass and d.refobjid <> p.polrelid group by 1`.execute(t.db)).rows.map((r) => r.t);
+    // A view that checks writes and reads as its caller (security_invoker: PostgreSQL 15+): the swap keeps its options.
+    const invoker = Number((await sql<{ v: string }>`select current_setting('server_version_num') as v`.execute(t.db)).rows[0]!.v) >= 150000;
+    const viewOptions = invoker ? sql`check_option = cascaded, security_barrier = true, security_invoker = true` : sql`check_option = cascaded, security_barrier = true`;
+    await sql`create view "Shop"."Orders of t1" with (${viewOptions}) as select id, "Tenant Scope", total from "Shop"."Orders" where "Tenant Scope" = 't1'`.execute(t.db);
+    const optionsOf = async () => (await sql<{ o: string[] }>`select reloptions as o from pg_class where oid = '"Shop"."Orders of t1"'::regclass`.execute(t.db)).rows[0]!.o;
+    const viewOptionsBefore = await optionsOf();
+    expect(viewOptionsBefore).toContain('check_option=cascaded');
     // A publication with a column list and a row filter (CDC that leaves columns and rows out) keeps both.
     await sql`create publication pub_orders_t1 for table "Shop"."Orders" (id, "Tenant Scope") where ("Tenant Scope" = 't1') with (publish = 'insert', publish_via_partition_root = true)`.execute(t.db);
     const membership = async () =>
@@ -131,6 +138,16 @@ describe('cutover, rollback and cutover again while the application writes', () 
     expect(shadowGrant.rows[0]!.ok).toBe(true);
     const app = await createAppRole(t, [{ schema: 'Shop', name: 'Orders' }]);
     await sql`grant select on ${sql.id('Shop', 'Orders totals')} to ${sql.id(app.name)}`.execute(t.db);
+    await sql`grant select, insert on ${sql.id('Shop', 'Orders of t1')} to ${sql.id(app.name)}`.execute(t.db);
+    // Through the view, the application may insert t1's rows only (the check option), before and after every swap.
+    const viewChecks = async () => {
+      const db = app.open(1).db;
+      await sql`insert into "Shop"."Orders of t1" ("Tenant Scope", total) values ('t1', 1)`.execute(db);
+      const refused = await sql`insert into "Shop"."Orders of t1" ("Tenant Scope", total) values ('t2', 1)`.execute(db).then(() => 'inserted', (e: Error) => e.message);
+      expect(refused).toMatch(/violates check option for view "Orders of t1"/);
+      expect(await optionsOf()).toEqual(viewOptionsBefore);
+    };
+    await viewChecks();
     try {
       await runSync(stageFor(t, config, { settings }), { table: table.name, action: 'enable' });
       const writer = startWriter(app, 'Orders');
@@ -144,7 +161,7 @@ describe('cutover, rollback and cutover again while the application writes', () 
       const stats = await sql<{ s: number }>`select attstattarget::int as s from pg_attribute where attrelid = '"Shop"."Orders"'::regclass and attname = 'total'`.execute(t.db);
       expect(stats.rows[0]!.s).toBe(500);
       const after = await catalogOf('Orders');
-      expect(after).toMatchObject({ kind: 'p', comment: 'orders of the shop', publications: ['pub_orders', 'pub_orders_t1'], views: ['Orders totals'] });
+      expect(after).toMatchObject({ kind: 'p', comment: 'orders of the shop', publications: ['pub_orders', 'pub_orders_t1'], views: ['Orders of t1', 'Orders totals'] });
       expect((await catalogOf('Orders_legacy')).views).toBeNull();
       // The application's role reads the view and writes the new table; the clerk updates its one column.
       await sql`select * from "Shop"."Orders totals"`.execute(app.open(1).db);
@@ -153,6 +170,7 @@ describe('cutover, rollback and cutover again while the application writes', () 
       expect(first.objects).toContainEqual(expect.objectContaining({ kind: 'function', name: '"Shop".add_order(text)', action: 'carried' }));
       expect(await policyReads()).toEqual(['"Shop"."Orders"']);
       expect(await membership()).toEqual(published);
+      await viewChecks();
       const landed = await addedLandIn('via procedure');
       expect(landed).toHaveLength(1);
       expect(landed[0]).toMatch(/^"Shop"\."Orders_p\d+"$/); // a leaf of the partitioned table, not the archive
@@ -160,8 +178,9 @@ describe('cutover, rollback and cutover again while the application writes', () 
 
       const back = await runRollback(stageFor(t, config, { settings }), { table: table.name, confirm: 'Orders' });
       expect(back.already).toBe(false);
-      expect(await catalogOf('Orders')).toMatchObject({ kind: 'r', publications: ['pub_orders', 'pub_orders_t1'], views: ['Orders totals'] });
+      expect(await catalogOf('Orders')).toMatchObject({ kind: 'r', publications: ['pub_orders', 'pub_orders_t1'], views: ['Orders of t1', 'Orders totals'] });
       expect(await addedLandIn('after rollback')).toEqual(['"Shop"."Orders"']);
+      await viewChecks();
       expect(await policyReads()).toEqual(['"Shop"."Orders"']);
       expect(await membership()).toEqual(published);
       await sleep(150);
