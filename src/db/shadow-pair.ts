@@ -1,4 +1,6 @@
+import { sql } from 'kysely';
 import type { TableConfig } from '../config/config-schema.js';
+import { compileDdl } from './compile-ddl.js';
 import { InputInvalidError, SafetyRefusedError } from '../errors.js';
 import { mayWriteAsReplica } from '../changelog/target-triggers.js';
 import { objectNames } from './object-names.js';
@@ -72,6 +74,7 @@ export async function resolveShadowPair(db: PartgovKysely, table: TableConfig, n
   }
   const shadowColumns = new Map(shadow.columns.map((c) => [c.name, c]));
   const missing = legacy.columns.filter((c) => !shadowColumns.has(c.name));
+  if (names) assertArchiveFollows(legacy, shadow, missing);
   if (missing.length > 0) {
     throw new InputInvalidError(`the shadow of ${label} lacks column(s) ${missing.map((c) => c.name).join(', ')}`, {
       fix: 'the legacy table changed after plan: plan again, `partgov migrate down`, and `partgov migrate up`',
@@ -102,4 +105,33 @@ export async function partitionedTableOf(db: PartgovKysely, table: TableConfig):
     if ((await findTableOid(db, ref)) !== null && (await readPartitionTree(db, ref)).length > 1) return ref;
   }
   return null;
+}
+
+/**
+ * After cutover the archive must hold what the table holds, column for column:
+ * the application's own migrations change the table under the name (e.g. ADD
+ * COLUMN). Replaying into an archive without the column would drop its values
+ * silently, and a rollback would take the column from the application.
+ * Refused until the archive has the same columns; no replay runs meanwhile, so
+ * the rows written since stay in the log and the next replay carries them whole.
+ */
+function assertArchiveFollows(archive: TableModel, table: TableModel, dropped: readonly ColumnModel[]): void {
+  const archiveColumns = new Set(archive.columns.map((c) => c.name));
+  const added = table.columns.filter((c) => !archiveColumns.has(c.name));
+  if (added.length === 0 && dropped.length === 0) return;
+  const A = sql.id(archive.schema, archive.name);
+  // sql.raw: format_type() and pg_get_expr() text from the catalog.
+  const addDdl = added.map((c) => {
+    const what = c.generated ? sql`generated always as (${sql.raw(c.defaultExpr ?? 'null')}) ${sql.raw(c.generated)}` : c.defaultExpr ? sql`default ${sql.raw(c.defaultExpr)}` : sql``;
+    return compileDdl(sql`alter table ${A} add column ${sql.id(c.name)} ${sql.raw(c.type)}${c.notNull ? sql` not null` : sql``} ${what}`).trimEnd();
+  });
+  const dropDdl = dropped.map((c) => compileDdl(sql`alter table ${A} drop column ${sql.id(c.name)}`));
+  const changes = [
+    ...(added.length > 0 ? [`has column(s) ${added.map((c) => c.name).join(', ')} that the archive lacks`] : []),
+    ...(dropped.length > 0 ? [`lacks column(s) ${dropped.map((c) => c.name).join(', ')} that the archive still has`] : []),
+  ];
+  throw new SafetyRefusedError('archive-columns-differ', `${table.schema}.${table.name} ${changes.join(' and ')} (changed since cutover): replaying into the archive would lose those values, and a rollback would give the application back a table without its new column(s) (or with old ones it no longer writes)`, {
+    fix: `to keep rollback possible, make the archive match (${[...addDdl, ...dropDdl].join('; ')}), then run \`partgov sync replay\` and verify; to stay on the partitioned table, \`partgov retire\` drops the archive`,
+    details: { added: added.map((c) => c.name), dropped: dropped.map((c) => c.name) },
+  });
 }

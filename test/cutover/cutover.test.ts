@@ -224,6 +224,46 @@ describe('cutover, rollback and cutover again while the application writes', () 
   });
 });
 
+describe("the application's own migration after cutover", () => {
+  it('a column added to the table stops replay and rollback until the archive has it; with it, the rows written since keep their values through a rollback', async () => {
+    const config = await createOrders('Migrated', 300);
+    const table = config.tables[0]!;
+    await prepareShadows(t, config);
+    const app = await createAppRole(t, [{ schema: 'Shop', name: 'Migrated' }]);
+    try {
+      await runSync(stageFor(t, config, { settings }), { table: table.name, action: 'enable' });
+      await runBackfill(stageFor(t, config, { settings }), { table: table.name });
+      expect((await runVerify(stageFor(t, config))).ok).toBe(true);
+      await runCutover(stageFor(t, config, { settings }), { table: table.name, confirm: 'Migrated' });
+      // The application's migration, then its writes of the new column.
+      await sql`alter table "Shop"."Migrated" add column "Currency" text not null default 'EUR'`.execute(t.db);
+      const db = app.open(1).db;
+      await sql`insert into "Shop"."Migrated" ("Tenant Scope", total, "Currency") values ('t1', 5, 'USD')`.execute(db);
+      await sql`update "Shop"."Migrated" set "Currency" = 'CHF' where id = 7`.execute(db);
+
+      const replay = await runSync(stageFor(t, config, { settings }), { table: table.name, action: 'replay' }).catch((e: unknown) => e);
+      expect(replay).toBeInstanceOf(SafetyRefusedError);
+      expect((replay as Error).message).toMatch(/\[archive-columns-differ\] Shop\.Migrated has column\(s\) Currency that the archive lacks \(changed since cutover\)/);
+      await expect(runRollback(stageFor(t, config, { settings }), { table: table.name, confirm: 'Migrated' })).rejects.toThrow(/archive-columns-differ/);
+      expect((await catalogOf('Migrated')).kind).toBe('p'); // nothing swapped
+
+      // The fix as printed: the same column on the archive; then the rows written since replay whole.
+      const fix = (replay as SafetyRefusedError).fix;
+      const ddl = /make the archive match \((.*)\), then run/.exec(fix)![1]!;
+      expect(ddl).toBe(`alter table "Shop"."Migrated_legacy" add column "Currency" text not null default 'EUR'::text`);
+      await sql.raw(ddl).execute(t.db);
+      await runSync(stageFor(t, config, { settings }), { table: table.name, action: 'replay' });
+      expect((await runVerify(stageFor(t, config))).ok).toBe(true);
+      await runRollback(stageFor(t, config, { settings }), { table: table.name, confirm: 'Migrated' });
+      const currencies = await sql<{ c: string; n: number }>`select "Currency" as c, count(*)::int as n from "Shop"."Migrated" group by 1 order by 1`.execute(db);
+      expect(currencies.rows).toEqual([{ c: 'CHF', n: 1 }, { c: 'EUR', n: 299 }, { c: 'USD', n: 1 }]);
+    } finally {
+      await runSync(stageFor(t, config, { settings }), { table: table.name, action: 'disable' }).catch(() => undefined);
+      await app.drop();
+    }
+  });
+});
+
 describe('cutover refuses before any lock (exit 3, nothing changed)', () => {
   it('sync off, backfill incomplete, no or stale verify, an unacknowledged key change, a foreign key into the table, a wrong confirm', async () => {
     const config = await createOrders('Refusals', 200);
