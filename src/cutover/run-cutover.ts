@@ -6,7 +6,7 @@ import { findTableOid, requireTable } from '../db/catalog.js';
 import { compileDdl } from '../db/compile-ddl.js';
 import { objectNames } from '../db/object-names.js';
 import { runGuarded, type GuardRetryEvent } from '../db/run-guarded.js';
-import { archiveNameOf, resolveShadowPair, type ShadowPair } from '../db/shadow-pair.js';
+import { archiveNameOf, resolveShadowPair, shadowOnlyColumns, shadowOnlyColumnsFix, type ShadowPair } from '../db/shadow-pair.js';
 import type { PartgovKysely } from '../db/state-tables.js';
 import { dropChangeLogDdl, dropDdlGuardDdl } from '../changelog/change-log.js';
 import { drainInTransaction, listRejectedKeys, replayChanges, routeLabel } from '../changelog/replay-changes.js';
@@ -102,10 +102,10 @@ async function assertReadyForCutover(db: PartgovKysely, pair: ShadowPair, table:
   }
   const verify = await latestRun(db, 'verify', label);
   if (!verify || verify.status !== 'succeeded') {
-    refuse('cutover-needs-verify', `${verify ? 'the latest verify of' : 'no verify recorded for'} ${label}${verify ? ` (${verify.finished_at?.toISOString()}) failed` : ''}`, `run \`partgov verify --table ${shellWord(table.name)}\` (or cutover --verify) and fix what it reports`);
+    refuse('cutover-needs-verify', `${verify ? 'the latest verify of' : 'no verify recorded for'} ${label}${verify ? ` (${verify.finished_at?.toISOString()}) failed` : ''}`, `run \`partgov verify --table ${shellWord(table.name)}\` and fix what it reports`);
   }
   if (verify.started_at < new Date(cp.updated_at)) {
-    refuse('cutover-verify-stale', `the latest verify of ${label} (${verify.started_at.toISOString()}) is older than the end of its backfill (${new Date(cp.updated_at).toISOString()})`, `run \`partgov verify --table ${shellWord(table.name)}\` again (or cutover --verify)`);
+    refuse('cutover-verify-stale', `the latest verify of ${label} (${verify.started_at.toISOString()}) is older than the end of its backfill (${new Date(cp.updated_at).toISOString()})`, `run \`partgov verify --table ${shellWord(table.name)}\` again`);
   }
   const rejected = await listRejectedKeys(db, label, 5);
   if (rejected.total > 0) {
@@ -117,6 +117,11 @@ async function assertReadyForCutover(db: PartgovKysely, pair: ShadowPair, table:
   if (widened && (ack === undefined || ack.join(',') !== pair.shadowKey.join(','))) {
     refuse('cutover-key-change-unacknowledged', `${label}'s primary key changes from (${legacyPk.join(', ')}) to (${pair.shadowKey.join(', ')}): after the swap the application's INSERT … ON CONFLICT (${legacyPk.join(', ')}) fails, and (${legacyPk.join(', ')}) alone is no longer unique`,
       `change those statements to ON CONFLICT (${pair.shadowKey.join(', ')}), then acknowledge in the config: tables[].cutover.acknowledge_key_change = ${JSON.stringify(pair.shadowKey)}`);
+  }
+  const extra = shadowOnlyColumns(pair);
+  if (extra.length > 0) {
+    refuse('cutover-shadow-only-columns', `${pair.shadow.name} has column(s) ${label} lacks: ${extra.map((c) => c.name).join(', ')}; the swap would give the application back column(s) it dropped${extra.some((c) => c.notNull && c.defaultExpr === null && c.identity === null && c.generated === null) ? ' (a NOT NULL one without a default: every insert would fail)' : ''}`,
+      shadowOnlyColumnsFix(pair, extra), { columns: extra.map((c) => c.name) });
   }
   const refused = plan.objects.filter((o) => o.action === 'refused');
   if (refused.length > 0) {

@@ -93,6 +93,23 @@ export async function resolveShadowPair(db: PartgovKysely, table: TableConfig, n
   };
 }
 
+/**
+ * Columns the shadow has and the legacy table lacks: typically one the
+ * application's migration dropped from the legacy table after plan. Swapped
+ * in, the table would give the application back a column it dropped (a NOT
+ * NULL one fails its inserts), holding values no longer kept.
+ */
+export function shadowOnlyColumns(pair: ShadowPair): ColumnModel[] {
+  const legacy = new Set(pair.legacy.columns.map((c) => c.name));
+  return pair.shadow.columns.filter((c) => !legacy.has(c.name));
+}
+
+/** The fix for shadowOnlyColumns, as SQL that runs as printed. */
+export function shadowOnlyColumnsFix(pair: ShadowPair, columns: readonly ColumnModel[]): string {
+  const drops = columns.map((c) => compileDdl(sql`alter table ${sql.id(pair.shadow.schema, pair.shadow.name)} drop column ${sql.id(c.name)}`));
+  return `if the legacy table dropped them since plan, drop them from the shadow too (${drops.join('; ')}); if the table needs them, add them to the legacy table first (the application writes them there), then \`partgov backfill --restart\` and verify`;
+}
+
 /** The name the legacy table takes at cutover and keeps until retire: configured, or `<table>_legacy` (≤ 63 bytes). */
 export function archiveNameOf(table: TableConfig): string {
   return table.cutover.archive_name ?? objectNames.legacy(table.name);

@@ -2,7 +2,7 @@ import type { Check } from '../checks/check.js';
 import { sql } from 'kysely';
 import type { TableConfig } from '../config/config-schema.js';
 import type { PartitionModel } from '../db/catalog.js';
-import type { ShadowPair } from '../db/shadow-pair.js';
+import { shadowOnlyColumns, shadowOnlyColumnsFix, type ShadowPair } from '../db/shadow-pair.js';
 import type { PartgovKysely } from '../db/state-tables.js';
 import { addIntervals, truncateToInterval } from '../config/range-bounds.js';
 import { hashBoundOf } from '../db/partition-routing.js';
@@ -157,7 +157,17 @@ async function indexChecks(db: PartgovKysely, pair: ShadowPair, table: TableConf
     (c) => c.kind !== 'primary_key' && !allowDrop.has(c.name) && !shadowDefs.has(`${c.kind} ${c.definition.replace(/ NOT VALID$/, '')}`),
   );
   const leafList = missingOnLeaves.rows.map((r) => `${r.parent_index} on ${r.leaf}`);
+  const extraColumns = shadowOnlyColumns(pair);
   return [
+    extraColumns.length
+      ? {
+          name: 'column_parity',
+          status: 'fail',
+          detail: `the shadow has column(s) the legacy table lacks: ${extraColumns.map((c) => c.name).join(', ')} (dropped from the legacy table since plan?); cutover would give them back to the application`,
+          objects: extraColumns.map((c) => c.name),
+          fix: shadowOnlyColumnsFix(pair, extraColumns),
+        }
+      : { name: 'column_parity', status: 'pass', detail: 'the shadow has the legacy columns, no more' },
     leafList.length
       ? {
           name: 'index_parity_leaves',

@@ -264,6 +264,42 @@ describe("the application's own migration after cutover", () => {
   });
 });
 
+describe("the application's own migration before cutover", () => {
+  it('a column dropped from the legacy table during sync fails verify (column_parity) and cutover until the shadow drops it too; then the application inserts as before', async () => {
+    const config = await createOrders('Dropping', 200);
+    const table = config.tables[0]!;
+    await prepareShadows(t, config);
+    const app = await createAppRole(t, [{ schema: 'Shop', name: 'Dropping' }]);
+    try {
+      await runSync(stageFor(t, config, { settings }), { table: table.name, action: 'enable' });
+      await runBackfill(stageFor(t, config, { settings }), { table: table.name });
+      expect((await runVerify(stageFor(t, config))).ok).toBe(true);
+      await sql`update "Shop"."Dropping_shadow" set note = 'n' where note is null`.execute(t.db);
+      await sql`alter table "Shop"."Dropping_shadow" alter column note set not null`.execute(t.db);
+      await sql`alter table "Shop"."Dropping" drop column note`.execute(t.db); // the application's migration, after the verify
+      const refused = await runCutover(stageFor(t, config, { settings }), { table: table.name, confirm: 'Dropping' }).catch((e: unknown) => e);
+      expect(refused).toBeInstanceOf(SafetyRefusedError);
+      expect((refused as Error).message).toMatch(/\[cutover-shadow-only-columns\] Dropping_shadow has column\(s\) Shop\.Dropping lacks: note; .*\(a NOT NULL one without a default: every insert would fail\)/);
+      const verify = await runVerify(stageFor(t, config));
+      expect(verify.ok).toBe(false);
+      const parity = verify.tables[0]!.checks.find((c) => c.name === 'column_parity')!;
+      expect(parity).toMatchObject({ status: 'fail', objects: ['note'] });
+      const err = await runCutover(stageFor(t, config, { settings }), { table: table.name, confirm: 'Dropping' }).catch((e: unknown) => e);
+      expect((err as Error).message).toMatch(/\[cutover-needs-verify\]/);
+      expect((await catalogOf('Dropping')).kind).toBe('r');
+      const drop = /drop them from the shadow too \((.*?)\);/.exec(parity.fix!)![1]!;
+      expect(drop).toBe('alter table "Shop"."Dropping_shadow" drop column "note"');
+      await sql.raw(drop).execute(t.db);
+      expect((await runVerify(stageFor(t, config))).ok).toBe(true);
+      await runCutover(stageFor(t, config, { settings }), { table: table.name, confirm: 'Dropping' });
+      await sql`insert into "Shop"."Dropping" ("Tenant Scope", total) values ('t1', 1)`.execute(app.open(1).db);
+      expect((await catalogOf('Dropping')).kind).toBe('p');
+    } finally {
+      await app.drop();
+    }
+  });
+});
+
 describe('cutover refuses before any lock (exit 3, nothing changed)', () => {
   it('sync off, backfill incomplete, no or stale verify, an unacknowledged key change, a foreign key into the table, a wrong confirm', async () => {
     const config = await createOrders('Refusals', 200);
