@@ -53,7 +53,7 @@ export function shadowCompatibilityProblems(pair: ShadowPair, table: TableConfig
       problems.push({
         object: `column ${s.name}`,
         problem: `the legacy table accepts NULL in ${s.name} and the shadow does not${pair.shadowKey.includes(s.name) ? ' (it is part of the partitioned primary key)' : ''}: such a row could never be copied`,
-        fix: `${notNullWithoutLongLock(legacyId, l.name)}; then run sync enable again`,
+        fix: notNullWithoutLongLock(legacyId, l.name),
       });
     }
   }
@@ -68,7 +68,7 @@ export function shadowCompatibilityProblems(pair: ShadowPair, table: TableConfig
       problems.push({
         object: `constraint ${l.name}`,
         problem: `${what} ${l.name} is NOT VALID on the legacy table (old rows may violate it) and validated on the shadow`,
-        fix: `validate it on the legacy table (${compileDdl(sql`alter table ${legacyId} validate constraint ${sql.id(l.name)}`)}; it takes no exclusive lock), or repair the violating rows; then run sync enable again`,
+        fix: `validate it on the legacy table (${compileDdl(sql`alter table ${legacyId} validate constraint ${sql.id(l.name)}`)}; it takes no exclusive lock), or repair the violating rows`,
       });
     }
   }

@@ -6,6 +6,7 @@ import { findTableOid, requireTable } from '../db/catalog.js';
 import { compileDdl } from '../db/compile-ddl.js';
 import { objectNames } from '../db/object-names.js';
 import { runGuarded, type GuardRetryEvent } from '../db/run-guarded.js';
+import { shadowCompatibilityProblems } from '../changelog/shadow-compatibility.js';
 import { archiveNameOf, resolveShadowPair, shadowOnlyColumns, shadowOnlyColumnsFix, type ShadowPair } from '../db/shadow-pair.js';
 import type { PartgovKysely } from '../db/state-tables.js';
 import { dropChangeLogDdl, dropDdlGuardDdl } from '../changelog/change-log.js';
@@ -117,6 +118,12 @@ async function assertReadyForCutover(db: PartgovKysely, pair: ShadowPair, table:
   if (widened && (ack === undefined || ack.join(',') !== pair.shadowKey.join(','))) {
     refuse('cutover-key-change-unacknowledged', `${label}'s primary key changes from (${legacyPk.join(', ')}) to (${pair.shadowKey.join(', ')}): after the swap the application's INSERT … ON CONFLICT (${legacyPk.join(', ')}) fails, and (${legacyPk.join(', ')}) alone is no longer unique`,
       `change those statements to ON CONFLICT (${pair.shadowKey.join(', ')}), then acknowledge in the config: tables[].cutover.acknowledge_key_change = ${JSON.stringify(pair.shadowKey)}`);
+  }
+  const problems = shadowCompatibilityProblems(pair, table);
+  if (problems.length > 0) {
+    // The legacy table changed since sync enable (the application's migration): after the swap its writes would fail.
+    refuse('cutover-shadow-rejects-rows', `the shadow of ${label} would reject rows the table accepts today, so after the swap the application's writes would fail:\n${problems.map((p) => `  - ${p.object}: ${p.problem}`).join('\n')}`,
+      `${problems.map((p) => `${p.object}: ${p.fix}`).join('; ')}; then verify and cut over`, { problems });
   }
   const extra = shadowOnlyColumns(pair);
   if (extra.length > 0) {

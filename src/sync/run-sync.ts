@@ -226,7 +226,7 @@ function compatibilityRefusal(label: string, problems: readonly CompatibilityPro
   return new SafetyRefusedError(
     'sync-shadow-accepts-legacy-rows',
     `the shadow of ${label} would reject rows the legacy table accepts; sync stays off:\n${problems.map((p) => `  - ${p.object}: ${p.problem}`).join('\n')}`,
-    { fix: problems.map((p) => `${p.object}: ${p.fix}`).join('\n  fix: '), details: { problems } },
+    { fix: `${problems.map((p) => `${p.object}: ${p.fix}`).join('\n  fix: ')}\n  then run sync enable again`, details: { problems } },
   );
 }
 

@@ -15,6 +15,9 @@ import { findTableOid } from '../db/catalog.js';
 import { comparedPair, isCutOver, isSyncEnabled } from '../changelog/sync-state.js';
 import { checkPartitionHealth, type VerifyCheck } from './partition-health.js';
 import { objectNames } from '../db/object-names.js';
+import { shadowCompatibilityProblems } from '../changelog/shadow-compatibility.js';
+import type { ShadowPair } from '../db/shadow-pair.js';
+import type { TableConfig } from '../config/config-schema.js';
 
 /** verify's input: defaults and limits once, for the library and the CLI. */
 export const verifyInputSchema = z.object({
@@ -126,7 +129,9 @@ export async function runVerify(ctx: StageContext, input: VerifyInput = {}): Pro
         checkPartitionHealth(db, pair, table, tree, { now: ctx.now(), skewThreshold: o.skewThreshold, bloatThreshold: o.bloatThreshold }, equalityPass.then((e) => e.leaf_rows)),
         syncOn ? rejectionsCheck(db, routeLabel(pair, direction), maxDiffKeys) : null,
       ]);
-      const checks = [equalityCheck(equality), ...(rejections ? [rejections] : []), ...health];
+      // The legacy table can change under sync (the application's migrations): the shadow must still take every row it may get.
+      const accepts = syncOn && !cutOver ? acceptsLegacyRowsCheck(pair, table) : null;
+      const checks = [equalityCheck(equality), ...(rejections ? [rejections] : []), ...(accepts ? [accepts] : []), ...health];
       const { ok } = verdict(checks, { strict: o.strict });
       // One ledger row per table: cutover asks for the latest verify of *its* table.
       await recordRun(db, {
@@ -161,4 +166,18 @@ export async function runVerify(ctx: StageContext, input: VerifyInput = {}): Pro
     await writeFile(result.evidence_file, `${JSON.stringify({ command: 'verify', generated_at: new Date().toISOString(), ...result }, null, 2)}\n`);
   }
   return result;
+}
+
+/** Whether the shadow still accepts every row the legacy table accepts (see shadowCompatibilityProblems). */
+function acceptsLegacyRowsCheck(pair: ShadowPair, table: TableConfig): VerifyCheck {
+  const problems = shadowCompatibilityProblems(pair, table);
+  return problems.length > 0
+    ? {
+        name: 'shadow_accepts_legacy_rows',
+        status: 'fail',
+        detail: `the shadow would reject rows the legacy table now accepts (changed since sync enable?): ${problems.map((p) => `${p.object}: ${p.problem}`).join('; ')}`,
+        objects: problems.map((p) => p.object),
+        fix: problems.map((p) => `${p.object}: ${p.fix}`).join('; '),
+      }
+    : { name: 'shadow_accepts_legacy_rows', status: 'pass', detail: 'the shadow takes every row the legacy table accepts (columns, types, NOT NULL, CHECK and FOREIGN KEY)' };
 }

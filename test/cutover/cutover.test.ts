@@ -300,6 +300,35 @@ describe("the application's own migration before cutover", () => {
   });
 });
 
+describe("the application's migration widens a column during sync", () => {
+  it('verify fails shadow_accepts_legacy_rows and cutover refuses until the shadow has the new type; then the application writes values only the new type holds', async () => {
+    const config = await createOrders('Widening', 200);
+    const table = config.tables[0]!;
+    await prepareShadows(t, config);
+    const app = await createAppRole(t, [{ schema: 'Shop', name: 'Widening' }]);
+    try {
+      await runSync(stageFor(t, config, { settings }), { table: table.name, action: 'enable' });
+      await runBackfill(stageFor(t, config, { settings }), { table: table.name });
+      expect((await runVerify(stageFor(t, config))).ok).toBe(true);
+      await sql`drop view "Shop"."Widening totals"`.execute(t.db); // the application's migration, after the verify
+      await sql`alter table "Shop"."Widening" alter column total type numeric(16, 2)`.execute(t.db);
+      const refused = await runCutover(stageFor(t, config, { settings }), { table: table.name, confirm: 'Widening' }).catch((e: unknown) => e);
+      expect((refused as Error).message).toMatch(/\[cutover-shadow-rejects-rows\] .*column total: column total is numeric\(16,2\) on the legacy table and numeric\(12,2\) on the shadow/s);
+      const verify = await runVerify(stageFor(t, config));
+      const accepts = verify.tables[0]!.checks.find((c) => c.name === 'shadow_accepts_legacy_rows')!;
+      expect(accepts.status).toBe('fail');
+      const alter = /give the shadow the legacy type \((.*?)\), or plan again/.exec(accepts.fix!)![1]!;
+      expect(alter).toBe('alter table "Shop"."Widening_shadow" alter column "total" type numeric(16,2)');
+      await sql.raw(alter).execute(t.db);
+      expect((await runVerify(stageFor(t, config))).ok).toBe(true);
+      await runCutover(stageFor(t, config, { settings }), { table: table.name, confirm: 'Widening' });
+      await sql`insert into "Shop"."Widening" ("Tenant Scope", total) values ('t1', 12345678901234.5)`.execute(app.open(1).db);
+    } finally {
+      await app.drop();
+    }
+  });
+});
+
 describe('cutover refuses before any lock (exit 3, nothing changed)', () => {
   it('sync off, backfill incomplete, no or stale verify, an unacknowledged key change, a foreign key into the table, a wrong confirm', async () => {
     const config = await createOrders('Refusals', 200);
