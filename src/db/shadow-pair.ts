@@ -133,9 +133,12 @@ export async function partitionedTableOf(db: PartgovKysely, table: TableConfig):
  * the rows written since stay in the log and the next replay carries them whole.
  */
 function assertArchiveFollows(archive: TableModel, table: TableModel, dropped: readonly ColumnModel[]): void {
-  const archiveColumns = new Set(archive.columns.map((c) => c.name));
+  const archiveColumns = new Map(archive.columns.map((c) => [c.name, c]));
   const added = table.columns.filter((c) => !archiveColumns.has(c.name));
-  if (added.length === 0 && dropped.length === 0) return;
+  // A type or NOT NULL the application changed on the table: the archive would reject its rows, and a rollback bring the old column back.
+  const retyped = table.columns.filter((c) => archiveColumns.has(c.name) && (archiveColumns.get(c.name)!.type !== c.type || archiveColumns.get(c.name)!.collation !== c.collation));
+  const relaxed = table.columns.filter((c) => archiveColumns.get(c.name)?.notNull === true && !c.notNull);
+  if (added.length === 0 && dropped.length === 0 && retyped.length === 0 && relaxed.length === 0) return;
   const A = sql.id(archive.schema, archive.name);
   // sql.raw: format_type() and pg_get_expr() text from the catalog.
   const addDdl = added.map((c) => {
@@ -143,12 +146,16 @@ function assertArchiveFollows(archive: TableModel, table: TableModel, dropped: r
     return compileDdl(sql`alter table ${A} add column ${sql.id(c.name)} ${sql.raw(c.type)}${c.notNull ? sql` not null` : sql``} ${what}`).trimEnd();
   });
   const dropDdl = dropped.map((c) => compileDdl(sql`alter table ${A} drop column ${sql.id(c.name)}`));
+  const retypeDdl = retyped.map((c) => compileDdl(sql`alter table ${A} alter column ${sql.id(c.name)} type ${sql.raw(c.type)}${c.collation ? sql` collate ${sql.raw(c.collation)}` : sql``}`));
+  const relaxDdl = relaxed.map((c) => compileDdl(sql`alter table ${A} alter column ${sql.id(c.name)} drop not null`));
   const changes = [
     ...(added.length > 0 ? [`has column(s) ${added.map((c) => c.name).join(', ')} that the archive lacks`] : []),
     ...(dropped.length > 0 ? [`lacks column(s) ${dropped.map((c) => c.name).join(', ')} that the archive still has`] : []),
+    ...(retyped.length > 0 ? [`changed the type of ${retyped.map((c) => `${c.name} to ${c.type}`).join(', ')}`] : []),
+    ...(relaxed.length > 0 ? [`allows NULL in ${relaxed.map((c) => c.name).join(', ')}, which the archive refuses`] : []),
   ];
-  throw new SafetyRefusedError('archive-columns-differ', `${table.schema}.${table.name} ${changes.join(' and ')} (changed since cutover): replaying into the archive would lose those values, and a rollback would give the application back a table without its new column(s) (or with old ones it no longer writes)`, {
-    fix: `to keep rollback possible, make the archive match (${[...addDdl, ...dropDdl].join('; ')}), then run \`partgov sync replay\` and verify; to stay on the partitioned table, \`partgov retire\` drops the archive`,
-    details: { added: added.map((c) => c.name), dropped: dropped.map((c) => c.name) },
+  throw new SafetyRefusedError('archive-columns-differ', `${table.schema}.${table.name} ${changes.join(' and ')} (changed since cutover): replaying into the archive would lose or refuse those values, and a rollback would give the application back the table as it was before its migration`, {
+    fix: `to keep rollback possible, make the archive match (${[...addDdl, ...dropDdl, ...retypeDdl, ...relaxDdl].join('; ')}), then run \`partgov sync replay\` and verify; to stay on the partitioned table, \`partgov retire\` drops the archive`,
+    details: { added: added.map((c) => c.name), dropped: dropped.map((c) => c.name), retyped: retyped.map((c) => c.name), relaxed: relaxed.map((c) => c.name) },
   });
 }

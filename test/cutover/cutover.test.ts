@@ -237,21 +237,23 @@ describe("the application's own migration after cutover", () => {
       await runCutover(stageFor(t, config, { settings }), { table: table.name, confirm: 'Migrated' });
       // The application's migration, then its writes of the new column.
       await sql`alter table "Shop"."Migrated" add column "Currency" text not null default 'EUR'`.execute(t.db);
+      await sql`drop view "Shop"."Migrated totals"`.execute(t.db);
+      await sql`alter table "Shop"."Migrated" alter column total type numeric(16, 2)`.execute(t.db);
       const db = app.open(1).db;
-      await sql`insert into "Shop"."Migrated" ("Tenant Scope", total, "Currency") values ('t1', 5, 'USD')`.execute(db);
+      await sql`insert into "Shop"."Migrated" ("Tenant Scope", total, "Currency") values ('t1', 12345678901234.5, 'USD')`.execute(db);
       await sql`update "Shop"."Migrated" set "Currency" = 'CHF' where id = 7`.execute(db);
 
       const replay = await runSync(stageFor(t, config, { settings }), { table: table.name, action: 'replay' }).catch((e: unknown) => e);
       expect(replay).toBeInstanceOf(SafetyRefusedError);
-      expect((replay as Error).message).toMatch(/\[archive-columns-differ\] Shop\.Migrated has column\(s\) Currency that the archive lacks \(changed since cutover\)/);
+      expect((replay as Error).message).toMatch(/\[archive-columns-differ\] Shop\.Migrated has column\(s\) Currency that the archive lacks and changed the type of total to numeric\(16,2\) \(changed since cutover\)/);
       await expect(runRollback(stageFor(t, config, { settings }), { table: table.name, confirm: 'Migrated' })).rejects.toThrow(/archive-columns-differ/);
       expect((await catalogOf('Migrated')).kind).toBe('p'); // nothing swapped
 
       // The fix as printed: the same column on the archive; then the rows written since replay whole.
       const fix = (replay as SafetyRefusedError).fix;
       const ddl = /make the archive match \((.*)\), then run/.exec(fix)![1]!;
-      expect(ddl).toBe(`alter table "Shop"."Migrated_legacy" add column "Currency" text not null default 'EUR'::text`);
-      await sql.raw(ddl).execute(t.db);
+      expect(ddl).toBe(`alter table "Shop"."Migrated_legacy" add column "Currency" text not null default 'EUR'::text; alter table "Shop"."Migrated_legacy" alter column "total" type numeric(16,2)`);
+      for (const statement of ddl.split('; ')) await sql.raw(statement).execute(t.db);
       await runSync(stageFor(t, config, { settings }), { table: table.name, action: 'replay' });
       expect((await runVerify(stageFor(t, config))).ok).toBe(true);
       await runRollback(stageFor(t, config, { settings }), { table: table.name, confirm: 'Migrated' });
