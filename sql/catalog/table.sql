@@ -8,6 +8,8 @@ select c.oid::int8::text as oid,
        pg_get_partkeydef(c.oid) as partition_key,
        pg_get_userbyid(c.relowner) as owner,
        (select t.spcname from pg_tablespace t where t.oid = c.reltablespace) as tablespace,
+       coalesce(c.reloptions, '{}') as reloptions,
+       coalesce((select t.reloptions from pg_class t where t.oid = c.reltoastrelid), '{}') as toast_reloptions,
        -- Old-style (INHERITS) children of an ordinary table: reading it reads them too.
        case when c.relkind = 'r' then array(
          select cn.nspname || '.' || cc.relname from pg_inherits i join pg_class cc on cc.oid = i.inhrelid

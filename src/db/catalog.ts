@@ -1,3 +1,4 @@
+import type { StorageParameters } from './storage-options.js';
 import { sql } from 'kysely';
 import type { PartgovKysely } from './state-tables.js';
 import { InputInvalidError } from '../errors.js';
@@ -121,6 +122,8 @@ export interface TableModel {
   readonly totalBytes: number;
   /** Its tablespace when not the database's default (null: the default). */
   readonly tablespace: string | null;
+  /** Storage parameters (fillfactor, autovacuum_* …), the TOAST table's apart. */
+  readonly storage: StorageParameters;
   /** `schema.name` of tables that INHERIT from this ordinary table (their rows are read with it; their writes fire their own triggers). */
   readonly inheritanceChildren: readonly string[];
   readonly columns: readonly ColumnModel[];
@@ -160,6 +163,8 @@ interface TableRow {
   partition_key: string | null;
   owner: string;
   tablespace: string | null;
+  reloptions: string[];
+  toast_reloptions: string[];
   inheritance_children: string[];
 }
 
@@ -250,6 +255,7 @@ export async function introspectTable(db: PartgovKysely, ref: TableRef): Promise
     rowEstimate: Number(row.row_estimate),
     totalBytes: Number(row.total_bytes),
     tablespace: row.tablespace,
+    storage: Object.freeze({ table: Object.freeze([...row.reloptions]), toast: Object.freeze([...row.toast_reloptions]) }),
     inheritanceChildren: Object.freeze([...row.inheritance_children]),
     columns: Object.freeze(
       columns.map((c) =>

@@ -3,6 +3,7 @@ import type { RangeLayout } from '../config/config-schema.js';
 import type { RangeBound } from '../config/range-bounds.js';
 import { objectNames } from './object-names.js';
 import { ownedBy } from './scope-partition.js';
+import { setStorageParameters, type StorageParameters } from './storage-options.js';
 
 /** `timestamp(3) with time zone` → `timestamp with time zone`: the precision does not change the range math. */
 export function withoutPrecision(type: string): string {
@@ -19,9 +20,9 @@ export function boundLiteral(d: Date, columnType: string): string {
  * The statements that create one range partition `<table>_<label>` of `parent`
  * and, with a sub-partitioned layout, its leaves (hash remainders, or list
  * values plus a DEFAULT): the same names plan gives them, each owned by
- * `owner` (the parent's).
+ * `owner` (the parent's), the leaves with `storage` (a sibling leaf's).
  */
-export function rangePartitionStatements(schema: string, table: string, parent: string, bound: RangeBound, layout: RangeLayout, columnType: string, owner: string): { name: string; statement: RawBuilder<unknown> }[] {
+export function rangePartitionStatements(schema: string, table: string, parent: string, bound: RangeBound, layout: RangeLayout, columnType: string, owner: string, storage: StorageParameters): { name: string; statement: RawBuilder<unknown> }[] {
   const name = objectNames.range(table, bound.label);
   // sql.lit: a DDL bound cannot be a bind parameter.
   const range = sql`for values from (${sql.lit(boundLiteral(bound.from, columnType))}) to (${sql.lit(boundLiteral(bound.to, columnType))})`;
@@ -41,5 +42,10 @@ export function rangePartitionStatements(schema: string, table: string, parent: 
     const def = objectNames.defaultPartition(name);
     out.push({ name: def, statement: sql`create table ${sql.id(schema, def)} partition of ${sql.id(schema, name)} default` });
   }
-  return out.flatMap((o) => [o, { name: o.name, statement: ownedBy({ schema, name: o.name }, owner) }]);
+  const leaves = new Set(sub ? out.slice(1).map((o) => o.name) : [name]);
+  return out.flatMap((o) => {
+    const ref = { schema, name: o.name };
+    const set = leaves.has(o.name) ? setStorageParameters(ref, storage) : null;
+    return [o, { name: o.name, statement: ownedBy(ref, owner) }, ...(set ? [{ name: o.name, statement: set }] : [])];
+  });
 }

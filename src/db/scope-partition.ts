@@ -1,5 +1,6 @@
 import { sql, type RawBuilder } from 'kysely';
 import { compileDdl } from './compile-ddl.js';
+import { setStorageParameters, type StorageParameters } from './storage-options.js';
 import { fitIdentifier, shortHash } from './object-names.js';
 import type { TableRef } from './catalog.js';
 
@@ -16,14 +17,17 @@ export function scopeConstraintNames(keyValue: string): { notScope: string; only
 /**
  * DDL of an empty table shaped like the root, ready to ATTACH: its columns,
  * defaults, constraints, generated columns and indexes, without identity (the
- * root allocates ids for its partitions), owned by the root's owner.
+ * root allocates ids for its partitions), owned by the root's owner, with
+ * a sibling leaf's storage parameters.
  */
-export function tableLikeRootDdl(root: TableRef, target: TableRef, identityColumns: readonly string[], owner: string): string[] {
+export function tableLikeRootDdl(root: TableRef, target: TableRef, identityColumns: readonly string[], owner: string, storage: StorageParameters): string[] {
   const t = sql.id(target.schema, target.name);
+  const set = setStorageParameters(target, storage);
   return [
     compileDdl(sql`create table ${t} (like ${sql.id(root.schema, root.name)} including defaults including constraints including generated including indexes)`),
     ...identityColumns.map((c) => compileDdl(sql`alter table ${t} alter column ${sql.id(c)} drop identity if exists`)),
     compileDdl(ownedBy(target, owner)),
+    ...(set ? [compileDdl(set)] : []),
   ];
 }
 

@@ -18,6 +18,7 @@ import { assertStateSchema } from '../state/state-schema.js';
 import { writeAudit, type Step } from '../steps/run-steps.js';
 import { cleanupDdl, moveScopeOutOfDefault, type ScopeMove } from './move-scope.js';
 import { scopeConstraintNames, tableLikeRootDdl } from '../db/scope-partition.js';
+import { readStorageParameters, type StorageParameters } from '../db/storage-options.js';
 import { judged, type StageVerdict } from '../checks/check.js';
 
 /** isolate's input: defaults and limits once, for the library and the CLI. */
@@ -87,7 +88,7 @@ const checkName = (keyValue: string) => scopeConstraintNames(keyValue).notScope;
  * one leaf, not the DEFAULT), so no write of K can meet the constraint; then
  * CREATE … PARTITION OF, and the CHECKs go again.
  */
-function isolateSteps(t: IsolateTarget, defaultLeaves: PartitionModel[], hashLeaf: PartitionModel, root: TableModel): { online: Step[]; swap: Step[]; after: Step[] } {
+function isolateSteps(t: IsolateTarget, defaultLeaves: PartitionModel[], hashLeaf: PartitionModel, root: TableModel, storage: StorageParameters): { online: Step[]; swap: Step[]; after: Step[] } {
   const identityColumns = root.columns.filter((c) => c.identity !== null).map((c) => c.name);
   const name = checkName(t.keyValue);
   const check = sql`check (${sql.id(t.keyColumn)} <> ${sql.lit(t.keyValue)})`;
@@ -97,10 +98,11 @@ function isolateSteps(t: IsolateTarget, defaultLeaves: PartitionModel[], hashLea
   const only = scopeConstraintNames(t.keyValue).onlyScope;
   const online: Step[] = [
     // The partition is built (indexes and all) before the lock: ATTACH of a ready empty table is a catalog change.
-    ...tableLikeRootDdl(t.root, { schema: t.root.schema, name: partition }, identityColumns, root.owner).map((text, i, all) => {
+    ...tableLikeRootDdl(t.root, { schema: t.root.schema, name: partition }, identityColumns, root.owner, storage).map((text, i) => {
       if (i === 0) return { id: 'build', description: `the scope's partition, built empty beside the table with the root's columns, constraints and indexes`, sql: text };
-      if (i === all.length - 1) return { id: 'owner', description: `owned by ${root.owner}, as the table (whose own ALTER TABLE and CREATE INDEX must own every partition)`, sql: text };
-      return { id: `identity ${identityColumns[i - 1]}`, description: 'ids come from the root', sql: text };
+      if (i <= identityColumns.length) return { id: `identity ${identityColumns[i - 1]}`, description: 'ids come from the root', sql: text };
+      if (i === identityColumns.length + 1) return { id: 'owner', description: `owned by ${root.owner}, as the table (whose own ALTER TABLE and CREATE INDEX must own every partition)`, sql: text };
+      return { id: 'storage', description: `the storage parameters of ${hashLeaf.name}, as plan gave every leaf`, sql: text };
     }),
     { id: 'only', description: 'proves the new partition holds only the scope (ATTACH skips its scan)', sql: compileDdl(sql`alter table ${S} add constraint ${sql.id(only)} check (${sql.id(t.keyColumn)} = ${sql.lit(t.keyValue)})`) },
     ...others.flatMap((l) => [
@@ -183,7 +185,7 @@ async function isolateScope(ctx: StageContext, raw: IsolateInput): Promise<Omit<
       }
       const has = await sql<{ x: boolean }>`select exists (select 1 from ${sql.id(root.schema, root.name)} where ${sql.id(t.keyColumn)} = ${t.keyValue}) as x`.execute(db);
       const defaultLeaves = leavesUnder(tree, def.oid);
-      plans.push({ t, steps: isolateSteps(t, defaultLeaves, leaves[0]!, await requireTable(db, root)), hashLeaf: leaves[0]!, partition: `${root.schema}.${partition}`,
+      plans.push({ t, steps: isolateSteps(t, defaultLeaves, leaves[0]!, await requireTable(db, root), await readStorageParameters(db, leaves[0]!)), hashLeaf: leaves[0]!, partition: `${root.schema}.${partition}`,
         hasRows: has.rows[0]!.x,
         move: { root, defaultParent: { schema: leaves[0]!.parentSchema!, name: leaves[0]!.parentName! }, leaf: leaves[0]!, keyColumn: t.keyColumn, keyValue: t.keyValue, partition, guardName: checkName(t.keyValue), otherLeaves: defaultLeaves.filter((l) => l.oid !== leaves[0]!.oid) } });
     }

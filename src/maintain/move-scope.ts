@@ -4,6 +4,7 @@ import { compileDdl } from '../db/compile-ddl.js';
 import { fitIdentifier, shortHash } from '../db/object-names.js';
 import { releaseLocksBeforeFlush, runGuarded, type GuardOptions } from '../db/run-guarded.js';
 import { scopeConstraintNames, tableLikeRootDdl } from '../db/scope-partition.js';
+import { readStorageParameters } from '../db/storage-options.js';
 import type { PartgovKysely } from '../db/state-tables.js';
 import { InputInvalidError } from '../errors.js';
 
@@ -101,8 +102,10 @@ export async function moveScopeOutOfDefault(db: PartgovKysely, m: ScopeMove, gua
 
   // 1. The two tables, shaped like the root (no identity: the root's default allocates ids).
   const identity = root.columns.filter((x) => x.identity !== null).map((c) => c.name);
-  for (const text of tableLikeRootDdl(m.root, { schema: m.root.schema, name: m.partition }, identity, root.owner)) await run('create the scope table', exec(text));
-  for (const text of tableLikeRootDdl(m.root, { schema: m.root.schema, name: n.next }, identity, root.owner)) await run('create the leaf without the scope', exec(text));
+  // Both take the old leaf's storage parameters (fillfactor, autovacuum_* …): one replaces it, the other splits from it.
+  const storage = await readStorageParameters(db, m.leaf);
+  for (const text of tableLikeRootDdl(m.root, { schema: m.root.schema, name: m.partition }, identity, root.owner, storage)) await run('create the scope table', exec(text));
+  for (const text of tableLikeRootDdl(m.root, { schema: m.root.schema, name: n.next }, identity, root.owner, storage)) await run('create the leaf without the scope', exec(text));
   await run('constrain the scope table', exec(compileDdl(sql`alter table ${S} add constraint ${sql.id(n.only)} check (${key} = ${K})`)));
   await run('constrain the leaf', exec(compileDdl(sql`alter table ${H} add constraint ${sql.id(m.guardName)} check (${key} <> ${K})`)));
 

@@ -9,6 +9,7 @@ import { requireTable, type TableRef } from '../db/catalog.js';
 import { compileDdl } from '../db/compile-ddl.js';
 import { objectNames } from '../db/object-names.js';
 import { rangePartitionStatements } from '../db/range-partition-ddl.js';
+import { siblingLeafStorage, type StorageParameters } from '../db/storage-options.js';
 import { archiveNameOf, partitionedTableOf } from '../db/shadow-pair.js';
 import { isCutOver } from '../changelog/sync-state.js';
 import { SafetyRefusedError } from '../errors.js';
@@ -91,6 +92,8 @@ interface TablePlan {
   columnType: string;
   /** The partitioned table's owner: the partitions maintain creates are theirs too. */
   owner: string;
+  /** A sibling leaf's storage parameters, for the new leaves. */
+  storage: StorageParameters;
   columns: string[];
   identityAlways: boolean;
   create: { bound: RangeBound; rowsInDefault: number }[];
@@ -171,7 +174,7 @@ async function planTable(db: PartgovKysely, table: TableConfig, layout: RangeLay
     for (const c of createdOld) retire.push({ schema: root.schema, name: objectNames.range(table.name, c.bound.label), isDefault: false, from: c.bound.from.getTime(), to: c.bound.to.getTime() });
   }
   return {
-    table, root, layout, columnType: column.type, owner: model.owner,
+    table, root, layout, columnType: column.type, owner: model.owner, storage: await siblingLeafStorage(db, root),
     columns: model.columns.filter((c) => c.generated === null).map((c) => c.name),
     identityAlways: model.columns.some((c) => c.identity === 'always'),
     create, retire, defaultChild, nullRows, retiredRows, heldRows, movesFireTriggers, triggerHeldRows,
@@ -180,7 +183,7 @@ async function planTable(db: PartgovKysely, table: TableConfig, layout: RangeLay
 
 function stepsOf(p: TablePlan): { create: { step: Step; rowsInDefault: number; bound: RangeBound }[]; retire: Step[] } {
   const create = p.create.map(({ bound, rowsInDefault }) => {
-    const statements = rangePartitionStatements(p.root.schema, p.table.name, p.root.name, bound, p.layout, p.columnType, p.owner);
+    const statements = rangePartitionStatements(p.root.schema, p.table.name, p.root.name, bound, p.layout, p.columnType, p.owner, p.storage);
     const text = statements.map((s) => compileDdl(s.statement)).join(';\n');
     const move = rowsInDefault > 0 ? `; first moves ${rowsInDefault} row(s) of the range out of the DEFAULT, in the same transaction` : '';
     return { step: { id: `create ${statements[0]!.name}`, description: `range partition ${bound.label}${move}`, sql: text }, rowsInDefault, bound };

@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import { requireTable, type PartitionModel, type TableRef } from '../db/catalog.js';
+import { setStorageParameters } from '../db/storage-options.js';
 import { compileDdl } from '../db/compile-ddl.js';
 import { fitIdentifier, shortHash } from '../db/object-names.js';
 import { leavesUnder } from '../db/partition-routing.js';
@@ -65,16 +66,6 @@ export function swapNames(leaf: TableRef): { twin: TableRef; retired: TableRef }
 }
 
 /** `k=v` storage options from pg_class as `set (k = 'v')` items (values as literals; names checked to be option words). */
-function storageOptions(options: readonly string[] | null, prefix: string): ReturnType<typeof sql.raw>[] {
-  return (options ?? []).map((o) => {
-    const eq = o.indexOf('=');
-    const name = o.slice(0, eq);
-    if (!/^[a-z_]+$/.test(name)) throw new Error(`unexpected storage option ${JSON.stringify(o)}`);
-    // sql.raw: an option word from the catalog, checked above; the value goes in as a quoted literal.
-    return sql.raw(`${prefix}${name} = ${compileDdl(sql`${sql.lit(o.slice(eq + 1))}`)}`);
-  });
-}
-
 /**
  * Whether a dedicated leaf can be swapped, and how. Refused (TRUNCATE is used)
  * when it is smaller than `minBytes`, when anything lives on the leaf itself
@@ -99,12 +90,12 @@ export async function planLeafSwap(db: PartgovKysely, leaf: LeafRef, tree: reado
   const { twin, retired } = swapNames(leaf);
   const t = sql.id(twin.schema, twin.name);
   const identity = (await requireTable(db, parent)).columns.filter((c) => c.identity !== null).map((c) => c.name);
-  const options = [...storageOptions(r.reloptions, ''), ...storageOptions(r.toast_reloptions, 'toast.')];
+  const storage = setStorageParameters(twin, { table: r.reloptions ?? [], toast: r.toast_reloptions ?? [] });
   const build = [
     compileDdl(sql`create table ${t} (like ${sql.id(parent.schema, parent.name)} including defaults including constraints including generated including indexes including storage including compression including statistics including comments)`),
     ...identity.map((c) => compileDdl(sql`alter table ${t} alter column ${sql.id(c)} drop identity if exists`)),
     ...(r.owned_by_us ? [] : [compileDdl(sql`alter table ${t} owner to ${sql.id(r.owner)}`)]),
-    ...(options.length > 0 ? [compileDdl(sql`alter table ${t} set (${sql.join(options)})`)] : []),
+    ...(storage ? [compileDdl(storage)] : []),
     ...r.grants.map((g) => {
       // sql.raw: a privilege keyword from aclexplode(), checked to be one word of capitals.
       if (!/^[A-Z]+$/.test(g.privilege)) throw new Error(`unexpected privilege ${JSON.stringify(g.privilege)}`);
