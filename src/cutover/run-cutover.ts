@@ -119,16 +119,16 @@ async function assertReadyForCutover(db: PartgovKysely, pair: ShadowPair, table:
     refuse('cutover-key-change-unacknowledged', `${label}'s primary key changes from (${legacyPk.join(', ')}) to (${pair.shadowKey.join(', ')}): after the swap the application's INSERT … ON CONFLICT (${legacyPk.join(', ')}) fails, and (${legacyPk.join(', ')}) alone is no longer unique`,
       `change those statements to ON CONFLICT (${pair.shadowKey.join(', ')}), then acknowledge in the config: tables[].cutover.acknowledge_key_change = ${JSON.stringify(pair.shadowKey)}`);
   }
+  const extra = shadowOnlyColumns(pair);
+  if (extra.length > 0) {
+    refuse('cutover-shadow-only-columns', `${pair.shadow.name} has column(s) ${label} lacks: ${extra.map((c) => c.name).join(', ')}; the swap would give the application back column(s) it dropped${extra.some((c) => c.notNull && c.defaultExpr === null && c.identity === null && c.generated === null) ? ' (a NOT NULL one without a default: every insert would fail)' : ''}`,
+      shadowOnlyColumnsFix(pair, extra), { columns: extra.map((c) => c.name) });
+  }
   const problems = shadowCompatibilityProblems(pair, table);
   if (problems.length > 0) {
     // The legacy table changed since sync enable (the application's migration): after the swap its writes would fail.
     refuse('cutover-shadow-rejects-rows', `the shadow of ${label} would reject rows the table accepts today, so after the swap the application's writes would fail:\n${problems.map((p) => `  - ${p.object}: ${p.problem}`).join('\n')}`,
       `${problems.map((p) => `${p.object}: ${p.fix}`).join('; ')}; then verify and cut over`, { problems });
-  }
-  const extra = shadowOnlyColumns(pair);
-  if (extra.length > 0) {
-    refuse('cutover-shadow-only-columns', `${pair.shadow.name} has column(s) ${label} lacks: ${extra.map((c) => c.name).join(', ')}; the swap would give the application back column(s) it dropped${extra.some((c) => c.notNull && c.defaultExpr === null && c.identity === null && c.generated === null) ? ' (a NOT NULL one without a default: every insert would fail)' : ''}`,
-      shadowOnlyColumnsFix(pair, extra), { columns: extra.map((c) => c.name) });
   }
   const refused = plan.objects.filter((o) => o.action === 'refused');
   if (refused.length > 0) {

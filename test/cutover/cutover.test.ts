@@ -224,16 +224,25 @@ describe('cutover, rollback and cutover again while the application writes', () 
   });
 });
 
+/** A copied and verified table whose application then migrates it: `work` runs with its config and a non-owner writer. */
+async function copiedTable(name: string, rows: number, work: (config: PartgovConfig, table: PartgovConfig['tables'][number], app: AppRole) => Promise<void>): Promise<void> {
+  const config = await createOrders(name, rows);
+  const table = config.tables[0]!;
+  await prepareShadows(t, config);
+  const app = await createAppRole(t, [{ schema: 'Shop', name }]);
+  try {
+    await runSync(stageFor(t, config, { settings }), { table: table.name, action: 'enable' });
+    await runBackfill(stageFor(t, config, { settings }), { table: table.name });
+    expect((await runVerify(stageFor(t, config))).ok).toBe(true);
+    await work(config, table, app);
+  } finally {
+    await app.drop();
+  }
+}
+
 describe("the application's own migration after cutover", () => {
   it('a column added to the table stops replay and rollback until the archive has it; with it, the rows written since keep their values through a rollback', async () => {
-    const config = await createOrders('Migrated', 300);
-    const table = config.tables[0]!;
-    await prepareShadows(t, config);
-    const app = await createAppRole(t, [{ schema: 'Shop', name: 'Migrated' }]);
-    try {
-      await runSync(stageFor(t, config, { settings }), { table: table.name, action: 'enable' });
-      await runBackfill(stageFor(t, config, { settings }), { table: table.name });
-      expect((await runVerify(stageFor(t, config))).ok).toBe(true);
+    await copiedTable('Migrated', 300, async (config, table, app) => {
       await runCutover(stageFor(t, config, { settings }), { table: table.name, confirm: 'Migrated' });
       // The application's migration, then its writes of the new column.
       await sql`alter table "Shop"."Migrated" add column "Currency" text not null default 'EUR'`.execute(t.db);
@@ -259,23 +268,13 @@ describe("the application's own migration after cutover", () => {
       await runRollback(stageFor(t, config, { settings }), { table: table.name, confirm: 'Migrated' });
       const currencies = await sql<{ c: string; n: number }>`select "Currency" as c, count(*)::int as n from "Shop"."Migrated" group by 1 order by 1`.execute(db);
       expect(currencies.rows).toEqual([{ c: 'CHF', n: 1 }, { c: 'EUR', n: 299 }, { c: 'USD', n: 1 }]);
-    } finally {
-      await runSync(stageFor(t, config, { settings }), { table: table.name, action: 'disable' }).catch(() => undefined);
-      await app.drop();
-    }
+    });
   });
 });
 
 describe("the application's own migration before cutover", () => {
   it('a column dropped from the legacy table during sync fails verify (column_parity) and cutover until the shadow drops it too; then the application inserts as before', async () => {
-    const config = await createOrders('Dropping', 200);
-    const table = config.tables[0]!;
-    await prepareShadows(t, config);
-    const app = await createAppRole(t, [{ schema: 'Shop', name: 'Dropping' }]);
-    try {
-      await runSync(stageFor(t, config, { settings }), { table: table.name, action: 'enable' });
-      await runBackfill(stageFor(t, config, { settings }), { table: table.name });
-      expect((await runVerify(stageFor(t, config))).ok).toBe(true);
+    await copiedTable('Dropping', 200, async (config, table, app) => {
       await sql`update "Shop"."Dropping_shadow" set note = 'n' where note is null`.execute(t.db);
       await sql`alter table "Shop"."Dropping_shadow" alter column note set not null`.execute(t.db);
       await sql`alter table "Shop"."Dropping" drop column note`.execute(t.db); // the application's migration, after the verify
@@ -296,22 +295,13 @@ describe("the application's own migration before cutover", () => {
       await runCutover(stageFor(t, config, { settings }), { table: table.name, confirm: 'Dropping' });
       await sql`insert into "Shop"."Dropping" ("Tenant Scope", total) values ('t1', 1)`.execute(app.open(1).db);
       expect((await catalogOf('Dropping')).kind).toBe('p');
-    } finally {
-      await app.drop();
-    }
+    });
   });
 });
 
 describe("the application's migration widens a column during sync", () => {
   it('verify fails shadow_accepts_legacy_rows and cutover refuses until the shadow has the new type; then the application writes values only the new type holds', async () => {
-    const config = await createOrders('Widening', 200);
-    const table = config.tables[0]!;
-    await prepareShadows(t, config);
-    const app = await createAppRole(t, [{ schema: 'Shop', name: 'Widening' }]);
-    try {
-      await runSync(stageFor(t, config, { settings }), { table: table.name, action: 'enable' });
-      await runBackfill(stageFor(t, config, { settings }), { table: table.name });
-      expect((await runVerify(stageFor(t, config))).ok).toBe(true);
+    await copiedTable('Widening', 200, async (config, table, app) => {
       await sql`drop view "Shop"."Widening totals"`.execute(t.db); // the application's migration, after the verify
       await sql`alter table "Shop"."Widening" alter column total type numeric(16, 2)`.execute(t.db);
       const refused = await runCutover(stageFor(t, config, { settings }), { table: table.name, confirm: 'Widening' }).catch((e: unknown) => e);
@@ -325,9 +315,7 @@ describe("the application's migration widens a column during sync", () => {
       expect((await runVerify(stageFor(t, config))).ok).toBe(true);
       await runCutover(stageFor(t, config, { settings }), { table: table.name, confirm: 'Widening' });
       await sql`insert into "Shop"."Widening" ("Tenant Scope", total) values ('t1', 12345678901234.5)`.execute(app.open(1).db);
-    } finally {
-      await app.drop();
-    }
+    });
   });
 });
 
