@@ -1,6 +1,6 @@
 import { sql, type RawBuilder } from 'kysely';
 import type { TableConfig } from '../config/config-schema.js';
-import type { TableModel } from '../db/catalog.js';
+import { triggerDdlOn, type TableModel } from '../db/catalog.js';
 import { compileDdl } from '../db/compile-ddl.js';
 import { grantStatements } from '../db/grant-ddl.js';
 import { objectNames } from '../db/object-names.js';
@@ -160,7 +160,7 @@ export async function planSwap(
         // Without it, a partitioned table's changes go out as its partitions': a subscriber that
         // has only T stops (no such relation), a CDC consumer sees new tables. (And PostgreSQL
         // refuses a row filter on a partitioned table without it.)
-        objects.push({ kind: 'publication', name: d.name, action: 'refused', detail: `publication ${d.name} publishes ${table.name} without publish_via_partition_root: after the swap its subscribers would receive the changes as those of ${table.name}'s partitions, not of ${table.name}${m.filter ? ` (and PostgreSQL refuses its row filter, where ${m.filter}, on a partitioned table)` : ''}: alter publication ${d.name} set (publish_via_partition_root = true), or take ${table.name} out of it` });
+        objects.push({ kind: 'publication', name: d.name, action: 'refused', detail: `publication ${d.name} publishes ${table.name} without publish_via_partition_root: after the swap its subscribers would receive the changes as those of ${table.name}'s partitions, not of ${table.name}${m.filter ? ` (and PostgreSQL refuses its row filter, where ${m.filter}, on a partitioned table)` : ''}: ${compileDdl(sql`alter publication ${sql.id(d.name)} set (publish_via_partition_root = true)`)}, or take ${table.name} out of it` });
         continue;
       }
       add(`publication:${d.name}`, `publication ${d.name} publishes ${table.name} again`, sql`alter publication ${sql.id(d.name)} drop table ${moved}`);
@@ -172,7 +172,10 @@ export async function planSwap(
       objects.push({ kind: 'publication', name: d.name, action: 'carried', detail: `membership moves to the new ${table.name}${m.columns ? `, columns (${m.columns.join(', ')})` : ''}${m.filter ? `, where ${m.filter}` : ''}` });
     } else if (d.kind === 'trigger') {
       if (intoTriggers.has(d.name)) objects.push({ kind: 'trigger', name: d.name, action: 'carried', detail: `${into.name} has its own ${d.name}` });
-      else objects.push({ kind: 'trigger', name: d.name, action: 'refused', detail: `the application's trigger ${d.name} is not on ${into.name} (${d.definition}): create it there first` });
+      else {
+        const trigger = JSON.parse(d.definition!) as { definition: string; on: string };
+        objects.push({ kind: 'trigger', name: d.name, action: 'refused', detail: `the application's trigger ${d.name} is not on ${into.name}: create it there first (${triggerDdlOn({ definition: trigger.definition, onText: trigger.on }, into)})` });
+      }
     } else if (d.kind === 'statistics') {
       // sql.lit: an integer the catalog formatted.
       add(`statistics:${d.name}`, `statistics target ${d.definition} on ${d.name}`, sql`alter table ${T} alter column ${sql.id(d.name)} set statistics ${sql.lit(Number(d.definition))}`);

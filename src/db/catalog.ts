@@ -3,6 +3,7 @@ import { sql } from 'kysely';
 import type { PartgovKysely } from './state-tables.js';
 import { InputInvalidError } from '../errors.js';
 import { querySqlFile } from './sql-file.js';
+import { compileDdl } from './compile-ddl.js';
 
 /**
  * Catalog rows turned into a small frozen model of a table. Queries live in
@@ -62,6 +63,15 @@ export interface TriggerModel {
   readonly name: string;
   readonly definition: string;
   readonly enabled: boolean;
+  /** The table as pg_get_triggerdef names it (`schema.name`, quoted where needed). */
+  readonly onText: string;
+}
+
+/** A trigger's CREATE TRIGGER for another table (the shadow, before cutover), or its own text if it cannot be moved. */
+export function triggerDdlOn(trigger: Pick<TriggerModel, 'definition' | 'onText'>, target: TableRef): string {
+  const from = ` ON ${trigger.onText} `;
+  const at = trigger.definition.indexOf(from);
+  return at < 0 ? trigger.definition : `${trigger.definition.slice(0, at)} ON ${compileDdl(sql.id(target.schema, target.name))} ${trigger.definition.slice(at + from.length)}`;
 }
 
 export interface OwnedSequenceModel {
@@ -229,7 +239,7 @@ export async function introspectTable(db: PartgovKysely, ref: TableRef): Promise
       prefix_ok: boolean;
       using_clause: string;
     }>(db, 'catalog/indexes.sql', [oid]),
-    querySqlFile<{ name: string; definition: string; enabled: boolean }>(db, 'catalog/triggers.sql', [oid]),
+    querySqlFile<{ name: string; definition: string; enabled: boolean; on_text: string }>(db, 'catalog/triggers.sql', [oid]),
     querySqlFile<{ sequence: string; column_name: string; is_identity: boolean }>(db, 'catalog/owned-sequences.sql', [oid]),
     querySqlFile<{
       row_security: boolean;
@@ -302,7 +312,7 @@ export async function introspectTable(db: PartgovKysely, ref: TableRef): Promise
         } satisfies IndexModel),
       ),
     ),
-    triggers: Object.freeze(triggers.map((t) => Object.freeze({ ...t }))),
+    triggers: Object.freeze(triggers.map((t) => Object.freeze({ name: t.name, definition: t.definition, enabled: t.enabled, onText: t.on_text }))),
     ownedSequences: Object.freeze(
       sequences.map((s) => Object.freeze({ sequence: s.sequence, column: s.column_name, isIdentity: s.is_identity })),
     ),

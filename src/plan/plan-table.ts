@@ -1,6 +1,6 @@
 import { sql, type RawBuilder } from 'kysely';
 import type { Layout, RangeLayout, TableConfig } from '../config/config-schema.js';
-import type { ColumnModel, ConstraintModel, IndexModel, TableModel } from '../db/catalog.js';
+import { triggerDdlOn, type ColumnModel, type ConstraintModel, type IndexModel, type TableModel } from '../db/catalog.js';
 import { InputInvalidError } from '../errors.js';
 import { storageParameterItems } from '../db/storage-options.js';
 import { compileDdl } from '../db/compile-ddl.js';
@@ -354,7 +354,7 @@ export function planTable(input: PlanTableInput): TablePlan {
 
   // partgov's own change-log triggers (src/changelog/change-log.ts) are not the application's.
   for (const t of legacy.triggers.filter((x) => !x.name.startsWith('partgov_capture_'))) {
-    notes.push(`trigger ${t.name} is not cloned: if the table needs it after cutover, create it on the shadow first (cutover refuses while the shadow lacks it); partgov's copy and replay write as a replica, so it will not fire for them: ${t.definition}`);
+    notes.push(`trigger ${t.name} is not cloned: if the table needs it after cutover, create it on the shadow first (cutover refuses while the shadow lacks it); partgov's copy and replay write as a replica, so it will not fire for them: ${triggerDdlOn(t, { schema, name: shadow })}`);
   }
 
   const down: PlannedStatement[] = [

@@ -352,7 +352,15 @@ describe('cutover refuses before any lock (exit 3, nothing changed)', () => {
     const leaves = await runCutover(stageFor(t, config, { settings }), { table: table.name, confirm: 'Refusals' }).catch((e: unknown) => e);
     expect((leaves as SafetyRefusedError).ruleId).toBe('cutover-dependent-objects');
     expect((leaves as Error).message).toMatch(/publication pub_refusals_leaves publishes Refusals without publish_via_partition_root: after the swap its subscribers would receive the changes as those of Refusals's partitions, not of Refusals \(and PostgreSQL refuses its row filter, where \(total > \(0\)::numeric\), on a partitioned table\)/);
+    expect((leaves as SafetyRefusedError).fix).toContain('alter publication "pub_refusals_leaves" set (publish_via_partition_root = true)');
     await sql`drop publication pub_refusals_leaves`.execute(t.db);
+    // An application trigger the shadow lacks: the refusal prints its DDL for the shadow, which runs as printed.
+    await sql`create function "Shop".refusals_touch() returns trigger language plpgsql as $$ begin return new; end $$`.execute(t.db);
+    await sql`create trigger "Refusals touch" before update on "Shop"."Refusals" for each row execute function "Shop".refusals_touch()`.execute(t.db);
+    const lacking = await runCutover(stageFor(t, config, { settings }), { table: table.name, confirm: 'Refusals' }).catch((e: unknown) => e);
+    const ddl = /create it there first \((CREATE TRIGGER .*)\)$/.exec((lacking as SafetyRefusedError).fix)![1]!;
+    expect(ddl).toBe('CREATE TRIGGER "Refusals touch" BEFORE UPDATE ON "Shop"."Refusals_shadow" FOR EACH ROW EXECUTE FUNCTION "Shop".refusals_touch()');
+    await sql.raw(ddl).execute(t.db);
     // A rule on the table would stay with the archive.
     await sql`create rule refusals_audit as on delete to "Shop"."Refusals" do also notify refusals_deleted`.execute(t.db);
     await expectRefusal(/rule refusals_audit \(CREATE RULE refusals_audit AS[\s\S]*would stay on Refusals_legacy: drop it, swap, and create it on Refusals/);

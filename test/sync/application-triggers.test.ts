@@ -10,6 +10,7 @@ import { runMaintain } from '../../src/maintain/run-maintain.js';
 import { runMigrate } from '../../src/migrate/run-migrate.js';
 import { runSync } from '../../src/sync/run-sync.js';
 import { runPreflight } from '../../src/preflight/run-preflight.js';
+import { runPlan } from '../../src/plan/run-plan.js';
 import { runVerify } from '../../src/verify/run-verify.js';
 import type { PartgovDatabase } from '../../src/db/open-database.js';
 import { createAppRole } from '../helpers/app-role.js';
@@ -43,8 +44,11 @@ describe("the application's triggers on the copy", () => {
     await addAppTriggers('Orders');
     const config = parseConfig({ tables: [{ name: 'Orders', layout: { type: 'hash', key: 'tenant', partitions: 4 }, cutover: { acknowledge_key_change: ['tenant', 'id'] } }] });
     await prepareShadows(t, config);
-    // What plan's note asks of the DBA before cutover: the triggers on the shadow too.
-    await addAppTriggers('Orders_shadow');
+    // What plan's notes ask of the DBA before cutover: the triggers on the shadow too, with the DDL they print.
+    const notes = (await runPlan(stageFor(t, config))).tables[0]!.notes.filter((n) => n.startsWith('trigger '));
+    expect(notes).toHaveLength(2);
+    for (const n of notes) await sql.raw(/: (CREATE TRIGGER .*)$/.exec(n)![1]!).execute(t.db);
+    expect((await sql<{ n: number }>`select count(*)::int as n from pg_trigger where tgrelid = '"Orders_shadow"'::regclass and not tgisinternal`.execute(t.db)).rows[0]!.n).toBe(2);
     const app = await createAppRole(t, [{ schema: 'public', name: 'Orders' }, { schema: 'public', name: 'audit_log' }]);
     const pool = app.open(1);
     let running = true;
