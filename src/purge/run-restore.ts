@@ -11,6 +11,9 @@ import { writeAudit } from '../steps/run-steps.js';
 import { loadArchivedTable, readVerifiedArchive, scopeChecksumQuery, type ArchiveSource } from './scope-archive.js';
 import { parseScopeTarget, scopePredicate, scopeSelector } from '../db/scope-target.js';
 import { judged, type StageVerdict } from '../checks/check.js';
+import { assertQuietTarget, mayWriteAsReplica } from '../changelog/target-triggers.js';
+import type { PartgovKysely } from '../db/state-tables.js';
+import type pg from 'pg';
 
 /** restore's input: defaults and limits once, for the library and the CLI. */
 export const restoreInputSchema = z.object({
@@ -73,6 +76,10 @@ async function restoreScope(ctx: StageContext, raw: RestoreInput): Promise<Omit<
       throw new SafetyRefusedError('restore-scope-not-empty', `${s.table} already has rows of ${target.tenantId}/${target.scope}: restoring would duplicate them`, { fix: 'purge the scope first (with --archive, to keep what is there now), then restore' });
     }
   }
+  // Restored rows come back as they were archived: the application's triggers must not rewrite them or repeat their
+  // side effects (as pg_restore --disable-triggers). As a replica they stay quiet; without that right, refused.
+  const asReplica = await mayWriteAsReplica(db);
+  for (const s of sources) await assertQuietTarget(db, s.live, asReplica, 'restore-target-triggers');
   const base = { archive: input.archiveDir, tenant_id: target.tenantId, scope: target.scope };
   const rows = manifest.tables.reduce((n, t) => n + t.rows, 0);
   if (input.dryRun) {
@@ -86,8 +93,11 @@ async function restoreScope(ctx: StageContext, raw: RestoreInput): Promise<Omit<
       try {
         await client.query('begin');
         await client.query("select set_config('lock_timeout', $1, true), set_config('statement_timeout', $2, true)", [`${o.settings.lockTimeoutMs}ms`, `${o.settings.statementTimeoutMs}ms`]);
+        if (asReplica) await client.query("select set_config('session_replication_role', 'replica', true)");
         for (const s of sources) {
           await loadArchivedTable(client, input.archiveDir, s.entry, s.live);
+          // A replica skips foreign-key checks too: the restored rows' references are checked here instead.
+          if (asReplica) await assertReferencesExist(client, db, s);
           const q = scopeChecksumQuery(s).compile(db);
           const now = (await client.query<{ rows: string; checksum: string }>(q.sql, [...q.parameters])).rows[0]!;
           const matches = Number(now.rows) === s.entry.rows && now.checksum === s.entry.checksum;
@@ -112,5 +122,34 @@ async function restoreScope(ctx: StageContext, raw: RestoreInput): Promise<Omit<
   } catch (err) {
     if (err instanceof RunInProgressError) throw new SafetyRefusedError('restore-in-progress', `${err.message}: a purge, isolate or maintain is changing these tables`, { fix: err.fix });
     throw err;
+  }
+}
+
+/**
+ * Every restored row's foreign keys (MATCH SIMPLE: a NULL in the key skips the
+ * check) point at an existing row, as the checks a replica skips would have
+ * proved; refused (and the restore rolled back) naming the constraint otherwise.
+ */
+async function assertReferencesExist(client: pg.PoolClient, db: PartgovKysely, s: ArchiveSource): Promise<void> {
+  const fks = await sql<{ name: string; columns: string[]; parent_schema: string; parent_name: string; parent_columns: string[] }>`
+    select k.conname as name,
+           array(select a.attname::text from unnest(k.conkey) with ordinality u(n, i) join pg_attribute a on a.attrelid = k.conrelid and a.attnum = u.n order by u.i) as columns,
+           pn.nspname as parent_schema, pc.relname as parent_name,
+           array(select a.attname::text from unnest(k.confkey) with ordinality u(n, i) join pg_attribute a on a.attrelid = k.confrelid and a.attnum = u.n order by u.i) as parent_columns
+    from pg_constraint k join pg_class pc on pc.oid = k.confrelid join pg_namespace pn on pn.oid = pc.relnamespace
+    where k.contype = 'f' and k.conparentid = 0 and k.conrelid = (quote_ident(${s.live.schema}) || '.' || quote_ident(${s.live.name}))::regclass`.execute(db);
+  for (const fk of fks.rows) {
+    const present = sql.join(fk.columns.map((c) => sql`r.${sql.id(c)} is not null`), sql` and `);
+    const match = sql.join(fk.columns.map((c, i) => sql`p.${sql.id(fk.parent_columns[i]!)} = r.${sql.id(c)}`), sql` and `);
+    const q = sql<{ n: string }>`select count(*)::text as n from ${sql.id(s.live.schema, s.live.name)} r
+      where ${scopePredicate(s.selector, { alias: 'r' })} and ${present}
+        and not exists (select 1 from ${sql.id(fk.parent_schema, fk.parent_name)} p where ${match})`.compile(db);
+    const orphans = Number((await client.query<{ n: string }>(q.sql, [...q.parameters])).rows[0]!.n);
+    if (orphans > 0) {
+      throw new SafetyRefusedError('restore-missing-references', `${s.table}: ${orphans} restored row(s) break foreign key ${fk.name}: the ${fk.parent_schema}.${fk.parent_name} row(s) they reference are gone since the purge`, {
+        fix: `nothing was restored; restore ${fk.parent_schema}.${fk.parent_name}'s rows first (from their own archive), or accept the loss`,
+        details: { constraint: fk.name, orphans },
+      });
+    }
   }
 }
