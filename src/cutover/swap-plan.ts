@@ -3,7 +3,7 @@ import type { TableConfig } from '../config/config-schema.js';
 import { triggerDdlOn, type TableModel } from '../db/catalog.js';
 import { compileDdl } from '../db/compile-ddl.js';
 import { grantStatements } from '../db/grant-ddl.js';
-import { objectNames } from '../db/object-names.js';
+import { fitIdentifier, objectNames } from '../db/object-names.js';
 import { archiveNameOf, type ShadowPair } from '../db/shadow-pair.js';
 import { querySqlFile } from '../db/sql-file.js';
 import type { PartgovKysely } from '../db/state-tables.js';
@@ -12,7 +12,7 @@ import type { Step } from '../steps/run-steps.js';
 
 /** Something that points at the table by OID, and what the swap does with it. */
 export interface SwapObject {
-  kind: 'view' | 'matview' | 'fk_in' | 'publication' | 'trigger' | 'replica_identity' | 'sequence' | 'identity' | 'grant' | 'statistics' | 'function' | 'rule' | 'policy';
+  kind: 'view' | 'matview' | 'fk_in' | 'publication' | 'trigger' | 'replica_identity' | 'sequence' | 'identity' | 'grant' | 'statistics' | 'function' | 'rule' | 'policy' | 'index';
   name: string;
   action: 'carried' | 'refused';
   detail: string;
@@ -97,6 +97,16 @@ export async function planSwap(
   dropBefore.triggers.forEach((text, i) => add(`drop-capture-${i + 1}`, 'stop the change log that fed the table taking over', text));
   add('rename-old', `${table.name} becomes ${fromNewName}`, sql`alter table ${sql.id(schema, from.name)} rename to ${sql.id(fromNewName)}`);
   add('rename-new', `${into.name} becomes ${table.name}`, sql`alter table ${sql.id(schema, into.name)} rename to ${sql.id(table.name)}`);
+  // Index and constraint names go with the table name: the application's ON CONFLICT ON CONSTRAINT and its
+  // mapping of unique-violation constraint names (e.g. users_email_key -> "email taken") name the legacy ones.
+  const renames = indexRenames(table, direction, from, into);
+  const taken = await sql<{ name: string }>`select c.relname as name from pg_class c join pg_namespace n on n.oid = c.relnamespace
+    where n.nspname = ${schema} and c.relname = any(${renames.map((r) => r.to)}::text[]) and not (c.relname = any(${renames.map((r) => r.from)}::text[]))`.execute(db);
+  for (const r of renames) {
+    if (taken.rows.some((x) => x.name === r.to)) objects.push({ kind: 'index', name: r.from, action: 'refused', detail: `index ${r.from} would be renamed ${r.to}, a name another relation of schema ${schema} has: rename that relation` });
+  }
+  for (const r of renames) add(`index:${r.from}`, r.why, sql`alter index ${sql.id(schema, r.from)} rename to ${sql.id(r.to)}`);
+  if (renames.length > 0) objects.push({ kind: 'index', name: renames.filter((r) => r.takesName).map((r) => r.to).join(', '), action: 'carried', detail: `index and constraint names move with ${table.name}` });
 
   // Identity columns of the table taking over continue past every value the other handed out.
   for (const c of into.columns.filter((x) => x.identity !== null)) {
@@ -210,4 +220,42 @@ export async function planSwap(
 
 function renamed(t: TableModel, name: string): TableModel {
   return { ...t, name };
+}
+
+interface IndexRename {
+  from: string;
+  to: string;
+  why: string;
+  /** This rename gives the table under the name one of its old index names (the other kind frees the name first). */
+  takesName: boolean;
+}
+
+/**
+ * The index renames of a swap, names freed first. Plan names the shadow's
+ * objects `<legacy index>_shadow` (the key `<table>_shadow_pkey`); at cutover
+ * the archive's take `_legacy` and the shadow's take the legacy names, which a
+ * constraint backed by the index follows; rollback undoes both. Indexes
+ * without a counterpart keep their names.
+ */
+export function indexRenames(table: TableConfig, direction: 'cutover' | 'rollback', from: TableModel, into: TableModel): IndexRename[] {
+  const shadowNameOf = (i: { name: string; isPrimary: boolean }) => (i.isPrimary ? objectNames.primaryKey(objectNames.shadow(table.name)) : objectNames.shadowObject(i.name));
+  const intoNames = new Set(into.indexes.map((i) => i.name));
+  const free: IndexRename[] = [];
+  const take: IndexRename[] = [];
+  for (const i of from.indexes) {
+    if (direction === 'cutover') {
+      const s = shadowNameOf(i);
+      if (s === i.name || !intoNames.has(s)) continue;
+      const archived = fitIdentifier(i.name, '_legacy');
+      free.push({ from: i.name, to: archived, why: `the archive's ${i.name} becomes ${archived}`, takesName: false });
+      take.push({ from: s, to: i.name, why: `${s} becomes ${i.name}, as the table's index was called`, takesName: true });
+    } else {
+      const archived = fitIdentifier(i.name, '_legacy');
+      if (!intoNames.has(archived)) continue;
+      const s = shadowNameOf(i);
+      free.push({ from: i.name, to: s, why: `${i.name} becomes ${s} again, the partitioned table's`, takesName: false });
+      take.push({ from: archived, to: i.name, why: `${archived} is ${i.name} again`, takesName: true });
+    }
+  }
+  return [...free, ...take];
 }

@@ -33,6 +33,7 @@ async function createOrders(name: string, rows: number): Promise<PartgovConfig> 
   await sql`create table ${table} (id bigint generated always as identity primary key, "Tenant Scope" text not null, total numeric(12, 2), note text)`.execute(t.db);
   await sql`insert into ${table} ("Tenant Scope", total, note) select 't' || (g % 6), g / 10.0, case when g % 3 = 0 then null else 'n' || g end from generate_series(1, ${rows}::int) g`.execute(t.db);
   await sql`comment on table ${table} is 'orders of the shop'`.execute(t.db);
+  await sql`create index on ${table} (total)`.execute(t.db);
   await sql`alter table ${table} alter column total set statistics 500`.execute(t.db);
   await sql`create view ${sql.id('Shop', `${name} totals`)} as select "Tenant Scope", sum(total) as total, count(*) as n from ${table} group by 1`.execute(t.db);
   await sql`create publication ${sql.id(`pub_${name.toLowerCase()}`)} for table ${table} with (publish_via_partition_root = true)`.execute(t.db);
@@ -155,7 +156,13 @@ describe('cutover, rollback and cutover again while the application writes', () 
       expect((await runVerify(stageFor(t, config))).ok).toBe(true);
       const maxBefore = (await sql<{ m: string }>`select max(id)::text as m from "Shop"."Orders"`.execute(t.db)).rows[0]!.m;
 
+      const indexNames = async (name: string) => (await sql<{ i: string }>`select indexrelid::regclass::text as i from pg_index where indrelid = ${sql.lit(`"Shop"."${name}"`)}::regclass order by 1`.execute(t.db)).rows.map((r) => r.i);
+      expect(await indexNames('Orders')).toEqual(['"Shop"."Orders_pkey"', '"Shop"."Orders_total_idx"']);
       const first = await runCutover(stageFor(t, config, { settings }), { table: table.name, confirm: 'Orders' });
+      // The table keeps its index and constraint names; the archive's take _legacy.
+      expect(await indexNames('Orders')).toEqual(['"Shop"."Orders_pkey"', '"Shop"."Orders_total_idx"']);
+      expect(await indexNames('Orders_legacy')).toEqual(['"Shop"."Orders_pkey_legacy"', '"Shop"."Orders_total_idx_legacy"']);
+      await sql`insert into "Shop"."Orders" ("Tenant Scope", total) values ('t3', 1) on conflict on constraint "Orders_pkey" do nothing`.execute(app.open(1).db);
       expect(first).toMatchObject({ already: false, archive: 'Shop.Orders_legacy' });
       expect(first.objects.map((o) => `${o.kind}:${o.action}`)).toEqual(expect.arrayContaining(['identity:carried', 'view:carried', 'publication:carried', 'statistics:carried']));
       const stats = await sql<{ s: number }>`select attstattarget::int as s from pg_attribute where attrelid = '"Shop"."Orders"'::regclass and attname = 'total'`.execute(t.db);
@@ -178,6 +185,8 @@ describe('cutover, rollback and cutover again while the application writes', () 
 
       const back = await runRollback(stageFor(t, config, { settings }), { table: table.name, confirm: 'Orders' });
       expect(back.already).toBe(false);
+      expect(await indexNames('Orders')).toEqual(['"Shop"."Orders_pkey"', '"Shop"."Orders_total_idx"']);
+      expect(await indexNames('Orders_shadow')).toEqual(['"Shop"."Orders_shadow_pkey"', '"Shop"."Orders_total_idx_shadow"']);
       expect(await catalogOf('Orders')).toMatchObject({ kind: 'r', publications: ['pub_orders', 'pub_orders_t1'], views: ['Orders of t1', 'Orders totals'] });
       expect(await addedLandIn('after rollback')).toEqual(['"Shop"."Orders"']);
       await viewChecks();
