@@ -2,7 +2,8 @@ import { sql } from 'kysely';
 import type { TableRef } from '../db/catalog.js';
 import { compileDdl } from '../db/compile-ddl.js';
 import type { PartgovKysely } from '../db/state-tables.js';
-import { SafetyRefusedError } from '../errors.js';
+import { SafetyRefusedError, sqlStateOf } from '../errors.js';
+import { SqlState } from '../db/sqlstate.js';
 
 /**
  * partgov's writes into a copy (backfill batches, replay rounds, maintain's
@@ -17,17 +18,28 @@ import { SafetyRefusedError } from '../errors.js';
 export const replicaWrites: Readonly<Record<string, string>> = { session_replication_role: 'replica' };
 
 /**
- * Whether this role may set session_replication_role: a superuser, or on
- * PostgreSQL 15+ a role granted `SET ON PARAMETER session_replication_role`.
+ * Whether this role may set session_replication_role: a superuser, a role
+ * granted `SET ON PARAMETER session_replication_role` (PostgreSQL 15+), or
+ * whatever a managed service allows its admin role. Asked of the server by
+ * trying, in a transaction of its own that is rolled back (so `db` must not
+ * be inside one).
  */
 export async function mayWriteAsReplica(db: PartgovKysely): Promise<boolean> {
-  const r = await sql<{ su: boolean; v: number }>`select current_setting('is_superuser') = 'on' as su, current_setting('server_version_num')::int as v`.execute(db);
-  const { su, v } = r.rows[0]!;
-  if (su) return true;
-  if (v < 150000) return false;
-  // has_parameter_privilege exists from 15 on: asked only there.
-  return (await sql<{ ok: boolean }>`select has_parameter_privilege('session_replication_role', 'SET') as ok`.execute(db)).rows[0]!.ok;
+  try {
+    await db.transaction().execute(async (trx) => {
+      await sql`select set_config('session_replication_role', 'replica', true)`.execute(trx);
+      throw new TriedOnly();
+    });
+  } catch (err) {
+    if (err instanceof TriedOnly) return true;
+    if (sqlStateOf(err) === SqlState.insufficientPrivilege) return false;
+    throw err;
+  }
+  return false;
 }
+
+/** Rolls back the transaction that only tried a setting. */
+class TriedOnly extends Error {}
 
 export interface TargetTrigger {
   table: string;
