@@ -7,6 +7,7 @@ import { compileDdl } from '../db/compile-ddl.js';
 import { objectNames } from '../db/object-names.js';
 import { runGuarded, type GuardRetryEvent } from '../db/run-guarded.js';
 import { shadowCompatibilityProblems } from '../changelog/shadow-compatibility.js';
+import { statementEvidence } from './statement-evidence.js';
 import { archiveNameOf, resolveShadowPair, shadowOnlyColumns, shadowOnlyColumnsFix, type ShadowPair } from '../db/shadow-pair.js';
 import type { PartgovKysely } from '../db/state-tables.js';
 import { dropChangeLogDdl, dropDdlGuardDdl } from '../changelog/change-log.js';
@@ -129,6 +130,14 @@ async function assertReadyForCutover(db: PartgovKysely, pair: ShadowPair, table:
     // The legacy table changed since sync enable (the application's migration): after the swap its writes would fail.
     refuse('cutover-shadow-rejects-rows', `the shadow of ${label} would reject rows the table accepts today, so after the swap the application's writes would fail:\n${problems.map((p) => `  - ${p.object}: ${p.problem}`).join('\n')}`,
       `${problems.map((p) => `${p.object}: ${p.fix}`).join('; ')}; then verify and cut over`, { problems });
+  }
+  // Evidence over promises: the application's own statements, as pg_stat_statements saw them.
+  const evidence = await statementEvidence(db, pair, table);
+  if (evidence.failing.length > 0) {
+    const shown = evidence.failing.slice(0, 5);
+    refuse('cutover-statements-would-fail', `${evidence.source} shows ${evidence.failing.length} statement(s) of the application on ${label} that would fail once the partitioned table takes the name:\n${shown.map((f) => `  - ${f.why} (${f.calls} call(s)): ${f.query.replace(/\s+/g, ' ').slice(0, 200)}`).join('\n')}`,
+      `change them (the partitioned key is (${pair.shadowKey.join(', ')})) and deploy; then forget the old entries (${shown.map((f) => `select pg_stat_statements_reset(${f.userid}, ${f.dbid}, ${f.queryid})`).join('; ')}) and cut over`,
+      { statements: evidence.failing.map(({ queryid, calls, why }) => ({ queryid, calls, why })) });
   }
   const refused = plan.objects.filter((o) => o.action === 'refused');
   if (refused.length > 0) {

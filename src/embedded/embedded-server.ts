@@ -146,6 +146,8 @@ export async function startEmbeddedServer(options: EmbeddedServerOptions = {}): 
     postgresFlags: [
       '-c', 'listen_addresses=127.0.0.1',
       '-c', 'max_connections=200',
+      // As on most production servers: cutover reads the application's statements from it (statement-evidence.ts).
+      '-c', 'shared_preload_libraries=pg_stat_statements',
       ...(options.fast ? ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'] : []),
       ...Object.entries(options.settings ?? {}).flatMap(([k, v]) => ['-c', `${k}=${v}`]),
     ],

@@ -328,6 +328,27 @@ describe("the application's migration widens a column during sync", () => {
   });
 });
 
+describe("the application's statements, as pg_stat_statements saw them", () => {
+  it("an INSERT … ON CONFLICT (id) the widened key would fail refuses cutover, acknowledged or not; forgotten once changed, the swap goes on", async () => {
+    await sql`create extension if not exists pg_stat_statements`.execute(t.db);
+    await copiedTable('Upserted', 100, async (config, table, app) => {
+      const db = app.open(1).db;
+      for (let i = 0; i < 3; i++) await sql`insert into "Shop"."Upserted" (id, "Tenant Scope", total) overriding system value values (${i + 1}, 't1', 1) on conflict (id) do update set total = excluded.total`.execute(db);
+      await sql`insert into "Shop"."Upserted" ("Tenant Scope", total) values ('t1', 1) on conflict do nothing`.execute(db); // works on both keys
+      expect((await runVerify(stageFor(t, config))).ok).toBe(true);
+      const refused = await runCutover(stageFor(t, config, { settings }), { table: table.name, confirm: 'Upserted' }).catch((e: unknown) => e);
+      expect(refused).toBeInstanceOf(SafetyRefusedError);
+      expect((refused as Error).message).toMatch(/\[cutover-statements-would-fail\] public\.pg_stat_statements shows 1 statement\(s\) of the application on Shop\.Upserted that would fail .*\n  - ON CONFLICT \(id\): no unique index of the partitioned table has exactly these columns; it has \(Tenant Scope, id\) \(3 call\(s\)\): insert into "Shop"\."Upserted"/s);
+      expect((await catalogOf('Upserted')).kind).toBe('r');
+      // The application changed the statement and deployed; the old entry is forgotten as the fix prints it.
+      const reset = /forget the old entries \((.*)\) and cut over/.exec((refused as SafetyRefusedError).fix)![1]!;
+      await sql.raw(reset).execute(t.db);
+      await runCutover(stageFor(t, config, { settings }), { table: table.name, confirm: 'Upserted' });
+      expect((await catalogOf('Upserted')).kind).toBe('p');
+    });
+  });
+});
+
 describe('cutover refuses before any lock (exit 3, nothing changed)', () => {
   it('sync off, backfill incomplete, no or stale verify, an unacknowledged key change, a foreign key into the table, a wrong confirm', async () => {
     const config = await createOrders('Refusals', 200);

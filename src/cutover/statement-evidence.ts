@@ -1,0 +1,99 @@
+import { sql } from 'kysely';
+import type { TableModel } from '../db/catalog.js';
+import { objectNames } from '../db/object-names.js';
+import type { ShadowPair } from '../db/shadow-pair.js';
+import type { PartgovKysely } from '../db/state-tables.js';
+
+/** An application statement pg_stat_statements saw that would fail on the partitioned table. */
+export interface FailingStatement {
+  queryid: string;
+  userid: string;
+  dbid: string;
+  calls: number;
+  query: string;
+  why: string;
+}
+
+export interface StatementEvidence {
+  /** pg_stat_statements is installed in this database (null: it is not, nothing could be read). */
+  source: string | null;
+  /** Statements on the table whose text this role could not read (pg_read_all_stats lets it). */
+  hidden: number;
+  failing: FailingStatement[];
+}
+
+// An identifier as a query names it: "Quoted ""Name""" (exact) or unquoted (folded to lower case).
+const ident = String.raw`(?:"(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)`;
+const unquote = (t: string) => (t.startsWith('"') ? t.slice(1, -1).replace(/""/g, '"') : t.toLowerCase());
+const insertInto = new RegExp(String.raw`\binsert\s+into\s+(${ident})(?:\s*\.\s*(${ident}))?`, 'gi');
+const onConflict = /\bon\s+conflict\s*(?:\(([^()]*(?:\([^()]*\)[^()]*)*)\)|on\s+constraint\s+("(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*))?/i;
+
+/**
+ * Why an `INSERT … ON CONFLICT` text would fail on the partitioned table, or
+ * null: its conflict target names columns no unique index of the shadow has
+ * exactly (PostgreSQL infers the arbiter from such an index: "there is no
+ * unique or exclusion constraint matching the ON CONFLICT specification"), or
+ * a constraint the table will not have. Texts that insert into another table,
+ * have no target, or name expressions are left alone.
+ */
+export function onConflictFailure(query: string, table: { schema: string; name: string }, uniqueKeys: readonly (readonly string[])[], constraintsAfterSwap: ReadonlySet<string>): string | null {
+  const into = [...query.matchAll(insertInto)].some((m) => {
+    const [first, second] = [m[1]!, m[2]];
+    return second === undefined ? unquote(first) === table.name : unquote(first) === table.schema && unquote(second) === table.name;
+  });
+  if (!into) return null;
+  const m = onConflict.exec(query);
+  if (!m) return null;
+  if (m[2] !== undefined) {
+    const name = unquote(m[2]);
+    return constraintsAfterSwap.has(name) ? null : `ON CONFLICT ON CONSTRAINT ${name}: the partitioned table has no constraint of that name`;
+  }
+  if (m[1] === undefined) return null; // ON CONFLICT DO NOTHING without a target: any unique index serves
+  const parts = m[1].split(',').map((p) => p.trim());
+  if (!parts.every((p) => new RegExp(`^${ident}$`).test(p))) return null; // expressions, opclasses, collations: not judged
+  const target = new Set(parts.map(unquote));
+  if (uniqueKeys.some((k) => k.length === target.size && k.every((c) => target.has(c)))) return null;
+  const keys = uniqueKeys.map((k) => `(${k.join(', ')})`).join(' or ');
+  return `ON CONFLICT (${[...target].join(', ')}): no unique index of the partitioned table has exactly these columns${keys ? `; it has ${keys}` : ''}`;
+}
+
+/**
+ * The application's `INSERT … ON CONFLICT` statements on the table, from
+ * pg_stat_statements, that would fail once the partitioned table takes the
+ * name: evidence for the key change plan announced, not a promise in the config.
+ */
+export async function statementEvidence(db: PartgovKysely, pair: ShadowPair, table: { schema: string; name: string }): Promise<StatementEvidence> {
+  const ext = await sql<{ schema: string }>`select n.nspname as schema from pg_extension e join pg_namespace n on n.oid = e.extnamespace where e.extname = 'pg_stat_statements'`.execute(db);
+  const schema = ext.rows[0]?.schema;
+  if (!schema) return { source: null, hidden: 0, failing: [] };
+  // The view errors when the library is not preloaded: then there is nothing to read either.
+  const rows = await sql<{ queryid: string; userid: string; dbid: string; calls: string; query: string | null }>`
+    select s.queryid::text as queryid, s.userid::text as userid, s.dbid::text as dbid, s.calls::text as calls, s.query
+    from ${sql.id(schema, 'pg_stat_statements')} s
+    where s.dbid = (select oid from pg_database where datname = current_database())
+      and (s.query is null or s.query ilike '%on%conflict%' or s.query = '<insufficient privilege>')`.execute(db).catch(() => null);
+  if (rows === null) return { source: null, hidden: 0, failing: [] };
+  // After the swap the table keeps the legacy constraint names whose counterpart the shadow has (see indexRenames).
+  const shadowIndexes = new Set(pair.shadow.indexes.map((i) => i.name));
+  const constraintsAfterSwap = new Set(
+    pair.legacy.constraints
+      .filter((c) => c.kind === 'check' || c.kind === 'foreign_key' || (c.kind === 'primary_key' ? shadowIndexes.has(objectNames.primaryKey(pair.shadow.name)) : shadowIndexes.has(objectNames.shadowObject(c.name))))
+      .map((c) => c.name),
+  );
+  let hidden = 0;
+  const failing: FailingStatement[] = [];
+  for (const r of rows.rows) {
+    if (r.query === null || r.query === '<insufficient privilege>') {
+      hidden++;
+      continue;
+    }
+    const why = onConflictFailure(r.query, table, uniqueKeysOf(pair.shadow), constraintsAfterSwap);
+    if (why) failing.push({ queryid: r.queryid, userid: r.userid, dbid: r.dbid, calls: Number(r.calls), query: r.query, why });
+  }
+  return { source: `${schema}.pg_stat_statements`, hidden, failing };
+}
+
+/** The column sets of a table's unique indexes that can arbitrate ON CONFLICT (no predicate, no expression). */
+export function uniqueKeysOf(t: TableModel): string[][] {
+  return t.indexes.filter((i) => i.isUnique && i.predicate === null && i.keyColumns.every((c) => c !== null)).map((i) => i.keyColumns as string[]);
+}
