@@ -26,6 +26,7 @@ export interface StatementEvidence {
 const ident = String.raw`(?:"(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)`;
 const unquote = (t: string) => (t.startsWith('"') ? t.slice(1, -1).replace(/""/g, '"') : t.toLowerCase());
 const insertInto = new RegExp(String.raw`\binsert\s+into\s+(${ident})(?:\s*\.\s*(${ident}))?`, 'gi');
+const onlyTable = new RegExp(String.raw`\b(from|update|join|truncate(?:\s+table)?)\s+only\s+(${ident})(?:\s*\.\s*(${ident}))?`, 'gi');
 const onConflict = /\bon\s+conflict\s*(?:\(([^()]*(?:\([^()]*\)[^()]*)*)\)|on\s+constraint\s+("(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*))?/i;
 
 /**
@@ -58,9 +59,28 @@ export function onConflictFailure(query: string, table: { schema: string; name: 
 }
 
 /**
- * The application's `INSERT … ON CONFLICT` statements on the table, from
- * pg_stat_statements, that would fail once the partitioned table takes the
- * name: evidence for the key change plan announced, not a promise in the config.
+ * Why a text naming `ONLY <table>` would misbehave on the partitioned table,
+ * or null: there ONLY means the parent alone, which holds no row, so a SELECT
+ * finds nothing and an UPDATE or DELETE changes nothing, without an error
+ * (TRUNCATE ONLY fails).
+ */
+export function onlyFailure(query: string, table: { schema: string; name: string }): string | null {
+  for (const m of query.matchAll(onlyTable)) {
+    const [first, second] = [m[2]!, m[3]];
+    const hit = second === undefined ? unquote(first) === table.name : unquote(first) === table.schema && unquote(second) === table.name;
+    if (hit) {
+      const verb = m[1]!.toLowerCase().replace(/\s+/g, ' ');
+      return verb.startsWith('truncate') ? `TRUNCATE ONLY: refused on a partitioned table` : `${verb.toUpperCase()} ONLY: on the partitioned table it reaches the parent alone, which holds no row (no error, no row)`;
+    }
+  }
+  return null;
+}
+
+/**
+ * The application's statements on the table, from pg_stat_statements, that
+ * would fail or silently miss once the partitioned table takes the name (an
+ * ON CONFLICT target it lacks, `ONLY`): evidence for the key change plan
+ * announced, not a promise in the config.
  */
 export async function statementEvidence(db: PartgovKysely, pair: ShadowPair, table: { schema: string; name: string }): Promise<StatementEvidence> {
   const ext = await sql<{ schema: string }>`select n.nspname as schema from pg_extension e join pg_namespace n on n.oid = e.extnamespace where e.extname = 'pg_stat_statements'`.execute(db);
@@ -71,7 +91,7 @@ export async function statementEvidence(db: PartgovKysely, pair: ShadowPair, tab
     select s.queryid::text as queryid, s.userid::text as userid, s.dbid::text as dbid, s.calls::text as calls, s.query
     from ${sql.id(schema, 'pg_stat_statements')} s
     where s.dbid = (select oid from pg_database where datname = current_database())
-      and (s.query is null or s.query ilike '%on%conflict%' or s.query = '<insufficient privilege>')`.execute(db).catch(() => null);
+      and (s.query is null or s.query ilike '%on%conflict%' or s.query ilike '%only%' or s.query = '<insufficient privilege>')`.execute(db).catch(() => null);
   if (rows === null) return { source: null, hidden: 0, failing: [] };
   // After the swap the table keeps the legacy constraint names whose counterpart the shadow has (see indexRenames).
   const shadowIndexes = new Set(pair.shadow.indexes.map((i) => i.name));
@@ -87,7 +107,7 @@ export async function statementEvidence(db: PartgovKysely, pair: ShadowPair, tab
       hidden++;
       continue;
     }
-    const why = onConflictFailure(r.query, table, uniqueKeysOf(pair.shadow), constraintsAfterSwap);
+    const why = onConflictFailure(r.query, table, uniqueKeysOf(pair.shadow), constraintsAfterSwap) ?? onlyFailure(r.query, table);
     if (why) failing.push({ queryid: r.queryid, userid: r.userid, dbid: r.dbid, calls: Number(r.calls), query: r.query, why });
   }
   return { source: `${schema}.pg_stat_statements`, hidden, failing };

@@ -335,10 +335,12 @@ describe("the application's statements, as pg_stat_statements saw them", () => {
       const db = app.open(1).db;
       for (let i = 0; i < 3; i++) await sql`insert into "Shop"."Upserted" (id, "Tenant Scope", total) overriding system value values (${i + 1}, 't1', 1) on conflict (id) do update set total = excluded.total`.execute(db);
       await sql`insert into "Shop"."Upserted" ("Tenant Scope", total) values ('t1', 1) on conflict do nothing`.execute(db); // works on both keys
+      await sql`update only "Shop"."Upserted" set total = 2 where id = 1`.execute(db); // on the partitioned table: the parent alone, no row
       expect((await runVerify(stageFor(t, config))).ok).toBe(true);
       const refused = await runCutover(stageFor(t, config, { settings }), { table: table.name, confirm: 'Upserted' }).catch((e: unknown) => e);
       expect(refused).toBeInstanceOf(SafetyRefusedError);
-      expect((refused as Error).message).toMatch(/\[cutover-statements-would-fail\] public\.pg_stat_statements shows 1 statement\(s\) of the application on Shop\.Upserted that would fail .*\n  - ON CONFLICT \(id\): no unique index of the partitioned table has exactly these columns; it has \(Tenant Scope, id\) \(3 call\(s\)\): insert into "Shop"\."Upserted"/s);
+      expect((refused as Error).message).toMatch(/\[cutover-statements-would-fail\] public\.pg_stat_statements shows 2 statement\(s\) of the application on Shop\.Upserted that would fail .*\n  - .*ON CONFLICT \(id\): no unique index of the partitioned table has exactly these columns; it has \(Tenant Scope, id\) \(3 call\(s\)\): insert into "Shop"\."Upserted"/s);
+      expect((refused as Error).message).toMatch(/UPDATE ONLY: on the partitioned table it reaches the parent alone, which holds no row \(no error, no row\) \(1 call\(s\)\): update only "Shop"\."Upserted"/);
       expect((await catalogOf('Upserted')).kind).toBe('r');
       // The application changed the statement and deployed; the old entry is forgotten as the fix prints it.
       const reset = /forget the old entries \((.*)\) and cut over/.exec((refused as SafetyRefusedError).fix)![1]!;

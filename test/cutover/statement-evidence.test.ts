@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { onConflictFailure } from '../../src/cutover/statement-evidence.js';
+import { onConflictFailure, onlyFailure } from '../../src/cutover/statement-evidence.js';
 
 const table = { schema: 'Shop', name: 'Orders' };
 const keys = [['Tenant Scope', 'id']];
@@ -31,5 +31,16 @@ describe('onConflictFailure (pg_stat_statements texts that would fail on the par
   it('folds unquoted names as PostgreSQL does', () => {
     const lower = onConflictFailure('INSERT INTO Shop.ORDERS (ID) VALUES ($1) ON CONFLICT (ID) DO NOTHING', { schema: 'shop', name: 'orders' }, [['tenant', 'id']], new Set());
     expect(lower).toBe('ON CONFLICT (id): no unique index of the partitioned table has exactly these columns; it has (tenant, id)');
+  });
+});
+
+describe('onlyFailure (ONLY reaches the partitioned parent alone)', () => {
+  it('names SELECT, UPDATE, DELETE and TRUNCATE with ONLY on the table, and nothing else', () => {
+    expect(onlyFailure('select * from only "Shop"."Orders" where id = $1', table)).toBe('FROM ONLY: on the partitioned table it reaches the parent alone, which holds no row (no error, no row)');
+    expect(onlyFailure('UPDATE ONLY "Orders" SET total = $1', table)).toMatch(/^UPDATE ONLY/);
+    expect(onlyFailure('delete from only "Orders" where id = $1', table)).toMatch(/^FROM ONLY/);
+    expect(onlyFailure('truncate table only "Shop"."Orders"', table)).toBe('TRUNCATE ONLY: refused on a partitioned table');
+    expect(onlyFailure('select * from "Orders" where note = $1', table)).toBeNull();
+    expect(onlyFailure('select * from only "Shop"."Orders_archive"', table)).toBeNull();
   });
 });
