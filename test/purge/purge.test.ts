@@ -11,6 +11,7 @@ import { runMigrate } from '../../src/migrate/run-migrate.js';
 import { runPurge } from '../../src/purge/run-purge.js';
 import { runRestore } from '../../src/purge/run-restore.js';
 import { createAppRole } from '../helpers/app-role.js';
+import { startAppWriter } from '../helpers/app-writer.js';
 import { runCli } from '../helpers/cli.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database.js';
 import { allDigests, createScopedTables, insertScopeRows, schema, scopeDigests } from './scope-fixture.js';
@@ -69,30 +70,19 @@ describe('purge while the application writes other scopes, as a non-owner role',
   it('partition mode truncates the dedicated partition: the scope has 0 rows, every other scope is identical, no write failed', async () => {
     const app = await createAppRole(t, config.tables.map((x) => ({ schema, name: x.name })));
     const pool = app.open(2);
-    let running = true;
-    let writes = 0;
-    const failures: string[] = [];
-    const writer = (async () => {
-      for (let i = 0; running; i++) {
-        try {
-          await sql`insert into ${sql.id(schema, 'Notes')} ("Tenant", "Scope", "Scope Key", "Body") values ('initech', 'live', 'initech:live', ${`w${i}`}::text)`.execute(pool.db);
-          await sql`update ${sql.id(schema, 'Notes')} set "Body" = "Body" || '+' where "Scope Key" = 'initech:live' and id = (select max(id) from ${sql.id(schema, 'Notes')} where "Scope Key" = 'initech:live')`.execute(pool.db);
-          writes++;
-        } catch (err) {
-          failures.push((err as Error).message);
-        }
-      }
-    })();
+    const writer = startAppWriter(async (i) => {
+      await sql`insert into ${sql.id(schema, 'Notes')} ("Tenant", "Scope", "Scope Key", "Body") values ('initech', 'live', 'initech:live', ${`w${i}`}::text)`.execute(pool.db);
+      await sql`update ${sql.id(schema, 'Notes')} set "Body" = "Body" || '+' where "Scope Key" = 'initech:live' and id = (select max(id) from ${sql.id(schema, 'Notes')} where "Scope Key" = 'initech:live')`.execute(pool.db);
+    });
     try {
-      while (writes < 20) await new Promise((r) => setTimeout(r, 10));
+      while (writer.rounds < 20) await new Promise((r) => setTimeout(r, 10));
       const before = await scopeDigests(t.db, 'Notes');
       const r = await runPurge(stageFor(t, config, { settings }), { ...target('acme', 'perf'), table: only('Notes').map((x) => x.name) });
-      const wroteDuring = writes;
-      running = false;
-      await writer;
+      const wroteDuring = writer.rounds;
+      await writer.stop();
       expect(r.tables[0]).toMatchObject({ strategy: 'truncate_partition' });
       expect(r.purge_delete_strategy_tables_total).toBe(0);
-      expect(failures).toEqual([]);
+      expect(writer.failures).toEqual([]);
       expect(wroteDuring).toBeGreaterThan(20);
       const after = await scopeDigests(t.db, 'Notes');
       expect(after['acme:perf']).toBeUndefined();
@@ -102,8 +92,7 @@ describe('purge while the application writes other scopes, as a non-owner role',
       expect(audit.rows[0]).toMatchObject({ command: 'purge', tenant_id: 'acme', scope: 'perf', outcome: 'succeeded' });
       expect(audit.rows[0]!.details.tables[0]!.strategy).toBe('truncate_partition');
     } finally {
-      running = false;
-      await writer;
+      await writer.stop();
       await app.drop();
       await insertScopeRows(t.db, 'Notes', 'acme', 'perf', 400);
     }

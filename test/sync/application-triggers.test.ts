@@ -14,6 +14,7 @@ import { runPlan } from '../../src/plan/run-plan.js';
 import { runVerify } from '../../src/verify/run-verify.js';
 import type { PartgovDatabase } from '../../src/db/open-database.js';
 import { createAppRole } from '../helpers/app-role.js';
+import { startAppWriter } from '../helpers/app-writer.js';
 import { differingRows, prepareShadows } from '../helpers/fixtures.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database.js';
 import { stageFor } from '../helpers/stage.js';
@@ -51,25 +52,15 @@ describe("the application's triggers on the copy", () => {
     expect((await sql<{ n: number }>`select count(*)::int as n from pg_trigger where tgrelid = '"Orders_shadow"'::regclass and not tgisinternal`.execute(t.db)).rows[0]!.n).toBe(2);
     const app = await createAppRole(t, [{ schema: 'public', name: 'Orders' }, { schema: 'public', name: 'audit_log' }]);
     const pool = app.open(1);
-    let running = true;
-    let inserts = 0;
-    const failures: string[] = [];
-    const writer = (async () => {
-      for (let i = 0; running; i++) {
-        try {
-          await sql`insert into "Orders" (tenant, total) values (${`t${i % 4}`}, ${i})`.execute(pool.db);
-          inserts++;
-          await sql`update "Orders" set total = total + 1 where id = ${1 + (i % 2000)}`.execute(pool.db);
-        } catch (err) {
-          failures.push((err as Error).message);
-        }
-      }
-    })();
+    const writer = startAppWriter(async (i) => {
+      await sql`insert into "Orders" (tenant, total) values (${`t${i % 4}`}, ${i})`.execute(pool.db);
+      await sql`update "Orders" set total = total + 1 where id = ${1 + (i % 2000)}`.execute(pool.db);
+    });
     try {
       await runSync(stageFor(t, config, { settings }), { table: 'Orders', action: 'enable' });
       await runBackfill(stageFor(t, config, { settings }), { table: 'Orders', batchSize: 300 });
-      running = false;
-      await writer;
+      await writer.stop();
+      const inserts = writer.rounds;
       await runSync(stageFor(t, config, { settings }), { table: 'Orders', action: 'replay' });
       // The copy is the table row for row ("Updated At" untouched by the shadow's trigger) ...
       expect(await differingRows(t.db, 'public', 'Orders', 'Orders_shadow')).toBe(0);
@@ -89,10 +80,9 @@ describe("the application's triggers on the copy", () => {
       expect((await runVerify(stageFor(t, config))).ok).toBe(true);
       await runRollback(stageFor(t, config, { settings }), { table: 'Orders', confirm: 'Orders' });
       expect(await auditRows()).toBe(inserts + 1);
-      expect(failures).toEqual([]);
+      expect(writer.failures).toEqual([]);
     } finally {
-      running = false;
-      await writer;
+      await writer.stop();
       await app.drop();
     }
   });
