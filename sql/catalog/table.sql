@@ -9,6 +9,7 @@ select c.oid::int8::text as oid,
        pg_get_userbyid(c.relowner) as owner,
        (select t.spcname from pg_tablespace t where t.oid = c.reltablespace) as tablespace,
        coalesce(c.reloptions, '{}') as reloptions,
+       c.relreplident as replica_identity,
        coalesce((select t.reloptions from pg_class t where t.oid = c.reltoastrelid), '{}') as toast_reloptions,
        -- Old-style (INHERITS) children of an ordinary table: reading it reads them too.
        case when c.relkind = 'r' then array(

@@ -6,6 +6,7 @@ import { grantStatements } from '../db/grant-ddl.js';
 import { fitIdentifier, objectNames } from '../db/object-names.js';
 import { archiveNameOf, type ShadowPair } from '../db/shadow-pair.js';
 import { querySqlFile } from '../db/sql-file.js';
+import { replicaIdentityClause } from '../db/storage-options.js';
 import type { PartgovKysely } from '../db/state-tables.js';
 import { changeLogOf, changeLogParts, ddlGuardDdl, dropChangeLogParts, dropDdlGuardDdl } from '../changelog/change-log.js';
 import type { Step } from '../steps/run-steps.js';
@@ -79,6 +80,8 @@ export async function planSwap(
   const T = sql.id(schema, table.name);
   const moved = sql.id(schema, fromNewName);
   const objects: SwapObject[] = [];
+  /** Settings of the shadow's leaves, made before the lock. */
+  const leafSettings: Step[] = [];
   const steps: Step[] = [];
   const add = (id: string, description: string, statement: RawBuilder<unknown> | string) =>
     steps.push({ id, description, sql: typeof statement === 'string' ? statement : compileDdl(statement) });
@@ -194,7 +197,15 @@ export async function planSwap(
       if (d.name === 'index') objects.push({ kind: 'replica_identity', name: 'index', action: 'refused', detail: 'REPLICA IDENTITY USING INDEX: set it on the other table by hand, then run again' });
       else {
         add('replica-identity', `replica identity ${d.name}`, sql`alter table ${T} replica identity ${sql.raw(d.name === 'full' ? 'full' : 'nothing')}`);
-        objects.push({ kind: 'replica_identity', name: d.name, action: 'carried', detail: `REPLICA IDENTITY ${d.name.toUpperCase()}` });
+        // A partition does not inherit it, and each leaf's is what logical decoding reads: set on the
+        // shadow's leaves before the lock (a shadow planned before plan did it there).
+        const wanted = d.name === 'full' ? 'f' : 'n';
+        if (direction === 'cutover') {
+          const leaves = await sql<{ schema: string; name: string }>`select n.nspname as schema, c.relname as name from pg_partition_tree(${into.oid}::oid::regclass) p
+            join pg_class c on c.oid = p.relid join pg_namespace n on n.oid = c.relnamespace where p.isleaf and c.relreplident <> ${wanted}`.execute(db);
+          for (const l of leaves.rows) leafSettings.push({ id: `replica-identity:${l.name}`, description: `replica identity ${d.name} of leaf ${l.name}`, sql: compileDdl(sql`alter table ${sql.id(l.schema, l.name)} ${replicaIdentityClause(wanted)!}`) });
+        }
+        objects.push({ kind: 'replica_identity', name: d.name, action: 'carried', detail: `REPLICA IDENTITY ${d.name.toUpperCase()}, on the table and every leaf` });
       }
     }
   }
@@ -213,7 +224,7 @@ export async function planSwap(
   add('guard-off', `stop guarding ${fromNewName}'s key columns`, dropDdlGuardDdl(from));
   const logAfterModel = changeLogOf(after, direction === 'cutover' ? 'reverse' : 'forward');
   ddlGuardDdl(into, `${schema}.${table.name}`, logAfterModel, false, '').forEach((text) => add('guard-on', `guard the key columns the change log of ${table.name} reads`, text));
-  const prepare = logAfter.objects.map((text, i) => ({ id: `prepare-${i + 1}`, description: `change-log objects for ${fromNewName} (unused until the swap attaches their triggers)`, sql: text }));
+  const prepare = [...leafSettings, ...logAfter.objects.map((text, i) => ({ id: `prepare-${i + 1}`, description: `change-log objects for ${fromNewName} (unused until the swap attaches their triggers)`, sql: text }))];
   const cleanup = dropBefore.objects.map((text, i) => ({ id: `cleanup-${i + 1}`, description: 'drop the emptied change log of the old direction', sql: text }));
   return { direction, table: `${schema}.${table.name}`, archive: `${schema}.${archive}`, objects, prepare, steps, cleanup };
 }

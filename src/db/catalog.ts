@@ -175,6 +175,7 @@ interface TableRow {
   tablespace: string | null;
   reloptions: string[];
   toast_reloptions: string[];
+  replica_identity: string;
   inheritance_children: string[];
 }
 
@@ -265,7 +266,7 @@ export async function introspectTable(db: PartgovKysely, ref: TableRef): Promise
     rowEstimate: Number(row.row_estimate),
     totalBytes: Number(row.total_bytes),
     tablespace: row.tablespace,
-    storage: Object.freeze({ table: Object.freeze([...row.reloptions]), toast: Object.freeze([...row.toast_reloptions]) }),
+    storage: Object.freeze({ table: Object.freeze([...row.reloptions]), toast: Object.freeze([...row.toast_reloptions]), replicaIdentity: row.replica_identity }),
     inheritanceChildren: Object.freeze([...row.inheritance_children]),
     columns: Object.freeze(
       columns.map((c) =>

@@ -2,7 +2,7 @@ import { sql, type RawBuilder } from 'kysely';
 import type { Layout, RangeLayout, TableConfig } from '../config/config-schema.js';
 import { triggerDdlOn, type ColumnModel, type ConstraintModel, type IndexModel, type TableModel } from '../db/catalog.js';
 import { InputInvalidError } from '../errors.js';
-import { storageParameterItems } from '../db/storage-options.js';
+import { replicaIdentityClause, storageParameterItems } from '../db/storage-options.js';
 import { compileDdl } from '../db/compile-ddl.js';
 import { grantStatements } from '../db/grant-ddl.js';
 import { objectNames } from '../db/object-names.js';
@@ -231,12 +231,14 @@ export function planTable(input: PlanTableInput): TablePlan {
   const storage = storageParameterItems(legacy.storage);
   const leafStorage = storage.length > 0 ? sql` with (${sql.join(storage)})` : sql``;
   if (storage.length > 0) notes.push(`storage parameters ${[...legacy.storage.table, ...legacy.storage.toast.map((o) => `toast.${o}`)].join(', ')} of ${legacy.name} go on every leaf (a partitioned table holds none); partitions maintain and isolate add later take them from a sibling leaf`);
+  const leafIdentity = replicaIdentityClause(legacy.storage.replicaIdentity);
   const addPartition = (name: string, parent: string, bound: RawBuilder<unknown>, sub: RawBuilder<unknown> | null) => {
     const statement = sub
       ? sql`create table ${ident(schema, name)} partition of ${ident(schema, parent)} ${bound} ${sub}`
       : sql`create table ${ident(schema, name)} partition of ${ident(schema, parent)} ${bound}${leafStorage}`;
     const boundText = compileDdl(bound);
     add(`create-partition:${name}`, `partition ${name} ${boundText}`, statement);
+    if (sub === null && leafIdentity) add(`replica-identity:${name}`, `replica identity of ${legacy.name}, which a partition does not inherit (change data capture reads it per leaf)`, sql`alter table ${ident(schema, name)} ${leafIdentity}`);
     partitions.push({ name, parent, bound: boundText, is_leaf: sub === null });
   };
   const addHashLeaves = (parent: string, modulus: number) => {

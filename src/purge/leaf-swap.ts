@@ -53,6 +53,7 @@ interface LeafSwapRow {
   owned_by_us: boolean;
   owner_is_us: boolean;
   reloptions: string[] | null;
+  replica_identity: string;
   toast_reloptions: string[] | null;
   grants: { grantee: string; privilege: string; grantable: boolean }[];
   comment: string | null;
@@ -90,7 +91,7 @@ export async function planLeafSwap(db: PartgovKysely, leaf: LeafRef, tree: reado
   const { twin, retired } = swapNames(leaf);
   const t = sql.id(twin.schema, twin.name);
   const identity = (await requireTable(db, parent)).columns.filter((c) => c.identity !== null).map((c) => c.name);
-  const storage = setStorageParameters(twin, { table: r.reloptions ?? [], toast: r.toast_reloptions ?? [] });
+  const storage = setStorageParameters(twin, { table: r.reloptions ?? [], toast: r.toast_reloptions ?? [], replicaIdentity: r.replica_identity });
   const build = [
     compileDdl(sql`create table ${t} (like ${sql.id(parent.schema, parent.name)} including defaults including constraints including generated including indexes including storage including compression including statistics including comments)`),
     ...identity.map((c) => compileDdl(sql`alter table ${t} alter column ${sql.id(c)} drop identity if exists`)),
