@@ -109,6 +109,7 @@ export async function planSwap(
     if (taken.rows.some((x) => x.name === r.to)) objects.push({ kind: 'index', name: r.from, action: 'refused', detail: `index ${r.from} would be renamed ${r.to}, a name another relation of schema ${schema} has: rename that relation` });
   }
   for (const r of renames) add(`index:${r.from}`, r.why, sql`alter index ${sql.id(schema, r.from)} rename to ${sql.id(r.to)}`);
+  for (const r of statisticsRenames(direction, from, into)) add(`statistics:${r.from}`, r.why, sql`alter statistics ${sql.id(r.schema, r.from)} rename to ${sql.id(r.to)}`);
   if (renames.length > 0) objects.push({ kind: 'index', name: renames.filter((r) => r.takesName).map((r) => r.to).join(', '), action: 'carried', detail: `index and constraint names move with ${table.name}` });
 
   // Identity columns of the table taking over continue past every value the other handed out.
@@ -266,6 +267,32 @@ export function indexRenames(table: TableConfig, direction: 'cutover' | 'rollbac
       const s = shadowNameOf(i);
       free.push({ from: i.name, to: s, why: `${i.name} becomes ${s} again, the partitioned table's`, takesName: false });
       take.push({ from: archived, to: i.name, why: `${archived} is ${i.name} again`, takesName: true });
+    }
+  }
+  return [...free, ...take];
+}
+
+/**
+ * The extended-statistics renames of a swap, names freed first: as
+ * indexRenames, for CREATE STATISTICS objects (plan names the shadow's
+ * `<name>_shadow`), so the planner settings a DBA made on the table stay
+ * under their names.
+ */
+export function statisticsRenames(direction: 'cutover' | 'rollback', from: TableModel, into: TableModel): (IndexRename & { schema: string })[] {
+  const intoNames = new Set(into.extendedStatistics.map((x) => `${x.schema}.${x.name}`));
+  const free: (IndexRename & { schema: string })[] = [];
+  const take: (IndexRename & { schema: string })[] = [];
+  for (const st of from.extendedStatistics) {
+    const shadowName = objectNames.shadowObject(st.name);
+    const archived = fitIdentifier(st.name, '_legacy');
+    if (direction === 'cutover') {
+      if (!intoNames.has(`${st.schema}.${shadowName}`)) continue;
+      free.push({ schema: st.schema, from: st.name, to: archived, why: `the archive's statistics ${st.name} become ${archived}`, takesName: false });
+      take.push({ schema: st.schema, from: shadowName, to: st.name, why: `statistics ${shadowName} become ${st.name}`, takesName: true });
+    } else {
+      if (!intoNames.has(`${st.schema}.${archived}`)) continue;
+      free.push({ schema: st.schema, from: st.name, to: shadowName, why: `statistics ${st.name} become ${shadowName} again`, takesName: false });
+      take.push({ schema: st.schema, from: archived, to: st.name, why: `statistics ${archived} are ${st.name} again`, takesName: true });
     }
   }
   return [...free, ...take];

@@ -119,6 +119,16 @@ export interface TableAccessModel {
   readonly columnComments: readonly { column: string; comment: string }[];
 }
 
+/** A CREATE STATISTICS object on the table. */
+export interface ExtendedStatisticsModel {
+  readonly schema: string;
+  readonly name: string;
+  /** stxkind letters: d ndistinct, f dependencies, m mcv (expression statistics are implied). */
+  readonly kinds: readonly string[];
+  /** The column and expression list, as pg_get_statisticsobjdef_columns gives it. */
+  readonly columns: string;
+}
+
 export interface TableModel {
   readonly schema: string;
   readonly name: string;
@@ -140,6 +150,7 @@ export interface TableModel {
   readonly constraints: readonly ConstraintModel[];
   readonly indexes: readonly IndexModel[];
   readonly triggers: readonly TriggerModel[];
+  readonly extendedStatistics: readonly ExtendedStatisticsModel[];
   readonly ownedSequences: readonly OwnedSequenceModel[];
   readonly access: TableAccessModel;
 }
@@ -205,7 +216,7 @@ export async function introspectTable(db: PartgovKysely, ref: TableRef): Promise
   const [row] = await querySqlFile<TableRow>(db, 'catalog/table.sql', [ref.schema, ref.name]);
   if (!row) return null;
   const oid = row.oid;
-  const [columns, constraints, indexes, triggers, sequences, access] = await Promise.all([
+  const [columns, constraints, indexes, triggers, sequences, access, extendedStatistics] = await Promise.all([
     querySqlFile<{
       name: string;
       type: string;
@@ -253,6 +264,7 @@ export async function introspectTable(db: PartgovKysely, ref: TableRef): Promise
       column_grants: ColumnGrantModel[];
       column_comments: { column: string; comment: string }[];
     }>(db, 'catalog/access.sql', [oid]),
+    querySqlFile<{ schema: string; name: string; kinds: string[]; columns: string }>(db, 'catalog/extended-statistics.sql', [oid]),
   ]);
   const a = access[0]!;
   return Object.freeze({
@@ -313,6 +325,7 @@ export async function introspectTable(db: PartgovKysely, ref: TableRef): Promise
         } satisfies IndexModel),
       ),
     ),
+    extendedStatistics: Object.freeze(extendedStatistics.map((x) => Object.freeze({ schema: x.schema, name: x.name, kinds: Object.freeze([...x.kinds]), columns: x.columns }))),
     triggers: Object.freeze(triggers.map((t) => Object.freeze({ name: t.name, definition: t.definition, enabled: t.enabled, onText: t.on_text }))),
     ownedSequences: Object.freeze(
       sequences.map((s) => Object.freeze({ sequence: s.sequence, column: s.column_name, isIdentity: s.is_identity })),

@@ -309,6 +309,16 @@ export function planTable(input: PlanTableInput): TablePlan {
     add(`create-index:${name}`, `index ${name} (copy of ${idx.name}) on the parent and every partition`, sql`${head} ${sql.id(name)} on ${ident(schema, shadow)} using ${sql.raw(idx.usingClause)}`);
   }
 
+  // --- extended statistics: the planner's view of correlated columns ----------
+  const statisticsKinds: Record<string, string> = { d: 'ndistinct', f: 'dependencies', m: 'mcv' };
+  for (const st of legacy.extendedStatistics) {
+    const name = objectNames.shadowObject(st.name);
+    const kinds = st.kinds.map((k) => statisticsKinds[k]).filter((k): k is string => k !== undefined);
+    // sql.raw: kind keywords from the map above; the column list is pg_get_statisticsobjdef_columns' own text.
+    const kindList = kinds.length > 0 ? sql` (${sql.raw(kinds.join(', '))})` : sql``;
+    add(`create-statistics:${name}`, `statistics ${name} (copy of ${st.name}); cutover gives it the legacy name`, sql`create statistics ${sql.id(st.schema, name)}${kindList} on ${sql.raw(st.columns)} from ${ident(schema, shadow)}`);
+  }
+
   // --- identity sequences ----------------------------------------------------
   for (const c of legacy.columns.filter((x) => x.identity !== null)) {
     const shadowText = compileDdl(ident(schema, shadow));

@@ -34,6 +34,7 @@ async function createOrders(name: string, rows: number): Promise<PartgovConfig> 
   await sql`insert into ${table} ("Tenant Scope", total, note) select 't' || (g % 6), g / 10.0, case when g % 3 = 0 then null else 'n' || g end from generate_series(1, ${rows}::int) g`.execute(t.db);
   await sql`comment on table ${table} is 'orders of the shop'`.execute(t.db);
   await sql`create index on ${table} (total)`.execute(t.db);
+  await sql`create statistics ${sql.id('Shop', `${name} scope totals`)} (ndistinct, dependencies) on "Tenant Scope", total from ${table}`.execute(t.db);
   await sql`alter table ${table} alter column total set statistics 500`.execute(t.db);
   await sql`create view ${sql.id('Shop', `${name} totals`)} as select "Tenant Scope", sum(total) as total, count(*) as n from ${table} group by 1`.execute(t.db);
   await sql`create publication ${sql.id(`pub_${name.toLowerCase()}`)} for table ${table} with (publish_via_partition_root = true)`.execute(t.db);
@@ -162,6 +163,9 @@ describe('cutover, rollback and cutover again while the application writes', () 
       // The table keeps its index and constraint names; the archive's take _legacy.
       expect(await indexNames('Orders')).toEqual(['"Shop"."Orders_pkey"', '"Shop"."Orders_total_idx"']);
       expect(await indexNames('Orders_legacy')).toEqual(['"Shop"."Orders_pkey_legacy"', '"Shop"."Orders_total_idx_legacy"']);
+      // Its extended statistics too (plan made them on the shadow).
+      const statisticsOf = async () => (await sql<{ t: string; s: string }>`select stxrelid::regclass::text as t, stxname as s from pg_statistic_ext where stxname like 'Orders scope totals%' order by 2`.execute(t.db)).rows;
+      expect(await statisticsOf()).toEqual([{ t: '"Shop"."Orders"', s: 'Orders scope totals' }, { t: '"Shop"."Orders_legacy"', s: 'Orders scope totals_legacy' }]);
       await sql`insert into "Shop"."Orders" ("Tenant Scope", total) values ('t3', 1) on conflict on constraint "Orders_pkey" do nothing`.execute(app.open(1).db);
       expect(first).toMatchObject({ already: false, archive: 'Shop.Orders_legacy' });
       expect(first.objects.map((o) => `${o.kind}:${o.action}`)).toEqual(expect.arrayContaining(['identity:carried', 'view:carried', 'publication:carried', 'statistics:carried']));
@@ -187,6 +191,7 @@ describe('cutover, rollback and cutover again while the application writes', () 
       expect(back.already).toBe(false);
       expect(await indexNames('Orders')).toEqual(['"Shop"."Orders_pkey"', '"Shop"."Orders_total_idx"']);
       expect(await indexNames('Orders_shadow')).toEqual(['"Shop"."Orders_shadow_pkey"', '"Shop"."Orders_total_idx_shadow"']);
+      expect(await statisticsOf()).toEqual([{ t: '"Shop"."Orders"', s: 'Orders scope totals' }, { t: '"Shop"."Orders_shadow"', s: 'Orders scope totals_shadow' }]);
       expect(await catalogOf('Orders')).toMatchObject({ kind: 'r', publications: ['pub_orders', 'pub_orders_t1'], views: ['Orders of t1', 'Orders totals'] });
       expect(await addedLandIn('after rollback')).toEqual(['"Shop"."Orders"']);
       await viewChecks();
