@@ -20,6 +20,7 @@ select c.relname as name,
        pg_has_role(current_user, c.relowner, 'USAGE') as owner_is_us,
        c.reloptions as reloptions,
        c.relreplident as replica_identity,
+       (select ts.spcname from pg_tablespace ts where ts.oid = c.reltablespace) as tablespace,
        (select t.reloptions from pg_class t where t.oid = c.reltoastrelid) as toast_reloptions,
        coalesce((select json_agg(json_build_object('grantee', case when a.grantee = 0 then 'public' else pg_get_userbyid(a.grantee) end,
                                                    'privilege', a.privilege_type, 'grantable', a.is_grantable))

@@ -20,11 +20,13 @@ export function scopeConstraintNames(keyValue: string): { notScope: string; only
  * root allocates ids for its partitions), owned by the root's owner, with
  * a sibling leaf's storage parameters.
  */
-export function tableLikeRootDdl(root: TableRef, target: TableRef, identityColumns: readonly string[], owner: string, storage: StorageParameters): string[] {
+export function tableLikeRootDdl(root: TableRef & { tablespace: string | null }, target: TableRef, identityColumns: readonly string[], owner: string, storage: StorageParameters): string[] {
   const t = sql.id(target.schema, target.name);
   const set = setStorageParameters(target, storage);
+  // The root's tablespace, which a partition created by PARTITION OF would inherit (LIKE copies its indexes' own).
+  const space = root.tablespace ? sql` tablespace ${sql.id(root.tablespace)}` : sql``;
   return [
-    compileDdl(sql`create table ${t} (like ${sql.id(root.schema, root.name)} including defaults including constraints including generated including indexes)`),
+    compileDdl(sql`create table ${t} (like ${sql.id(root.schema, root.name)} including defaults including constraints including generated including indexes)${space}`),
     ...identityColumns.map((c) => compileDdl(sql`alter table ${t} alter column ${sql.id(c)} drop identity if exists`)),
     compileDdl(ownedBy(target, owner)),
     ...(set ? [compileDdl(set)] : []),

@@ -98,7 +98,7 @@ function isolateSteps(t: IsolateTarget, defaultLeaves: PartitionModel[], hashLea
   const only = scopeConstraintNames(t.keyValue).onlyScope;
   const online: Step[] = [
     // The partition is built (indexes and all) before the lock: ATTACH of a ready empty table is a catalog change.
-    ...tableLikeRootDdl(t.root, { schema: t.root.schema, name: partition }, identityColumns, root.owner, storage).map((text, i) => {
+    ...tableLikeRootDdl(root, { schema: t.root.schema, name: partition }, identityColumns, root.owner, storage).map((text, i) => {
       if (i === 0) return { id: 'build', description: `the scope's partition, built empty beside the table with the root's columns, constraints and indexes`, sql: text };
       if (i <= identityColumns.length) return { id: `identity ${identityColumns[i - 1]}`, description: 'ids come from the root', sql: text };
       if (i === identityColumns.length + 1) return { id: 'owner', description: `owned by ${root.owner}, as the table (whose own ALTER TABLE and CREATE INDEX must own every partition)`, sql: text };

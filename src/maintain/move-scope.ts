@@ -104,8 +104,8 @@ export async function moveScopeOutOfDefault(db: PartgovKysely, m: ScopeMove, gua
   const identity = root.columns.filter((x) => x.identity !== null).map((c) => c.name);
   // Both take the old leaf's storage parameters (fillfactor, autovacuum_* …): one replaces it, the other splits from it.
   const storage = await readStorageParameters(db, m.leaf);
-  for (const text of tableLikeRootDdl(m.root, { schema: m.root.schema, name: m.partition }, identity, root.owner, storage)) await run('create the scope table', exec(text));
-  for (const text of tableLikeRootDdl(m.root, { schema: m.root.schema, name: n.next }, identity, root.owner, storage)) await run('create the leaf without the scope', exec(text));
+  for (const text of tableLikeRootDdl(root, { schema: m.root.schema, name: m.partition }, identity, root.owner, storage)) await run('create the scope table', exec(text));
+  for (const text of tableLikeRootDdl(root, { schema: m.root.schema, name: n.next }, identity, root.owner, storage)) await run('create the leaf without the scope', exec(text));
   await run('constrain the scope table', exec(compileDdl(sql`alter table ${S} add constraint ${sql.id(n.only)} check (${key} = ${K})`)));
   await run('constrain the leaf', exec(compileDdl(sql`alter table ${H} add constraint ${sql.id(m.guardName)} check (${key} <> ${K})`)));
 

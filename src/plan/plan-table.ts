@@ -212,13 +212,16 @@ export function planTable(input: PlanTableInput): TablePlan {
   }
 
   if (legacy.tablespace !== null) {
-    notes.push(`${label} lives in tablespace ${legacy.tablespace}; the shadow is created in the database's default tablespace (a full copy, ${Math.round(legacy.totalBytes / 1024 / 1024)} MB today with indexes): check that volume has room, or add "tablespace ${legacy.tablespace}" to the shadow's CREATE TABLE (its partitions follow) and CREATE INDEX statements before applying`);
+    notes.push(`${label} lives in tablespace ${legacy.tablespace}; the shadow goes there too (a full copy, ${Math.round(legacy.totalBytes / 1024 / 1024)} MB today with indexes): check it has the room. Its partitions and indexes follow, and so do partitions maintain adds later`);
   }
 
   // --- parent --------------------------------------------------------------
   const statements: PlannedStatement[] = [];
   const add = (id: string, description: string, statement: RawBuilder<unknown>) =>
     statements.push({ id, description, sql: compileDdl(statement) });
+  // A partitioned table created under default_tablespace records it: its indexes, its partitions
+  // and theirs (maintain's later ones too) go there. Reset at the end, so nothing else does.
+  if (legacy.tablespace !== null) add('tablespace', `create the shadow in tablespace ${legacy.tablespace}, as the legacy table`, sql`set default_tablespace = ${sql.lit(legacy.tablespace)}`);
   add(
     'create-parent',
     `create ${schema}.${shadow}, partitioned ${describeLayout(layout)}`,
@@ -368,6 +371,8 @@ export function planTable(input: PlanTableInput): TablePlan {
   for (const t of legacy.triggers.filter((x) => !x.name.startsWith('partgov_capture_'))) {
     notes.push(`trigger ${t.name} is not cloned: if the table needs it after cutover, create it on the shadow first (cutover refuses while the shadow lacks it); partgov's copy and replay write as a replica, so it will not fire for them: ${triggerDdlOn(t, { schema, name: shadow })}`);
   }
+
+  if (legacy.tablespace !== null) add('tablespace-reset', 'back to the default tablespace for what follows in this session', sql`reset default_tablespace`);
 
   const down: PlannedStatement[] = [
     { id: 'drop-shadow', description: `drop ${schema}.${shadow} and all its partitions`, sql: compileDdl(sql`drop table if exists ${ident(schema, shadow)}`) },

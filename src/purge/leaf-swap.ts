@@ -54,6 +54,7 @@ interface LeafSwapRow {
   owner_is_us: boolean;
   reloptions: string[] | null;
   replica_identity: string;
+  tablespace: string | null;
   toast_reloptions: string[] | null;
   grants: { grantee: string; privilege: string; grantable: boolean }[];
   comment: string | null;
@@ -93,7 +94,8 @@ export async function planLeafSwap(db: PartgovKysely, leaf: LeafRef, tree: reado
   const identity = (await requireTable(db, parent)).columns.filter((c) => c.identity !== null).map((c) => c.name);
   const storage = setStorageParameters(twin, { table: r.reloptions ?? [], toast: r.toast_reloptions ?? [], replicaIdentity: r.replica_identity });
   const build = [
-    compileDdl(sql`create table ${t} (like ${sql.id(parent.schema, parent.name)} including defaults including constraints including generated including indexes including storage including compression including statistics including comments)`),
+    // In the leaf's tablespace (its indexes: LIKE takes the parent indexes' own).
+    compileDdl(sql`create table ${t} (like ${sql.id(parent.schema, parent.name)} including defaults including constraints including generated including indexes including storage including compression including statistics including comments)${r.tablespace ? sql` tablespace ${sql.id(r.tablespace)}` : sql``}`),
     ...identity.map((c) => compileDdl(sql`alter table ${t} alter column ${sql.id(c)} drop identity if exists`)),
     ...(r.owned_by_us ? [] : [compileDdl(sql`alter table ${t} owner to ${sql.id(r.owner)}`)]),
     ...(storage ? [compileDdl(storage)] : []),

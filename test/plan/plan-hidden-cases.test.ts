@@ -9,6 +9,7 @@ import { parseConfig } from '../../src/config/load-config.js';
 import { resolveSettings } from '../../src/config/runtime-settings.js';
 import { runMigrate } from '../../src/migrate/run-migrate.js';
 import { runPlan } from '../../src/plan/run-plan.js';
+import { runIsolate } from '../../src/maintain/isolate-scope.js';
 import { runPreflight } from '../../src/preflight/run-preflight.js';
 import { runSync } from '../../src/sync/run-sync.js';
 import { runVerify } from '../../src/verify/run-verify.js';
@@ -123,7 +124,7 @@ describe('plan on tables nobody here wrote', () => {
     expect(equality.objects).toEqual(['changed ["7"]']);
   });
 
-  it('a table in another tablespace: plan notes and preflight warns that the shadow goes to the default one, with its size', async () => {
+  it('a table in another tablespace: its shadow, partitions and indexes go there too (and partitions added later), with the size in plan and preflight', async () => {
     // An in-place tablespace (a directory inside the data directory): no path on the server's machine needed.
     const space = `ts_${randomBytes(4).toString('hex')}`;
     await t.db.connection().execute(async (c) => {
@@ -133,12 +134,28 @@ describe('plan on tables nobody here wrote', () => {
     try {
       await sql`create table "Far Away" (id int primary key, scope_key text not null) tablespace ${sql.id(space)}`.execute(t.db);
       await sql`insert into "Far Away" select g, 'k' || (g % 3) from generate_series(1, 1000) g`.execute(t.db);
-      const config = parseConfig({ tables: [{ name: 'Far Away', layout: { type: 'hash', key: 'scope_key', partitions: 2 } }], migrations_dir: dir });
+      const config = parseConfig({ tables: [{ name: 'Far Away', layout: { type: 'isolatable', key: 'scope_key', partitions: 2 }, tenant_column: 'scope_key', scope_column: 'scope_key', scope_key_column: 'scope_key' }], migrations_dir: dir });
       const plan = await runPlan(stageFor(t, config));
-      expect(plan.tables[0]!.notes.join('\n')).toMatch(new RegExp(`public\\.Far Away lives in tablespace ${space}; the shadow is created in the database's default tablespace \\(a full copy, \\d+ MB today with indexes\\)`));
+      expect(plan.tables[0]!.notes.join('\n')).toMatch(new RegExp(`public\\.Far Away lives in tablespace ${space}; the shadow goes there too \\(a full copy, \\d+ MB today with indexes\\)`));
       const pre = await runPreflight(stageFor(t, config, { settings: resolveSettings({ databaseUrl: t.url }, {}, config) }), {});
-      expect(pre.checks.find((c) => c.name === 'tablespace:public.Far Away')).toMatchObject({ status: 'warn', detail: expect.stringContaining(`tablespace ${space}`) });
+      expect(pre.checks.find((c) => c.name === 'tablespace:public.Far Away')).toMatchObject({ status: 'pass', detail: expect.stringContaining(`plan creates its shadow there too`) });
+      await prepareShadows(t, config);
+      // A partition made later (as maintain makes them) follows the partitioned table, not the session.
+      const leaf = (await sql<{ n: string; parent: string; b: string }>`select c.relname as n, p.parentrelid::regclass::text as parent, pg_get_expr(c.relpartbound, c.oid) as b
+        from pg_partition_tree('"Far Away_shadow"') p join pg_class c on c.oid = p.relid where p.isleaf order by 1 limit 1`.execute(t.db)).rows[0]!;
+      await sql`drop table ${sql.id(leaf.n)}`.execute(t.db);
+      await sql`create table ${sql.id(leaf.n)} partition of ${sql.raw(leaf.parent)} ${sql.raw(leaf.b)}`.execute(t.db); // sql.raw: regclass and pg_get_expr text
+      // isolate builds a scope's partition beside the table, then attaches it: in the same tablespace.
+      await runIsolate(stageFor(t, config, { settings: resolveSettings({ lockTimeout: '2000' }, {}, config) }), { tenantId: 'k9', scope: 'k9', confirm: 'k9/k9' });
+      const placed = await sql<{ rel: string; space: string | null }>`select c.relname as rel, ts.spcname as space from pg_class c left join pg_tablespace ts on ts.oid = c.reltablespace
+        where c.relname like 'Far Away%' and c.relname <> 'Far Away' and c.relname not like 'Far Away_pkey' order by 1`.execute(t.db);
+      expect(placed.rows.map((r) => r.rel)).toContainEqual(expect.stringMatching(/^Far Away_iso_k9_/));
+      expect(placed.rows.length).toBeGreaterThan(6);
+      for (const r of placed.rows) expect(r).toEqual({ rel: r.rel, space });
+      const session = await sql<{ d: string }>`select current_setting('default_tablespace') as d`.execute(t.db);
+      expect(session.rows[0]!.d).toBe(''); // the plan's statements reset it
     } finally {
+      await sql`drop table if exists "Far Away_shadow"`.execute(t.db);
       await sql`drop table if exists "Far Away"`.execute(t.db);
       await sql`drop tablespace if exists ${sql.id(space)}`.execute(t.db);
     }
