@@ -10,7 +10,7 @@ export type KeysetPosition = string[];
  * the batch that copies them has committed, see src/changelog/change-log.ts,
  * so no other writer touches the batch's range and a plain INSERT is exact),
  * `offline` (sync off, nothing else writes the shadow), or `offline_yield`
- * (after a conflict showed rows of the range are already there: DO NOTHING).
+ * (after a conflict showed rows of the range are already there: skip them).
  */
 export type BatchMode = 'online' | 'offline' | 'offline_yield';
 
@@ -77,8 +77,8 @@ export function chunkBoundsQuery(pair: ShadowPair, after: KeysetPosition | null,
  *
  * The INSERT … SELECT hashes its own RETURNING rows: every legacy row of the
  * range is inserted, so that is the batch's checksum, in one pass. After a
- * conflict (offline_yield) the batch is materialized first, because DO
- * NOTHING skips rows while the checksum must cover the legacy rows.
+ * conflict (offline_yield) the batch is materialized first, because rows
+ * already in the shadow are skipped while the checksum must cover the legacy rows.
  *
  * No row locks, online or not: the change log keeps replay out of ranges no
  * batch has committed yet (the old direct-mirror trigger needed FOR SHARE on
@@ -109,13 +109,17 @@ export function batchQuery(
       )
       select count(*)::int as row_count, count(*)::int as inserted, ${sumOfHashes(sql`h`)} as checksum from ins`;
   }
+  // Rows already there are skipped by key, not by ON CONFLICT: PostgreSQL refuses a DEFERRABLE primary
+  // key as an arbiter. The shadow's key where every column is copied (its index serves the probe), else
+  // the legacy key (unique on its own, and in the shadow's key).
+  const matchColumns = orderColumns.length === pair.shadowKey.length ? orderColumns : pair.legacyKey.map((c) => c.name);
+  const present = sql.join(matchColumns.map((c) => sql`s.${sql.id(c)} = b.${sql.id(c)}`), sql` and `);
   return sql<BatchOutcome>`
     with batch as materialized (
       select ${cols} from ${legacy} where ${range}
     ), ins as (
       insert into ${shadow} (${cols}) ${overriding}
-      select ${cols} from batch ${shadowOrder}
-      on conflict do nothing
+      select ${cols} from batch b where not exists (select 1 from ${shadow} s where ${present}) ${shadowOrder}
       returning 1
     )
     select (select count(*) from batch)::int as row_count,

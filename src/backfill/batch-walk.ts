@@ -262,7 +262,7 @@ export async function walkBatches(db: PartgovKysely, o: BatchWalkOptions): Promi
       // hand): redo the batch yielding to them, and keep yielding from here on.
       mode = 'offline_yield';
       conflictFallbacks++;
-      o.onEvent('rows already in the shadow: batches now skip existing rows (ON CONFLICT DO NOTHING)');
+      o.onEvent('rows already in the shadow: batches now skip the keys it holds');
       continue;
     }
     if (sqlStateOf(failure) === SqlState.checkViolation && /no partition of relation/.test((failure as Error).message)) {

@@ -7,7 +7,7 @@ import type { RuntimeSettings } from '../config/runtime-settings.js';
 import { withAdvisoryLock } from '../db/advisory-lock.js';
 import { writeAudit } from '../steps/run-steps.js';
 import { runGuarded, setLocalTimeouts } from '../db/run-guarded.js';
-import { assertQuietTarget, replicaWrites } from '../changelog/target-triggers.js';
+import { quietWrites, replicaWrites } from '../changelog/target-triggers.js';
 import { resolveShadowPair, type ShadowPair } from '../db/shadow-pair.js';
 import type { PartgovKysely } from '../db/state-tables.js';
 import { InputInvalidError } from '../errors.js';
@@ -205,7 +205,7 @@ async function backfillTable(db: PartgovKysely, table: TableConfig, o: BackfillO
   return withAdvisoryLock(db, 'backfill', pair.label, async (lock) => {
     const t0 = performance.now();
     // Batches (and replay) write the shadow as a replica: the application's triggers there stay quiet, or the run is refused.
-    await assertQuietTarget(db, pair.shadow, pair.writesAsReplica, 'backfill-target-triggers');
+    const asReplica = await quietWrites(db, pair.shadow, pair.mayWriteAsReplica, 'backfill-target-triggers');
     // What ran besides the batches themselves, for the result and the audit row.
     const steps: Step[] = [];
     if (o.restart) {
@@ -221,7 +221,7 @@ async function backfillTable(db: PartgovKysely, table: TableConfig, o: BackfillO
       await runGuarded(
         db,
         async (trx) => {
-          if (pair.writesAsReplica) await setLocalTimeouts(trx, o.settings.lockTimeoutMs, o.settings.statementTimeoutMs, replicaWrites); // no ON TRUNCATE trigger of the application's
+          if (asReplica) await setLocalTimeouts(trx, o.settings.lockTimeoutMs, o.settings.statementTimeoutMs, replicaWrites); // no ON TRUNCATE trigger of the application's
           await sql.raw(restartStep(pair).sql).execute(trx); // sql.raw: compiled by kysely in restartStep
           await trx.deleteFrom('partgov.backfill_batch').where('table_name', '=', pair.label).execute();
           await trx.deleteFrom('partgov.backfill_checkpoint').where('table_name', '=', pair.label).execute();
@@ -295,7 +295,8 @@ async function backfillTable(db: PartgovKysely, table: TableConfig, o: BackfillO
               upTo,
               startAfter: existing?.last_key ?? null,
               batchesBefore: Number(existing?.batches ?? 0),
-              mode: syncEnabled ? 'online' : 'offline',
+              // As a replica a DEFERRABLE key's check (a trigger) is skipped too: batches then skip present keys themselves.
+              mode: asReplica && pair.shadow.constraints.some((c) => (c.kind === 'primary_key' || c.kind === 'unique') && /\sDEFERRABLE\b/.test(c.definition)) ? 'offline_yield' : syncEnabled ? 'online' : 'offline',
               syncEnabled,
               sortBatches: await sortsBatches(db, pair),
               jobs,
@@ -306,7 +307,7 @@ async function backfillTable(db: PartgovKysely, table: TableConfig, o: BackfillO
               deadline: o.maxDurationSec === undefined ? undefined : t0 + o.maxDurationSec * 1000,
               lockTimeoutMs: o.settings.lockTimeoutMs,
               statementTimeoutMs: o.settings.statementTimeoutMs,
-              batchSettings: { synchronous_commit: 'off', ...(await batchWorkMem(db)), ...(pair.writesAsReplica ? replicaWrites : {}) },
+              batchSettings: { synchronous_commit: 'off', ...(await batchWorkMem(db)), ...(asReplica ? replicaWrites : {}) },
               onEvent: event,
               lock,
               onCommitted: (b) => {

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { sql, type Kysely, type RawBuilder } from 'kysely';
 import { setLocalTimeouts } from '../db/run-guarded.js';
-import { assertQuietTarget, replicaWrites } from './target-triggers.js';
+import { quietWrites, replicaWrites } from './target-triggers.js';
 import type { ShadowPair } from '../db/shadow-pair.js';
 import type { PartgovKysely, StateDatabase } from '../db/state-tables.js';
 import { sqlStateOf } from '../errors.js';
@@ -111,10 +111,10 @@ interface RoundOutcome {
  * shadow version they name, and insert the current legacy rows of those keys. Serialized per
  * table by a transaction advisory lock, so two replays never interleave on a key.
  */
-async function replayRound(db: PartgovKysely, pair: ShadowPair, log: ChangeLog, o: ReplayOptions, limit: number, only?: KeyText[]): Promise<RoundOutcome> {
+async function replayRound(db: PartgovKysely, pair: ShadowPair, log: ChangeLog, o: ReplayOptions, asReplica: boolean, limit: number, only?: KeyText[]): Promise<RoundOutcome> {
   return db.transaction().execute(async (trx) => {
     await setLocalTimeouts(trx, o.lockTimeoutMs, o.statementTimeoutMs);
-    return replayRoundIn(trx, pair, log, limit, only);
+    return replayRoundIn(trx, pair, log, asReplica, limit, only);
   });
 }
 
@@ -126,6 +126,7 @@ async function replayRoundIn(
   trx: Kysely<StateDatabase>,
   pair: ShadowPair,
   log: ChangeLog,
+  asReplica: boolean,
   limit: number,
   only?: KeyText[],
 ): Promise<RoundOutcome> {
@@ -148,7 +149,7 @@ async function replayRoundIn(
   // 5,000 keys: delete 820 -> 39 ms, insert 212 -> 43 ms with jit off). The caller's
   // settings come back at the end of the round.
   // The round's writes are replication: the application's triggers on the target stay quiet (see replicaWrites).
-  const settings: Record<string, string> = { ...plannerOff, ...(pair.writesAsReplica ? replicaWrites : {}) };
+  const settings: Record<string, string> = { ...plannerOff, ...(asReplica ? replicaWrites : {}) };
   const names = Object.keys(settings);
   const prior = await sql<Record<string, string>>`
     with prior as materialized (select ${sql.join(names.map((n) => sql`current_setting(${n}) as ${sql.id(n)}`))})
@@ -214,11 +215,12 @@ async function replayRoundIn(
 export async function drainInTransaction(trx: Kysely<StateDatabase>, pair: ShadowPair, direction: SyncDirection): Promise<number> {
   const log = changeLogOf(pair, direction);
   const logTable = sql.id(log.table.schema, log.table.name);
+  const asReplica = await quietWrites(trx, routeOf(pair, direction).target, pair.mayWriteAsReplica, 'sync-target-triggers');
   let entries = 0;
   // Nothing can be logged meanwhile (the caller holds the table), so a round that takes less
   // than a chunk took the rest; an empty log skips the rounds' planning (a few ms on a partitioned target).
   while ((await sql<{ any: boolean }>`select exists (select 1 from ${logTable}) as any`.execute(trx)).rows[0]!.any) {
-    const r = await replayRoundIn(trx, pair, log, defaultChunk);
+    const r = await replayRoundIn(trx, pair, log, asReplica, defaultChunk);
     entries += r.entries;
     if (r.keys.length < defaultChunk) break;
   }
@@ -274,7 +276,7 @@ export async function countLogEntries(db: PartgovKysely, pair: ShadowPair, direc
 export async function replayChanges(db: PartgovKysely, pair: ShadowPair, o: ReplayOptions): Promise<ReplayResult> {
   const t0 = performance.now();
   const log = changeLogOf(pair, o.direction ?? 'forward');
-  await assertQuietTarget(db, routeOf(pair, log.direction).target, pair.writesAsReplica, 'sync-target-triggers');
+  const asReplica = await quietWrites(db, routeOf(pair, log.direction).target, pair.mayWriteAsReplica, 'sync-target-triggers');
   const chunk = o.chunk ?? defaultChunk;
   const result: ReplayResult = { entries: 0, keys: 0, rows_deleted: 0, rows_inserted: 0, rejected: 0, transactions: 0, waiting: 0, duration_ms: 0 };
   const add = (r: RoundOutcome) => {
@@ -288,11 +290,11 @@ export async function replayChanges(db: PartgovKysely, pair: ShadowPair, o: Repl
     if (o.maxEntries !== undefined && result.entries >= o.maxEntries) break;
     let round: RoundOutcome;
     try {
-      round = await replayRound(db, pair, log, o, chunk);
+      round = await replayRound(db, pair, log, o, asReplica, chunk);
     } catch (err) {
       if (!isRowRejection(err)) throw err;
       // The shadow rejected a row of this round (rolled back): find which keys, one at a time.
-      await replayKeyByKey(db, pair, log, o, result, add);
+      await replayKeyByKey(db, pair, log, o, asReplica, result, add);
       continue;
     }
     add(round);
@@ -310,6 +312,7 @@ async function replayKeyByKey(
   pair: ShadowPair,
   log: ChangeLog,
   o: ReplayOptions,
+  asReplica: boolean,
   result: ReplayResult,
   add: (r: RoundOutcome) => void,
 ): Promise<void> {
@@ -324,7 +327,7 @@ async function replayKeyByKey(
   });
   for (const key of keys) {
     try {
-      add(await replayRound(db, pair, log, o, Number.MAX_SAFE_INTEGER, [key]));
+      add(await replayRound(db, pair, log, o, asReplica, Number.MAX_SAFE_INTEGER, [key]));
     } catch (err) {
       if (!isRowRejection(err)) throw err;
       result.entries += await rejectKey(db, pair, log, o, key, err);

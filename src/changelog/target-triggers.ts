@@ -64,13 +64,17 @@ export async function appTriggersOn(db: PartgovKysely, table: TableRef): Promise
 }
 
 /**
- * Refuses (exit 3) when partgov's writes into `target` would fire the
- * application's triggers there: any trigger set to fire ALWAYS or in REPLICA
- * mode, and ordinary ones when this role may not write as a replica.
+ * Whether partgov's writes into `target` must run as a replica to keep the
+ * application's triggers there quiet (it has ordinary ones), after refusing
+ * (exit 3) when they cannot be kept quiet: a trigger set to fire ALWAYS or in
+ * REPLICA mode, or ordinary ones when this role may not write as a replica.
+ * Without such triggers the writes run as usual: a replica would also skip the
+ * foreign-key checks and the deferred unique checks, which are triggers too.
  */
-export async function assertQuietTarget(db: PartgovKysely, target: TableRef, asReplica: boolean, ruleId: string): Promise<void> {
-  const triggers = (await appTriggersOn(db, target)).filter((t) => t.mode !== 'O' || !asReplica);
-  if (triggers.length === 0) return;
+export async function quietWrites(db: PartgovKysely, target: TableRef, mayReplica: boolean, ruleId: string): Promise<boolean> {
+  const all = await appTriggersOn(db, target);
+  const triggers = all.filter((t) => t.mode !== 'O' || !mayReplica);
+  if (triggers.length === 0) return all.length > 0;
   const ids = triggers.map((t) => `${t.name} on ${t.table}${t.mode === 'A' ? ' (ENABLE ALWAYS)' : t.mode === 'R' ? ' (ENABLE REPLICA)' : ''}`);
   const special = triggers.filter((t) => t.mode !== 'O');
   const fixes = [

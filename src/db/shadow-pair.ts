@@ -24,8 +24,8 @@ export interface ShadowPair {
   shadowKey: readonly string[];
   /** The shadow has GENERATED ALWAYS identity columns, so copies need OVERRIDING SYSTEM VALUE. */
   overridingSystemValue: boolean;
-  /** This role may write copies as a replica, keeping the application's triggers quiet there (see replicaWrites). */
-  writesAsReplica: boolean;
+  /** This role may write copies as a replica, which keeps the application's triggers there quiet (see quietWrites). */
+  mayWriteAsReplica: boolean;
 }
 
 /**
@@ -89,7 +89,7 @@ export async function resolveShadowPair(db: PartgovKysely, table: TableConfig, n
     legacyKey: legacyPk.columns.map((n) => byName.get(n)!),
     shadowKey: shadowPk.columns,
     overridingSystemValue: shadow.columns.some((c) => c.identity === 'always'),
-    writesAsReplica: await mayWriteAsReplica(db),
+    mayWriteAsReplica: await mayWriteAsReplica(db),
   };
 }
 

@@ -108,6 +108,8 @@ interface TablePlan {
   movesFireTriggers: string | null;
   /** Rows left in the DEFAULT for that reason. */
   triggerHeldRows: { label: string; rows: number }[];
+  /** Moves run as a replica: the table has ordinary triggers of the application's, which must stay quiet. */
+  movesAsReplica: boolean;
 }
 
 async function planTable(db: PartgovKysely, table: TableConfig, layout: RangeLayout, root: TableRef, now: Date, retention: boolean, maxLockedMoveRows: number, asReplica: boolean): Promise<TablePlan> {
@@ -145,7 +147,8 @@ async function planTable(db: PartgovKysely, table: TableConfig, layout: RangeLay
   const retiredRows: { table: string; rows: number }[] = [];
   const heldRows: { label: string; rows: number }[] = [];
   // A move deletes and re-inserts rows: as a replica, the application's ordinary triggers stay quiet (see replicaWrites).
-  const loud = (await appTriggersOn(db, root)).filter((x) => x.mode !== 'O' || !asReplica);
+  const triggers = await appTriggersOn(db, root);
+  const loud = triggers.filter((x) => x.mode !== 'O' || !asReplica);
   const movesFireTriggers = loud.length === 0 ? null : `moving them would fire the application's trigger(s) ${loud.map((x) => `${x.name} on ${x.table}`).join(', ')} for rows that only change partition${loud.some((x) => x.mode === 'O') ? ' (partgov moves as a replica when it may: a superuser, or GRANT SET ON PARAMETER session_replication_role)' : ''}`;
   const triggerHeldRows: { label: string; rows: number }[] = [];
   const create: TablePlan['create'] = [];
@@ -178,6 +181,7 @@ async function planTable(db: PartgovKysely, table: TableConfig, layout: RangeLay
     columns: model.columns.filter((c) => c.generated === null).map((c) => c.name),
     identityAlways: model.columns.some((c) => c.identity === 'always'),
     create, retire, defaultChild, nullRows, retiredRows, heldRows, movesFireTriggers, triggerHeldRows,
+    movesAsReplica: triggers.length > 0 && loud.length === 0,
   };
 }
 
@@ -282,7 +286,7 @@ async function maintainTables(ctx: StageContext, input: MaintainInput = {}): Pro
             const utc = utcWallTime(p.layout.column, p.columnType);
             const inRange = sql`${utc} >= ${c.bound.from.toISOString()}::timestamptz at time zone 'UTC' and ${utc} < ${c.bound.to.toISOString()}::timestamptz at time zone 'UTC'`;
             await sql`lock table ${def} in access exclusive mode`.execute(trx);
-            if (asReplica) await setLocalTimeouts(trx, o.settings.lockTimeoutMs, o.settings.statementTimeoutMs, replicaWrites);
+            if (p.movesAsReplica) await setLocalTimeouts(trx, o.settings.lockTimeoutMs, o.settings.statementTimeoutMs, replicaWrites);
             await sql`create temporary table partgov_default_move on commit drop as select ${cols} from ${def} where ${inRange}`.execute(trx);
             moved = Number((await sql`delete from ${def} where ${inRange}`.execute(trx)).numAffectedRows ?? 0n);
             await sql.raw(c.step.sql).execute(trx);

@@ -171,7 +171,10 @@ export function planTable(input: PlanTableInput): TablePlan {
         if (!columnsByName.get(k)!.notNull) changes.push(`column ${k} becomes NOT NULL (part of the primary key); rows where it is NULL cannot be copied`);
       }
     }
-    constraintDdl.push(sql`constraint ${sql.id(objectNames.primaryKey(shadow))} primary key (${sql.join(cols.map((c) => sql.id(c)))})`);
+    // A deferred key check is behaviour the application may rely on (rows that swap keys in one transaction).
+    const deferral = /\sDEFERRABLE( INITIALLY DEFERRED)?$/.exec(pk.definition);
+    const deferrable = deferral ? (deferral[1] ? sql` deferrable initially deferred` : sql` deferrable`) : sql``;
+    constraintDdl.push(sql`constraint ${sql.id(objectNames.primaryKey(shadow))} primary key (${sql.join(cols.map((c) => sql.id(c)))})${deferrable}`);
   } else {
     notes.push(`${label} has no primary key: backfill and verify need a unique, not-null key to walk; add one before backfilling`);
   }

@@ -11,7 +11,7 @@ import { writeAudit } from '../steps/run-steps.js';
 import { loadArchivedTable, readVerifiedArchive, scopeChecksumQuery, type ArchiveSource } from './scope-archive.js';
 import { parseScopeTarget, scopePredicate, scopeSelector } from '../db/scope-target.js';
 import { judged, type StageVerdict } from '../checks/check.js';
-import { assertQuietTarget, mayWriteAsReplica } from '../changelog/target-triggers.js';
+import { mayWriteAsReplica, quietWrites } from '../changelog/target-triggers.js';
 import type { PartgovKysely } from '../db/state-tables.js';
 import type pg from 'pg';
 
@@ -78,8 +78,9 @@ async function restoreScope(ctx: StageContext, raw: RestoreInput): Promise<Omit<
   }
   // Restored rows come back as they were archived: the application's triggers must not rewrite them or repeat their
   // side effects (as pg_restore --disable-triggers). As a replica they stay quiet; without that right, refused.
-  const asReplica = await mayWriteAsReplica(db);
-  for (const s of sources) await assertQuietTarget(db, s.live, asReplica, 'restore-target-triggers');
+  const mayReplica = await mayWriteAsReplica(db);
+  let asReplica = false;
+  for (const s of sources) asReplica = (await quietWrites(db, s.live, mayReplica, 'restore-target-triggers')) || asReplica;
   const base = { archive: input.archiveDir, tenant_id: target.tenantId, scope: target.scope };
   const rows = manifest.tables.reduce((n, t) => n + t.rows, 0);
   if (input.dryRun) {

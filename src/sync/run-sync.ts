@@ -10,7 +10,7 @@ import { objectNames } from '../db/object-names.js';
 import { sql } from 'kysely';
 import { sqlFileText } from '../db/sql-file.js';
 import { listRejectedKeys, replayChanges, routeLabel, type ReplayResult } from '../changelog/replay-changes.js';
-import { assertQuietTarget } from '../changelog/target-triggers.js';
+import { quietWrites } from '../changelog/target-triggers.js';
 import { shadowCompatibilityProblems, type CompatibilityProblem } from '../changelog/shadow-compatibility.js';
 import { captureTriggerModes, comparedPair, ddlGuardCheck, isCutOver, isSyncEnabled } from '../changelog/sync-state.js';
 import { RunInProgressError, SafetyRefusedError, shellWord } from '../errors.js';
@@ -156,7 +156,7 @@ async function syncTable(db: PartgovKysely, table: TableConfig, o: SyncOptions):
   if (o.action === 'enable') {
     const problems = shadowCompatibilityProblems(pair, table);
     if (problems.length > 0) throw compatibilityRefusal(pair.label, problems);
-    await assertQuietTarget(db, pair.shadow, pair.writesAsReplica, 'sync-target-triggers');
+    await quietWrites(db, pair.shadow, pair.mayWriteAsReplica, 'sync-target-triggers');
   }
   return withAdvisoryLock(db, 'sync', label, () =>
     holdBackfillLock(db, label, 'enable', async () => {
