@@ -100,8 +100,7 @@ export async function planSwap(
   dropBefore.triggers.forEach((text, i) => add(`drop-capture-${i + 1}`, 'stop the change log that fed the table taking over', text));
   add('rename-old', `${table.name} becomes ${fromNewName}`, sql`alter table ${sql.id(schema, from.name)} rename to ${sql.id(fromNewName)}`);
   add('rename-new', `${into.name} becomes ${table.name}`, sql`alter table ${sql.id(schema, into.name)} rename to ${sql.id(table.name)}`);
-  // Index and constraint names go with the table name: the application's ON CONFLICT ON CONSTRAINT and its
-  // mapping of unique-violation constraint names (e.g. users_email_key -> "email taken") name the legacy ones.
+  // Index and constraint names go with the table name: the application's ON CONFLICT ON CONSTRAINT names the legacy ones.
   const renames = indexRenames(table, direction, from, into);
   const taken = await sql<{ name: string }>`select c.relname as name from pg_class c join pg_namespace n on n.oid = c.relnamespace
     where n.nspname = ${schema} and c.relname = any(${renames.map((r) => r.to)}::text[]) and not (c.relname = any(${renames.map((r) => r.from)}::text[]))`.execute(db);

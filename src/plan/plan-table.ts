@@ -214,6 +214,10 @@ export function planTable(input: PlanTableInput): TablePlan {
     }
   }
 
+  const uniqueNames = legacy.indexes.filter((i) => i.isUnique).map((i) => i.name);
+  if (uniqueNames.length > 0) {
+    notes.push(`after cutover a unique violation names the partition's own index (<partition>_<columns>_key), not ${uniqueNames.join(' or ')}: an application that maps constraint names from errors must match those; ON CONFLICT ON CONSTRAINT keeps the names (cutover renames the indexes)`);
+  }
   if (legacy.tablespace !== null) {
     notes.push(`${label} lives in tablespace ${legacy.tablespace}; the shadow goes there too (a full copy, ${Math.round(legacy.totalBytes / 1024 / 1024)} MB today with indexes): check it has the room. Its partitions and indexes follow, and so do partitions maintain adds later`);
   }

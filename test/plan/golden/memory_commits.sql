@@ -2,6 +2,7 @@
 -- change: PRIMARY KEY (id) becomes PRIMARY KEY (scope_key, id): a partitioned table's primary key must include the partition key
 -- change: (id) alone is no longer unique on the shadow: the application's INSERT … ON CONFLICT (id) fails there; after cutover it must say ON CONFLICT (scope_key, id), and cutover asks for this change to be acknowledged
 -- note: after cutover, an UPDATE that changes scope_key can move the row to another partition; another session's UPDATE or DELETE of that row at the same moment fails with SQLSTATE 40001 ("already moved to another partition"), which the application must retry (runbooks/cutover-and-rollback.md)
+-- note: after cutover a unique violation names the partition's own index (<partition>_<columns>_key), not memory_commits_pkey or memory_commits_scope_key_commit_hash_key: an application that maps constraint names from errors must match those; ON CONFLICT ON CONSTRAINT keeps the names (cutover renames the indexes)
 -- note: sequence public.memory_commits_id_seq is owned by memory_commits.id; the shadow's default uses the same sequence, so ids never collide. Move its ownership (ALTER SEQUENCE … OWNED BY) before dropping the legacy table
 
 -- create public.memory_commits_shadow, partitioned by list (scope_key): 1 isolated scope(s) + a DEFAULT hashed into 32

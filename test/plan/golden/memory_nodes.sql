@@ -3,6 +3,7 @@
 -- change: (id) alone is no longer unique on the shadow: the application's INSERT … ON CONFLICT (id) fails there; after cutover it must say ON CONFLICT (scope_key, id), and cutover asks for this change to be acknowledged
 -- change: identity column id gets its own sequence on the shadow, set past the legacy maximum when applied; cutover moves it again
 -- note: after cutover, an UPDATE that changes scope_key can move the row to another partition; another session's UPDATE or DELETE of that row at the same moment fails with SQLSTATE 40001 ("already moved to another partition"), which the application must retry (runbooks/cutover-and-rollback.md)
+-- note: after cutover a unique violation names the partition's own index (<partition>_<columns>_key), not memory_nodes_pkey: an application that maps constraint names from errors must match those; ON CONFLICT ON CONSTRAINT keeps the names (cutover renames the indexes)
 
 -- create public.memory_nodes_shadow, partitioned by list (scope_key): 1 isolated scope(s) + a DEFAULT hashed into 32
 create table "public"."memory_nodes_shadow" (

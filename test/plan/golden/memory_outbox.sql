@@ -3,6 +3,7 @@
 -- change: (id) alone is no longer unique on the shadow: the application's INSERT … ON CONFLICT (id) fails there; after cutover it must say ON CONFLICT (created_at, scope_key, id), and cutover asks for this change to be acknowledged
 -- change: range partitions from 2026-11-01 to 2027-03-01 (3 month(s) premade ahead); rows outside go to the DEFAULT partition
 -- note: after cutover, an UPDATE that changes created_at, scope_key can move the row to another partition; another session's UPDATE or DELETE of that row at the same moment fails with SQLSTATE 40001 ("already moved to another partition"), which the application must retry (runbooks/cutover-and-rollback.md)
+-- note: after cutover a unique violation names the partition's own index (<partition>_<columns>_key), not memory_outbox_pkey: an application that maps constraint names from errors must match those; ON CONFLICT ON CONSTRAINT keeps the names (cutover renames the indexes)
 -- note: sequence public.memory_outbox_id_seq is owned by memory_outbox.id; the shadow's default uses the same sequence, so ids never collide. Move its ownership (ALTER SEQUENCE … OWNED BY) before dropping the legacy table
 
 -- create public.memory_outbox_shadow, partitioned by range (created_at) per month, sub-partitioned by list (scope_key)
