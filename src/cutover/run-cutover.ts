@@ -93,7 +93,7 @@ function refuse(rule: string, message: string, fix: string, details: Record<stri
 }
 
 /** Preconditions of cutover, each refused with exit 3 before any lock (pgslice's assert_*). */
-async function assertReadyForCutover(db: PartgovKysely, pair: ShadowPair, table: TableConfig, plan: SwapPlan): Promise<void> {
+async function assertReadyForCutover(db: PartgovKysely, pair: ShadowPair, table: TableConfig, plan: SwapPlan, onEvent: (msg: string) => void): Promise<void> {
   const label = pair.label;
   if (!(await isSyncEnabled(db, table.schema, table.name))) {
     refuse('cutover-needs-sync', `sync is not enabled on ${label}: writes since the copy would be lost at the swap`, `run \`partgov sync enable --table ${shellWord(table.name)}\`, then \`partgov backfill --restart --table ${shellWord(table.name)}\`, verify, and cut over`);
@@ -133,6 +133,7 @@ async function assertReadyForCutover(db: PartgovKysely, pair: ShadowPair, table:
   }
   // Evidence over promises: the application's own statements, as pg_stat_statements saw them.
   const evidence = await statementEvidence(db, pair, table);
+  if (evidence.hidden > 0) onEvent(`${evidence.source}: ${evidence.hidden} statement text(s) this role may not read were not judged (GRANT pg_read_all_stats TO <partgov role> lets it)`);
   if (evidence.failing.length > 0) {
     const shown = evidence.failing.slice(0, 5);
     refuse('cutover-statements-would-fail', `${evidence.source} shows ${evidence.failing.length} statement(s) of the application on ${label} that would fail once the partitioned table takes the name:\n${shown.map((f) => `  - ${f.why} (${f.calls} call(s)): ${f.query.replace(/\s+/g, ' ').slice(0, 200)}`).join('\n')}`,
@@ -222,7 +223,7 @@ async function swapTable(db: PartgovKysely, table: TableConfig, direction: 'cuto
           ? `run \`partgov sync enable --table ${shellWord(table.name)}\` (it enables them again), then verify; if verify fails, \`partgov backfill --restart\`, verify, and cut over`
           : `enable them (${off.map((t) => compileDdl(sql`alter table ${sql.id(table.schema, table.name)} enable always trigger ${sql.id(t)}`)).join('; ')}), then \`partgov verify --table ${shellWord(table.name)}\`: if the archive misses writes, do not roll back`);
     }
-    if (direction === 'cutover') await assertReadyForCutover(db, pair, table, plan);
+    if (direction === 'cutover') await assertReadyForCutover(db, pair, table, plan, o.onEvent);
     else {
       const refused = plan.objects.filter((x) => x.action === 'refused');
       if (refused.length > 0) refuse('rollback-dependent-objects', `these point at ${label} and cannot follow the swap back:\n${refused.map((x) => `  - ${x.kind} ${x.name}: ${x.detail}`).join('\n')}`, refused.map((x) => x.detail).join('; '));
