@@ -7,13 +7,14 @@ import { SqlState } from '../db/sqlstate.js';
 
 /**
  * partgov's writes into a copy (backfill batches, replay rounds, maintain's
- * DEFAULT moves) are replication, not the application's writes: the
+ * DEFAULT moves, restore) are replication, not the application's writes: the
  * application's triggers already ran on the table the rows come from. Fired
  * again on the copy, a `BEFORE` trigger rewrites the copied row (an
  * `updated_at := now()` made every row differ) and an `AFTER` trigger repeats
- * its side effects (an audit row per copied row). So these writes run with
- * `session_replication_role = replica`, as a logical-replication apply worker
- * does: ordinary triggers stay quiet; partgov's capture triggers fire ALWAYS.
+ * its side effects (an audit row per copied row). So into a copy with such
+ * triggers these writes run with `session_replication_role = replica`, as a
+ * logical-replication apply worker does: ordinary triggers stay quiet;
+ * partgov's capture triggers fire ALWAYS (see quietWrites for when).
  */
 export const replicaWrites: Readonly<Record<string, string>> = { session_replication_role: 'replica' };
 
