@@ -64,6 +64,8 @@ export interface SwapResult extends StageVerdict {
   attempts: number;
   /** SQL of the swap, for --dry-run. */
   script: string;
+  /** cutover: the application's statements pg_stat_statements kept that were judged (source null: not installed). */
+  statement_evidence: { source: string | null; examined: number; hidden: number } | null;
 }
 
 type TableState = 'before' | 'cut_over' | 'unknown';
@@ -93,7 +95,7 @@ function refuse(rule: string, message: string, fix: string, details: Record<stri
 }
 
 /** Preconditions of cutover, each refused with exit 3 before any lock (pgslice's assert_*). */
-async function assertReadyForCutover(db: PartgovKysely, pair: ShadowPair, table: TableConfig, plan: SwapPlan, onEvent: (msg: string) => void): Promise<void> {
+async function assertReadyForCutover(db: PartgovKysely, pair: ShadowPair, table: TableConfig, plan: SwapPlan, onEvent: (msg: string) => void): Promise<SwapResult['statement_evidence']> {
   const label = pair.label;
   if (!(await isSyncEnabled(db, table.schema, table.name))) {
     refuse('cutover-needs-sync', `sync is not enabled on ${label}: writes since the copy would be lost at the swap`, `run \`partgov sync enable --table ${shellWord(table.name)}\`, then \`partgov backfill --restart --table ${shellWord(table.name)}\`, verify, and cut over`);
@@ -147,6 +149,7 @@ async function assertReadyForCutover(db: PartgovKysely, pair: ShadowPair, table:
   if ((await findTableOid(db, { schema: table.schema, name: archiveNameOf(table) })) !== null) {
     refuse('cutover-archive-name-taken', `a table ${table.schema}.${archiveNameOf(table)} already exists`, 'drop or rename it, or set tables[].cutover.archive_name');
   }
+  return { source: evidence.source, examined: evidence.examined, hidden: evidence.hidden };
 }
 
 /**
@@ -204,7 +207,7 @@ async function swapTable(db: PartgovKysely, table: TableConfig, direction: 'cuto
   const wanted: TableState = direction === 'cutover' ? 'cut_over' : 'before';
   const base = { table: label, archive: `${table.schema}.${archive}`, action: direction, dry_run: o.dryRun === true };
   if (state === wanted) {
-    return { ...base, already: true, objects: [], steps: [], replayed_before_lock: 0, replayed_in_lock: 0, lock_held_ms: 0, step_ms: {}, attempts: 0, script: '' };
+    return { ...base, already: true, objects: [], steps: [], replayed_before_lock: 0, replayed_in_lock: 0, lock_held_ms: 0, step_ms: {}, attempts: 0, script: '', statement_evidence: null };
   }
   if (state === 'unknown') {
     throw new InputInvalidError(`${label} is neither before cutover (a plain table with ${objectNames.shadow(table.name)} beside it) nor cut over (a partitioned table with ${archive} beside it)`, {
@@ -223,7 +226,8 @@ async function swapTable(db: PartgovKysely, table: TableConfig, direction: 'cuto
           ? `run \`partgov sync enable --table ${shellWord(table.name)}\` (it enables them again), then verify; if verify fails, \`partgov backfill --restart\`, verify, and cut over`
           : `enable them (${off.map((t) => compileDdl(sql`alter table ${sql.id(table.schema, table.name)} enable always trigger ${sql.id(t)}`)).join('; ')}), then \`partgov verify --table ${shellWord(table.name)}\`: if the archive misses writes, do not roll back`);
     }
-    if (direction === 'cutover') await assertReadyForCutover(db, pair, table, plan, o.onEvent);
+    let statementEvidence: SwapResult['statement_evidence'] = null;
+    if (direction === 'cutover') statementEvidence = await assertReadyForCutover(db, pair, table, plan, o.onEvent);
     else {
       const refused = plan.objects.filter((x) => x.action === 'refused');
       if (refused.length > 0) refuse('rollback-dependent-objects', `these point at ${label} and cannot follow the swap back:\n${refused.map((x) => `  - ${x.kind} ${x.name}: ${x.detail}`).join('\n')}`, refused.map((x) => x.detail).join('; '));
@@ -232,7 +236,7 @@ async function swapTable(db: PartgovKysely, table: TableConfig, direction: 'cuto
     }
     const script = `-- before the lock\n${renderSteps(plan.prepare)}\n-- the swap: one transaction\n${renderSteps(plan.steps)}\n-- after the commit\n${renderSteps(plan.cleanup)}`;
     if (o.dryRun) {
-      return { ...base, already: false, objects: plan.objects, steps: [...plan.prepare, ...plan.steps, ...plan.cleanup].map((s) => ({ ...s, status: 'not_executed' as const })), replayed_before_lock: 0, replayed_in_lock: 0, lock_held_ms: 0, step_ms: {}, attempts: 0, script };
+      return { ...base, already: false, objects: plan.objects, steps: [...plan.prepare, ...plan.steps, ...plan.cleanup].map((s) => ({ ...s, status: 'not_executed' as const })), replayed_before_lock: 0, replayed_in_lock: 0, lock_held_ms: 0, step_ms: {}, attempts: 0, script, statement_evidence: statementEvidence };
     }
     // Before any lock: the first queries after the swap must not plan blind (autovacuum never
     // analyzes a partitioned parent), and the log should be short so the locked replay is.
@@ -273,8 +277,9 @@ async function swapTable(db: PartgovKysely, table: TableConfig, direction: 'cuto
       step_ms: outcome.stepMs,
       started_at: started.toISOString(),
       objects: plan.objects,
+      statement_evidence: statementEvidence,
     });
-    return { ...base, already: false, objects: plan.objects, steps, replayed_before_lock: before.entries + justBefore.entries, replayed_in_lock: outcome.replayed, lock_held_ms: outcome.lockHeldMs, step_ms: outcome.stepMs, attempts: outcome.attempts, script };
+    return { ...base, already: false, objects: plan.objects, steps, replayed_before_lock: before.entries + justBefore.entries, replayed_in_lock: outcome.replayed, lock_held_ms: outcome.lockHeldMs, step_ms: outcome.stepMs, attempts: outcome.attempts, script, statement_evidence: statementEvidence };
   });
 }
 

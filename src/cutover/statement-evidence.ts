@@ -17,7 +17,9 @@ export interface FailingStatement {
 export interface StatementEvidence {
   /** pg_stat_statements is installed in this database (null: it is not, nothing could be read). */
   source: string | null;
-  /** Statements on the table whose text this role could not read (pg_read_all_stats lets it). */
+  /** Statement texts with ON CONFLICT or ONLY that were judged. */
+  examined: number;
+  /** Statement texts this role could not read (pg_read_all_stats lets it): not judged. */
   hidden: number;
   failing: FailingStatement[];
 }
@@ -85,14 +87,14 @@ export function onlyFailure(query: string, table: { schema: string; name: string
 export async function statementEvidence(db: PartgovKysely, pair: ShadowPair, table: { schema: string; name: string }): Promise<StatementEvidence> {
   const ext = await sql<{ schema: string }>`select n.nspname as schema from pg_extension e join pg_namespace n on n.oid = e.extnamespace where e.extname = 'pg_stat_statements'`.execute(db);
   const schema = ext.rows[0]?.schema;
-  if (!schema) return { source: null, hidden: 0, failing: [] };
+  if (!schema) return { source: null, examined: 0, hidden: 0, failing: [] };
   // The view errors when the library is not preloaded: then there is nothing to read either.
   const rows = await sql<{ queryid: string; userid: string; dbid: string; calls: string; query: string | null }>`
     select s.queryid::text as queryid, s.userid::text as userid, s.dbid::text as dbid, s.calls::text as calls, s.query
     from ${sql.id(schema, 'pg_stat_statements')} s
     where s.dbid = (select oid from pg_database where datname = current_database())
       and (s.query is null or s.query ilike '%on%conflict%' or s.query ilike '%only%' or s.query = '<insufficient privilege>')`.execute(db).catch(() => null);
-  if (rows === null) return { source: null, hidden: 0, failing: [] };
+  if (rows === null) return { source: null, examined: 0, hidden: 0, failing: [] };
   // After the swap the table keeps the legacy constraint names whose counterpart the shadow has (see indexRenames).
   const shadowIndexes = new Set(pair.shadow.indexes.map((i) => i.name));
   const constraintsAfterSwap = new Set(
@@ -110,7 +112,7 @@ export async function statementEvidence(db: PartgovKysely, pair: ShadowPair, tab
     const why = onConflictFailure(r.query, table, uniqueKeysOf(pair.shadow), constraintsAfterSwap) ?? onlyFailure(r.query, table);
     if (why) failing.push({ queryid: r.queryid, userid: r.userid, dbid: r.dbid, calls: Number(r.calls), query: r.query, why });
   }
-  return { source: `${schema}.pg_stat_statements`, hidden, failing };
+  return { source: `${schema}.pg_stat_statements`, examined: rows.rows.length - hidden, hidden, failing };
 }
 
 /** The column sets of a table's unique indexes that can arbitrate ON CONFLICT (no predicate, no expression). */

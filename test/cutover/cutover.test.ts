@@ -350,7 +350,9 @@ describe("the application's statements, as pg_stat_statements saw them", () => {
       // The application changed the statement and deployed; the old entry is forgotten as the fix prints it.
       const reset = /forget the old entries \((.*)\) and cut over/.exec((refused as SafetyRefusedError).fix)![1]!;
       await sql.raw(reset).execute(t.db);
-      await runCutover(stageFor(t, config, { settings }), { table: table.name, confirm: 'Upserted' });
+      const done = await runCutover(stageFor(t, config, { settings }), { table: table.name, confirm: 'Upserted' });
+      expect(done.statement_evidence).toMatchObject({ source: 'public.pg_stat_statements', hidden: 0 });
+      expect(done.statement_evidence!.examined).toBeGreaterThan(0); // the ON CONFLICT DO NOTHING insert, judged fine
       expect((await catalogOf('Upserted')).kind).toBe('p');
     });
   });

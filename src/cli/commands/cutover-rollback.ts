@@ -22,7 +22,7 @@ export function registerCutoverRollback(program: CommandKit['program']): void {
             }
             const human = result.already
               ? `${verb} ${result.table}: already done, nothing changed`
-              : `${verb} ${result.table}: swapped in one transaction, exclusive locks held ${result.lock_held_ms} ms (${result.attempts} attempt(s)); replayed ${result.replayed_before_lock} log entries before the lock and ${result.replayed_in_lock} inside it; ${result.objects.length} dependent object(s) carried; ${verb === 'cutover' ? `the legacy table is ${result.archive}, kept exact` : 'sync runs forward again'}`;
+              : `${verb} ${result.table}: swapped in one transaction, exclusive locks held ${result.lock_held_ms} ms (${result.attempts} attempt(s)); replayed ${result.replayed_before_lock} log entries before the lock and ${result.replayed_in_lock} inside it; ${result.objects.length} dependent object(s) carried; ${result.statement_evidence?.source ? `${result.statement_evidence.examined} of the application's ON CONFLICT/ONLY statements judged in ${result.statement_evidence.source}, none failing; ` : ''}${verb === 'cutover' ? `the legacy table is ${result.archive}, kept exact` : 'sync runs forward again'}`;
             return { ok: result.ok, result, human };
           }),
         ),
