@@ -245,9 +245,9 @@ async function maintainTables(ctx: StageContext, input: MaintainInput = {}): Pro
   }
   const labels = targets.map((t) => `${t.table.schema}.${t.table.name}`);
   if (targets.length === 0) return { dry_run: o.dryRun === true, changed: false, tables: [], audit_id: null };
+  const asReplica = await mayWriteAsReplica(db);
   return withAdvisoryLocks(db, 'partitions', labels, async () => {
     const guard = { lockTimeoutMs: o.settings.lockTimeoutMs, statementTimeoutMs: o.settings.statementTimeoutMs, retries: o.settings.lockRetries, ...(o.onRetry ? { onRetry: o.onRetry } : {}) };
-    const asReplica = await mayWriteAsReplica(db);
     const results: MaintainTableResult[] = [];
     for (const t of targets) {
       const p = await planTable(db, t.table, t.layout, t.root, now, t.retentionHeld === null, maxLockedMoveRows, asReplica);

@@ -95,6 +95,17 @@ describe("the application's triggers on the copy", () => {
     await sql`create trigger "Events touch" before insert or update on "Events" for each row execute function touch()`.execute(t.db);
     await sql`create trigger "Events audit" after insert or delete on "Events" for each row execute function audit()`.execute(t.db);
     const config = parseConfig({ tables: [{ name: 'Events', layout: { type: 'range', column: 'at', interval: 'month', premake: 1, default_partition: true } }] });
+    // A role that may not write as a replica leaves the rows where they are, saying why (a dry run, as that role).
+    const operator = await createAppRole(t, [{ schema: 'public', name: 'Events' }, { schema: 'public', name: 'Events_default' }]);
+    try {
+      await sql`grant usage on schema partgov to ${sql.id(operator.name)}`.execute(t.db);
+      await sql`grant select on all tables in schema partgov to ${sql.id(operator.name)}`.execute(t.db);
+      const held = await runMaintain(stageFor(operator.open(3), config, { settings, now: new Date('2026-11-22T03:00:00Z') }), { dryRun: true });
+      expect(held.tables[0]!.default_rows_moved).toBe(0);
+      expect(held.tables[0]!.notes.join('\n')).toMatch(/40 row\(s\) of 2026_12 in the DEFAULT stay: moving them would fire the application's trigger\(s\) Events audit on "Events", Events touch on "Events" for rows that only change partition/);
+    } finally {
+      await operator.drop();
+    }
     const audit = await auditRows();
     const digest = async () => (await sql<{ d: string }>`select md5(string_agg(e::text, '|' order by id)) as d from "Events" e`.execute(t.db)).rows[0]!.d;
     const before = await digest();
