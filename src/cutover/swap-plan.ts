@@ -108,7 +108,13 @@ export async function planSwap(
     if (taken.rows.some((x) => x.name === r.to)) objects.push({ kind: 'index', name: r.from, action: 'refused', detail: `index ${r.from} would be renamed ${r.to}, a name another relation of schema ${schema} has: rename that relation` });
   }
   for (const r of renames) add(`index:${r.from}`, r.why, sql`alter index ${sql.id(schema, r.from)} rename to ${sql.id(r.to)}`);
-  for (const r of statisticsRenames(direction, from, into)) add(`statistics:${r.from}`, r.why, sql`alter statistics ${sql.id(r.schema, r.from)} rename to ${sql.id(r.to)}`);
+  const statistics = statisticsRenames(direction, from, into);
+  const takenStatistics = await sql<{ schema: string; name: string }>`select n.nspname as schema, s.stxname as name from pg_statistic_ext s join pg_namespace n on n.oid = s.stxnamespace
+    where s.stxname = any(${statistics.map((r) => r.to)}::text[]) and not (s.stxname = any(${statistics.map((r) => r.from)}::text[]))`.execute(db);
+  for (const r of statistics) {
+    if (takenStatistics.rows.some((x) => x.schema === r.schema && x.name === r.to)) objects.push({ kind: 'statistics', name: r.from, action: 'refused', detail: `statistics ${r.from} would be renamed ${r.to}, a name other statistics of schema ${r.schema} have: rename those` });
+    add(`statistics:${r.from}`, r.why, sql`alter statistics ${sql.id(r.schema, r.from)} rename to ${sql.id(r.to)}`);
+  }
   if (renames.length > 0) objects.push({ kind: 'index', name: renames.filter((r) => r.takesName).map((r) => r.to).join(', '), action: 'carried', detail: `index and constraint names move with ${table.name}` });
 
   // Identity columns of the table taking over continue past every value the other handed out.
