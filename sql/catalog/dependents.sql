@@ -4,8 +4,7 @@
 -- security_invoker, security_barrier, check_option, which CREATE OR REPLACE would reset;
 -- table; relkind 'v' / 'm'), fk_in (a FOREIGN KEY of another table referencing it,
 -- contype 'f'), publication (pg_publication_rel), trigger (a user trigger on the
--- table itself, not partgov's and not internal; definition = JSON of
--- pg_get_triggerdef and the table as it names it), replica_identity (relreplident:
+-- table itself, not partgov's and not internal), replica_identity (relreplident:
 -- 'f' FULL, 'i' USING INDEX, 'n' NOTHING; 'd' default is left out).
 -- statistics: a column with its own statistics target (attstattarget: -1 before
 -- PostgreSQL 17, NULL from 17 on, means the default); name = column, definition = target.
@@ -45,10 +44,8 @@ select 'publication', p.pubname, null
 from pg_publication_rel pr join pg_publication p on p.oid = pr.prpubid
 where pr.prrelid = $1::oid
 union all
-select 'trigger', t.tgname, json_build_object('definition', pg_get_triggerdef(t.oid), 'on', quote_ident(tn.nspname) || '.' || quote_ident(tc.relname))::text
+select 'trigger', t.tgname, pg_get_triggerdef(t.oid)
 from pg_trigger t
-join pg_class tc on tc.oid = t.tgrelid
-join pg_namespace tn on tn.oid = tc.relnamespace
 where t.tgrelid = $1::oid and not t.tgisinternal and t.tgname not like 'partgov\_capture\_%'
 union all
 select 'replica_identity', case c.relreplident when 'f' then 'full' when 'i' then 'index' else 'nothing' end, null

@@ -95,13 +95,9 @@ export async function statementEvidence(db: PartgovKysely, pair: ShadowPair, tab
     where s.dbid = (select oid from pg_database where datname = current_database())
       and (s.query is null or s.query ilike '%on%conflict%' or s.query ilike '%only%' or s.query = '<insufficient privilege>')`.execute(db).catch(() => null);
   if (rows === null) return { source: null, examined: 0, hidden: 0, failing: [] };
-  // After the swap the table keeps the legacy constraint names whose counterpart the shadow has (see indexRenames).
+  // After the swap the table keeps the legacy index names (so the constraint names) whose copy the shadow has (see indexRenames).
   const shadowIndexes = new Set(pair.shadow.indexes.map((i) => i.name));
-  const constraintsAfterSwap = new Set(
-    pair.legacy.constraints
-      .filter((c) => c.kind === 'check' || c.kind === 'foreign_key' || (c.kind === 'primary_key' ? shadowIndexes.has(objectNames.primaryKey(pair.shadow.name)) : shadowIndexes.has(objectNames.shadowObject(c.name))))
-      .map((c) => c.name),
-  );
+  const constraintsAfterSwap = new Set(pair.legacy.indexes.filter((i) => shadowIndexes.has(objectNames.shadowIndex(table.name, i))).map((i) => i.name));
   let hidden = 0;
   const failing: FailingStatement[] = [];
   for (const r of rows.rows) {

@@ -192,8 +192,8 @@ export async function planSwap(
     } else if (d.kind === 'trigger') {
       if (intoTriggers.has(d.name)) objects.push({ kind: 'trigger', name: d.name, action: 'carried', detail: `${into.name} has its own ${d.name}` });
       else {
-        const trigger = JSON.parse(d.definition!) as { definition: string; on: string };
-        objects.push({ kind: 'trigger', name: d.name, action: 'refused', detail: `the application's trigger ${d.name} is not on ${into.name}: create it there first (${triggerDdlOn({ definition: trigger.definition, onText: trigger.on }, into)})` });
+        const trigger = from.triggers.find((t) => t.name === d.name);
+        objects.push({ kind: 'trigger', name: d.name, action: 'refused', detail: `the application's trigger ${d.name} is not on ${into.name}: create it there first (${trigger ? triggerDdlOn(trigger, into) : d.definition})` });
       }
     } else if (d.kind === 'statistics') {
       // sql.lit: an integer the catalog formatted.
@@ -255,7 +255,7 @@ interface IndexRename {
  * without a counterpart keep their names.
  */
 export function indexRenames(table: TableConfig, direction: 'cutover' | 'rollback', from: TableModel, into: TableModel): IndexRename[] {
-  const shadowNameOf = (i: { name: string; isPrimary: boolean }) => (i.isPrimary ? objectNames.primaryKey(objectNames.shadow(table.name)) : objectNames.shadowObject(i.name));
+  const shadowNameOf = (i: { name: string; isPrimary: boolean }) => objectNames.shadowIndex(table.name, i);
   const intoNames = new Set(into.indexes.map((i) => i.name));
   const free: IndexRename[] = [];
   const take: IndexRename[] = [];

@@ -66,4 +66,6 @@ export const objectNames = {
   range: (table: string, label: string) => fitIdentifier(table, `_${label}`),
   shadowObject: (name: string) => fitIdentifier(name, '_shadow'),
   primaryKey: (shadow: string) => fitIdentifier(shadow, '_pkey'),
+  /** The shadow's copy of a legacy index of `table`, as plan names it (the key `<table>_shadow_pkey`, the rest `<index>_shadow`). */
+  shadowIndex: (table: string, index: { name: string; isPrimary: boolean }) => (index.isPrimary ? fitIdentifier(fitIdentifier(table, '_shadow'), '_pkey') : fitIdentifier(index.name, '_shadow')),
 };
