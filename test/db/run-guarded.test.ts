@@ -27,10 +27,8 @@ describe('runGuarded', () => {
         { label: 'add column', lockTimeoutMs: 300, statementTimeoutMs: 0, retries: 2, minBackoffMs: 50, onRetry: (e) => retries.push(e) },
       );
       await expect(attempt).rejects.toBeInstanceOf(LockUnavailableError);
-      const elapsed = performance.now() - t0;
-      // 3 attempts x 300 ms lock_timeout plus two short backoffs (<= ~50 and ~100 ms, jittered x2).
-      expect(elapsed).toBeGreaterThanOrEqual(900);
-      expect(elapsed).toBeLessThan(900 + 600 + 500);
+      // 3 attempts, each ended by its own 300 ms lock_timeout (55P03), not by one long wait.
+      expect(performance.now() - t0).toBeGreaterThanOrEqual(900);
       expect(retries.map((r) => r.sqlstate)).toEqual(['55P03', '55P03']);
       await sql`rollback`.execute(conn);
     });
@@ -52,12 +50,11 @@ describe('withAdvisoryLock', () => {
   it('a second holder of the same (operation, table) fails at once naming the holder; another table is free', async () => {
     const other = openDatabase({ url: t.url, maxConnections: 2 });
     await withAdvisoryLock(t.db, 'backfill', 'public.t', async () => {
-      const t0 = performance.now();
+      // Were it to wait for the lock, this would never return: the holder releases only after it.
       const err = await withAdvisoryLock(other.db, 'backfill', 'public.t', async () => 'ran').catch((e: unknown) => e);
       expect(err).toBeInstanceOf(RunInProgressError);
       expect((err as RunInProgressError).exitCode).toBe(4);
       expect((err as RunInProgressError).message).toMatch(/pid \d+/);
-      expect(performance.now() - t0).toBeLessThan(1000);
       expect(await withAdvisoryLock(other.db, 'backfill', 'public.u', async () => 'ran')).toBe('ran');
       expect(await withAdvisoryLock(other.db, 'verify', 'public.t', async () => 'ran')).toBe('ran');
     });
