@@ -1,9 +1,10 @@
 -- Columns of a table in attnum order ($1 = table oid).
 -- attidentity: 'a' GENERATED ALWAYS, 'd' BY DEFAULT, '' none.
 -- attgenerated: 's' stored generated column ('v' virtual, PostgreSQL 18+), '' none.
--- hash_native: the (domain's base) type has a default hash opclass, directly, as
--- an array of such a type, or as an enum, so hash_record_extended can hash it
--- without a text cast (checksums); other types are hashed as text.
+-- hash_function: the 64-bit seeded hash of the (domain's base) type, {schema,
+-- name}: support function 2 of its default hash opclass, hash_array_extended
+-- for an array of such a type, hashenumextended for an enum; null when it has
+-- none (checksums then hash the value as text).
 -- collation is reported only when it differs from the type's default, so the
 -- DDL clones an explicit COLLATE and nothing else.
 -- nondeterministic: the column's collation compares unequal strings as equal
@@ -26,10 +27,21 @@ select a.attnum,
           from pg_depend dep join pg_sequence s on s.seqrelid = dep.objid
          where dep.classid = 'pg_class'::regclass and dep.refclassid = 'pg_class'::regclass
            and dep.refobjid = a.attrelid and dep.refobjsubid = a.attnum and dep.deptype = 'i') as identity_options,
-       (bt.typtype = 'e' or exists (
-          select 1 from pg_opclass oc join pg_am am on am.oid = oc.opcmethod
-          where am.amname = 'hash' and oc.opcdefault
-            and (oc.opcintype = bt.oid or (bt.typelem <> 0 and bt.typcategory = 'A' and oc.opcintype = bt.typelem)))) as hash_native
+       (select array[pn.nspname::text, pp.proname::text]
+          from pg_opclass oc
+          join pg_am am on am.oid = oc.opcmethod and am.amname = 'hash'
+          join pg_amproc ap on ap.amprocfamily = oc.opcfamily and ap.amprocnum = 2
+                           and ap.amproclefttype = oc.opcintype and ap.amprocrighttype = oc.opcintype
+          join pg_proc pp on pp.oid = ap.amproc
+          join pg_namespace pn on pn.oid = pp.pronamespace
+         where oc.opcdefault
+           and (oc.opcintype = bt.oid or (bt.typtype = 'e' and oc.opcintype = 'anyenum'::regtype)
+                or (bt.typelem <> 0 and bt.typcategory = 'A' and oc.opcintype = 'anyarray'::regtype
+                    and exists (select 1 from pg_opclass eo join pg_amproc ep on ep.amprocfamily = eo.opcfamily and ep.amprocnum = 2
+                                 and ep.amproclefttype = eo.opcintype and ep.amprocrighttype = eo.opcintype
+                                 where eo.opcmethod = am.oid and eo.opcdefault and eo.opcintype = bt.typelem)))
+         order by oc.opcintype = bt.oid desc
+         limit 1) as hash_function
 from pg_attribute a
 join pg_type t on t.oid = a.atttypid
 join pg_type bt on bt.oid = case when t.typtype = 'd' then t.typbasetype else t.oid end

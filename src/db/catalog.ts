@@ -22,8 +22,8 @@ export interface ColumnModel {
   readonly collation: string | null;
   /** pg_type.typcategory: 'N' numeric, 'S' string, 'D' date/time, 'U' user (uuid, jsonb), 'A' array … */
   readonly typeCategory: string;
-  /** hash_record_extended can hash it natively (else checksums cast it to text). */
-  readonly hashNative: boolean;
+  /** The type's seeded 64-bit hash function (its default hash opclass's), or null: checksums then hash its text. */
+  readonly hashFunction: { readonly schema: string; readonly name: string } | null;
   /** Its collation treats different strings as equal (case-insensitive ICU …): checksums hash it under "C". */
   readonly nondeterministic: boolean;
   /** Identity sequence options (`start with 1000 increment by 5 …`), or null. */
@@ -226,7 +226,7 @@ export async function introspectTable(db: PartgovKysely, ref: TableRef): Promise
       generated: string;
       collation: string | null;
       type_category: string;
-      hash_native: boolean;
+      hash_function: [string, string] | null;
       nondeterministic: boolean;
       identity_options: string | null;
     }>(db, 'catalog/columns.sql', [oid]),
@@ -291,7 +291,7 @@ export async function introspectTable(db: PartgovKysely, ref: TableRef): Promise
           generated: c.generated === 's' ? 'stored' : c.generated === 'v' ? 'virtual' : null,
           collation: c.collation,
           typeCategory: c.type_category,
-          hashNative: c.hash_native,
+          hashFunction: c.hash_function ? { schema: c.hash_function[0], name: c.hash_function[1] } : null,
           nondeterministic: c.nondeterministic,
           identityOptions: c.identity_options,
         } satisfies ColumnModel),

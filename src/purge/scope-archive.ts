@@ -11,7 +11,7 @@ import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import type { ColumnModel } from '../db/catalog.js';
 import { compileDdl } from '../db/compile-ddl.js';
 import { valueSlug } from '../db/object-names.js';
-import { rowChecksum } from '../db/row-checksum.js';
+import { archiveRowChecksum } from '../db/row-checksum.js';
 import type { PartgovKysely } from '../db/state-tables.js';
 import { InputInvalidError, SafetyRefusedError } from '../errors.js';
 import { scopePredicate, setScopeSettings, type ScopeSelector, type ScopeTarget } from '../db/scope-target.js';
@@ -65,7 +65,7 @@ function compiled(db: PartgovKysely, q: RawBuilder<unknown>): { text: string; va
 export function scopeChecksumQuery(source: ArchiveSource, o: { fromSettings?: boolean } = {}): RawBuilder<{ rows: string; checksum: string }> {
   const types = new Map(source.columns.map((c) => [c.name, c.type]));
   const where = scopePredicate(source.selector, { alias: 's', ...(o.fromSettings ? { fromSettings: { columnTypes: types } } : {}) });
-  return sql<{ rows: string; checksum: string }>`select count(*)::text as rows, ${rowChecksum(source.columns, 's')} as checksum
+  return sql<{ rows: string; checksum: string }>`select count(*)::text as rows, ${archiveRowChecksum(source.columns, 's')} as checksum
     from ${sql.id(source.live.schema, source.live.name)} s where ${where}`;
 }
 
