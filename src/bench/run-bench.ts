@@ -13,7 +13,7 @@ import { requireTable, type ColumnModel } from '../db/catalog.js';
 import { compileDdl } from '../db/compile-ddl.js';
 import type { PartgovDatabase } from '../db/open-database.js';
 import { objectNames } from '../db/object-names.js';
-import { scopeSelector } from '../db/scope-target.js';
+import { scopeSelector, type ScopeSelector, type ScopeTarget } from '../db/scope-target.js';
 import { sqlStateOf, InputInvalidError, PartgovError } from '../errors.js';
 import { runPlan } from '../plan/run-plan.js';
 import { runPurge } from '../purge/run-purge.js';
@@ -115,13 +115,15 @@ function figuresOf(samples: number[], errors: number): LatencyFigures {
   return { ops, errors, error_rate: ops === 0 ? 0 : Math.round((errors / ops) * 10_000) / 10_000, p50_ms: round(percentile(sorted, 50)), p95_ms: round(percentile(sorted, 95)), p99_ms: round(percentile(sorted, 99)), max_ms: round(sorted.at(-1) ?? 0), histogram };
 }
 
-/** The table bench measures: the one named, else the first with read queries, else the first. */
-function benchTableOf(config: PartgovConfig, table: TableConfig | undefined): TableConfig {
-  const t = table ?? config.tables.find((x) => x.read_queries.length > 0) ?? config.tables[0]!;
-  if (!t.tenant_column || !t.scope_column) {
-    throw new InputInvalidError(`bench seeds a perf tenant/scope into ${t.schema}.${t.name}, which has no tenant_column/scope_column in the config`, { fix: 'set both, or pick another table with --table' });
+/** The table bench measures (the one named, else the first with read queries, else the first) and where its perf scope's rows go: checked before anything is created. */
+function benchTableOf(config: PartgovConfig, table: TableConfig | undefined, target: ScopeTarget): { source: TableConfig; sel: ScopeSelector; keyColumn: string } {
+  const source = table ?? config.tables.find((x) => x.read_queries.length > 0) ?? config.tables[0]!;
+  const sel = scopeSelector(config, source, target);
+  const keyColumn = sel.keyColumn ?? sel.scopeColumn;
+  if (keyColumn === null) {
+    throw new InputInvalidError(`bench seeds a perf tenant/scope into ${source.schema}.${source.name}, which has neither a scope key column nor a scope_column in the config`, { fix: 'set tables[].scope_column or scope_key_column, or pick another table with --table' });
   }
-  return t;
+  return { source, sel, keyColumn };
 }
 
 /** Columns bench copies: everything but generated ones and those a default numbers (identity, serial). */
@@ -214,7 +216,7 @@ export async function runBench(ctx: StageContext, input: BenchInput = {}): Promi
 async function benchOn(ctx: StageContext, conn: PartgovDatabase, o: { config: PartgovConfig; env: GateEnv; settings: RuntimeSettings; scales: number[]; outDir: string }, table: TableConfig | undefined, tenantId: string, scope: string): Promise<Omit<BenchResult, keyof StageVerdict>> {
   const { db } = conn;
   const log = ctx.log;
-  const source = benchTableOf(o.config, table);
+  const { source, sel, keyColumn } = benchTableOf(o.config, table, { tenantId, scope });
   const live = await requireTable(db, { schema: source.schema, name: source.name });
   const columns = copiedColumns(live.columns);
   const sourceRows = Number((await sql<{ n: string }>`select count(*)::text as n from (select 1 from ${sql.id(source.schema, source.name)} limit 10000) s`.execute(db)).rows[0]!.n);
@@ -235,9 +237,7 @@ async function benchOn(ctx: StageContext, conn: PartgovDatabase, o: { config: Pa
   });
   const partitionedRef = { schema: benchSchema, name: partitionedName };
   const purgeTable: TableConfig = { ...benchTable, name: partitionedName };
-  const sel = scopeSelector(o.config, source, { tenantId, scope });
   const keyValue = sel.keyValue ?? scope;
-  const keyColumn = sel.keyColumn ?? sel.scopeColumn;
   const colIds = sql.join(columns.map((c) => sql.id(c.name)));
   const overridden = sql.join(columns.map((c) => {
     if (c.name === sel.tenantColumn) return sql`${tenantId}::text`;

@@ -69,8 +69,8 @@ export const tableConfigSchema = z
     name: identifier.describe('legacy table name, exactly as in the catalog (case-sensitive)'),
     schema: identifier.default('public').describe('schema of the table'),
     layout: layoutSchema,
-    tenant_column: identifier.optional().describe('column holding the tenant id (used by purge guards)'),
-    scope_column: identifier.optional().describe('column holding the scope (used by purge guards)'),
+    tenant_column: identifier.optional().describe('column holding the tenant id (purge, isolate, restore and bench find and check the scope\'s rows by it and scope_column); leave both out when the scope key column is formed from {tenant} and {scope} with a separator'),
+    scope_column: identifier.optional().describe('column holding the scope (with tenant_column)'),
     scope_key_column: identifier
       .optional()
       .describe('column whose value identifies a (tenant, scope) pair; default: the layout key (hash, isolatable) or the range sub-partition key'),

@@ -51,8 +51,9 @@ export function parseScopeTarget(input: { tenantId?: string | undefined; scope?:
 
 /** How one table's rows of a scope are found. */
 export interface ScopeSelector {
-  tenantColumn: string;
-  scopeColumn: string;
+  /** The tenant and scope columns; both null when the key column alone names the pair (a key formed from {tenant} and {scope}). */
+  tenantColumn: string | null;
+  scopeColumn: string | null;
   /** The column that identifies the (tenant, scope) pair and usually partitions the table; null when unknown (range without a key). */
   keyColumn: string | null;
   keyValue: string | null;
@@ -78,21 +79,56 @@ export function formatScopeKey(format: string, target: ScopeTarget): string {
   return format.split('{tenant}').join(target.tenantId).split('{scope}').join(target.scope);
 }
 
-/** Where a table's rows of the scope are: its tenant and scope columns (required) and its key column and value. */
+/**
+ * The literal text between {tenant} and {scope} in a key format (e.g. ":"), or
+ * null when the format does not hold both with text between them: then a key
+ * value cannot be split back into one (tenant, scope) pair.
+ */
+function keySeparator(format: string): string | null {
+  const t = format.indexOf('{tenant}');
+  const s = format.indexOf('{scope}');
+  if (t < 0 || s < 0) return null;
+  const between = t < s ? format.slice(t + '{tenant}'.length, s) : format.slice(s + '{scope}'.length, t);
+  return between.length > 0 ? between : null;
+}
+
+/**
+ * Where a table's rows of the scope are: its tenant and scope columns and its
+ * key column and value; or, for a table without tenant and scope columns, its
+ * key column alone, when the key is formed from both.
+ */
 export function scopeSelector(config: PartgovConfig, table: TableConfig, target: ScopeTarget): ScopeSelector {
+  const keyColumn = scopeKeyColumn(table);
+  const format = table.scope_key_format ?? config.purge.scope_key_format;
+  if (!table.tenant_column && !table.scope_column && keyColumn !== null) {
+    const separator = keySeparator(format);
+    if (separator === null) {
+      throw new InputInvalidError(`${table.schema}.${table.name} has no tenant_column or scope_column, and its key format ${JSON.stringify(format)} does not hold {tenant} and {scope} apart: purge cannot tell its rows of a scope`, {
+        fix: `set tables[].tenant_column and tables[].scope_column for ${table.name}, or a scope_key_format such as "{tenant}:{scope}" that ${keyColumn} follows, or leave it out with --table`,
+      });
+    }
+    // Without columns to check whose rows a key holds, a value containing the separator could spell
+    // another pair's key ("a:b" + "c" and "a" + "b:c" are both "a:b:c").
+    for (const [flag, value] of [['--tenant-id', target.tenantId], ['--scope', target.scope]] as const) {
+      if (value.includes(separator)) {
+        throw new InputInvalidError(`${flag} ${JSON.stringify(value)} contains ${JSON.stringify(separator)}, which ${table.schema}.${table.name} uses between tenant and scope in ${keyColumn} (${JSON.stringify(format)}), so that key could be another tenant's scope`, {
+          fix: `set tables[].tenant_column and tables[].scope_column for ${table.name} (purge then checks whose rows they are), or leave it out with --table`,
+        });
+      }
+    }
+    return { tenantColumn: null, scopeColumn: null, keyColumn, keyValue: formatScopeKey(format, target), keyIdentifiesScope: true, target };
+  }
   if (!table.tenant_column || !table.scope_column) {
     throw new InputInvalidError(`${table.schema}.${table.name} has no ${table.tenant_column ? 'scope_column' : 'tenant_column'} in the config: purge cannot tell its rows of a scope`, {
-      fix: `set tables[].tenant_column and tables[].scope_column for ${table.name}, or leave it out with --table`,
+      fix: `set tables[].tenant_column and tables[].scope_column for ${table.name} (or neither, when its key is formed from {tenant} and {scope}), or leave it out with --table`,
     });
   }
-  const keyColumn = scopeKeyColumn(table);
   let keyValue: string | null = null;
   let keyIdentifiesScope = false;
   if (keyColumn === table.scope_column || keyColumn === table.tenant_column) {
     keyValue = keyColumn === table.scope_column ? target.scope : target.tenantId;
     keyIdentifiesScope = table.scope_column === table.tenant_column;
   } else if (keyColumn !== null) {
-    const format = table.scope_key_format ?? config.purge.scope_key_format;
     keyValue = formatScopeKey(format, target);
     keyIdentifiesScope = format.includes('{tenant}') && format.includes('{scope}');
   }
@@ -100,7 +136,7 @@ export function scopeSelector(config: PartgovConfig, table: TableConfig, target:
 }
 
 /**
- * `tenant = $1 and scope = $2 [and key = $3]`: the values as parameters. With
+ * `tenant = $1 and scope = $2 [and key = $3]` (or `key = $1` alone): the values as parameters. With
  * `fromSettings` the values come from the transaction's `partgov.*` settings
  * instead (COPY cannot take parameters); see setScopeSettings.
  */
@@ -113,8 +149,8 @@ export function scopePredicate(sel: ScopeSelector, o: { alias?: string; fromSett
     return sql`cast(current_setting(${sql.lit(`partgov.${setting}`)}) as ${sql.raw(type)})`;
   };
   const parts = [
-    sql`${ref(sel.tenantColumn)} = ${value(sel.tenantColumn, 'tenant_id', sel.target.tenantId)}`,
-    sql`${ref(sel.scopeColumn)} = ${value(sel.scopeColumn, 'scope', sel.target.scope)}`,
+    ...(sel.tenantColumn === null ? [] : [sql`${ref(sel.tenantColumn)} = ${value(sel.tenantColumn, 'tenant_id', sel.target.tenantId)}`]),
+    ...(sel.scopeColumn === null ? [] : [sql`${ref(sel.scopeColumn)} = ${value(sel.scopeColumn, 'scope', sel.target.scope)}`]),
   ];
   if (sel.keyColumn !== null && sel.keyValue !== null && sel.keyColumn !== sel.tenantColumn && sel.keyColumn !== sel.scopeColumn) {
     parts.push(sql`${ref(sel.keyColumn)} = ${value(sel.keyColumn, 'scope_key', sel.keyValue)}`);

@@ -1,3 +1,4 @@
+import { rm } from 'node:fs/promises';
 import { sql, type RawBuilder } from 'kysely';
 import { z } from 'zod';
 import { selectTables } from '../config/load-config.js';
@@ -201,7 +202,9 @@ async function assertPurgeAllowed(db: PartgovDatabase['db'], o: PurgeOptions, ta
   for (const p of plans) {
     const sel = p.selector;
     // A key formed without {tenant} or {scope} is shared by other scopes by design: their rows under it are expected.
-    if (sel.keyColumn !== null && sel.keyValue !== null && sel.keyIdentifiesScope && sel.keyColumn !== sel.tenantColumn && sel.keyColumn !== sel.scopeColumn) {
+    // Without tenant and scope columns the key alone names the pair (scopeSelector refused values that could spell another's).
+    const { tenantColumn, scopeColumn } = sel;
+    if (tenantColumn !== null && scopeColumn !== null && sel.keyColumn !== null && sel.keyValue !== null && sel.keyIdentifiesScope && sel.keyColumn !== tenantColumn && sel.keyColumn !== scopeColumn) {
       // A TRUNCATE takes the whole partition, so its rows must all be this tenant's scope. Without an archive
       // the first 10,000 are read (a wrong scope_key_format fails them all) so the purge stays O(1); with one,
       // every row is (the archive must hold exactly what the TRUNCATE removes). A DELETE's predicate names
@@ -209,8 +212,8 @@ async function assertPurgeAllowed(db: PartgovDatabase['db'], o: PurgeOptions, ta
       const sampled = (p.strategy === 'truncate_partition' || p.strategy === 'drop_partition') && !archiving;
       // Sampled: the dedicated leaves themselves, a sequential scan that stops at the limit (by the key, the planner would bitmap-scan every row).
       const rows = sampled
-        ? sql.join(p.leaves.map((l) => sql`(select ${sql.id(sel.tenantColumn)} as t, ${sql.id(sel.scopeColumn)} as s from only ${sql.id(l.schema, l.name)} limit 10000)`), sql` union all `)
-        : sql`select ${sql.id(sel.tenantColumn)} as t, ${sql.id(sel.scopeColumn)} as s from ${sql.id(p.live.schema, p.live.name)} where ${sql.id(sel.keyColumn)} = ${sel.keyValue}`;
+        ? sql.join(p.leaves.map((l) => sql`(select ${sql.id(tenantColumn)} as t, ${sql.id(scopeColumn)} as s from only ${sql.id(l.schema, l.name)} limit 10000)`), sql` union all `)
+        : sql`select ${sql.id(tenantColumn)} as t, ${sql.id(scopeColumn)} as s from ${sql.id(p.live.schema, p.live.name)} where ${sql.id(sel.keyColumn)} = ${sel.keyValue}`;
       const foreign = await sql<{ x: boolean }>`select exists (select 1 from (${rows}) r where r.t is distinct from ${target.tenantId} or r.s is distinct from ${target.scope}) as x`.execute(db);
       if (foreign.rows[0]!.x) {
         refuse('purge-scope-not-owned', `${p.table} has rows with ${sel.keyColumn} = ${JSON.stringify(sel.keyValue)} that belong to another tenant or scope than ${label}`, `check the tenant and scope; if the key is formed differently, set purge.scope_key_format (or tables[].scope_key_format)`, { table: p.table });
@@ -347,6 +350,8 @@ async function purgeScope(ctx: StageContext, raw: PurgeInput): Promise<Omit<Purg
     const guard = { lockTimeoutMs: o.settings.lockTimeoutMs, statementTimeoutMs: o.settings.statementTimeoutMs, retries: o.settings.lockRetries, onRetry: o.onRetry };
     let failure: unknown;
     let deletedTables = 0;
+    // Whether any row may have left the database: until then a failure leaves everything as it was.
+    let touched = false;
     try {
       // 1. Every dedicated partition in one transaction (partitionWork): swaps, drops and one TRUNCATE (what foreign keys between them need).
       const partitionPlans = plans.filter(isPartitionPlan);
@@ -393,6 +398,7 @@ async function purgeScope(ctx: StageContext, raw: PurgeInput): Promise<Omit<Purg
             throw err;
           });
           switched = true;
+          touched = true;
           const held = performance.now() - granted;
           for (const p of partitionPlans) Object.assign(results.get(p.table)!, { lock_held_ms: Math.round(held * 10) / 10 });
           o.onEvent(`${w.swaps.length > 0 ? `swapped ${w.swaps.length} partition(s) for empty twins, ` : ''}${w.truncated.length > 0 ? `truncated ${w.truncated.length} partition(s), ` : ''}${partitionPlans.some((p) => p.strategy === 'drop_partition') ? 'detached the dropped partition(s), ' : ''}exclusive lock held ${Math.round(held * 10) / 10} ms`);
@@ -411,6 +417,7 @@ async function purgeScope(ctx: StageContext, raw: PurgeInput): Promise<Omit<Purg
         let rows = 0;
         let longest = 0;
         for (const leaf of p.leaves) {
+          touched = true;
           const done = await deleteInBatches(o, db, p.live, leaf, where, batchRows);
           rows += done.rows;
           longest = Math.max(longest, done.longestMs);
@@ -427,6 +434,12 @@ async function purgeScope(ctx: StageContext, raw: PurgeInput): Promise<Omit<Purg
       }
     } catch (err) {
       failure = err;
+      // An archive of a purge that did not happen would read as one: gone, with nothing purged.
+      if (archive && !touched) {
+        await rm(archive.dir, { recursive: true, force: true });
+        o.onEvent(`removed the archive ${archive.dir}: nothing was purged`);
+        archive = null;
+      }
     }
     const tablesOut = [...results.values()];
     const details = {

@@ -6,9 +6,10 @@ import { runIsolate } from '../../src/maintain/isolate-scope.js';
 import { runMigrate } from '../../src/migrate/run-migrate.js';
 import { runPurge } from '../../src/purge/run-purge.js';
 import { runRestore } from '../../src/purge/run-restore.js';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, readdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { createAppRole } from '../helpers/app-role.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database.js';
 import { stageFor } from '../helpers/stage.js';
 
@@ -70,5 +71,80 @@ describe('purge and isolate on an odd table: long non-ASCII name, quotes in the 
     expect(iso.tables[0]).toMatchObject({ action: 'moved', rows_moved: 100 });
     const where = await sql<{ leaf: string; n: number }>`select tableoid::regclass::text as leaf, count(*)::int as n from seq_events where scope_key = 't1:s' group by 1`.execute(t.db);
     expect(where.rows).toEqual([{ leaf: iso.tables[0]!.partition.split('.').at(-1), n: 100 }]);
+  });
+});
+
+describe('a table whose scope key alone names tenant and scope (no tenant or scope column)', () => {
+  const ledger = { schema: 'Ledger Ops', name: 'Entries' };
+  const table = sql.id(ledger.schema, ledger.name);
+  const config = parseConfig({ tables: [{ schema: ledger.schema, name: ledger.name, layout: { type: 'isolatable', key: 'Scope Key', partitions: 2 } }] });
+  const digest = (where: string) => sql<{ n: number; d: string | null }>`select count(*)::int as n, md5(string_agg(t::text, '|' order by "Entry Id")) as d from ${table} t where "Scope Key" = ${where}`.execute(t.db).then((r) => r.rows[0]!);
+
+  beforeAll(async () => {
+    await sql`create schema ${sql.id(ledger.schema)}`.execute(t.db);
+    await sql`create table ${table} ("Entry Id" uuid not null default gen_random_uuid(), "Scope Key" text not null, "Amount" numeric(12,2), primary key ("Scope Key", "Entry Id")) partition by list ("Scope Key")`.execute(t.db);
+    await sql`create table ${sql.id(ledger.schema, 'entries_default')} partition of ${table} default partition by hash ("Scope Key")`.execute(t.db);
+    for (let r = 0; r < 2; r++) await sql`create table ${sql.id(ledger.schema, `entries_p${r}`)} partition of ${sql.id(ledger.schema, 'entries_default')} for values with (modulus 2, remainder ${sql.lit(r)})`.execute(t.db);
+    // 'acme:pay' and a look-alike another tenant could own: 'acme:pay:x' (tenant "acme:pay", scope "x", or tenant "acme", scope "pay:x").
+    await sql`insert into ${table} ("Scope Key", "Amount") select (array['acme:pay', 'acme:pay:x', 'zeta:ops'])[1 + g % 3], case when g % 4 = 0 then null else g end from generate_series(1, 600) g`.execute(t.db);
+  });
+
+  it('isolates, purges with an archive and restores acme/pay by its key alone; other scopes untouched', async () => {
+    const others = [await digest('acme:pay:x'), await digest('zeta:ops')];
+    const before = await digest('acme:pay');
+    const iso = await runIsolate(stageFor(t, config, { settings }), { tenantId: 'acme', scope: 'pay', confirm: 'acme/pay' });
+    expect(iso.tables[0]).toMatchObject({ action: 'moved', rows_moved: 200 });
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'partgov-keyonly-'));
+    const purged = await runPurge(stageFor(t, config, { settings }), { tenantId: 'acme', scope: 'pay', confirm: 'acme/pay', archive: dir });
+    expect(purged.tables[0]).toMatchObject({ strategy: 'truncate_partition', rows: 200 });
+    expect((await digest('acme:pay')).n).toBe(0);
+    expect([await digest('acme:pay:x'), await digest('zeta:ops')]).toEqual(others);
+    const restored = await runRestore(stageFor(t, config, { settings }), { archive: purged.archive!.dir, confirm: 'acme/pay' });
+    expect(restored.tables[0]!.checksum_matches).toBe(true);
+    expect(await digest('acme:pay')).toEqual(before);
+  });
+
+  it('refuses, changing nothing, a tenant or scope holding the key\'s separator (it could spell another tenant\'s key) and a format that cannot be split', async () => {
+    const before = await digest('acme:pay:x');
+    for (const [tenantId, scope] of [['acme', 'pay:x'], ['acme:pay', 'x']] as const) {
+      const err = await runPurge(stageFor(t, config, { settings }), { tenantId, scope, confirm: `${tenantId}/${scope}`, mode: 'auto' }).catch((e: unknown) => e);
+      expect((err as { exitCode?: number }).exitCode).toBe(2);
+      expect((err as Error).message).toMatch(/contains ":", which Ledger Ops\.Entries uses between tenant and scope in Scope Key/);
+      expect((err as { fix?: string }).fix).toMatch(/set tables\[\]\.tenant_column and tables\[\]\.scope_column for Entries/);
+    }
+    const glued = parseConfig({ purge: { scope_key_format: '{tenant}{scope}' }, tables: [{ schema: ledger.schema, name: ledger.name, layout: { type: 'isolatable', key: 'Scope Key', partitions: 2 } }] });
+    const err = await runPurge(stageFor(t, glued, { settings }), { tenantId: 'zeta', scope: 'ops', confirm: 'zeta/ops', mode: 'auto' }).catch((e: unknown) => e);
+    expect((err as { exitCode?: number }).exitCode).toBe(2);
+    expect((err as Error).message).toMatch(/does not hold \{tenant\} and \{scope\} apart/);
+    expect(await digest('acme:pay:x')).toEqual(before);
+  });
+
+  it('a write to the scope between its archive and the purge\'s lock: refused, nothing purged, and the archive of a purge that did not happen removed', async () => {
+    const app = await createAppRole(t, [ledger]);
+    const writer = app.open(1);
+    try {
+      const before = await digest('zeta:ops');
+      await runIsolate(stageFor(t, config, { settings }), { tenantId: 'zeta', scope: 'ops', confirm: 'zeta/ops' });
+      const dir = await mkdtemp(path.join(os.tmpdir(), 'partgov-changed-'));
+      // The application's insert is in flight when the archive's snapshot is taken and commits once the
+      // archive is written: the purge's exclusive lock waits for it, then finds one row more.
+      let committed: Promise<unknown> | undefined;
+      const err = await writer.db.connection().execute(async (conn) => {
+        await sql`begin`.execute(conn);
+        await sql`insert into ${table} ("Scope Key", "Amount") values ('zeta:ops', 1)`.execute(conn);
+        const log = (m: string) => { if (m.startsWith('archived ')) committed = sql`commit`.execute(conn); };
+        const e = await runPurge(stageFor(t, config, { settings, log }), { tenantId: 'zeta', scope: 'ops', confirm: 'zeta/ops', archive: dir }).catch((x: unknown) => x);
+        await committed;
+        return e;
+      });
+      expect(committed).toBeDefined();
+      expect((err as { exitCode?: number }).exitCode).toBe(3);
+      expect((err as Error).message).toMatch(/\[purge-scope-changed\].*\(200 → 201 rows\)/);
+      expect((await digest('zeta:ops')).n).toBe(before.n + 1);
+      expect(await readdir(dir)).toEqual([]);
+    } finally {
+      await writer.close();
+      await app.drop();
+    }
   });
 });
