@@ -2,9 +2,12 @@
 -- attidentity: 'a' GENERATED ALWAYS, 'd' BY DEFAULT, '' none.
 -- attgenerated: 's' stored generated column ('v' virtual, PostgreSQL 18+), '' none.
 -- hash_function: the 64-bit seeded hash of the (domain's base) type, {schema,
--- name}: support function 2 of its default hash opclass, hash_array_extended
--- for an array of such a type, hashenumextended for an enum; null when it has
--- none (checksums then hash the value as text).
+-- name, direct}: support function 2 of its default hash opclass,
+-- hash_array_extended for an array of such a type, hashenumextended for an
+-- enum; null when it has none (checksums then hash the value as text). direct
+-- 'false' when the function is declared for another, binary-compatible type
+-- (timestamptz's is timestamp_hash_extended(timestamp) before PostgreSQL 18):
+-- SQL cannot call it without a cast that changes the value.
 -- collation is reported only when it differs from the type's default, so the
 -- DDL clones an explicit COLLATE and nothing else.
 -- nondeterministic: the column's collation compares unequal strings as equal
@@ -27,7 +30,7 @@ select a.attnum,
           from pg_depend dep join pg_sequence s on s.seqrelid = dep.objid
          where dep.classid = 'pg_class'::regclass and dep.refclassid = 'pg_class'::regclass
            and dep.refobjid = a.attrelid and dep.refobjsubid = a.attnum and dep.deptype = 'i') as identity_options,
-       (select array[pn.nspname::text, pp.proname::text]
+       (select array[pn.nspname::text, pp.proname::text, (pp.proargtypes[0] = bt.oid or (select typtype = 'p' from pg_type where oid = pp.proargtypes[0]))::text]
           from pg_opclass oc
           join pg_am am on am.oid = oc.opcmethod and am.amname = 'hash'
           join pg_amproc ap on ap.amprocfamily = oc.opcfamily and ap.amprocnum = 2

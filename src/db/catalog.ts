@@ -22,8 +22,11 @@ export interface ColumnModel {
   readonly collation: string | null;
   /** pg_type.typcategory: 'N' numeric, 'S' string, 'D' date/time, 'U' user (uuid, jsonb), 'A' array … */
   readonly typeCategory: string;
-  /** The type's seeded 64-bit hash function (its default hash opclass's), or null: checksums then hash its text. */
-  readonly hashFunction: { readonly schema: string; readonly name: string } | null;
+  /**
+   * The type's seeded 64-bit hash function (its default hash opclass's), or null: checksums then hash its text.
+   * `direct` false: declared for a binary-compatible type, so SQL reaches it only through hash_record_extended.
+   */
+  readonly hashFunction: { readonly schema: string; readonly name: string; readonly direct: boolean } | null;
   /** Its collation treats different strings as equal (case-insensitive ICU …): checksums hash it under "C". */
   readonly nondeterministic: boolean;
   /** Identity sequence options (`start with 1000 increment by 5 …`), or null. */
@@ -226,7 +229,7 @@ export async function introspectTable(db: PartgovKysely, ref: TableRef): Promise
       generated: string;
       collation: string | null;
       type_category: string;
-      hash_function: [string, string] | null;
+      hash_function: [string, string, string] | null;
       nondeterministic: boolean;
       identity_options: string | null;
     }>(db, 'catalog/columns.sql', [oid]),
@@ -291,7 +294,7 @@ export async function introspectTable(db: PartgovKysely, ref: TableRef): Promise
           generated: c.generated === 's' ? 'stored' : c.generated === 'v' ? 'virtual' : null,
           collation: c.collation,
           typeCategory: c.type_category,
-          hashFunction: c.hash_function ? { schema: c.hash_function[0], name: c.hash_function[1] } : null,
+          hashFunction: c.hash_function ? { schema: c.hash_function[0], name: c.hash_function[1], direct: c.hash_function[2] === 'true' } : null,
           nondeterministic: c.nondeterministic,
           identityOptions: c.identity_options,
         } satisfies ColumnModel),

@@ -26,8 +26,10 @@ export function rowHash(columns: readonly ColumnModel[], alias: string | null): 
   let chain: RawBuilder<string> | null = null;
   for (const c of columns) {
     const ref = alias === null ? sql.id(c.name) : sql.id(alias, c.name);
-    const fn = c.hashFunction ?? { schema: 'pg_catalog', name: 'hashtextextended' };
-    const value = sql<string>`coalesce(${sql.id(fn.schema, fn.name)}(${hashInput(c, ref)}, 0), ${nullHash})`;
+    const fn = c.hashFunction ?? { schema: 'pg_catalog', name: 'hashtextextended', direct: true };
+    // Not direct: the value as a one-field record, which hash_record_extended hashes with the type's own function.
+    const hash = fn.direct ? sql`${sql.id(fn.schema, fn.name)}(${hashInput(c, ref)}, 0)` : sql`hash_record_extended(row(${ref}), 0)`;
+    const value = sql<string>`coalesce(${hash}, ${nullHash})`;
     chain = chain === null ? value : sql<string>`hashint8extended(${value}, ${chain})`;
   }
   return chain ?? sql<string>`0::int8`;
