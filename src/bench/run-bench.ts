@@ -1,6 +1,6 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { sql } from 'kysely';
+import { sql, type RawBuilder } from 'kysely';
 import type { PartgovConfig, TableConfig } from '../config/config-schema.js';
 import { parseGateEnv, startPaceMs, type GateEnv } from '../config/gate-env.js';
 import { z } from 'zod';
@@ -9,7 +9,7 @@ import { parseStageInput, textInput } from '../stage/stage-input.js';
 import { figuresMetrics } from '../gate/metrics.js';
 import { writeFileAtomically } from '../gate/evidence-bundle.js';
 import type { RuntimeSettings } from '../config/runtime-settings.js';
-import { requireTable, type ColumnModel } from '../db/catalog.js';
+import { requireTable, type ColumnModel, type TableModel } from '../db/catalog.js';
 import { compileDdl } from '../db/compile-ddl.js';
 import type { PartgovDatabase } from '../db/open-database.js';
 import { objectNames } from '../db/object-names.js';
@@ -132,6 +132,33 @@ function copiedColumns(columns: readonly ColumnModel[]): ColumnModel[] {
 }
 
 /**
+ * How bench gives every row it writes a primary key of its own (its seeded
+ * rows repeat the table's rows; its write workload repeats one): key columns
+ * with a default are left to it; others take a new value from `sequence`
+ * (numbers past the table's largest, text), or a random uuid. Refused, before
+ * anything is created, for a key column of another type.
+ */
+function freshKeys(live: TableModel, scopeColumns: ReadonlySet<string>, sequence: RawBuilder<unknown>): { defaulted: Set<string>; values: Map<string, RawBuilder<unknown>>; numeric: string[] } {
+  const key = live.constraints.find((c) => c.kind === 'primary_key')?.columns ?? [];
+  const defaulted = new Set<string>();
+  const values = new Map<string, RawBuilder<unknown>>();
+  const numeric: string[] = [];
+  for (const name of key) {
+    const c = live.columns.find((x) => x.name === name)!;
+    if (scopeColumns.has(name) || c.generated !== null || c.identity !== null) continue;
+    // sql.raw(c.type): format_type() text from the catalog.
+    if (c.defaultExpr !== null) defaulted.add(name);
+    else if (c.type === 'uuid') values.set(name, sql`gen_random_uuid()`);
+    else if (c.typeCategory === 'N') { values.set(name, sql`nextval(${sequence})::${sql.raw(c.type)}`); numeric.push(name); }
+    else if (c.typeCategory === 'S') values.set(name, sql`('pgb' || nextval(${sequence}))::${sql.raw(c.type)}`);
+    else {
+      throw new InputInvalidError(`bench writes rows of its own into copies of ${live.schema}.${live.name}, and cannot make a new value for its primary key column ${JSON.stringify(name)} of type ${c.type}`, { fix: `give ${JSON.stringify(name)} a default, or bench another table with --table` });
+    }
+  }
+  return { defaulted, values, numeric };
+}
+
+/**
  * Runs `work` with up to `retries` retries on the errors a loaded server returns
  * (lock timeout, serialization failure, too many connections, statement
  * timeout): each one slows the workload by `step` ms (up to `max`) and is recorded.
@@ -218,7 +245,10 @@ async function benchOn(ctx: StageContext, conn: PartgovDatabase, o: { config: Pa
   const log = ctx.log;
   const { source, sel, keyColumn } = benchTableOf(o.config, table, { tenantId, scope });
   const live = await requireTable(db, { schema: source.schema, name: source.name });
-  const columns = copiedColumns(live.columns);
+  const keySequence = sql.id(benchSchema, 'partgov_bench_key_seq');
+  const fresh = freshKeys(live, new Set([sel.tenantColumn, sel.scopeColumn, keyColumn].filter((c): c is string => c !== null)), sql`${sql.lit(compileDdl(keySequence))}::regclass`);
+  // Columns bench writes: key columns with a default are left to it (each row gets a new key).
+  const columns = copiedColumns(live.columns).filter((c) => !fresh.defaulted.has(c.name));
   const sourceRows = Number((await sql<{ n: string }>`select count(*)::text as n from (select 1 from ${sql.id(source.schema, source.name)} limit 10000) s`.execute(db)).rows[0]!.n);
   if (sourceRows === 0) throw new InputInvalidError(`${source.schema}.${source.name} has no rows for bench to copy`, { fix: 'load data first (the demo and the example seed do), or bench another table' });
 
@@ -228,7 +258,18 @@ async function benchOn(ctx: StageContext, conn: PartgovDatabase, o: { config: Pa
   await sql`create schema if not exists ${sql.id(benchSchema)}`.execute(db);
   await sql`drop table if exists ${sql.id(benchSchema, partitionedName)}, ${sql.id(benchSchema, source.name)}`.execute(db);
   await sql`create table ${sql.id(benchSchema, source.name)} (like ${sql.id(source.schema, source.name)} including defaults including constraints including indexes including identity including generated)`.execute(db);
-  const benchTable: TableConfig = { ...source, schema: benchSchema, read_queries: source.read_queries, cutover: { retire_after_days: 0 } };
+  // Numbers past the table's largest key value, so no new key meets an old one.
+  const start = fresh.numeric.length === 0 ? 1n : BigInt((await sql<{ n: string }>`select greatest(${sql.join(fresh.numeric.map((c) => sql`coalesce(floor(max(${sql.id(c)}))::bigint, 0)`))}) + 1 as n from ${sql.id(source.schema, source.name)}`.execute(db)).rows[0]!.n);
+  await sql`drop sequence if exists ${keySequence}`.execute(db);
+  // sql.raw: a BigInt's digits (CREATE SEQUENCE takes no parameter).
+  await sql`create sequence ${keySequence} start with ${sql.raw(start.toString())}`.execute(db);
+  // On an isolatable layout the perf scope gets its own partition in the copy, as `partgov isolate` gives it on
+  // the live table (whose isolated partitions need not be in the config), so its reset can be partition-first.
+  const layout = source.layout.type === 'isolatable' && sel.keyValue !== null && sel.keyIdentifiesScope && !source.layout.isolated.includes(sel.keyValue)
+    ? { ...source.layout, isolated: [...source.layout.isolated, sel.keyValue] }
+    : source.layout;
+  if (layout !== source.layout) log(`bench: ${tenantId}/${scope} gets its own partition in the partitioned copy (as partgov isolate gives it), so its reset can be partition-first`);
+  const benchTable: TableConfig = { ...source, layout, schema: benchSchema, read_queries: source.read_queries, cutover: { retire_after_days: 0 } };
   delete (benchTable as { activity_column?: string }).activity_column;
   const plan = await runPlan(derivedContext(ctx, { config: { ...o.config, tables: [benchTable] }, database: conn }));
   await db.transaction().execute(async (trx) => {
@@ -243,8 +284,9 @@ async function benchOn(ctx: StageContext, conn: PartgovDatabase, o: { config: Pa
     if (c.name === sel.tenantColumn) return sql`${tenantId}::text`;
     if (c.name === sel.scopeColumn) return sql`${scope}::text`;
     if (c.name === keyColumn) return sql`${keyValue}::text`;
-    return sql.id('src', c.name);
+    return fresh.values.get(c.name) ?? sql.id('src', c.name);
   }));
+  const written = sql.join(columns.map((c) => fresh.values.get(c.name) ?? sql.id('src', c.name)));
   const target = (ref: { schema: string; name: string }) => compileDdl(sql`${sql.id(ref.schema, ref.name)}`);
   const readQueries = source.read_queries.length > 0 ? source.read_queries : [{ name: 'scope_rows', sql: `select * from {{table}} where ${compileDdl(sql`${sql.id(keyColumn)}`)} = $1 limit 50` }];
 
@@ -265,7 +307,7 @@ async function benchOn(ctx: StageContext, conn: PartgovDatabase, o: { config: Pa
     const ref = layout === 'partitioned' ? partitionedRef : legacyRef;
     return [layout, {
       reads: readQueries.map((q) => q.sql.split('{{table}}').join(target(ref))),
-      insert: compileDdl(sql`insert into ${sql.id(ref.schema, ref.name)} (${colIds}) select ${colIds} from json_populate_record(null::${sql.id(benchSchema, source.name)}, $1::json)`),
+      insert: compileDdl(sql`insert into ${sql.id(ref.schema, ref.name)} (${colIds}) select ${written} from json_populate_record(null::${sql.id(benchSchema, source.name)}, $1::json) src`),
     }];
   })) as Record<BenchLayout, { reads: string[]; insert: string }>;
   for (const scale of [...o.scales].sort((a, b) => a - b)) {
@@ -294,7 +336,8 @@ async function benchOn(ctx: StageContext, conn: PartgovDatabase, o: { config: Pa
       for (const layout of ['partitioned', 'legacy'] as const) {
         const figures = both[layout];
         scaleFigures.results.push({ layout, workload: kind, figures });
-        log(`bench: ${scale} rows, ${kind} on ${layout}: p50 ${figures.p50_ms} ms, p95 ${figures.p95_ms} ms, p99 ${figures.p99_ms} ms, ${figures.errors} errors in ${figures.ops}`);
+        const first = figures.errors > 0 ? pacer.steps.find((x) => x.layout === layout && x.workload === kind) : undefined;
+        log(`bench: ${scale} rows, ${kind} on ${layout}: p50 ${figures.p50_ms} ms, p95 ${figures.p95_ms} ms, p99 ${figures.p99_ms} ms, ${figures.errors} errors in ${figures.ops}${first ? ` (first: ${first.error}; all in ${`benchmark_adapt_${scale}.json`})` : ''}`);
       }
     }
     // 4. Reset the perf scope: partition-first purge of the partitioned copy, a DELETE of the legacy one for comparison.
@@ -324,6 +367,7 @@ async function benchOn(ctx: StageContext, conn: PartgovDatabase, o: { config: Pa
   }
   // The copies hold the application's rows (other scopes): they do not outlive the run.
   await sql`drop table if exists ${sql.id(benchSchema, partitionedName)}, ${sql.id(benchSchema, source.name)}`.execute(db);
+  await sql`drop sequence if exists ${keySequence}`.execute(db);
   await writeFile(path.join(o.outDir, 'PERFORMANCE_REPORT.md'), performanceReport(result));
   await writeFile(path.join(o.outDir, 'bench.json'), `${JSON.stringify(result, null, 2)}\n`);
   result.files.push('PERFORMANCE_REPORT.md', 'bench.json');

@@ -1,0 +1,58 @@
+import { mkdtemp } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runBench } from '../../src/bench/run-bench.js';
+import { parseConfig } from '../../src/config/load-config.js';
+import { runMigrate } from '../../src/migrate/run-migrate.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/test-database.js';
+import { stageFor } from '../helpers/stage.js';
+
+let t: TestDatabase;
+let out: string;
+/** Small knobs: whether every write lands, not the machine's speed, is under test. */
+const env = { GATEC_BENCH_OPS: '20', GATEC_BENCH_CONCURRENCY: '2', GATEC_SCALES: '300' };
+
+beforeAll(async () => {
+  t = await createTestDatabase('benchtables');
+  await runMigrate(stageFor(t, undefined), { action: 'up' });
+  out = await mkdtemp(path.join(os.tmpdir(), 'partgov-bench-tables-'));
+  await sql`create schema "Ledger"`.execute(t.db);
+  // Keys the application makes: a uuid by default, a text code with no default, a date with no default.
+  await sql`create table "Ledger"."Entries" ("Entry Id" uuid primary key default gen_random_uuid(), "Scope Key" text not null, amount numeric)`.execute(t.db);
+  await sql`create table "Ledger"."Codes" (code text primary key, "Scope Key" text not null, n int)`.execute(t.db);
+  await sql`create table "Ledger"."Days" (day date primary key, "Scope Key" text not null)`.execute(t.db);
+  await sql`insert into "Ledger"."Entries" ("Scope Key", amount) select 't' || (g % 5) || ':s', g from generate_series(1, 400) g`.execute(t.db);
+  await sql`insert into "Ledger"."Codes" select 'c' || g, 't' || (g % 5) || ':s', g from generate_series(1, 400) g`.execute(t.db);
+  await sql`insert into "Ledger"."Days" select date '2026-01-01' + g, 't' || (g % 5) || ':s' from generate_series(1, 400) g`.execute(t.db);
+});
+afterAll(async () => t.drop());
+
+const table = (name: string) => ({ schema: 'Ledger', name, layout: { type: 'isolatable' as const, key: 'Scope Key', partitions: 4 } });
+
+describe('bench on tables whose key the application makes', () => {
+  it('every seeded row and every write gets a key of its own (a uuid default, a text key without one); the perf scope is reset partition-first', async () => {
+    // No tenant or scope column: the scope key names both.
+    const config = parseConfig({ tables: [table('Entries'), table('Codes')] });
+    for (const name of ['Entries', 'Codes']) {
+      const r = await runBench(stageFor(t, config), { table: name, env, out: path.join(out, name) });
+      const s = r.scales[0]!;
+      expect(s.seeded_rows).toBe(300);
+      expect(s.results.map((x) => `${x.workload}/${x.layout}: ${x.figures.errors} errors in ${x.figures.ops}`)).toEqual(['recall/partitioned', 'recall/legacy', 'write/partitioned', 'write/legacy'].map((w) => `${w}: 0 errors in 40`));
+      expect(s.reset).toMatchObject({ error: null, strategies: [{ strategy: 'truncate_partition' }] });
+    }
+    // The copies and their key sequence do not outlive the run.
+    const left = await sql<{ n: number }>`select count(*)::int as n from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = 'partgov_bench'`.execute(t.db);
+    expect(left.rows[0]!.n).toBe(0);
+  });
+
+  it('a key it cannot make values for (a date without a default) is refused before anything is created', async () => {
+    await sql`drop schema if exists partgov_bench cascade`.execute(t.db);
+    const err = await runBench(stageFor(t, parseConfig({ tables: [table('Days')] })), { env, out: path.join(out, 'days') }).catch((e: unknown) => e);
+    expect((err as { exitCode?: number }).exitCode).toBe(2);
+    expect((err as Error).message).toMatch(/cannot make a new value for its primary key column "day" of type date/);
+    const schema = await sql<{ n: number }>`select count(*)::int as n from pg_namespace where nspname = 'partgov_bench'`.execute(t.db);
+    expect(schema.rows[0]!.n).toBe(0);
+  });
+});
