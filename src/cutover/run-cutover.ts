@@ -118,9 +118,12 @@ async function assertReadyForCutover(db: PartgovKysely, pair: ShadowPair, table:
   const legacyPk = pair.legacy.constraints.find((c) => c.kind === 'primary_key')!.columns;
   const widened = pair.shadowKey.length !== legacyPk.length;
   const ack = table.cutover.acknowledge_key_change;
-  if (widened && (ack === undefined || ack.join(',') !== pair.shadowKey.join(','))) {
-    refuse('cutover-key-change-unacknowledged', `${label}'s primary key changes from (${legacyPk.join(', ')}) to (${pair.shadowKey.join(', ')}): after the swap the application's INSERT … ON CONFLICT (${legacyPk.join(', ')}) fails, and (${legacyPk.join(', ')}) alone is no longer unique`,
-      `change those statements to ON CONFLICT (${pair.shadowKey.join(', ')}), then acknowledge in the config: tables[].cutover.acknowledge_key_change = ${JSON.stringify(pair.shadowKey)}`);
+  // A set, as ON CONFLICT's column list is: any order acknowledges the key.
+  const sameColumns = (a: readonly string[], b: readonly string[]) => a.length === b.length && [...a].sort().join('\u0000') === [...b].sort().join('\u0000');
+  if (widened && (ack === undefined || !sameColumns(ack, pair.shadowKey))) {
+    const columns = (cols: readonly string[]) => compileDdl(sql.join(cols.map((c) => sql.id(c))));
+    refuse('cutover-key-change-unacknowledged', `${label}'s primary key changes from (${columns(legacyPk)}) to (${columns(pair.shadowKey)}): after the swap the application's INSERT … ON CONFLICT (${columns(legacyPk)}) fails, and (${columns(legacyPk)}) alone is no longer unique`,
+      `change those statements to ON CONFLICT (${columns(pair.shadowKey)}), then acknowledge in the config: tables[].cutover.acknowledge_key_change = ${JSON.stringify(pair.shadowKey)}${ack === undefined ? '' : ` (it says ${JSON.stringify(ack)})`}`);
   }
   const extra = shadowOnlyColumns(pair);
   if (extra.length > 0) {

@@ -386,7 +386,14 @@ describe('cutover refuses before any lock (exit 3, nothing changed)', () => {
     await runVerify(stageFor(t, config));
     const unacknowledged = parseConfig({ tables: [{ ...table, cutover: { retire_after_days: 7 } }] });
     const err = await runCutover(stageFor(t, unacknowledged, { settings }), { table: table.name, confirm: 'Refusals' }).catch((e: unknown) => e);
-    expect((err as Error).message).toMatch(/primary key changes from \(id\) to \(Tenant Scope, id\).*ON CONFLICT \(id\)/s);
+    expect((err as Error).message).toMatch(/primary key changes from \("id"\) to \("Tenant Scope", "id"\).*ON CONFLICT \("id"\)/s);
+    expect((err as SafetyRefusedError).fix).toMatch(/ON CONFLICT \("Tenant Scope", "id"\), then acknowledge/);
+    // The columns in any order acknowledge it (ON CONFLICT's list is a set): the next refusal is another rule.
+    const reversed = parseConfig({ tables: [{ ...table, cutover: { retire_after_days: 7, acknowledge_key_change: ['id', 'Tenant Scope'] } }] });
+    await sql`create table "Shop"."Refusal Lines" (id int primary key, order_id bigint references "Shop"."Refusals" (id))`.execute(t.db);
+    const next = await runCutover(stageFor(t, reversed, { settings }), { table: table.name, confirm: 'Refusals' }).catch((e: unknown) => e);
+    expect((next as SafetyRefusedError).ruleId).not.toBe('cutover-key-change-unacknowledged');
+    await sql`drop table "Shop"."Refusal Lines"`.execute(t.db);
     await sql`create table "Shop"."Refusal Lines" (id int primary key, order_id bigint references "Shop"."Refusals" (id))`.execute(t.db);
     await expectRefusal(/foreign key Refusal Lines_order_id_fkey on "Shop"."Refusal Lines"/);
     await sql`drop table "Shop"."Refusal Lines"`.execute(t.db);
