@@ -99,13 +99,17 @@ const ids = (cols: readonly ColumnModel[], alias?: string) =>
  */
 export function changeLogDdl(pair: ShadowPair, log: ChangeLog): string[] {
   const parts = changeLogParts(pair, log);
-  return [...parts.objects, ...parts.triggers];
+  return [...parts.objects, ...parts.functions, ...parts.triggers];
 }
 
 /**
- * The change log's DDL in two parts: `objects` (log table, index, functions)
- * can be created ahead, `triggers` switch capture on; cutover creates the
- * objects before its lock and only the triggers inside it.
+ * The change log's DDL in three parts: `objects` (log table, index) and
+ * `functions` (the capture functions) can be created ahead, `triggers` switch
+ * capture on. On a partitioned table creating or dropping a row trigger clones
+ * or removes it on every leaf (~0.25 ms a leaf here, 83 ms for 326 leaves), so
+ * the swap keeps those outside its lock: it attaches the triggers beforehand
+ * to inert functions (inertCaptureFunctions) and gives the functions their
+ * bodies inside the lock, which costs the same for any number of leaves.
  *
  * Capture is one row-level trigger per event, each with its own function whose
  * body is a single `INSERT … VALUES` of the row's key columns. Measured with
@@ -123,7 +127,7 @@ export function changeLogDdl(pair: ShadowPair, log: ChangeLog): string[] {
  * search_path cannot put an object of theirs into a call made with the
  * definer's rights. The TRUNCATE function, which runs rarely, keeps the clause.
  */
-export function changeLogParts(pair: ShadowPair, log: ChangeLog): { objects: string[]; triggers: string[] } {
+export function changeLogParts(pair: ShadowPair, log: ChangeLog): { objects: string[]; functions: string[]; triggers: string[] } {
   const route = routeOf(pair, log.direction);
   const legacy = sql.id(route.source.schema, route.source.name);
   const shadow = sql.id(route.target.schema, route.target.name);
@@ -158,6 +162,8 @@ end`);
       // Replay takes keys at or below the backfill checkpoint: a range scan of this index.
       compileDdl(sql`create index if not exists ${keyIndex} on ${logTable} (${ids(pair.legacyKey)})`),
       compileDdl(sql`alter table ${logTable} set (autovacuum_vacuum_scale_factor = 0.01)`),
+    ],
+    functions: [
       ...captureEvents.flatMap((e) => [
         compileDdl(sql`create or replace function ${fnId(e)}() returns trigger language plpgsql security definer
       as ${sql.lit(compileDdl(sql`begin ${captureBodies[e]}; return null; end`))}`),
@@ -173,6 +179,20 @@ end`);
       captureAlwaysDdl(route.source, log.direction),
     ],
   };
+}
+
+/**
+ * The capture functions with bodies that log nothing (same names and
+ * signatures, so triggers can be attached to them): a table's triggers exist
+ * before capture starts, and capture stops without dropping them.
+ */
+export function inertCaptureFunctions(source: { schema: string; name: string }, direction: SyncDirection): string[] {
+  const names = changeLogNames(source, direction);
+  const inert = sql.lit('begin return null; end');
+  return [...captureEvents.map((e) => names.captureFunctions[e]), names.truncateFunction].flatMap((f) => [
+    compileDdl(sql`create or replace function ${sql.id(f.schema, f.name)}() returns trigger language plpgsql security definer as ${inert}`),
+    compileDdl(sql`revoke all on function ${sql.id(f.schema, f.name)}() from public`),
+  ]);
 }
 
 /** DDL that removes the triggers, the functions and the log table (sync disable, cutover, rollback, retire). */

@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runBackfill } from '../../src/backfill/run-backfill.js';
+import { changeLogNames } from '../../src/changelog/change-log.js';
 import { parseConfig } from '../../src/config/load-config.js';
 import type { PartgovConfig } from '../../src/config/config-schema.js';
 import { resolveSettings } from '../../src/config/runtime-settings.js';
@@ -462,6 +463,57 @@ describe('cutover refuses before any lock (exit 3, nothing changed)', () => {
     }
     expect(await catalogOf('Busy')).toMatchObject({ kind: 'r' });
     await runSync(stageFor(t, config, { settings }), { table: table.name, action: 'disable' });
+  });
+});
+
+describe('capture triggers on the partitioned table', () => {
+  it('are attached before the lock, inert until the swap gives their functions bodies, and dropped after a rollback commits: no per-leaf trigger DDL under the lock; a failed attempt leaves them inert and the next one succeeds', async () => {
+    const config = await createOrders('Retry', 100);
+    const table = config.tables[0]!;
+    await prepareShadows(t, config);
+    await runSync(stageFor(t, config, { settings }), { table: table.name, action: 'enable' });
+    await runBackfill(stageFor(t, config, { settings }), { table: table.name });
+    await runVerify(stageFor(t, config));
+    const backLog = sql.id('partgov', changeLogNames({ schema: 'Shop', name: 'Retry' }, 'reverse').table.name);
+    const logged = async () => (await sql<{ n: number }>`select count(*)::int as n from ${backLog}`.execute(t.db)).rows[0]!.n;
+    const partgovTriggers = async (name: string) => (await sql<{ n: number }>`select count(*)::int as n from pg_trigger where tgrelid = ${`"Shop"."${name}"`}::regclass and tgname like 'partgov%'`.execute(t.db)).rows[0]!.n;
+
+    // Creating or dropping a row trigger on a partitioned table touches every leaf: never inside the lock.
+    const dry = await runCutover(stageFor(t, config, { settings }), { table: table.name, confirm: 'Retry', dryRun: true });
+    const locked = dry.script.split('-- the swap: one transaction')[1]!.split('-- after the commit')[0]!;
+    expect(locked).not.toMatch(/create trigger/i);
+    expect(locked).not.toMatch(/trigger [^;]* on "Shop"\."Retry_shadow"/i);
+    expect(locked).toMatch(/create or replace function "partgov"\."Retry_[0-9a-f]+_back_capture_insert"/);
+
+    // A failed attempt (a session holds the table): the prepared triggers stay, inert.
+    const holder = openDatabase({ url: t.url, maxConnections: 1 });
+    try {
+      await holder.db.connection().execute(async (conn) => {
+        await sql`begin`.execute(conn);
+        try {
+          await sql`select count(*) from "Shop"."Retry"`.execute(conn);
+          const err = await runCutover(stageFor(t, config, { settings: { ...settings, lockTimeoutMs: 200, lockRetries: 0 } }), { table: table.name, confirm: 'Retry' }).catch((e: unknown) => e);
+          expect(err).toBeInstanceOf(LockUnavailableError);
+        } finally {
+          await sql`rollback`.execute(conn);
+        }
+      });
+    } finally {
+      await holder.close();
+    }
+    expect(await partgovTriggers('Retry_shadow')).toBe(4);
+    await sql`insert into "Shop"."Retry" ("Tenant Scope", total) values ('t1', 1)`.execute(t.db);
+    await runSync(stageFor(t, config, { settings }), { table: table.name, action: 'replay' });
+    expect(await logged()).toBe(0);
+
+    await runCutover(stageFor(t, config, { settings }), { table: table.name, confirm: 'Retry' });
+    await sql`insert into "Shop"."Retry" ("Tenant Scope", total) values ('t2', 2)`.execute(t.db);
+    expect(await logged()).toBe(1);
+    expect((await runVerify(stageFor(t, config))).ok).toBe(true);
+    await runRollback(stageFor(t, config, { settings }), { table: table.name, confirm: 'Retry' });
+    expect(await partgovTriggers('Retry_shadow')).toBe(0);
+    expect(await partgovTriggers('Retry')).toBe(4);
+    expect((await runVerify(stageFor(t, config))).ok).toBe(true);
   });
 });
 
