@@ -236,8 +236,8 @@ export async function planSwap(
   add('guard-off', `stop guarding ${fromNewName}'s key columns`, dropDdlGuardDdl(from));
   const logAfterModel = changeLogOf(after, direction === 'cutover' ? 'reverse' : 'forward');
   ddlGuardDdl(into, `${schema}.${table.name}`, logAfterModel, false, '').forEach((text) => add('guard-on', `guard the key columns the change log of ${table.name} reads`, text));
-  // The triggers of a failed earlier attempt are replaced (inert all along).
-  // On the partitioned table under its name before the swap (the triggers follow it through the rename).
+  // On the partitioned table under its name before the swap (the triggers follow it through the
+  // rename); a failed earlier attempt's triggers, inert all along, are replaced.
   const redoTriggers = direction === 'cutover' ? [...dropChangeLogParts({ schema, name: into.name }, 'reverse').triggers, ...changeLogParts(pair, changeLogOf(after, 'reverse')).triggers] : [];
   const prepareAfter = direction === 'cutover'
     ? [...logAfter.objects, ...inertCaptureFunctions({ schema, name: table.name }, 'reverse'), ...redoTriggers]

@@ -76,7 +76,8 @@ export function scopeKeyColumn(table: TableConfig): string | null {
 
 /** Fills `{tenant}` and `{scope}` in a scope key format. */
 export function formatScopeKey(format: string, target: ScopeTarget): string {
-  return format.split('{tenant}').join(target.tenantId).split('{scope}').join(target.scope);
+  // One pass: a tenant value holding the text "{scope}" stays as it is.
+  return format.replace(/\{tenant\}|\{scope\}/g, (m) => (m === '{tenant}' ? target.tenantId : target.scope));
 }
 
 /**
