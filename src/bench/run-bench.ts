@@ -337,7 +337,7 @@ async function benchOn(ctx: StageContext, conn: PartgovDatabase, o: { config: Pa
         const figures = both[layout];
         scaleFigures.results.push({ layout, workload: kind, figures });
         const first = figures.errors > 0 ? pacer.steps.find((x) => x.layout === layout && x.workload === kind) : undefined;
-        log(`bench: ${scale} rows, ${kind} on ${layout}: p50 ${figures.p50_ms} ms, p95 ${figures.p95_ms} ms, p99 ${figures.p99_ms} ms, ${figures.errors} errors in ${figures.ops}${first ? ` (first: ${first.error}; all in ${`benchmark_adapt_${scale}.json`})` : ''}`);
+        log(`bench: ${scale} rows, ${kind} on ${layout}: p50 ${figures.p50_ms} ms, p95 ${figures.p95_ms} ms, p99 ${figures.p99_ms} ms, ${figures.errors} errors in ${figures.ops}${first ? ` (first: ${first.error}; all in benchmark_adapt_${scale}.json)` : ''}`);
       }
     }
     // 4. Reset the perf scope: partition-first purge of the partitioned copy, a DELETE of the legacy one for comparison.

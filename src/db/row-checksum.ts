@@ -4,6 +4,8 @@ import type { ColumnModel } from './catalog.js';
 /** A NULL column's stand-in hash (0xAAAA…AAAA as int8): hash functions return NULL for NULL. */
 const nullHash = sql.lit('-6148914691236517206');
 
+const textHash = { schema: 'pg_catalog', name: 'hashtextextended', direct: true } as const;
+
 /** A column as its hash function takes it: text under "C" for a nondeterministic collation, text for a type without a hash. */
 function hashInput(c: ColumnModel, ref: RawBuilder<unknown>): RawBuilder<unknown> {
   // A nondeterministic collation hashes 'Label-1' and 'LABEL-1' alike: hash such text under "C".
@@ -26,7 +28,8 @@ export function rowHash(columns: readonly ColumnModel[], alias: string | null): 
   let chain: RawBuilder<string> | null = null;
   for (const c of columns) {
     const ref = alias === null ? sql.id(c.name) : sql.id(alias, c.name);
-    const fn = c.hashFunction ?? { schema: 'pg_catalog', name: 'hashtextextended', direct: true };
+    // Text (nondeterministic collations, types without a hash) is hashed by hashtextextended, whatever the type's own function.
+    const fn = c.hashFunction === null || c.nondeterministic ? textHash : c.hashFunction;
     // Not direct: the value as a one-field record, which hash_record_extended hashes with the type's own function.
     const hash = fn.direct ? sql`${sql.id(fn.schema, fn.name)}(${hashInput(c, ref)}, 0)` : sql`hash_record_extended(row(${ref}), 0)`;
     const value = sql<string>`coalesce(${hash}, ${nullHash})`;
