@@ -4,8 +4,8 @@ import { createHash } from 'node:crypto';
 export const maxIdentifierBytes = 63;
 
 /** 8 hex digits of the SHA-256 of `text`: a short, deterministic disambiguator. */
-export function shortHash(text: string): string {
-  return createHash('sha256').update(text, 'utf8').digest('hex').slice(0, 8);
+export function shortHash(text: string, hexChars = 8): string {
+  return createHash('sha256').update(text, 'utf8').digest('hex').slice(0, hexChars);
 }
 
 /** Cuts a string to at most `bytes` UTF-8 bytes without splitting a character. */

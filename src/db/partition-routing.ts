@@ -48,6 +48,30 @@ export async function leavesForKey<L extends TableRef & { isLeaf: boolean }>(db:
   return tree.filter((p) => p.isLeaf && kept.has(`${p.schema}.${p.name}`));
 }
 
+/**
+ * The leaves under a DEFAULT partition (`defaultPart`) that a row with
+ * `key = value` would be routed to if the value had no partition of its own:
+ * pruning asked of the DEFAULT itself, with constraint exclusion off so its
+ * own partition constraint (which excludes the value) is set aside. When the
+ * planner cannot tell, every leaf under it: the answer guards writes, so it
+ * errs towards more leaves.
+ */
+export async function defaultLeavesForKey<L extends TableRef & { oid: string; isLeaf: boolean; parentSchema: string | null; parentName: string | null }>(
+  db: PartgovKysely,
+  defaultPart: TableRef & { oid: string },
+  tree: readonly L[],
+  keyColumn: string,
+  keyValue: string,
+): Promise<L[]> {
+  const under = leavesUnder(tree, defaultPart.oid);
+  const kept = await db.transaction().execute(async (trx) => {
+    await sql`select set_config('constraint_exclusion', 'off', true)`.execute(trx);
+    return explainRelations(trx, sql`select 1 from ${sql.id(defaultPart.schema, defaultPart.name)} where ${sql.id(keyColumn)} = ${keyValue}`);
+  });
+  const routed = under.filter((l) => kept.has(`${l.schema}.${l.name}`));
+  return routed.length > 0 ? routed : under;
+}
+
 /** A hash partition's modulus and remainder, from PostgreSQL's own deparse of its bound (pg_get_expr); null for any other bound. */
 export function hashBoundOf(bound: string | null): { modulus: number; remainder: number } | null {
   const m = /^FOR VALUES WITH \(modulus (\d+), remainder (\d+)\)$/.exec(bound ?? '');

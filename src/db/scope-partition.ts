@@ -5,13 +5,15 @@ import { fitIdentifier, shortHash } from './object-names.js';
 import type { TableRef } from './catalog.js';
 
 /**
- * The constraint names isolate uses for a scope key K: `partgov_not_<h>`
- * (`CHECK (key <> K)` on DEFAULT leaves while the scope moves out) and
- * `partgov_only_<h>` (`CHECK (key = K)` on its partition before ATTACH; also
- * the mark of a table partgov built).
+ * The constraint names for a scope key K: `partgov_not_<h>` (`CHECK (key <>
+ * K)` on DEFAULT leaves: it lets ATTACH of K's partition skip their scan, and
+ * stays on every leaf K cannot hash into, so 16 hex digits: hundreds of
+ * thousands of isolated scopes share leaves without two keys meeting on one
+ * name) and `partgov_only_<h>` (`CHECK (key = K)` on its partition before
+ * ATTACH; also the mark of a table partgov built).
  */
 export function scopeConstraintNames(keyValue: string): { notScope: string; onlyScope: string } {
-  return { notScope: fitIdentifier('partgov_not', `_${shortHash(keyValue)}`), onlyScope: fitIdentifier('partgov_only', `_${shortHash(keyValue)}`) };
+  return { notScope: fitIdentifier('partgov_not', `_${shortHash(keyValue, 16)}`), onlyScope: fitIdentifier('partgov_only', `_${shortHash(keyValue)}`) };
 }
 
 /**

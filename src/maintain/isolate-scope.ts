@@ -8,7 +8,7 @@ import { withAdvisoryLocks } from '../db/advisory-lock.js';
 import { constraintState, findTableOid, readPartitionTree, requireTable, type PartitionModel, type TableModel, type TableRef } from '../db/catalog.js';
 import { compileDdl } from '../db/compile-ddl.js';
 import { objectNames } from '../db/object-names.js';
-import { isDedicatedLeaf, leavesForKey, leavesUnder } from '../db/partition-routing.js';
+import { defaultLeavesForKey, isDedicatedLeaf, leavesForKey, leavesUnder } from '../db/partition-routing.js';
 import { releaseLocksBeforeFlush, runGuarded } from '../db/run-guarded.js';
 import { parseScopeTarget, scopeSelector, type ScopeTarget } from '../db/scope-target.js';
 import { partitionedTableOf } from '../db/shadow-pair.js';
@@ -86,7 +86,10 @@ const checkName = (keyValue: string) => scopeConstraintNames(keyValue).notScope;
  * can never write K there, so the constraint cannot fail a write); the one
  * leaf K hashes into gets its CHECK inside the switch transaction (a scan of
  * one leaf, not the DEFAULT), so no write of K can meet the constraint; then
- * CREATE … PARTITION OF, and the CHECKs go again.
+ * ATTACH. After it the CHECK goes from that one leaf (K's rows would fall
+ * there if its partition were ever dropped) and stays on the others, where
+ * no write can meet it: purge's swap of K's partition then reads one leaf of
+ * the DEFAULT instead of all of them.
  */
 function isolateSteps(t: IsolateTarget, defaultLeaves: PartitionModel[], hashLeaf: PartitionModel, root: TableModel, storage: StorageParameters): { online: Step[]; swap: Step[]; after: Step[] } {
   const identityColumns = root.columns.filter((c) => c.identity !== null).map((c) => c.name);
@@ -116,9 +119,9 @@ function isolateSteps(t: IsolateTarget, defaultLeaves: PartitionModel[], hashLea
     { id: `guard ${hashLeaf.name}`, description: `the one DEFAULT leaf the scope hashes into: checked inside the switch`, sql: compileDdl(sql`alter table ${sql.id(hashLeaf.schema, hashLeaf.name)} add constraint ${sql.id(name)} ${check}`) },
     { id: 'attach', description: `the scope's own partition (no DEFAULT scan: every leaf proves it holds no such row)`, sql: compileDdl(sql`alter table ${sql.id(t.root.schema, t.root.name)} attach partition ${S} for values in (${sql.lit(t.keyValue)})`) },
   ];
-  // After the commit, one short transaction each: the scope now routes to its own partition, never to these leaves.
+  // After the commit: the scope now routes to its own partition. The other leaves keep their CHECK (see above).
   const after = [
-    ...defaultLeaves.map((l) => ({ id: `unguard ${l.name}`, description: 'the constraint has done its job', sql: compileDdl(sql`alter table ${sql.id(l.schema, l.name)} drop constraint if exists ${sql.id(name)}`) })),
+    { id: `unguard ${hashLeaf.name}`, description: 'the leaf the scope would fall into without its partition keeps no CHECK against it', sql: compileDdl(sql`alter table ${sql.id(hashLeaf.schema, hashLeaf.name)} drop constraint if exists ${sql.id(name)}`) },
     { id: 'unonly', description: 'the partition bound says it now', sql: compileDdl(sql`alter table ${S} drop constraint if exists ${sql.id(only)}`) },
   ];
   return { online, swap, after };
@@ -166,9 +169,11 @@ async function isolateScope(ctx: StageContext, raw: IsolateInput): Promise<Omit<
       const leaves = await leavesForKey(db, root, tree, t.keyColumn, t.keyValue);
       const partition = objectNames.isolated(table.name, t.keyValue);
       if (leaves.length === 1 && (await isDedicatedLeaf(db, leaves[0]!, t.keyColumn, t.keyValue))) {
-        // A run that died after its switch may have left its temporary CHECKs: they would fail writes of the scope if its partition were ever dropped.
-        if (!input.dryRun) {
-          for (const l of tree.filter((x) => x.isLeaf)) {
+        // A run that died after its switch may have left its CHECK where the scope's rows would fall without its partition: it would fail their writes then.
+        const leaf = leaves[0]!;
+        const def = tree.find((p) => p.parentSchema === leaf.parentSchema && p.parentName === leaf.parentName && p.bound === 'DEFAULT');
+        if (!input.dryRun && def) {
+          for (const l of await defaultLeavesForKey(db, def, tree, t.keyColumn, t.keyValue)) {
             if ((await constraintState(db, l, checkName(t.keyValue))) !== null) {
               await runGuarded(db, (trx) => sql`alter table ${sql.id(l.schema, l.name)} drop constraint if exists ${sql.id(checkName(t.keyValue))}`.execute(trx),
                 { lockTimeoutMs: o.settings.lockTimeoutMs, statementTimeoutMs: o.settings.statementTimeoutMs, retries: o.settings.lockRetries, label: `isolate: drop a leftover constraint on ${l.name}` });
@@ -187,7 +192,7 @@ async function isolateScope(ctx: StageContext, raw: IsolateInput): Promise<Omit<
       const defaultLeaves = leavesUnder(tree, def.oid);
       plans.push({ t, steps: isolateSteps(t, defaultLeaves, leaves[0]!, await requireTable(db, root), await readStorageParameters(db, leaves[0]!)), hashLeaf: leaves[0]!, partition: `${root.schema}.${partition}`,
         hasRows: has.rows[0]!.x,
-        move: { root, defaultParent: { schema: leaves[0]!.parentSchema!, name: leaves[0]!.parentName! }, leaf: leaves[0]!, keyColumn: t.keyColumn, keyValue: t.keyValue, partition, guardName: checkName(t.keyValue), otherLeaves: defaultLeaves.filter((l) => l.oid !== leaves[0]!.oid) } });
+        move: { root, defaultParent: { schema: leaves[0]!.parentSchema!, name: leaves[0]!.parentName! }, leaf: leaves[0]!, keyColumn: t.keyColumn, keyValue: t.keyValue, partition, guardName: checkName(t.keyValue) } });
     }
     const stepsOf = (p: (typeof plans)[number]) => {
       if (!p.steps) return [];

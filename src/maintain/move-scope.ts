@@ -35,9 +35,8 @@ export interface ScopeMove {
   keyValue: string;
   /** The scope's partition to create. */
   partition: string;
-  /** CHECK (key <> K) constraint name the other DEFAULT leaves carry during the move (dropped in the switch). */
+  /** CHECK (key <> K): the other DEFAULT leaves carry it from before the move and keep it (no write can meet it there); the leaf's replacement carries it until the switch. */
   guardName: string;
-  otherLeaves: readonly TableRef[];
 }
 
 interface MoveNames {
@@ -189,8 +188,6 @@ end`);
   });
   // Held from the grant through the COMMIT.
   const lockHeldMs = performance.now() - granted;
-  // After the commit, a short transaction each: the scope routes to its partition now, never to these leaves.
-  for (const l of m.otherLeaves) await run(`drop the guard on ${l.name}`, exec(compileDdl(sql`alter table ${sql.id(l.schema, l.name)} drop constraint if exists ${sql.id(m.guardName)}`)));
   return { lockHeldMs: Math.round(lockHeldMs * 10) / 10, rows: copied, replayed };
 }
 

@@ -1,9 +1,9 @@
 import { sql } from 'kysely';
-import { requireTable, type PartitionModel, type TableRef } from '../db/catalog.js';
+import { constraintState, requireTable, type PartitionModel, type TableRef } from '../db/catalog.js';
 import { setStorageParameters } from '../db/storage-options.js';
 import { compileDdl } from '../db/compile-ddl.js';
 import { fitIdentifier, shortHash } from '../db/object-names.js';
-import { leavesUnder } from '../db/partition-routing.js';
+import { defaultLeavesForKey, leavesUnder } from '../db/partition-routing.js';
 import { scopeConstraintNames } from '../db/scope-partition.js';
 import { querySqlFile } from '../db/sql-file.js';
 import type { PartgovKysely } from '../db/state-tables.js';
@@ -29,6 +29,15 @@ export interface LeafSwap {
   retired: TableRef;
   /** DEFAULT leaves under the parent: a validated `CHECK (key <> K)` lets ATTACH skip their scan. */
   guarded: TableRef[];
+  /**
+   * The guarded leaves K would be routed to if its partition went: their guard
+   * is dropped after the switch (it would fail K's writes then). The others
+   * keep theirs, which no write can ever meet (K hashes elsewhere), so the
+   * next purge or isolate of K validates one leaf instead of the whole DEFAULT.
+   */
+  routed: TableRef[];
+  /** The guarded leaves without a validated guard yet: each is read once, by its VALIDATE, before the lock. */
+  unproven: TableRef[];
   guardName: string;
   keyColumn: string;
   keyValue: string;
@@ -83,11 +92,18 @@ export async function planLeafSwap(db: PartgovKysely, leaf: LeafRef, tree: reado
   if (!r.owner_is_us) return { swap: null, reason: `it is owned by ${r.owner}, and partgov's role cannot create a twin for that owner`, small: false };
   const parent = { schema: r.parent_schema, name: r.parent_name };
   let guarded: TableRef[] = [];
+  let routed: TableRef[] = [];
+  const unproven: TableRef[] = [];
+  const guardName = scopeConstraintNames(key.value).notScope;
   if (r.parent_default_oid !== null) {
-    if (!r.parent_list_single || r.parent_key_column !== key.column) {
+    const def = tree.find((p) => p.oid === r.parent_default_oid);
+    if (!def || !r.parent_list_single || r.parent_key_column !== key.column) {
       return { swap: null, reason: `its parent ${parent.name} has a DEFAULT partition and is not listed by ${key.column} alone, so attaching a twin would scan the DEFAULT under the lock`, small: false };
     }
-    guarded = leavesUnder(tree, r.parent_default_oid).map((l) => ({ schema: l.schema, name: l.name }));
+    const ref = (l: TableRef) => ({ schema: l.schema, name: l.name });
+    guarded = leavesUnder(tree, def.oid).map(ref);
+    routed = (await defaultLeavesForKey(db, def, tree, key.column, key.value)).map(ref);
+    for (const g of guarded) if ((await constraintState(db, g, guardName)) !== true) unproven.push(g);
   }
   const { twin, retired } = swapNames(leaf);
   const t = sql.id(twin.schema, twin.name);
@@ -106,7 +122,7 @@ export async function planLeafSwap(db: PartgovKysely, leaf: LeafRef, tree: reado
     }),
     ...(r.comment !== null ? [compileDdl(sql`comment on table ${t} is ${sql.lit(r.comment)}`)] : []),
   ];
-  return { swap: { leaf, parent, bound: r.bound, twin, retired, guarded, guardName: scopeConstraintNames(key.value).notScope, keyColumn: key.column, keyValue: key.value, bytes, build } };
+  return { swap: { leaf, parent, bound: r.bound, twin, retired, guarded, routed, unproven, guardName, keyColumn: key.column, keyValue: key.value, bytes, build } };
 }
 
 /** The swap as steps: `online` before the lock (nothing blocks writes), `locked` in the purge's one transaction, `after` once it committed. */
@@ -116,7 +132,7 @@ export function leafSwapSteps(s: LeafSwap): { online: Step[]; locked: Step[]; af
   const check = sql`check (${sql.id(s.keyColumn)} <> ${sql.lit(s.keyValue)})`;
   const online: Step[] = [
     ...s.build.map((text, i) => ({ id: i === 0 ? `build ${s.twin.name}` : `shape ${s.twin.name} ${i}`, description: i === 0 ? `an empty twin of ${s.leaf.name}, indexed, built before the lock` : `the twin gets what ${s.leaf.name} has of its own`, sql: text })),
-    ...s.guarded.flatMap((g) => [
+    ...s.unproven.flatMap((g) => [
       { id: `guard ${g.name}`, description: `proves ${g.name} (the DEFAULT) holds no row of the scope, so ATTACH skips its scan; K routes to its own partition, so this cannot fail a write`, sql: compileDdl(sql`alter table ${sql.id(g.schema, g.name)} add constraint ${sql.id(s.guardName)} ${check} not valid`) },
       { id: `validate ${g.name}`, description: 'validate it (SHARE UPDATE EXCLUSIVE: writes go on)', sql: compileDdl(sql`alter table ${sql.id(g.schema, g.name)} validate constraint ${sql.id(s.guardName)}`) },
     ]),
@@ -130,7 +146,7 @@ export function leafSwapSteps(s: LeafSwap): { online: Step[]; locked: Step[]; af
   ];
   // After COMMIT, each in its own short transaction: the scope routes to its partition, never to these leaves, so the guards can wait.
   const after: Step[] = [
-    ...s.guarded.map((g) => ({ id: `unguard ${g.name}`, description: 'the constraint has done its job', sql: compileDdl(sql`alter table ${sql.id(g.schema, g.name)} drop constraint if exists ${sql.id(s.guardName)}`) })),
+    ...s.routed.map((g) => ({ id: `unguard ${g.name}`, description: `the leaf the scope would fall into without its partition: no guard is left there (the others keep theirs, which no write can meet)`, sql: compileDdl(sql`alter table ${sql.id(g.schema, g.name)} drop constraint if exists ${sql.id(s.guardName)}`) })),
     { id: `drop ${s.retired.name}`, description: `the old partition and its files, no longer part of the table`, sql: compileDdl(sql`drop table if exists ${sql.id(s.retired.schema, s.retired.name)}`) },
     { id: `analyze ${s.leaf.name}`, description: 'statistics of the empty partition', sql: compileDdl(sql`analyze ${leaf}`) },
   ];

@@ -4,7 +4,7 @@ import { findTableOid, readPartitionTree, requireTable, type ColumnModel, type T
 import { archiveNameOf } from '../db/shadow-pair.js';
 import type { PartgovKysely } from '../db/state-tables.js';
 import { InputInvalidError, sqlStateOf } from '../errors.js';
-import { isDedicatedLeaf, leavesForKey } from '../db/partition-routing.js';
+import { defaultLeavesForKey, isDedicatedLeaf, leavesForKey } from '../db/partition-routing.js';
 import { scopePredicate, scopeSelector, type ScopeSelector, type ScopeTarget } from '../db/scope-target.js';
 import { scopeConstraintNames } from '../db/scope-partition.js';
 import { planLeafSwap, type LeafSwap } from './leaf-swap.js';
@@ -48,8 +48,15 @@ export interface TablePurgePlan {
   note?: string;
   /** truncate_partition: the leaves emptied by swapping in an empty twin (the rest of `leaves` are TRUNCATEd). */
   swaps: LeafSwap[];
-  /** Leaves carrying the scope's `CHECK (key <> K)` guard (a crashed run's, or the swaps'): dropped under the purge's lock, so a dropped partition can never turn them against the scope's writes. */
-  guardedLeaves: TableRef[];
+  /**
+   * Leaves carrying the scope's `CHECK (key <> K)` guard. `routed`: a leaf the
+   * scope's rows would fall into without its partition (only an interrupted
+   * run leaves a guard there): dropped under the lock that drops the partition,
+   * else after COMMIT. The others are kept while the scope has a partition (no
+   * write can meet them; they spare the next swap a read of the DEFAULT) and
+   * go after COMMIT when its partition is dropped.
+   */
+  guardedLeaves: (TableRef & { routed: boolean })[];
 }
 
 /** Configured tables whose foreign keys reference `oid` (among `oids`), by label. */
@@ -133,6 +140,12 @@ async function planTable(db: PartgovKysely, config: PartgovConfig, table: TableC
     const guard = scopeConstraintNames(key.value).notScope;
     const guarded = await sql<{ schema: string; name: string }>`select n.nspname as schema, c.relname as name from pg_constraint k join pg_class c on c.oid = k.conrelid join pg_namespace n on n.oid = c.relnamespace
       where k.conname = ${guard} and k.conrelid = any(${leaves.map((l) => l.oid)}::oid[])`.execute(db);
+    // The DEFAULT leaves beside the scope's partitions that its rows would fall into without them.
+    const routed = new Set<string>();
+    for (const l of candidates) {
+      const def = tree.find((p) => p.parentSchema === l.parentSchema && p.parentName === l.parentName && p.bound === 'DEFAULT');
+      if (def) for (const r of await defaultLeavesForKey(db, def, tree, key.column, key.value)) routed.add(`${r.schema}.${r.name}`);
+    }
     return {
       ...base,
       strategy: dropPartitions ? 'drop_partition' : 'truncate_partition',
@@ -140,7 +153,7 @@ async function planTable(db: PartgovKysely, config: PartgovConfig, table: TableC
       rows: candidates.reduce((n, l) => n + l.rowEstimate, 0),
       rows_exact: false,
       swaps,
-      guardedLeaves: guarded.rows,
+      guardedLeaves: guarded.rows.map((g) => ({ schema: g.schema, name: g.name, routed: routed.has(`${g.schema}.${g.name}`) })),
       ...(reasons.length > 0 ? { note: `TRUNCATE, not a swap, for ${reasons.join('; ')}` } : {}),
     };
   }

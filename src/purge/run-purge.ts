@@ -64,6 +64,8 @@ export interface PurgeTableResult {
   /** After cutover: rows of the scope removed from the kept legacy table too, so a rollback cannot bring them back. */
   archive_table_rows_deleted: number | null;
   referenced_by: string[];
+  /** DEFAULT leaves read to prove they hold no row of the scope (a swap's guards not yet in place; 0 when every one was). */
+  default_leaves_read: number;
   /** Why the strategy is not the obvious one (e.g. a foreign key blocks the TRUNCATE). */
   note: string | null;
 }
@@ -120,8 +122,10 @@ function partitionWork(plans: readonly TablePurgePlan[]): PartitionWork {
   for (const t of [...swaps.map((s) => s.parent), ...dropped.map((l) => ({ schema: l.parentSchema!, name: l.parentName! }))]) parents.set(`${t.schema}.${t.name}`, t);
   const lockList = [...parents.values(), ...truncated];
   const swapSteps = swaps.map(leafSwapSteps);
-  const swapGuarded = new Set(swaps.flatMap((s) => s.guarded.map((g) => `${g.schema}.${g.name}`)));
-  const staleGuards = plans.flatMap((p) => p.guardedLeaves.filter((g) => !swapGuarded.has(`${g.schema}.${g.name}`)).map((g) => ({ g, name: scopeConstraintNames(p.selector.keyValue!).notScope })));
+  // Guards already there (see TablePurgePlan.guardedLeaves), beyond those the swaps drop after COMMIT themselves.
+  const swapUnguards = new Set(swaps.flatMap((s) => s.routed.map((g) => `${g.schema}.${g.name}`)));
+  const existingGuards = plans.flatMap((p) => p.guardedLeaves.filter((g) => !swapUnguards.has(`${g.schema}.${g.name}`)).map((g) => ({ g, name: scopeConstraintNames(p.selector.keyValue!).notScope, dropsPartition: p.strategy === 'drop_partition' })));
+  const unguard = (x: (typeof existingGuards)[number], why: string): Step => ({ id: `unguard ${x.g.name}`, description: why, sql: compileDdl(sql`alter table ${sql.id(x.g.schema, x.g.name)} drop constraint if exists ${sql.id(x.name)}`) });
   return {
     swaps,
     truncated,
@@ -129,7 +133,7 @@ function partitionWork(plans: readonly TablePurgePlan[]): PartitionWork {
     lock: { id: 'lock', description: 'writers of these partitions wait for the switch (catalog changes and TRUNCATEs: milliseconds)', sql: compileDdl(sql`lock table ${sql.join(lockList.map((l) => sql.id(l.schema, l.name)))} in access exclusive mode`) },
     locked: [
       ...swapSteps.flatMap((s) => s.locked),
-      ...staleGuards.map(({ g, name }) => ({ id: `unguard ${g.name}`, description: 'a guard an interrupted run left: it would fail writes of the scope once its partition is gone', sql: compileDdl(sql`alter table ${sql.id(g.schema, g.name)} drop constraint if exists ${sql.id(name)}`) })),
+      ...existingGuards.filter((x) => x.g.routed && x.dropsPartition).map((x) => unguard(x, 'a guard an interrupted run left where the scope falls without its partition: it would fail its writes once the partition is gone')),
       ...dropped.flatMap((l) => {
         const retired = swapNames(l).retired;
         return [
@@ -142,6 +146,8 @@ function partitionWork(plans: readonly TablePurgePlan[]): PartitionWork {
     after: [
       ...swapSteps.flatMap((s) => s.after),
       ...dropped.map((l) => ({ id: `drop ${l.name}`, description: 'the detached partition and its files', sql: compileDdl(sql`drop table if exists ${sql.id(l.schema, swapNames(l).retired.name)}`) })),
+      ...existingGuards.filter((x) => x.g.routed && !x.dropsPartition).map((x) => unguard(x, 'a guard an interrupted run left where the scope would fall without its partition')),
+      ...existingGuards.filter((x) => !x.g.routed && x.dropsPartition).map((x) => unguard(x, 'the scope has no partition any more: its guards on the other DEFAULT leaves go (no write could meet them)')),
     ],
   };
 }
@@ -270,7 +276,8 @@ async function dropSwapLeftovers(db: PartgovDatabase['db'], leaves: readonly Tab
 /** The run failed before its switch: the twins and guards it made go again (best effort; the next run finds any left by name). */
 async function undoSwapPreparation(db: PartgovDatabase['db'], w: PartitionWork, guard: GuardOptionsBase): Promise<void> {
   for (const s of w.swaps) {
-    for (const g of s.guarded) await runGuarded(db, (trx) => sql`alter table ${sql.id(g.schema, g.name)} drop constraint if exists ${sql.id(s.guardName)}`.execute(trx), { ...guard, label: `purge: unguard ${g.name}` }).catch(() => undefined);
+    // Only where the scope would fall without its partition: the others' guards are kept (see LeafSwap.routed).
+    for (const g of s.routed) await runGuarded(db, (trx) => sql`alter table ${sql.id(g.schema, g.name)} drop constraint if exists ${sql.id(s.guardName)}`.execute(trx), { ...guard, label: `purge: unguard ${g.name}` }).catch(() => undefined);
   }
   await dropSwapLeftovers(db, w.swaps.map((s) => s.leaf), guard).catch(() => undefined);
 }
@@ -329,6 +336,7 @@ async function purgeScope(ctx: StageContext, raw: PurgeInput): Promise<Omit<Purg
       lock_held_ms: 0,
       archive_table_rows_deleted: null,
       referenced_by: p.referencedBy,
+      default_leaves_read: p.swaps.reduce((n, s) => n + s.unproven.length, 0),
       note: p.note ?? null,
     });
     const base = { tenant_id: target.tenantId, scope: target.scope, mode, script };
@@ -366,8 +374,8 @@ async function purgeScope(ctx: StageContext, raw: PurgeInput): Promise<Omit<Purg
           for (const s of w.swaps) oldIndexNames.set(s.leaf.oid, await leafIndexNames(db, s.leaf));
           for (const s of w.swaps) {
             for (const text of s.build) await runGuarded(db, (trx) => sql.raw(text).execute(trx), { ...guard, label: `purge: build ${s.twin.name}` }); // sql.raw: compiled by kysely in planLeafSwap
-            // Each DEFAULT leaf is read once by its VALIDATE (writes go on); two at a time, on two connections.
-            await forEachConcurrently(s.guarded, 2, async (g) => {
+            // Each DEFAULT leaf without its guard is read once by its VALIDATE (writes go on); two at a time, on two connections.
+            await forEachConcurrently(s.unproven, 2, async (g) => {
               const check = sql`check (${sql.id(s.keyColumn)} <> ${sql.lit(s.keyValue)})`;
               const state = await constraintState(db, g, s.guardName);
               if (state === null) await runGuarded(db, (trx) => sql`alter table ${sql.id(g.schema, g.name)} add constraint ${sql.id(s.guardName)} ${check} not valid`.execute(trx), { ...guard, label: `purge: guard ${g.name}` });

@@ -8,7 +8,7 @@ import { runMigrate } from '../../src/migrate/run-migrate.js';
 import { runPurge } from '../../src/purge/run-purge.js';
 import { createAppRole } from '../helpers/app-role.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database.js';
-import { allDigests, createScopedTables, schema } from './scope-fixture.js';
+import { allBut, allDigests, createScopedTables, defaultGuards, schema } from './scope-fixture.js';
 import { stageFor } from '../helpers/stage.js';
 
 let t: TestDatabase;
@@ -29,7 +29,7 @@ const leafOf = async (key: string) =>
   (await sql<{ leaf: string }>`select c.relname as leaf from ${sql.id(schema, 'Notes')} n join pg_class c on c.oid = n.tableoid where "Scope Key" = ${key} limit 1`.execute(t.db)).rows[0]?.leaf;
 
 describe('isolate a new scope', () => {
-  it('creates its partition while the application writes, leaves no constraint behind, and purge then truncates it', async () => {
+  it('creates its partition while the application writes, keeps its guard only where the scope can never fall, and purge then truncates it, or drops it with the guards', async () => {
     const app = await createAppRole(t, [{ schema, name: 'Notes' }]);
     const pool = app.open(2);
     let running = true;
@@ -56,9 +56,11 @@ describe('isolate a new scope', () => {
       expect(r.scope_key).toBe('umbrella:new');
       expect(r.tables[0]!.action).toBe('created');
       expect(r.tables[0]!.default_leaf).toMatch(/^Tenant Data\.Notes_default_p\d$/);
-      // Every DEFAULT leaf is free of partgov's temporary constraints again.
-      const leftover = await sql<{ n: number }>`select count(*)::int as n from pg_constraint where conname like 'partgov_not%'`.execute(t.db);
-      expect(leftover.rows[0]!.n).toBe(0);
+      // The DEFAULT leaves the scope cannot hash into keep their validated CHECK (a purge's swap then need not read them);
+      // the one it would fall into without its partition has none, so nothing there can ever fail its writes.
+      const g = await defaultGuards(t.db, 'Notes_default', 4, 'umbrella:new');
+      expect(`${schema}.${g.routeLeaf}`).toBe(r.tables[0]!.default_leaf);
+      expect(g.guarded).toEqual(allBut('Notes_default', 4, g.routeLeaf));
       // The application's writes to the new scope land in its own partition.
       await sql`insert into ${sql.id(schema, 'Notes')} ("Tenant", "Scope", "Scope Key") values ('umbrella', 'new', 'umbrella:new')`.execute(pool.db);
       expect(await leafOf('umbrella:new')).toBe(r.tables[0]!.partition.split('.')[1]);
@@ -66,6 +68,15 @@ describe('isolate a new scope', () => {
       expect((await runIsolate(stageFor(t, config, { settings }), { tenantId: 'umbrella', scope: 'new', confirm: 'umbrella/new' })).tables[0]!.action).toBe('already_isolated');
       const purged = await runPurge(stageFor(t, config, { settings }), { tenantId: 'umbrella', scope: 'new', confirm: 'umbrella/new', table: config.tables.filter((x) => x.name === 'Notes').map((x) => x.name) });
       expect(purged.tables[0]!.strategy).toBe('truncate_partition');
+      expect((await defaultGuards(t.db, 'Notes_default', 4, 'umbrella:new')).guarded).toEqual(g.guarded);
+      // Dropping the partition takes the guards too: the scope's writes fall into the DEFAULT again, and succeed.
+      await sql`insert into ${sql.id(schema, 'Notes')} ("Tenant", "Scope", "Scope Key") values ('umbrella', 'new', 'umbrella:new')`.execute(pool.db);
+      const dropped = await runPurge(stageFor(t, config, { settings }), { tenantId: 'umbrella', scope: 'new', confirm: 'umbrella/new', table: ['Notes'], dropPartitions: true });
+      expect(dropped.tables[0]!.strategy).toBe('drop_partition');
+      expect((await defaultGuards(t.db, 'Notes_default', 4, 'umbrella:new')).guarded).toEqual([]);
+      await sql`insert into ${sql.id(schema, 'Notes')} ("Tenant", "Scope", "Scope Key") values ('umbrella', 'new', 'umbrella:new')`.execute(pool.db);
+      expect(await leafOf('umbrella:new')).toBe(g.routeLeaf);
+      await sql`delete from ${sql.id(schema, 'Notes')} where "Scope Key" = 'umbrella:new'`.execute(t.db);
       running = false;
       await writer;
       expect(failures).toEqual([]);
@@ -138,7 +149,12 @@ describe('isolate a new scope', () => {
       expect(inDefault.rows[0]!.n).toBe(0);
       const diff = await sql<{ n: number }>`select count(*)::int as n from ((select * from ${notes} except all select * from ${ref}) union all (select * from ${ref} except all select * from ${notes})) d`.execute(t.db);
       expect(diff.rows[0]!.n).toBe(0);
-      const leftovers = await sql<{ n: number }>`select (select count(*) from pg_constraint where conname like 'partgov_%')::int + (select count(*) from pg_trigger where tgname like 'partgov_isolate%')::int
+      // Only the guards on the leaves acme:main cannot hash into stay (not counted below).
+      const g = await defaultGuards(t.db, 'Notes_default', 4, 'acme:main');
+      expect(g.guarded).toEqual(allBut('Notes_default', 4, g.routeLeaf));
+      const leftovers = await sql<{ n: number }>`select (select count(*) from pg_constraint where conname like 'partgov_%' and conname not like 'partgov_not_%')::int
+        + (select count(*) from pg_constraint k where conname like 'partgov_not_%' and pg_get_constraintdef(k.oid) not like '%''acme:main''%')::int
+        + (select count(*) from pg_trigger where tgname like 'partgov_isolate%')::int
         + (select count(*) from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = 'partgov' and c.relname like 'iso_%')::int as n`.execute(t.db);
       expect(leftovers.rows[0]!.n).toBe(0);
       // The DEFAULT's hash leaf kept its name and its bound.

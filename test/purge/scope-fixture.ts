@@ -68,3 +68,26 @@ export async function scopeDigests(db: PartgovKysely, name: string): Promise<Rec
 export async function allDigests(db: PartgovKysely): Promise<Record<string, Record<string, string>>> {
   return { Notes: await scopeDigests(db, 'Notes'), Edges: await scopeDigests(db, 'Edges'), Outbox: await scopeDigests(db, 'Outbox') };
 }
+
+/**
+ * Where `key` is guarded in a DEFAULT hashed into `leaves` partitions: the
+ * leaves carrying a validated `CHECK (… <> key)` (found by definition, not by
+ * partgov's name for it), and the leaf a row of `key` would fall into without
+ * its own partition (asked of satisfies_hash_partition, not of partgov).
+ */
+export async function defaultGuards(db: PartgovKysely, defaultName: string, leaves: number, key: string): Promise<{ guarded: string[]; routeLeaf: string }> {
+  const r = await sql<{ leaf: string }>`select c.relname::text as leaf from pg_constraint k join pg_class c on c.oid = k.conrelid join pg_namespace n on n.oid = c.relnamespace
+    where n.nspname = ${schema} and k.contype = 'c' and k.convalidated and pg_get_constraintdef(k.oid) like ${`%<> ${sqlLiteral(key)}%`} order by 1`.execute(db);
+  let routeLeaf = '';
+  for (let i = 0; i < leaves; i++) {
+    const hit = await sql<{ ok: boolean }>`select satisfies_hash_partition(${`"${schema}"."${defaultName}"`}::regclass, ${leaves}::int, ${i}::int, ${key}::text) as ok`.execute(db);
+    if (hit.rows[0]!.ok) routeLeaf = `${defaultName}_p${i}`;
+  }
+  return { guarded: r.rows.map((x) => x.leaf), routeLeaf };
+}
+
+const sqlLiteral = (v: string) => `'${v.replace(/'/g, "''")}'`;
+
+/** The DEFAULT leaves but `routeLeaf`, sorted: where a scope's guards stay. */
+export const allBut = (defaultName: string, leaves: number, routeLeaf: string) =>
+  Array.from({ length: leaves }, (_, i) => `${defaultName}_p${i}`).filter((l) => l !== routeLeaf).sort();
