@@ -12,6 +12,8 @@ export interface PartitionPurgeFigure {
   ms: number;
   lock_ms: number;
   total_ms: number;
+  /** DEFAULT leaves the purge read to prove them free of the scope (see PurgeTableResult.default_leaves_read). */
+  default_leaves_read: number;
 }
 
 export interface PurgeBenchmarkResult {
@@ -22,6 +24,8 @@ export interface PurgeBenchmarkResult {
   truncate: PartitionPurgeFigure;
   /** partition mode swapping in an empty twin (purge.swap_min_mb 0): guards validated online, catalog changes under the lock, old files dropped after COMMIT. */
   swap: PartitionPurgeFigure;
+  /** The scope's first swap: its guards were not in place yet, so every DEFAULT leaf was read (the median is of swaps that read one). */
+  swap_first: PartitionPurgeFigure;
   /** delete mode: batched DELETE of the same rows, then the VACUUM it needs. */
   delete_ms: number;
   delete_longest_batch_ms: number;
@@ -77,8 +81,8 @@ export async function benchmarkPurge(o: { tableRows: number; scopeRows: number; 
       const truncateConfig = { ...config, purge: { ...config.purge, swap_min_mb: 1e9 } };
       const swapConfig = { ...config, purge: { ...config.purge, swap_min_mb: 0 } };
       const purge = (scope: string, mode: 'partition' | 'delete', cfg = truncateConfig) => runPurge(stageContext(conn, { settings, config: cfg }), { tenantId: tenant, scope, confirm: `${tenant}/${scope}`, mode });
-      const figure = (r: Awaited<ReturnType<typeof purge>>): PartitionPurgeFigure => ({ ms: r.tables[0]!.ms, lock_ms: r.tables[0]!.lock_held_ms, total_ms: r.duration_ms });
-      const medianFigure = (xs: PartitionPurgeFigure[]): PartitionPurgeFigure => ({ ms: median(xs.map((x) => x.ms)), lock_ms: median(xs.map((x) => x.lock_ms)), total_ms: median(xs.map((x) => x.total_ms)) });
+      const figure = (r: Awaited<ReturnType<typeof purge>>): PartitionPurgeFigure => ({ ms: r.tables[0]!.ms, lock_ms: r.tables[0]!.lock_held_ms, total_ms: r.duration_ms, default_leaves_read: r.tables[0]!.default_leaves_read });
+      const medianFigure = (xs: PartitionPurgeFigure[]): PartitionPurgeFigure => ({ ms: median(xs.map((x) => x.ms)), lock_ms: median(xs.map((x) => x.lock_ms)), total_ms: median(xs.map((x) => x.total_ms)), default_leaves_read: median(xs.map((x) => x.default_leaves_read)) });
       /** Fills the scope afresh and purges it one way (the checkpoint first, so no purge pays for another's dirty pages). */
       const purgeFresh = async (scope: string, rows: number, how: 'truncate' | 'swap' | 'delete') => {
         await fill(db, 'scoped', tenant, scope, rows);
@@ -95,7 +99,7 @@ export async function benchmarkPurge(o: { tableRows: number; scopeRows: number; 
         await sql`vacuum scoped_iso_big`.execute(db);
         const vacuum = performance.now() - t0;
         reps.push({ truncate: tr, swap: sw, del: d.tables[0]!.ms, delTotal: d.duration_ms, batch: d.tables[0]!.lock_held_ms, vacuum });
-        o.log(`bench: repetition ${i + 1}: truncate ${tr.ms} ms (lock ${tr.lock_ms} ms), swap ${sw.ms} ms (lock ${sw.lock_ms} ms), delete ${d.tables[0]!.ms} ms + vacuum ${Math.round(vacuum)} ms`);
+        o.log(`bench: repetition ${i + 1}: truncate ${tr.ms} ms (lock ${tr.lock_ms} ms), swap ${sw.ms} ms (lock ${sw.lock_ms} ms, ${sw.default_leaves_read} DEFAULT leaves read), delete ${d.tables[0]!.ms} ms + vacuum ${Math.round(vacuum)} ms`);
       }
       const truncate = medianFigure(reps.map((r) => r.truncate));
       const swap = medianFigure(reps.map((r) => r.swap));
@@ -134,6 +138,7 @@ export async function benchmarkPurge(o: { tableRows: number; scopeRows: number; 
         scope_rows: o.scopeRows,
         truncate,
         swap,
+        swap_first: reps[0]!.swap,
         delete_ms: deleteMs,
         delete_longest_batch_ms: median(reps.map((r) => r.batch)),
         vacuum_ms: Math.round(vacuumMs),

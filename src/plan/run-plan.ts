@@ -8,6 +8,8 @@ import { judged, type Check, type StageVerdict } from '../checks/check.js';
 import { requireConfig, type StageContext } from '../stage/stage-context.js';
 import { parseStageInput, textInput } from '../stage/stage-input.js';
 import { selectTables } from '../config/load-config.js';
+import type { RangeLayout, TableConfig } from '../config/config-schema.js';
+import { rangeBounds, truncateToInterval } from '../config/range-bounds.js';
 import { requireTable } from '../db/catalog.js';
 import type { PartgovKysely } from '../db/state-tables.js';
 import { InputInvalidError } from '../errors.js';
@@ -33,6 +35,35 @@ export interface PlanResult extends StageVerdict {
   tables: (TablePlan & { shadow_exists: boolean })[];
   files: PlanFile[];
   statement_count: number;
+}
+
+/**
+ * A warning when most of a range layout's partitions would lie before the
+ * bulk of the rows: a few outlying values (a sentinel date such as
+ * 2000-01-01, a typo'd year) set the start, and plan would create hundreds of
+ * empty partitions. Read from the column's statistics (pg_stats: no scan of
+ * the table); values repeated often enough to be most-common values are left
+ * out of its histogram, whose second bound is about the 1st percentile of the rest.
+ */
+async function sparseRangeCheck(db: PartgovKysely, table: TableConfig, layout: RangeLayout, legacyMin: Date, now: Date): Promise<Check | null> {
+  const r = await sql<{ p1: Date | null }>`select (histogram_bounds::text::timestamptz[])[2] as p1 from pg_stats
+    where schemaname = ${table.schema} and tablename = ${table.name} and attname = ${layout.column} and not inherited`
+    .execute(db)
+    .catch(() => ({ rows: [] as { p1: Date | null }[] }));
+  const p1 = r.rows[0]?.p1;
+  if (!p1) return null;
+  const all = rangeBounds(layout, now, legacyMin);
+  const firstUseful = truncateToInterval(new Date(p1), layout.interval);
+  const head = all.filter((b) => b.to <= firstUseful).length;
+  if (head < 12 || head < all.length / 4) return null;
+  const day = (d: Date) => d.toISOString().slice(0, 10);
+  return {
+    name: `plan:${table.schema}.${table.name}:sparse_range`,
+    status: 'warn',
+    detail: `${head} of the ${all.length} ${layout.interval} partitions lie before the first 1% of ${JSON.stringify(layout.column)}: its minimum is ${day(legacyMin)}, its 1st percentile ${day(p1)} (a sentinel or mistyped date?), so they would be empty or nearly`,
+    fix: `set tables[].layout.start to "${day(firstUseful)}" for ${table.name}${layout.default_partition ? '' : ' with "default_partition": true'} (earlier rows then go to the DEFAULT partition), or correct the outlying values; then plan again`,
+    figures: { partitions: all.length, before_first_percentile: head },
+  };
 }
 
 /** Every object name a plan creates, for the collision check. */
@@ -126,6 +157,7 @@ export async function runPlan(ctx: StageContext, input: PlanInput = {}): Promise
   const now = ctx.now();
   const configured = new Set(config.tables.map((t) => `${t.schema}.${t.name}`));
   const tables: PlanResult['tables'] = [];
+  const warnings: Check[] = [];
   for (const table of selectTables(config, o.table)) {
     const legacy = await requireTable(db, table);
     const layout = table.layout;
@@ -136,6 +168,10 @@ export async function runPlan(ctx: StageContext, input: PlanInput = {}): Promise
       legacyRangeMin = min === null || min === undefined ? null : new Date(min);
     }
     const plan = planTable({ legacy, table, now, legacyRangeMin, configuredTables: configured });
+    if (layout.type === 'range' && legacyRangeMin) {
+      const sparse = await sparseRangeCheck(db, table, layout, legacyRangeMin, now);
+      if (sparse) warnings.push(sparse);
+    }
     for (const k of partitionKeyColumns(layout)) {
       if (legacy.columns.find((c) => c.name === k)?.notNull) continue;
       const r = await sql<{ has_null: boolean }>`select exists (select 1 from ${sql.id(table.schema, table.name)} where ${sql.id(k)} is null) as has_null`.execute(db);
@@ -164,6 +200,7 @@ export async function runPlan(ctx: StageContext, input: PlanInput = {}): Promise
     detail: `${t.layout}, ${t.leaf_count} leaves, ${t.statements.length} statements${t.shadow_exists ? ' (the shadow already exists)' : ''}`,
     figures: { leaves: t.leaf_count, statements: t.statements.length },
   }));
+  checks.push(...warnings);
   // `migrate up` reads migrations_dir: files written elsewhere would silently never be applied.
   if (o.out && path.resolve(o.out) !== path.resolve(config.migrations_dir)) {
     checks.push({

@@ -72,6 +72,26 @@ describe('plan on tables nobody here wrote', () => {
     await runSync(stageFor(t, one, { settings }), { table: 'dotted_cols', action: 'disable' });
   });
 
+  it('a range column with a sentinel date: plan warns that most partitions would be empty and names the start to set; with it, no warning', async () => {
+    await sql`create table "Sentinel Events" (id int primary key, "Happened At" date not null)`.execute(t.db);
+    // 3% of the rows carry 2000-01-01 (an application's "unknown"), the rest span 2025-2026.
+    await sql`insert into "Sentinel Events" select g, case when g % 33 = 0 then date '2000-01-01' else date '2025-01-01' + (g % 600) end from generate_series(1, 20000) g`.execute(t.db);
+    await sql`analyze "Sentinel Events"`.execute(t.db);
+    const layout = { type: 'range', column: 'Happened At', interval: 'month', premake: 1, default_partition: true } as const;
+    const plan = await runPlan(stageFor(t, parseConfig({ tables: [{ name: 'Sentinel Events', layout }] })), {});
+    const warn = plan.checks.find((c) => c.name === 'plan:public.Sentinel Events:sparse_range');
+    expect(warn).toMatchObject({ status: 'warn', fix: expect.stringContaining('set tables[].layout.start to "2025-01-01"') });
+    expect(warn!.detail).toMatch(/^\d+ of the \d+ month partitions lie before the first 1% of "Happened At": its minimum is 2000-01-01, its 1st percentile 2025-01-/);
+    expect(plan.tables[0]!.leaf_count).toBeGreaterThan(300);
+    const started = await runPlan(stageFor(t, parseConfig({ tables: [{ name: 'Sentinel Events', layout: { ...layout, start: '2025-01-01' } }] })), {});
+    expect(started.checks.filter((c) => c.status !== 'pass')).toEqual([]);
+    // Dense data: no warning either.
+    await sql`delete from "Sentinel Events" where "Happened At" = '2000-01-01'`.execute(t.db);
+    await sql`analyze "Sentinel Events"`.execute(t.db);
+    const dense = await runPlan(stageFor(t, parseConfig({ tables: [{ name: 'Sentinel Events', layout }] })), {});
+    expect(dense.checks.filter((c) => c.status !== 'pass')).toEqual([]);
+  });
+
   it('identity options, timestamp(3) range keys and same-named tables in two schemas', async () => {
     await sql`create schema app`.execute(t.db);
     await sql`create schema "Billing Data"`.execute(t.db);
