@@ -6,7 +6,7 @@ import { changeLogNames } from '../../src/changelog/change-log.js';
 import { parseConfig } from '../../src/config/load-config.js';
 import type { PartgovConfig } from '../../src/config/config-schema.js';
 import { resolveSettings } from '../../src/config/runtime-settings.js';
-import { runCutover, runRetire, runRollback } from '../../src/cutover/run-cutover.js';
+import { retiredArchiveName, runCutover, runRetire, runRollback } from '../../src/cutover/run-cutover.js';
 import { openDatabase } from '../../src/db/open-database.js';
 import { LockUnavailableError, SafetyRefusedError } from '../../src/errors.js';
 import { runMigrate } from '../../src/migrate/run-migrate.js';
@@ -221,8 +221,38 @@ describe('cutover, rollback and cutover again while the application writes', () 
 
       // prod keeps the archive retire_after_days (7) after the cutover
       await expect(runRetire(stageFor(t, config, { settings: { ...settings, appEnv: 'prod' } }), { table: table.name, confirm: 'Orders' })).rejects.toThrow(/prod-retire-too-early/);
-      const retired = await runRetire(stageFor(t, config, { settings }), { table: table.name, confirm: 'Orders' });
+      // A reader of the archive makes retire wait, but before it holds any lock the application's writes need.
+      const reader = await t.pool.connect();
+      let retired: Awaited<ReturnType<typeof runRetire>>;
+      try {
+        await reader.query('begin');
+        await reader.query('select count(*) from "Shop"."Orders_legacy"');
+        const retiring = runRetire(stageFor(t, config, { settings }), { table: table.name, confirm: 'Orders' });
+        for (let i = 0; i < 2000; i++) {
+          const w = await sql<{ n: number }>`select count(*)::int as n from pg_locks where not granted and relation = '"Shop"."Orders_legacy"'::regclass`.execute(t.db);
+          if (w.rows[0]!.n > 0) break;
+          await new Promise((r) => setTimeout(r, 5));
+        }
+        await app.open(1).db.transaction().execute(async (trx) => {
+          await sql`set local lock_timeout = '100ms'`.execute(trx);
+          await sql`insert into "Shop"."Orders" ("Tenant Scope") values ('t3')`.execute(trx);
+        });
+        await reader.query('rollback');
+        retired = await retiring;
+      } finally {
+        await reader.query('rollback').catch(() => undefined);
+        reader.release();
+      }
       expect(retired.archive_dropped).toBe(true);
+      // The archive's files go after the COMMIT that released the live table's locks.
+      expect(retired.steps.map((s) => s.id)).toEqual(['retire-archive', ...retired.steps.filter((s) => s.id.startsWith('drop-capture')).map((s) => s.id), 'guard-off', 'drop-archive']);
+      expect(retired.steps.at(-1)!.sql).toContain(retiredArchiveName(config.tables[0]!).name);
+      expect(await sql`select 1 from pg_class where relname = ${retiredArchiveName(config.tables[0]!).name}`.execute(t.db).then((r) => r.rows.length)).toBe(0);
+      // A retire that died between its COMMIT and that drop left the renamed archive: the next run drops it.
+      await sql`create table ${sql.id('Shop', retiredArchiveName(config.tables[0]!).name)} (x int)`.execute(t.db);
+      const finished = await runRetire(stageFor(t, config, { settings }), { table: table.name, confirm: 'Orders' });
+      expect(finished).toMatchObject({ archive_dropped: true, steps: [{ id: 'drop-archive', status: 'succeeded' }] });
+      await expect(runRetire(stageFor(t, config, { settings }), { table: table.name, confirm: 'Orders' })).rejects.toThrow(/is not cut over/);
       expect((await runStatus(stageFor(t, config))).tables[0]).toMatchObject({ stage: 'retired', sync: 'off', archive_exists: false });
       await expect(runSync(stageFor(t, config, { settings }), { table: table.name, action: 'replay' })).rejects.toThrow(/\[sync-table-partitioned\] Shop\.Orders is partitioned itself \(cut over and retired/);
       await sql`insert into "Shop"."Orders" ("Tenant Scope") values ('t2')`.execute(app.open(1).db);
