@@ -57,6 +57,8 @@ export interface TablePurgePlan {
    * go after COMMIT when its partition is dropped.
    */
   guardedLeaves: (TableRef & { routed: boolean })[];
+  /** The DEFAULT leaves beside the scope's partitions that its rows fall into once they are dropped. */
+  routeLeaves: TableRef[];
 }
 
 /** Configured tables whose foreign keys reference `oid` (among `oids`), by label. */
@@ -68,7 +70,7 @@ async function referencingTables(db: PartgovKysely, oid: string, labelsByOid: Re
 }
 
 async function planTable(db: PartgovKysely, config: PartgovConfig, table: TableConfig, target: ScopeTarget, dropPartitions: boolean): Promise<Omit<TablePurgePlan, 'referencedBy'>> {
-  const noSwaps = { swaps: [], guardedLeaves: [] };
+  const noSwaps = { swaps: [], guardedLeaves: [], routeLeaves: [] };
   const live: TableRef = { schema: table.schema, name: table.name };
   const model = await requireTable(db, live);
   const selector = scopeSelector(config, table, target);
@@ -141,10 +143,10 @@ async function planTable(db: PartgovKysely, config: PartgovConfig, table: TableC
     const guarded = await sql<{ schema: string; name: string }>`select n.nspname as schema, c.relname as name from pg_constraint k join pg_class c on c.oid = k.conrelid join pg_namespace n on n.oid = c.relnamespace
       where k.conname = ${guard} and k.conrelid = any(${leaves.map((l) => l.oid)}::oid[])`.execute(db);
     // The DEFAULT leaves beside the scope's partitions that its rows would fall into without them.
-    const routed = new Set<string>();
+    const routed = new Map<string, TableRef>();
     for (const l of candidates) {
       const def = tree.find((p) => p.parentSchema === l.parentSchema && p.parentName === l.parentName && p.bound === 'DEFAULT');
-      if (def) for (const r of await defaultLeavesForKey(db, def, tree, key.column, key.value)) routed.add(`${r.schema}.${r.name}`);
+      if (def) for (const r of await defaultLeavesForKey(db, def, tree, key.column, key.value)) routed.set(`${r.schema}.${r.name}`, { schema: r.schema, name: r.name });
     }
     return {
       ...base,
@@ -154,6 +156,7 @@ async function planTable(db: PartgovKysely, config: PartgovConfig, table: TableC
       rows_exact: false,
       swaps,
       guardedLeaves: guarded.rows.map((g) => ({ schema: g.schema, name: g.name, routed: routed.has(`${g.schema}.${g.name}`) })),
+      routeLeaves: [...routed.values()],
       ...(reasons.length > 0 ? { note: `TRUNCATE, not a swap, for ${reasons.join('; ')}` } : {}),
     };
   }

@@ -167,6 +167,44 @@ describe('isolate a new scope', () => {
     }
   });
 
+  it('a scope whose partition is dropped falls back into the DEFAULT, and sessions that knew the old bound update its rows there without moving them (no "already moved to another partition" for a concurrent writer)', async () => {
+    const notes = sql.id(schema, 'Notes');
+    await runIsolate(stageFor(t, config, { settings }), { tenantId: 'umbrella', scope: 'dropped', confirm: 'umbrella/dropped' });
+    const { routeLeaf } = await defaultGuards(t.db, 'Notes_default', 4, 'umbrella:dropped');
+    const app = await createAppRole(t, [{ schema, name: 'Notes' }]);
+    const pool = app.open(2).pool;
+    const [stale, other] = [await pool.connect(), await pool.connect()];
+    try {
+      // The application's session has used the leaf the scope hashes into, so it holds that leaf's partition constraint.
+      const neighbour = (await sql<{ k: string }>`select "Scope Key" as k from ${sql.id(schema, routeLeaf)} limit 1`.execute(t.db)).rows[0]!.k;
+      const warmed = await stale.query(`update "Tenant Data"."Notes" set "Body" = "Body" where "Scope Key" = $1`, [neighbour]);
+      expect(warmed.rowCount).toBeGreaterThan(0);
+      const dropped = await runPurge(stageFor(t, config, { settings }), { tenantId: 'umbrella', scope: 'dropped', confirm: 'umbrella/dropped', table: ['Notes'], dropPartitions: true });
+      expect(dropped.tables[0]!.strategy).toBe('drop_partition');
+      const id = (await other.query<{ id: string }>(`insert into "Tenant Data"."Notes" ("Tenant", "Scope", "Scope Key") values ('umbrella', 'dropped', 'umbrella:dropped') returning id::text`)).rows[0]!.id;
+      expect(await leafOf('umbrella:dropped')).toBe(routeLeaf);
+      // The session that knew the old bound updates the row, and another updates it at the same moment.
+      await stale.query('begin');
+      await stale.query(`update "Tenant Data"."Notes" set "Body" = 'stale' where id = ${Number(id)} and "Scope Key" = 'umbrella:dropped'`);
+      const concurrent = other.query(`update "Tenant Data"."Notes" set "Body" = 'concurrent' where id = ${Number(id)} and "Scope Key" = 'umbrella:dropped'`).then(() => null, (e: Error) => e.message);
+      for (let i = 0; i < 2000; i++) {
+        const w = await sql<{ n: number }>`select count(*)::int as n from pg_stat_activity where wait_event_type = 'Lock' and datname = current_database()`.execute(t.db);
+        if (w.rows[0]!.n > 0) break;
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      await stale.query('commit');
+      expect(await concurrent).toBeNull();
+      const row = await sql<{ body: string; leaf: string }>`select "Body" as body, tableoid::regclass::text as leaf from ${notes} where "Scope Key" = 'umbrella:dropped'`.execute(t.db);
+      expect(row.rows).toEqual([{ body: 'concurrent', leaf: `"${schema}"."${routeLeaf}"` }]);
+    } finally {
+      await stale.query('rollback').catch(() => undefined);
+      stale.release();
+      other.release();
+      await app.drop();
+      await sql`delete from ${notes} where "Scope Key" = 'umbrella:dropped'`.execute(t.db);
+    }
+  });
+
   it('refuses a bad confirm, changing nothing', async () => {
     const before = await allDigests(t.db);
     const bad = await runIsolate(stageFor(t, config, { settings }), { tenantId: 'globex', scope: 'perf', confirm: 'globex/perf ' }).catch((e: unknown) => e);
