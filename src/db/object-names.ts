@@ -68,4 +68,6 @@ export const objectNames = {
   primaryKey: (shadow: string) => fitIdentifier(shadow, '_pkey'),
   /** The shadow's copy of a legacy index of `table`, as plan names it (the key `<table>_shadow_pkey`, the rest `<index>_shadow`). */
   shadowIndex: (table: string, index: { name: string; isPrimary: boolean }) => (index.isPrimary ? fitIdentifier(fitIdentifier(table, '_shadow'), '_pkey') : fitIdentifier(index.name, '_shadow')),
+  /** A detached partition's name until it is dropped after the COMMIT that detached it (purge, maintain): a run that died before the drop leaves it, and the next run drops every `partgov_purged_*` table that is not a partition. */
+  retiredPartition: (leaf: { schema: string; name: string }) => fitIdentifier('partgov_purged', `_${shortHash(`${leaf.schema}.${leaf.name}`)}`),
 };

@@ -90,3 +90,22 @@ export function leavesUnder<P extends { oid: string; schema: string; name: strin
   };
   return tree.filter((p) => p.isLeaf && under(p));
 }
+
+/** A constraint that lives only inside one transaction: adding it is the catalog change that invalidates every session's copy of a leaf. */
+const refreshConstraint = 'partgov_refresh';
+
+/**
+ * Statements that make every session re-read a leaf's partition constraint
+ * when the transaction commits. A leaf's constraint includes its ancestors',
+ * and PostgreSQL, when a partition is attached beside a DEFAULT or detached
+ * from beside it, invalidates the DEFAULT but not the DEFAULT's own
+ * partitions: a session that had used one of those leaves keeps checking the
+ * old constraint. An UPDATE there then "moves" a row within the leaf when the
+ * old constraint rejects it (a concurrent UPDATE or DELETE of the row fails:
+ * "already moved to another partition"), or keeps a row the new one rejects.
+ * Both statements are catalog changes only (NOT VALID: no scan).
+ */
+export function refreshPartitionConstraintDdl(leaf: TableRef): RawBuilder<unknown>[] {
+  const t = sql.id(leaf.schema, leaf.name);
+  return [sql`alter table ${t} add constraint ${sql.id(refreshConstraint)} check (true) not valid`, sql`alter table ${t} drop constraint ${sql.id(refreshConstraint)}`];
+}

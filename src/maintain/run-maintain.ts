@@ -9,11 +9,12 @@ import { requireTable, type TableRef } from '../db/catalog.js';
 import { compileDdl } from '../db/compile-ddl.js';
 import { objectNames } from '../db/object-names.js';
 import { rangePartitionStatements } from '../db/range-partition-ddl.js';
+import { refreshPartitionConstraintDdl } from '../db/partition-routing.js';
 import { siblingLeafStorage, type StorageParameters } from '../db/storage-options.js';
 import { archiveNameOf, partitionedTableOf } from '../db/shadow-pair.js';
 import { isCutOver } from '../changelog/sync-state.js';
 import { SafetyRefusedError } from '../errors.js';
-import { runGuarded, setLocalTimeouts } from '../db/run-guarded.js';
+import { runGuarded, setLocalTimeouts, type GuardOptions } from '../db/run-guarded.js';
 import { appTriggersOn, mayWriteAsReplica, replicaWrites } from '../changelog/target-triggers.js';
 import type { PartgovKysely } from '../db/state-tables.js';
 import { assertStateSchema } from '../state/state-schema.js';
@@ -99,6 +100,8 @@ interface TablePlan {
   create: { bound: RangeBound; rowsInDefault: number }[];
   retire: Child[];
   defaultChild: Child | null;
+  /** The leaves under a DEFAULT that is itself partitioned (see refreshPartitionConstraintDdl); none when the DEFAULT is a leaf. */
+  defaultLeaves: TableRef[];
   nullRows: number;
   /** Rows of ranges retired earlier (their kept table has the name a new partition would take). */
   retiredRows: { table: string; rows: number }[];
@@ -180,22 +183,45 @@ async function planTable(db: PartgovKysely, table: TableConfig, layout: RangeLay
     table, root, layout, columnType: column.type, owner: model.owner, storage: await siblingLeafStorage(db, root),
     columns: model.columns.filter((c) => c.generated === null).map((c) => c.name),
     identityAlways: model.columns.some((c) => c.identity === 'always'),
-    create, retire, defaultChild, nullRows, retiredRows, heldRows, movesFireTriggers, triggerHeldRows,
+    create, retire, defaultChild, defaultLeaves: defaultChild ? await partitionsUnder(db, defaultChild) : [], nullRows, retiredRows, heldRows, movesFireTriggers, triggerHeldRows,
     movesAsReplica: triggers.length > 0 && loud.length === 0,
   };
 }
 
-function stepsOf(p: TablePlan): { create: { step: Step; rowsInDefault: number; bound: RangeBound }[]; retire: Step[] } {
+/** Partitions a run detached and renamed (objectNames.retiredPartition) but died before dropping. */
+async function dropRetiredLeftovers(db: PartgovKysely, schema: string, guard: Omit<GuardOptions, 'label'>): Promise<void> {
+  const r = await sql<{ name: string }>`select c.relname as name from pg_class c join pg_namespace n on n.oid = c.relnamespace
+    where n.nspname = ${schema} and c.relkind in ('r', 'p') and not c.relispartition and c.relname like 'partgov\_purged\_%'`.execute(db);
+  for (const { name } of r.rows) await runGuarded(db, (trx) => sql`drop table if exists ${sql.id(schema, name)}`.execute(trx), { ...guard, label: `maintain: drop ${name}, detached by a run that died before dropping it` });
+}
+
+/** The leaves under `part` when it is partitioned itself (none when it is a leaf). */
+async function partitionsUnder(db: PartgovKysely, part: TableRef): Promise<TableRef[]> {
+  const r = await sql<TableRef>`select n.nspname as schema, c.relname as name
+    from pg_partition_tree((select c.oid from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = ${part.schema} and c.relname = ${part.name})) t
+    join pg_class c on c.oid = t.relid join pg_namespace n on n.oid = c.relnamespace where t.isleaf and t.level > 0 order by 2`.execute(db);
+  return r.rows;
+}
+
+function stepsOf(p: TablePlan): { create: { step: Step; rowsInDefault: number; bound: RangeBound }[]; retire: { step: Step; after: Step | null }[] } {
+  // Committed with each partition made or detached beside the DEFAULT, so no session keeps checking its leaves' old constraint.
+  const refresh = p.defaultLeaves.flatMap((l) => refreshPartitionConstraintDdl(l).map((ddl) => compileDdl(ddl)));
   const create = p.create.map(({ bound, rowsInDefault }) => {
     const statements = rangePartitionStatements(p.root.schema, p.table.name, p.root.name, bound, p.layout, p.columnType, p.owner, p.storage);
-    const text = statements.map((s) => compileDdl(s.statement)).join(';\n');
+    const text = [...statements.map((s) => compileDdl(s.statement)), ...refresh].join(';\n');
     const move = rowsInDefault > 0 ? `; first moves ${rowsInDefault} row(s) of the range out of the DEFAULT, in the same transaction` : '';
     return { step: { id: `create ${statements[0]!.name}`, description: `range partition ${bound.label}${move}`, sql: text }, rowsInDefault, bound };
   });
   const retire = p.retire.map((c) => {
     const keep = p.layout.retention?.action === 'archive';
     const detach = compileDdl(sql`alter table ${sql.id(p.root.schema, p.root.name)} detach partition ${sql.id(c.schema, c.name)}`);
-    return { id: `retire ${c.name}`, description: keep ? 'past retention: detach and keep as a standalone table' : 'past retention: detach and drop', sql: keep ? detach : `${detach};\n${compileDdl(sql`drop table ${sql.id(c.schema, c.name)}`)}` };
+    if (keep) return { step: { id: `retire ${c.name}`, description: 'past retention: detach and keep as a standalone table', sql: [detach, ...refresh].join(';\n') }, after: null };
+    // Dropped after the COMMIT: a COMMIT that drops a table unlinks its files while the root's lock is still held.
+    const retired = objectNames.retiredPartition(c);
+    return {
+      step: { id: `retire ${c.name}`, description: `past retention: detach (renamed ${retired}, dropped after the COMMIT)`, sql: [detach, compileDdl(sql`alter table ${sql.id(c.schema, c.name)} rename to ${sql.id(retired)}`), ...refresh].join(';\n') },
+      after: { id: `drop ${c.name}`, description: 'the detached partition and its files, out of the application\'s way', sql: compileDdl(sql`drop table if exists ${sql.id(c.schema, retired)}`) },
+    };
   });
   return { create, retire };
 }
@@ -250,6 +276,7 @@ async function maintainTables(ctx: StageContext, input: MaintainInput = {}): Pro
     const guard = { lockTimeoutMs: o.settings.lockTimeoutMs, statementTimeoutMs: o.settings.statementTimeoutMs, retries: o.settings.lockRetries, ...(o.onRetry ? { onRetry: o.onRetry } : {}) };
     const results: MaintainTableResult[] = [];
     for (const t of targets) {
+      if (!o.dryRun) await dropRetiredLeftovers(db, t.root.schema, guard);
       const p = await planTable(db, t.table, t.layout, t.root, now, t.retentionHeld === null, maxLockedMoveRows, asReplica);
       const steps = stepsOf(p);
       const result: MaintainTableResult = {
@@ -267,7 +294,7 @@ async function maintainTables(ctx: StageContext, input: MaintainInput = {}): Pro
         dropped: p.layout.retention?.action === 'drop' ? p.retire.map((c) => `${c.schema}.${c.name}`) : [],
         kept_as_archive: p.layout.retention?.action === 'archive' ? p.retire.map((c) => `${c.schema}.${c.name}`) : [],
         lock_held_ms: 0,
-        steps: [...steps.create.map((c) => c.step), ...steps.retire],
+        steps: [...steps.create.map((c) => c.step), ...steps.retire.flatMap((r) => (r.after ? [r.step, r.after] : [r.step]))],
       };
       results.push(result);
       if (o.dryRun) {
@@ -300,13 +327,14 @@ async function maintainTables(ctx: StageContext, input: MaintainInput = {}): Pro
         result.lock_held_ms = Math.max(result.lock_held_ms, Math.round(held * 10) / 10);
         o.onEvent?.(`${result.table}: ${c.step.id}${c.rowsInDefault > 0 ? ` (${c.rowsInDefault} row(s) moved out of the DEFAULT)` : ''}`);
       }
-      for (const s of steps.retire) {
+      for (const { step: s, after } of steps.retire) {
         const held = await runGuarded(db, async (trx) => {
           const t0 = performance.now();
           await sql.raw(s.sql).execute(trx); // sql.raw: compiled by kysely in stepsOf
           return performance.now() - t0;
         }, { ...guard, label: `maintain: ${s.id}` });
         result.lock_held_ms = Math.max(result.lock_held_ms, Math.round(held * 10) / 10);
+        if (after) await runGuarded(db, (trx) => sql.raw(after.sql).execute(trx), { ...guard, label: `maintain: ${after.id}` }); // sql.raw: compiled in stepsOf
         o.onEvent?.(`${result.table}: ${s.id}`);
       }
     }

@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import { constraintState, requireTable, type PartitionModel, type TableRef } from '../db/catalog.js';
 import { setStorageParameters } from '../db/storage-options.js';
 import { compileDdl } from '../db/compile-ddl.js';
-import { fitIdentifier, shortHash } from '../db/object-names.js';
+import { fitIdentifier, objectNames, shortHash } from '../db/object-names.js';
 import { defaultLeavesForKey, leavesUnder } from '../db/partition-routing.js';
 import { scopeConstraintNames } from '../db/scope-partition.js';
 import { querySqlFile } from '../db/sql-file.js';
@@ -73,7 +73,7 @@ interface LeafSwapRow {
 /** The deterministic names of a leaf's twin and of the old leaf after the switch: a crashed run's leftovers are found by name. */
 export function swapNames(leaf: TableRef): { twin: TableRef; retired: TableRef } {
   const h = shortHash(`${leaf.schema}.${leaf.name}`);
-  return { twin: { schema: leaf.schema, name: fitIdentifier('partgov_twin', `_${h}`) }, retired: { schema: leaf.schema, name: fitIdentifier('partgov_purged', `_${h}`) } };
+  return { twin: { schema: leaf.schema, name: fitIdentifier('partgov_twin', `_${h}`) }, retired: { schema: leaf.schema, name: objectNames.retiredPartition(leaf) } };
 }
 
 /** `k=v` storage options from pg_class as `set (k = 'v')` items (values as literals; names checked to be option words). */

@@ -8,6 +8,7 @@ import type { PartgovConfig } from '../config/config-schema.js';
 import type { RuntimeSettings } from '../config/runtime-settings.js';
 import { advisoryLockHolder, withAdvisoryLocks } from '../db/advisory-lock.js';
 import { compileDdl } from '../db/compile-ddl.js';
+import { refreshPartitionConstraintDdl } from '../db/partition-routing.js';
 import type { PartgovDatabase } from '../db/open-database.js';
 import { releaseLocksBeforeFlush, runGuarded, type GuardOptions, type GuardRetryEvent } from '../db/run-guarded.js';
 
@@ -113,9 +114,6 @@ interface PartitionWork {
   truncated: LeafRef[];
 }
 
-/** A constraint that only lives inside the switch: adding it invalidates every session's cached copy of the leaf. */
-const refreshConstraint = 'partgov_refresh';
-
 function partitionWork(plans: readonly TablePurgePlan[]): PartitionWork {
   const swaps = plans.flatMap((p) => p.swaps);
   const swapped = new Set(swaps.map((s) => s.leaf.oid));
@@ -137,14 +135,11 @@ function partitionWork(plans: readonly TablePurgePlan[]): PartitionWork {
     locked: [
       ...swapSteps.flatMap((s) => s.locked),
       ...existingGuards.filter((x) => x.g.routed && x.dropsPartition).map((x) => unguard(x, 'a guard an interrupted run left where the scope falls without its partition: it would fail its writes once the partition is gone')),
-      // PostgreSQL invalidates a DEFAULT partition when a sibling goes, not the DEFAULT's own partitions: a session that
-      // used the leaf the scope now falls into keeps its old constraint (no row of the scope) and "moves" each row of the
-      // scope it updates within that leaf, which fails a concurrent UPDATE or DELETE of the row ("already moved to another
-      // partition"). A catalog change on that leaf, committed with the DETACH, makes every session read the new one.
-      ...plans.filter((p) => p.strategy === 'drop_partition').flatMap((p) => p.routeLeaves).flatMap((l) => [
-        { id: `refresh ${l.name}`, description: `sessions re-read the partition constraint of ${l.name}, where the scope's rows fall from now on`, sql: compileDdl(sql`alter table ${sql.id(l.schema, l.name)} add constraint ${sql.id(refreshConstraint)} check (true) not valid`) },
-        { id: `refreshed ${l.name}`, description: 'the constraint was only the catalog change', sql: compileDdl(sql`alter table ${sql.id(l.schema, l.name)} drop constraint ${sql.id(refreshConstraint)}`) },
-      ]),
+      // The leaf the scope falls into from now on: sessions that used it would keep its old constraint (no row of the
+      // scope) and "move" the scope's rows within it on UPDATE (see refreshPartitionConstraintDdl).
+      ...plans.filter((p) => p.strategy === 'drop_partition').flatMap((p) => p.routeLeaves).flatMap((l) =>
+        refreshPartitionConstraintDdl(l).map((ddl, i) => ({ id: `refresh ${l.name} ${i + 1}`, description: i === 0 ? `sessions re-read the partition constraint of ${l.name}, where the scope's rows fall from now on` : 'the constraint was only the catalog change', sql: compileDdl(ddl) })),
+      ),
       ...dropped.flatMap((l) => {
         const retired = swapNames(l).retired;
         return [

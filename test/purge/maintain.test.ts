@@ -166,4 +166,43 @@ describe('maintain and a table that still has a twin', () => {
     expect((refused as SafetyRefusedError).message).toMatch(/maintain would create public\.Ledger Months_2027_03 for \[2027-03-01T00:00:00\.000Z, 2027-04-01T00:00:00\.000Z\) of public\.Ledger Months, and a table of that name exists already/);
     expect(await leaves('Ledger Months')).toEqual(attached); // nothing created, nothing detached
   });
+  it('a DEFAULT partitioned itself: sessions that used its leaves learn each new bound (PostgreSQL invalidates the DEFAULT, not its partitions), and a dropped range is detached, then dropped after the COMMIT', async () => {
+    const o3 = sql.id(schema, 'Outbox3');
+    const id = (n: string) => sql.id(schema, n);
+    await sql`create table ${o3} (id bigint generated always as identity, "Scope Key" text not null, "Updated At" timestamptz not null, "Body" text, primary key ("Updated At", "Scope Key", id)) partition by range ("Updated At")`.execute(t.db);
+    await sql`create table ${id('Outbox3_2026_11')} partition of ${o3} for values from ('2026-11-01 00:00+00') to ('2026-12-01 00:00+00') partition by list ("Scope Key")`.execute(t.db);
+    await sql`create table ${id('Outbox3_2026_11_acme_perf')} partition of ${id('Outbox3_2026_11')} for values in ('acme:perf')`.execute(t.db);
+    await sql`create table ${id('Outbox3_2026_11_default')} partition of ${id('Outbox3_2026_11')} default`.execute(t.db);
+    await sql`create table ${id('Outbox3_default')} partition of ${o3} default partition by list ("Scope Key")`.execute(t.db);
+    await sql`create table ${id('Outbox3_default_acme_perf')} partition of ${id('Outbox3_default')} for values in ('acme:perf')`.execute(t.db);
+    await sql`create table ${id('Outbox3_default_default')} partition of ${id('Outbox3_default')} default`.execute(t.db);
+    await sql`insert into ${o3} ("Scope Key", "Updated At") values ('acme:main', '2026-11-10 00:00+00'), ('acme:main', '2027-06-15 00:00+00')`.execute(t.db);
+    // What a crashed run left: detached and renamed, never dropped.
+    await sql`create table ${id('partgov_purged_0badf00d')} (x int)`.execute(t.db);
+    const layout = { type: 'range', column: 'Updated At', interval: 'month', premake: 1, default_partition: true, subpartition: { type: 'list', key: 'Scope Key', values: ['acme:perf'] } } as const;
+    const only3 = (retention?: { keep: number; action: 'drop' }) => parseConfig({ tables: [{ schema, name: 'Outbox3', layout: { ...layout, ...(retention ? { retention } : {}) } }] });
+    const session = await t.pool.connect();
+    try {
+      // The application's session has updated the June 2027 row in the DEFAULT's leaf: it holds that leaf's constraint.
+      await session.query(`update "Tenant Data"."Outbox3" set "Body" = 'seen' where "Updated At" = '2027-06-15 00:00+00'`);
+      // December is premade; June's row stays in the DEFAULT (none may move under the lock here).
+      const made = (await runMaintain(stageFor(t, only3(), { settings, now }), { maxLockedMoveRows: 0 })).tables[0]!;
+      expect(made.created).toEqual([`${schema}.Outbox3_2026_12`]);
+      expect(await sql`select 1 from pg_class where relname = 'partgov_purged_0badf00d'`.execute(t.db).then((r) => r.rows.length)).toBe(0);
+      // The session moves June's row into December: it lands in December's partition, not left in the DEFAULT.
+      const moved = await session.query<{ leaf: string }>(`update "Tenant Data"."Outbox3" set "Updated At" = '2026-12-10 00:00+00' where "Updated At" = '2027-06-15 00:00+00' returning tableoid::regclass::text as leaf`);
+      expect(moved.rows).toEqual([{ leaf: '"Tenant Data"."Outbox3_2026_12_default"' }]);
+    } finally {
+      session.release();
+    }
+    // In February, November is past a retention of two months: detached, renamed, and dropped once that COMMIT is done.
+    const later = (await runMaintain(stageFor(t, only3({ keep: 2, action: 'drop' }), { settings, now: new Date('2027-02-10T03:00:00Z') }))).tables[0]!;
+    expect(later.dropped).toEqual([`${schema}.Outbox3_2026_11`]);
+    const retiredStep = later.steps.find((x) => x.id === 'retire Outbox3_2026_11')!;
+    expect(retiredStep.sql).toMatch(/detach partition "Tenant Data"\."Outbox3_2026_11";\nalter table "Tenant Data"\."Outbox3_2026_11" rename to "partgov_purged_[0-9a-f]{8}"/);
+    expect(retiredStep.sql).not.toContain('drop table');
+    expect(later.steps[later.steps.indexOf(retiredStep) + 1]!.sql).toMatch(/^drop table if exists "Tenant Data"\."partgov_purged_[0-9a-f]{8}"$/);
+    const left = await sql<{ name: string }>`select relname as name from pg_class where relname like 'Outbox3_2026_11%' or relname like 'partgov_purged%'`.execute(t.db);
+    expect(left.rows).toEqual([]);
+  });
 });
