@@ -245,7 +245,7 @@ describe('cutover, rollback and cutover again while the application writes', () 
       }
       expect(retired.archive_dropped).toBe(true);
       // The archive's files go after the COMMIT that released the live table's locks.
-      expect(retired.steps.map((s) => s.id)).toEqual(['retire-archive', ...retired.steps.filter((s) => s.id.startsWith('drop-capture')).map((s) => s.id), 'guard-off', 'drop-archive']);
+      expect(retired.steps.map((s) => s.id)).toEqual(['retire-archive', 'lock', ...retired.steps.filter((s) => s.id.startsWith('drop-capture')).map((s) => s.id), 'guard-off', 'drop-archive']);
       expect(retired.steps.at(-1)!.sql).toContain(retiredArchiveName(config.tables[0]!).name);
       expect(await sql`select 1 from pg_class where relname = ${retiredArchiveName(config.tables[0]!).name}`.execute(t.db).then((r) => r.rows.length)).toBe(0);
       // A retire that died between its COMMIT and that drop left the renamed archive: the next run drops it.
@@ -493,6 +493,45 @@ describe('cutover refuses before any lock (exit 3, nothing changed)', () => {
     }
     expect(await catalogOf('Busy')).toMatchObject({ kind: 'r' });
     await runSync(stageFor(t, config, { settings }), { table: table.name, action: 'disable' });
+  });
+});
+
+describe('retire while the application holds a partition', () => {
+  it('takes the table before its partitions, as writers do: no deadlock with a transaction that holds one partition and then writes them all', async () => {
+    await copiedTable('Retired', 400, async (config, table, app) => {
+      await runCutover(stageFor(t, config, { settings }), { table: table.name, confirm: 'Retired' });
+      // The partition whose capture trigger DROP TRIGGER reaches last (it takes the clones newest first), and a scope that lives there.
+      const last = (await sql<{ leaf: string }>`select c.relname as leaf from pg_trigger k join pg_class c on c.oid = k.tgrelid
+        where k.tgparentid = (select oid from pg_trigger where tgrelid = '"Shop"."Retired"'::regclass and tgname = 'partgov_capture_back_insert') order by k.oid limit 1`.execute(t.db)).rows[0]!.leaf;
+      const scope = (await sql<{ s: string }>`select "Tenant Scope" as s from ${sql.id('Shop', last)} limit 1`.execute(t.db)).rows[0]!.s;
+      const writer = await app.open(1).pool.connect();
+      try {
+        await writer.query('begin');
+        await writer.query(`update "Shop"."Retired" set note = note where "Tenant Scope" = $1`, [scope]);
+        // Read before retire starts: pg_partition_tree itself takes a lock on every partition.
+        const oids = (await sql<{ oid: string }>`select relid::int8::text as oid from pg_partition_tree('"Shop"."Retired"'::regclass)`.execute(t.db)).rows.map((r) => r.oid);
+        const tree = sql`(select unnest(${oids}::oid[]))`;
+        const retiring = runRetire(stageFor(t, config, { settings }), { table: table.name, confirm: 'Retired' });
+        // retire waits for the table or one of its partitions, which the transaction holds.
+        for (let i = 0; i < 2000; i++) {
+          const w = await sql<{ n: number }>`select count(*)::int as n from pg_locks where not granted and relation in ${tree}`.execute(t.db);
+          if (w.rows[0]!.n > 0) break;
+          await new Promise((r) => setTimeout(r, 5));
+        }
+        // While it waits, retire holds no partition: it waits for the table itself, before any of them.
+        const held = await sql<{ rel: string }>`select l.relation::regclass::text as rel from pg_locks l join pg_stat_activity a on a.pid = l.pid
+          where l.granted and l.mode = 'AccessExclusiveLock' and a.application_name like 'partgov%' and a.datname = current_database() and l.relation in ${tree}`.execute(t.db);
+        expect(held.rows).toEqual([]);
+        // The same transaction now writes every partition: retire holds none of them, so nothing waits in a circle.
+        const all = await writer.query(`update "Shop"."Retired" set note = note where total < 0`).then(() => 'ok', (e: Error) => e.message);
+        await writer.query('commit');
+        expect(all).toBe('ok');
+        expect((await retiring).archive_dropped).toBe(true);
+      } finally {
+        await writer.query('rollback').catch(() => undefined);
+        writer.release();
+      }
+    });
   });
 });
 
