@@ -14,9 +14,12 @@ export function registerIsolate(program: CommandKit['program']): void {
       action((g, o) =>
         runCommand({ name: 'isolate', config: 'required' }, g, async (ctx) => {
           const result = await runIsolate(ctx.stage(), parseStageInput('isolate', isolateInputSchema, o));
-          const lines = result.tables.map((t) => t.action === 'already_isolated'
-            ? `  ${t.table}: already isolated in ${t.partition}`
-            : `  ${t.table}: ${result.dry_run ? 'would create' : 'created'} ${t.partition}${result.dry_run ? '' : `, exclusive locks held ${t.lock_held_ms} ms`} (only ${t.default_leaf} checked under the lock)`);
+          const locks = (t: (typeof result.tables)[number]) => (result.dry_run ? '' : `, exclusive locks held ${t.lock_held_ms} ms`);
+          const lines = result.tables.map((t) => {
+            if (t.action === 'already_isolated') return `  ${t.table}: already isolated in ${t.partition}`;
+            if (t.action === 'moved') return `  ${t.table}: ${result.dry_run ? 'would move the scope\'s rows out of' : `moved ${t.rows_moved} row(s) of the scope out of`} ${t.default_leaf} into ${t.partition}${locks(t)}`;
+            return `  ${t.table}: ${result.dry_run ? 'would create' : 'created'} ${t.partition}${locks(t)} (only ${t.default_leaf} checked under the lock)`;
+          });
           const head = `isolate ${result.tenant_id}/${result.scope} (key ${JSON.stringify(result.scope_key)})${result.dry_run ? ' — DRY RUN, nothing changed' : ''}:`;
           const script = result.dry_run ? ['', renderSteps(result.tables.flatMap((t) => t.steps))] : [`  add ${JSON.stringify(result.scope_key)} to tables[].layout.isolated so plan and verify expect the partition`];
           return { ok: result.ok, result, human: [head, ...lines, ...result.notes.map((n) => `  note: ${n}`), ...script].join('\n') };
