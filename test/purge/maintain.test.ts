@@ -205,4 +205,38 @@ describe('maintain and a table that still has a twin', () => {
     const left = await sql<{ name: string }>`select relname as name from pg_class where relname like 'Outbox3_2026_11%' or relname like 'partgov_purged%'`.execute(t.db);
     expect(left.rows).toEqual([]);
   });
+  it('takes the table before its DEFAULT when it moves rows out of it: no deadlock with a writer that holds another partition', async () => {
+    const o4 = sql.id(schema, 'Outbox4');
+    await sql`create table ${o4} (id bigint generated always as identity, "Updated At" timestamptz not null, "Body" text, primary key ("Updated At", id)) partition by range ("Updated At")`.execute(t.db);
+    for (const [m, from, to] of [['11', '2026-11-01', '2026-12-01'], ['12', '2026-12-01', '2027-01-01']] as const) {
+      await sql`create table ${sql.id(schema, `Outbox4_2026_${m}`)} partition of ${o4} for values from (${sql.lit(`${from} 00:00+00`)}) to (${sql.lit(`${to} 00:00+00`)})`.execute(t.db);
+    }
+    await sql`create table ${sql.id(schema, 'Outbox4_default')} partition of ${o4} default`.execute(t.db);
+    await sql`insert into ${o4} ("Updated At", "Body") values ('2026-11-10 00:00+00', 'nov'), ('2027-03-05 00:00+00', 'march')`.execute(t.db);
+    const oids = (await sql<{ oid: string }>`select relid::int8::text as oid from pg_partition_tree('"Tenant Data"."Outbox4"'::regclass)`.execute(t.db)).rows.map((r) => r.oid);
+    const tree = sql`(select unnest(${oids}::oid[]))`;
+    const cfg = parseConfig({ tables: [{ schema, name: 'Outbox4', layout: { type: 'range', column: 'Updated At', interval: 'month', premake: 1, default_partition: true } }] });
+    const writer = await t.pool.connect();
+    try {
+      // The application's transaction has written November's partition.
+      await writer.query('begin');
+      await writer.query(`update "Tenant Data"."Outbox4" set "Body" = 'nov+' where "Updated At" = '2026-11-10 00:00+00'`);
+      const maintaining = runMaintain(stageFor(t, cfg, { settings, now }));
+      for (let i = 0; i < 2000; i++) {
+        const w = await sql<{ n: number }>`select count(*)::int as n from pg_locks where not granted and relation in ${tree}`.execute(t.db);
+        if (w.rows[0]!.n > 0) break;
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      // maintain waits for the table itself, holding none of its partitions, so the writer's next statement is not stuck behind it.
+      const held = await sql<{ rel: string }>`select l.relation::regclass::text as rel from pg_locks l join pg_stat_activity a on a.pid = l.pid
+        where l.granted and l.mode = 'AccessExclusiveLock' and a.pid <> ${(await writer.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]!.pid}::int and l.relation in ${tree}`.execute(t.db);
+      expect(held.rows).toEqual([]);
+      await writer.query('commit');
+      const r = (await maintaining).tables[0]!;
+      expect(r).toMatchObject({ created: [`${schema}.Outbox4_2027_03`], default_rows_moved: 1 });
+    } finally {
+      await writer.query('rollback').catch(() => undefined);
+      writer.release();
+    }
+  });
 });
