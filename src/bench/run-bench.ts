@@ -268,7 +268,7 @@ async function benchOn(ctx: StageContext, conn: PartgovDatabase, o: { config: Pa
   const layout = source.layout.type === 'isolatable' && sel.keyValue !== null && sel.keyIdentifiesScope && !source.layout.isolated.includes(sel.keyValue)
     ? { ...source.layout, isolated: [...source.layout.isolated, sel.keyValue] }
     : source.layout;
-  if (layout !== source.layout) log(`bench: ${tenantId}/${scope} gets its own partition in the partitioned copy (as partgov isolate gives it), so its reset can be partition-first`);
+  if (layout !== source.layout) log(`${tenantId}/${scope} gets its own partition in the partitioned copy (as partgov isolate gives it), so its reset can be partition-first`);
   const benchTable: TableConfig = { ...source, layout, schema: benchSchema, read_queries: source.read_queries, cutover: { retire_after_days: 0 } };
   delete (benchTable as { activity_column?: string }).activity_column;
   const plan = await runPlan(derivedContext(ctx, { config: { ...o.config, tables: [benchTable] }, database: conn }));
@@ -292,7 +292,7 @@ async function benchOn(ctx: StageContext, conn: PartgovDatabase, o: { config: Pa
 
   // Background: the other scopes, as the application has them (fresh ids), up to the largest scale.
   const background = Math.min(Math.max(...o.scales), Number((await sql<{ n: string }>`select count(*)::text as n from ${sql.id(source.schema, source.name)}`.execute(db)).rows[0]!.n));
-  log(`bench: copying ${background} rows of other scopes into ${benchSchema}`);
+  log(`copying ${background} rows of other scopes into ${benchSchema}`);
   await sql`insert into ${sql.id(benchSchema, source.name)} (${colIds}) select ${colIds} from ${sql.id(source.schema, source.name)}
     where ${sql.id(keyColumn)} is distinct from ${keyValue} limit ${background}::int on conflict do nothing`.execute(db);
   const allColumns = sql.join(live.columns.filter((c) => c.generated === null).map((c) => sql.id(c.name)));
@@ -313,7 +313,7 @@ async function benchOn(ctx: StageContext, conn: PartgovDatabase, o: { config: Pa
   for (const scale of [...o.scales].sort((a, b) => a - b)) {
     const t0 = performance.now();
     // 2. Seed the perf scope at this scale: source rows, repeated, with the perf tenant/scope/key; fresh ids.
-    log(`bench: seeding ${scale} rows of ${tenantId}/${scope} into ${benchSchema}.${source.name} and its partitioned copy`);
+    log(`seeding ${scale} rows of ${tenantId}/${scope} into ${benchSchema}.${source.name} and its partitioned copy`);
     const reps = Math.ceil(scale / Math.min(sourceRows, 10_000));
     const seeded = await sql`insert into ${sql.id(benchSchema, source.name)} (${colIds})
       select ${overridden} from (select * from ${sql.id(source.schema, source.name)} limit 10000) src, generate_series(1, ${reps}::int) rep limit ${scale}::int
@@ -337,7 +337,7 @@ async function benchOn(ctx: StageContext, conn: PartgovDatabase, o: { config: Pa
         const figures = both[layout];
         scaleFigures.results.push({ layout, workload: kind, figures });
         const first = figures.errors > 0 ? pacer.steps.find((x) => x.layout === layout && x.workload === kind) : undefined;
-        log(`bench: ${scale} rows, ${kind} on ${layout}: p50 ${figures.p50_ms} ms, p95 ${figures.p95_ms} ms, p99 ${figures.p99_ms} ms, ${figures.errors} errors in ${figures.ops}${first ? ` (first: ${first.error}; all in benchmark_adapt_${scale}.json)` : ''}`);
+        log(`${scale} rows, ${kind} on ${layout}: p50 ${figures.p50_ms} ms, p95 ${figures.p95_ms} ms, p99 ${figures.p99_ms} ms, ${figures.errors} errors in ${figures.ops}${first ? ` (first: ${first.error}; all in benchmark_adapt_${scale}.json)` : ''}`);
       }
     }
     // 4. Reset the perf scope: partition-first purge of the partitioned copy, a DELETE of the legacy one for comparison.
@@ -359,7 +359,7 @@ async function benchOn(ctx: StageContext, conn: PartgovDatabase, o: { config: Pa
     await sql`delete from ${sql.id(benchSchema, source.name)} where ${sql.id(keyColumn)} = ${keyValue}`.execute(db);
     reset.delete_ms = Math.round((performance.now() - d0) * 10) / 10;
     scaleFigures.reset = reset;
-    log(`bench: reset ${tenantId}/${scope}: ${reset.strategies.map((s) => `${s.strategy} in ${s.ms} ms`).join(', ') || reset.error || o.env.GATEC_RESET_IMPL}; DELETE from the legacy copy ${reset.delete_ms} ms`);
+    log(`reset ${tenantId}/${scope}: ${reset.strategies.map((s) => `${s.strategy} in ${s.ms} ms`).join(', ') || reset.error || o.env.GATEC_RESET_IMPL}; DELETE from the legacy copy ${reset.delete_ms} ms`);
     const adaptFile = `benchmark_adapt_${scale}.json`;
     await writeFile(path.join(o.outDir, adaptFile), `${JSON.stringify({ scale, start_pace_ms: startPaceMs(o.env), step_ms: o.env.GATEC_PACE_STEP_MS, max_pace_ms: o.env.GATEC_PACE_MAX_MS, max_retries: o.env.GATEC_MAX_RATE_LIMIT_RETRIES, final_pace_ms: pacer.pace, steps: pacer.steps }, null, 2)}\n`);
     result.files.push(adaptFile);
