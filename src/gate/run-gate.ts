@@ -89,7 +89,7 @@ export async function runGate(ctx: StageContext, input: GateInput = {}): Promise
   };
   const add = (c: Check, file: string | null) => {
     checks.push({ ...c, evidence: file });
-    log(`gate: ${c.name}: ${c.status} — ${c.detail}`);
+    log(`${c.name}: ${c.status} — ${c.detail}`);
   };
 
   // 1. Health gate: preflight, warnings count as failures.
