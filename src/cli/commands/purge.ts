@@ -12,7 +12,8 @@ function renderPurge(r: PurgeResult): string {
     if (t.strategy === 'none' || ((t.strategy === 'delete' || t.strategy === 'pruned_delete') && t.rows_exact && t.rows === 0)) {
       return `  ${t.table}: nothing to purge (${t.strategy === 'none' ? 'no partition can hold the scope' : 'no row of the scope'})`;
     }
-    const what = `${t.partitions.length} partition(s), ${rows}`;
+    const read = t.default_leaves_read > 0 ? `; ${r.dry_run ? 'would read' : 'read'} ${t.default_leaves_read} DEFAULT leaf/leaves to prove them free of the scope, writes going on` : '';
+    const what = `${t.partitions.length} partition(s), ${rows}${read}`;
     const done = r.dry_run ? '' : `; ${t.ms} ms, exclusive lock ${t.lock_held_ms} ms${t.archive_table_rows_deleted !== null ? `; ${t.archive_table_rows_deleted} row(s) removed from the kept legacy table too` : ''}`;
     return `  ${t.table}: ${t.strategy} (${what})${done}`;
   });
