@@ -122,6 +122,12 @@ function partitionWork(plans: readonly TablePurgePlan[]): PartitionWork {
   const parents = new Map<string, TableRef>();
   for (const t of [...swaps.map((s) => s.parent), ...dropped.map((l) => ({ schema: l.parentSchema!, name: l.parentName! }))]) parents.set(`${t.schema}.${t.name}`, t);
   const lockList = [...parents.values(), ...truncated];
+  // A table whose swapped or dropped leaves sit deeper (a month's list partitions) is taken first, alone (ONLY: its
+  // other partitions stay free): writers take the table before its partitions, and partitions taken in another
+  // order than theirs could wait in a circle with a statement that spans several.
+  const keyOf = (t: TableRef) => `${t.schema}.${t.name}`;
+  const inList = new Set(lockList.map(keyOf));
+  const roots = [...new Map(plans.filter((p) => p.partitioned && !inList.has(keyOf(p.live))).map((p) => [keyOf(p.live), p.live])).values()];
   const swapSteps = swaps.map(leafSwapSteps);
   // Guards already there (see TablePurgePlan.guardedLeaves), beyond those the swaps drop after COMMIT themselves.
   const swapUnguards = new Set(swaps.flatMap((s) => s.routed.map((g) => `${g.schema}.${g.name}`)));
@@ -131,7 +137,7 @@ function partitionWork(plans: readonly TablePurgePlan[]): PartitionWork {
     swaps,
     truncated,
     online: swapSteps.flatMap((s) => s.online),
-    lock: { id: 'lock', description: 'writers of these partitions wait for the switch (catalog changes and TRUNCATEs: milliseconds)', sql: compileDdl(sql`lock table ${sql.join(lockList.map((l) => sql.id(l.schema, l.name)))} in access exclusive mode`) },
+    lock: { id: 'lock', description: 'writers of these partitions wait for the switch (catalog changes and TRUNCATEs: milliseconds)', sql: compileDdl(sql`lock table ${sql.join([...roots.map((r) => sql`only ${sql.id(r.schema, r.name)}`), ...lockList.map((l) => sql.id(l.schema, l.name))])} in access exclusive mode`) },
     locked: [
       ...swapSteps.flatMap((s) => s.locked),
       ...existingGuards.filter((x) => x.g.routed && x.dropsPartition).map((x) => unguard(x, 'a guard an interrupted run left where the scope falls without its partition: it would fail its writes once the partition is gone')),

@@ -177,6 +177,36 @@ describe('a dedicated partition swapped for an empty twin', () => {
     expect(await leftovers()).toEqual([]);
   });
 
+  it('takes the table before the months whose leaves it swaps, as writers do: it waits holding none of them while a transaction holds one', async () => {
+    await insertScopeRows(t.db, 'Outbox2', 'acme', 'perf', 50, "timestamptz '2026-10-20'");
+    await insertScopeRows(t.db, 'Outbox2', 'acme', 'perf', 50, "timestamptz '2026-11-20'");
+    const oids = (await sql<{ oid: string }>`select relid::int8::text as oid from pg_partition_tree('"Tenant Data"."Outbox2"'::regclass)`.execute(t.db)).rows.map((r) => r.oid);
+    const tree = sql`(select unnest(${oids}::oid[]))`;
+    const writer = await t.pool.connect();
+    try {
+      // The application's transaction has written the scope in November (taking the table, then that month and its leaf).
+      await writer.query('begin');
+      await writer.query(`update "Tenant Data"."Outbox2" set "Body" = "Body" where "Updated At" >= '2026-11-01' and "Scope Key" = 'acme:perf'`);
+      const purging = runPurge(stageFor(t, config, { settings }), { ...target('acme', 'perf'), table: ['Outbox2'] });
+      for (let i = 0; i < 2000; i++) {
+        const w = await sql<{ n: number }>`select count(*)::int as n from pg_locks where not granted and relation in ${tree} and mode = 'AccessExclusiveLock'`.execute(t.db);
+        if (w.rows[0]!.n > 0) break;
+        await sleep(5);
+      }
+      const writerPid = (await writer.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]!.pid;
+      const held = await sql<{ rel: string }>`select l.relation::regclass::text as rel from pg_locks l where l.granted and l.mode = 'AccessExclusiveLock' and l.pid <> ${writerPid}::int and l.relation in ${tree}`.execute(t.db);
+      expect(held.rows).toEqual([]);
+      // The same transaction now reads October too: nothing waits in a circle.
+      await writer.query(`select count(*) from "Tenant Data"."Outbox2" where "Updated At" < '2026-11-01'`);
+      await writer.query('commit');
+      expect((await purging).tables[0]).toMatchObject({ strategy: 'truncate_partition' });
+      expect((await scopeDigests(t.db, 'Outbox2'))['acme:perf']).toBeUndefined();
+    } finally {
+      await writer.query('rollback').catch(() => undefined);
+      writer.release();
+    }
+  });
+
   it('a partition with a NOT NULL or a default of its own is TRUNCATEd instead (a twin shaped like the parent would lose them)', async () => {
     await sql`update ${sql.id(schema, leaf)} set "Body" = 'x' where "Body" is null`.execute(t.db);
     await sql`alter table ${sql.id(schema, leaf)} alter column "Body" set not null`.execute(t.db);
