@@ -304,7 +304,12 @@ async function undoSwapPreparation(db: PartgovDatabase['db'], w: PartitionWork, 
  */
 export async function runPurge(ctx: StageContext, raw: PurgeInput): Promise<PurgeResult> {
   const r = await purgeScope(ctx, raw);
-  return judged(r, r.tables.map((t) => ({ name: `purge:${t.table}`, status: r.dry_run ? ('skip' as const) : ('pass' as const), detail: `${r.dry_run ? 'would run ' : ''}${t.strategy}: ${t.rows} row(s) in ${t.partitions.length} partition(s)${r.dry_run ? '' : `, ${t.ms} ms, exclusive lock ${t.lock_held_ms} ms`}`, figures: { rows: t.rows, ms: t.ms, lock_held_ms: t.lock_held_ms }, objects: t.partitions })));
+  return judged(r, r.tables.map((t) => ({ name: `purge:${t.table}`, status: r.dry_run ? ('skip' as const) : ('pass' as const), detail: `${r.dry_run ? 'would run ' : ''}${t.strategy}: ${t.rows} row(s) in ${t.partitions.length} partition(s)${r.dry_run ? '' : `, ${t.ms} ms, ${lockFigure(t)}`}`, figures: { rows: t.rows, ms: t.ms, lock_held_ms: t.lock_held_ms }, objects: t.partitions })));
+}
+
+/** What lock_held_ms measured: a partition switch's exclusive lock, or a DELETE's longest batch (row locks only). */
+export function lockFigure(t: Pick<PurgeTableResult, 'strategy' | 'lock_held_ms'>): string {
+  return deleteStrategies.has(t.strategy) ? `longest DELETE batch ${t.lock_held_ms} ms` : `exclusive lock ${t.lock_held_ms} ms`;
 }
 
 async function purgeScope(ctx: StageContext, raw: PurgeInput): Promise<Omit<PurgeResult, keyof StageVerdict>> {

@@ -1,5 +1,5 @@
 import { Option } from 'commander';
-import { purgeInputSchema, runPurge, type PurgeResult } from '../../purge/run-purge.js';
+import { lockFigure, purgeInputSchema, runPurge, type PurgeResult } from '../../purge/run-purge.js';
 import { restoreInputSchema, runRestore } from '../../purge/run-restore.js';
 import { helpOf, parseStageInput } from '../../stage/stage-input.js';
 import { runCommand } from '../run-command.js';
@@ -14,7 +14,7 @@ function renderPurge(r: PurgeResult): string {
     }
     const read = t.default_leaves_read > 0 ? `; ${r.dry_run ? 'would read' : 'read'} ${t.default_leaves_read} DEFAULT leaf/leaves to prove them free of the scope, writes going on` : '';
     const what = `${t.partitions.length} partition(s), ${rows}${read}`;
-    const done = r.dry_run ? '' : `; ${t.ms} ms, exclusive lock ${t.lock_held_ms} ms${t.archive_table_rows_deleted !== null ? `; ${t.archive_table_rows_deleted} row(s) removed from the kept legacy table too` : ''}`;
+    const done = r.dry_run ? '' : `; ${t.ms} ms, ${lockFigure(t)}${t.archive_table_rows_deleted !== null ? `; ${t.archive_table_rows_deleted} row(s) removed from the kept legacy table too` : ''}`;
     return `  ${t.table}: ${t.strategy} (${what})${done}`;
   });
   const head = r.dry_run
