@@ -154,7 +154,7 @@ async function isolateScope(ctx: StageContext, raw: IsolateInput): Promise<Omit<
   const labels = tables.map((t) => `${t.schema}.${t.name}`);
   const work = async (): Promise<Omit<IsolateResult, keyof StageVerdict>> => {
     const results: IsolateTableResult[] = [];
-    const plans: { t: IsolateTarget; steps: ReturnType<typeof isolateSteps> | null; hashLeaf: PartitionModel | null; partition: string; move: ScopeMove | null; hasRows: boolean }[] = [];
+    const plans: { t: IsolateTarget; steps: ReturnType<typeof isolateSteps> | null; hashLeaf: PartitionModel | null; partition: string; move: ScopeMove | null; hasRows: boolean; guardSteps: Step[] }[] = [];
     let keyValue = '';
     const notes: string[] = [];
     for (const table of tables) {
@@ -172,15 +172,26 @@ async function isolateScope(ctx: StageContext, raw: IsolateInput): Promise<Omit<
         // A run that died after its switch may have left its CHECK where the scope's rows would fall without its partition: it would fail their writes then.
         const leaf = leaves[0]!;
         const def = tree.find((p) => p.parentSchema === leaf.parentSchema && p.parentName === leaf.parentName && p.bound === 'DEFAULT');
-        if (!input.dryRun && def) {
-          for (const l of await defaultLeavesForKey(db, def, tree, t.keyColumn, t.keyValue)) {
+        const routed = def ? await defaultLeavesForKey(db, def, tree, t.keyColumn, t.keyValue) : [];
+        if (!input.dryRun) {
+          for (const l of routed) {
             if ((await constraintState(db, l, checkName(t.keyValue))) !== null) {
               await runGuarded(db, (trx) => sql`alter table ${sql.id(l.schema, l.name)} drop constraint if exists ${sql.id(checkName(t.keyValue))}`.execute(trx),
                 { lockTimeoutMs: o.settings.lockTimeoutMs, statementTimeoutMs: o.settings.statementTimeoutMs, retries: o.settings.lockRetries, label: `isolate: drop a leftover constraint on ${l.name}` });
             }
           }
         }
-        plans.push({ t, steps: null, hashLeaf: null, partition: `${leaves[0]!.schema}.${leaves[0]!.name}`, move: null, hasRows: false });
+        // A partition plan made (layout.isolated) or one made by hand has no guards yet: they go on now, online,
+        // so the scope's first purge reads one DEFAULT leaf, not the whole DEFAULT (see isolateSteps).
+        const others = def ? leavesUnder(tree, def.oid).filter((l) => !routed.some((r) => r.oid === l.oid)) : [];
+        const guardSteps: Step[] = [];
+        for (const l of others) {
+          const state = await constraintState(db, l, checkName(t.keyValue));
+          if (state === true) continue;
+          if (state === null) guardSteps.push({ id: `guard ${l.name}`, description: `constraint proving ${l.name} holds no row of the scope (NOT VALID: no scan under lock; the scope never hashes there, so no write can meet it)`, sql: compileDdl(sql`alter table ${sql.id(l.schema, l.name)} add constraint ${sql.id(checkName(t.keyValue))} check (${sql.id(t.keyColumn)} <> ${sql.lit(t.keyValue)}) not valid`) });
+          guardSteps.push({ id: `validate ${l.name}`, description: 'validate it (SHARE UPDATE EXCLUSIVE: writes go on)', sql: compileDdl(sql`alter table ${sql.id(l.schema, l.name)} validate constraint ${sql.id(checkName(t.keyValue))}`) });
+        }
+        plans.push({ t, steps: null, hashLeaf: null, partition: `${leaves[0]!.schema}.${leaves[0]!.name}`, move: null, hasRows: false, guardSteps });
         continue;
       }
       const rootPart = tree[0]!;
@@ -191,11 +202,11 @@ async function isolateScope(ctx: StageContext, raw: IsolateInput): Promise<Omit<
       const has = await sql<{ x: boolean }>`select exists (select 1 from ${sql.id(root.schema, root.name)} where ${sql.id(t.keyColumn)} = ${t.keyValue}) as x`.execute(db);
       const defaultLeaves = leavesUnder(tree, def.oid);
       plans.push({ t, steps: isolateSteps(t, defaultLeaves, leaves[0]!, await requireTable(db, root), await readStorageParameters(db, leaves[0]!)), hashLeaf: leaves[0]!, partition: `${root.schema}.${partition}`,
-        hasRows: has.rows[0]!.x,
+        hasRows: has.rows[0]!.x, guardSteps: [],
         move: { root, defaultParent: { schema: leaves[0]!.parentSchema!, name: leaves[0]!.parentName! }, leaf: leaves[0]!, keyColumn: t.keyColumn, keyValue: t.keyValue, partition, guardName: checkName(t.keyValue) } });
     }
     const stepsOf = (p: (typeof plans)[number]) => {
-      if (!p.steps) return [];
+      if (!p.steps) return p.guardSteps;
       if (!p.move || !p.hasRows) return [...p.steps.online, ...p.steps.swap, ...p.steps.after];
       return [...p.steps.online, ...cleanupDdl(p.move).map((text, i) => ({ id: `clean ${i + 1}`, description: 'remove what an interrupted isolate left', sql: text })),
         { id: 'move', description: `copy the scope's ${p.move.keyValue} rows and the rest of ${p.move.leaf.name} into two new tables, follow writes through a row trigger, then switch: detach ${p.move.leaf.name}, attach its copy without the scope, attach the scope's partition`, sql: '-- see runbooks/purge-isolate-maintain.md' }];
@@ -208,6 +219,8 @@ async function isolateScope(ctx: StageContext, raw: IsolateInput): Promise<Omit<
     for (const p of plans) {
       let held = 0;
       let rowsMoved = 0;
+      // sql.raw: compiled by kysely above; each its own transaction under lock_timeout (a catalog change, then a scan that lets writes go on).
+      for (const s of p.guardSteps) await runGuarded(db, (trx) => sql.raw(s.sql).execute(trx), { ...guard, label: `isolate: ${s.id}` });
       if (p.steps) {
         // A run that died before its switch may have left the partition built but unattached: build it again.
         const built = { schema: p.t.root.schema, name: objectNames.isolated(p.t.table.name, p.t.keyValue) };

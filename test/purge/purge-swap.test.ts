@@ -10,6 +10,7 @@ import type { PartgovConfig, PartgovConfigInput } from '../../src/config/config-
 import { resolveSettings } from '../../src/config/runtime-settings.js';
 import { runMigrate } from '../../src/migrate/run-migrate.js';
 import { runPurge } from '../../src/purge/run-purge.js';
+import { runIsolate } from '../../src/maintain/isolate-scope.js';
 import { createAppRole } from '../helpers/app-role.js';
 import { cliPath, runCli } from '../helpers/cli.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database.js';
@@ -35,11 +36,12 @@ async function leafFacts(name: string) {
   return r.rows[0]!;
 }
 
-/** Twins, retired partitions and scope guards a swap must not leave behind (guards on Notes' DEFAULT leaves acme:perf cannot hash into stay: see notesGuardsKept). */
+/** Twins, retired partitions and acme:perf's guards a swap must not leave behind (those on Notes' DEFAULT leaves acme:perf cannot hash into stay: see notesGuardsKept). */
 async function leftovers(): Promise<string[]> {
   const kept = allBut('Notes_default', 4, (await defaultGuards(t.db, 'Notes_default', 4, 'acme:perf')).routeLeaf);
   const r = await sql<{ x: string }>`select relname::text as x from pg_class where relname like 'partgov_twin%' or relname like 'partgov_purged%'
-    union all select k.conname::text from pg_constraint k join pg_class c on c.oid = k.conrelid where k.conname like 'partgov_not%' and not c.relname = any(${kept}::text[])`.execute(t.db);
+    union all select k.conname::text from pg_constraint k join pg_class c on c.oid = k.conrelid
+      where k.conname like 'partgov_not%' and pg_get_constraintdef(k.oid) like '%''acme:perf''%' and not c.relname = any(${kept}::text[])`.execute(t.db);
   return r.rows.map((x) => x.x);
 }
 
@@ -175,6 +177,25 @@ describe('a dedicated partition swapped for an empty twin', () => {
     }
     await sql`insert into ${sql.id(schema, 'Outbox2')} ("Tenant", "Scope", "Scope Key", "Updated At") values ('acme', 'perf', 'acme:perf', '2026-10-05')`.execute(t.db);
     expect(await leftovers()).toEqual([]);
+  });
+
+  it('isolate of a scope that already has its partition puts its guards on the DEFAULT leaves it cannot hash into, so its next purge reads one leaf', async () => {
+    // A partition given by hand (or by plan's layout.isolated), then rows of the scope.
+    await sql`create table ${sql.id(schema, 'Notes_iso_hooli_ops')} partition of ${sql.id(schema, 'Notes')} for values in ('hooli:ops')`.execute(t.db);
+    await insertScopeRows(t.db, 'Notes', 'hooli', 'ops', 30);
+    expect((await defaultGuards(t.db, 'Notes_default', 4, 'hooli:ops')).guarded).toEqual([]);
+    const dry = await runIsolate(stageFor(t, config, { settings }), { ...target('hooli', 'ops'), dryRun: true });
+    expect(dry.tables[0]).toMatchObject({ action: 'already_isolated' });
+    expect(dry.tables[0]!.steps.filter((x) => x.id.startsWith('validate '))).toHaveLength(3);
+    expect((await defaultGuards(t.db, 'Notes_default', 4, 'hooli:ops')).guarded).toEqual([]);
+    const r = await runIsolate(stageFor(t, config, { settings }), target('hooli', 'ops'));
+    expect(r.tables[0]).toMatchObject({ action: 'already_isolated' });
+    const g = await defaultGuards(t.db, 'Notes_default', 4, 'hooli:ops');
+    expect(g.guarded).toEqual(allBut('Notes_default', 4, g.routeLeaf));
+    // A second run has nothing left to do.
+    expect((await runIsolate(stageFor(t, config, { settings }), target('hooli', 'ops'))).tables[0]!.steps).toEqual([]);
+    const purged = await runPurge(stageFor(t, config, { settings }), { ...target('hooli', 'ops'), table: ['Notes'] });
+    expect(purged.tables[0]).toMatchObject({ strategy: 'truncate_partition', default_leaves_read: 1 });
   });
 
   it('takes the table before the months whose leaves it swaps, as writers do: it waits holding none of them while a transaction holds one', async () => {

@@ -16,7 +16,10 @@ export function registerIsolate(program: CommandKit['program']): void {
           const result = await runIsolate(ctx.stage(), parseStageInput('isolate', isolateInputSchema, o));
           const locks = (t: (typeof result.tables)[number]) => (result.dry_run ? '' : `, exclusive locks held ${t.lock_held_ms} ms`);
           const lines = result.tables.map((t) => {
-            if (t.action === 'already_isolated') return `  ${t.table}: already isolated in ${t.partition}`;
+            if (t.action === 'already_isolated') {
+              const guarded = t.steps.filter((x) => x.id.startsWith('validate ')).length;
+              return `  ${t.table}: already isolated in ${t.partition}${guarded > 0 ? `; ${result.dry_run ? 'would guard' : 'guarded'} ${guarded} DEFAULT leaf/leaves the scope cannot hash into (read once, writes going on), so a purge reads one` : ''}`;
+            }
             if (t.action === 'moved') return `  ${t.table}: ${result.dry_run ? 'would move the scope\'s rows out of' : `moved ${t.rows_moved} row(s) of the scope out of`} ${t.default_leaf} into ${t.partition}${locks(t)}`;
             return `  ${t.table}: ${result.dry_run ? 'would create' : 'created'} ${t.partition}${locks(t)} (only ${t.default_leaf} checked under the lock)`;
           });
