@@ -16,6 +16,11 @@ export function scopeConstraintNames(keyValue: string): { notScope: string; only
   return { notScope: fitIdentifier('partgov_not', `_${shortHash(keyValue, 16)}`), onlyScope: fitIdentifier('partgov_only', `_${shortHash(keyValue)}`) };
 }
 
+/** Every name a `CHECK (key <> K)` of partgov's has had: the current one, and the 8-digit one of earlier versions, whose crashed runs may have left it. */
+export function scopeGuardNames(keyValue: string): string[] {
+  return [scopeConstraintNames(keyValue).notScope, fitIdentifier('partgov_not', `_${shortHash(keyValue)}`)];
+}
+
 /**
  * DDL of an empty table shaped like the root, ready to ATTACH: its columns,
  * defaults, constraints, generated columns and indexes, without identity (the

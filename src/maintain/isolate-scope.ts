@@ -17,7 +17,7 @@ import { InputInvalidError, RunInProgressError, SafetyRefusedError, sqlStateOf }
 import { assertStateSchema } from '../state/state-schema.js';
 import { writeAudit, type Step } from '../steps/run-steps.js';
 import { cleanupDdl, moveScopeOutOfDefault, type ScopeMove } from './move-scope.js';
-import { scopeConstraintNames, tableLikeRootDdl } from '../db/scope-partition.js';
+import { scopeConstraintNames, scopeGuardNames, tableLikeRootDdl } from '../db/scope-partition.js';
 import { readStorageParameters, type StorageParameters } from '../db/storage-options.js';
 import { judged, type StageVerdict } from '../checks/check.js';
 
@@ -175,8 +175,9 @@ async function isolateScope(ctx: StageContext, raw: IsolateInput): Promise<Omit<
         const routed = def ? await defaultLeavesForKey(db, def, tree, t.keyColumn, t.keyValue) : [];
         if (!input.dryRun) {
           for (const l of routed) {
-            if ((await constraintState(db, l, checkName(t.keyValue))) !== null) {
-              await runGuarded(db, (trx) => sql`alter table ${sql.id(l.schema, l.name)} drop constraint if exists ${sql.id(checkName(t.keyValue))}`.execute(trx),
+            for (const name of scopeGuardNames(t.keyValue)) {
+              if ((await constraintState(db, l, name)) === null) continue;
+              await runGuarded(db, (trx) => sql`alter table ${sql.id(l.schema, l.name)} drop constraint if exists ${sql.id(name)}`.execute(trx),
                 { lockTimeoutMs: o.settings.lockTimeoutMs, statementTimeoutMs: o.settings.statementTimeoutMs, retries: o.settings.lockRetries, label: `isolate: drop a leftover constraint on ${l.name}` });
             }
           }

@@ -6,7 +6,7 @@ import type { PartgovKysely } from '../db/state-tables.js';
 import { InputInvalidError, sqlStateOf } from '../errors.js';
 import { defaultLeavesForKey, isDedicatedLeaf, leavesForKey } from '../db/partition-routing.js';
 import { scopePredicate, scopeSelector, type ScopeSelector, type ScopeTarget } from '../db/scope-target.js';
-import { scopeConstraintNames } from '../db/scope-partition.js';
+import { scopeGuardNames } from '../db/scope-partition.js';
 import { planLeafSwap, type LeafSwap } from './leaf-swap.js';
 
 /**
@@ -56,7 +56,7 @@ export interface TablePurgePlan {
    * write can meet them; they spare the next swap a read of the DEFAULT) and
    * go after COMMIT when its partition is dropped.
    */
-  guardedLeaves: (TableRef & { routed: boolean })[];
+  guardedLeaves: (TableRef & { constraint: string; routed: boolean })[];
   /** The DEFAULT leaves beside the scope's partitions that its rows fall into once they are dropped. */
   routeLeaves: TableRef[];
 }
@@ -139,9 +139,8 @@ async function planTable(db: PartgovKysely, config: PartgovConfig, table: TableC
         else if (!s.small) reasons.push(`${l.name}: ${s.reason}`);
       }
     }
-    const guard = scopeConstraintNames(key.value).notScope;
-    const guarded = await sql<{ schema: string; name: string }>`select n.nspname as schema, c.relname as name from pg_constraint k join pg_class c on c.oid = k.conrelid join pg_namespace n on n.oid = c.relnamespace
-      where k.conname = ${guard} and k.conrelid = any(${leaves.map((l) => l.oid)}::oid[])`.execute(db);
+    const guarded = await sql<{ schema: string; name: string; constraint: string }>`select n.nspname as schema, c.relname as name, k.conname as constraint from pg_constraint k join pg_class c on c.oid = k.conrelid join pg_namespace n on n.oid = c.relnamespace
+      where k.conname = any(${scopeGuardNames(key.value)}::text[]) and k.conrelid = any(${leaves.map((l) => l.oid)}::oid[])`.execute(db);
     // The DEFAULT leaves beside the scope's partitions that its rows would fall into without them.
     const routed = new Map<string, TableRef>();
     for (const l of candidates) {
@@ -155,7 +154,7 @@ async function planTable(db: PartgovKysely, config: PartgovConfig, table: TableC
       rows: candidates.reduce((n, l) => n + l.rowEstimate, 0),
       rows_exact: false,
       swaps,
-      guardedLeaves: guarded.rows.map((g) => ({ schema: g.schema, name: g.name, routed: routed.has(`${g.schema}.${g.name}`) })),
+      guardedLeaves: guarded.rows.map((g) => ({ schema: g.schema, name: g.name, constraint: g.constraint, routed: routed.has(`${g.schema}.${g.name}`) })),
       routeLeaves: [...routed.values()],
       ...(reasons.length > 0 ? { note: `TRUNCATE, not a swap, for ${reasons.join('; ')}` } : {}),
     };

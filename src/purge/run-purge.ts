@@ -18,7 +18,6 @@ import { assertStateSchema } from '../state/state-schema.js';
 import { renderSteps, writeAudit, type Step } from '../steps/run-steps.js';
 import { planScopePurge, type LeafRef, type TablePurgePlan } from './plan-purge.js';
 import { leafIndexNames, leafSwapSteps, restoreIndexNames, swapNames, type LeafSwap } from './leaf-swap.js';
-import { scopeConstraintNames } from '../db/scope-partition.js';
 import { constraintState, type TableRef } from '../db/catalog.js';
 import { scopeChecksumQuery, writeScopeArchive, type ArchiveManifest } from './scope-archive.js';
 import { parseScopeTarget, scopePredicate, type ScopeTarget } from '../db/scope-target.js';
@@ -130,8 +129,8 @@ function partitionWork(plans: readonly TablePurgePlan[]): PartitionWork {
   const roots = [...new Map(plans.filter((p) => p.partitioned && !inList.has(keyOf(p.live))).map((p) => [keyOf(p.live), p.live])).values()];
   const swapSteps = swaps.map(leafSwapSteps);
   // Guards already there (see TablePurgePlan.guardedLeaves), beyond those the swaps drop after COMMIT themselves.
-  const swapUnguards = new Set(swaps.flatMap((s) => s.routed.map((g) => `${g.schema}.${g.name}`)));
-  const existingGuards = plans.flatMap((p) => p.guardedLeaves.filter((g) => !swapUnguards.has(`${g.schema}.${g.name}`)).map((g) => ({ g, name: scopeConstraintNames(p.selector.keyValue!).notScope, dropsPartition: p.strategy === 'drop_partition' })));
+  const swapUnguards = new Set(swaps.flatMap((s) => s.routed.map((g) => `${g.schema}.${g.name}.${s.guardName}`)));
+  const existingGuards = plans.flatMap((p) => p.guardedLeaves.filter((g) => !swapUnguards.has(`${g.schema}.${g.name}.${g.constraint}`)).map((g) => ({ g, name: g.constraint, dropsPartition: p.strategy === 'drop_partition' })));
   const unguard = (x: (typeof existingGuards)[number], why: string): Step => ({ id: `unguard ${x.g.name}`, description: why, sql: compileDdl(sql`alter table ${sql.id(x.g.schema, x.g.name)} drop constraint if exists ${sql.id(x.name)}`) });
   return {
     swaps,

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load-config.js';
@@ -179,6 +180,9 @@ describe('isolate a new scope', () => {
       const neighbour = (await sql<{ k: string }>`select "Scope Key" as k from ${sql.id(schema, routeLeaf)} limit 1`.execute(t.db)).rows[0]!.k;
       const warmed = await stale.query(`update "Tenant Data"."Notes" set "Body" = "Body" where "Scope Key" = $1`, [neighbour]);
       expect(warmed.rowCount).toBeGreaterThan(0);
+      // What a run of an earlier version (8-digit guard names) that died mid-swap left where the scope falls: the drop removes it too.
+      const legacyGuard = `partgov_not_${createHash('sha256').update('umbrella:dropped').digest('hex').slice(0, 8)}`;
+      await sql`alter table ${sql.id(schema, routeLeaf)} add constraint ${sql.id(legacyGuard)} check ("Scope Key" <> 'umbrella:dropped') not valid`.execute(t.db);
       const dropped = await runPurge(stageFor(t, config, { settings }), { tenantId: 'umbrella', scope: 'dropped', confirm: 'umbrella/dropped', table: ['Notes'], dropPartitions: true });
       expect(dropped.tables[0]!.strategy).toBe('drop_partition');
       const id = (await other.query<{ id: string }>(`insert into "Tenant Data"."Notes" ("Tenant", "Scope", "Scope Key") values ('umbrella', 'dropped', 'umbrella:dropped') returning id::text`)).rows[0]!.id;
