@@ -315,6 +315,8 @@ export interface RetireResult extends StageVerdict {
   dry_run: boolean;
   archive_dropped: boolean;
   days_since_cutover: number | null;
+  /** The table's exclusive lock, from its grant through the COMMIT that removed the capture triggers (0 for a dry run). */
+  lock_held_ms: number;
   steps: StepReport[];
 }
 
@@ -325,7 +327,7 @@ export interface RetireResult extends StageVerdict {
  */
 export async function runRetire(ctx: StageContext, input: RetireInput): Promise<RetireResult> {
   const r = await retireTable(ctx, input);
-  return judged(r, [{ name: `retire:${r.table}`, status: r.dry_run ? ('skip' as const) : ('pass' as const), detail: r.dry_run ? 'dry run: nothing changed' : `change log removed; ${r.archive} ${r.archive_dropped ? 'dropped' : 'kept'}` }]);
+  return judged(r, [{ name: `retire:${r.table}`, status: r.dry_run ? ('skip' as const) : ('pass' as const), detail: r.dry_run ? 'dry run: nothing changed' : `change log removed (exclusive lock ${r.lock_held_ms} ms); ${r.archive} ${r.archive_dropped ? 'dropped' : 'kept'}`, figures: { lock_held_ms: r.lock_held_ms } }]);
 }
 
 /**
@@ -350,7 +352,7 @@ async function retireTable(ctx: StageContext, input: RetireInput): Promise<Omit<
   const retired = retiredArchiveName(table);
   const guard = { lockTimeoutMs: o.settings.lockTimeoutMs, statementTimeoutMs: o.settings.statementTimeoutMs, retries: o.settings.lockRetries };
   const dropRetired = { id: 'drop-archive', description: `drop the archive (renamed ${retired.name}) and its files, after the COMMIT: no lock the application waits on`, sql: compileDdl(sql`drop table if exists ${sql.id(retired.schema, retired.name)}`) };
-  const result = { table: label, archive: `${table.schema}.${archive}`, dry_run: o.dryRun === true, archive_dropped: !o.keepArchive && !o.dryRun, days_since_cutover: null as number | null };
+  const result = { table: label, archive: `${table.schema}.${archive}`, dry_run: o.dryRun === true, archive_dropped: !o.keepArchive && !o.dryRun, days_since_cutover: null as number | null, lock_held_ms: 0 };
   if ((await tableState(db, table)) !== 'cut_over') {
     // A retire that died between its COMMIT and the archive's drop left the renamed archive: finish that.
     if ((await findTableOid(db, retired)) !== null) {
@@ -385,10 +387,15 @@ async function retireTable(ctx: StageContext, input: RetireInput): Promise<Omit<
   Object.assign(result, { days_since_cutover: days === null ? null : Math.round(days * 10) / 10 });
   if (o.dryRun) return { ...result, steps: steps.map((s) => ({ ...s, status: 'not_executed' })) };
   return withAdvisoryLock(db, 'cutover', label, async () => {
+    let granted = 0;
     await runGuarded(db, async (trx) => {
       // sql.raw: steps compiled by kysely above.
-      for (const s of locked) await sql.raw(s.sql).execute(trx);
+      for (const s of locked) {
+        await sql.raw(s.sql).execute(trx);
+        if (s.id === 'lock') granted = performance.now();
+      }
     }, { ...guard, label: `retire ${label}` });
+    result.lock_held_ms = Math.round((performance.now() - granted) * 10) / 10;
     if (!o.keepArchive) await runGuarded(db, (trx) => sql.raw(dropRetired.sql).execute(trx), { ...guard, label: `retire ${label}: drop the archive` }); // sql.raw: compiled above
     const reports = steps.map((s) => ({ ...s, status: 'succeeded' as const }));
     await writeAudit(db, { command: 'retire', table: label, appEnv: o.settings.appEnv }, 'succeeded', reports, { keep_archive: o.keepArchive === true });

@@ -244,6 +244,7 @@ describe('cutover, rollback and cutover again while the application writes', () 
         reader.release();
       }
       expect(retired.archive_dropped).toBe(true);
+      expect(retired.lock_held_ms).toBeGreaterThan(0);
       // The archive's files go after the COMMIT that released the live table's locks.
       expect(retired.steps.map((s) => s.id)).toEqual(['retire-archive', 'lock', ...retired.steps.filter((s) => s.id.startsWith('drop-capture')).map((s) => s.id), 'guard-off', 'drop-archive']);
       expect(retired.steps.at(-1)!.sql).toContain(retiredArchiveName(config.tables[0]!).name);

@@ -15,7 +15,7 @@ export function registerRetire(program: CommandKit['program']): void {
         runCommand({ name: 'retire', config: 'required' }, g, async (ctx) => {
           const result = await runRetire(ctx.stage(), parseStageInput('retire', retireInputSchema, o));
           if (result.dry_run) return { ok: result.ok, result, human: renderSteps(result.steps) };
-          return { ok: result.ok, result, human: `retire ${result.table}: change log removed${result.archive_dropped ? `, ${result.archive} dropped` : `, ${result.archive} kept`}` };
+          return { ok: result.ok, result, human: `retire ${result.table}: change log removed${result.dry_run ? '' : ` (exclusive lock held ${result.lock_held_ms} ms)`}${result.archive_dropped ? `, ${result.archive} dropped` : `, ${result.archive} kept`}` };
         }),
       ),
     );
