@@ -2,9 +2,9 @@ import { sql } from 'kysely';
 import type { TableConfig } from '../config/config-schema.js';
 import type { RuntimeSettings } from '../config/runtime-settings.js';
 import { withAdvisoryLock } from '../db/advisory-lock.js';
-import { findTableOid, requireTable, type TableRef } from '../db/catalog.js';
+import { findTableOid, requireTable } from '../db/catalog.js';
 import { compileDdl } from '../db/compile-ddl.js';
-import { fitIdentifier, objectNames, shortHash } from '../db/object-names.js';
+import { objectNames } from '../db/object-names.js';
 import { runGuarded, type GuardRetryEvent } from '../db/run-guarded.js';
 import { shadowCompatibilityProblems } from '../changelog/shadow-compatibility.js';
 import { statementEvidence } from './statement-evidence.js';
@@ -330,17 +330,6 @@ export async function runRetire(ctx: StageContext, input: RetireInput): Promise<
   return judged(r, [{ name: `retire:${r.table}`, status: r.dry_run ? ('skip' as const) : ('pass' as const), detail: r.dry_run ? 'dry run: nothing changed' : `change log removed (exclusive lock ${r.lock_held_ms} ms); ${r.archive} ${r.archive_dropped ? 'dropped' : 'kept'}`, figures: { lock_held_ms: r.lock_held_ms } }]);
 }
 
-/**
- * The name the archive takes inside retire's locked transaction, so its files
- * are dropped after that COMMIT: a COMMIT that drops a table unlinks its files
- * while every lock of the transaction is still held (177 ms for a 1.2 GB table
- * here; seconds for the archives this tool is for), and the locks retire takes
- * to drop the capture triggers are on the live table and each of its partitions.
- */
-export function retiredArchiveName(table: TableConfig): TableRef {
-  return { schema: table.schema, name: fitIdentifier('partgov_retired', `_${shortHash(`${table.schema}.${table.name}`)}`) };
-}
-
 async function retireTable(ctx: StageContext, input: RetireInput): Promise<Omit<RetireResult, keyof StageVerdict>> {
   const o = { ...parseStageInput('retire', retireInputSchema, input), settings: ctx.settings };
   const table = configuredTable(ctx, 'retire', o.table);
@@ -349,7 +338,9 @@ async function retireTable(ctx: StageContext, input: RetireInput): Promise<Omit<
   await assertStateSchema(db);
   const label = `${table.schema}.${table.name}`;
   const archive = archiveNameOf(table);
-  const retired = retiredArchiveName(table);
+  // A COMMIT that drops a table unlinks its files while every lock is still held (177 ms for 1.2 GB here): the archive
+  // is renamed in the locked transaction and dropped after its COMMIT.
+  const retired = { schema: table.schema, name: objectNames.retiredArchive(table) };
   const guard = { lockTimeoutMs: o.settings.lockTimeoutMs, statementTimeoutMs: o.settings.statementTimeoutMs, retries: o.settings.lockRetries };
   const dropRetired = { id: 'drop-archive', description: `drop the archive (renamed ${retired.name}) and its files, after the COMMIT: no lock the application waits on`, sql: compileDdl(sql`drop table if exists ${sql.id(retired.schema, retired.name)}`) };
   const result = { table: label, archive: `${table.schema}.${archive}`, dry_run: o.dryRun === true, archive_dropped: !o.keepArchive && !o.dryRun, days_since_cutover: null as number | null, lock_held_ms: 0 };

@@ -70,4 +70,6 @@ export const objectNames = {
   shadowIndex: (table: string, index: { name: string; isPrimary: boolean }) => (index.isPrimary ? fitIdentifier(fitIdentifier(table, '_shadow'), '_pkey') : fitIdentifier(index.name, '_shadow')),
   /** A detached partition's name until it is dropped after the COMMIT that detached it (purge, maintain): a run that died before the drop leaves it, and the next run drops every `partgov_purged_*` table that is not a partition. */
   retiredPartition: (leaf: { schema: string; name: string }) => fitIdentifier('partgov_purged', `_${shortHash(`${leaf.schema}.${leaf.name}`)}`),
+  /** The archive's name from retire's COMMIT until its drop after it (the COMMIT would otherwise unlink its files under the live table's locks); a retire that died in between leaves it for the next run. */
+  retiredArchive: (table: { schema: string; name: string }) => fitIdentifier('partgov_retired', `_${shortHash(`${table.schema}.${table.name}`)}`),
 };

@@ -48,6 +48,11 @@ export async function leavesForKey<L extends TableRef & { isLeaf: boolean }>(db:
   return tree.filter((p) => p.isLeaf && kept.has(`${p.schema}.${p.name}`));
 }
 
+/** The DEFAULT partition beside `part` (under the same parent), if that parent has one. */
+export function defaultBeside<P extends { parentSchema: string | null; parentName: string | null; bound: string | null }>(tree: readonly P[], part: { parentSchema: string | null; parentName: string | null }): P | undefined {
+  return tree.find((p) => p.parentSchema === part.parentSchema && p.parentName === part.parentName && p.bound === 'DEFAULT');
+}
+
 /**
  * The leaves under a DEFAULT partition (`defaultPart`) that a row with
  * `key = value` would be routed to if the value had no partition of its own:

@@ -16,6 +16,20 @@ export function scopeConstraintNames(keyValue: string): { notScope: string; only
   return { notScope: fitIdentifier('partgov_not', `_${shortHash(keyValue, 16)}`), onlyScope: fitIdentifier('partgov_only', `_${shortHash(keyValue)}`) };
 }
 
+/**
+ * A scope's guard `CHECK (key <> K)` on one leaf: added NOT VALID (a catalog
+ * change), validated (one read of the leaf, writes go on), dropped. Values are
+ * literals: DDL takes no parameters.
+ */
+export function scopeGuardDdl(leaf: TableRef, key: { column: string; value: string }, name = scopeConstraintNames(key.value).notScope): { add: string; validate: string; drop: string } {
+  const t = sql.id(leaf.schema, leaf.name);
+  return {
+    add: compileDdl(sql`alter table ${t} add constraint ${sql.id(name)} check (${sql.id(key.column)} <> ${sql.lit(key.value)}) not valid`),
+    validate: compileDdl(sql`alter table ${t} validate constraint ${sql.id(name)}`),
+    drop: compileDdl(sql`alter table ${t} drop constraint if exists ${sql.id(name)}`),
+  };
+}
+
 /** Every name a `CHECK (key <> K)` of partgov's has had: the current one, and the 8-digit one of earlier versions, whose crashed runs may have left it. */
 export function scopeGuardNames(keyValue: string): string[] {
   return [scopeConstraintNames(keyValue).notScope, fitIdentifier('partgov_not', `_${shortHash(keyValue)}`)];

@@ -8,7 +8,7 @@ import { withAdvisoryLocks } from '../db/advisory-lock.js';
 import { constraintState, findTableOid, readPartitionTree, requireTable, type PartitionModel, type TableModel, type TableRef } from '../db/catalog.js';
 import { compileDdl } from '../db/compile-ddl.js';
 import { objectNames } from '../db/object-names.js';
-import { defaultLeavesForKey, isDedicatedLeaf, leavesForKey, leavesUnder } from '../db/partition-routing.js';
+import { defaultBeside, defaultLeavesForKey, isDedicatedLeaf, leavesForKey, leavesUnder } from '../db/partition-routing.js';
 import { releaseLocksBeforeFlush, runGuarded } from '../db/run-guarded.js';
 import { parseScopeTarget, scopeSelector, type ScopeTarget } from '../db/scope-target.js';
 import { partitionedTableOf } from '../db/shadow-pair.js';
@@ -17,7 +17,7 @@ import { InputInvalidError, RunInProgressError, SafetyRefusedError, sqlStateOf }
 import { assertStateSchema } from '../state/state-schema.js';
 import { writeAudit, type Step } from '../steps/run-steps.js';
 import { cleanupDdl, moveScopeOutOfDefault, type ScopeMove } from './move-scope.js';
-import { scopeConstraintNames, scopeGuardNames, tableLikeRootDdl } from '../db/scope-partition.js';
+import { scopeConstraintNames, scopeGuardDdl, scopeGuardNames, tableLikeRootDdl } from '../db/scope-partition.js';
 import { readStorageParameters, type StorageParameters } from '../db/storage-options.js';
 import { judged, type StageVerdict } from '../checks/check.js';
 
@@ -95,6 +95,7 @@ function isolateSteps(t: IsolateTarget, defaultLeaves: PartitionModel[], hashLea
   const identityColumns = root.columns.filter((c) => c.identity !== null).map((c) => c.name);
   const name = checkName(t.keyValue);
   const check = sql`check (${sql.id(t.keyColumn)} <> ${sql.lit(t.keyValue)})`;
+  const key = { column: t.keyColumn, value: t.keyValue };
   const others = defaultLeaves.filter((l) => l.oid !== hashLeaf.oid);
   const partition = objectNames.isolated(t.table.name, t.keyValue);
   const S = sql.id(t.root.schema, partition);
@@ -108,10 +109,13 @@ function isolateSteps(t: IsolateTarget, defaultLeaves: PartitionModel[], hashLea
       return { id: 'storage', description: `the storage parameters of ${hashLeaf.name}, as plan gave every leaf`, sql: text };
     }),
     { id: 'only', description: 'proves the new partition holds only the scope (ATTACH skips its scan)', sql: compileDdl(sql`alter table ${S} add constraint ${sql.id(only)} check (${sql.id(t.keyColumn)} = ${sql.lit(t.keyValue)})`) },
-    ...others.flatMap((l) => [
-      { id: `guard ${l.name}`, description: `constraint proving ${l.name} holds no row of the scope (NOT VALID: no scan under lock)`, sql: compileDdl(sql`alter table ${sql.id(l.schema, l.name)} add constraint ${sql.id(name)} ${check} not valid`) },
-      { id: `validate ${l.name}`, description: `validate it (SHARE UPDATE EXCLUSIVE: writes go on)`, sql: compileDdl(sql`alter table ${sql.id(l.schema, l.name)} validate constraint ${sql.id(name)}`) },
-    ]),
+    ...others.flatMap((l) => {
+      const g = scopeGuardDdl(l, key);
+      return [
+        { id: `guard ${l.name}`, description: `constraint proving ${l.name} holds no row of the scope (NOT VALID: no scan under lock)`, sql: g.add },
+        { id: `validate ${l.name}`, description: `validate it (SHARE UPDATE EXCLUSIVE: writes go on)`, sql: g.validate },
+      ];
+    }),
   ];
   const swap: Step[] = [
     // The root first: a writer that had routed a row of the scope to the DEFAULT before the switch would fail the new bound after it.
@@ -121,7 +125,7 @@ function isolateSteps(t: IsolateTarget, defaultLeaves: PartitionModel[], hashLea
   ];
   // After the commit: the scope now routes to its own partition. The other leaves keep their CHECK (see above).
   const after = [
-    { id: `unguard ${hashLeaf.name}`, description: 'the leaf the scope would fall into without its partition keeps no CHECK against it', sql: compileDdl(sql`alter table ${sql.id(hashLeaf.schema, hashLeaf.name)} drop constraint if exists ${sql.id(name)}`) },
+    { id: `unguard ${hashLeaf.name}`, description: 'the leaf the scope would fall into without its partition keeps no CHECK against it', sql: scopeGuardDdl(hashLeaf, key).drop },
     { id: 'unonly', description: 'the partition bound says it now', sql: compileDdl(sql`alter table ${S} drop constraint if exists ${sql.id(only)}`) },
   ];
   return { online, swap, after };
@@ -171,13 +175,13 @@ async function isolateScope(ctx: StageContext, raw: IsolateInput): Promise<Omit<
       if (leaves.length === 1 && (await isDedicatedLeaf(db, leaves[0]!, t.keyColumn, t.keyValue))) {
         // A run that died after its switch may have left its CHECK where the scope's rows would fall without its partition: it would fail their writes then.
         const leaf = leaves[0]!;
-        const def = tree.find((p) => p.parentSchema === leaf.parentSchema && p.parentName === leaf.parentName && p.bound === 'DEFAULT');
+        const def = defaultBeside(tree, leaf);
         const routed = def ? await defaultLeavesForKey(db, def, tree, t.keyColumn, t.keyValue) : [];
         if (!input.dryRun) {
           for (const l of routed) {
             for (const name of scopeGuardNames(t.keyValue)) {
               if ((await constraintState(db, l, name)) === null) continue;
-              await runGuarded(db, (trx) => sql`alter table ${sql.id(l.schema, l.name)} drop constraint if exists ${sql.id(name)}`.execute(trx),
+              await runGuarded(db, (trx) => sql.raw(scopeGuardDdl(l, { column: t.keyColumn, value: t.keyValue }, name).drop).execute(trx), // sql.raw: compiled by kysely in scopeGuardDdl
                 { lockTimeoutMs: o.settings.lockTimeoutMs, statementTimeoutMs: o.settings.statementTimeoutMs, retries: o.settings.lockRetries, label: `isolate: drop a leftover constraint on ${l.name}` });
             }
           }
@@ -189,8 +193,9 @@ async function isolateScope(ctx: StageContext, raw: IsolateInput): Promise<Omit<
         for (const l of others) {
           const state = await constraintState(db, l, checkName(t.keyValue));
           if (state === true) continue;
-          if (state === null) guardSteps.push({ id: `guard ${l.name}`, description: `constraint proving ${l.name} holds no row of the scope (NOT VALID: no scan under lock; the scope never hashes there, so no write can meet it)`, sql: compileDdl(sql`alter table ${sql.id(l.schema, l.name)} add constraint ${sql.id(checkName(t.keyValue))} check (${sql.id(t.keyColumn)} <> ${sql.lit(t.keyValue)}) not valid`) });
-          guardSteps.push({ id: `validate ${l.name}`, description: 'validate it (SHARE UPDATE EXCLUSIVE: writes go on)', sql: compileDdl(sql`alter table ${sql.id(l.schema, l.name)} validate constraint ${sql.id(checkName(t.keyValue))}`) });
+          const g = scopeGuardDdl(l, { column: t.keyColumn, value: t.keyValue });
+          if (state === null) guardSteps.push({ id: `guard ${l.name}`, description: `constraint proving ${l.name} holds no row of the scope (NOT VALID: no scan under lock; the scope never hashes there, so no write can meet it)`, sql: g.add });
+          guardSteps.push({ id: `validate ${l.name}`, description: 'validate it (SHARE UPDATE EXCLUSIVE: writes go on)', sql: g.validate });
         }
         plans.push({ t, steps: null, hashLeaf: null, partition: `${leaves[0]!.schema}.${leaves[0]!.name}`, move: null, hasRows: false, guardSteps });
         continue;

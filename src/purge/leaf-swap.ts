@@ -3,8 +3,8 @@ import { constraintState, requireTable, type PartitionModel, type TableRef } fro
 import { setStorageParameters } from '../db/storage-options.js';
 import { compileDdl } from '../db/compile-ddl.js';
 import { fitIdentifier, objectNames, shortHash } from '../db/object-names.js';
-import { defaultLeavesForKey, leavesUnder } from '../db/partition-routing.js';
-import { scopeConstraintNames } from '../db/scope-partition.js';
+import { leavesUnder } from '../db/partition-routing.js';
+import { scopeConstraintNames, scopeGuardDdl } from '../db/scope-partition.js';
 import { querySqlFile } from '../db/sql-file.js';
 import type { PartgovKysely } from '../db/state-tables.js';
 import type { Step } from '../steps/run-steps.js';
@@ -76,14 +76,15 @@ export function swapNames(leaf: TableRef): { twin: TableRef; retired: TableRef }
   return { twin: { schema: leaf.schema, name: fitIdentifier('partgov_twin', `_${h}`) }, retired: { schema: leaf.schema, name: objectNames.retiredPartition(leaf) } };
 }
 
-/** `k=v` storage options from pg_class as `set (k = 'v')` items (values as literals; names checked to be option words). */
 /**
  * Whether a dedicated leaf can be swapped, and how. Refused (TRUNCATE is used)
  * when it is smaller than `minBytes`, when anything lives on the leaf itself
  * that a twin would not get back, or when its parent has a DEFAULT partition
  * that is not listed by the scope key (no constraint could spare its scan).
+ * `routeLeaves`: schema.name of the DEFAULT leaves the key would fall into
+ * without its partition (defaultLeavesForKey), whose guard is transient.
  */
-export async function planLeafSwap(db: PartgovKysely, leaf: LeafRef, tree: readonly PartitionModel[], key: { column: string; value: string }, minBytes: number): Promise<LeafSwapPlan> {
+export async function planLeafSwap(db: PartgovKysely, leaf: LeafRef, tree: readonly PartitionModel[], key: { column: string; value: string }, routeLeaves: ReadonlySet<string>, minBytes: number): Promise<LeafSwapPlan> {
   const [r] = await querySqlFile<LeafSwapRow>(db, 'catalog/leaf-swap.sql', [leaf.oid]);
   if (!r) return { swap: null, reason: 'it is not a partition', small: false };
   const bytes = Number(r.total_bytes);
@@ -102,7 +103,7 @@ export async function planLeafSwap(db: PartgovKysely, leaf: LeafRef, tree: reado
     }
     const ref = (l: TableRef) => ({ schema: l.schema, name: l.name });
     guarded = leavesUnder(tree, def.oid).map(ref);
-    routed = (await defaultLeavesForKey(db, def, tree, key.column, key.value)).map(ref);
+    routed = guarded.filter((g) => routeLeaves.has(`${g.schema}.${g.name}`));
     for (const g of guarded) if ((await constraintState(db, g, guardName)) !== true) unproven.push(g);
   }
   const { twin, retired } = swapNames(leaf);
@@ -129,12 +130,12 @@ export async function planLeafSwap(db: PartgovKysely, leaf: LeafRef, tree: reado
 export function leafSwapSteps(s: LeafSwap): { online: Step[]; locked: Step[]; after: Step[] } {
   const leaf = sql.id(s.leaf.schema, s.leaf.name);
   const parent = sql.id(s.parent.schema, s.parent.name);
-  const check = sql`check (${sql.id(s.keyColumn)} <> ${sql.lit(s.keyValue)})`;
+  const key = { column: s.keyColumn, value: s.keyValue };
   const online: Step[] = [
     ...s.build.map((text, i) => ({ id: i === 0 ? `build ${s.twin.name}` : `shape ${s.twin.name} ${i}`, description: i === 0 ? `an empty twin of ${s.leaf.name}, indexed, built before the lock` : `the twin gets what ${s.leaf.name} has of its own`, sql: text })),
     ...s.unproven.flatMap((g) => [
-      { id: `guard ${g.name}`, description: `proves ${g.name} (the DEFAULT) holds no row of the scope, so ATTACH skips its scan; K routes to its own partition, so this cannot fail a write`, sql: compileDdl(sql`alter table ${sql.id(g.schema, g.name)} add constraint ${sql.id(s.guardName)} ${check} not valid`) },
-      { id: `validate ${g.name}`, description: 'validate it (SHARE UPDATE EXCLUSIVE: writes go on)', sql: compileDdl(sql`alter table ${sql.id(g.schema, g.name)} validate constraint ${sql.id(s.guardName)}`) },
+      { id: `guard ${g.name}`, description: `proves ${g.name} (the DEFAULT) holds no row of the scope, so ATTACH skips its scan; K routes to its own partition, so this cannot fail a write`, sql: scopeGuardDdl(g, key, s.guardName).add },
+      { id: `validate ${g.name}`, description: 'validate it (SHARE UPDATE EXCLUSIVE: writes go on)', sql: scopeGuardDdl(g, key, s.guardName).validate },
     ]),
   ];
   const locked: Step[] = [
@@ -146,7 +147,7 @@ export function leafSwapSteps(s: LeafSwap): { online: Step[]; locked: Step[]; af
   ];
   // After COMMIT, each in its own short transaction: the scope routes to its partition, never to these leaves, so the guards can wait.
   const after: Step[] = [
-    ...s.routed.map((g) => ({ id: `unguard ${g.name}`, description: `the leaf the scope would fall into without its partition: no guard is left there (the others keep theirs, which no write can meet)`, sql: compileDdl(sql`alter table ${sql.id(g.schema, g.name)} drop constraint if exists ${sql.id(s.guardName)}`) })),
+    ...s.routed.map((g) => ({ id: `unguard ${g.name}`, description: `the leaf the scope would fall into without its partition: no guard is left there (the others keep theirs, which no write can meet)`, sql: scopeGuardDdl(g, key, s.guardName).drop })),
     { id: `drop ${s.retired.name}`, description: `the old partition and its files, no longer part of the table`, sql: compileDdl(sql`drop table if exists ${sql.id(s.retired.schema, s.retired.name)}`) },
     { id: `analyze ${s.leaf.name}`, description: 'statistics of the empty partition', sql: compileDdl(sql`analyze ${leaf}`) },
   ];

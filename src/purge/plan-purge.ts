@@ -4,7 +4,7 @@ import { findTableOid, readPartitionTree, requireTable, type ColumnModel, type T
 import { archiveNameOf } from '../db/shadow-pair.js';
 import type { PartgovKysely } from '../db/state-tables.js';
 import { InputInvalidError, sqlStateOf } from '../errors.js';
-import { defaultLeavesForKey, isDedicatedLeaf, leavesForKey } from '../db/partition-routing.js';
+import { defaultBeside, defaultLeavesForKey, isDedicatedLeaf, leavesForKey } from '../db/partition-routing.js';
 import { scopePredicate, scopeSelector, type ScopeSelector, type ScopeTarget } from '../db/scope-target.js';
 import { scopeGuardNames } from '../db/scope-partition.js';
 import { planLeafSwap, type LeafSwap } from './leaf-swap.js';
@@ -130,23 +130,23 @@ async function planTable(db: PartgovKysely, config: PartgovConfig, table: TableC
   }
   if (dedicated) {
     const key = { column: selector.keyColumn!, value: selector.keyValue! };
+    // The DEFAULT leaves beside the scope's partitions that its rows would fall into without them.
+    const routed = new Map<string, TableRef>();
+    for (const l of candidates) {
+      const def = defaultBeside(tree, l);
+      if (def) for (const r of await defaultLeavesForKey(db, def, tree, key.column, key.value)) routed.set(`${r.schema}.${r.name}`, { schema: r.schema, name: r.name });
+    }
     const swaps: LeafSwap[] = [];
     const reasons: string[] = [];
     if (!dropPartitions) {
       for (const l of candidates) {
-        const s = await planLeafSwap(db, toLeaf(l), tree, key, config.purge.swap_min_mb * 1024 * 1024);
+        const s = await planLeafSwap(db, toLeaf(l), tree, key, new Set(routed.keys()), config.purge.swap_min_mb * 1024 * 1024);
         if (s.swap) swaps.push(s.swap);
         else if (!s.small) reasons.push(`${l.name}: ${s.reason}`);
       }
     }
     const guarded = await sql<{ schema: string; name: string; constraint: string }>`select n.nspname as schema, c.relname as name, k.conname as constraint from pg_constraint k join pg_class c on c.oid = k.conrelid join pg_namespace n on n.oid = c.relnamespace
       where k.conname = any(${scopeGuardNames(key.value)}::text[]) and k.conrelid = any(${leaves.map((l) => l.oid)}::oid[])`.execute(db);
-    // The DEFAULT leaves beside the scope's partitions that its rows would fall into without them.
-    const routed = new Map<string, TableRef>();
-    for (const l of candidates) {
-      const def = tree.find((p) => p.parentSchema === l.parentSchema && p.parentName === l.parentName && p.bound === 'DEFAULT');
-      if (def) for (const r of await defaultLeavesForKey(db, def, tree, key.column, key.value)) routed.set(`${r.schema}.${r.name}`, { schema: r.schema, name: r.name });
-    }
     return {
       ...base,
       strategy: dropPartitions ? 'drop_partition' : 'truncate_partition',

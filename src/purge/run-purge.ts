@@ -9,6 +9,7 @@ import type { RuntimeSettings } from '../config/runtime-settings.js';
 import { advisoryLockHolder, withAdvisoryLocks } from '../db/advisory-lock.js';
 import { compileDdl } from '../db/compile-ddl.js';
 import { refreshPartitionConstraintDdl } from '../db/partition-routing.js';
+import { scopeGuardDdl } from '../db/scope-partition.js';
 import type { PartgovDatabase } from '../db/open-database.js';
 import { releaseLocksBeforeFlush, runGuarded, type GuardOptions, type GuardRetryEvent } from '../db/run-guarded.js';
 
@@ -130,8 +131,8 @@ function partitionWork(plans: readonly TablePurgePlan[]): PartitionWork {
   const swapSteps = swaps.map(leafSwapSteps);
   // Guards already there (see TablePurgePlan.guardedLeaves), beyond those the swaps drop after COMMIT themselves.
   const swapUnguards = new Set(swaps.flatMap((s) => s.routed.map((g) => `${g.schema}.${g.name}.${s.guardName}`)));
-  const existingGuards = plans.flatMap((p) => p.guardedLeaves.filter((g) => !swapUnguards.has(`${g.schema}.${g.name}.${g.constraint}`)).map((g) => ({ g, name: g.constraint, dropsPartition: p.strategy === 'drop_partition' })));
-  const unguard = (x: (typeof existingGuards)[number], why: string): Step => ({ id: `unguard ${x.g.name}`, description: why, sql: compileDdl(sql`alter table ${sql.id(x.g.schema, x.g.name)} drop constraint if exists ${sql.id(x.name)}`) });
+  const existingGuards = plans.flatMap((p) => p.guardedLeaves.filter((g) => !swapUnguards.has(`${g.schema}.${g.name}.${g.constraint}`)).map((g) => ({ g, drop: scopeGuardDdl(g, { column: p.selector.keyColumn!, value: p.selector.keyValue! }, g.constraint).drop, dropsPartition: p.strategy === 'drop_partition' })));
+  const unguard = (x: (typeof existingGuards)[number], why: string): Step => ({ id: `unguard ${x.g.name}`, description: why, sql: x.drop });
   return {
     swaps,
     truncated,
@@ -288,7 +289,8 @@ async function dropSwapLeftovers(db: PartgovDatabase['db'], leaves: readonly Tab
 async function undoSwapPreparation(db: PartgovDatabase['db'], w: PartitionWork, guard: GuardOptionsBase): Promise<void> {
   for (const s of w.swaps) {
     // Only where the scope would fall without its partition: the others' guards are kept (see LeafSwap.routed).
-    for (const g of s.routed) await runGuarded(db, (trx) => sql`alter table ${sql.id(g.schema, g.name)} drop constraint if exists ${sql.id(s.guardName)}`.execute(trx), { ...guard, label: `purge: unguard ${g.name}` }).catch(() => undefined);
+    // sql.raw: compiled by kysely in scopeGuardDdl.
+    for (const g of s.routed) await runGuarded(db, (trx) => sql.raw(scopeGuardDdl(g, { column: s.keyColumn, value: s.keyValue }, s.guardName).drop).execute(trx), { ...guard, label: `purge: unguard ${g.name}` }).catch(() => undefined);
   }
   await dropSwapLeftovers(db, w.swaps.map((s) => s.leaf), guard).catch(() => undefined);
 }
@@ -392,10 +394,10 @@ async function purgeScope(ctx: StageContext, raw: PurgeInput): Promise<Omit<Purg
             for (const text of s.build) await runGuarded(db, (trx) => sql.raw(text).execute(trx), { ...guard, label: `purge: build ${s.twin.name}` }); // sql.raw: compiled by kysely in planLeafSwap
             // Each DEFAULT leaf without its guard is read once by its VALIDATE (writes go on); two at a time, on two connections.
             await forEachConcurrently(s.unproven, 2, async (g) => {
-              const check = sql`check (${sql.id(s.keyColumn)} <> ${sql.lit(s.keyValue)})`;
+              const ddl = scopeGuardDdl(g, { column: s.keyColumn, value: s.keyValue }, s.guardName); // sql.raw below: compiled by kysely there
               const state = await constraintState(db, g, s.guardName);
-              if (state === null) await runGuarded(db, (trx) => sql`alter table ${sql.id(g.schema, g.name)} add constraint ${sql.id(s.guardName)} ${check} not valid`.execute(trx), { ...guard, label: `purge: guard ${g.name}` });
-              if (state !== true) await runGuarded(db, (trx) => sql`alter table ${sql.id(g.schema, g.name)} validate constraint ${sql.id(s.guardName)}`.execute(trx), { ...guard, label: `purge: validate the guard on ${g.name}` });
+              if (state === null) await runGuarded(db, (trx) => sql.raw(ddl.add).execute(trx), { ...guard, label: `purge: guard ${g.name}` });
+              if (state !== true) await runGuarded(db, (trx) => sql.raw(ddl.validate).execute(trx), { ...guard, label: `purge: validate the guard on ${g.name}` });
             });
           }
           // Held from the grant through the COMMIT.

@@ -6,7 +6,8 @@ import { changeLogNames } from '../../src/changelog/change-log.js';
 import { parseConfig } from '../../src/config/load-config.js';
 import type { PartgovConfig } from '../../src/config/config-schema.js';
 import { resolveSettings } from '../../src/config/runtime-settings.js';
-import { retiredArchiveName, runCutover, runRetire, runRollback } from '../../src/cutover/run-cutover.js';
+import { runCutover, runRetire, runRollback } from '../../src/cutover/run-cutover.js';
+import { objectNames } from '../../src/db/object-names.js';
 import { openDatabase } from '../../src/db/open-database.js';
 import { LockUnavailableError, SafetyRefusedError } from '../../src/errors.js';
 import { runMigrate } from '../../src/migrate/run-migrate.js';
@@ -247,10 +248,10 @@ describe('cutover, rollback and cutover again while the application writes', () 
       expect(retired.lock_held_ms).toBeGreaterThan(0);
       // The archive's files go after the COMMIT that released the live table's locks.
       expect(retired.steps.map((s) => s.id)).toEqual(['retire-archive', 'lock', ...retired.steps.filter((s) => s.id.startsWith('drop-capture')).map((s) => s.id), 'guard-off', 'drop-archive']);
-      expect(retired.steps.at(-1)!.sql).toContain(retiredArchiveName(config.tables[0]!).name);
-      expect(await sql`select 1 from pg_class where relname = ${retiredArchiveName(config.tables[0]!).name}`.execute(t.db).then((r) => r.rows.length)).toBe(0);
+      expect(retired.steps.at(-1)!.sql).toContain(objectNames.retiredArchive(config.tables[0]!));
+      expect(await sql`select 1 from pg_class where relname = ${objectNames.retiredArchive(config.tables[0]!)}`.execute(t.db).then((r) => r.rows.length)).toBe(0);
       // A retire that died between its COMMIT and that drop left the renamed archive: the next run drops it.
-      await sql`create table ${sql.id('Shop', retiredArchiveName(config.tables[0]!).name)} (x int)`.execute(t.db);
+      await sql`create table ${sql.id('Shop', objectNames.retiredArchive(config.tables[0]!))} (x int)`.execute(t.db);
       const finished = await runRetire(stageFor(t, config, { settings }), { table: table.name, confirm: 'Orders' });
       expect(finished).toMatchObject({ archive_dropped: true, steps: [{ id: 'drop-archive', status: 'succeeded' }] });
       await expect(runRetire(stageFor(t, config, { settings }), { table: table.name, confirm: 'Orders' })).rejects.toThrow(/is not cut over/);
