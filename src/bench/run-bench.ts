@@ -13,8 +13,9 @@ import { requireTable, type ColumnModel, type TableModel } from '../db/catalog.j
 import { compileDdl } from '../db/compile-ddl.js';
 import type { PartgovDatabase } from '../db/open-database.js';
 import { objectNames } from '../db/object-names.js';
-import { scopeSelector, type ScopeSelector, type ScopeTarget } from '../db/scope-target.js';
+import { resolveScopeSelector, type ScopeSelector, type ScopeTarget } from '../db/scope-target.js';
 import { sqlStateOf, InputInvalidError, PartgovError } from '../errors.js';
+import type { PartgovKysely } from '../db/state-tables.js';
 import { runPlan } from '../plan/run-plan.js';
 import { runPurge } from '../purge/run-purge.js';
 import { judged, type StageVerdict } from '../checks/check.js';
@@ -116,9 +117,14 @@ function figuresOf(samples: number[], errors: number): LatencyFigures {
 }
 
 /** The table bench measures (the one named, else the first with read queries, else the first) and where its perf scope's rows go: checked before anything is created. */
-function benchTableOf(config: PartgovConfig, table: TableConfig | undefined, target: ScopeTarget): { source: TableConfig; sel: ScopeSelector; keyColumn: string } {
+async function benchTableOf(db: PartgovKysely, config: PartgovConfig, table: TableConfig | undefined, target: ScopeTarget): Promise<{ source: TableConfig; sel: ScopeSelector; keyColumn: string }> {
   const source = table ?? config.tables.find((x) => x.read_queries.length > 0) ?? config.tables[0]!;
-  const sel = scopeSelector(config, source, target);
+  const sel = await resolveScopeSelector(db, config, source, target);
+  if (sel.keysFromRows !== null && sel.keyValue === null) {
+    throw new InputInvalidError(`bench seeds ${target.tenantId}/${target.scope} into a copy of ${source.schema}.${source.name}, which reads a scope's ${sel.keyColumn} from its rows (scope_key_source "rows"), and that scope has ${sel.keysFromRows.length === 0 ? 'no row' : 'rows under several values'} there: its key is not known`, {
+      fix: 'bench a scope that has rows under one key (GATEC_TENANT_ID / GATEC_SCOPE, or --tenant-id / --scope), or pick another table with --table',
+    });
+  }
   const keyColumn = sel.keyColumn ?? sel.scopeColumn;
   if (keyColumn === null) {
     throw new InputInvalidError(`bench seeds a perf tenant/scope into ${source.schema}.${source.name}, which has neither a scope key column nor a scope_column in the config`, { fix: 'set tables[].scope_column or scope_key_column, or pick another table with --table' });
@@ -243,7 +249,7 @@ export async function runBench(ctx: StageContext, input: BenchInput = {}): Promi
 async function benchOn(ctx: StageContext, conn: PartgovDatabase, o: { config: PartgovConfig; env: GateEnv; settings: RuntimeSettings; scales: number[]; outDir: string }, table: TableConfig | undefined, tenantId: string, scope: string): Promise<Omit<BenchResult, keyof StageVerdict>> {
   const { db } = conn;
   const log = ctx.log;
-  const { source, sel, keyColumn } = benchTableOf(o.config, table, { tenantId, scope });
+  const { source, sel, keyColumn } = await benchTableOf(db, o.config, table, { tenantId, scope });
   const live = await requireTable(db, { schema: source.schema, name: source.name });
   const keySequence = sql.id(benchSchema, 'partgov_bench_key_seq');
   const fresh = freshKeys(live, new Set([sel.tenantColumn, sel.scopeColumn, keyColumn].filter((c): c is string => c !== null)), sql`${sql.lit(compileDdl(keySequence))}::regclass`);

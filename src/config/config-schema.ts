@@ -79,6 +79,10 @@ export const tableConfigSchema = z
       .min(1)
       .optional()
       .describe('how the scope key is formed from {tenant} and {scope}; default: purge.scope_key_format'),
+    scope_key_source: z
+      .enum(['format', 'rows'])
+      .optional()
+      .describe('where a scope\'s key value comes from: "format" (default: formed by scope_key_format) or "rows" (the key is an id of its own, e.g. a workspace uuid: read from the scope\'s rows by tenant_column and scope_column, which an index on them keeps short)'),
     activity_column: identifier
       .optional()
       .describe('timestamp column that records a write (e.g. updated_at): in prod, purge refuses a scope written within purge.active_window_minutes'),
@@ -168,6 +172,14 @@ export const configSchema = z
           path: ['tables', i, 'layout', 'isolated'],
           message: 'lists the same scope key twice',
           params: { fix: 'list each isolated scope key once' },
+        });
+      }
+      if (t.scope_key_source === 'rows' && (!t.tenant_column || !t.scope_column)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['tables', i, 'scope_key_source'],
+          message: 'is "rows", which reads a scope\'s key from its rows by tenant_column and scope_column, and the table does not name both',
+          params: { fix: 'set tables[].tenant_column and tables[].scope_column, or leave scope_key_source out (the key is then formed by scope_key_format)' },
         });
       }
       if (sub && sub.key === (t.layout as { column: string }).column) {

@@ -1,6 +1,7 @@
 import { sql, type RawBuilder } from 'kysely';
 import type { PartgovConfig, TableConfig } from '../config/config-schema.js';
-import { InputInvalidError, shellWord } from '../errors.js';
+import { InputInvalidError, shellWord, sqlStateOf } from '../errors.js';
+import type { PartgovKysely } from './state-tables.js';
 
 /** One tenant's scope: what purge, restore and isolate act on. */
 export interface ScopeTarget {
@@ -64,6 +65,13 @@ export interface ScopeSelector {
    * tenant's scope of that name), or a format without {tenant} or {scope}.
    */
   keyIdentifiesScope: boolean;
+  /**
+   * With scope_key_source "rows": the distinct key values of the scope's rows
+   * (at most 3; NULL counts as one), and keyValue is set only when there is
+   * exactly one. Then no format vouches that the key is this scope's alone:
+   * purge reads every row of the key before it empties a partition. null: formed.
+   */
+  keysFromRows: (string | null)[] | null;
   target: ScopeTarget;
 }
 
@@ -117,7 +125,7 @@ export function scopeSelector(config: PartgovConfig, table: TableConfig, target:
         });
       }
     }
-    return { tenantColumn: null, scopeColumn: null, keyColumn, keyValue: formatScopeKey(format, target), keyIdentifiesScope: true, target };
+    return { tenantColumn: null, scopeColumn: null, keyColumn, keyValue: formatScopeKey(format, target), keyIdentifiesScope: true, keysFromRows: null, target };
   }
   if (!table.tenant_column || !table.scope_column) {
     throw new InputInvalidError(`${table.schema}.${table.name} has no ${table.tenant_column ? 'scope_column' : 'tenant_column'} in the config: purge cannot tell its rows of a scope`, {
@@ -133,7 +141,43 @@ export function scopeSelector(config: PartgovConfig, table: TableConfig, target:
     keyValue = formatScopeKey(format, target);
     keyIdentifiesScope = format.includes('{tenant}') && format.includes('{scope}');
   }
-  return { tenantColumn: table.tenant_column, scopeColumn: table.scope_column, keyColumn, keyValue, keyIdentifiesScope, target };
+  return { tenantColumn: table.tenant_column, scopeColumn: table.scope_column, keyColumn, keyValue, keyIdentifiesScope, keysFromRows: null, target };
+}
+
+/**
+ * scopeSelector, with its key value settled by the database: a key read from
+ * the scope's rows (scope_key_source "rows"), or a formed one the key column's
+ * type cannot hold (a "t:s" for a uuid) refused with exit 2, naming the
+ * setting, instead of failing a statement later.
+ */
+export async function resolveScopeSelector(db: PartgovKysely, config: PartgovConfig, table: TableConfig, target: ScopeTarget): Promise<ScopeSelector> {
+  const sel = scopeSelector(config, table, target);
+  const live = sql.id(table.schema, table.name);
+  if (sel.keyColumn === null) return sel;
+  const key = sql.id(sel.keyColumn);
+  if (table.scope_key_source === 'rows' && sel.tenantColumn !== null && sel.scopeColumn !== null && sel.keyColumn !== sel.tenantColumn && sel.keyColumn !== sel.scopeColumn) {
+    const found = await sql<{ k: string | null }>`select distinct ${key}::text as k from ${live}
+      where ${sql.id(sel.tenantColumn)} = ${target.tenantId} and ${sql.id(sel.scopeColumn)} = ${target.scope} limit 3`.execute(db);
+    const keys = found.rows.map((r) => r.k);
+    const only = keys.length === 1 ? keys[0]! : null;
+    return { ...sel, keyValue: only, keyIdentifiesScope: only !== null, keysFromRows: keys };
+  }
+  if (sel.keyValue !== null) {
+    try {
+      // The value binds as the column's type: a value it cannot hold fails here, reading nothing.
+      await sql`select 1 from ${live} where ${key} = ${sel.keyValue} limit 0`.execute(db);
+    } catch (err) {
+      if (!sqlStateOf(err)?.startsWith('22')) throw err;
+      const format = table.scope_key_format ?? config.purge.scope_key_format;
+      throw new InputInvalidError(`${table.schema}.${table.name}: the scope key ${JSON.stringify(sel.keyValue)} (${sel.keyColumn === sel.tenantColumn ? '--tenant-id' : sel.keyColumn === sel.scopeColumn ? '--scope' : `formed by ${JSON.stringify(format)} from --tenant-id and --scope`}) is not a value of ${sel.keyColumn}: ${(err as Error).message}`, {
+        fix: sel.tenantColumn !== null && sel.scopeColumn !== null
+          ? `if ${sel.keyColumn} is an id of its own (a uuid, a number), set tables[].scope_key_source to "rows" for ${table.name}: the key is then read from the scope's rows by ${sel.tenantColumn} and ${sel.scopeColumn}; else set tables[].scope_key_format to how ${sel.keyColumn} is formed`
+          : `set tables[].tenant_column and tables[].scope_column for ${table.name} and scope_key_source "rows" (the key is then read from the scope's rows), or a scope_key_format that ${sel.keyColumn} follows`,
+        cause: err,
+      });
+    }
+  }
+  return sel;
 }
 
 /**

@@ -10,7 +10,7 @@ import { compileDdl } from '../db/compile-ddl.js';
 import { objectNames } from '../db/object-names.js';
 import { defaultBeside, defaultLeavesForKey, isDedicatedLeaf, leavesForKey, leavesUnder } from '../db/partition-routing.js';
 import { releaseLocksBeforeFlush, runGuarded } from '../db/run-guarded.js';
-import { parseScopeTarget, scopeSelector, type ScopeTarget } from '../db/scope-target.js';
+import { parseScopeTarget, resolveScopeSelector, type ScopeTarget } from '../db/scope-target.js';
 import { partitionedTableOf } from '../db/shadow-pair.js';
 import type { PartgovKysely } from '../db/state-tables.js';
 import { InputInvalidError, RunInProgressError, SafetyRefusedError, sqlStateOf } from '../errors.js';
@@ -162,7 +162,17 @@ async function isolateScope(ctx: StageContext, raw: IsolateInput): Promise<Omit<
     let keyValue = '';
     const notes: string[] = [];
     for (const table of tables) {
-      const sel = scopeSelector(o.config, table, target);
+      const sel = await resolveScopeSelector(db, o.config, table, target);
+      if (sel.keysFromRows !== null && sel.keyValue === null) {
+        const keys = sel.keysFromRows;
+        throw new InputInvalidError(keys.length === 0
+          ? `${table.schema}.${table.name} reads a scope's ${sel.keyColumn} from its rows (scope_key_source "rows"), and ${target.tenantId}/${target.scope} has none: its key is not known yet`
+          : `${target.tenantId}/${target.scope}'s rows in ${table.schema}.${table.name} hold ${keys.length > 2 ? 'more than 2' : 2} values of ${sel.keyColumn} (${keys.slice(0, 2).map((k) => (k === null ? 'NULL' : JSON.stringify(k))).join(', ')}${keys.length > 2 ? ', …' : ''}): no one partition can hold the scope`, {
+          fix: keys.length === 0
+            ? 'isolate it once the application has written its first row (its rows then move into the new partition online)'
+            : `give the scope's rows one ${sel.keyColumn} value, or isolate by that column's values in layout.isolated`,
+        });
+      }
       if (!sel.keyIdentifiesScope) {
         notes.push(`${table.schema}.${table.name}: the partition is for ${sel.keyColumn} = ${JSON.stringify(sel.keyValue)}, which other scopes share, so it holds them too; purge of one scope deletes only its rows there (partition mode refuses, --mode auto)`);
       }
@@ -215,7 +225,7 @@ async function isolateScope(ctx: StageContext, raw: IsolateInput): Promise<Omit<
       if (!p.steps) return p.guardSteps;
       if (!p.move || !p.hasRows) return [...p.steps.online, ...p.steps.swap, ...p.steps.after];
       return [...p.steps.online, ...cleanupDdl(p.move).map((text, i) => ({ id: `clean ${i + 1}`, description: 'remove what an interrupted isolate left', sql: text })),
-        { id: 'move', description: `copy the scope's ${p.move.keyValue} rows and the rest of ${p.move.leaf.name} into two new tables, follow writes through a row trigger, then switch: detach ${p.move.leaf.name}, attach its copy without the scope, attach the scope's partition`, sql: '-- see runbooks/purge-isolate-maintain.md' }];
+        { id: 'move', description: `copy the scope's ${p.move.keyValue} rows and the rest of ${p.move.leaf.name} into two new tables, follow writes through a row trigger, then switch: detach ${p.move.leaf.name}, attach its copy without the scope, attach the scope's partition`, sql: '-- see runbooks/isolate-and-maintain.md' }];
     };
     if (input.dryRun) {
       for (const p of plans) results.push({ table: `${p.t.table.schema}.${p.t.table.name}`, partitioned: `${p.t.root.schema}.${p.t.root.name}`, partition: p.partition, action: p.steps ? (p.hasRows ? 'moved' : 'created') : 'already_isolated', default_leaf: p.hashLeaf ? `${p.hashLeaf.schema}.${p.hashLeaf.name}` : null, rows_moved: 0, lock_held_ms: 0, steps: stepsOf(p) });

@@ -5,7 +5,7 @@ import { archiveNameOf } from '../db/shadow-pair.js';
 import type { PartgovKysely } from '../db/state-tables.js';
 import { InputInvalidError, sqlStateOf } from '../errors.js';
 import { defaultBeside, defaultLeavesForKey, isDedicatedLeaf, leavesForKey } from '../db/partition-routing.js';
-import { scopePredicate, scopeSelector, type ScopeSelector, type ScopeTarget } from '../db/scope-target.js';
+import { resolveScopeSelector, scopePredicate, scopeSelector, type ScopeSelector, type ScopeTarget } from '../db/scope-target.js';
 import { scopeGuardNames } from '../db/scope-partition.js';
 import { planLeafSwap, type LeafSwap } from './leaf-swap.js';
 
@@ -73,12 +73,13 @@ async function planTable(db: PartgovKysely, config: PartgovConfig, table: TableC
   const noSwaps = { swaps: [], guardedLeaves: [], routeLeaves: [] };
   const live: TableRef = { schema: table.schema, name: table.name };
   const model = await requireTable(db, live);
-  const selector = scopeSelector(config, table, target);
-  for (const c of [selector.tenantColumn, selector.scopeColumn, selector.keyColumn]) {
+  const named = scopeSelector(config, table, target);
+  for (const c of [named.tenantColumn, named.scopeColumn, named.keyColumn]) {
     if (c !== null && !model.columns.some((x) => x.name === c)) {
       throw new InputInvalidError(`${table.schema}.${table.name} has no column ${JSON.stringify(c)} (named in its config)`, { fix: `fix tables[].tenant_column / scope_column / scope_key_column for ${table.name}` });
     }
   }
+  const selector = await resolveScopeSelector(db, config, table, target);
   const columns = model.columns.filter((c) => c.generated === null);
   const archiveOid = await findTableOid(db, { schema: table.schema, name: archiveNameOf(table) });
   const base = {
@@ -110,8 +111,12 @@ async function planTable(db: PartgovKysely, config: PartgovConfig, table: TableC
     (await Promise.all(candidates.map((l) => isDedicatedLeaf(db, l, selector.keyColumn!, selector.keyValue!)))).every(Boolean);
   // A partition of a key that is the tenant alone (or the scope alone) holds the tenant's other
   // scopes too: emptying it would take their rows. Only the scope's own rows may go: a DELETE.
-  if (ownsLeaves && !selector.keyIdentifiesScope) {
-    const shared = selector.keyColumn === table.tenant_column ? `every scope of tenant ${JSON.stringify(target.tenantId)}` : selector.keyColumn === table.scope_column ? `scope ${JSON.stringify(target.scope)} of every tenant` : `every scope whose key is ${JSON.stringify(selector.keyValue)}`;
+  // A key read from the scope's rows has no format vouching that it is the scope's alone: every row of its partitions is read (no lock).
+  const sharedRows = ownsLeaves && selector.keysFromRows !== null && selector.tenantColumn !== null && selector.scopeColumn !== null
+    && (await sql<{ x: boolean }>`select exists (select 1 from (${sql.join(candidates.map((l) => sql`(select ${sql.id(selector.tenantColumn!)} as t, ${sql.id(selector.scopeColumn!)} as s from only ${sql.id(l.schema, l.name)})`), sql` union all `)}) r
+        where r.t is distinct from ${target.tenantId} or r.s is distinct from ${target.scope}) as x`.execute(db)).rows[0]!.x;
+  if (ownsLeaves && (!selector.keyIdentifiesScope || sharedRows)) {
+    const shared = sharedRows ? `rows of another tenant or scope too` : selector.keyColumn === table.tenant_column ? `every scope of tenant ${JSON.stringify(target.tenantId)}` : selector.keyColumn === table.scope_column ? `scope ${JSON.stringify(target.scope)} of every tenant` : `every scope whose key is ${JSON.stringify(selector.keyValue)}`;
     return {
       ...base, strategy: 'pruned_delete', leaves: candidates.map(toLeaf), rows: await count(), rows_exact: true,
       note: `its partition for ${selector.keyColumn} = ${JSON.stringify(selector.keyValue)} holds ${shared}, so a TRUNCATE would take other scopes' rows`,
@@ -159,7 +164,11 @@ async function planTable(db: PartgovKysely, config: PartgovConfig, table: TableC
       ...(reasons.length > 0 ? { note: `TRUNCATE, not a swap, for ${reasons.join('; ')}` } : {}),
     };
   }
-  return { ...base, strategy: candidates.length < leaves.length ? 'pruned_delete' : 'delete', leaves: candidates.map(toLeaf), rows: await count(), rows_exact: true };
+  const keys = selector.keysFromRows;
+  return {
+    ...base, strategy: candidates.length < leaves.length ? 'pruned_delete' : 'delete', leaves: candidates.map(toLeaf), rows: await count(), rows_exact: true,
+    ...(keys !== null && keys.length > 1 ? { note: `the scope's rows hold ${keys.length > 2 ? 'more than 2' : 2} values of ${selector.keyColumn} (${keys.slice(0, 2).map((k) => (k === null ? 'NULL' : JSON.stringify(k))).join(', ')}${keys.length > 2 ? ', …' : ''}), so no one partition is the scope's` } : {}),
+  };
 }
 
 /**

@@ -222,7 +222,8 @@ async function assertPurgeAllowed(db: PartgovDatabase['db'], o: PurgeOptions, ta
     // A key formed without {tenant} or {scope} is shared by other scopes by design: their rows under it are expected.
     // Without tenant and scope columns the key alone names the pair (scopeSelector refused values that could spell another's).
     const { tenantColumn, scopeColumn } = sel;
-    if (tenantColumn !== null && scopeColumn !== null && sel.keyColumn !== null && sel.keyValue !== null && sel.keyIdentifiesScope && sel.keyColumn !== tenantColumn && sel.keyColumn !== scopeColumn) {
+    // A key read from the scope's rows (keysFromRows): planScopePurge read every row of a partition it would empty.
+    if (tenantColumn !== null && scopeColumn !== null && sel.keyColumn !== null && sel.keyValue !== null && sel.keyIdentifiesScope && sel.keysFromRows === null && sel.keyColumn !== tenantColumn && sel.keyColumn !== scopeColumn) {
       // A TRUNCATE takes the whole partition, so its rows must all be this tenant's scope. Without an archive
       // the first 10,000 are read (a wrong scope_key_format fails them all) so the purge stays O(1); with one,
       // every row is (the archive must hold exactly what the TRUNCATE removes). A DELETE's predicate names
@@ -412,7 +413,7 @@ async function purgeScope(ctx: StageContext, raw: PurgeInput): Promise<Omit<Purg
                 const entry = archive.manifest.tables.find((t) => t.table === p.table)!;
                 const now = (await scopeChecksumQuery({ table: p.table, live: p.live, selector: p.selector, columns: p.columns }).execute(trx)).rows[0]!;
                 if (Number(now.rows) !== entry.rows || now.checksum !== entry.checksum) {
-                  refuse('purge-scope-changed', `${p.table}: the scope changed between the archive and the lock (${entry.rows} → ${now.rows} rows)`, 'the scope is still being written: stop the writes and purge again (nothing was purged)', { table: p.table });
+                  refuse('purge-scope-changed', `${p.table}: the scope changed between the archive and the lock (${Number(now.rows) === entry.rows ? `${entry.rows} rows both times, their checksum changed: rows were updated` : `${entry.rows} → ${now.rows} rows`})`, 'the scope is still being written: stop the writes and purge again (nothing was purged)', { table: p.table });
                 }
               }
             }

@@ -9,7 +9,7 @@ import { isRetryableLockError } from '../db/sqlstate.js';
 import { assertStateSchema } from '../state/state-schema.js';
 import { writeAudit } from '../steps/run-steps.js';
 import { loadArchivedTable, readVerifiedArchive, scopeChecksumQuery, type ArchiveSource } from './scope-archive.js';
-import { parseScopeTarget, scopePredicate, scopeSelector } from '../db/scope-target.js';
+import { parseScopeTarget, scopePredicate, resolveScopeSelector } from '../db/scope-target.js';
 import { judged, type StageVerdict } from '../checks/check.js';
 import { mayWriteAsReplica, quietWrites } from '../changelog/target-triggers.js';
 import type { PartgovKysely } from '../db/state-tables.js';
@@ -68,7 +68,7 @@ async function restoreScope(ctx: StageContext, raw: RestoreInput): Promise<Omit<
       if (!c) throw new InputInvalidError(`${entry.table} has no column ${JSON.stringify(name)} the archive holds`, { fix: 'restore into a table with the archived columns (the schema changed since the purge)' });
       return c;
     });
-    sources.push({ table: entry.table, live: { schema: table.schema, name: table.name }, selector: scopeSelector(o.config, table, target), columns, entry });
+    sources.push({ table: entry.table, live: { schema: table.schema, name: table.name }, selector: await resolveScopeSelector(db, o.config, table, target), columns, entry });
   }
   for (const s of sources) {
     const any = await sql<{ x: boolean }>`select exists (select 1 from ${sql.id(s.live.schema, s.live.name)} where ${scopePredicate(s.selector)}) as x`.execute(db);
