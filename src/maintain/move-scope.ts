@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import { requireTable, type ColumnModel, type PartitionModel, type TableRef } from '../db/catalog.js';
 import { compileDdl } from '../db/compile-ddl.js';
-import { fitIdentifier, shortHash } from '../db/object-names.js';
+import { fitIdentifier, objectNames, shortHash } from '../db/object-names.js';
 import { releaseLocksBeforeFlush, runGuarded, type GuardOptions } from '../db/run-guarded.js';
 import { scopeConstraintNames, tableLikeRootDdl } from '../db/scope-partition.js';
 import { readStorageParameters } from '../db/storage-options.js';
@@ -22,7 +22,8 @@ import { InputInvalidError } from '../errors.js';
  * 4. The switch, one transaction under lock_timeout: the rest of the log,
  *    DETACH Lh, ATTACH H in its place (a scan of H only: one leaf), ATTACH S
  *    as the scope's partition (no DEFAULT scan: every leaf's CHECK proves it),
- *    drop Lh and the helpers.
+ *    rename Lh aside and drop the helpers; Lh is dropped after the COMMIT
+ *    and both new tables analyzed.
  *
  * Until the switch commits Lh stays the truth, so a crash at any point loses
  * nothing; a rerun drops the helpers and starts again.
@@ -45,6 +46,8 @@ interface MoveNames {
   capture: string;
   truncate: string;
   only: string;
+  /** The old leaf from the switch's COMMIT until its drop after it (a COMMIT that drops a table unlinks its files under every lock the switch holds). */
+  retired: string;
 }
 
 function namesOf(m: ScopeMove): MoveNames {
@@ -55,6 +58,7 @@ function namesOf(m: ScopeMove): MoveNames {
     capture: fitIdentifier(base, '_capture'),
     truncate: fitIdentifier(base, '_truncate'),
     only: scopeConstraintNames(m.keyValue).onlyScope,
+    retired: objectNames.retiredPartition(m.leaf),
   };
 }
 
@@ -69,6 +73,7 @@ export function cleanupDdl(m: ScopeMove): string[] {
     compileDdl(sql`drop function if exists ${sql.id('partgov', n.truncate)}()`),
     compileDdl(sql`drop table if exists ${sql.id('partgov', n.log)}`),
     compileDdl(sql`drop table if exists ${sql.id(m.root.schema, n.next)}`),
+    compileDdl(sql`drop table if exists ${sql.id(m.leaf.schema, n.retired)}`),
   ];
 }
 
@@ -180,14 +185,18 @@ end`);
     await sql`alter table ${defaultParent} detach partition ${leaf}`.execute(trx);
     await sql`alter table ${defaultParent} attach partition ${H} ${bound}`.execute(trx);
     await sql`alter table ${sql.id(m.root.schema, m.root.name)} attach partition ${S} for values in (${K})`.execute(trx);
-    await sql`drop table ${leaf}`.execute(trx);
+    for (const text of cleanupDdl(m).slice(0, 5)) await sql.raw(text).execute(trx); // Lh's triggers, their functions and the log
+    await sql`alter table ${leaf} rename to ${sql.id(n.retired)}`.execute(trx);
     await sql`alter table ${H} rename to ${sql.id(m.leaf.name)}`.execute(trx);
     await sql`alter table ${sql.id(m.root.schema, m.leaf.name)} drop constraint ${sql.id(m.guardName)}`.execute(trx);
     await sql`alter table ${S} drop constraint ${sql.id(n.only)}`.execute(trx);
-    for (const text of cleanupDdl(m).slice(2, 5)) await sql.raw(text).execute(trx); // functions and log (the triggers went with Lh)
   });
   // Held from the grant through the COMMIT.
   const lockHeldMs = performance.now() - granted;
+  // The old leaf is no partition any more: nothing the application reads waits for its drop (a rerun drops a leftover).
+  await run(`drop the old ${m.leaf.name}`, exec(compileDdl(sql`drop table if exists ${sql.id(m.leaf.schema, n.retired)}`)));
+  // Both tables are new to the planner and to autovacuum: statistics now, not after autovacuum's threshold.
+  await run('analyze the moved rows', exec(compileDdl(sql`analyze ${S}, ${sql.id(m.root.schema, m.leaf.name)}`)));
   return { lockHeldMs: Math.round(lockHeldMs * 10) / 10, rows: copied, replayed };
 }
 

@@ -5,6 +5,7 @@ import { resolveSettings } from '../../src/config/runtime-settings.js';
 import { runIsolate } from '../../src/maintain/isolate-scope.js';
 import { runMigrate } from '../../src/migrate/run-migrate.js';
 import { runPurge } from '../../src/purge/run-purge.js';
+import { objectNames } from '../../src/db/object-names.js';
 import { createAppRole } from '../helpers/app-role.js';
 import { startAppWriter } from '../helpers/app-writer.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database.js';
@@ -69,10 +70,21 @@ describe('a scope key that is an id of its own (scope_key_source "rows")', () =>
     });
     try {
       const before = await Promise.all(others.map((n) => digest(ws(n))));
+      // What a run that died between its switch and the old leaf's drop left: the next run drops it.
+      const dry = await runIsolate(stageFor(t, config, { settings }), { tenantId: 't1', scope: 'ws4', confirm: 't1/ws4', dryRun: true });
+      const defaultLeaf = dry.tables[0]!.default_leaf!.slice(schema.length + 1);
+      const leftover = objectNames.retiredPartition({ schema, name: defaultLeaf });
+      await sql`create table ${sql.id(schema, leftover)} (x int)`.execute(t.db);
       const iso = await runIsolate(stageFor(t, config, { settings }), { tenantId: 't1', scope: 'ws4', confirm: 't1/ws4' });
       expect(iso.scope_key).toBe(ws(4));
       expect(iso.tables[0]).toMatchObject({ action: 'moved', rows_moved: 100 });
       const leaf = iso.tables[0]!.partition.split('.').at(-1)!;
+      // The old leaf went after the switch (no table left aside) and the new tables carry statistics.
+      const aside = await sql<{ n: number }>`select count(*)::int as n from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = ${schema} and c.relname like 'partgov\_purged\_%'`.execute(t.db);
+      expect(aside.rows[0]!.n).toBe(0);
+      const stats = await sql<{ name: string; tuples: number }>`select c.relname as name, c.reltuples::int as tuples from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = ${schema} and c.relname in (${leaf}, ${defaultLeaf}) order by 1`.execute(t.db);
+      expect(stats.rows.map((r) => r.tuples > 0)).toEqual([true, true]);
+      expect(stats.rows.find((r) => r.name === leaf)!.tuples).toBe(100);
       const where = await sql<{ leaf: string; n: number }>`select tableoid::regclass::text as leaf, count(*)::int as n from ${table} where "Workspace" = ${ws(4)} group by 1`.execute(t.db);
       expect(where.rows).toEqual([{ leaf: `"${schema}"."${leaf}"`, n: 100 }]);
       const purged = await runPurge(stageFor(t, config, { settings }), { tenantId: 't1', scope: 'ws4', confirm: 't1/ws4' });
