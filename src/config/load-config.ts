@@ -72,10 +72,36 @@ export async function loadConfig(file: string): Promise<PartgovConfig> {
   return parseConfig(raw, file);
 }
 
+/**
+ * A table name as SQL writes it (`"Tenant Data"."Doc-Chunks"`, `public."Notes"`):
+ * its parts, quoted ones exact ("" for a quote), bare ones folded to lower
+ * case; null when the text holds no quote (then it is matched as written) or
+ * is not such a name.
+ */
+export function parseQuotedTableName(text: string): string[] | null {
+  if (!text.includes('"')) return null;
+  const parts: string[] = [];
+  const part = /\s*(?:"((?:[^"]|"")+)"|([^".\s]+))\s*(\.|$)/y;
+  let at = 0;
+  while (at < text.length) {
+    part.lastIndex = at;
+    const m = part.exec(text);
+    if (!m) return null;
+    parts.push(m[1] !== undefined ? m[1].replace(/""/g, '"') : m[2]!.toLowerCase());
+    at = part.lastIndex;
+    if (m[3] === '') break;
+    if (at === text.length) return null; // a trailing dot
+  }
+  return parts.length >= 1 && parts.length <= 2 && at === text.length ? parts : null;
+}
+
 /** The configured tables, or the one named by --table (exit 2 when it is not configured). */
 export function selectTables(config: PartgovConfig, table: string | undefined): TableConfig[] {
   if (table === undefined) return config.tables;
-  const match = config.tables.filter((t) => t.name === table || `${t.schema}.${t.name}` === table);
+  const quoted = parseQuotedTableName(table);
+  const named = (t: TableConfig) =>
+    quoted === null ? t.name === table || `${t.schema}.${t.name}` === table : quoted.length === 1 ? t.name === quoted[0] : t.schema === quoted[0] && t.name === quoted[1];
+  const match = config.tables.filter(named);
   if (match.length === 0) {
     throw new InputInvalidError(`table ${JSON.stringify(table)} is not in the config`, {
       fix: `use one of: ${config.tables.map((t) => `${t.schema}.${t.name}`).join(', ')}`,

@@ -25,9 +25,9 @@ import { judged, type StageVerdict } from '../checks/check.js';
 
 /** cutover's and rollback's input: defaults and limits once, for the library and the CLI. */
 export const swapInputSchema = z.object({
-  table: textInput('configured table (name or schema.name)'),
+  table: textInput('configured table (name, schema.name or "schema"."name")'),
   // Checked by the stage itself (assertConfirm), so a missing or wrong value gets the swap's own refusal.
-  confirm: z.string().optional().describe('the table again (name or schema.name): required'),
+  confirm: z.string().optional().describe('the table again (name, schema.name or "schema"."name"): required'),
   dryRun: flagInput('print the preconditions and the swap SQL; change nothing'),
 });
 export type SwapInput = z.input<typeof swapInputSchema>;

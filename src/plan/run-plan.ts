@@ -19,7 +19,7 @@ import { notNullWithoutLongLock } from '../changelog/shadow-compatibility.js';
 
 /** plan's input: defaults and limits once, for the library and the CLI. */
 export const planInputSchema = z.object({
-  table: textInput('only this configured table (name or schema.name)').optional(),
+  table: textInput('only this configured table (name, schema.name or "schema"."name")').optional(),
   out: textInput('write numbered up/down migration files into this folder, for `partgov migrate up`').optional(),
 });
 export type PlanInput = z.input<typeof planInputSchema>;

@@ -37,7 +37,7 @@ async function count(db: PartgovKysely, schema: string, table: string): Promise<
 
 /** status's input: defaults and limits once, for the library and the CLI. */
 export const statusInputSchema = z.object({
-  table: textInput('only this configured table (name or schema.name)').optional(),
+  table: textInput('only this configured table (name, schema.name or "schema"."name")').optional(),
 });
 export type StatusInput = z.input<typeof statusInputSchema>;
 

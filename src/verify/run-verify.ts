@@ -21,7 +21,7 @@ import type { TableConfig } from '../config/config-schema.js';
 
 /** verify's input: defaults and limits once, for the library and the CLI. */
 export const verifyInputSchema = z.object({
-  table: textInput('only this configured table (name or schema.name)').optional(),
+  table: textInput('only this configured table (name, schema.name or "schema"."name")').optional(),
   segments: numberInput({ min: 1, max: 65536, integer: true, default: 64, describe: 'hash segments compared per table' }),
   maxDiffKeys: numberInput({ min: 1, max: 1_000_000, integer: true, default: 100, describe: 'differing keys listed per table (all are counted)' }),
   strict: flagInput('warnings fail too'),

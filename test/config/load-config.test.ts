@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatJsonPath, parseConfig, selectTables } from '../../src/config/load-config.js';
+import { formatJsonPath, parseConfig, parseQuotedTableName, selectTables } from '../../src/config/load-config.js';
 import { ConfigInvalidError, InputInvalidError } from '../../src/errors.js';
 
 const table = { name: 'memory_nodes', layout: { type: 'hash', key: 'scope_key' } };
@@ -51,5 +51,17 @@ describe('parseConfig', () => {
     expect(selectTables(c, 'public.memory_nodes')).toHaveLength(1);
     expect(() => selectTables(c, 'nope')).toThrow(InputInvalidError);
     expect(() => selectTables(c, 'nope')).toThrow(/not in the config/);
+  });
+
+  it('selectTables takes a table named as SQL quotes it: quoted parts exact, bare parts folded, anything else refused', () => {
+    const c = parseConfig({ tables: [{ schema: 'Tenant Data', name: 'Doc-Chunks "v2"', layout: { type: 'hash', key: 'k' } }, table] });
+    for (const name of ['"Tenant Data"."Doc-Chunks ""v2"""', '"Doc-Chunks ""v2"""', ' "Tenant Data" . "Doc-Chunks ""v2""" ', 'Tenant Data.Doc-Chunks "v2"']) {
+      expect(selectTables(c, name).map((t) => t.name), name).toEqual(['Doc-Chunks "v2"']);
+    }
+    expect(selectTables(c, 'PUBLIC."memory_nodes"').map((t) => t.name)).toEqual(['memory_nodes']);
+    expect(parseQuotedTableName('"a"."b"')).toEqual(['a', 'b']);
+    for (const bad of ['"tenant data"."Doc-Chunks ""v2"""', '"Tenant Data".', '"a"."b"."c"', '"unclosed', '"MEMORY_NODES"']) {
+      expect(() => selectTables(c, bad), bad).toThrow(/not in the config/);
+    }
   });
 });
