@@ -91,8 +91,13 @@ export async function planSwap(
     (await querySqlFile<DependentRow>(db, 'catalog/dependents.sql', [into.oid])).filter((d) => d.kind === 'trigger').map((d) => d.name),
   );
 
-  add('lock', `take ${table.name} and ${into.name} exclusively (under lock_timeout): no write lands between the last replay and the rename`,
-    sql`lock table ${sql.id(schema, from.name)}, ${sql.id(schema, into.name)} in access exclusive mode`);
+  // The views the swap recreates first: a query through a view locks the view, then its table, so a swap that
+  // took the table first and the view later (CREATE OR REPLACE VIEW) deadlocked with it (seen in a walk: the
+  // application's query lost after deadlock_timeout, and the swap held its lock that second). Locking a view
+  // locks the tables its query reads too (PostgreSQL recurses), in the order a query through it does.
+  const views = dependents.filter((d) => d.kind === 'view').map((d) => sql.raw(d.name)); // sql.raw: format('%I.%I') from the catalog
+  add('lock', `take ${views.length > 0 ? `the view(s) reading ${table.name}, then ` : ''}${table.name} and ${into.name} exclusively (under lock_timeout): no write lands between the last replay and the rename`,
+    sql`lock table ${sql.join([...views, sql.id(schema, from.name), sql.id(schema, into.name)])} in access exclusive mode`);
   add('replay-rest', 'replay what is left of the change log into the table taking over (partgov replays it; nothing can be logged meanwhile)',
     `-- partgov replays the ${direction === 'cutover' ? 'forward' : 'reverse'} change log here`);
   const logBefore = changeLogOf(pair, direction === 'cutover' ? 'forward' : 'reverse');

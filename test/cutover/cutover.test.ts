@@ -463,6 +463,52 @@ describe('cutover refuses before any lock (exit 3, nothing changed)', () => {
     await runSync(stageFor(t, config, { settings }), { table: table.name, action: 'disable' });
   });
 
+  it('a query through a view that arrives while the swap waits for the table waits behind the swap: no deadlock, one attempt', async () => {
+    const config = await createOrders('Viewed', 100);
+    const table = config.tables[0]!;
+    await prepareShadows(t, config);
+    await runSync(stageFor(t, config, { settings }), { table: table.name, action: 'enable' });
+    await runBackfill(stageFor(t, config, { settings }), { table: table.name });
+    await runVerify(stageFor(t, config));
+    const app = await createAppRole(t, [{ schema: 'Shop', name: 'Viewed' }, { schema: 'Shop', name: 'Viewed totals' }]);
+    const pool = app.open(2).pool;
+    const [writer, reader] = [await pool.connect(), await pool.connect()];
+    const waiting = async (pid: number) => {
+      for (let i = 0; i < 4000; i++) {
+        const w = await sql<{ n: number }>`select count(*)::int as n from pg_locks where pid = ${pid} and not granted`.execute(t.db);
+        if (w.rows[0]!.n > 0) return;
+        await sleep(5);
+      }
+      throw new Error(`backend ${pid} never waited for a lock`);
+    };
+    try {
+      const readerPid = (await reader.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]!.pid;
+      // An open write: the swap's exclusive lock on the table queues behind it.
+      await writer.query('begin');
+      await writer.query(`insert into "Shop"."Viewed" ("Tenant Scope", total) values ('t1', 1)`);
+      const cut = runCutover(stageFor(t, config, { settings: { ...settings, lockTimeoutMs: 30_000 } }), { table: table.name, confirm: 'Viewed' });
+      const swapPid = async () => (await sql<{ pid: number }>`select pid from pg_locks where relation = '"Shop"."Viewed"'::regclass and mode = 'AccessExclusiveLock' and not granted`.execute(t.db)).rows[0]?.pid;
+      let pid: number | undefined;
+      for (let i = 0; i < 4000 && pid === undefined; i++) {
+        pid = await swapPid();
+        if (pid === undefined) await sleep(5);
+      }
+      expect(pid).toBeDefined();
+      // The application reads through the view meanwhile: it must wait for the swap, not hold the view against it.
+      const read = reader.query(`select sum(n)::int as n from "Shop"."Viewed totals"`).then((r) => r.rows[0] as { n: number }, (e: Error) => e.message);
+      await waiting(readerPid);
+      await writer.query('commit');
+      const result = await cut;
+      expect(result.attempts).toBe(1);
+      expect(await read).toEqual({ n: 101 });
+    } finally {
+      await writer.query('rollback').catch(() => undefined);
+      writer.release();
+      reader.release();
+      await app.drop();
+    }
+  });
+
   it('exit 4 when a session holds a conflicting lock, without parking the application behind the swap', async () => {
     const config = await createOrders('Busy', 100);
     const table = config.tables[0]!;
