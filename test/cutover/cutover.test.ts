@@ -45,6 +45,15 @@ async function createOrders(name: string, rows: number): Promise<PartgovConfig> 
   });
 }
 
+/** Shadow planned, sync on, copied and verified: what cutover asks for. */
+async function readyForCutover(config: PartgovConfig): Promise<void> {
+  const table = config.tables[0]!;
+  await prepareShadows(t, config);
+  await runSync(stageFor(t, config, { settings }), { table: table.name, action: 'enable' });
+  await runBackfill(stageFor(t, config, { settings }), { table: table.name });
+  await runVerify(stageFor(t, config));
+}
+
 /** The application: inserts, updates (also of the partition key) and deletes on several connections, counting failures. */
 function startWriter(app: AppRole, name: string): { stop: () => Promise<{ ops: number; failures: string[] }> } {
   const pool = app.open(3);
@@ -466,10 +475,7 @@ describe('cutover refuses before any lock (exit 3, nothing changed)', () => {
   it('a query through a view that arrives while the swap waits for the table waits behind the swap: no deadlock, one attempt', async () => {
     const config = await createOrders('Viewed', 100);
     const table = config.tables[0]!;
-    await prepareShadows(t, config);
-    await runSync(stageFor(t, config, { settings }), { table: table.name, action: 'enable' });
-    await runBackfill(stageFor(t, config, { settings }), { table: table.name });
-    await runVerify(stageFor(t, config));
+    await readyForCutover(config);
     const app = await createAppRole(t, [{ schema: 'Shop', name: 'Viewed' }, { schema: 'Shop', name: 'Viewed totals' }]);
     const pool = app.open(2).pool;
     const [writer, reader] = [await pool.connect(), await pool.connect()];
@@ -512,10 +518,7 @@ describe('cutover refuses before any lock (exit 3, nothing changed)', () => {
   it('exit 4 when a session holds a conflicting lock, without parking the application behind the swap', async () => {
     const config = await createOrders('Busy', 100);
     const table = config.tables[0]!;
-    await prepareShadows(t, config);
-    await runSync(stageFor(t, config, { settings }), { table: table.name, action: 'enable' });
-    await runBackfill(stageFor(t, config, { settings }), { table: table.name });
-    await runVerify(stageFor(t, config));
+    await readyForCutover(config);
     const holder = openDatabase({ url: t.url, maxConnections: 1 });
     const reader = openDatabase({ url: t.url, maxConnections: 1 });
     try {
