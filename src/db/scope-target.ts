@@ -144,6 +144,12 @@ export function scopeSelector(config: PartgovConfig, table: TableConfig, target:
   return { tenantColumn: table.tenant_column, scopeColumn: table.scope_column, keyColumn, keyValue, keyIdentifiesScope, keysFromRows: null, target };
 }
 
+/** How many key values a scope's rows hold, and the first of them: "2 values of Workspace ("a", NULL)". */
+export function keysFromRowsText(column: string, keys: readonly (string | null)[]): string {
+  const shown = keys.slice(0, 2).map((k) => (k === null ? 'NULL' : JSON.stringify(k))).join(', ');
+  return `${keys.length > 2 ? 'more than 2' : keys.length} values of ${column} (${shown}${keys.length > 2 ? ', …' : ''})`;
+}
+
 /**
  * scopeSelector, with its key value settled by the database: a key read from
  * the scope's rows (scope_key_source "rows"), or a formed one the key column's

@@ -10,7 +10,7 @@ import { compileDdl } from '../db/compile-ddl.js';
 import { objectNames } from '../db/object-names.js';
 import { defaultBeside, defaultLeavesForKey, isDedicatedLeaf, leavesForKey, leavesUnder } from '../db/partition-routing.js';
 import { releaseLocksBeforeFlush, runGuarded } from '../db/run-guarded.js';
-import { parseScopeTarget, resolveScopeSelector, type ScopeTarget } from '../db/scope-target.js';
+import { keysFromRowsText, parseScopeTarget, resolveScopeSelector, type ScopeTarget } from '../db/scope-target.js';
 import { partitionedTableOf } from '../db/shadow-pair.js';
 import type { PartgovKysely } from '../db/state-tables.js';
 import { InputInvalidError, RunInProgressError, SafetyRefusedError, sqlStateOf } from '../errors.js';
@@ -167,7 +167,7 @@ async function isolateScope(ctx: StageContext, raw: IsolateInput): Promise<Omit<
         const keys = sel.keysFromRows;
         throw new InputInvalidError(keys.length === 0
           ? `${table.schema}.${table.name} reads a scope's ${sel.keyColumn} from its rows (scope_key_source "rows"), and ${target.tenantId}/${target.scope} has none: its key is not known yet`
-          : `${target.tenantId}/${target.scope}'s rows in ${table.schema}.${table.name} hold ${keys.length > 2 ? 'more than 2' : 2} values of ${sel.keyColumn} (${keys.slice(0, 2).map((k) => (k === null ? 'NULL' : JSON.stringify(k))).join(', ')}${keys.length > 2 ? ', …' : ''}): no one partition can hold the scope`, {
+          : `${target.tenantId}/${target.scope}'s rows in ${table.schema}.${table.name} hold ${keysFromRowsText(sel.keyColumn!, keys)}: no one partition can hold the scope`, {
           fix: keys.length === 0
             ? 'isolate it once the application has written its first row (its rows then move into the new partition online)'
             : `give the scope's rows one ${sel.keyColumn} value, or isolate by that column's values in layout.isolated`,

@@ -5,7 +5,7 @@ import { archiveNameOf } from '../db/shadow-pair.js';
 import type { PartgovKysely } from '../db/state-tables.js';
 import { InputInvalidError, sqlStateOf } from '../errors.js';
 import { defaultBeside, defaultLeavesForKey, isDedicatedLeaf, leavesForKey } from '../db/partition-routing.js';
-import { resolveScopeSelector, scopePredicate, scopeSelector, type ScopeSelector, type ScopeTarget } from '../db/scope-target.js';
+import { keysFromRowsText, resolveScopeSelector, scopePredicate, scopeSelector, type ScopeSelector, type ScopeTarget } from '../db/scope-target.js';
 import { scopeGuardNames } from '../db/scope-partition.js';
 import { planLeafSwap, type LeafSwap } from './leaf-swap.js';
 
@@ -167,7 +167,7 @@ async function planTable(db: PartgovKysely, config: PartgovConfig, table: TableC
   const keys = selector.keysFromRows;
   return {
     ...base, strategy: candidates.length < leaves.length ? 'pruned_delete' : 'delete', leaves: candidates.map(toLeaf), rows: await count(), rows_exact: true,
-    ...(keys !== null && keys.length > 1 ? { note: `the scope's rows hold ${keys.length > 2 ? 'more than 2' : 2} values of ${selector.keyColumn} (${keys.slice(0, 2).map((k) => (k === null ? 'NULL' : JSON.stringify(k))).join(', ')}${keys.length > 2 ? ', …' : ''}), so no one partition is the scope's` } : {}),
+    ...(keys !== null && keys.length > 1 ? { note: `the scope's rows hold ${keysFromRowsText(selector.keyColumn!, keys)}, so no one partition is the scope's` } : {}),
   };
 }
 
