@@ -95,13 +95,17 @@ export function parseQuotedTableName(text: string): string[] | null {
   return parts.length >= 1 && parts.length <= 2 && at === text.length ? parts : null;
 }
 
+/** Whether `text` names the configured table: `name`, `schema.name`, or either quoted as SQL writes it. */
+export function namesTable(t: TableConfig, text: string): boolean {
+  const quoted = parseQuotedTableName(text);
+  if (quoted === null) return t.name === text || `${t.schema}.${t.name}` === text;
+  return quoted.length === 1 ? t.name === quoted[0] : t.schema === quoted[0] && t.name === quoted[1];
+}
+
 /** The configured tables, or the one named by --table (exit 2 when it is not configured). */
 export function selectTables(config: PartgovConfig, table: string | undefined): TableConfig[] {
   if (table === undefined) return config.tables;
-  const quoted = parseQuotedTableName(table);
-  const named = (t: TableConfig) =>
-    quoted === null ? t.name === table || `${t.schema}.${t.name}` === table : quoted.length === 1 ? t.name === quoted[0] : t.schema === quoted[0] && t.name === quoted[1];
-  const match = config.tables.filter(named);
+  const match = config.tables.filter((t) => namesTable(t, table));
   if (match.length === 0) {
     throw new InputInvalidError(`table ${JSON.stringify(table)} is not in the config`, {
       fix: `use one of: ${config.tables.map((t) => `${t.schema}.${t.name}`).join(', ')}`,

@@ -21,6 +21,7 @@ import { planSwap, type SwapObject, type SwapPlan } from './swap-plan.js';
 import { z } from 'zod';
 import { configuredTable, type StageContext } from '../stage/stage-context.js';
 import { flagInput, parseStageInput, textInput } from '../stage/stage-input.js';
+import { namesTable } from '../config/load-config.js';
 import { judged, type StageVerdict } from '../checks/check.js';
 
 /** cutover's and rollback's input: defaults and limits once, for the library and the CLI. */
@@ -83,7 +84,7 @@ async function tableState(db: PartgovKysely, table: TableConfig): Promise<TableS
 }
 
 function assertConfirm(table: TableConfig, confirm: string | undefined, verb: string): void {
-  if (confirm !== table.name && confirm !== `${table.schema}.${table.name}`) {
+  if (confirm === undefined || !namesTable(table, confirm)) {
     throw new InputInvalidError(`${verb} swaps the table the application writes to; --confirm must name it`, {
       fix: `pass --confirm ${shellWord(table.name)} (exactly; ${confirm === undefined ? 'it is missing' : `got ${JSON.stringify(confirm)}`})`,
     });

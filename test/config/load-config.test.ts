@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatJsonPath, parseConfig, parseQuotedTableName, selectTables } from '../../src/config/load-config.js';
+import { formatJsonPath, namesTable, parseConfig, parseQuotedTableName, selectTables } from '../../src/config/load-config.js';
 import { ConfigInvalidError, InputInvalidError } from '../../src/errors.js';
 
 const table = { name: 'memory_nodes', layout: { type: 'hash', key: 'scope_key' } };
@@ -60,6 +60,9 @@ describe('parseConfig', () => {
     }
     expect(selectTables(c, 'PUBLIC."memory_nodes"').map((t) => t.name)).toEqual(['memory_nodes']);
     expect(parseQuotedTableName('"a"."b"')).toEqual(['a', 'b']);
+    // cutover's --confirm names the table the same ways, exactly.
+    expect(namesTable(c.tables[0]!, '"Tenant Data"."Doc-Chunks ""v2"""')).toBe(true);
+    expect(namesTable(c.tables[0]!, '"Tenant Data"."doc-chunks ""v2"""')).toBe(false);
     for (const bad of ['"tenant data"."Doc-Chunks ""v2"""', '"Tenant Data".', '"a"."b"."c"', '"unclosed', '"MEMORY_NODES"']) {
       expect(() => selectTables(c, bad), bad).toThrow(/not in the config/);
     }
