@@ -12,8 +12,6 @@ import { refreshPartitionConstraintDdl } from '../db/partition-routing.js';
 import { scopeGuardDdl } from '../db/scope-partition.js';
 import type { PartgovDatabase } from '../db/open-database.js';
 import { releaseLocksBeforeFlush, runGuarded, type GuardOptions, type GuardRetryEvent } from '../db/run-guarded.js';
-
-type GuardOptionsBase = Omit<GuardOptions, 'label'>;
 import { InputInvalidError, RunInProgressError, SafetyRefusedError, shellWord, sqlStateOf } from '../errors.js';
 import { assertStateSchema } from '../state/state-schema.js';
 import { renderSteps, writeAudit, type Step } from '../steps/run-steps.js';
@@ -24,6 +22,8 @@ import { scopeChecksumQuery, writeScopeArchive, type ArchiveManifest } from './s
 import { parseScopeTarget, scopePredicate, type ScopeTarget } from '../db/scope-target.js';
 import { judged, type StageVerdict } from '../checks/check.js';
 import { forEachConcurrently } from '../concurrency.js';
+
+type GuardOptionsBase = Omit<GuardOptions, 'label'>;
 
 export type PurgeMode = 'partition' | 'auto' | 'delete';
 
@@ -248,9 +248,7 @@ async function assertPurgeAllowed(db: PartgovDatabase['db'], o: PurgeOptions, ta
     const deleting = plans.filter(needsDelete);
     if (deleting.length > 0) {
       refuse('purge-needs-delete', `partition mode purges only by TRUNCATE/DROP of dedicated partitions, and these tables hold the scope's rows among other scopes' (a DELETE would be needed):\n${deleting.map((p) => `  - ${p.table}: ${p.strategy}, ${p.rows} row(s) in ${p.leaves.length} partition(s)${p.note ? ` (${p.note})` : ''}`).join('\n')}`,
-        deleting.some((p) => p.selector.keyColumn !== null && !p.selector.keyIdentifiesScope)
-          ? 'a partition per tenant (or per scope name) cannot be emptied for one scope: partition by a key formed from both (tables[].scope_key_column, e.g. "{tenant}:{scope}") and isolate that, or pass --mode auto to DELETE only the scope\'s rows inside its partition'
-          : `isolate the scope first (\`partgov isolate --tenant-id ${shellWord(target.tenantId)} --scope ${shellWord(target.scope)} --confirm ${shellWord(label)}\`), or pass --mode auto to DELETE in the scope's own partitions`,
+        purgeNeedsDeleteFix(deleting, target, label),
         { tables: deleting.map((p) => p.table) });
     }
   }
@@ -497,4 +495,20 @@ async function purgeScope(ctx: StageContext, raw: PurgeInput): Promise<Omit<Purg
     }
     throw err;
   }
+}
+
+/** What lets a refused partition-mode purge go ahead: isolate only where the layout can give the scope partitions. */
+function purgeNeedsDeleteFix(deleting: readonly TablePurgePlan[], target: ScopeTarget, label: string): string {
+  const auto = "or pass --mode auto to DELETE only the scope's rows inside the partition that holds them";
+  if (deleting.some((p) => p.selector.keyColumn !== null && !p.selector.keyIdentifiesScope)) {
+    return `a partition per tenant (or per scope name) cannot be emptied for one scope: partition by a key formed from both (tables[].scope_key_column, e.g. "{tenant}:{scope}") and isolate that, ${auto}`;
+  }
+  // isolate gives a scope partitions only in isolatable tables; elsewhere it would refuse.
+  const fixed = deleting.filter((p) => p.config.layout.type !== 'isolatable');
+  if (fixed.length > 0) {
+    const listed = (p: TablePurgePlan) => p.config.layout.type === 'range' && p.config.layout.subpartition?.type === 'list';
+    const why = fixed.map((p) => `${p.table} (${p.config.layout.type}${listed(p) ? ' with list subpartitions' : ''})`).join(', ');
+    return `isolate cannot help ${why}: only layout "isolatable" gives a scope partitions of its own online (a range layout's list subpartitions take the keys in layout.subpartition.values, at plan time); ${auto}`;
+  }
+  return `isolate the scope first (\`partgov isolate --tenant-id ${shellWord(target.tenantId)} --scope ${shellWord(target.scope)} --confirm ${shellWord(label)}\`), ${auto}`;
 }

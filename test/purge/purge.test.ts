@@ -62,6 +62,9 @@ describe('purge plans from the live partition tree', () => {
     expect((err as Error).message).toContain('Tenant Data.Edges');
     expect((err as Error).message).toContain('Tenant Data.Outbox');
     expect((err as Error).message).not.toContain('Tenant Data.Notes:');
+    // isolate would refuse a hash or range table: the fix does not send the DBA there.
+    expect((err as SafetyRefusedError).fix).toMatch(/^isolate cannot help Tenant Data\.Edges \(hash\), Tenant Data\.Outbox \(range\): .*--mode auto/);
+    expect((err as SafetyRefusedError).fix).not.toContain('partgov isolate');
     expect(await allDigests(t.db)).toEqual(before);
   });
 });
