@@ -13,7 +13,7 @@ import { requireTable, type ColumnModel, type TableModel } from '../db/catalog.j
 import { compileDdl } from '../db/compile-ddl.js';
 import type { PartgovDatabase } from '../db/open-database.js';
 import { objectNames } from '../db/object-names.js';
-import { resolveScopeSelector, type ScopeSelector, type ScopeTarget } from '../db/scope-target.js';
+import { resolveScopeSelector, tellsScopes, type ScopeSelector, type ScopeTarget } from '../db/scope-target.js';
 import { sqlStateOf, InputInvalidError, PartgovError } from '../errors.js';
 import type { PartgovKysely } from '../db/state-tables.js';
 import { runPlan } from '../plan/run-plan.js';
@@ -116,9 +116,20 @@ function figuresOf(samples: number[], errors: number): LatencyFigures {
   return { ops, errors, error_rate: ops === 0 ? 0 : Math.round((errors / ops) * 10_000) / 10_000, p50_ms: round(percentile(sorted, 50)), p95_ms: round(percentile(sorted, 95)), p99_ms: round(percentile(sorted, 99)), max_ms: round(sorted.at(-1) ?? 0), histogram };
 }
 
-/** The table bench measures (the one named, else the first with read queries, else the first) and where its perf scope's rows go: checked before anything is created. */
+/**
+ * The table bench measures (the one named, else the first with read queries
+ * among those whose scopes partgov can tell, else the first of those) and where
+ * its perf scope's rows go: checked before anything is created. A table kept
+ * by time alone (no tenant or scope) has no scope to seed, so it is passed over.
+ */
 async function benchTableOf(db: PartgovKysely, config: PartgovConfig, table: TableConfig | undefined, target: ScopeTarget): Promise<{ source: TableConfig; sel: ScopeSelector; keyColumn: string }> {
-  const source = table ?? config.tables.find((x) => x.read_queries.length > 0) ?? config.tables[0]!;
+  const scoped = config.tables.filter((x) => tellsScopes(config, x));
+  if (table === undefined && scoped.length === 0) {
+    throw new InputInvalidError(`bench seeds a perf tenant/scope into a copy of one configured table, and partgov cannot tell a scope's rows in any of them (${config.tables.map((x) => `${x.schema}.${x.name}`).join(', ')})`, {
+      fix: 'set tables[].tenant_column and tables[].scope_column (or a scope_key_column formed from {tenant} and {scope}) for the table bench should measure',
+    });
+  }
+  const source = table ?? scoped.find((x) => x.read_queries.length > 0) ?? scoped[0]!;
   const sel = await resolveScopeSelector(db, config, source, target);
   if (sel.keysFromRows !== null && sel.keyValue === null) {
     throw new InputInvalidError(`bench seeds ${target.tenantId}/${target.scope} into a copy of ${source.schema}.${source.name}, which reads a scope's ${sel.keyColumn} from its rows (scope_key_source "rows"), and that scope has ${sel.keysFromRows.length === 0 ? 'no row' : 'rows under several values'} there: its key is not known`, {

@@ -101,6 +101,13 @@ function keySeparator(format: string): string | null {
   return between.length > 0 ? between : null;
 }
 
+/** Whether partgov can tell a table's rows of a scope (tenant and scope columns, or a key formed from both with text between them). */
+export function tellsScopes(config: PartgovConfig, table: TableConfig): boolean {
+  if (table.tenant_column && table.scope_column) return true;
+  const keyColumn = scopeKeyColumn(table);
+  return !table.tenant_column && !table.scope_column && keyColumn !== null && keySeparator(table.scope_key_format ?? config.purge.scope_key_format) !== null;
+}
+
 /**
  * Where a table's rows of the scope are: its tenant and scope columns and its
  * key column and value; or, for a table without tenant and scope columns, its
@@ -112,7 +119,7 @@ export function scopeSelector(config: PartgovConfig, table: TableConfig, target:
   if (!table.tenant_column && !table.scope_column && keyColumn !== null) {
     const separator = keySeparator(format);
     if (separator === null) {
-      throw new InputInvalidError(`${table.schema}.${table.name} has no tenant_column or scope_column, and its key format ${JSON.stringify(format)} does not hold {tenant} and {scope} apart: purge cannot tell its rows of a scope`, {
+      throw new InputInvalidError(`${table.schema}.${table.name} has no tenant_column or scope_column, and its key format ${JSON.stringify(format)} does not hold {tenant} and {scope} apart: partgov cannot tell its rows of a scope (purge, isolate, restore and bench need them)`, {
         fix: `set tables[].tenant_column and tables[].scope_column for ${table.name}, or a scope_key_format such as "{tenant}:{scope}" that ${keyColumn} follows, or leave it out with --table`,
       });
     }
@@ -128,7 +135,7 @@ export function scopeSelector(config: PartgovConfig, table: TableConfig, target:
     return { tenantColumn: null, scopeColumn: null, keyColumn, keyValue: formatScopeKey(format, target), keyIdentifiesScope: true, keysFromRows: null, target };
   }
   if (!table.tenant_column || !table.scope_column) {
-    throw new InputInvalidError(`${table.schema}.${table.name} has no ${table.tenant_column ? 'scope_column' : 'tenant_column'} in the config: purge cannot tell its rows of a scope`, {
+    throw new InputInvalidError(`${table.schema}.${table.name} has no ${table.tenant_column ? 'scope_column' : 'tenant_column'} in the config: partgov cannot tell its rows of a scope (purge, isolate, restore and bench need them)`, {
       fix: `set tables[].tenant_column and tables[].scope_column for ${table.name} (or neither, when its key is formed from {tenant} and {scope}), or leave it out with --table`,
     });
   }

@@ -159,6 +159,26 @@ describe('gate', () => {
     expect(refused.checks.find((c) => c.name === 'reset_policy')!.detail).toMatch(/^scope_purge, mode partition: the reset was refused: \[purge-needs-delete\] .*memory_nodes/s);
   });
 
+  it('the perf matrix benches a table whose scopes partgov can tell, passing over one listed first without a tenant column; with none it fails naming the fix', async () => {
+    const base = JSON.parse(await readFile(configFile, 'utf8')) as { tables: { name: string; tenant_column?: string; read_queries?: unknown[] }[] };
+    // memory_outbox first, without its tenant column, and no table with read queries: bench used to take the first table.
+    const outbox = { ...base.tables.find((x) => x.name === 'memory_outbox')!, tenant_column: undefined };
+    const rest = base.tables.filter((x) => x.name !== 'memory_outbox').map((x) => ({ ...x, read_queries: [] }));
+    const file = path.join(dir, 'unscoped-first.config.json');
+    await writeFile(file, JSON.stringify({ ...base, tables: [outbox, ...rest] }));
+    const r = await gate({ GATEC_PARTITION_READ_SHADOW_CHECK: 'false' }, [], file);
+    const s = r.json<Summary>();
+    expect(s.checks.find((c) => c.name === 'perf_matrix')).toMatchObject({ status: 'pass' });
+    const perfLog = await readFile(path.join(s.bundle_dir, '02_perf_matrix.log'), 'utf8');
+    expect(perfLog).toMatch(/into partgov_bench\.memory_nodes/);
+    expect(perfLog).not.toContain('memory_outbox');
+
+    const none = path.join(dir, 'unscoped.config.json');
+    await writeFile(none, JSON.stringify({ ...base, tables: base.tables.map((x) => ({ ...x, tenant_column: undefined })) }));
+    const refused = (await gate({ GATEC_PARTITION_READ_SHADOW_CHECK: 'false' }, [], none)).json<Summary>();
+    expect(refused.checks.find((c) => c.name === 'perf_matrix')!.detail).toMatch(/^bench failed: bench seeds a perf tenant\/scope into a copy of one configured table, and partgov cannot tell a scope's rows in any of them/);
+  });
+
   it('fails verify on a differing row and shadow-read on a changed order, naming each', async () => {
     // Shift created_at in the shadow: the top rows by created_at differ, and the rows differ.
     await sql`update memory_nodes_shadow set created_at = created_at - (id % 7) * interval '1 day'`.execute(t.db);
