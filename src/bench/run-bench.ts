@@ -13,7 +13,7 @@ import { requireTable, type ColumnModel, type TableModel } from '../db/catalog.j
 import { compileDdl } from '../db/compile-ddl.js';
 import type { PartgovDatabase } from '../db/open-database.js';
 import { objectNames } from '../db/object-names.js';
-import { resolveScopeSelector, tellsScopes, type ScopeSelector, type ScopeTarget } from '../db/scope-target.js';
+import { formatScopeKey, keysFromRowsText, resolveScopeSelector, tellsScopes, type ScopeSelector, type ScopeTarget } from '../db/scope-target.js';
 import { sqlStateOf, InputInvalidError, PartgovError } from '../errors.js';
 import type { PartgovKysely } from '../db/state-tables.js';
 import { runPlan } from '../plan/run-plan.js';
@@ -130,10 +130,16 @@ async function benchTableOf(db: PartgovKysely, config: PartgovConfig, table: Tab
     });
   }
   const source = table ?? scoped.find((x) => x.read_queries.length > 0) ?? scoped[0]!;
-  const sel = await resolveScopeSelector(db, config, source, target);
+  let sel = await resolveScopeSelector(db, config, source, target);
+  if (sel.keysFromRows !== null && sel.keysFromRows.length === 0 && sel.keyColumn !== null) {
+    // A key read from the scope's rows (a workspace uuid, an account number), and the perf scope has none yet
+    // (it seldom has): bench seeds it under a key no row of the table holds, which is then that scope's alone.
+    const keyValue = await unusedKeyValue(db, config, source, sel.keyColumn, target);
+    sel = { ...sel, keyValue, keyIdentifiesScope: true, keysFromRows: [keyValue] };
+  }
   if (sel.keysFromRows !== null && sel.keyValue === null) {
-    throw new InputInvalidError(`bench seeds ${target.tenantId}/${target.scope} into a copy of ${source.schema}.${source.name}, which reads a scope's ${sel.keyColumn} from its rows (scope_key_source "rows"), and that scope has ${sel.keysFromRows.length === 0 ? 'no row' : 'rows under several values'} there: its key is not known`, {
-      fix: 'bench a scope that has rows under one key (GATEC_TENANT_ID / GATEC_SCOPE, or --tenant-id / --scope), or pick another table with --table',
+    throw new InputInvalidError(`bench seeds ${target.tenantId}/${target.scope} into a copy of ${source.schema}.${source.name}, which reads a scope's ${sel.keyColumn} from its rows (scope_key_source "rows"), and that scope's rows hold ${keysFromRowsText(sel.keyColumn!, sel.keysFromRows)}: its key is not known`, {
+      fix: 'bench another scope (partgov bench --tenant-id … --scope …; the gate benches perf/perf), or another table with --table',
     });
   }
   const keyColumn = sel.keyColumn ?? sel.scopeColumn;
@@ -143,33 +149,86 @@ async function benchTableOf(db: PartgovKysely, config: PartgovConfig, table: Tab
   return { source, sel, keyColumn };
 }
 
+/**
+ * A value of the key column no row of the table holds, for a perf scope whose
+ * key is read from its rows and which has none: a random uuid, the largest
+ * number plus one, or the formed key (e.g. "perf:perf") for text.
+ */
+async function unusedKeyValue(db: PartgovKysely, config: PartgovConfig, table: TableConfig, keyColumn: string, target: ScopeTarget): Promise<string> {
+  const live = await requireTable(db, { schema: table.schema, name: table.name });
+  const c = live.columns.find((x) => x.name === keyColumn)!;
+  const from = sql.id(table.schema, table.name);
+  const key = sql.id(keyColumn);
+  // sql.raw(c.type): format_type() text from the catalog.
+  const candidate =
+    c.type === 'uuid' ? sql`gen_random_uuid()::text`
+    : c.typeCategory === 'N' ? sql`(select (coalesce(floor(max(${key})), 0) + 1)::${sql.raw(c.type)}::text from ${from})`
+    : c.typeCategory === 'S' ? sql`${formatScopeKey(table.scope_key_format ?? config.purge.scope_key_format, target)}::${sql.raw(c.type)}::text`
+    : null;
+  if (candidate === null) {
+    throw new InputInvalidError(`bench seeds ${target.tenantId}/${target.scope}, which has no row in ${table.schema}.${table.name} to read its ${keyColumn} from, and cannot make a new value of type ${c.type} for it`, {
+      fix: `bench a scope that has rows (partgov bench --tenant-id … --scope …), or another table with --table`,
+    });
+  }
+  const r = await sql<{ k: string; taken: boolean }>`select k, exists (select 1 from ${from} where ${key} = k::${sql.raw(c.type)}) as taken from (select ${candidate} as k) c`.execute(db);
+  const { k, taken } = r.rows[0]!;
+  if (taken) {
+    throw new InputInvalidError(`bench seeds ${target.tenantId}/${target.scope} under ${keyColumn} = ${JSON.stringify(k)}, and other rows of ${table.schema}.${table.name} already hold that value`, {
+      fix: `bench a scope that has rows (partgov bench --tenant-id … --scope …), or another table with --table`,
+    });
+  }
+  return k;
+}
+
 /** Columns bench copies: everything but generated ones and those a default numbers (identity, serial). */
 function copiedColumns(columns: readonly ColumnModel[]): ColumnModel[] {
   return columns.filter((c) => c.generated === null && c.identity === null && !(c.defaultExpr ?? '').startsWith('nextval('));
 }
 
 /**
- * How bench gives every row it writes a primary key of its own (its seeded
- * rows repeat the table's rows; its write workload repeats one): key columns
- * with a default are left to it; others take a new value from `sequence`
- * (numbers past the table's largest, text), or a random uuid. Refused, before
- * anything is created, for a key column of another type.
+ * How bench gives every row it writes a key of its own (its seeded rows repeat
+ * the table's rows; its write workload repeats one): primary-key columns with a
+ * default are left to it; others take a new value from `sequence` (numbers past
+ * the table's largest, text), or a random uuid. A unique index none of whose
+ * columns is new that way gets one of its columns made new as well (a
+ * `(workspace, title)` index: the title). Refused, before anything is created,
+ * for a key column of another type, and for a unique index over the scope's own
+ * columns alone (one row per scope: bench cannot seed a scope of many rows).
  */
 function freshKeys(live: TableModel, scopeColumns: ReadonlySet<string>, sequence: RawBuilder<unknown>): { defaulted: Set<string>; values: Map<string, RawBuilder<unknown>>; numeric: string[] } {
-  const key = live.constraints.find((c) => c.kind === 'primary_key')?.columns ?? [];
   const defaulted = new Set<string>();
   const values = new Map<string, RawBuilder<unknown>>();
   const numeric: string[] = [];
-  for (const name of key) {
+  const isNew = (name: string) => {
+    const c = live.columns.find((x) => x.name === name)!;
+    return values.has(name) || defaulted.has(name) || c.identity !== null;
+  };
+  // sql.raw(c.type): format_type() text from the catalog.
+  const makeNew = (c: ColumnModel): boolean => {
+    if (c.type === 'uuid') values.set(c.name, sql`gen_random_uuid()`);
+    else if (c.typeCategory === 'N') { values.set(c.name, sql`nextval(${sequence})::${sql.raw(c.type)}`); numeric.push(c.name); }
+    else if (c.typeCategory === 'S') values.set(c.name, sql`('pgb' || nextval(${sequence}))::${sql.raw(c.type)}`);
+    else return false;
+    return true;
+  };
+  for (const name of live.constraints.find((c) => c.kind === 'primary_key')?.columns ?? []) {
     const c = live.columns.find((x) => x.name === name)!;
     if (scopeColumns.has(name) || c.generated !== null || c.identity !== null) continue;
-    // sql.raw(c.type): format_type() text from the catalog.
     if (c.defaultExpr !== null) defaulted.add(name);
-    else if (c.type === 'uuid') values.set(name, sql`gen_random_uuid()`);
-    else if (c.typeCategory === 'N') { values.set(name, sql`nextval(${sequence})::${sql.raw(c.type)}`); numeric.push(name); }
-    else if (c.typeCategory === 'S') values.set(name, sql`('pgb' || nextval(${sequence}))::${sql.raw(c.type)}`);
-    else {
+    else if (!makeNew(c)) {
       throw new InputInvalidError(`bench writes rows of its own into copies of ${live.schema}.${live.name}, and cannot make a new value for its primary key column ${JSON.stringify(name)} of type ${c.type}`, { fix: `give ${JSON.stringify(name)} a default, or bench another table with --table` });
+    }
+  }
+  for (const index of live.indexes) {
+    // An expression key may well hold a new column: it is left to the workload (its errors would show in the report).
+    if (!index.isUnique || index.isPrimary || index.keyColumns.some((k) => k === null)) continue;
+    const keys = index.keyColumns as string[];
+    if (keys.some(isNew)) continue;
+    const candidate = keys.map((k) => live.columns.find((x) => x.name === k)!).find((c) => !scopeColumns.has(c.name) && c.generated === null && makeNew(c));
+    if (candidate === undefined) {
+      throw new InputInvalidError(`bench seeds one scope of many rows into copies of ${live.schema}.${live.name}, and its unique index ${index.name} on (${keys.join(', ')}) allows ${keys.every((k) => scopeColumns.has(k)) ? 'one row per scope' : 'no new value bench can make'}: every seeded and written row would collide`, {
+        fix: 'bench another table with --table (the gate measures the first table with read_queries among those whose scopes partgov can tell)',
+      });
     }
   }
   return { defaulted, values, numeric };
@@ -300,7 +359,8 @@ async function benchOn(ctx: StageContext, conn: PartgovDatabase, o: { config: Pa
   const overridden = sql.join(columns.map((c) => {
     if (c.name === sel.tenantColumn) return sql`${tenantId}::text`;
     if (c.name === sel.scopeColumn) return sql`${scope}::text`;
-    if (c.name === keyColumn) return sql`${keyValue}::text`;
+    // The key's own type: a text parameter does not assign to a uuid or numeric column.
+    if (c.name === keyColumn) return sql`${keyValue}::${sql.raw(c.type)}`;
     return fresh.values.get(c.name) ?? sql.id('src', c.name);
   }));
   const written = sql.join(columns.map((c) => fresh.values.get(c.name) ?? sql.id('src', c.name)));

@@ -26,6 +26,11 @@ beforeAll(async () => {
   await sql`insert into "Ledger"."Entries" ("Scope Key", amount) select 't' || (g % 5) || ':s', g from generate_series(1, 400) g`.execute(t.db);
   await sql`insert into "Ledger"."Codes" select 'c' || g, 't' || (g % 5) || ':s', g from generate_series(1, 400) g`.execute(t.db);
   await sql`insert into "Ledger"."Days" select date '2026-01-01' + g, 't' || (g % 5) || ':s' from generate_series(1, 400) g`.execute(t.db);
+  // A workspace uuid read from the scope's rows (scope_key_source "rows"), a unique title per workspace, and one row per scope.
+  await sql`create table "Ledger"."Notes" (id bigint generated always as identity primary key, "Workspace" uuid not null, tenant text not null, scope text not null, title text not null, unique ("Workspace", title))`.execute(t.db);
+  await sql`insert into "Ledger"."Notes" ("Workspace", tenant, scope, title) select ('00000000-0000-4000-8000-' || lpad((g % 20)::text, 12, '0'))::uuid, 't' || (g % 20 % 4), 's' || (g % 20), 'title ' || g from generate_series(1, 400) g`.execute(t.db);
+  await sql`create table "Ledger"."Totals" (id bigint generated always as identity primary key, "Account" numeric(12,0) not null, tenant text not null, scope text not null, unique ("Account", tenant, scope))`.execute(t.db);
+  await sql`insert into "Ledger"."Totals" ("Account", tenant, scope) select g, 't' || (g % 4), 's' || g from generate_series(1, 400) g`.execute(t.db);
 });
 afterAll(async () => t.drop());
 
@@ -45,6 +50,29 @@ describe('bench on tables whose key the application makes', () => {
     // The copies and their key sequence do not outlive the run.
     const left = await sql<{ n: number }>`select count(*)::int as n from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = 'partgov_bench'`.execute(t.db);
     expect(left.rows[0]!.n).toBe(0);
+  });
+
+  it('a perf scope with no row under a key read from rows gets a workspace uuid no row holds; a unique (workspace, title) gets new titles: no write collides', async () => {
+    const config = parseConfig({ tables: [{ schema: 'Ledger', name: 'Notes', layout: { type: 'isolatable', key: 'Workspace', partitions: 4 }, tenant_column: 'tenant', scope_column: 'scope', scope_key_source: 'rows' }] });
+    const r = await runBench(stageFor(t, config), { env, out: path.join(out, 'notes') });
+    const s = r.scales[0]!;
+    expect(s.seeded_rows).toBe(300);
+    expect(s.results.map((x) => `${x.workload}/${x.layout}: ${x.figures.errors} errors in ${x.figures.ops}`)).toEqual(['recall/partitioned', 'recall/legacy', 'write/partitioned', 'write/legacy'].map((w) => `${w}: 0 errors in 40`));
+    // The scope got its own partition in the copy, as isolate gives it, so the reset is a TRUNCATE.
+    expect(s.reset).toMatchObject({ error: null, strategies: [{ strategy: 'truncate_partition' }] });
+    // The live table is untouched: perf/perf has no row there.
+    const live = await sql<{ n: number }>`select count(*)::int as n from "Ledger"."Notes" where tenant = 'perf'`.execute(t.db);
+    expect(live.rows[0]!.n).toBe(0);
+  });
+
+  it('a unique index over the scope\'s own columns (one row per scope) is refused before anything is created, naming it', async () => {
+    await sql`drop schema if exists partgov_bench cascade`.execute(t.db);
+    const config = parseConfig({ tables: [{ schema: 'Ledger', name: 'Totals', layout: { type: 'hash', key: 'Account', partitions: 4 }, tenant_column: 'tenant', scope_column: 'scope', scope_key_column: 'Account', scope_key_source: 'rows' }] });
+    const err = await runBench(stageFor(t, config), { env, out: path.join(out, 'totals') }).catch((e: unknown) => e);
+    expect((err as { exitCode?: number }).exitCode).toBe(2);
+    expect((err as Error).message).toMatch(/unique index Totals_Account_tenant_scope_key on \(Account, tenant, scope\) allows one row per scope/);
+    const schema = await sql<{ n: number }>`select count(*)::int as n from pg_namespace where nspname = 'partgov_bench'`.execute(t.db);
+    expect(schema.rows[0]!.n).toBe(0);
   });
 
   it('a key it cannot make values for (a date without a default) is refused before anything is created', async () => {
