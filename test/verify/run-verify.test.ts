@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runBackfill } from '../../src/backfill/run-backfill.js';
@@ -5,6 +6,8 @@ import { parseConfig } from '../../src/config/load-config.js';
 import type { PartgovConfig } from '../../src/config/config-schema.js';
 import { resolveSettings } from '../../src/config/runtime-settings.js';
 import { runVerify, type TableVerdict } from '../../src/verify/run-verify.js';
+import { runSync } from '../../src/sync/run-sync.js';
+import { openDatabase } from '../../src/db/open-database.js';
 import { compareRows, openComparisonConnections } from '../../src/verify/compare-rows.js';
 import { resolveShadowPair } from '../../src/db/shadow-pair.js';
 import { createEventsTable, prepareShadows } from '../helpers/fixtures.js';
@@ -74,6 +77,50 @@ describe('verify equality', () => {
     const v = (await runVerify(stageFor(t, config), { segments: 7 })).tables[0]!;
     const found = v.equality.differences.map((d) => `${d.kind} ${d.key.join('/')}`).sort();
     expect(found).toEqual(['changed b/1', 'changed e f/7999', 'changed a/4000', 'missing_in_shadow a/8000', "missing_in_shadow c'd/2"].sort());
+  });
+});
+
+describe('verify as a role that may only read', () => {
+  it('leaves the keys pending in the change log out (warning with their count) and still fails on a difference among the rest', async () => {
+    await sql`create table "RO Notes" (id int primary key, bucket text not null, v text)`.execute(t.db);
+    await sql`insert into "RO Notes" select g, 'b' || (g % 4), 'v' || g from generate_series(1, 5000) g`.execute(t.db);
+    const config = parseConfig({ tables: [{ name: 'RO Notes', layout: { type: 'hash', key: 'bucket', partitions: 4 } }] });
+    await prepareShadows(t, config);
+    await runSync(stageFor(t, config, { settings }), { table: 'RO Notes', action: 'enable' });
+    await runBackfill(stageFor(t, config, { settings }), { table: 'RO Notes' });
+    // The application writes after the copy (logged, not replayed yet); a row of the shadow differs apart from those.
+    await sql`update "RO Notes" set v = 'app' where id between 1 and 3`.execute(t.db);
+    await sql`update "RO Notes_shadow" set v = 'drift' where id = 4000`.execute(t.db);
+    const role = `verify_ro_${randomBytes(4).toString('hex')}`;
+    await sql`create role ${sql.id(role)} login password 'ro' in role pg_read_all_data`.execute(t.db);
+    const url = new URL(t.url);
+    url.username = role;
+    url.password = 'ro';
+    const ro = openDatabase({ url: url.toString(), maxConnections: 4 });
+    try {
+      const broken = (await runVerify(stageFor(ro, config))).tables[0]!;
+      expect(check(broken, 'replay').status).toBe('warn');
+      expect(broken.equality.pending_entries).toBeGreaterThan(0);
+      expect(check(broken, 'replay').figures).toEqual({ pending_entries: broken.equality.pending_entries });
+      expect(check(broken, 'replay').detail).toMatch(/may not apply the change log \(permission denied/);
+      expect(broken.equality.differences).toEqual([{ key: ['4000'], kind: 'changed' }]);
+      expect(broken.ok).toBe(false);
+      // Nothing was replayed: the shadow still has the old values of the logged keys.
+      expect((await sql<{ v: string }>`select v from "RO Notes_shadow" where id = 1`.execute(t.db)).rows[0]!.v).toBe('v1');
+      await sql`update "RO Notes_shadow" set v = 'v4000' where id = 4000`.execute(t.db);
+      const repaired = (await runVerify(stageFor(ro, config))).tables[0]!;
+      expect(check(repaired, 'equality').status).toBe('pass');
+      expect(check(repaired, 'replay').status).toBe('warn');
+      // The owner replays, then a read-only verify has nothing left out.
+      const owner = (await runVerify(stageFor(t, config))).tables[0]!;
+      expect(owner.checks.map((c) => c.name)).not.toContain('replay');
+      const complete = (await runVerify(stageFor(ro, config))).tables[0]!;
+      expect(check(complete, 'replay')).toMatchObject({ status: 'pass', figures: { pending_entries: 0 } });
+      expect(complete.ok).toBe(true);
+    } finally {
+      await ro.close();
+      await sql`drop role ${sql.id(role)}`.execute(t.db);
+    }
   });
 });
 
