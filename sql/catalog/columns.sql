@@ -7,7 +7,9 @@
 -- enum; null when it has none (checksums then hash the value as text). direct
 -- 'false' when the function is declared for another, binary-compatible type
 -- (timestamptz's is timestamp_hash_extended(timestamp) before PostgreSQL 18):
--- SQL cannot call it without a cast that changes the value.
+-- SQL cannot call it without a cast that changes the value, or for an
+-- `internal` argument, which SQL cannot pass at all (bytea's
+-- hashvarlenaextended(internal, int8) before PostgreSQL 16).
 -- collation is reported only when it differs from the type's default, so the
 -- DDL clones an explicit COLLATE and nothing else.
 -- nondeterministic: the column's collation compares unequal strings as equal
@@ -30,7 +32,7 @@ select a.attnum,
           from pg_depend dep join pg_sequence s on s.seqrelid = dep.objid
          where dep.classid = 'pg_class'::regclass and dep.refclassid = 'pg_class'::regclass
            and dep.refobjid = a.attrelid and dep.refobjsubid = a.attnum and dep.deptype = 'i') as identity_options,
-       (select array[pn.nspname::text, pp.proname::text, (pp.proargtypes[0] = bt.oid or (select typtype = 'p' from pg_type where oid = pp.proargtypes[0]))::text]
+       (select array[pn.nspname::text, pp.proname::text, (pp.proargtypes[0] = bt.oid or (pp.proargtypes[0] <> 'internal'::regtype and (select typtype = 'p' from pg_type where oid = pp.proargtypes[0])))::text]
           from pg_opclass oc
           join pg_am am on am.oid = oc.opcmethod and am.amname = 'hash'
           join pg_amproc ap on ap.amprocfamily = oc.opcfamily and ap.amprocnum = 2
