@@ -149,6 +149,7 @@ export function toPartgovError(err: unknown): PartgovError {
 function databaseErrorFix(code: string | undefined): string {
   if (code === undefined || code.startsWith('08')) return 'check that the server is reachable (host, port, TLS, pg_hba.conf), then run the command again';
   if (code === '42501') return "grant the role the privilege the message names (preflight lists what partgov needs), or run partgov as the table's owner; then run the command again";
+  if (code === '3D000') return 'the database the URL names does not exist on that server: check its name (the path of --database-url or DATABASE_URL; `psql -l` lists them), then run the command again';
   if (code.startsWith('28')) return 'check the user name and password in the connection URL (PGPASSWORD, ~/.pgpass), then run the command again';
   if (code === '57014') return 'a statement ran past statement_timeout: raise statement_timeout_ms (or --statement-timeout) for this run, then run the command again';
   if (code.startsWith('53')) return 'the server ran out of a resource (disk, memory, connections): free it, then run the command again';

@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toPartgovError } from '../../src/errors.js';
+import { openDatabase } from '../../src/db/open-database.js';
 import { createAppRole } from '../helpers/app-role.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database.js';
 
@@ -36,5 +37,16 @@ describe('a database error partgov has no better word for', () => {
     const broken = await caught(() => sql`insert into positive values (-1)`.execute(t.db));
     expect(broken.fix).toMatch(/breaks a constraint/);
     expect(broken.fix).not.toMatch(/reachable/);
+
+    const url = new URL(t.url);
+    url.pathname = '/partgov_no_such_database';
+    const missing = openDatabase({ url: url.toString(), maxConnections: 1 });
+    try {
+      const gone = await caught(() => sql`select 1`.execute(missing.db));
+      expect(gone.message).toMatch(/SQLSTATE 3D000/);
+      expect(gone.fix).toMatch(/does not exist on that server: check its name/);
+    } finally {
+      await missing.close();
+    }
   });
 });
