@@ -2,6 +2,7 @@ import { mkdtemp, writeFile, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { sql } from 'kysely';
+import { createAppRole } from '../helpers/app-role.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase } from '../../src/db/open-database.js';
 import { runCli } from '../helpers/cli.js';
@@ -134,20 +135,26 @@ describe('partgov CLI: locks and secrets', () => {
   });
 
   it('never prints the database password, in text or JSON, on success or failure', async () => {
-    const password = new URL(t.url).password;
-    expect(password.length).toBeGreaterThan(8);
-    const ok = await runCli(['--json', 'preflight'], { env: { DATABASE_URL: t.url } });
-    const badDb = new URL(t.url);
-    badDb.pathname = '/no_such_database';
-    const failed = await runCli(['--verbose', 'migrate', 'status'], { env: { DATABASE_URL: badDb.toString() } });
-    const failedJson = await runCli(['--json', '--database-url', `${badDb.toString()}`, 'migrate', 'up']);
-    expect(failed.code).toBe(5);
-    expect(failedJson.code).toBe(5);
-    for (const r of [ok, failed, failedJson]) {
-      expect(r.stdout).not.toContain(password);
-      expect(r.stderr).not.toContain(password);
+    // A role of its own with a long random password, whatever form the suite's own URL has.
+    const role = await createAppRole(t, []);
+    try {
+      const password = new URL(role.url).password;
+      expect(password.length).toBeGreaterThan(8);
+      const ok = await runCli(['--json', 'preflight'], { env: { DATABASE_URL: role.url } });
+      const badDb = new URL(role.url);
+      badDb.pathname = '/no_such_database';
+      const failed = await runCli(['--verbose', 'migrate', 'status'], { env: { DATABASE_URL: badDb.toString() } });
+      const failedJson = await runCli(['--json', '--database-url', `${badDb.toString()}`, 'migrate', 'up']);
+      expect(failed.code).toBe(5);
+      expect(failedJson.code).toBe(5);
+      for (const r of [ok, failed, failedJson]) {
+        expect(r.stdout).not.toContain(password);
+        expect(r.stderr).not.toContain(password);
+      }
+      expect(ok.json()).toMatchObject({ command: 'preflight' });
+    } finally {
+      await role.drop();
     }
-    expect(ok.json()).toMatchObject({ command: 'preflight' });
   });
 });
 
