@@ -46,7 +46,12 @@ export function openDatabase(options: OpenDatabaseOptions): PartgovDatabase {
     // A killed partgov (kill -9, a lost laptop) must not leave its session waiting in a lock
     // queue, or holding locks, until lock_timeout: the server checks the socket every 2 s while
     // a statement runs (PostgreSQL 14+), and ends a session idle inside a transaction for 10 min.
-    options: '-c client_connection_check_interval=2000 -c idle_in_transaction_session_timeout=600000',
+    // Values partgov keeps as text (backfill's keyset positions, checkpoints) must read back the same in a
+    // later session whatever the role's or database's settings: ISO dates (a 'SQL, DMY' 28/03/2026 failed, or
+    // read as another day, under MDY), shortest-exact floats (extra_float_digits 0 rounds them), hex bytea, and
+    // the postgres interval style. TimeZone stays the server's: ISO output carries the offset, and an
+    // activity column without a time zone is compared with now() in the zone the application wrote it in.
+    options: '-c client_connection_check_interval=2000 -c idle_in_transaction_session_timeout=600000 -c datestyle=ISO -c intervalstyle=postgres -c extra_float_digits=1 -c bytea_output=hex',
     ...(options.statementTimeoutMs ? { statement_timeout: options.statementTimeoutMs } : {}),
   });
   // An idle client whose backend is terminated emits 'error' on the pool; without a

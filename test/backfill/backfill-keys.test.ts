@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import { runVerify } from '../../src/verify/run-verify.js';
+import { openDatabase } from '../../src/db/open-database.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runBackfill } from '../../src/backfill/run-backfill.js';
 import { parseConfig } from '../../src/config/load-config.js';
@@ -47,6 +48,64 @@ describe('backfill key types', () => {
     }
     const empty = await runBackfill(stageFor(t, config, { settings }), { table: config.tables[3]!.name });
     expect(empty).toMatchObject({ complete: true, rows_copied: 0, batches: 0 });
+  });
+});
+
+describe('backfill key types whose text form must round-trip', () => {
+  it('bytea, numeric, float8, timestamptz, inet and (date, "char") keys: a copy stopped where the database\'s defaults print dates day-first, floats rounded and bytea escaped resumes exactly under the server\'s defaults', async () => {
+    await sql`create table key_bin (id bytea primary key, k int not null, v text)`.execute(t.db);
+    await sql`insert into key_bin select decode(md5(g::text), 'hex') || case when g % 3 = 0 then '\\x00'::bytea else '' end, g % 4, 'v' || g from generate_series(1, 2000) g`.execute(t.db);
+    await sql`create table key_num (id numeric primary key, k int not null)`.execute(t.db);
+    await sql`insert into key_num select g / 7.0 + case when g % 5 = 0 then 1e20 else 0 end, g % 4 from generate_series(1, 2000) g`.execute(t.db);
+    await sql`create table key_float (id float8 primary key, k int not null)`.execute(t.db);
+    await sql`insert into key_float select g / 3.0 * pi() * (case when g % 2 = 0 then -1 else 1 end), g % 4 from generate_series(1, 2000) g`.execute(t.db);
+    await sql`create table key_ts (id timestamptz primary key, k int not null)`.execute(t.db);
+    await sql`insert into key_ts select timestamptz '2026-03-29 00:59:59.999999+00' + g * interval '1 second 1 microsecond', g % 4 from generate_series(1, 2000) g`.execute(t.db);
+    await sql`create table key_inet (id inet primary key, k int not null)`.execute(t.db);
+    await sql`insert into key_inet select case when g % 2 = 0 then ('10.0.' || (g / 250) || '.' || (g % 250))::inet else ('2001:db8::' || to_hex(g) || '/128')::inet end, g % 4 from generate_series(1, 2000) g`.execute(t.db);
+    await sql`create table key_mixed (day date not null, c "char" not null, n int not null, primary key (day, c, n))`.execute(t.db);
+    await sql`insert into key_mixed select date '2026-01-01' + g % 30, chr(65 + g % 20)::"char", g from generate_series(1, 2000) g`.execute(t.db);
+    const names = ['key_bin', 'key_num', 'key_float', 'key_ts', 'key_inet', 'key_mixed'];
+    const config = parseConfig({ tables: names.map((name) => ({ name, layout: { type: 'hash' as const, key: name === 'key_mixed' ? 'n' : 'k', partitions: 3 } })) });
+    await prepareShadows(t, config);
+    // The first part where the database's defaults print dates day-first, times in a half-hour zone, floats rounded and bytea escaped ...
+    await sql`alter database ${sql.id(t.name)} set datestyle = 'SQL, DMY'`.execute(t.db);
+    await sql`alter database ${sql.id(t.name)} set timezone = 'America/St_Johns'`.execute(t.db);
+    await sql`alter database ${sql.id(t.name)} set bytea_output = 'escape'`.execute(t.db);
+    await sql`alter database ${sql.id(t.name)} set extra_float_digits = 0`.execute(t.db);
+    const odd = openDatabase({ url: t.url, maxConnections: 4 });
+    try {
+      const defaults = await sql<{ c: string[] }>`select setconfig as c from pg_db_role_setting where setrole = 0 and setdatabase = (select oid from pg_database where datname = current_database())`.execute(odd.db);
+      expect(defaults.rows[0]!.c).toEqual(expect.arrayContaining(['DateStyle=SQL, DMY', 'bytea_output=escape', 'extra_float_digits=0']));
+      for (const name of names) {
+        // Stopped after its first batches: short runs until one has copied some (a run may stop before its first).
+        let copied = 0;
+        for (let run = 0; run < 20 && copied === 0; run++) {
+          copied = (await runBackfill(stageFor(odd, config, { settings }), { table: name, batchSize: 83, maxDuration: 0.02 })).total_rows_copied;
+        }
+        expect(copied, name).toBeGreaterThan(0);
+        expect(copied, name).toBeLessThan(2000);
+      }
+    } finally {
+      await odd.close();
+      await sql`alter database ${sql.id(t.name)} reset datestyle`.execute(t.db);
+      await sql`alter database ${sql.id(t.name)} reset timezone`.execute(t.db);
+      await sql`alter database ${sql.id(t.name)} reset bytea_output`.execute(t.db);
+      await sql`alter database ${sql.id(t.name)} reset extra_float_digits`.execute(t.db);
+    }
+    // ... the rest in sessions with the server's defaults (ISO, MDY; UTC; hex): the checkpoint's text positions must read back the same.
+    const plain = openDatabase({ url: t.url, maxConnections: 4 });
+    try {
+      for (const name of names) {
+        const rest = await runBackfill(stageFor(plain, config, { settings }), { table: name, batchSize: 83 });
+        expect(rest.complete, name).toBe(true);
+        const n = await sql<{ n: number }>`select count(*)::int as n from ${sql.id(name)}`.execute(t.db);
+        expect(rest.total_rows_copied, name).toBe(n.rows[0]!.n);
+        expect(await differingRows(t.db, 'public', name, `${name}_shadow`), name).toBe(0);
+      }
+    } finally {
+      await plain.close();
+    }
   });
 });
 
