@@ -51,7 +51,10 @@ export function openDatabase(options: OpenDatabaseOptions): PartgovDatabase {
     // read as another day, under MDY), shortest-exact floats (extra_float_digits 0 rounds them), hex bytea, and
     // the postgres interval style. TimeZone stays the server's: ISO output carries the offset, and an
     // activity column without a time zone is compared with now() in the zone the application wrote it in.
-    options: '-c client_connection_check_interval=2000 -c idle_in_transaction_session_timeout=600000 -c datestyle=ISO -c intervalstyle=postgres -c extra_float_digits=1 -c bytea_output=hex',
+    // And the SQL partgov writes means what it says: standard strings (a literal's backslash is a
+    // backslash) and read committed (a role defaulting to serializable would fail copies and replays
+    // with serialization errors; where partgov needs a snapshot it asks for one).
+    options: '-c client_connection_check_interval=2000 -c idle_in_transaction_session_timeout=600000 -c datestyle=ISO -c intervalstyle=postgres -c extra_float_digits=1 -c bytea_output=hex -c standard_conforming_strings=on -c default_transaction_isolation=read\\ committed',
     ...(options.statementTimeoutMs ? { statement_timeout: options.statementTimeoutMs } : {}),
   });
   // An idle client whose backend is terminated emits 'error' on the pool; without a
