@@ -265,7 +265,8 @@ export async function walkBatches(db: PartgovKysely, o: BatchWalkOptions): Promi
       o.onEvent('rows already in the shadow: batches now skip the keys it holds');
       continue;
     }
-    if (sqlStateOf(failure) === SqlState.checkViolation && /no partition of relation/.test((failure as Error).message)) {
+    // By the server function that raised it (the message is translated where lc_messages is not English).
+    if (sqlStateOf(failure) === SqlState.checkViolation && (failure as { routine?: string }).routine === 'ExecFindPartition') {
       // A row dated outside every premade range partition, and no DEFAULT to take it.
       const detail = (failure as { detail?: string }).detail ?? '';
       throw new InputInvalidError(`backfill ${o.pair.label}: a row after key ${JSON.stringify(committedKey)} has no partition in ${o.pair.shadow.name} (${(failure as Error).message}${detail ? `; ${detail}` : ''})`, {
