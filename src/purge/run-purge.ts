@@ -504,10 +504,10 @@ function purgeNeedsDeleteFix(deleting: readonly TablePurgePlan[], target: ScopeT
     return `a partition per tenant (or per scope name) cannot be emptied for one scope: partition by a key formed from both (tables[].scope_key_column, e.g. "{tenant}:{scope}") and isolate that, ${auto}`;
   }
   // isolate gives a scope partitions only in isolatable tables; elsewhere it would refuse.
-  const fixed = deleting.filter((p) => p.config.layout.type !== 'isolatable');
-  if (fixed.length > 0) {
+  const notIsolatable = deleting.filter((p) => p.config.layout.type !== 'isolatable');
+  if (notIsolatable.length > 0) {
     const listed = (p: TablePurgePlan) => p.config.layout.type === 'range' && p.config.layout.subpartition?.type === 'list';
-    const why = fixed.map((p) => `${p.table} (${p.config.layout.type}${listed(p) ? ' with list subpartitions' : ''})`).join(', ');
+    const why = notIsolatable.map((p) => `${p.table} (${p.config.layout.type}${listed(p) ? ' with list subpartitions' : ''})`).join(', ');
     return `isolate cannot help ${why}: only layout "isolatable" gives a scope partitions of its own online (a range layout's list subpartitions take the keys in layout.subpartition.values, at plan time); ${auto}`;
   }
   return `isolate the scope first (\`partgov isolate --tenant-id ${shellWord(target.tenantId)} --scope ${shellWord(target.scope)} --confirm ${shellWord(label)}\`), ${auto}`;
