@@ -8,7 +8,7 @@ import { verdict, type Check, type StageVerdict } from '../checks/check.js';
 import type { PartgovConfig } from '../config/config-schema.js';
 import { parseGateEnv, type GateEnv } from '../config/gate-env.js';
 import { z } from 'zod';
-import { derivedContext, requireConfig, type StageContext } from '../stage/stage-context.js';
+import { configuredTable, derivedContext, requireConfig, type StageContext } from '../stage/stage-context.js';
 import { flagInput, parseStageInput, textInput } from '../stage/stage-input.js';
 import { readPartitionTree } from '../db/catalog.js';
 import { partitionedTableOf } from '../db/shadow-pair.js';
@@ -25,6 +25,7 @@ export const gateInputSchema = z.object({
   out: textInput('bundle root (default: <evidence_dir>/gate); the bundle is <dir>/<run_id>/').optional(),
   failOnFail: flagInput('blocking mode (also GATEC_FAIL_ON_FAIL=true): exit 1 when a check fails; otherwise exit 0 with ok: false'),
   metricsFile: textInput('also write the figures in Prometheus text format (written atomically)').optional(),
+  benchTable: textInput('the configured table the perf matrix measures (default: the first with read_queries among those whose scopes partgov can tell)').optional(),
   runId: textInput('the bundle id (default: time and random suffix)').optional(),
   env: z.record(z.string(), z.string().optional()).optional().describe('GATEC_* settings (default: the process environment)'),
 });
@@ -73,6 +74,8 @@ const errorText = (err: unknown) => (err instanceof Error ? err.message : String
 export async function runGate(ctx: StageContext, input: GateInput = {}): Promise<GateResult> {
   const i = parseStageInput('gate', gateInputSchema, input);
   const config = requireConfig(ctx, 'gate');
+  // A table that is not configured is bad input (exit 2, no bundle), not a failed check.
+  if (i.benchTable !== undefined) configuredTable(ctx, 'gate', i.benchTable);
   const rawEnv = { ...(i.env ?? process.env) };
   const o = { ...i, config, settings: ctx.settings, env: parseGateEnv(rawEnv), outDir: path.resolve(i.out ?? path.join(config.evidence_dir, 'gate')), log: ctx.log };
   const conn = ctx.database;
@@ -104,7 +107,7 @@ export async function runGate(ctx: StageContext, input: GateInput = {}): Promise
   const perfLog: string[] = [];
   let bench: BenchResult | null = null;
   try {
-    bench = await runBench(derivedContext(ctx, { log: (l) => { perfLog.push(`${new Date().toISOString()} ${l}`); log(l); } }), { env: rawEnv, scales: env.GATEC_SCALES, out: path.join(dir, 'perf') });
+    bench = await runBench(derivedContext(ctx, { log: (l) => { perfLog.push(`${new Date().toISOString()} ${l}`); log(l); } }), { env: rawEnv, scales: env.GATEC_SCALES, out: path.join(dir, 'perf'), ...(i.benchTable === undefined ? {} : { table: i.benchTable }) });
     add({ name: 'perf_matrix', status: 'pass', detail: `bench ran at ${env.GATEC_SCALES.join(', ')} rows (${env.GATEC_PERF_PROFILE})` }, '02_perf_matrix.log');
   } catch (err) {
     perfLog.push(`${new Date().toISOString()} bench failed: ${errorText(err)}`);

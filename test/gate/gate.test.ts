@@ -1,4 +1,4 @@
-import { appendFile, mkdtemp, mkdir, readFile, rm, unlink, writeFile } from 'node:fs/promises';
+import { appendFile, mkdtemp, mkdir, readdir, readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import chromium from '@sparticuz/chromium';
@@ -159,7 +159,7 @@ describe('gate', () => {
     expect(refused.checks.find((c) => c.name === 'reset_policy')!.detail).toMatch(/^scope_purge, mode partition: the reset was refused: \[purge-needs-delete\] .*memory_nodes/s);
   });
 
-  it('the perf matrix benches a table whose scopes partgov can tell, passing over one listed first without a tenant column; with none it fails naming the fix', async () => {
+  it('the perf matrix benches a table whose scopes partgov can tell, passing over one listed first without a tenant column, or the one --bench-table names; with none it fails naming the fix', async () => {
     const base = JSON.parse(await readFile(configFile, 'utf8')) as { tables: { name: string; tenant_column?: string; read_queries?: unknown[] }[] };
     // memory_outbox first, without its tenant column, and no table with read queries: bench used to take the first table.
     const outbox = { ...base.tables.find((x) => x.name === 'memory_outbox')!, tenant_column: undefined };
@@ -172,6 +172,15 @@ describe('gate', () => {
     const perfLog = await readFile(path.join(s.bundle_dir, '02_perf_matrix.log'), 'utf8');
     expect(perfLog).toMatch(/into partgov_bench\.memory_nodes/);
     expect(perfLog).not.toContain('memory_outbox');
+    // --bench-table picks another; one not in the config is bad input: exit 2, no bundle.
+    const picked = (await gate({ GATEC_PARTITION_READ_SHADOW_CHECK: 'false' }, ['--bench-table', 'memory_edges'], file)).json<Summary>();
+    expect(await readFile(path.join(picked.bundle_dir, '02_perf_matrix.log'), 'utf8')).toMatch(/into partgov_bench\.memory_edges/);
+    const bundles = async () => (await readdir(path.join(dir, 'evidence', 'gate'))).length;
+    const before = await bundles();
+    const unknown = await gate({}, ['--bench-table', 'nope'], file);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/table "nope" is not in the config/);
+    expect(await bundles()).toBe(before);
 
     const none = path.join(dir, 'unscoped.config.json');
     await writeFile(none, JSON.stringify({ ...base, tables: base.tables.map((x) => ({ ...x, tenant_column: undefined })) }));
