@@ -5,9 +5,9 @@ import path from 'node:path';
 import { Migrator, NO_MIGRATIONS, sql, type MigrationResultSet } from 'kysely';
 import type { PartgovKysely } from '../db/state-tables.js';
 import pRetry from 'p-retry';
-import { DatabaseError, InputInvalidError, LockUnavailableError, PartgovError, SafetyRefusedError, toPartgovError } from '../errors.js';
+import { DatabaseError, InputInvalidError, LockUnavailableError, PartgovError, SafetyRefusedError, sqlStateOf, toPartgovError } from '../errors.js';
 import { withAdvisoryLock } from '../db/advisory-lock.js';
-import { isRetryableLockError } from '../db/sqlstate.js';
+import { isRetryableLockError, SqlState } from '../db/sqlstate.js';
 import { writeAudit } from '../steps/run-steps.js';
 import { z } from 'zod';
 import { judged, type StageVerdict } from '../checks/check.js';
@@ -96,8 +96,13 @@ async function runSet(
     }
     const e = toPartgovError(err);
     if (e instanceof PartgovError && e.code !== 'database_error') throw e;
+    const denied = sqlStateOf(err) === SqlState.insufficientPrivilege;
     throw new DatabaseError(`migrate ${o.action}: a ${set} migration failed and was rolled back: ${(err as Error).message}`, {
-      fix: 'read the error, fix the migration file or the database, and run `partgov migrate up` again',
+      fix: denied && set === 'state'
+        ? 'partgov keeps its state in a schema of its own, "partgov": let this role create it (GRANT CREATE ON DATABASE <db> TO <this role>, as the database owner), then run `partgov migrate up` again (`partgov preflight` checks this)'
+        : denied
+          ? "the plan's DDL runs as this role: run partgov as the tables' owner or a member of the owning role, with CREATE on their schema (`partgov preflight` lists what is missing), then run `partgov migrate up` again"
+          : 'read the error, fix the migration file or the database, and run `partgov migrate up` again',
       cause: err,
     });
   }

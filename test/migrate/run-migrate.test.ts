@@ -5,6 +5,7 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runMigrate } from '../../src/migrate/run-migrate.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database.js';
+import { createAppRole } from '../helpers/app-role.js';
 import { stageFor } from '../helpers/stage.js';
 
 let t: TestDatabase;
@@ -63,6 +64,23 @@ describe('migrate (state schema)', () => {
     expect(down.applied).toEqual([{ set: 'plan', name: '0001_widget', direction: 'down', status: 'success' }]);
     const exists = await sql<{ n: number }>`select count(*)::int as n from pg_class where relname = 'Widget'`.execute(t.db);
     expect(exists.rows[0]!.n).toBe(0);
+  });
+
+  it('a role that may not create schema partgov is told the grant, and nothing is created', async () => {
+    const own = await createTestDatabase('migratedenied');
+    const role = await createAppRole(own, []);
+    const asRole = role.open(4);
+    try {
+      const err = await runMigrate(stageFor(asRole, undefined, { lockTimeoutMs: 2000 }), { action: 'up' }).catch((e: unknown) => e);
+      expect((err as { exitCode?: number }).exitCode).toBe(5);
+      expect((err as Error).message).toMatch(/state migration failed and was rolled back: permission denied for database/);
+      expect((err as { fix?: string }).fix).toMatch(/GRANT CREATE ON DATABASE <db> TO <this role>/);
+      const schema = await sql<{ n: number }>`select count(*)::int as n from pg_namespace where nspname = 'partgov'`.execute(own.db);
+      expect(schema.rows[0]!.n).toBe(0);
+    } finally {
+      await role.drop();
+      await own.drop();
+    }
   });
 
   it('a failing plan migration rolls back and reports the file', async () => {
