@@ -4,6 +4,7 @@ import { compileDdl } from '../db/compile-ddl.js';
 import { fitIdentifier, objectNames, shortHash } from '../db/object-names.js';
 import { releaseLocksBeforeFlush, runGuarded, type GuardOptions } from '../db/run-guarded.js';
 import { scopeConstraintNames, tableLikeRootDdl } from '../db/scope-partition.js';
+import { leafIndexNames, restoreIndexNames } from '../db/leaf-index-names.js';
 import { readStorageParameters } from '../db/storage-options.js';
 import type { PartgovKysely } from '../db/state-tables.js';
 import { InputInvalidError } from '../errors.js';
@@ -171,6 +172,8 @@ end`);
   }
 
   // 4. The switch.
+  const leafRef = { schema: m.leaf.schema, name: m.leaf.name };
+  const oldIndexNames = await leafIndexNames(db, leafRef);
   const defaultParent = sql.id(m.defaultParent.schema, m.defaultParent.name);
   const bound = sql.raw(m.leaf.bound!); // pg_get_expr() text of Lh's own bound, from the catalog
   let granted = 0;
@@ -195,6 +198,8 @@ end`);
   const lockHeldMs = performance.now() - granted;
   // The old leaf is no partition any more: nothing the application reads waits for its drop (a rerun drops a leftover).
   await run(`drop the old ${m.leaf.name}`, exec(compileDdl(sql`drop table if exists ${sql.id(m.leaf.schema, n.retired)}`)));
+  // Its index names are free again: the copy takes them (else they drift: …_next_pkey, …_next_pkey1).
+  await run(`name ${m.leaf.name}'s indexes`, (trx) => restoreIndexNames(trx, leafRef, oldIndexNames));
   // Both tables are new to the planner and to autovacuum: statistics now, not after autovacuum's threshold.
   await run('analyze the moved rows', exec(compileDdl(sql`analyze ${S}, ${sql.id(m.root.schema, m.leaf.name)}`)));
   return { lockHeldMs: Math.round(lockHeldMs * 10) / 10, rows: copied, replayed };

@@ -16,7 +16,8 @@ import { InputInvalidError, RunInProgressError, SafetyRefusedError, shellWord, s
 import { assertStateSchema } from '../state/state-schema.js';
 import { renderSteps, writeAudit, type Step } from '../steps/run-steps.js';
 import { planScopePurge, type LeafRef, type TablePurgePlan } from './plan-purge.js';
-import { leafIndexNames, leafSwapSteps, restoreIndexNames, swapNames, type LeafSwap } from './leaf-swap.js';
+import { leafSwapSteps, swapNames, type LeafSwap } from './leaf-swap.js';
+import { leafIndexNames, restoreIndexNames } from '../db/leaf-index-names.js';
 import { constraintState, type TableRef } from '../db/catalog.js';
 import { scopeChecksumQuery, writeScopeArchive, type ArchiveManifest } from './scope-archive.js';
 import { parseScopeTarget, scopePredicate, type ScopeTarget } from '../db/scope-target.js';

@@ -133,6 +133,9 @@ describe('isolate a new scope', () => {
         }
       }
     };
+    const indexNames = async () => (await sql<{ name: string }>`select x.relname as name from pg_inherits i join pg_index ix on ix.indrelid = i.inhrelid join pg_class x on x.oid = ix.indexrelid
+      where i.inhparent = '"Tenant Data"."Notes_default"'::regclass order by 1`.execute(t.db)).rows.map((x) => x.name);
+    const namesBefore = await indexNames();
     const workers = [0, 1, 2].map(worker);
     try {
       while (writes < 40) await new Promise((r) => setTimeout(r, 5));
@@ -161,6 +164,8 @@ describe('isolate a new scope', () => {
       // The DEFAULT's hash leaf kept its name and its bound.
       const leaves = await sql<{ name: string }>`select c.relname as name from pg_inherits i join pg_class c on c.oid = i.inhrelid where i.inhparent = '"Tenant Data"."Notes_default"'::regclass order by 1`.execute(t.db);
       expect(leaves.rows.map((x) => x.name)).toEqual(['Notes_default_p0', 'Notes_default_p1', 'Notes_default_p2', 'Notes_default_p3']);
+      // ... and its indexes their names (the copy's were …_next_…).
+      expect(await indexNames()).toEqual(namesBefore);
     } finally {
       running = false;
       await Promise.all(workers);
