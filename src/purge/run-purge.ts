@@ -363,9 +363,10 @@ async function purgeScope(ctx: StageContext, raw: PurgeInput): Promise<Omit<Purg
       return { ...base, dry_run: true, tables: rows, purge_delete_strategy_tables_total: plans.filter(needsDelete).length, archive: null, audit_id: null, duration_ms: ms(started) };
     }
     const results = new Map(plans.map((p) => [p.table, tableResult(p)]));
-    let archive: { dir: string; manifest: ArchiveManifest } | null = null;
+    let archive: { dir: string; manifest: ArchiveManifest; removedPartials: string[] } | null = null;
     if (input.archiveDir !== undefined) {
       archive = await writeScopeArchive(db, database.pool, input.archiveDir, target, plans.map((p) => ({ table: p.table, live: p.live, selector: p.selector, columns: p.columns })));
+      for (const left of archive.removedPartials) o.onEvent(`removed ${left}, the unfinished archive of a run that died`);
       o.onEvent(`archived ${archive.manifest.tables.reduce((n, t) => n + t.rows, 0)} row(s) to ${archive.dir}`);
       for (const t of archive.manifest.tables) {
         const r = results.get(t.table)!;

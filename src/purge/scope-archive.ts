@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PassThrough, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -69,19 +69,35 @@ export function scopeChecksumQuery(source: ArchiveSource, o: { fromSettings?: bo
     from ${sql.id(source.live.schema, source.live.name)} s where ${where}`;
 }
 
+/** What a run killed while it archived leaves: `<tenant>__<scope>__<time>.partial`, never a complete-looking archive. */
+const partialSuffix = '.partial';
+
 /**
  * Streams each table's rows of the scope to `<dir>/<NN>-<table>.copy.gz`
  * (COPY text format, gzip) from one REPEATABLE READ snapshot, with the row
  * count and checksum taken from the same snapshot, and writes MANIFEST.json
- * with the SHA-256 of every file. Returns the manifest.
+ * with the SHA-256 of every file. The files are written under a `.partial`
+ * name, renamed once MANIFEST.json is there; such leftovers of this scope from
+ * runs that died (the caller holds the scope's purge lock) are removed first.
+ * Returns the manifest and the leftovers removed.
  */
-export async function writeScopeArchive(db: PartgovKysely, pool: pg.Pool, dir: string, target: ScopeTarget, sources: readonly ArchiveSource[]): Promise<{ dir: string; manifest: ArchiveManifest }> {
+export async function writeScopeArchive(db: PartgovKysely, pool: pg.Pool, dir: string, target: ScopeTarget, sources: readonly ArchiveSource[]): Promise<{ dir: string; manifest: ArchiveManifest; removedPartials: string[] }> {
   const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
-  const out = path.resolve(dir, `${valueSlug(target.tenantId)}__${valueSlug(target.scope)}__${stamp}`);
-  await mkdir(out, { recursive: true });
-  if ((await readdir(out)).length > 0) {
-    throw new InputInvalidError(`archive directory ${out} is not empty`, { fix: 'pass another --archive directory, or move the old archive away' });
+  const prefix = `${valueSlug(target.tenantId)}__${valueSlug(target.scope)}__`;
+  const out = path.resolve(dir, `${prefix}${stamp}`);
+  await mkdir(dir, { recursive: true });
+  const removedPartials: string[] = [];
+  for (const name of await readdir(dir)) {
+    if (name.startsWith(prefix) && name.endsWith(partialSuffix)) {
+      await rm(path.join(dir, name), { recursive: true, force: true });
+      removedPartials.push(path.resolve(dir, name));
+    }
   }
+  if ((await readdir(dir)).includes(path.basename(out))) {
+    throw new InputInvalidError(`archive directory ${out} already exists`, { fix: 'pass another --archive directory, or move the old archive away' });
+  }
+  const partial = `${out}${partialSuffix}`;
+  await mkdir(partial);
   const client = await pool.connect();
   const tables: ArchivedTable[] = [];
   try {
@@ -98,7 +114,7 @@ export async function writeScopeArchive(db: PartgovKysely, pool: pg.Pool, dir: s
       );
       const file = `${String(i + 1).padStart(2, '0')}-${valueSlug(`${source.live.schema}.${source.live.name}`)}.copy.gz`;
       const hash = createHash('sha256');
-      await pipeline(client.query(copyTo(copyText)), createGzip(), hashing(hash), createWriteStream(path.join(out, file)));
+      await pipeline(client.query(copyTo(copyText)), createGzip(), hashing(hash), createWriteStream(path.join(partial, file)));
       tables.push({
         table: source.table,
         file,
@@ -106,15 +122,17 @@ export async function writeScopeArchive(db: PartgovKysely, pool: pg.Pool, dir: s
         rows: Number(figures.rows),
         checksum: figures.checksum,
         sha256: hash.digest('hex'),
-        bytes: (await stat(path.join(out, file))).size,
+        bytes: (await stat(path.join(partial, file))).size,
       });
     }
     await client.query('commit');
     const manifest: ArchiveManifest = { format: archiveFormat, tenant_id: target.tenantId, scope: target.scope, created_at: new Date().toISOString(), server_version: version, tables };
-    await writeFile(path.join(out, 'MANIFEST.json'), `${JSON.stringify(manifest, null, 2)}\n`);
-    return { dir: out, manifest };
+    await writeFile(path.join(partial, 'MANIFEST.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+    await rename(partial, out);
+    return { dir: out, manifest, removedPartials };
   } catch (err) {
     await client.query('rollback').catch(() => undefined);
+    await rm(partial, { recursive: true, force: true });
     throw err;
   } finally {
     client.release();

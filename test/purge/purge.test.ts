@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { sql } from 'kysely';
@@ -148,8 +148,18 @@ describe('archive and restore', () => {
   it('purge --archive then restore gives identical rows; a one-byte change in the archive is refused', async () => {
     const before = await allDigests(t.db);
     const archiveRoot = path.join(dir, 'archives');
-    const r = await runPurge(stageFor(t, config, { settings }), { ...target('acme', 'main'), mode: 'auto', archive: archiveRoot });
+    // What a purge killed while it archived leaves: a .partial directory, which the next purge of the scope removes.
+    const stale = path.join(archiveRoot, 'acme__main__20260101T000000Z.partial');
+    const otherScope = path.join(archiveRoot, 'acme__other__20260101T000000Z.partial');
+    await mkdir(stale, { recursive: true });
+    await mkdir(otherScope, { recursive: true });
+    await writeFile(path.join(stale, '01-x.copy.gz'), 'half');
+    const events: string[] = [];
+    const r = await runPurge(stageFor(t, config, { settings, log: (l) => events.push(l) }), { ...target('acme', 'main'), mode: 'auto', archive: archiveRoot });
     expect(r.archive).toMatchObject({ tables: 3, rows: 900 });
+    expect((await readdir(archiveRoot)).sort()).toEqual([path.basename(r.archive!.dir), path.basename(otherScope)].sort());
+    expect(events.join('\n')).toContain(`removed ${stale}, the unfinished archive of a run that died`);
+    expect(await readdir(r.archive!.dir)).toContain('MANIFEST.json');
     const gone = await allDigests(t.db);
     for (const name of ['Notes', 'Edges', 'Outbox'] as const) expect(gone[name]!['acme:main']).toBeUndefined();
 
