@@ -7,6 +7,8 @@ import { resolveSettings } from '../../src/config/runtime-settings.js';
 import { runIsolate } from '../../src/maintain/isolate-scope.js';
 import { runMigrate } from '../../src/migrate/run-migrate.js';
 import { runPurge } from '../../src/purge/run-purge.js';
+import { objectNames } from '../../src/db/object-names.js';
+import { findTableOid } from '../../src/db/catalog.js';
 import { createAppRole } from '../helpers/app-role.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database.js';
 import { allBut, allDigests, createScopedTables, defaultGuards, schema } from './scope-fixture.js';
@@ -166,6 +168,12 @@ describe('isolate a new scope', () => {
       expect(leaves.rows.map((x) => x.name)).toEqual(['Notes_default_p0', 'Notes_default_p1', 'Notes_default_p2', 'Notes_default_p3']);
       // ... and its indexes their names (the copy's were …_next_…).
       expect(await indexNames()).toEqual(namesBefore);
+      // A run killed between its switch's COMMIT and the drop leaves the old leaf set aside: the next run drops it.
+      const setAside = objectNames.retiredPartition({ schema, name: g.routeLeaf });
+      await sql`create table ${sql.id(schema, setAside)} (like ${notes})`.execute(t.db);
+      const again = await runIsolate(stageFor(t, config, { settings }), { tenantId: 'acme', scope: 'main', confirm: 'acme/main' });
+      expect(again.tables[0]).toMatchObject({ action: 'already_isolated' });
+      expect(await findTableOid(t.db, { schema, name: setAside })).toBeNull();
     } finally {
       running = false;
       await Promise.all(workers);
