@@ -134,7 +134,7 @@ export function toPartgovError(err: unknown): PartgovError {
   const message = err instanceof Error ? err.message : String(err);
   if (pgCode !== undefined || isConnectionError(err)) {
     return new DatabaseError(`database error${pgCode ? ` (SQLSTATE ${pgCode})` : ''}: ${message}`, {
-      fix: databaseErrorFix(pgCode),
+      fix: databaseErrorFix(pgCode, message),
       cause: err,
       details: pgCode ? { sqlstate: pgCode } : {},
     });
@@ -146,7 +146,9 @@ export function toPartgovError(err: unknown): PartgovError {
 }
 
 /** What to do about a database error partgov has no better word for, by SQLSTATE class. */
-function databaseErrorFix(code: string | undefined): string {
+function databaseErrorFix(code: string | undefined, message: string): string {
+  // At connect: a server before 14 knows no client_connection_check_interval, which partgov sets on every session.
+  if (code === '42704' && message.includes('client_connection_check_interval')) return 'partgov needs PostgreSQL 14 or later (it runs on 14 to 18): this server is older; upgrade it, or run partgov against a newer one';
   if (code === undefined || code.startsWith('08')) return 'check that the server is reachable (host, port, TLS, pg_hba.conf), then run the command again';
   if (code === '42501') return "grant the role the privilege the message names (preflight lists what partgov needs), or run partgov as the table's owner; then run the command again";
   if (code === '3D000') return 'the database the URL names does not exist on that server: check its name (the path of --database-url or DATABASE_URL; `psql -l` lists them), then run the command again';

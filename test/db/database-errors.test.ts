@@ -13,6 +13,17 @@ afterAll(async () => t.drop());
 
 const caught = async (work: () => Promise<unknown>) => toPartgovError(await work().then(() => new Error('no error'), (e: unknown) => e));
 
+describe('a server older than PostgreSQL 14', () => {
+  it('refuses the session setting partgov starts every connection with: the fix names the version', () => {
+    const refused = Object.assign(new Error('unrecognized configuration parameter "client_connection_check_interval"'), { code: '42704' });
+    const e = toPartgovError(refused);
+    expect(e.exitCode).toBe(5);
+    expect(e.fix).toMatch(/partgov needs PostgreSQL 14 or later/);
+    // Another unknown parameter is not taken for an old server.
+    expect(toPartgovError(Object.assign(new Error('unrecognized configuration parameter "foo"'), { code: '42704' })).fix).not.toMatch(/14 or later/);
+  });
+});
+
 describe('a database error partgov has no better word for', () => {
   it('gets a fix for its kind of failure, from the server\'s SQLSTATE, and exit 5', async () => {
     const timeout = await caught(() => t.db.transaction().execute(async (trx) => {
