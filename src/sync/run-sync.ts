@@ -18,7 +18,7 @@ import { assertStateSchema } from '../state/state-schema.js';
 import { runSteps, type StepReport } from '../steps/run-steps.js';
 import { z } from 'zod';
 import { judged, type StageVerdict } from '../checks/check.js';
-import { configuredTable, type StageContext } from '../stage/stage-context.js';
+import { configuredTable, requireConfig, type StageContext } from '../stage/stage-context.js';
 import { flagInput, parseStageInput, textInput } from '../stage/stage-input.js';
 
 export type SyncAction = 'enable' | 'disable' | 'replay';
@@ -81,6 +81,34 @@ export async function runSync(ctx: StageContext, input: SyncInput): Promise<Sync
       ? { name: 'rejected_keys', status: 'fail', detail: `the shadow rejected ${r.rejected_keys} key(s)`, figures: { rejected_keys: r.rejected_keys }, fix: 'run `partgov verify` to list them; see runbooks/application-errors.md' }
       : { name: 'rejected_keys', status: 'pass', detail: 'the shadow took every logged change', figures: { rejected_keys: 0 } },
   ]);
+}
+
+export interface SyncReplayAllResult extends StageVerdict {
+  /** One result per configured table with a change log (forward before cutover, reverse after it). */
+  tables: SyncResult[];
+  /** Tables without a log (sync off, or retired), and why. */
+  skipped: { table: string; reason: string }[];
+}
+
+/**
+ * `partgov sync replay` without `--table`: applies every configured table's
+ * change log, forward or reverse, for one cron line (replay is idempotent and
+ * takes no lock the application waits for). A table without a log is skipped,
+ * saying why; any other failure stops the run as it would for one table.
+ */
+export async function runSyncReplayAll(ctx: StageContext): Promise<SyncReplayAllResult> {
+  const config = requireConfig(ctx, 'sync');
+  const tables: SyncResult[] = [];
+  const skipped: { table: string; reason: string }[] = [];
+  for (const table of config.tables) {
+    try {
+      tables.push(await runSync(ctx, { table: `${table.schema}.${table.name}`, action: 'replay' }));
+    } catch (err) {
+      if (!(err instanceof SafetyRefusedError) || !['sync-replay-needs-sync', 'sync-table-partitioned'].includes(err.ruleId)) throw err;
+      skipped.push({ table: `${table.schema}.${table.name}`, reason: err.message.replace(/^\[[^\]]+\] /, '') });
+    }
+  }
+  return judged({ tables, skipped }, tables.flatMap((t) => t.checks));
 }
 
 /**

@@ -1,4 +1,4 @@
-import { runSync, syncInputSchema } from '../../sync/run-sync.js';
+import { runSync, runSyncReplayAll, syncInputSchema } from '../../sync/run-sync.js';
 import { runCommand } from '../run-command.js';
 import { renderSteps } from '../../steps/run-steps.js';
 import { action, example, inputOptions, type CommandKit } from '../command-kit.js';
@@ -11,11 +11,20 @@ export function registerSync(program: CommandKit['program']): void {
       .command('sync')
       .description('enable: log every change to the legacy table for the shadow; replay: apply the log; disable: remove it')
       .argument('<action>', 'enable | disable | replay'),
-    'partgov sync enable --table memory_nodes --dry-run > sync.sql',
+    'partgov sync enable --table memory_nodes --dry-run > sync.sql   # cron: partgov sync replay (every table\'s log)',
   ), syncInputSchema, '--table <name>', '--dry-run')
     .action(
       action((g, o, [direction]) =>
-        runCommand({ name: 'sync', config: 'required' }, g, async (ctx) => {
+        runCommand<object>({ name: 'sync', config: 'required' }, g, async (ctx) => {
+          if (direction === 'replay' && o.table === undefined && o.dryRun !== true) {
+            // For cron: every table's log, forward or reverse.
+            const all = await runSyncReplayAll(ctx.stage());
+            const lines = [
+              ...all.tables.map((r) => `sync replay ${r.table}: ${r.replay!.entries} log entries, ${r.replay!.keys} keys rewritten, ${r.replay!.waiting} left for a later replay, ${r.rejected_keys} rejected keys`),
+              ...all.skipped.map((x) => `sync replay ${x.table}: skipped (${x.reason})`),
+            ];
+            return { ok: all.ok, result: all, human: lines.join('\n') };
+          }
           const result = await runSync(ctx.stage(), parseStageInput('sync', syncInputSchema, { ...o, action: direction }));
           if (result.dry_run) {
             ctx.log(`sync ${result.action} ${result.table}: dry run, nothing changed`);
