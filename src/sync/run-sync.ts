@@ -8,6 +8,7 @@ import { captureAlwaysDdl, changeLogDdl, changeLogNames, changeLogOf, ddlGuardDd
 import { findTableOid, requireTable } from '../db/catalog.js';
 import { objectNames } from '../db/object-names.js';
 import { sql } from 'kysely';
+import { compileDdl } from '../db/compile-ddl.js';
 import { sqlFileText } from '../db/sql-file.js';
 import { listRejectedKeys, replayChanges, routeLabel, type ReplayResult } from '../changelog/replay-changes.js';
 import { quietWrites } from '../changelog/target-triggers.js';
@@ -102,7 +103,8 @@ export async function runSyncReplayAll(ctx: StageContext): Promise<SyncReplayAll
   const skipped: { table: string; reason: string }[] = [];
   for (const table of config.tables) {
     try {
-      tables.push(await runSync(ctx, { table: `${table.schema}.${table.name}`, action: 'replay' }));
+      // The name as SQL writes it: exact whatever it holds (dots, quotes, case).
+      tables.push(await runSync(ctx, { table: compileDdl(sql`${sql.id(table.schema, table.name)}`), action: 'replay' }));
     } catch (err) {
       if (!(err instanceof SafetyRefusedError) || !['sync-replay-needs-sync', 'sync-table-partitioned'].includes(err.ruleId)) throw err;
       skipped.push({ table: `${table.schema}.${table.name}`, reason: err.message.replace(/^\[[^\]]+\] /, '') });
