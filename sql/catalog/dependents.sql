@@ -3,7 +3,7 @@
 -- table; a view's definition is JSON of its query and its options, e.g.
 -- security_invoker, security_barrier, check_option, which CREATE OR REPLACE would reset;
 -- table; relkind 'v' / 'm'), fk_in (a FOREIGN KEY of another table referencing it,
--- contype 'f'), publication (pg_publication_rel), trigger (a user trigger on the
+-- contype 'f'; definition = JSON of its definition and the DDL that drops it), publication (pg_publication_rel), trigger (a user trigger on the
 -- table itself, not partgov's and not internal), replica_identity (relreplident:
 -- 'f' FULL, 'i' USING INDEX, 'n' NOTHING; 'd' default is left out).
 -- statistics: a column with its own statistics target (attstattarget: -1 before
@@ -36,9 +36,11 @@ where d.classid = 'pg_rewrite'::regclass and d.refclassid = 'pg_class'::regclass
   and d.refobjid = $1::oid and v.relkind = 'm'
 group by n.nspname, v.relname
 union all
-select 'fk_in', format('%s on %s', c.conname, c.conrelid::regclass), pg_get_constraintdef(c.oid)
+select 'fk_in', format('%s on %s', c.conname, c.conrelid::regclass),
+       json_build_object('definition', pg_get_constraintdef(c.oid), 'drop', format('alter table %s drop constraint %I', c.conrelid::regclass, c.conname))::text
 from pg_constraint c
 where c.confrelid = $1::oid and c.contype = 'f' and c.conrelid <> $1::oid
+  and c.conparentid = 0 -- a partitioned table's key once, not its copy on each partition (those go with it)
 union all
 select 'publication', p.pubname, null
 from pg_publication_rel pr join pg_publication p on p.oid = pr.prpubid

@@ -2,6 +2,7 @@ import { sql, type RawBuilder } from 'kysely';
 import type { TableConfig } from '../config/config-schema.js';
 import { triggerDdlOn, type TableModel } from '../db/catalog.js';
 import { compileDdl } from '../db/compile-ddl.js';
+import { fkReAddAdvice } from '../db/foreign-key-advice.js';
 import { grantStatements } from '../db/grant-ddl.js';
 import { fitIdentifier, objectNames } from '../db/object-names.js';
 import { archiveNameOf, type ShadowPair } from '../db/shadow-pair.js';
@@ -180,7 +181,9 @@ export async function planSwap(
     } else if (d.kind === 'matview') {
       objects.push({ kind: 'matview', name: d.name, action: 'refused', detail: `materialized view ${d.name} would keep reading ${fromNewName}: drop it before and recreate it after the swap` });
     } else if (d.kind === 'fk_in') {
-      objects.push({ kind: 'fk_in', name: d.name, action: 'refused', detail: `foreign key ${d.name} (${d.definition}) would keep referencing ${fromNewName}${direction === 'cutover' ? `, and ${table.name}'s key changes to (${pair.shadowKey.join(', ')})` : ''}: drop it, or reference the new key` });
+      const fk = JSON.parse(d.definition!) as { definition: string; drop: string };
+      // Nothing can point it at the other table inside the swap: it goes first, and comes back against the new key.
+      objects.push({ kind: 'fk_in', name: d.name, action: 'refused', detail: `foreign key ${d.name} (${fk.definition}) would keep referencing ${fromNewName}${direction === 'cutover' ? `, and ${table.name}'s key changes to (${pair.shadowKey.join(', ')})` : ''}: drop it first (${fk.drop}; the application enforces it meanwhile) and, after the swap, add it again against ${table.name}'s ${direction === 'cutover' ? 'new ' : ''}key (${fkReAddAdvice})` });
     } else if (d.kind === 'publication') {
       const m = await publicationMembership(db, from.oid, d.name);
       if (direction === 'cutover' && !m.viaRoot) {

@@ -5,6 +5,7 @@ import { InputInvalidError } from '../errors.js';
 import { replicaIdentityClause, storageParameterItems } from '../db/storage-options.js';
 import { compileDdl } from '../db/compile-ddl.js';
 import { grantStatements } from '../db/grant-ddl.js';
+import { fkReAddAdvice } from '../db/foreign-key-advice.js';
 import { objectNames } from '../db/object-names.js';
 import { rangeBounds, type RangeBound } from '../config/range-bounds.js';
 import { boundLiteral, withoutPrecision } from '../db/range-partition-ddl.js';
@@ -179,14 +180,14 @@ export function planTable(input: PlanTableInput): TablePlan {
     notes.push(`${label} has no primary key: backfill and verify need a unique, not-null key to walk; add one before backfilling`);
   }
 
-  const dropOrRefuse = (what: string, name: string, why: string) => {
+  const dropOrRefuse = (what: string, name: string, why: string, fix?: string) => {
     if (allowDrop.has(name)) {
       changes.push(`${what} ${name} is not kept (listed in allow_drop): ${why}`);
       return;
     }
     refuse(
       `${what} ${name} on ${label} cannot be kept on the partitioned table: ${why}`,
-      `choose one: add the partition key (${key.join(', ')}) to it on the legacy table; or list "${name}" in tables[].allow_drop to drop it on the shadow and enforce it in the application; or use a layout keyed by a column it includes`,
+      fix ?? `choose one: add the partition key (${key.join(', ')}) to it on the legacy table; or list "${name}" in tables[].allow_drop to drop it on the shadow and enforce it in the application; or use a layout keyed by a column it includes`,
       { constraint: name },
     );
   };
@@ -205,7 +206,9 @@ export function planTable(input: PlanTableInput): TablePlan {
       dropOrRefuse('EXCLUDE constraint', c.name, 'exclusion constraints on partitioned tables are not supported by partgov (PostgreSQL 14-16 reject them)');
     } else if (c.kind === 'foreign_key') {
       if (c.referencesTable && (input.configuredTables.has(qualify(c.referencesTable)) || c.referencesTable === legacy.name)) {
-        dropOrRefuse('FOREIGN KEY', c.name, `it references ${c.referencesTable}, which is being partitioned too: its key changes and the reference would point at the legacy table after cutover`);
+        dropOrRefuse('FOREIGN KEY', c.name, `it references ${c.referencesTable}, which is being partitioned too: its key changes and the reference would point at the legacy table after cutover`,
+          // Nothing on the legacy side can make the shadow's reference follow the other table through its own cutover.
+          `list "${c.name}" in tables[].allow_drop: the shadow goes without it, the cutover of ${c.referencesTable} asks you to drop it from the legacy table too, and once both are cut over add it again against ${c.referencesTable}'s new key (its partition key included; ${fkReAddAdvice})`);
         continue;
       }
       constraintDdl.push(cloneValidated(c, changes));

@@ -440,6 +440,12 @@ describe('cutover refuses before any lock (exit 3, nothing changed)', () => {
     await sql`drop table "Shop"."Refusal Lines"`.execute(t.db);
     await sql`create table "Shop"."Refusal Lines" (id int primary key, order_id bigint references "Shop"."Refusals" (id))`.execute(t.db);
     await expectRefusal(/foreign key Refusal Lines_order_id_fkey on "Shop"."Refusal Lines"/);
+    // The refusal prints the DDL that drops it, which runs as printed.
+    const fkRefusal = await runCutover(stageFor(t, config, { settings }), { table: table.name, confirm: 'Refusals' }).catch((e: unknown) => e);
+    const dropFk = /drop it first \((alter table .*?); the application enforces it meanwhile\)/.exec((fkRefusal as Error).message)![1]!;
+    expect(dropFk).toBe('alter table "Shop"."Refusal Lines" drop constraint "Refusal Lines_order_id_fkey"');
+    await sql.raw(dropFk).execute(t.db);
+    expect((await sql<{ n: number }>`select count(*)::int as n from pg_constraint where conname = 'Refusal Lines_order_id_fkey'`.execute(t.db)).rows[0]!.n).toBe(0);
     await sql`drop table "Shop"."Refusal Lines"`.execute(t.db);
     // Without publish_via_partition_root, subscribers would get the partitions' changes, not the table's (and a row filter is refused there).
     const filters = Number((await sql<{ v: string }>`select current_setting('server_version_num') as v`.execute(t.db)).rows[0]!.v) >= 150000;
@@ -519,6 +525,27 @@ describe('cutover refuses before any lock (exit 3, nothing changed)', () => {
       reader.release();
       await app.drop();
     }
+  });
+
+  it('rollback names a foreign key of a partitioned table into the cut-over one once, with the DDL that drops it (not its copy on every partition)', async () => {
+    const config = await createOrders('Keyed', 60);
+    const table = config.tables[0]!;
+    await readyForCutover(config);
+    await runCutover(stageFor(t, config, { settings }), { table: table.name, confirm: 'Keyed' });
+    // The application's key, added after cutover against the new key, from a partitioned table of 3 partitions.
+    await sql`create table "Shop"."Keyed Lines" (id int, "Tenant Scope" text not null, order_id bigint, primary key ("Tenant Scope", id)) partition by hash ("Tenant Scope")`.execute(t.db);
+    for (const r of [0, 1, 2]) await sql`create table ${sql.id('Shop', `Keyed Lines ${r}`)} partition of "Shop"."Keyed Lines" for values with (modulus 3, remainder ${sql.lit(r)})`.execute(t.db);
+    await sql`alter table "Shop"."Keyed Lines" add constraint keyed_lines_order foreign key ("Tenant Scope", order_id) references "Shop"."Keyed" ("Tenant Scope", id)`.execute(t.db);
+    const refused = await runRollback(stageFor(t, config, { settings }), { table: table.name, confirm: 'Keyed' }).catch((e: unknown) => e);
+    expect((refused as SafetyRefusedError).ruleId).toBe('rollback-dependent-objects');
+    expect((refused as Error).message.match(/fk_in /g)).toHaveLength(1);
+    const dropFk = /drop it first \((alter table .*?); the application enforces it meanwhile\)/.exec((refused as Error).message)![1]!;
+    expect(dropFk).toBe('alter table "Shop"."Keyed Lines" drop constraint keyed_lines_order');
+    await sql.raw(dropFk).execute(t.db);
+    const back = await runRollback(stageFor(t, config, { settings }), { table: table.name, confirm: 'Keyed' });
+    expect(back.already).toBe(false);
+    await sql`drop table "Shop"."Keyed Lines"`.execute(t.db);
+    await runSync(stageFor(t, config, { settings }), { table: table.name, action: 'disable' });
   });
 
   it('exit 4 when a session holds a conflicting lock, without parking the application behind the swap', async () => {

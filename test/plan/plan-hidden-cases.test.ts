@@ -47,6 +47,24 @@ describe('plan on tables nobody here wrote', () => {
     expect(copied.rows[0]!.n).toBe(31);
   });
 
+  it('a foreign key between two configured tables: refused with the way through cutover (allow_drop, then add it again), not a legacy-side change that cannot help', async () => {
+    await sql`create table "FK Orders" (id bigint primary key, tenant text not null)`.execute(t.db);
+    await sql`create table "FK Lines" (id bigint primary key, order_id bigint not null references "FK Orders" (id), tenant text not null)`.execute(t.db);
+    const tables = [
+      { name: 'FK Orders', layout: { type: 'hash' as const, key: 'tenant', partitions: 2 } },
+      { name: 'FK Lines', layout: { type: 'hash' as const, key: 'tenant', partitions: 2 } },
+    ];
+    const refused = await runPlan(stageFor(t, parseConfig({ tables }))).catch((e: unknown) => e);
+    expect((refused as { exitCode?: number }).exitCode).toBe(2);
+    expect((refused as Error).message).toMatch(/FOREIGN KEY FK Lines_order_id_fkey on public\.FK Lines cannot be kept .* which is being partitioned too/);
+    const fix = (refused as { fix: string }).fix;
+    expect(fix).toMatch(/^list "FK Lines_order_id_fkey" in tables\[\]\.allow_drop: .*once both are cut over add it again/);
+    expect(fix).not.toMatch(/add the partition key/);
+    // With it listed, the plan goes through and says the key is not kept.
+    const planned = await runPlan(stageFor(t, parseConfig({ tables: [tables[0]!, { ...tables[1]!, allow_drop: ['FK Lines_order_id_fkey'] }] })));
+    expect(planned.tables[1]!.changes.join('\n')).toMatch(/FOREIGN KEY FK Lines_order_id_fkey is not kept \(listed in allow_drop\)/);
+  });
+
   it('column names holding a dot: the range start comes from the legacy minimum, the hash key\'s NULL check reads the right column', async () => {
     await sql`create table dotted_cols (id int, "event.at" timestamptz not null, "scope.key" text not null, primary key (id, "event.at"))`.execute(t.db);
     await sql`insert into dotted_cols select g, timestamptz '2026-03-15' + g * interval '1 day', 's' || (g % 3) from generate_series(1, 40) g`.execute(t.db);
