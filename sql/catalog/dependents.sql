@@ -3,7 +3,8 @@
 -- table; a view's definition is JSON of its query and its options, e.g.
 -- security_invoker, security_barrier, check_option, which CREATE OR REPLACE would reset;
 -- table; relkind 'v' / 'm'), fk_in (a FOREIGN KEY of another table referencing it,
--- contype 'f'; definition = JSON of its definition and the DDL that drops it), publication (pg_publication_rel), trigger (a user trigger on the
+-- contype 'f'; definition = JSON of its definition and the DDL that drops it),
+-- publication (pg_publication_rel), trigger (a user trigger on the
 -- table itself, not partgov's and not internal), replica_identity (relreplident:
 -- 'f' FULL, 'i' USING INDEX, 'n' NOTHING; 'd' default is left out).
 -- statistics: a column with its own statistics target (attstattarget: -1 before
