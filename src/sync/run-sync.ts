@@ -46,7 +46,7 @@ export interface SyncResult extends StageVerdict {
 
 /** sync's input: defaults and limits once, for the library and the CLI. */
 export const syncInputSchema = z.object({
-  table: textInput('configured table (name, schema.name or "schema"."name")'),
+  table: textInput('configured table (name, schema.name or "schema"."name"); replay without it replays every table'),
   action: z.enum(['enable', 'disable', 'replay'], { error: 'must be enable, disable or replay' }).describe('enable | disable | replay'),
   dryRun: flagInput('print the SQL enable/disable would run and change nothing'),
 });
