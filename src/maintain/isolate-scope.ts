@@ -10,6 +10,7 @@ import { compileDdl } from '../db/compile-ddl.js';
 import { objectNames } from '../db/object-names.js';
 import { defaultBeside, defaultLeavesForKey, isDedicatedLeaf, leavesForKey, leavesUnder } from '../db/partition-routing.js';
 import { releaseLocksBeforeFlush, runGuarded } from '../db/run-guarded.js';
+import { dropRetiredPartitions } from '../db/retired-partitions.js';
 import { keysFromRowsText, parseScopeTarget, resolveScopeSelector, type ScopeTarget } from '../db/scope-target.js';
 import { partitionedTableOf } from '../db/shadow-pair.js';
 import type { PartgovKysely } from '../db/state-tables.js';
@@ -194,14 +195,10 @@ async function isolateScope(ctx: StageContext, raw: IsolateInput): Promise<Omit<
               await runGuarded(db, (trx) => sql.raw(scopeGuardDdl(l, { column: t.keyColumn, value: t.keyValue }, name).drop).execute(trx), // sql.raw: compiled by kysely in scopeGuardDdl
                 { lockTimeoutMs: o.settings.lockTimeoutMs, statementTimeoutMs: o.settings.statementTimeoutMs, retries: o.settings.lockRetries, label: `isolate: drop a leftover constraint on ${l.name}` });
             }
-            // ... and the old leaf its switch set aside, a whole copy of that leaf's rows: never a partition again, only garbage.
-            const retired = { schema: l.schema, name: objectNames.retiredPartition(l) };
-            if ((await findTableOid(db, retired)) !== null && !(await isPartition(db, retired))) {
-              await runGuarded(db, (trx) => sql`drop table ${sql.id(retired.schema, retired.name)}`.execute(trx),
-                { lockTimeoutMs: o.settings.lockTimeoutMs, statementTimeoutMs: o.settings.statementTimeoutMs, retries: o.settings.lockRetries, label: `isolate: drop ${retired.name}, the old ${l.name} an earlier run set aside` });
-              o.onEvent?.(`dropped ${retired.schema}.${retired.name}: the old ${l.name}, set aside by an earlier run that died before its drop`);
-            }
           }
+          // ... and the old leaf its switch set aside, if it died before the drop.
+          const guardOptions = { lockTimeoutMs: o.settings.lockTimeoutMs, statementTimeoutMs: o.settings.statementTimeoutMs, retries: o.settings.lockRetries };
+          for (const gone of await dropRetiredPartitions(db, [root.schema], guardOptions, 'isolate')) o.onEvent?.(`dropped ${gone}, set aside by an earlier run that died before its drop`);
         }
         // A partition plan made (layout.isolated) or one made by hand has no guards yet: they go on now, online,
         // so the scope's first purge reads one DEFAULT leaf, not the whole DEFAULT (see isolateSteps).
@@ -313,9 +310,4 @@ async function isolateScope(ctx: StageContext, raw: IsolateInput): Promise<Omit<
     if (err instanceof RunInProgressError) throw new SafetyRefusedError('isolate-in-progress', `${err.message}: another purge, isolate or maintain is changing these partitions`, { fix: err.fix });
     throw err;
   }
-}
-
-async function isPartition(db: PartgovKysely, t: { schema: string; name: string }): Promise<boolean> {
-  const r = await sql<{ x: boolean }>`select c.relispartition as x from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = ${t.schema} and c.relname = ${t.name}`.execute(db);
-  return r.rows[0]?.x ?? false;
 }

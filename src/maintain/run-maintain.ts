@@ -10,11 +10,12 @@ import { compileDdl } from '../db/compile-ddl.js';
 import { objectNames } from '../db/object-names.js';
 import { rangePartitionStatements } from '../db/range-partition-ddl.js';
 import { refreshPartitionConstraintDdl } from '../db/partition-routing.js';
+import { dropRetiredPartitions } from '../db/retired-partitions.js';
 import { siblingLeafStorage, type StorageParameters } from '../db/storage-options.js';
 import { archiveNameOf, partitionedTableOf } from '../db/shadow-pair.js';
 import { isCutOver } from '../changelog/sync-state.js';
 import { SafetyRefusedError } from '../errors.js';
-import { runGuarded, setLocalTimeouts, type GuardOptions } from '../db/run-guarded.js';
+import { runGuarded, setLocalTimeouts } from '../db/run-guarded.js';
 import { appTriggersOn, mayWriteAsReplica, replicaWrites } from '../changelog/target-triggers.js';
 import type { PartgovKysely } from '../db/state-tables.js';
 import { assertStateSchema } from '../state/state-schema.js';
@@ -188,13 +189,6 @@ async function planTable(db: PartgovKysely, table: TableConfig, layout: RangeLay
   };
 }
 
-/** Partitions a run detached and renamed (objectNames.retiredPartition) but died before dropping. */
-async function dropRetiredLeftovers(db: PartgovKysely, schema: string, guard: Omit<GuardOptions, 'label'>): Promise<void> {
-  const r = await sql<{ name: string }>`select c.relname as name from pg_class c join pg_namespace n on n.oid = c.relnamespace
-    where n.nspname = ${schema} and c.relkind in ('r', 'p') and not c.relispartition and c.relname like 'partgov\_purged\_%'`.execute(db);
-  for (const { name } of r.rows) await runGuarded(db, (trx) => sql`drop table if exists ${sql.id(schema, name)}`.execute(trx), { ...guard, label: `maintain: drop ${name}, detached by a run that died before dropping it` });
-}
-
 /** The leaves under `part` when it is partitioned itself (none when it is a leaf). */
 async function partitionsUnder(db: PartgovKysely, part: TableRef): Promise<TableRef[]> {
   const r = await sql<TableRef>`select n.nspname as schema, c.relname as name
@@ -276,7 +270,7 @@ async function maintainTables(ctx: StageContext, input: MaintainInput = {}): Pro
     const guard = { lockTimeoutMs: o.settings.lockTimeoutMs, statementTimeoutMs: o.settings.statementTimeoutMs, retries: o.settings.lockRetries, ...(o.onRetry ? { onRetry: o.onRetry } : {}) };
     const results: MaintainTableResult[] = [];
     for (const t of targets) {
-      if (!o.dryRun) await dropRetiredLeftovers(db, t.root.schema, guard);
+      if (!o.dryRun) await dropRetiredPartitions(db, [t.root.schema], guard, 'maintain');
       const p = await planTable(db, t.table, t.layout, t.root, now, t.retentionHeld === null, maxLockedMoveRows, asReplica);
       const steps = stepsOf(p);
       const result: MaintainTableResult = {

@@ -10,6 +10,7 @@ import { advisoryLockHolder, withAdvisoryLocks } from '../db/advisory-lock.js';
 import { compileDdl } from '../db/compile-ddl.js';
 import { refreshPartitionConstraintDdl } from '../db/partition-routing.js';
 import { scopeGuardDdl } from '../db/scope-partition.js';
+import { dropRetiredPartitions } from '../db/retired-partitions.js';
 import type { PartgovDatabase } from '../db/open-database.js';
 import { releaseLocksBeforeFlush, runGuarded, type GuardOptions, type GuardRetryEvent } from '../db/run-guarded.js';
 import { InputInvalidError, RunInProgressError, SafetyRefusedError, shellWord, sqlStateOf } from '../errors.js';
@@ -277,12 +278,11 @@ async function assertPurgeAllowed(db: PartgovDatabase['db'], o: PurgeOptions, ta
  */
 async function dropSwapLeftovers(db: PartgovDatabase['db'], leaves: readonly TableRef[], guard: GuardOptionsBase): Promise<void> {
   const twins = leaves.map((l) => swapNames(l).twin);
-  const schemas = [...new Set(leaves.map((l) => l.schema))];
   const r = await sql<{ schema: string; name: string }>`select n.nspname as schema, c.relname as name from pg_class c join pg_namespace n on n.oid = c.relnamespace
     where c.relkind = 'r' and not c.relispartition
-      and ((n.nspname = any(${schemas}::text[]) and c.relname like 'partgov\_purged\_%')
-        or (n.nspname, c.relname) in (select * from unnest(${twins.map((x) => x.schema)}::text[], ${twins.map((x) => x.name)}::text[])))`.execute(db);
+      and (n.nspname, c.relname) in (select * from unnest(${twins.map((x) => x.schema)}::text[], ${twins.map((x) => x.name)}::text[]))`.execute(db);
   for (const t of r.rows) await runGuarded(db, (trx) => sql`drop table ${sql.id(t.schema, t.name)}`.execute(trx), { ...guard, label: `purge: drop ${t.name}, left by an interrupted purge` });
+  await dropRetiredPartitions(db, [...new Set(leaves.map((l) => l.schema))], guard, 'purge');
 }
 
 /** The run failed before its switch: the twins and guards it made go again (best effort; the next run finds any left by name). */
