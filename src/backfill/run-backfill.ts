@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import { z } from 'zod';
 import { configuredTable, type StageContext } from '../stage/stage-context.js';
-import { flagInput, numberInput, optionalNumberInput, parseStageInput, textInput } from '../stage/stage-input.js';
+import { flagInput, numberInput, optionalNumberInput, parseStageInput, textInput, tableNameForms } from '../stage/stage-input.js';
 import type { TableConfig } from '../config/config-schema.js';
 import type { RuntimeSettings } from '../config/runtime-settings.js';
 import { withAdvisoryLock } from '../db/advisory-lock.js';
@@ -29,7 +29,7 @@ export const maxJobs = 16;
 
 /** backfill's input: defaults and limits once, for the library and the CLI. */
 export const backfillInputSchema = z.object({
-  table: textInput('configured table (name, schema.name or "schema"."name")'),
+  table: textInput(`configured table (${tableNameForms})`),
   batchSize: numberInput({ min: 1, max: 1_000_000, integer: true, default: 50_000, describe: 'rows per batch (the ceiling adaptive sizing returns to)' }),
   jobs: numberInput({ min: 1, max: maxJobs, integer: true, default: 1, describe: 'batches in flight at once, each on its own connection; also leaf index builds at once with --defer-indexes' }),
   sleepMs: numberInput({ min: 0, max: 3_600_000, integer: true, default: 0, describe: 'pause between batches, to leave I/O for the application' }),

@@ -20,15 +20,15 @@ import { renderSteps, writeAudit, type StepReport } from '../steps/run-steps.js'
 import { planSwap, type SwapObject, type SwapPlan } from './swap-plan.js';
 import { z } from 'zod';
 import { configuredTable, type StageContext } from '../stage/stage-context.js';
-import { flagInput, parseStageInput, textInput } from '../stage/stage-input.js';
+import { flagInput, parseStageInput, textInput, tableNameForms } from '../stage/stage-input.js';
 import { namesTable } from '../config/load-config.js';
 import { judged, type StageVerdict } from '../checks/check.js';
 
 /** cutover's and rollback's input: defaults and limits once, for the library and the CLI. */
 export const swapInputSchema = z.object({
-  table: textInput('configured table (name, schema.name or "schema"."name")'),
+  table: textInput(`configured table (${tableNameForms})`),
   // Checked by the stage itself (assertConfirm), so a missing or wrong value gets the swap's own refusal.
-  confirm: z.string().optional().describe('the table again (name, schema.name or "schema"."name"): required'),
+  confirm: z.string().optional().describe(`the table again (${tableNameForms}): required`),
   dryRun: flagInput('print the preconditions and the swap SQL; change nothing'),
 });
 export type SwapInput = z.input<typeof swapInputSchema>;

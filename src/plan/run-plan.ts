@@ -6,7 +6,7 @@ import { sql } from 'kysely';
 import { z } from 'zod';
 import { judged, type Check, type StageVerdict } from '../checks/check.js';
 import { requireConfig, type StageContext } from '../stage/stage-context.js';
-import { parseStageInput, textInput } from '../stage/stage-input.js';
+import { parseStageInput, textInput, tableNameForms } from '../stage/stage-input.js';
 import { selectTables } from '../config/load-config.js';
 import type { RangeLayout, TableConfig } from '../config/config-schema.js';
 import { rangeBounds, truncateToInterval } from '../config/range-bounds.js';
@@ -19,7 +19,7 @@ import { notNullWithoutLongLock } from '../changelog/shadow-compatibility.js';
 
 /** plan's input: defaults and limits once, for the library and the CLI. */
 export const planInputSchema = z.object({
-  table: textInput('only this configured table (name, schema.name or "schema"."name")').optional(),
+  table: textInput(`only this configured table (${tableNameForms})`).optional(),
   out: textInput('write numbered up/down migration files into this folder, for `partgov migrate up`').optional(),
 });
 export type PlanInput = z.input<typeof planInputSchema>;

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { sql } from 'kysely';
 import { z } from 'zod';
 import { configuredTable, type StageContext } from '../stage/stage-context.js';
-import { numberInput, parseStageInput, textInput } from '../stage/stage-input.js';
+import { numberInput, parseStageInput, textInput, tableNameForms } from '../stage/stage-input.js';
 import Cursor from 'pg-cursor';
 import type pg from 'pg';
 import type { TableConfig } from '../config/config-schema.js';
@@ -24,7 +24,7 @@ import type { RuntimeSettings } from '../config/runtime-settings.js';
 
 /** shadow-read's input: defaults and limits once, for the library and the CLI. */
 export const shadowReadInputSchema = z.object({
-  table: textInput('configured table (name, schema.name or "schema"."name")'),
+  table: textInput(`configured table (${tableNameForms})`),
   // Whole numbers only: the default query's LIMIT is written into its text.
   samples: numberInput({ min: 1, max: 100_000, integer: true, default: 20, describe: 'scope keys sampled' }),
   limit: numberInput({ min: 1, max: 100_000, integer: true, default: 100, describe: 'rows compared per query (the default query\'s LIMIT)' }),

@@ -34,6 +34,9 @@ export function optionalNumberInput(o: { min: number; max: number; integer?: boo
 export const flagInput = (describe: string) => z.boolean().default(false).describe(describe);
 
 /** A name or value the CLI passes as text. */
+/** How a configured table may be named on the command line (`--table`, `--confirm`): see namesTable. */
+export const tableNameForms = 'name, schema.name or "schema"."name"';
+
 export const textInput = (describe: string) => z.string().min(1, { message: 'must not be empty' }).describe(describe);
 
 /**

@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import { z } from 'zod';
 import { judged, type StageVerdict } from '../checks/check.js';
 import { requireConfig, type StageContext } from '../stage/stage-context.js';
-import { parseStageInput, textInput } from '../stage/stage-input.js';
+import { parseStageInput, textInput, tableNameForms } from '../stage/stage-input.js';
 import { selectTables } from '../config/load-config.js';
 import { changeLogNames } from '../changelog/change-log.js';
 import { isSyncEnabled } from '../changelog/sync-state.js';
@@ -37,7 +37,7 @@ async function count(db: PartgovKysely, schema: string, table: string): Promise<
 
 /** status's input: defaults and limits once, for the library and the CLI. */
 export const statusInputSchema = z.object({
-  table: textInput('only this configured table (name, schema.name or "schema"."name")').optional(),
+  table: textInput(`only this configured table (${tableNameForms})`).optional(),
 });
 export type StatusInput = z.input<typeof statusInputSchema>;
 

@@ -20,7 +20,7 @@ import { runSteps, type StepReport } from '../steps/run-steps.js';
 import { z } from 'zod';
 import { judged, type StageVerdict } from '../checks/check.js';
 import { configuredTable, requireConfig, type StageContext } from '../stage/stage-context.js';
-import { flagInput, parseStageInput, textInput } from '../stage/stage-input.js';
+import { flagInput, parseStageInput, textInput, tableNameForms } from '../stage/stage-input.js';
 
 export type SyncAction = 'enable' | 'disable' | 'replay';
 
@@ -46,7 +46,7 @@ export interface SyncResult extends StageVerdict {
 
 /** sync's input: defaults and limits once, for the library and the CLI. */
 export const syncInputSchema = z.object({
-  table: textInput('configured table (name, schema.name or "schema"."name"); replay without it replays every table'),
+  table: textInput(`configured table (${tableNameForms}); replay without it replays every table`),
   action: z.enum(['enable', 'disable', 'replay'], { error: 'must be enable, disable or replay' }).describe('enable | disable | replay'),
   dryRun: flagInput('print the SQL enable/disable would run and change nothing'),
 });

@@ -7,7 +7,7 @@ import { SqlState } from '../db/sqlstate.js';
 import { readPartitionTree } from '../db/catalog.js';
 import type { PartgovKysely } from '../db/state-tables.js';
 import { requireConfig, type StageContext } from '../stage/stage-context.js';
-import { flagInput, numberInput, parseStageInput, textInput } from '../stage/stage-input.js';
+import { flagInput, numberInput, parseStageInput, textInput, tableNameForms } from '../stage/stage-input.js';
 import { compareRows, openComparisonConnections, type RowComparison } from './compare-rows.js';
 import { verdict, type StageVerdict } from '../checks/check.js';
 import { recordRun } from '../state/run-ledger.js';
@@ -23,7 +23,7 @@ import type { TableConfig } from '../config/config-schema.js';
 
 /** verify's input: defaults and limits once, for the library and the CLI. */
 export const verifyInputSchema = z.object({
-  table: textInput('only this configured table (name, schema.name or "schema"."name")').optional(),
+  table: textInput(`only this configured table (${tableNameForms})`).optional(),
   segments: numberInput({ min: 1, max: 65536, integer: true, default: 64, describe: 'hash segments compared per table' }),
   maxDiffKeys: numberInput({ min: 1, max: 1_000_000, integer: true, default: 100, describe: 'differing keys listed per table (all are counted)' }),
   strict: flagInput('warnings fail too'),
