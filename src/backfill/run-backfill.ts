@@ -31,11 +31,11 @@ export const maxJobs = 16;
 export const backfillInputSchema = z.object({
   table: textInput(`configured table (${tableNameForms})`),
   batchSize: numberInput({ min: 1, max: 1_000_000, integer: true, default: 50_000, describe: 'rows per batch (the ceiling adaptive sizing returns to)' }),
-  jobs: numberInput({ min: 1, max: maxJobs, integer: true, default: 1, describe: 'batches in flight at once, each on its own connection; also leaf index builds at once with --defer-indexes' }),
+  jobs: numberInput({ min: 1, max: maxJobs, integer: true, default: 1, describe: 'batches in flight at once, each on its own connection; also leaf index builds at once' }),
   sleepMs: numberInput({ min: 0, max: 3_600_000, integer: true, default: 0, describe: 'pause between batches, to leave I/O for the application' }),
   maxBatchMs: numberInput({ min: 1, max: 3_600_000, integer: true, default: 5000, describe: 'a batch slower than this halves the batch size' }),
   maxDuration: optionalNumberInput({ min: 0.01, max: 31_536_000, describe: 'stop cleanly (checkpoint kept) after this many seconds; run again to continue' }),
-  deferIndexes: flagInput('drop secondary shadow indexes for the copy, build them per leaf afterwards'),
+  keepIndexes: flagInput("keep the shadow's secondary indexes during a fresh copy (slower; by default they are dropped for the copy and built leaf by leaf once it completes)"),
   restart: flagInput('empty the shadow, forget the checkpoint and copy from the first key again'),
   dryRun: flagInput('print what the run would do (restart, deferred index drop and rebuild, the copy statement); change nothing'),
   maxRetries: numberInput({ min: 0, max: 1000, integer: true, default: 10, describe: 'consecutive failed attempts of one batch before giving up' }),
@@ -49,7 +49,7 @@ interface BackfillOptions {
   sleepMs: number;
   maxBatchMs: number;
   maxDurationSec: number | undefined;
-  deferIndexes: boolean;
+  keepIndexes: boolean;
   restart: boolean;
   dryRun: boolean;
   maxRetries: number;
@@ -211,8 +211,8 @@ async function backfillTable(db: PartgovKysely, table: TableConfig, o: BackfillO
     if (o.restart) {
       const cp = await readCheckpoint(db, pair.label);
       if (cp && cp.deferred_indexes.length > 0) {
-        throw new InputInvalidError(`--restart would forget ${cp.deferred_indexes.length} index(es) dropped by an unfinished --defer-indexes run`, {
-          fix: 'finish that run first (`partgov backfill` without --restart), then restart',
+        throw new InputInvalidError(`--restart would forget ${cp.deferred_indexes.length} shadow index(es) dropped for an unfinished copy: ${cp.deferred_indexes.map((i) => i.name).join(', ')}`, {
+          fix: 'finish that copy first (`partgov backfill` without --restart: it builds them once the copy completes), then restart',
         });
       }
       // Emptying the shadow makes the restart exact whatever it held (stale rows,
@@ -243,8 +243,15 @@ async function backfillTable(db: PartgovKysely, table: TableConfig, o: BackfillO
     let totalBatches = Number(existing?.batches ?? 0);
     let deferred: DeferredIndex[] = existing?.deferred_indexes ?? [];
     const guard = guardOf(o);
+    const syncEnabled = await isSyncEnabled(db, pair.legacy.schema, pair.legacy.name);
+    // With sync on, a finished copy is kept exact by replay alone: walking again
+    // would copy rows replay already wrote.
+    const upTo = existing?.done && syncEnabled && !o.restart ? null : ((await highestKeyQuery(pair).execute(db)).rows[0]?.key ?? null);
 
-    if (o.deferIndexes && deferred.length === 0) {
+    if (deferred.length > 0 && o.keepIndexes) {
+      event(`--keep-indexes: ${deferred.map((i) => i.name).join(', ')} were dropped when this copy started; they are built once it completes`);
+    }
+    if (defersIndexes(o, existing, upTo) && deferred.length === 0) {
       const toDrop = deferrableIndexes(pair);
       if (toDrop.length > 0) {
         const dropSteps = deferredIndexDropSteps(pair, toDrop);
@@ -261,16 +268,12 @@ async function backfillTable(db: PartgovKysely, table: TableConfig, o: BackfillO
       }
     }
 
-    const syncEnabled = await isSyncEnabled(db, pair.legacy.schema, pair.legacy.name);
     if (!syncEnabled) event(`sync is not enabled on ${pair.label}: writes made to it during and after this copy will not reach the shadow (partgov sync enable)`);
     let offlineBatches = o.restart ? 0 : Number(existing?.offline_batches ?? 0);
     if (syncEnabled && offlineBatches > 0) {
       event(`${offlineBatches} earlier batch(es) were copied while sync was off: rows changed before sync was enabled may be stale; re-copy them with --restart`);
     }
     const estimate = await rowsEstimate(db, pair);
-    // With sync on, a finished copy is kept exact by replay alone: walking again
-    // would copy rows replay already wrote.
-    const upTo = existing?.done && syncEnabled && !o.restart ? null : ((await highestKeyQuery(pair).execute(db)).rows[0]?.key ?? null);
     let totalRowsThisRun = 0;
     let skipped = 0;
     const replay = { entries: 0, keys: 0, rejected: 0, waiting: 0 };
@@ -393,6 +396,18 @@ async function backfillTable(db: PartgovKysely, table: TableConfig, o: BackfillO
   });
 }
 
+/**
+ * Whether this run drops the shadow's secondary indexes for its copy: when the
+ * copy starts from the first key (a fresh shadow, or --restart), unless
+ * --keep-indexes. Building an index once over the copied rows costs far less
+ * than keeping it through every batch (1e6 rows into a monthly range shadow,
+ * one index on (text, timestamptz): 1.8 s + 0.7 s build against 4.0 s). A resumed
+ * copy keeps whatever its first run chose; a run with nothing to copy drops nothing.
+ */
+function defersIndexes(o: Pick<BackfillOptions, 'keepIndexes' | 'restart'>, existing: CheckpointRow | undefined, upTo: KeysetPosition | null): boolean {
+  return !o.keepIndexes && upTo !== null && (o.restart || !existing || existing.last_key === null);
+}
+
 /** --restart's statement: the shadow emptied (the checkpoint rows go in the same transaction). */
 function restartStep(pair: ShadowPair): Step {
   return { id: 'restart', description: `empty ${pair.shadow.name} and forget the checkpoint (TRUNCATE locks only the shadow, which no application statement touches)`, sql: compileDdl(sql`truncate ${sql.id(pair.shadow.schema, pair.shadow.name)}`) };
@@ -409,7 +424,7 @@ async function dryRunOf(db: PartgovKysely, pair: ShadowPair, o: BackfillOptions)
   const syncEnabled = await isSyncEnabled(db, pair.legacy.schema, pair.legacy.name);
   const after = existing?.last_key ?? null;
   const upTo = (await highestKeyQuery(pair).execute(db)).rows[0]?.key ?? null;
-  const deferred = existing?.deferred_indexes.length ? existing.deferred_indexes : o.deferIndexes ? deferrableIndexes(pair) : [];
+  const deferred = existing?.deferred_indexes.length ? existing.deferred_indexes : defersIndexes(o, existing, upTo) ? deferrableIndexes(pair) : [];
   const sorted = await sortsBatches(db, pair);
   const copy: Step[] =
     upTo === null || (existing?.done && syncEnabled)

@@ -36,6 +36,14 @@ async function shadowExtent(): Promise<{ n: number; max_id: string | null }> {
   return r.rows[0]!;
 }
 
+/** The shadow tree's index definitions, names left out (a rebuilt leaf index is named `<leaf>_<index>`), with validity. */
+async function shadowIndexDefinitions(): Promise<string[]> {
+  const r = await sql<{ d: string }>`
+    select regexp_replace(pg_get_indexdef(i.indexrelid), 'INDEX ("([^"]|"")+"|\S+) ON', 'INDEX ON') || ' valid=' || i.indisvalid as d
+    from pg_partition_tree('"Acct Data"."Acct Events_shadow"'::regclass) t join pg_index i on i.indrelid = t.relid order by 1`.execute(t.db);
+  return r.rows.map((x) => x.d);
+}
+
 /** Waits until no backend of a killed partgov process is left (its advisory lock goes with it). */
 async function waitForBackendsGone(): Promise<void> {
   for (let i = 0; i < 100; i++) {
@@ -85,6 +93,56 @@ describe('backfill survives kill -9', () => {
     expect(batches.rows[0]!.n).toBe(batches.rows[0]!.max);
     expect(batches.rows[0]!.total).toBe(rows);
     expect((await checkpoint())!.rows_copied).toBe(rows);
+  });
+
+  it('killed while building the indexes it dropped for the copy: cutover refuses (exit 3, naming them) until a backfill run builds them, copying nothing again', async () => {
+    const base = ['--config', configFile, '--database-url', t.url];
+    const indexesBefore = await shadowIndexDefinitions();
+    expect(indexesBefore.filter((d) => d.includes('gin'))).not.toHaveLength(0);
+    expect((await runCli([...base, 'sync', 'enable', '--table', 'Acct Data.Acct Events'])).code).toBe(0);
+    const leaf = (await sql<{ leaf: string }>`select relid::text as leaf from pg_partition_tree('"Acct Data"."Acct Events_shadow"'::regclass) where isleaf order by relid::text desc limit 1`.execute(t.db)).rows[0]!.leaf;
+    const blocker = openDatabase({ url: t.url, maxConnections: 1 });
+    let child: ReturnType<typeof spawn> | undefined;
+    try {
+      await blocker.db.connection().execute(async (conn) => {
+        child = spawn(process.execPath, [cliPath, ...base, 'backfill', '--table', 'Acct Data.Acct Events', '--restart', '--batch-size', '2000', '--lock-timeout', '60000'], { stdio: 'ignore' });
+        const exited = new Promise<NodeJS.Signals | null>((resolve) => child!.on('exit', (_code, signal) => resolve(signal)));
+        // Once the run has dropped the indexes, a transaction on one leaf (what no
+        // partgov statement but an index build waits for) holds the rebuild.
+        const dropped = async () => (await sql<{ n: number }>`select coalesce(max(jsonb_array_length(deferred_indexes)), 0)::int as n from partgov.backfill_checkpoint`.execute(t.db)).rows[0]!.n;
+        for (let i = 0; i < 1000 && (await dropped()) === 0; i++) await sleep(10);
+        await sql`begin`.execute(conn);
+        await sql`lock table ${sql.raw(leaf)} in row exclusive mode`.execute(conn);
+        let waiting = 0;
+        for (let i = 0; i < 3000 && waiting === 0; i++) {
+          await sleep(10);
+          waiting = (await sql<{ n: number }>`select count(*)::int as n from pg_stat_activity where application_name = 'partgov backfill' and wait_event_type = 'Lock' and query ilike 'create index%'`.execute(t.db)).rows[0]!.n;
+        }
+        expect(waiting, 'the rebuild never waited on the held leaf').toBe(1);
+        child.kill('SIGKILL');
+        expect(await exited).toBe('SIGKILL');
+        await sql`rollback`.execute(conn);
+      });
+    } finally {
+      child?.kill('SIGKILL');
+      await blocker.close();
+    }
+    await waitForBackendsGone();
+    const state = await sql<{ done: boolean; pending: string[] }>`
+      select done, array(select x->>'name' from jsonb_array_elements(deferred_indexes) x order by 1) as pending from partgov.backfill_checkpoint where table_name = 'Acct Data.Acct Events'`.execute(t.db);
+    expect(state.rows[0]).toEqual({ done: true, pending: ['Events By Kind_shadow', 'Events Payload_shadow'] });
+
+    const cutover = await runCli([...base, 'cutover', '--table', 'Acct Data.Acct Events', '--confirm', 'Acct Data.Acct Events']);
+    expect(cutover.code, cutover.stderr).toBe(3);
+    expect(cutover.stderr).toMatch(/2 secondary index\(es\) of Acct Data\.Acct Events's shadow, dropped for the copy, are not built yet: Events By Kind_shadow, Events Payload_shadow/);
+    expect(cutover.stderr).toMatch(/fix: run `partgov backfill --table/);
+
+    const resumed = await runCli(['--json', ...base, 'backfill', '--table', 'Acct Data.Acct Events']);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(resumed.json<{ rows_copied: number; deferred_indexes: { dropped: string[] } }>()).toMatchObject({ rows_copied: 0, deferred_indexes: { dropped: ['Events By Kind_shadow', 'Events Payload_shadow'] } });
+    expect(await shadowIndexDefinitions()).toEqual(indexesBefore);
+    expect(await differingRows(t.db, 'Acct Data', 'Acct Events', 'Acct Events_shadow')).toBe(0);
+    expect((await runCli([...base, 'sync', 'disable', '--table', 'Acct Data.Acct Events'])).code).toBe(0);
   });
 
   it('a second backfill on the same table exits 4 while the first holds it', async () => {

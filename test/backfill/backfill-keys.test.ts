@@ -125,7 +125,7 @@ describe('backfill of a generated primary-key column', () => {
   });
 });
 
-describe('backfill --defer-indexes', () => {
+describe('backfill: secondary indexes deferred by default', () => {
   /** Per leaf: each index's definition without its name, and the parent index it is attached to. */
   async function leafIndexes(shadow: string): Promise<string[]> {
     const r = await sql<{ item: string }>`
@@ -141,7 +141,7 @@ describe('backfill --defer-indexes', () => {
     await prepareShadows(t, config);
     const shadow = '"Acct Data"."Acct Events_shadow"';
     const before = await leafIndexes(shadow);
-    const r = await runBackfill(stageFor(t, config, { settings }), { table: config.tables[0]!.name, batchSize: 1000, deferIndexes: true, jobs: 2 });
+    const r = await runBackfill(stageFor(t, config, { settings }), { table: config.tables[0]!.name, batchSize: 1000, jobs: 2 });
     expect(r.deferred_indexes.dropped.sort()).toEqual(['Events By Kind_shadow', 'Events Payload_shadow']);
     expect(r.deferred_indexes.leaf_indexes_built).toBe(16);
     expect(await differingRows(t.db, 'Acct Data', 'Acct Events', 'Acct Events_shadow')).toBe(0);
@@ -170,7 +170,7 @@ describe('backfill --defer-indexes', () => {
     await prepareShadows(t, config);
     const shadow = '"Acct Data"."Acct Events_shadow"';
     const before = await leafIndexes(shadow);
-    const r = await runBackfill(stageFor(t, config, { settings }), { table: config.tables[0]!.name, batchSize: 700, deferIndexes: true, jobs: 3 });
+    const r = await runBackfill(stageFor(t, config, { settings }), { table: config.tables[0]!.name, batchSize: 700, jobs: 3 });
     const leaves = await sql<{ n: number }>`select count(*)::int as n from pg_partition_tree(${shadow}::regclass) where isleaf`.execute(t.db);
     expect(leaves.rows[0]!.n).toBeGreaterThan(6);
     expect(r.deferred_indexes.leaf_indexes_built).toBe(2 * leaves.rows[0]!.n);
@@ -179,6 +179,34 @@ describe('backfill --defer-indexes', () => {
     const invalid = await sql<{ n: number }>`
       select count(*)::int as n from pg_index i join pg_partition_tree(${shadow}::regclass) t on t.relid = i.indrelid where not i.indisvalid`.execute(t.db);
     expect(invalid.rows[0]!.n).toBe(0);
+  });
+});
+
+describe('backfill --keep-indexes', () => {
+  it('keeps the secondary indexes through the copy; a copy already begun keeps its first run\'s choice; a run with nothing to copy drops nothing', async () => {
+    await sql`drop table if exists "Acct Data"."Acct Events_shadow", "Acct Data"."Acct Events"`.execute(t.db);
+    await sql`delete from partgov.backfill_checkpoint`.execute(t.db);
+    const config = await createEventsTable(t.db, 3000);
+    await prepareShadows(t, config);
+    const table = config.tables[0]!.name;
+    const indexNames = async () => (await sql<{ n: string }>`select indexrelid::regclass::text as n from pg_index i join pg_partition_tree('"Acct Data"."Acct Events_shadow"'::regclass) t on t.relid = i.indrelid order by 1`.execute(t.db)).rows.map((r) => r.n);
+    const before = await indexNames();
+    const dropsSeen: string[] = [];
+    const watch = (m: string) => { if (/dropped \d+ secondary index/.test(m)) dropsSeen.push(m); };
+    const kept = await runBackfill(stageFor(t, config, { settings, log: watch }), { table, batchSize: 1000, keepIndexes: true });
+    expect(kept).toMatchObject({ complete: true, total_rows_copied: 3000, deferred_indexes: { dropped: [], leaf_indexes_built: 0 } });
+    expect(await indexNames()).toEqual(before); // the same indexes, by name: never dropped
+    // More rows, sync off: the walk goes on from its checkpoint, with the indexes its copy began with.
+    await sql`insert into "Acct Data"."Acct Events" ("Scope Key", "Kind") select 'late:' || g, 'l' from generate_series(1, 500) g`.execute(t.db);
+    const more = await runBackfill(stageFor(t, config, { settings, log: watch }), { table, batchSize: 1000 });
+    expect(more).toMatchObject({ resumed: true, rows_copied: 500, deferred_indexes: { dropped: [] } });
+    await runSync(stageFor(t, config, { settings }), { table, action: 'enable' });
+    const nothing = await runBackfill(stageFor(t, config, { settings, log: watch }), { table });
+    expect(nothing).toMatchObject({ rows_copied: 0, deferred_indexes: { dropped: [] } });
+    expect(dropsSeen).toEqual([]);
+    expect(await indexNames()).toEqual(before);
+    expect(await differingRows(t.db, 'Acct Data', 'Acct Events', 'Acct Events_shadow')).toBe(0);
+    await runSync(stageFor(t, config, { settings }), { table, action: 'disable' });
   });
 });
 

@@ -36,9 +36,9 @@ async function shadowState() {
 }
 
 describe('backfill modes', () => {
-  it('--dry-run --defer-indexes lists the index drop, the copy statement and the leaf-by-leaf rebuild, and changes nothing', async () => {
+  it('--dry-run lists the index drop, the copy statement and the leaf-by-leaf rebuild, and changes nothing', async () => {
     const before = await shadowState();
-    const r = await runBackfill(stageFor(t, config, { settings }), { table: config.tables[0]!.name, deferIndexes: true, dryRun: true, batchSize: 700 });
+    const r = await runBackfill(stageFor(t, config, { settings }), { table: config.tables[0]!.name, dryRun: true, batchSize: 700 });
     expect(r.dry_run).toBe(true);
     const ids = r.steps.map((x) => x.id);
     expect(ids.filter((x) => x.startsWith('drop-index'))).toHaveLength(2);
@@ -51,7 +51,7 @@ describe('backfill modes', () => {
 
   it('offline (no sync): plain inserts; the batch checksums add up to the checksum of the whole table; deferred indexes come back, and the audit row lists their steps', async () => {
     const before = (await shadowState()).indexes;
-    const r = await runBackfill(stageFor(t, config, { settings }), { table: config.tables[0]!.name, batchSize: 700, deferIndexes: true });
+    const r = await runBackfill(stageFor(t, config, { settings }), { table: config.tables[0]!.name, batchSize: 700 });
     expect(r.deferred_indexes.dropped).toHaveLength(2);
     expect((await shadowState()).indexes).toEqual(before);
     const audit = await sql<{ ids: string[] }>`select array(select s->>'id' from jsonb_array_elements(steps) s) as ids from partgov.audit_log where command = 'backfill' order by id desc limit 1`.execute(t.db);

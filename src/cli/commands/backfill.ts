@@ -10,7 +10,7 @@ export function registerBackfill(program: CommandKit['program']): void {
   inputOptions(example(
     program.command('backfill').description('copy legacy rows into the shadow in resumable, checksummed keyset batches'),
     'partgov backfill --table memory_nodes --batch-size 10000 --sleep-ms 20 --max-batch-ms 2000',
-  ), backfillInputSchema, '--table <name>', '--batch-size <n>', '--jobs <n>', '--sleep-ms <n>', '--max-batch-ms <n>', '--max-duration <s>', '--defer-indexes', '--restart', '--dry-run')
+  ), backfillInputSchema, '--table <name>', '--batch-size <n>', '--jobs <n>', '--sleep-ms <n>', '--max-batch-ms <n>', '--max-duration <s>', '--keep-indexes', '--restart', '--dry-run')
     .action(
       action((g, o) =>
         runCommand({ name: 'backfill', config: 'required' }, g, async (ctx) => {
