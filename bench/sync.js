@@ -13,9 +13,9 @@ const part = process.env.BENCH_PART ?? 'all';
 const log = (l) => console.error(l);
 if (part === 'all' || part === 'copy') {
   const r = await benchmarkOnlineBackfill({ rows: env('BENCH_ROWS', 1_000_000, 5_000), repeat: env('BENCH_REPEAT', 3, 1), major, only: process.env.BENCH_LAYOUTS, batchSize: process.env.BENCH_BATCH ? Number(process.env.BENCH_BATCH) : undefined, jobs: process.env.BENCH_JOBS ? Number(process.env.BENCH_JOBS) : undefined, log });
-  console.log(`online backfill (sync on, ${process.env.BENCH_JOBS ?? 1} job(s)) vs one INSERT … SELECT into the same fresh shadow, ${r.rows} rows of ~250 B, ${r.server}; speed ratio = ceiling time / partgov time (> 1 faster), median [runs]`);
+  console.log(`online backfill (sync on, ${process.env.BENCH_JOBS ?? 1} job(s), secondary indexes built after the copy) vs one INSERT … SELECT into the same fresh, fully indexed shadow, ${r.rows} rows of ~250 B, ${r.server}; speed ratio = ceiling time / partgov time (> 1 faster), median [runs]`);
   for (const l of r.layouts) {
-    console.log(`  ${l.layout.padEnd(44)} ceiling ${l.ceiling_s} s, ${l.ceiling_wal_mb} MB WAL | online ${l.online_s} s = ${l.online_vs_ceiling}x [${l.online_vs_ceiling_runs.join(', ')}], WAL ${l.online_wal_mb} MB = ${l.online_wal_vs_ceiling}x | offline ${l.offline_s} s = ${l.offline_vs_ceiling}x [${l.offline_vs_ceiling_runs.join(', ')}]${l.pg_partman ? ` | pg_partman partition_data_proc ${l.pg_partman.seconds} s = ${l.pg_partman.vs_ceiling}x [${l.pg_partman.vs_ceiling_runs.join(', ')}], WAL ${l.pg_partman.wal_mb} MB` : ''}`);
+    console.log(`  ${l.layout.padEnd(44)} ceiling ${l.ceiling_s} s, ${l.ceiling_wal_mb} MB WAL | online ${l.online_s} s = ${l.online_vs_ceiling}x [${l.online_vs_ceiling_runs.join(', ')}], WAL ${l.online_wal_mb} MB = ${l.online_wal_vs_ceiling}x | by-hand bulk load (indexes after) ${l.bulk_s} s: online = ${l.online_vs_bulk}x [${l.online_vs_bulk_runs.join(', ')}] | online --keep-indexes ${l.online_keep_s} s = ${l.online_keep_vs_ceiling}x [${l.online_keep_vs_ceiling_runs.join(', ')}] | offline ${l.offline_s} s = ${l.offline_vs_ceiling}x [${l.offline_vs_ceiling_runs.join(', ')}]${l.pg_partman ? ` | pg_partman partition_data_proc ${l.pg_partman.seconds} s = ${l.pg_partman.vs_ceiling}x [${l.pg_partman.vs_ceiling_runs.join(', ')}], WAL ${l.pg_partman.wal_mb} MB` : ''}`);
   }
   console.log(JSON.stringify(r));
 }

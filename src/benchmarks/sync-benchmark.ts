@@ -6,7 +6,7 @@ import { resolveShadowPair } from '../db/shadow-pair.js';
 import type { BackfillResult } from '../backfill/run-backfill.js';
 import { openDatabase } from '../db/open-database.js';
 import type { PartgovKysely } from '../db/state-tables.js';
-import { applyPlan, median, ratio, recreateShadow, seconds, withBenchDatabase } from './bench-database.js';
+import { applyPlan, median, ratio, recreateShadow, seconds, timeBulkLoad, withBenchDatabase } from './bench-database.js';
 import { runCliJson } from './run-cli-json.js';
 
 export interface OnlineBackfillBenchmarkOptions {
@@ -35,6 +35,14 @@ export interface LayoutFigures {
   offline_s: number;
   offline_vs_ceiling: number;
   offline_vs_ceiling_runs: number[];
+  /** Online with --keep-indexes: the copy into the fully indexed shadow, like the ceiling's. */
+  online_keep_s: number;
+  online_keep_vs_ceiling: number;
+  online_keep_vs_ceiling_runs: number[];
+  /** The by-hand bulk load (secondary indexes dropped, INSERT … SELECT, CREATE INDEX), and the online default against it. */
+  bulk_s: number;
+  online_vs_bulk: number;
+  online_vs_bulk_runs: number[];
   /** pg_partman's partition_data_proc moving a copy of the rows in (range layouts, when the server has pg_partman). */
   pg_partman: { seconds: number; vs_ceiling: number; vs_ceiling_runs: number[]; wal_mb: number } | null;
 }
@@ -123,9 +131,11 @@ const mb = (bytes: number) => Math.round(bytes / 1024 / 1024);
 
 /**
  * `npm run bench:sync` (part 1): per layout, interleaved `repeat` times: one
- * INSERT … SELECT into the fresh shadow (the ceiling), partgov backfill with
- * sync on (the default online path: change log installed, 1 job) and with sync
- * off, each into a fresh shadow, with the WAL each wrote.
+ * INSERT … SELECT into the fresh shadow (the ceiling), the by-hand bulk load
+ * (indexes after), partgov backfill with sync on (the default online path:
+ * change log installed, 1 job, indexes built after the copy), the same with
+ * --keep-indexes, and with sync off, each into a fresh shadow, with the WAL
+ * the ceiling and the default wrote.
  */
 export async function benchmarkOnlineBackfill(o: OnlineBackfillBenchmarkOptions): Promise<{ server: string; rows: number; layouts: LayoutFigures[] }> {
   const chosen = layouts.filter((l) => o.only === undefined || l.name.includes(o.only));
@@ -141,7 +151,7 @@ export async function benchmarkOnlineBackfill(o: OnlineBackfillBenchmarkOptions)
     for (const l of chosen) {
       o.log(`bench: ${l.name}: loading ${o.rows} rows`);
       await createLegacy(db, l.table, o.rows, l.randomTime);
-      const runs = { ceiling: [] as number[], ceilingWal: [] as number[], online: [] as number[], onlineWal: [] as number[], offline: [] as number[], on: [] as number[], off: [] as number[], partman: [] as number[], partmanMs: [] as number[], partmanWal: [] as number[] };
+      const runs = { ceiling: [] as number[], ceilingWal: [] as number[], online: [] as number[], onlineWal: [] as number[], offline: [] as number[], on: [] as number[], off: [] as number[], keep: [] as number[], keepMs: [] as number[], bulk: [] as number[], onBulk: [] as number[], partman: [] as number[], partmanMs: [] as number[], partmanWal: [] as number[] };
       for (let i = 0; i < o.repeat; i++) {
         await recreateShadow(stage, l.table);
         const t0 = performance.now();
@@ -151,12 +161,24 @@ export async function benchmarkOnlineBackfill(o: OnlineBackfillBenchmarkOptions)
         runs.ceilingWal.push(c.wal);
 
         await recreateShadow(stage, l.table);
+        const bulkMs = await timeBulkLoad(db, l.table);
+        runs.bulk.push(bulkMs);
+
+        await recreateShadow(stage, l.table);
         await cli(['sync', 'enable', '--table', l.table]);
         const on = await walBytes(db, () => cli(['backfill', '--table', l.table, ...batchArgs]));
         await cli(['sync', 'disable', '--table', l.table]);
         runs.online.push(on.result.duration_ms);
         runs.onlineWal.push(on.wal);
         runs.on.push(ratio(ceilingMs, on.result.duration_ms));
+        runs.onBulk.push(ratio(bulkMs, on.result.duration_ms));
+
+        await recreateShadow(stage, l.table);
+        await cli(['sync', 'enable', '--table', l.table]);
+        const keep = await cli(['backfill', '--table', l.table, '--keep-indexes', ...batchArgs]);
+        await cli(['sync', 'disable', '--table', l.table]);
+        runs.keepMs.push(keep.duration_ms);
+        runs.keep.push(ratio(ceilingMs, keep.duration_ms));
 
         await recreateShadow(stage, l.table);
         const off = await cli(['backfill', '--table', l.table, ...batchArgs]);
@@ -170,7 +192,7 @@ export async function benchmarkOnlineBackfill(o: OnlineBackfillBenchmarkOptions)
           runs.partmanWal.push(pm.wal);
           partmanNote = `, pg_partman ${seconds(pm.ms)} s (${mb(pm.wal)} MB WAL) = ${ratio(ceilingMs, pm.ms)}x`;
         }
-        o.log(`bench: ${l.name}: repetition ${i + 1}: INSERT … SELECT ${seconds(ceilingMs)} s (${mb(c.wal)} MB WAL), online ${seconds(on.result.duration_ms)} s (${mb(on.wal)} MB WAL) = ${ratio(ceilingMs, on.result.duration_ms)}x, offline ${seconds(off.duration_ms)} s = ${ratio(ceilingMs, off.duration_ms)}x${partmanNote}`);
+        o.log(`bench: ${l.name}: repetition ${i + 1}: INSERT … SELECT ${seconds(ceilingMs)} s (${mb(c.wal)} MB WAL), by-hand bulk load ${seconds(bulkMs)} s, online ${seconds(on.result.duration_ms)} s (${mb(on.wal)} MB WAL) = ${ratio(ceilingMs, on.result.duration_ms)}x (${ratio(bulkMs, on.result.duration_ms)}x the bulk load), online --keep-indexes ${seconds(keep.duration_ms)} s = ${ratio(ceilingMs, keep.duration_ms)}x, offline ${seconds(off.duration_ms)} s = ${ratio(ceilingMs, off.duration_ms)}x${partmanNote}`);
       }
       await sql`drop table ${sql.id(`${l.table}_shadow`)}, ${sql.id(l.table)}`.execute(db);
       out.push({
@@ -185,6 +207,12 @@ export async function benchmarkOnlineBackfill(o: OnlineBackfillBenchmarkOptions)
         offline_s: seconds(median(runs.offline)),
         offline_vs_ceiling: median(runs.off),
         offline_vs_ceiling_runs: runs.off,
+        online_keep_s: seconds(median(runs.keepMs)),
+        online_keep_vs_ceiling: median(runs.keep),
+        online_keep_vs_ceiling_runs: runs.keep,
+        bulk_s: seconds(median(runs.bulk)),
+        online_vs_bulk: median(runs.onBulk),
+        online_vs_bulk_runs: runs.onBulk,
         pg_partman: runs.partman.length === 0 ? null : { seconds: seconds(median(runs.partmanMs)), vs_ceiling: median(runs.partman), vs_ceiling_runs: runs.partman, wal_mb: mb(median(runs.partmanWal)) },
       });
     }

@@ -21,7 +21,8 @@ export interface TableStatus {
   shadow_exists: boolean;
   archive_exists: boolean;
   sync: 'off' | 'forward' | 'reverse';
-  backfill: { rows_copied: number; rows_estimate: number; percent: number | null; done: boolean } | null;
+  /** indexes_pending: shadow indexes dropped for the copy and not built yet (the stage stays backfilling). */
+  backfill: { rows_copied: number; rows_estimate: number; percent: number | null; done: boolean; indexes_pending: string[] } | null;
   verify: { ok: boolean; at: string } | null;
   cutover_at: string | null;
   rolled_back_at: string | null;
@@ -58,7 +59,7 @@ export async function runStatus(ctx: StageContext, input: StatusInput = {}): Pro
     const shadowExists = (await findTableOid(db, { schema: t.schema, name: objectNames.shadow(t.name) })) !== null;
     const archiveExists = (await findTableOid(db, { schema: t.schema, name: archive })) !== null;
     const sync = (await isSyncEnabled(db, t.schema, t.name, 'forward')) ? 'forward' : (await isSyncEnabled(db, t.schema, t.name, 'reverse')) ? 'reverse' : 'off';
-    const cp = stateSchema ? await db.selectFrom('partgov.backfill_checkpoint').select(['rows_copied', 'done']).where('table_name', '=', label).executeTakeFirst() : undefined;
+    const cp = stateSchema ? await db.selectFrom('partgov.backfill_checkpoint').select(['rows_copied', 'done', 'deferred_indexes']).where('table_name', '=', label).executeTakeFirst() : undefined;
     const estimate = Math.round(rel.rows[0]?.estimate ?? 0);
     const verify = stateSchema ? await latestRun(db, 'verify', label) : undefined;
     const cutover = stateSchema ? await lastSucceeded(db, 'cutover', label) : undefined;
@@ -67,14 +68,15 @@ export async function runStatus(ctx: StageContext, input: StatusInput = {}): Pro
     const rejected = stateSchema
       ? (await sql<{ n: number }>`select count(*)::int as n from partgov.sync_rejected where table_name in (${label}, ${`${label} (archive)`})`.execute(db)).rows[0]!.n
       : 0;
-    const backfill = cp ? { rows_copied: Number(cp.rows_copied), rows_estimate: estimate, percent: cp.done ? 100 : estimate > 0 ? Math.min(99.9, Math.round((Number(cp.rows_copied) * 1000) / estimate) / 10) : null, done: cp.done } : null;
+    const backfill = cp ? { rows_copied: Number(cp.rows_copied), rows_estimate: estimate, percent: cp.done ? 100 : estimate > 0 ? Math.min(99.9, Math.round((Number(cp.rows_copied) * 1000) / estimate) / 10) : null, done: cp.done,
+      indexes_pending: (cp.deferred_indexes as { name: string }[]).map((i) => i.name) } : null;
     let stage: TableStatus['stage'];
     if (rel.rows.length === 0) stage = 'missing';
     else if (partitioned && archiveExists) stage = 'cut_over';
     else if (partitioned) stage = cutover ? 'retired' : 'not_planned';
     else if (!shadowExists) stage = 'not_planned';
     else if (sync === 'off' && !cp) stage = 'shadow_applied';
-    else if (!cp?.done) stage = cp ? 'backfilling' : 'syncing';
+    else if (!cp?.done || backfill!.indexes_pending.length > 0) stage = cp ? 'backfilling' : 'syncing';
     else if (verify?.status === 'succeeded') stage = 'verified';
     else stage = 'backfilled';
     out.push({
@@ -107,7 +109,7 @@ export function renderStatus(r: { tables: TableStatus[] }): string {
     .map((t) => {
       const parts = [
         `${t.table}: ${t.stage.replace('_', ' ')}`,
-        t.backfill ? `backfill ${t.backfill.percent ?? '?'}% (${t.backfill.rows_copied} rows)` : null,
+        t.backfill ? `backfill ${t.backfill.percent ?? '?'}% (${t.backfill.rows_copied} rows${t.backfill.indexes_pending.length > 0 ? `, ${t.backfill.indexes_pending.length} index(es) to build: run backfill` : ''})` : null,
         t.sync !== 'off' ? `sync ${t.sync}, ${t.change_log_entries ?? 0} entries waiting` : 'sync off',
         t.verify ? `verify ${t.verify.ok ? 'passed' : 'FAILED'} ${t.verify.at}` : null,
         t.cutover_at ? `cut over ${t.cutover_at}` : null,

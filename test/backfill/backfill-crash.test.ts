@@ -132,6 +132,8 @@ describe('backfill survives kill -9', () => {
       select done, array(select x->>'name' from jsonb_array_elements(deferred_indexes) x order by 1) as pending from partgov.backfill_checkpoint where table_name = 'Acct Data.Acct Events'`.execute(t.db);
     expect(state.rows[0]).toEqual({ done: true, pending: ['Events By Kind_shadow', 'Events Payload_shadow'] });
 
+    const status = await runCli([...base, 'status', '--table', 'Acct Data.Acct Events']);
+    expect(status.stdout).toMatch(/: backfilling \| backfill 100% \(30000 rows, 2 index\(es\) to build: run backfill\)/);
     const cutover = await runCli([...base, 'cutover', '--table', 'Acct Data.Acct Events', '--confirm', 'Acct Data.Acct Events']);
     expect(cutover.code, cutover.stderr).toBe(3);
     expect(cutover.stderr).toMatch(/2 secondary index\(es\) of Acct Data\.Acct Events's shadow, dropped for the copy, are not built yet: Events By Kind_shadow, Events Payload_shadow/);

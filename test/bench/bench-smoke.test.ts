@@ -56,6 +56,8 @@ describe('benchmark scripts, --quick', () => {
     for (const l of copy!.layouts) {
       expect(l.online_vs_ceiling).toBeGreaterThan(0);
       expect(l.offline_vs_ceiling).toBeGreaterThan(0);
+      expect(l.online_keep_vs_ceiling).toBeGreaterThan(0);
+      expect(l.online_vs_bulk).toBeGreaterThan(0);
       expect(l.online_wal_mb).toBeGreaterThanOrEqual(0);
       expect(l.online_wal_vs_ceiling).toBeGreaterThan(0);
     }
