@@ -359,6 +359,8 @@ async function backfillTable(db: PartgovKysely, table: TableConfig, o: BackfillO
       steps.push(...rebuildSteps(rebuilds));
       buildMs = Math.round(performance.now() - buildStarted);
       await db.updateTable('partgov.backfill_checkpoint').set({ deferred_indexes: '[]' }).where('table_name', '=', pair.label).execute();
+      // The application kept writing during the build: leave the shadow as current as the copy left it.
+      if (syncEnabled) addReplay(await replayChanges(db, pair, replayOptions));
     }
     const durationMs = Math.round(performance.now() - t0);
     const result: Omit<BackfillResult, keyof StageVerdict> = {

@@ -6,6 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase } from '../../src/db/open-database.js';
+import type { PartgovKysely } from '../../src/db/state-tables.js';
 import { cliPath, runCli } from '../helpers/cli.js';
 import { createEventsTable, differingRows, prepareShadows } from '../helpers/fixtures.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database.js';
@@ -42,6 +43,22 @@ async function shadowIndexDefinitions(): Promise<string[]> {
     select regexp_replace(pg_get_indexdef(i.indexrelid), 'INDEX ("([^"]|"")+"|\S+) ON', 'INDEX ON') || ' valid=' || i.indisvalid as d
     from pg_partition_tree('"Acct Data"."Acct Events_shadow"'::regclass) t join pg_index i on i.indrelid = t.relid order by 1`.execute(t.db);
   return r.rows.map((x) => x.d);
+}
+
+/** Opens a transaction on `conn` holding one shadow leaf: no partgov statement but an index build waits for it. */
+async function holdLeaf(conn: PartgovKysely, leaf: string): Promise<void> {
+  await sql`begin`.execute(conn);
+  await sql`lock table ${sql.raw(leaf)} in row exclusive mode`.execute(conn); // sql.raw: regclass text from pg_partition_tree
+}
+
+/** Waits until a partgov backfill's index build waits on a held leaf. */
+async function buildWaiting(): Promise<void> {
+  for (let i = 0; i < 3000; i++) {
+    const r = await sql<{ n: number }>`select count(*)::int as n from pg_stat_activity where application_name = 'partgov backfill' and wait_event_type = 'Lock' and query ilike 'create index%'`.execute(t.db);
+    if (r.rows[0]!.n === 1) return;
+    await sleep(10);
+  }
+  throw new Error('the index build never waited on the held leaf');
 }
 
 /** Waits until no backend of a killed partgov process is left (its advisory lock goes with it). */
@@ -95,7 +112,7 @@ describe('backfill survives kill -9', () => {
     expect((await checkpoint())!.rows_copied).toBe(rows);
   });
 
-  it('killed while building the indexes it dropped for the copy: cutover refuses (exit 3, naming them) until a backfill run builds them, copying nothing again', async () => {
+  it('killed while building the indexes it dropped for the copy: cutover refuses (exit 3, naming them) until a backfill run builds them, copying nothing again and replaying what the application wrote during the build', async () => {
     const base = ['--config', configFile, '--database-url', t.url];
     const indexesBefore = await shadowIndexDefinitions();
     expect(indexesBefore.filter((d) => d.includes('gin'))).not.toHaveLength(0);
@@ -111,14 +128,8 @@ describe('backfill survives kill -9', () => {
         // partgov statement but an index build waits for) holds the rebuild.
         const dropped = async () => (await sql<{ n: number }>`select coalesce(max(jsonb_array_length(deferred_indexes)), 0)::int as n from partgov.backfill_checkpoint`.execute(t.db)).rows[0]!.n;
         for (let i = 0; i < 1000 && (await dropped()) === 0; i++) await sleep(10);
-        await sql`begin`.execute(conn);
-        await sql`lock table ${sql.raw(leaf)} in row exclusive mode`.execute(conn);
-        let waiting = 0;
-        for (let i = 0; i < 3000 && waiting === 0; i++) {
-          await sleep(10);
-          waiting = (await sql<{ n: number }>`select count(*)::int as n from pg_stat_activity where application_name = 'partgov backfill' and wait_event_type = 'Lock' and query ilike 'create index%'`.execute(t.db)).rows[0]!.n;
-        }
-        expect(waiting, 'the rebuild never waited on the held leaf').toBe(1);
+        await holdLeaf(conn, leaf);
+        await buildWaiting();
         child.kill('SIGKILL');
         expect(await exited).toBe('SIGKILL');
         await sql`rollback`.execute(conn);
@@ -139,7 +150,20 @@ describe('backfill survives kill -9', () => {
     expect(cutover.stderr).toMatch(/2 secondary index\(es\) of Acct Data\.Acct Events's shadow, dropped for the copy, are not built yet: Events By Kind_shadow, Events Payload_shadow/);
     expect(cutover.stderr).toMatch(/fix: run `partgov backfill --table/);
 
-    const resumed = await runCli(['--json', ...base, 'backfill', '--table', 'Acct Data.Acct Events']);
+    // Run again while the application writes during the build: the run drains what it wrote before it ends.
+    const again = openDatabase({ url: t.url, maxConnections: 1 });
+    const resumed = await again.db.connection().execute(async (conn) => {
+      await holdLeaf(conn, leaf);
+      const run = runCli(['--json', ...base, 'backfill', '--table', 'Acct Data.Acct Events']);
+      try {
+        await buildWaiting();
+        await sql`update "Acct Data"."Acct Events" set "Note" = 'written during the build' where "ID" % 1000 = 0`.execute(t.db);
+        await sql`insert into "Acct Data"."Acct Events" ("Scope Key", "Kind") values ('during:build', 'b')`.execute(t.db);
+      } finally {
+        await sql`rollback`.execute(conn);
+      }
+      return run;
+    }).finally(() => again.close());
     expect(resumed.code, resumed.stderr).toBe(0);
     expect(resumed.json<{ rows_copied: number; deferred_indexes: { dropped: string[] } }>()).toMatchObject({ rows_copied: 0, deferred_indexes: { dropped: ['Events By Kind_shadow', 'Events Payload_shadow'] } });
     expect(await shadowIndexDefinitions()).toEqual(indexesBefore);
