@@ -1,3 +1,4 @@
+import { pendingIndexNames } from '../backfill/deferred-indexes.js';
 import { sql } from 'kysely';
 import type { TableConfig } from '../config/config-schema.js';
 import type { RuntimeSettings } from '../config/runtime-settings.js';
@@ -101,11 +102,11 @@ async function assertReadyForCutover(db: PartgovKysely, pair: ShadowPair, table:
   if (!(await isSyncEnabled(db, table.schema, table.name))) {
     refuse('cutover-needs-sync', `sync is not enabled on ${label}: writes since the copy would be lost at the swap`, `run \`partgov sync enable --table ${shellWord(table.name)}\`, then \`partgov backfill --restart --table ${shellWord(table.name)}\`, verify, and cut over`);
   }
-  const cp = await db.selectFrom('partgov.backfill_checkpoint').select(['done', 'updated_at', 'deferred_indexes']).where('table_name', '=', label).executeTakeFirst();
+  const cp = await db.selectFrom('partgov.backfill_checkpoint').select(['done', 'updated_at']).where('table_name', '=', label).executeTakeFirst();
   if (!cp?.done) {
     refuse('cutover-needs-backfill', `the backfill of ${label} is not complete`, `run \`partgov backfill --table ${shellWord(table.name)}\` until it reports complete`);
   }
-  const pendingIndexes = (cp.deferred_indexes as { name: string }[]).map((i) => i.name);
+  const pendingIndexes = await pendingIndexNames(db, label);
   if (pendingIndexes.length > 0) {
     // A run stopped while building them: the copy is done, the shadow's secondary indexes are not.
     refuse('cutover-needs-indexes', `${pendingIndexes.length} secondary index(es) of ${label}'s shadow, dropped for the copy, are not built yet: ${pendingIndexes.join(', ')}`,

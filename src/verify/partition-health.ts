@@ -6,6 +6,8 @@ import { shadowOnlyColumns, shadowOnlyColumnsFix, type ShadowPair } from '../db/
 import type { PartgovKysely } from '../db/state-tables.js';
 import { addIntervals, truncateToInterval } from '../config/range-bounds.js';
 import { hashBoundOf } from '../db/partition-routing.js';
+import { pendingIndexNames } from '../backfill/deferred-indexes.js';
+import { shellWord } from '../errors.js';
 
 
 /** One verdict: a stable name, its status, what was found, the figures, and for a non-pass the object and the fix. */
@@ -158,7 +160,14 @@ async function indexChecks(db: PartgovKysely, pair: ShadowPair, table: TableConf
   );
   const leafList = missingOnLeaves.rows.map((r) => `${r.parent_index} on ${r.leaf}`);
   const extraColumns = shadowOnlyColumns(pair);
+  // A backfill stopped while building the indexes it dropped for its copy: the index checks below fail because of it, and that run is their fix.
+  const pending = await pendingIndexNames(db, pair.label);
+  const backfillBuilds = `run \`partgov backfill --table ${shellWord(table.name)}\`: it builds the indexes it dropped for the copy, leaf by leaf, and copies nothing again`;
+  const orBackfill = (fix: string) => (pending.length > 0 ? backfillBuilds : fix);
   return [
+    ...(pending.length > 0
+      ? [{ name: 'deferred_indexes', status: 'fail' as const, detail: `${pending.length} secondary index(es) dropped for the copy are not built yet: ${pending.join(', ')}`, objects: pending, fix: backfillBuilds }]
+      : []),
     extraColumns.length
       ? {
           name: 'column_parity',
@@ -174,7 +183,7 @@ async function indexChecks(db: PartgovKysely, pair: ShadowPair, table: TableConf
           status: 'fail',
           detail: `partition index(es) missing: ${leafList.join('; ')}`,
           objects: leafList,
-          fix: 'create the index on the leaf with the parent index definition and attach it: alter index <parent_index> attach partition <leaf_index>',
+          fix: orBackfill('create the index on the leaf with the parent index definition and attach it: alter index <parent_index> attach partition <leaf_index>'),
         }
       : { name: 'index_parity_leaves', status: 'pass', detail: `every one of ${pair.shadow.indexes.length} parent index(es) is on every leaf` },
     invalid.rows.length
@@ -183,7 +192,7 @@ async function indexChecks(db: PartgovKysely, pair: ShadowPair, table: TableConf
           status: 'fail',
           detail: `invalid index(es): ${invalid.rows.map((r) => r.idx).join(', ')}`,
           objects: invalid.rows.map((r) => r.idx),
-          fix: 'an interrupted build left them: drop and create each again (or finish attaching every partition)',
+          fix: orBackfill('an interrupted build left them: drop and create each again (or finish attaching every partition)'),
         }
       : { name: 'invalid_indexes', status: 'pass', detail: 'no invalid index in the shadow tree' },
     missingFromShadow.length
@@ -192,7 +201,7 @@ async function indexChecks(db: PartgovKysely, pair: ShadowPair, table: TableConf
           status: 'fail',
           detail: `legacy index(es) without a counterpart on the shadow: ${missingFromShadow.map((i) => i.name).join(', ')}`,
           objects: missingFromShadow.map((i) => i.name),
-          fix: 'plan again and apply, or create them on the shadow; list deliberate drops in allow_drop',
+          fix: orBackfill('plan again and apply, or create them on the shadow; list deliberate drops in allow_drop'),
         }
       : { name: 'index_parity_legacy', status: 'pass', detail: 'every legacy index has its counterpart' },
     missingConstraints.length

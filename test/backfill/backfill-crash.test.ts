@@ -145,6 +145,12 @@ describe('backfill survives kill -9', () => {
 
     const status = await runCli([...base, 'status', '--table', 'Acct Data.Acct Events']);
     expect(status.stdout).toMatch(/: backfilling \| backfill 100% \(30000 rows, 2 index\(es\) to build: run backfill\)/);
+    // verify fails on them, and its index checks point at the run that builds them, not at plan or hand-made DDL.
+    const verify = await runCli(['--json', ...base, 'verify', '--table', 'Acct Data.Acct Events']);
+    expect(verify.code, verify.stderr).toBe(1);
+    const checks = verify.json<{ checks: { name: string; status: string; fix?: string }[] }>().checks.filter((c) => c.status === 'fail');
+    expect(checks.map((c) => c.name.split(':')[0])).toContain('deferred_indexes');
+    for (const c of checks) expect(c.fix, c.name).toMatch(/^run `partgov backfill --table .*it builds the indexes it dropped for the copy/);
     const cutover = await runCli([...base, 'cutover', '--table', 'Acct Data.Acct Events', '--confirm', 'Acct Data.Acct Events']);
     expect(cutover.code, cutover.stderr).toBe(3);
     expect(cutover.stderr).toMatch(/2 secondary index\(es\) of Acct Data\.Acct Events's shadow, dropped for the copy, are not built yet: Events By Kind_shadow, Events Payload_shadow/);
