@@ -26,12 +26,6 @@ export function deferrableIndexes(pair: ShadowPair): DeferredIndex[] {
     .map((i) => ({ name: i.name, using_clause: i.usingClause! }));
 }
 
-/** The shadow indexes a backfill dropped for its copy and has not built yet (the checkpoint's list); none without a checkpoint. */
-export async function pendingIndexNames(db: PartgovKysely, label: string): Promise<string[]> {
-  const cp = await db.selectFrom('partgov.backfill_checkpoint').select('deferred_indexes').where('table_name', '=', label).executeTakeFirst();
-  return ((cp?.deferred_indexes ?? []) as DeferredIndex[]).map((i) => i.name);
-}
-
 /** The statements that drop the deferred indexes (the parent's drop removes every partition's copy). */
 export function deferredIndexDropSteps(pair: ShadowPair, indexes: readonly DeferredIndex[]): Step[] {
   return indexes.map((idx) => ({

@@ -1,4 +1,4 @@
-import { pendingIndexNames } from '../backfill/deferred-indexes.js';
+import { pendingIndexNames } from '../state/pending-indexes.js';
 import { sql } from 'kysely';
 import type { TableConfig } from '../config/config-schema.js';
 import type { RuntimeSettings } from '../config/runtime-settings.js';

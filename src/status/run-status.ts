@@ -11,6 +11,7 @@ import { objectNames } from '../db/object-names.js';
 import type { PartgovKysely } from '../db/state-tables.js';
 import { archiveNameOf } from '../db/shadow-pair.js';
 import { lastSucceeded, latestRun } from '../state/run-ledger.js';
+import { pendingIndexNames } from '../state/pending-indexes.js';
 
 /** Where one configured table stands, from the catalog and partgov's own records. */
 export interface TableStatus {
@@ -59,7 +60,7 @@ export async function runStatus(ctx: StageContext, input: StatusInput = {}): Pro
     const shadowExists = (await findTableOid(db, { schema: t.schema, name: objectNames.shadow(t.name) })) !== null;
     const archiveExists = (await findTableOid(db, { schema: t.schema, name: archive })) !== null;
     const sync = (await isSyncEnabled(db, t.schema, t.name, 'forward')) ? 'forward' : (await isSyncEnabled(db, t.schema, t.name, 'reverse')) ? 'reverse' : 'off';
-    const cp = stateSchema ? await db.selectFrom('partgov.backfill_checkpoint').select(['rows_copied', 'done', 'deferred_indexes']).where('table_name', '=', label).executeTakeFirst() : undefined;
+    const cp = stateSchema ? await db.selectFrom('partgov.backfill_checkpoint').select(['rows_copied', 'done']).where('table_name', '=', label).executeTakeFirst() : undefined;
     const estimate = Math.round(rel.rows[0]?.estimate ?? 0);
     const verify = stateSchema ? await latestRun(db, 'verify', label) : undefined;
     const cutover = stateSchema ? await lastSucceeded(db, 'cutover', label) : undefined;
@@ -69,7 +70,7 @@ export async function runStatus(ctx: StageContext, input: StatusInput = {}): Pro
       ? (await sql<{ n: number }>`select count(*)::int as n from partgov.sync_rejected where table_name in (${label}, ${`${label} (archive)`})`.execute(db)).rows[0]!.n
       : 0;
     const backfill = cp ? { rows_copied: Number(cp.rows_copied), rows_estimate: estimate, percent: cp.done ? 100 : estimate > 0 ? Math.min(99.9, Math.round((Number(cp.rows_copied) * 1000) / estimate) / 10) : null, done: cp.done,
-      indexes_pending: (cp.deferred_indexes as { name: string }[]).map((i) => i.name) } : null;
+      indexes_pending: await pendingIndexNames(db, label) } : null;
     let stage: TableStatus['stage'];
     if (rel.rows.length === 0) stage = 'missing';
     else if (partitioned && archiveExists) stage = 'cut_over';

@@ -6,7 +6,7 @@ import { shadowOnlyColumns, shadowOnlyColumnsFix, type ShadowPair } from '../db/
 import type { PartgovKysely } from '../db/state-tables.js';
 import { addIntervals, truncateToInterval } from '../config/range-bounds.js';
 import { hashBoundOf } from '../db/partition-routing.js';
-import { pendingIndexNames } from '../backfill/deferred-indexes.js';
+import { pendingIndexNames } from '../state/pending-indexes.js';
 import { shellWord } from '../errors.js';
 
 
