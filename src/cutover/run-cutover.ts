@@ -1,4 +1,3 @@
-import { pendingIndexNames } from '../state/pending-indexes.js';
 import { sql } from 'kysely';
 import type { TableConfig } from '../config/config-schema.js';
 import type { RuntimeSettings } from '../config/runtime-settings.js';
@@ -15,6 +14,7 @@ import { dropChangeLogDdl, dropDdlGuardDdl } from '../changelog/change-log.js';
 import { drainInTransaction, listRejectedKeys, replayChanges, routeLabel } from '../changelog/replay-changes.js';
 import { disabledCaptureTriggers, isSyncEnabled } from '../changelog/sync-state.js';
 import { InputInvalidError, SafetyRefusedError, shellWord } from '../errors.js';
+import { pendingIndexNames } from '../state/pending-indexes.js';
 import { lastSucceeded, latestRun } from '../state/run-ledger.js';
 import { assertStateSchema } from '../state/state-schema.js';
 import { renderSteps, writeAudit, type StepReport } from '../steps/run-steps.js';
