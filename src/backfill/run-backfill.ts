@@ -209,12 +209,8 @@ async function backfillTable(db: PartgovKysely, table: TableConfig, o: BackfillO
     // What ran besides the batches themselves, for the result and the audit row.
     const steps: Step[] = [];
     if (o.restart) {
-      const cp = await readCheckpoint(db, pair.label);
-      if (cp && cp.deferred_indexes.length > 0) {
-        throw new InputInvalidError(`--restart would forget ${cp.deferred_indexes.length} shadow index(es) dropped for an unfinished copy: ${cp.deferred_indexes.map((i) => i.name).join(', ')}`, {
-          fix: 'finish that copy first (`partgov backfill` without --restart: it builds them once the copy completes), then restart',
-        });
-      }
+      // Indexes an unfinished copy dropped stay dropped: the new copy builds them when it completes.
+      const stillDropped = (await readCheckpoint(db, pair.label))?.deferred_indexes ?? [];
       // Emptying the shadow makes the restart exact whatever it held (stale rows,
       // rows of keys deleted since). TRUNCATE locks only the shadow, which no
       // application statement touches; logged changes stay and replay once copied.
@@ -225,6 +221,12 @@ async function backfillTable(db: PartgovKysely, table: TableConfig, o: BackfillO
           await sql.raw(restartStep(pair).sql).execute(trx); // sql.raw: compiled by kysely in restartStep
           await trx.deleteFrom('partgov.backfill_batch').where('table_name', '=', pair.label).execute();
           await trx.deleteFrom('partgov.backfill_checkpoint').where('table_name', '=', pair.label).execute();
+          if (stillDropped.length > 0) {
+            await trx
+              .insertInto('partgov.backfill_checkpoint')
+              .values({ table_name: pair.label, shadow_table: `${pair.shadow.schema}.${pair.shadow.name}`, deferred_indexes: JSON.stringify(stillDropped) })
+              .execute();
+          }
         },
         { ...guardOf(o), label: `backfill --restart ${pair.label}` },
       );
@@ -422,11 +424,14 @@ function restartStep(pair: ShadowPair): Step {
  * chunk, its checkpoint row in the same transaction).
  */
 async function dryRunOf(db: PartgovKysely, pair: ShadowPair, o: BackfillOptions): Promise<Omit<BackfillResult, keyof StageVerdict>> {
-  const existing = o.restart ? undefined : await readCheckpoint(db, pair.label);
+  const checkpoint = await readCheckpoint(db, pair.label);
+  const existing = o.restart ? undefined : checkpoint;
   const syncEnabled = await isSyncEnabled(db, pair.legacy.schema, pair.legacy.name);
   const after = existing?.last_key ?? null;
   const upTo = (await highestKeyQuery(pair).execute(db)).rows[0]?.key ?? null;
-  const deferred = existing?.deferred_indexes.length ? existing.deferred_indexes : defersIndexes(o, existing, upTo) ? deferrableIndexes(pair) : [];
+  // Indexes an unfinished copy dropped stay dropped through a --restart too.
+  const stillDropped = checkpoint?.deferred_indexes ?? [];
+  const deferred = stillDropped.length ? stillDropped : defersIndexes(o, existing, upTo) ? deferrableIndexes(pair) : [];
   const sorted = await sortsBatches(db, pair);
   const copy: Step[] =
     upTo === null || (existing?.done && syncEnabled)
@@ -438,7 +443,7 @@ async function dryRunOf(db: PartgovKysely, pair: ShadowPair, o: BackfillOptions)
         }];
   const steps = [
     ...(o.restart ? [restartStep(pair)] : []),
-    ...(existing?.deferred_indexes.length ? [] : deferredIndexDropSteps(pair, deferred)),
+    ...(stillDropped.length ? [] : deferredIndexDropSteps(pair, deferred)),
     ...copy,
     ...rebuildSteps(deferredIndexRebuilds(pair, await readPartitionTree(db, pair.shadow), deferred)),
   ];

@@ -182,12 +182,36 @@ describe('backfill: secondary indexes deferred by default', () => {
   });
 });
 
+describe('backfill --restart of a copy that dropped indexes', () => {
+  it('keeps them dropped through the restart and builds them when the new copy completes', async () => {
+    await sql`drop table if exists "Acct Data"."Acct Events_shadow", "Acct Data"."Acct Events"`.execute(t.db);
+    const config = await createEventsTable(t.db, 3000);
+    await prepareShadows(t, config);
+    await sql`delete from partgov.backfill_checkpoint`.execute(t.db);
+    const table = config.tables[0]!.name;
+    const definitions = async () => (await sql<{ d: string }>`
+      select regexp_replace(pg_get_indexdef(i.indexrelid), 'INDEX ("([^"]|"")+"|\S+) ON', 'INDEX ON') || ' valid=' || i.indisvalid as d
+      from pg_partition_tree('"Acct Data"."Acct Events_shadow"'::regclass) t join pg_index i on i.indrelid = t.relid order by 1`.execute(t.db)).rows.map((r) => r.d);
+    const before = await definitions();
+    // Stopped at once: the indexes are dropped, the copy unfinished.
+    const stopped = await runBackfill(stageFor(t, config, { settings }), { table, batchSize: 500, maxDuration: 0.01 });
+    expect(stopped).toMatchObject({ complete: false, stopped_reason: 'max_duration', deferred_indexes: { dropped: ['Events By Kind_shadow', 'Events Payload_shadow'], leaf_indexes_built: 0 } });
+    const plan = await runBackfill(stageFor(t, config, { settings }), { table, restart: true, dryRun: true });
+    expect(plan.steps.filter((x) => x.id.startsWith('drop-index'))).toEqual([]);
+    expect(plan.steps.filter((x) => x.id.startsWith('attach'))).toHaveLength(2 * 8);
+    const restarted = await runBackfill(stageFor(t, config, { settings }), { table, restart: true, batchSize: 500 });
+    expect(restarted).toMatchObject({ complete: true, restarted: true, total_rows_copied: 3000, deferred_indexes: { dropped: ['Events By Kind_shadow', 'Events Payload_shadow'], leaf_indexes_built: 16 } });
+    expect(await definitions()).toEqual(before);
+    expect(await differingRows(t.db, 'Acct Data', 'Acct Events', 'Acct Events_shadow')).toBe(0);
+  });
+});
+
 describe('backfill --keep-indexes', () => {
   it('keeps the secondary indexes through the copy; a copy already begun keeps its first run\'s choice; a run with nothing to copy drops nothing', async () => {
     await sql`drop table if exists "Acct Data"."Acct Events_shadow", "Acct Data"."Acct Events"`.execute(t.db);
-    await sql`delete from partgov.backfill_checkpoint`.execute(t.db);
     const config = await createEventsTable(t.db, 3000);
     await prepareShadows(t, config);
+    await sql`delete from partgov.backfill_checkpoint`.execute(t.db);
     const table = config.tables[0]!.name;
     const indexNames = async () => (await sql<{ n: string }>`select indexrelid::regclass::text as n from pg_index i join pg_partition_tree('"Acct Data"."Acct Events_shadow"'::regclass) t on t.relid = i.indrelid order by 1`.execute(t.db)).rows.map((r) => r.n);
     const before = await indexNames();
