@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import type { BackfillResult } from '../backfill/run-backfill.js';
 import type { PartgovKysely } from '../db/state-tables.js';
-import { median, ratio, recreateShadow, seconds, withBenchDatabase } from './bench-database.js';
+import { median, ratio, recreateShadow, seconds, warmUp, withBenchDatabase } from './bench-database.js';
 import { runCliJson } from './run-cli-json.js';
 
 export interface BackfillBenchmarkOptions {
@@ -98,6 +98,7 @@ export async function benchmarkBackfill(o: BackfillBenchmarkOptions): Promise<Ba
     o.log(`bench: loading ${o.rows} + ${o.smallRows} rows into PostgreSQL ${version}`);
     await createLegacy(db, table, o.rows);
     await createLegacy(db, small, o.smallRows);
+    await warmUp(stage, table);
 
     // Each repetition: the ceiling, then every variant, each into a fresh shadow; ratios
     // are taken within the repetition (this VM drifts), and the median reported.
