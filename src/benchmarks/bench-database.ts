@@ -131,10 +131,12 @@ export async function warmUp(stage: StageContext, name: string): Promise<void> {
 
 /**
  * The bulk load a DBA would do by hand, timed: the shadow's secondary indexes
- * dropped, one INSERT … SELECT, then each index created on the parent (which
- * builds it on every partition). The shadow must be fresh.
+ * dropped, one INSERT … SELECT (or, with `writers` > 1, that many at once on
+ * their own connections, each over its share of `id`), then each index
+ * created on the parent (which builds it on every partition). The shadow must
+ * be fresh.
  */
-export async function timeBulkLoad(db: PartgovKysely, name: string): Promise<number> {
+export async function timeBulkLoad(db: PartgovKysely, name: string, writers = 1, url?: string): Promise<number> {
   const shadow = `${name}_shadow`;
   // pg_get_indexdef of a partitioned index says ON ONLY (no partition built): the by-hand build has it build them.
   const defs = await sql<{ def: string; name: string }>`
@@ -142,10 +144,32 @@ export async function timeBulkLoad(db: PartgovKysely, name: string): Promise<num
     from pg_index i where i.indrelid = ${shadow}::regclass and not i.indisunique
       and not exists (select 1 from pg_constraint c where c.conindid = i.indexrelid)`.execute(db);
   for (const d of defs.rows) await sql`drop index ${sql.raw(d.name)}`.execute(db); // sql.raw: regclass text, quoted by PostgreSQL
-  const t0 = performance.now();
-  await sql`insert into ${sql.id(shadow)} select * from ${sql.id(name)}`.execute(db);
+  const copy = (d: PartgovKysely, lower: string | null, upper: string | null) =>
+    sql`insert into ${sql.id(shadow)} select * from ${sql.id(name)} where (${lower}::bigint is null or id > ${lower}::bigint) and (${upper}::bigint is null or id <= ${upper}::bigint)`.execute(d);
+  let t0: number;
+  if (writers <= 1) {
+    t0 = performance.now();
+    await sql`insert into ${sql.id(shadow)} select * from ${sql.id(name)}`.execute(db);
+  } else {
+    if (url === undefined) throw new Error('timeBulkLoad: several writers need the database URL');
+    const fractions = Array.from({ length: writers - 1 }, (_, i) => (i + 1) / writers);
+    const cuts = (await sql<{ cuts: string[] }>`select percentile_disc(${fractions}::float8[]) within group (order by id)::text[] as cuts from ${sql.id(name)}`.execute(db)).rows[0]!.cuts;
+    const bounds = [null, ...cuts, null];
+    const pool = openDatabase({ url, maxConnections: writers });
+    try {
+      await Promise.all(Array.from({ length: writers }, () => sql`select 1`.execute(pool.db))); // connections opened before the clock
+      t0 = performance.now();
+      await Promise.all(Array.from({ length: writers }, (_, i) => copy(pool.db, bounds[i] ?? null, bounds[i + 1] ?? null)));
+    } finally {
+      await pool.close();
+    }
+  }
   for (const d of defs.rows) await sql.raw(d.def).execute(db); // sql.raw: pg_get_indexdef text of the index just dropped
-  return performance.now() - t0;
+  const ms = performance.now() - t0;
+  // The writers' shares must cover the table once: a wrong cut would time a partial copy.
+  const counts = await sql<{ copied: string; legacy: string }>`select (select count(*) from ${sql.id(shadow)})::text as copied, (select count(*) from ${sql.id(name)})::text as legacy`.execute(db);
+  if (counts.rows[0]!.copied !== counts.rows[0]!.legacy) throw new Error(`the by-hand bulk load copied ${counts.rows[0]!.copied} of ${counts.rows[0]!.legacy} rows`);
+  return ms;
 }
 
 export const seconds = (ms: number) => Math.round(ms / 10) / 100;

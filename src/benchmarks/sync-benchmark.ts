@@ -43,6 +43,8 @@ export interface LayoutFigures {
   bulk_s: number;
   online_vs_bulk: number;
   online_vs_bulk_runs: number[];
+  /** With --jobs N > 1: the by-hand bulk load with N writers at once (null at 1 job), and the online default against it. */
+  bulk_writers: { writers: number; seconds: number; online_vs: number; online_vs_runs: number[] } | null;
   /** pg_partman's partition_data_proc moving a copy of the rows in (range layouts, when the server has pg_partman). */
   pg_partman: { seconds: number; vs_ceiling: number; vs_ceiling_runs: number[]; wal_mb: number } | null;
 }
@@ -144,6 +146,7 @@ export async function benchmarkOnlineBackfill(o: OnlineBackfillBenchmarkOptions)
     const cli = (args: string[]) => runCliJson<BackfillResult>(['--config', configFile, '--database-url', url, ...args]);
     const batchArgs = [...(o.batchSize === undefined ? [] : ['--batch-size', String(o.batchSize)]), ...(o.jobs === undefined || o.jobs === 1 ? [] : ['--jobs', String(o.jobs)])];
     const out: LayoutFigures[] = [];
+    const writers = o.jobs ?? 1;
     const partman = chosen.some((l) => l.layout.type === 'range') ? await installPartman(db) : null;
     if (chosen.some((l) => l.layout.type === 'range')) {
       o.log(partman ? `bench: pg_partman ${partman} found: its partition_data_proc runs on the range layouts too` : `bench: pg_partman is not installed on ${version}: its contender is skipped (install it, e.g. apt install postgresql-15-partman, and point BENCH_DATABASE_URL at that server)`);
@@ -152,7 +155,7 @@ export async function benchmarkOnlineBackfill(o: OnlineBackfillBenchmarkOptions)
       o.log(`bench: ${l.name}: loading ${o.rows} rows`);
       await createLegacy(db, l.table, o.rows, l.randomTime);
       await warmUp(stage, l.table);
-      const runs = { ceiling: [] as number[], ceilingWal: [] as number[], online: [] as number[], onlineWal: [] as number[], offline: [] as number[], on: [] as number[], off: [] as number[], keep: [] as number[], keepMs: [] as number[], bulk: [] as number[], onBulk: [] as number[], partman: [] as number[], partmanMs: [] as number[], partmanWal: [] as number[] };
+      const runs = { ceiling: [] as number[], ceilingWal: [] as number[], online: [] as number[], onlineWal: [] as number[], offline: [] as number[], on: [] as number[], off: [] as number[], keep: [] as number[], keepMs: [] as number[], bulk: [] as number[], onBulk: [] as number[], bulkN: [] as number[], onBulkN: [] as number[], partman: [] as number[], partmanMs: [] as number[], partmanWal: [] as number[] };
       for (let i = 0; i < o.repeat; i++) {
         await recreateShadow(stage, l.table);
         const t0 = performance.now();
@@ -164,6 +167,12 @@ export async function benchmarkOnlineBackfill(o: OnlineBackfillBenchmarkOptions)
         await recreateShadow(stage, l.table);
         const bulkMs = await timeBulkLoad(db, l.table);
         runs.bulk.push(bulkMs);
+        let bulkNMs: number | undefined;
+        if (writers > 1) {
+          await recreateShadow(stage, l.table);
+          bulkNMs = await timeBulkLoad(db, l.table, writers, url);
+          runs.bulkN.push(bulkNMs);
+        }
 
         await recreateShadow(stage, l.table);
         await cli(['sync', 'enable', '--table', l.table]);
@@ -173,6 +182,7 @@ export async function benchmarkOnlineBackfill(o: OnlineBackfillBenchmarkOptions)
         runs.onlineWal.push(on.wal);
         runs.on.push(ratio(ceilingMs, on.result.duration_ms));
         runs.onBulk.push(ratio(bulkMs, on.result.duration_ms));
+        if (bulkNMs !== undefined) runs.onBulkN.push(ratio(bulkNMs, on.result.duration_ms));
 
         await recreateShadow(stage, l.table);
         await cli(['sync', 'enable', '--table', l.table]);
@@ -193,7 +203,7 @@ export async function benchmarkOnlineBackfill(o: OnlineBackfillBenchmarkOptions)
           runs.partmanWal.push(pm.wal);
           partmanNote = `, pg_partman ${seconds(pm.ms)} s (${mb(pm.wal)} MB WAL) = ${ratio(ceilingMs, pm.ms)}x`;
         }
-        o.log(`bench: ${l.name}: repetition ${i + 1}: INSERT … SELECT ${seconds(ceilingMs)} s (${mb(c.wal)} MB WAL), by-hand bulk load ${seconds(bulkMs)} s, online ${seconds(on.result.duration_ms)} s (of which ${seconds(on.result.deferred_indexes.build_ms)} s index build; ${mb(on.wal)} MB WAL) = ${ratio(ceilingMs, on.result.duration_ms)}x (${ratio(bulkMs, on.result.duration_ms)}x the bulk load), online --keep-indexes ${seconds(keep.duration_ms)} s = ${ratio(ceilingMs, keep.duration_ms)}x, offline ${seconds(off.duration_ms)} s = ${ratio(ceilingMs, off.duration_ms)}x${partmanNote}`);
+        o.log(`bench: ${l.name}: repetition ${i + 1}: INSERT … SELECT ${seconds(ceilingMs)} s (${mb(c.wal)} MB WAL), by-hand bulk load ${seconds(bulkMs)} s, online ${seconds(on.result.duration_ms)} s (of which ${seconds(on.result.deferred_indexes.build_ms)} s index build; ${mb(on.wal)} MB WAL) = ${ratio(ceilingMs, on.result.duration_ms)}x (${ratio(bulkMs, on.result.duration_ms)}x the bulk load${bulkNMs === undefined ? '' : `, ${ratio(bulkNMs, on.result.duration_ms)}x the ${writers}-writer bulk load of ${seconds(bulkNMs)} s`}), online --keep-indexes ${seconds(keep.duration_ms)} s = ${ratio(ceilingMs, keep.duration_ms)}x, offline ${seconds(off.duration_ms)} s = ${ratio(ceilingMs, off.duration_ms)}x${partmanNote}`);
       }
       await sql`drop table ${sql.id(`${l.table}_shadow`)}, ${sql.id(l.table)}`.execute(db);
       out.push({
@@ -214,6 +224,7 @@ export async function benchmarkOnlineBackfill(o: OnlineBackfillBenchmarkOptions)
         bulk_s: seconds(median(runs.bulk)),
         online_vs_bulk: median(runs.onBulk),
         online_vs_bulk_runs: runs.onBulk,
+        bulk_writers: writers > 1 ? { writers, seconds: seconds(median(runs.bulkN)), online_vs: median(runs.onBulkN), online_vs_runs: runs.onBulkN } : null,
         pg_partman: runs.partman.length === 0 ? null : { seconds: seconds(median(runs.partmanMs)), vs_ceiling: median(runs.partman), vs_ceiling_runs: runs.partman, wal_mb: mb(median(runs.partmanWal)) },
       });
     }

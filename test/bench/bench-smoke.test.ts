@@ -12,8 +12,8 @@ import type { BackfillBenchmarkResult } from '../../src/benchmarks/backfill-benc
  * makes and drops a scratch database there). A smoke run, not a measurement: it proves the
  * scripts run end to end and report every figure, so a broken benchmark fails CI.
  */
-async function runBench(script: string) {
-  const run = await runCli(['--quick'], { script: path.join(repoRoot, 'bench', script), env: { BENCH_DATABASE_URL: inject('adminUrl') } });
+async function runBench(script: string, env: Record<string, string> = {}) {
+  const run = await runCli(['--quick'], { script: path.join(repoRoot, 'bench', script), env: { BENCH_DATABASE_URL: inject('adminUrl'), ...env } });
   // The report's JSON lines, in order (the human-readable lines are around them).
   return { ...run, json: <T>() => run.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as T) };
 }
@@ -60,6 +60,7 @@ describe('benchmark scripts, --quick', () => {
       expect(l.online_vs_bulk).toBeGreaterThan(0);
       expect(l.online_wal_mb).toBeGreaterThanOrEqual(0);
       expect(l.online_wal_vs_ceiling).toBeGreaterThan(0);
+      expect(l.bulk_writers).toBeNull(); // 1 job: no several-writer load to compare with
     }
     // pg_partman joins the range layouts where the server has it; elsewhere it is skipped, saying so.
     const partman = await onServer((db) => sql<{ n: number }>`select count(*)::int as n from pg_available_extensions where name = 'pg_partman'`.execute(db));
@@ -72,6 +73,16 @@ describe('benchmark scripts, --quick', () => {
     expect(writes!.off.errors).toBe(0);
     expect(writes!.on.errors).toBe(0);
     expect(writes!.p95_on_vs_off).toBeGreaterThan(0);
+  });
+
+  it('bench:sync with BENCH_JOBS=2 also times the by-hand load with two writers, which copies every row once', async () => {
+    const r = await runBench('sync.js', { BENCH_JOBS: '2', BENCH_PART: 'copy', BENCH_LAYOUTS: 'id order' });
+    expect(r.code, r.stderr).toBe(0);
+    const [copy] = r.json<{ layouts: LayoutFigures[] }>();
+    expect(copy!.layouts).toHaveLength(1);
+    expect(copy!.layouts[0]!.bulk_writers).toMatchObject({ writers: 2 });
+    expect(copy!.layouts[0]!.bulk_writers!.online_vs).toBeGreaterThan(0);
+    expect(r.stdout).toMatch(/with 2 writers .* s: online = .*x/);
   });
 
   it('bench:backfill reports every variant against its ceiling', async () => {
