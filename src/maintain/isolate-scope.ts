@@ -17,7 +17,7 @@ import type { PartgovKysely } from '../db/state-tables.js';
 import { InputInvalidError, RunInProgressError, SafetyRefusedError, sqlStateOf } from '../errors.js';
 import { assertStateSchema } from '../state/state-schema.js';
 import { writeAudit, type Step } from '../steps/run-steps.js';
-import { cleanupDdl, moveScopeOutOfDefault, type ScopeMove } from './move-scope.js';
+import { cleanupDdl, moveScopeOutOfDefault, provableLeafBound, type ScopeMove } from './move-scope.js';
 import { scopeConstraintNames, scopeGuardDdl, scopeGuardNames, tableLikeRootDdl } from '../db/scope-partition.js';
 import { readStorageParameters, type StorageParameters } from '../db/storage-options.js';
 import { judged, type StageVerdict } from '../checks/check.js';
@@ -45,6 +45,12 @@ export interface IsolateTableResult {
   default_leaf: string | null;
   /** Exclusive locks held by the switch (first lock to commit). */
   lock_held_ms: number;
+  /**
+   * A move's switch: the rows of the DEFAULT leaf's copy PostgreSQL scans under the lock to
+   * prove its hash bound (the leaf's estimate; 0 where a CHECK proves it, a key type without
+   * collation). 0 for a new scope's partition.
+   */
+  rows_scanned_under_lock: number;
   steps: Step[];
 }
 
@@ -139,6 +145,13 @@ function isolateSteps(t: IsolateTarget, defaultLeaves: PartitionModel[], hashLea
  * it. A scope that is already isolated is left alone; a scope with rows in the
  * DEFAULT is moved out online (move-scope.ts) with a short final switch.
  */
+/** A leaf's row estimate; counted when there is none (never analyzed), which must not read as "no rows". */
+async function leafRows(db: PartgovKysely, leaf: PartitionModel): Promise<number> {
+  if (leaf.rowEstimate > 0) return leaf.rowEstimate;
+  const r = await sql<{ n: string }>`select count(*)::text as n from ${sql.id(leaf.schema, leaf.name)}`.execute(db);
+  return Number(r.rows[0]!.n);
+}
+
 export async function runIsolate(ctx: StageContext, raw: IsolateInput): Promise<IsolateResult> {
   const r = await isolateScope(ctx, raw);
   return judged(r, r.tables.map((t) => ({ name: `isolate:${t.table}`, status: r.dry_run ? ('skip' as const) : ('pass' as const), detail: `${t.action.replace('_', ' ')} ${t.partition}${t.rows_moved > 0 ? `, ${t.rows_moved} row(s) moved` : ''}${r.dry_run ? '' : `, exclusive locks ${t.lock_held_ms} ms`}`, figures: { rows_moved: t.rows_moved, lock_held_ms: t.lock_held_ms } })));
@@ -159,7 +172,7 @@ async function isolateScope(ctx: StageContext, raw: IsolateInput): Promise<Omit<
   const labels = tables.map((t) => `${t.schema}.${t.name}`);
   const work = async (): Promise<Omit<IsolateResult, keyof StageVerdict>> => {
     const results: IsolateTableResult[] = [];
-    const plans: { t: IsolateTarget; steps: ReturnType<typeof isolateSteps> | null; hashLeaf: PartitionModel | null; partition: string; move: ScopeMove | null; hasRows: boolean; guardSteps: Step[] }[] = [];
+    const plans: { t: IsolateTarget; steps: ReturnType<typeof isolateSteps> | null; hashLeaf: PartitionModel | null; partition: string; move: ScopeMove | null; hasRows: boolean; guardSteps: Step[]; leafScanRows: number }[] = [];
     let keyValue = '';
     const notes: string[] = [];
     for (const table of tables) {
@@ -211,7 +224,7 @@ async function isolateScope(ctx: StageContext, raw: IsolateInput): Promise<Omit<
           if (state === null) guardSteps.push({ id: `guard ${l.name}`, description: `constraint proving ${l.name} holds no row of the scope (NOT VALID: no scan under lock; the scope never hashes there, so no write can meet it)`, sql: g.add });
           guardSteps.push({ id: `validate ${l.name}`, description: 'validate it (SHARE UPDATE EXCLUSIVE: writes go on)', sql: g.validate });
         }
-        plans.push({ t, steps: null, hashLeaf: null, partition: `${leaves[0]!.schema}.${leaves[0]!.name}`, move: null, hasRows: false, guardSteps });
+        plans.push({ t, steps: null, hashLeaf: null, partition: `${leaves[0]!.schema}.${leaves[0]!.name}`, move: null, hasRows: false, guardSteps, leafScanRows: 0 });
         continue;
       }
       const rootPart = tree[0]!;
@@ -222,23 +235,24 @@ async function isolateScope(ctx: StageContext, raw: IsolateInput): Promise<Omit<
       const has = await sql<{ x: boolean }>`select exists (select 1 from ${sql.id(root.schema, root.name)} where ${sql.id(t.keyColumn)} = ${t.keyValue}) as x`.execute(db);
       const defaultLeaves = leavesUnder(tree, def.oid);
       plans.push({ t, steps: isolateSteps(t, defaultLeaves, leaves[0]!, await requireTable(db, root), await readStorageParameters(db, leaves[0]!)), hashLeaf: leaves[0]!, partition: `${root.schema}.${partition}`,
-        hasRows: has.rows[0]!.x, guardSteps: [],
+        hasRows: has.rows[0]!.x, guardSteps: [], leafScanRows: (await provableLeafBound(db, leaves[0]!)) === null ? await leafRows(db, leaves[0]!) : 0,
         move: { root, defaultParent: { schema: leaves[0]!.parentSchema!, name: leaves[0]!.parentName! }, leaf: leaves[0]!, keyColumn: t.keyColumn, keyValue: t.keyValue, partition, guardName: checkName(t.keyValue) } });
     }
     const stepsOf = (p: (typeof plans)[number]) => {
       if (!p.steps) return p.guardSteps;
       if (!p.move || !p.hasRows) return [...p.steps.online, ...p.steps.swap, ...p.steps.after];
       return [...p.steps.online, ...cleanupDdl(p.move).map((text, i) => ({ id: `clean ${i + 1}`, description: 'remove what an interrupted isolate left', sql: text })),
-        { id: 'move', description: `copy the scope's ${p.move.keyValue} rows and the rest of ${p.move.leaf.name} into two new tables, follow writes through a row trigger, then switch: detach ${p.move.leaf.name}, attach its copy without the scope, attach the scope's partition`, sql: '-- see runbooks/isolate-and-maintain.md' }];
+        { id: 'move', description: `copy the scope's ${p.move.keyValue} rows and the rest of ${p.move.leaf.name} into two new tables, follow writes through a row trigger, then switch: detach ${p.move.leaf.name}, attach its copy without the scope (${p.leafScanRows > 0 ? `PostgreSQL scans its ~${p.leafScanRows} row(s) under the lock: a CHECK cannot prove a collatable key's hash bound` : 'no scan under the lock: a CHECK equal to the leaf\'s bound proves the copy'}), attach the scope's partition`, sql: '-- see runbooks/isolate-and-maintain.md' }];
     };
     if (input.dryRun) {
-      for (const p of plans) results.push({ table: `${p.t.table.schema}.${p.t.table.name}`, partitioned: `${p.t.root.schema}.${p.t.root.name}`, partition: p.partition, action: p.steps ? (p.hasRows ? 'moved' : 'created') : 'already_isolated', default_leaf: p.hashLeaf ? `${p.hashLeaf.schema}.${p.hashLeaf.name}` : null, rows_moved: 0, lock_held_ms: 0, steps: stepsOf(p) });
+      for (const p of plans) results.push({ table: `${p.t.table.schema}.${p.t.table.name}`, partitioned: `${p.t.root.schema}.${p.t.root.name}`, partition: p.partition, action: p.steps ? (p.hasRows ? 'moved' : 'created') : 'already_isolated', default_leaf: p.hashLeaf ? `${p.hashLeaf.schema}.${p.hashLeaf.name}` : null, rows_moved: 0, lock_held_ms: 0, rows_scanned_under_lock: p.hasRows ? p.leafScanRows : 0, steps: stepsOf(p) });
       return { tenant_id: target.tenantId, scope: target.scope, scope_key: keyValue, dry_run: true, tables: results, notes, audit_id: null };
     }
     const guard = { lockTimeoutMs: o.settings.lockTimeoutMs, statementTimeoutMs: o.settings.statementTimeoutMs, retries: o.settings.lockRetries, onRetry: o.onRetry };
     for (const p of plans) {
       let held = 0;
       let rowsMoved = 0;
+      let scanned = 0;
       // sql.raw: compiled by kysely above; each its own transaction under lock_timeout (a catalog change, then a scan that lets writes go on).
       for (const s of p.guardSteps) await runGuarded(db, (trx) => sql.raw(s.sql).execute(trx), { ...guard, label: `isolate: ${s.id}` });
       if (p.steps) {
@@ -291,6 +305,7 @@ async function isolateScope(ctx: StageContext, raw: IsolateInput): Promise<Omit<
             const moved = await moveScopeOutOfDefault(db, p.move!, guard, o.onEvent);
             held = moved.lockHeldMs;
             rowsMoved = moved.rows;
+            scanned = moved.copyScannedUnderLock ? p.leafScanRows : 0;
             p.hasRows = true;
           } catch (err) {
             await unguard();
@@ -298,7 +313,7 @@ async function isolateScope(ctx: StageContext, raw: IsolateInput): Promise<Omit<
           }
         }
       }
-      results.push({ table: `${p.t.table.schema}.${p.t.table.name}`, partitioned: `${p.t.root.schema}.${p.t.root.name}`, partition: p.partition, action: p.steps ? (p.hasRows ? 'moved' : 'created') : 'already_isolated', default_leaf: p.hashLeaf ? `${p.hashLeaf.schema}.${p.hashLeaf.name}` : null, rows_moved: rowsMoved, lock_held_ms: Math.round(held * 10) / 10, steps: stepsOf(p) });
+      results.push({ table: `${p.t.table.schema}.${p.t.table.name}`, partitioned: `${p.t.root.schema}.${p.t.root.name}`, partition: p.partition, action: p.steps ? (p.hasRows ? 'moved' : 'created') : 'already_isolated', default_leaf: p.hashLeaf ? `${p.hashLeaf.schema}.${p.hashLeaf.name}` : null, rows_moved: rowsMoved, lock_held_ms: Math.round(held * 10) / 10, rows_scanned_under_lock: scanned, steps: stepsOf(p) });
     }
     const auditId = await writeAudit(db, { command: 'isolate', table: labels.join(', '), appEnv: o.settings.appEnv, tenantId: target.tenantId, scope: target.scope }, 'succeeded',
       results.flatMap((r) => r.steps.map((s) => ({ ...s, status: 'succeeded' as const }))), { tables: results.map((r) => ({ table: r.table, partition: r.partition, action: r.action, lock_held_ms: r.lock_held_ms })) });

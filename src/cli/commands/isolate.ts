@@ -20,7 +20,8 @@ export function registerIsolate(program: CommandKit['program']): void {
               const guarded = t.steps.filter((x) => x.id.startsWith('validate ')).length;
               return `  ${t.table}: already isolated in ${t.partition}${guarded > 0 ? `; ${result.dry_run ? 'would guard' : 'guarded'} ${guarded} DEFAULT leaf/leaves the scope cannot hash into (read once, writes going on), so a purge reads one` : ''}`;
             }
-            if (t.action === 'moved') return `  ${t.table}: ${result.dry_run ? 'would move the scope\'s rows out of' : `moved ${t.rows_moved} row(s) of the scope out of`} ${t.default_leaf} into ${t.partition}${locks(t)}`;
+            const scan = t.rows_scanned_under_lock > 0 ? `; PostgreSQL ${result.dry_run ? 'would scan' : 'scanned'} ~${t.rows_scanned_under_lock} row(s) of the leaf's copy under the lock (a text key's hash bound: see runbooks/isolate-and-maintain.md)` : '; no scan under the lock';
+            if (t.action === 'moved') return `  ${t.table}: ${result.dry_run ? 'would move the scope\'s rows out of' : `moved ${t.rows_moved} row(s) of the scope out of`} ${t.default_leaf} into ${t.partition}${locks(t)}${scan}`;
             return `  ${t.table}: ${result.dry_run ? 'would create' : 'created'} ${t.partition}${locks(t)} (only ${t.default_leaf} checked under the lock)`;
           });
           const head = `isolate ${result.tenant_id}/${result.scope} (key ${JSON.stringify(result.scope_key)})${result.dry_run ? ' — DRY RUN, nothing changed' : ''}:`;
