@@ -138,13 +138,6 @@ function isolateSteps(t: IsolateTarget, defaultLeaves: PartitionModel[], hashLea
   return { online, swap, after };
 }
 
-/**
- * `partgov isolate --tenant-id X --scope Y --confirm X/Y`: gives the scope
- * its own partition in every isolatable table (the partitioned one: after
- * cutover the table itself, before it the shadow), so `purge` can TRUNCATE
- * it. A scope that is already isolated is left alone; a scope with rows in the
- * DEFAULT is moved out online (move-scope.ts) with a short final switch.
- */
 /** A leaf's row estimate; counted when there is none (never analyzed), which must not read as "no rows". */
 async function leafRows(db: PartgovKysely, leaf: PartitionModel): Promise<number> {
   if (leaf.rowEstimate > 0) return leaf.rowEstimate;
@@ -152,9 +145,16 @@ async function leafRows(db: PartgovKysely, leaf: PartitionModel): Promise<number
   return Number(r.rows[0]!.n);
 }
 
+/**
+ * `partgov isolate --tenant-id X --scope Y --confirm X/Y`: gives the scope
+ * its own partition in every isolatable table (the partitioned one: after
+ * cutover the table itself, before it the shadow), so `purge` can TRUNCATE
+ * it. A scope that is already isolated is left alone; a scope with rows in the
+ * DEFAULT is moved out online (move-scope.ts) with a short final switch.
+ */
 export async function runIsolate(ctx: StageContext, raw: IsolateInput): Promise<IsolateResult> {
   const r = await isolateScope(ctx, raw);
-  return judged(r, r.tables.map((t) => ({ name: `isolate:${t.table}`, status: r.dry_run ? ('skip' as const) : ('pass' as const), detail: `${t.action.replace('_', ' ')} ${t.partition}${t.rows_moved > 0 ? `, ${t.rows_moved} row(s) moved` : ''}${r.dry_run ? '' : `, exclusive locks ${t.lock_held_ms} ms`}`, figures: { rows_moved: t.rows_moved, lock_held_ms: t.lock_held_ms } })));
+  return judged(r, r.tables.map((t) => ({ name: `isolate:${t.table}`, status: r.dry_run ? ('skip' as const) : ('pass' as const), detail: `${t.action.replace('_', ' ')} ${t.partition}${t.rows_moved > 0 ? `, ${t.rows_moved} row(s) moved` : ''}${r.dry_run ? '' : `, exclusive locks ${t.lock_held_ms} ms`}`, figures: { rows_moved: t.rows_moved, lock_held_ms: t.lock_held_ms, rows_scanned_under_lock: t.rows_scanned_under_lock } })));
 }
 
 async function isolateScope(ctx: StageContext, raw: IsolateInput): Promise<Omit<IsolateResult, keyof StageVerdict>> {
@@ -235,7 +235,7 @@ async function isolateScope(ctx: StageContext, raw: IsolateInput): Promise<Omit<
       const has = await sql<{ x: boolean }>`select exists (select 1 from ${sql.id(root.schema, root.name)} where ${sql.id(t.keyColumn)} = ${t.keyValue}) as x`.execute(db);
       const defaultLeaves = leavesUnder(tree, def.oid);
       plans.push({ t, steps: isolateSteps(t, defaultLeaves, leaves[0]!, await requireTable(db, root), await readStorageParameters(db, leaves[0]!)), hashLeaf: leaves[0]!, partition: `${root.schema}.${partition}`,
-        hasRows: has.rows[0]!.x, guardSteps: [], leafScanRows: (await provableLeafBound(db, leaves[0]!)) === null ? await leafRows(db, leaves[0]!) : 0,
+        hasRows: has.rows[0]!.x, guardSteps: [], leafScanRows: has.rows[0]!.x && (await provableLeafBound(db, leaves[0]!)) === null ? await leafRows(db, leaves[0]!) : 0,
         move: { root, defaultParent: { schema: leaves[0]!.parentSchema!, name: leaves[0]!.parentName! }, leaf: leaves[0]!, keyColumn: t.keyColumn, keyValue: t.keyValue, partition, guardName: checkName(t.keyValue) } });
     }
     const stepsOf = (p: (typeof plans)[number]) => {
@@ -305,7 +305,8 @@ async function isolateScope(ctx: StageContext, raw: IsolateInput): Promise<Omit<
             const moved = await moveScopeOutOfDefault(db, p.move!, guard, o.onEvent);
             held = moved.lockHeldMs;
             rowsMoved = moved.rows;
-            scanned = moved.copyScannedUnderLock ? p.leafScanRows : 0;
+            // A scope that got its first rows while isolate ran was planned without a move.
+            scanned = moved.copyScannedUnderLock ? p.leafScanRows || (await leafRows(db, p.hashLeaf!)) : 0;
             p.hasRows = true;
           } catch (err) {
             await unguard();
