@@ -182,13 +182,18 @@ describe('backfill: secondary indexes deferred by default', () => {
   });
 });
 
+/** A new 3,000-row events table and its fresh shadow, with no checkpoint of an earlier test. */
+async function freshEventsTable() {
+  await sql`drop table if exists "Acct Data"."Acct Events_shadow", "Acct Data"."Acct Events"`.execute(t.db);
+  const config = await createEventsTable(t.db, 3000);
+  await prepareShadows(t, config);
+  await sql`delete from partgov.backfill_checkpoint`.execute(t.db);
+  return { config, table: config.tables[0]!.name };
+}
+
 describe('backfill --restart of a copy that dropped indexes', () => {
   it('keeps them dropped through the restart and builds them when the new copy completes', async () => {
-    await sql`drop table if exists "Acct Data"."Acct Events_shadow", "Acct Data"."Acct Events"`.execute(t.db);
-    const config = await createEventsTable(t.db, 3000);
-    await prepareShadows(t, config);
-    await sql`delete from partgov.backfill_checkpoint`.execute(t.db);
-    const table = config.tables[0]!.name;
+    const { config, table } = await freshEventsTable();
     const definitions = async () => (await sql<{ d: string }>`
       select regexp_replace(pg_get_indexdef(i.indexrelid), 'INDEX ("([^"]|"")+"|\S+) ON', 'INDEX ON') || ' valid=' || i.indisvalid as d
       from pg_partition_tree('"Acct Data"."Acct Events_shadow"'::regclass) t join pg_index i on i.indrelid = t.relid order by 1`.execute(t.db)).rows.map((r) => r.d);
@@ -208,11 +213,7 @@ describe('backfill --restart of a copy that dropped indexes', () => {
 
 describe('backfill --keep-indexes', () => {
   it('keeps the secondary indexes through the copy; a copy already begun keeps its first run\'s choice; a run with nothing to copy drops nothing', async () => {
-    await sql`drop table if exists "Acct Data"."Acct Events_shadow", "Acct Data"."Acct Events"`.execute(t.db);
-    const config = await createEventsTable(t.db, 3000);
-    await prepareShadows(t, config);
-    await sql`delete from partgov.backfill_checkpoint`.execute(t.db);
-    const table = config.tables[0]!.name;
+    const { config, table } = await freshEventsTable();
     const indexNames = async () => (await sql<{ n: string }>`select indexrelid::regclass::text as n from pg_index i join pg_partition_tree('"Acct Data"."Acct Events_shadow"'::regclass) t on t.relid = i.indrelid order by 1`.execute(t.db)).rows.map((r) => r.n);
     const before = await indexNames();
     const dropsSeen: string[] = [];
