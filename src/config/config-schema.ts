@@ -139,6 +139,16 @@ export const configSchema = z
       })
       .strict()
       .default({ default_mode: 'partition', scope_key_format: '{tenant}:{scope}', active_window_minutes: 15, batch_rows: 5000, swap_min_mb: 16 }),
+    isolate: z
+      .object({
+        copy_leaf_min_mb: z
+          .number()
+          .min(0)
+          .default(8)
+          .describe("a new scope keyed by a type without a collation (uuid, integers, dates) whose DEFAULT leaf is at least this big is isolated by copying that leaf online and switching without a scan; below it, or for a text key, the leaf is scanned under the exclusive lock (~0.4 ms per MB here); 0 = always copy"),
+      })
+      .strict()
+      .default({ copy_leaf_min_mb: 8 }),
     maintain: z
       .object({
         max_locked_move_rows: z

@@ -46,9 +46,9 @@ export interface IsolateTableResult {
   /** Exclusive locks held by the switch (first lock to commit). */
   lock_held_ms: number;
   /**
-   * A move's switch: the rows of the DEFAULT leaf's copy PostgreSQL scans under the lock to
-   * prove its hash bound (the leaf's estimate; 0 where a CHECK proves it, a key type without
-   * collation). 0 for a new scope's partition.
+   * Rows of the DEFAULT leaf PostgreSQL scans under the exclusive lock (the leaf's estimate):
+   * a new scope's CHECK on the leaf, or a copy's hash bound a text key's CHECK cannot prove.
+   * 0 where the leaf was copied online and a CHECK proves the copy (a key type without a collation).
    */
   rows_scanned_under_lock: number;
   steps: Step[];
@@ -138,6 +138,12 @@ function isolateSteps(t: IsolateTarget, defaultLeaves: PartitionModel[], hashLea
   return { online, swap, after };
 }
 
+/** The leaf's heap size: what a CHECK's scan under the lock reads. */
+async function leafBytes(db: PartgovKysely, leaf: PartitionModel): Promise<number> {
+  const r = await sql<{ n: string }>`select pg_relation_size(${leaf.oid}::oid)::text as n`.execute(db);
+  return Number(r.rows[0]!.n);
+}
+
 /** A leaf's row estimate; counted when there is none (never analyzed), which must not read as "no rows". */
 async function leafRows(db: PartgovKysely, leaf: PartitionModel): Promise<number> {
   if (leaf.rowEstimate > 0) return leaf.rowEstimate;
@@ -172,7 +178,7 @@ async function isolateScope(ctx: StageContext, raw: IsolateInput): Promise<Omit<
   const labels = tables.map((t) => `${t.schema}.${t.name}`);
   const work = async (): Promise<Omit<IsolateResult, keyof StageVerdict>> => {
     const results: IsolateTableResult[] = [];
-    const plans: { t: IsolateTarget; steps: ReturnType<typeof isolateSteps> | null; hashLeaf: PartitionModel | null; partition: string; move: ScopeMove | null; hasRows: boolean; guardSteps: Step[]; leafScanRows: number }[] = [];
+    const plans: { t: IsolateTarget; steps: ReturnType<typeof isolateSteps> | null; hashLeaf: PartitionModel | null; partition: string; move: ScopeMove | null; hasRows: boolean; viaCopy: boolean; guardSteps: Step[]; leafScanRows: number }[] = [];
     let keyValue = '';
     const notes: string[] = [];
     for (const table of tables) {
@@ -224,7 +230,7 @@ async function isolateScope(ctx: StageContext, raw: IsolateInput): Promise<Omit<
           if (state === null) guardSteps.push({ id: `guard ${l.name}`, description: `constraint proving ${l.name} holds no row of the scope (NOT VALID: no scan under lock; the scope never hashes there, so no write can meet it)`, sql: g.add });
           guardSteps.push({ id: `validate ${l.name}`, description: 'validate it (SHARE UPDATE EXCLUSIVE: writes go on)', sql: g.validate });
         }
-        plans.push({ t, steps: null, hashLeaf: null, partition: `${leaves[0]!.schema}.${leaves[0]!.name}`, move: null, hasRows: false, guardSteps, leafScanRows: 0 });
+        plans.push({ t, steps: null, hashLeaf: null, partition: `${leaves[0]!.schema}.${leaves[0]!.name}`, move: null, hasRows: false, viaCopy: false, guardSteps, leafScanRows: 0 });
         continue;
       }
       const rootPart = tree[0]!;
@@ -234,18 +240,26 @@ async function isolateScope(ctx: StageContext, raw: IsolateInput): Promise<Omit<
       }
       const has = await sql<{ x: boolean }>`select exists (select 1 from ${sql.id(root.schema, root.name)} where ${sql.id(t.keyColumn)} = ${t.keyValue}) as x`.execute(db);
       const defaultLeaves = leavesUnder(tree, def.oid);
-      plans.push({ t, steps: isolateSteps(t, defaultLeaves, leaves[0]!, await requireTable(db, root), await readStorageParameters(db, leaves[0]!)), hashLeaf: leaves[0]!, partition: `${root.schema}.${partition}`,
-        hasRows: has.rows[0]!.x, guardSteps: [], leafScanRows: has.rows[0]!.x && (await provableLeafBound(db, leaves[0]!)) === null ? await leafRows(db, leaves[0]!) : 0,
-        move: { root, defaultParent: { schema: leaves[0]!.parentSchema!, name: leaves[0]!.parentName! }, leaf: leaves[0]!, keyColumn: t.keyColumn, keyValue: t.keyValue, partition, guardName: checkName(t.keyValue) } });
+      const hashLeaf = leaves[0]!;
+      const hasRows = has.rows[0]!.x;
+      // A CHECK on the leaf scans it under the lock; a copy of it, proved by a CHECK equal to its bound, does not (see provableLeafBound).
+      const provable = (await provableLeafBound(db, hashLeaf)) !== null;
+      const viaCopy = hasRows || (provable && (await leafBytes(db, hashLeaf)) >= o.config.isolate.copy_leaf_min_mb * 1024 * 1024);
+      plans.push({ t, steps: isolateSteps(t, defaultLeaves, hashLeaf, await requireTable(db, root), await readStorageParameters(db, hashLeaf)), hashLeaf, partition: `${root.schema}.${partition}`,
+        hasRows, viaCopy, guardSteps: [], leafScanRows: viaCopy && provable ? 0 : await leafRows(db, hashLeaf),
+        move: { root, defaultParent: { schema: hashLeaf.parentSchema!, name: hashLeaf.parentName! }, leaf: hashLeaf, keyColumn: t.keyColumn, keyValue: t.keyValue, partition, guardName: checkName(t.keyValue) } });
     }
     const stepsOf = (p: (typeof plans)[number]) => {
       if (!p.steps) return p.guardSteps;
-      if (!p.move || !p.hasRows) return [...p.steps.online, ...p.steps.swap, ...p.steps.after];
+      if (!p.move || !p.viaCopy) {
+        const scan = `: a scan of its ~${p.leafScanRows} row(s) under the lock${p.leafScanRows > 0 && !p.hasRows ? ' (below isolate.copy_leaf_min_mb, or a text key, whose copy would be scanned as well)' : ''}`;
+        return [...p.steps.online, ...p.steps.swap.map((x) => (x.id.startsWith('guard ') ? { ...x, description: `${x.description}${scan}` } : x)), ...p.steps.after];
+      }
       return [...p.steps.online, ...cleanupDdl(p.move).map((text, i) => ({ id: `clean ${i + 1}`, description: 'remove what an interrupted isolate left', sql: text })),
-        { id: 'move', description: `copy the scope's ${p.move.keyValue} rows and the rest of ${p.move.leaf.name} into two new tables, follow writes through a row trigger, then switch: detach ${p.move.leaf.name}, attach its copy without the scope (${p.leafScanRows > 0 ? `PostgreSQL scans its ~${p.leafScanRows} row(s) under the lock: a CHECK cannot prove a collatable key's hash bound` : 'no scan under the lock: a CHECK equal to the leaf\'s bound proves the copy'}), attach the scope's partition`, sql: '-- see runbooks/isolate-and-maintain.md' }];
+        { id: 'move', description: `copy ${p.hasRows ? `the scope's ${p.move.keyValue} rows and the rest of ${p.move.leaf.name}` : `${p.move.leaf.name} (no row of the scope yet: the copy spares the switch a scan of the leaf)`} into two new tables, follow writes through a row trigger, then switch: detach ${p.move.leaf.name}, attach its copy without the scope (${p.leafScanRows > 0 ? `PostgreSQL scans its ~${p.leafScanRows} row(s) under the lock: a CHECK cannot prove a collatable key's hash bound` : 'no scan under the lock: a CHECK equal to the leaf\'s bound proves the copy'}), attach the scope's partition`, sql: '-- see runbooks/isolate-and-maintain.md' }];
     };
     if (input.dryRun) {
-      for (const p of plans) results.push({ table: `${p.t.table.schema}.${p.t.table.name}`, partitioned: `${p.t.root.schema}.${p.t.root.name}`, partition: p.partition, action: p.steps ? (p.hasRows ? 'moved' : 'created') : 'already_isolated', default_leaf: p.hashLeaf ? `${p.hashLeaf.schema}.${p.hashLeaf.name}` : null, rows_moved: 0, lock_held_ms: 0, rows_scanned_under_lock: p.hasRows ? p.leafScanRows : 0, steps: stepsOf(p) });
+      for (const p of plans) results.push({ table: `${p.t.table.schema}.${p.t.table.name}`, partitioned: `${p.t.root.schema}.${p.t.root.name}`, partition: p.partition, action: p.steps ? (p.hasRows ? 'moved' : 'created') : 'already_isolated', default_leaf: p.hashLeaf ? `${p.hashLeaf.schema}.${p.hashLeaf.name}` : null, rows_moved: 0, lock_held_ms: 0, rows_scanned_under_lock: p.steps ? p.leafScanRows : 0, steps: stepsOf(p) });
       return { tenant_id: target.tenantId, scope: target.scope, scope_key: keyValue, dry_run: true, tables: results, notes, audit_id: null };
     }
     const guard = { lockTimeoutMs: o.settings.lockTimeoutMs, statementTimeoutMs: o.settings.statementTimeoutMs, retries: o.settings.lockRetries, onRetry: o.onRetry };
@@ -275,7 +289,7 @@ async function isolateScope(ctx: StageContext, raw: IsolateInput): Promise<Omit<
         const unguard = async () => {
           for (const s of p.steps!.after) await runGuarded(db, (trx) => sql.raw(s.sql).execute(trx), { ...guard, label: `isolate: ${s.id}` }).catch(() => undefined);
         };
-        let moveRows = p.hasRows;
+        let moveRows = p.viaCopy;
         if (!moveRows) {
           try {
             // Held from the root's lock through the COMMIT.
@@ -289,6 +303,7 @@ async function isolateScope(ctx: StageContext, raw: IsolateInput): Promise<Omit<
               }
             }, { ...guard, label: `isolate ${p.t.root.name}` });
             held = performance.now() - first;
+            scanned = p.leafScanRows;
             for (const s of p.steps!.after) await runGuarded(db, (trx) => sql.raw(s.sql).execute(trx), { ...guard, label: `isolate: ${s.id}` });
           } catch (err) {
             if (sqlStateOf(err) !== '23514') {
@@ -307,7 +322,7 @@ async function isolateScope(ctx: StageContext, raw: IsolateInput): Promise<Omit<
             rowsMoved = moved.rows;
             // A scope that got its first rows while isolate ran was planned without a move.
             scanned = moved.copyScannedUnderLock ? p.leafScanRows || (await leafRows(db, p.hashLeaf!)) : 0;
-            p.hasRows = true;
+            p.hasRows ||= moved.rows > 0;
           } catch (err) {
             await unguard();
             throw err;

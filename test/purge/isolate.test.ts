@@ -31,6 +31,39 @@ const withoutWriter = (d: Awaited<ReturnType<typeof allDigests>>) => ({ ...d, No
 const leafOf = async (key: string) =>
   (await sql<{ leaf: string }>`select c.relname as leaf from ${sql.id(schema, 'Notes')} n join pg_class c on c.oid = n.tableoid where "Scope Key" = ${key} limit 1`.execute(t.db)).rows[0]?.leaf;
 
+/**
+ * A table keyed by a uuid ("Org"), LIST-partitioned with one org isolated and a DEFAULT
+ * hashed 4 ways, 24 orgs of 100 rows (md5('org<n>'); acme/fleet is org 5), some "Body" NULL,
+ * a reference copy for the application's writes to go to as well, and its config.
+ */
+async function createDevices(fleet: string, scopeColumns: Record<string, string>, extra: Record<string, unknown> = {}) {
+  const devices = sql.id(fleet, 'Devices');
+  const ref = sql.id(fleet, 'Devices_ref');
+  await sql`create schema ${sql.id(fleet)}`.execute(t.db);
+  await sql`create table ${devices} ("Org" uuid not null, id bigint generated always as identity, "Tenant" text not null, "Scope" text not null, "Body" text,
+    primary key ("Org", id)) partition by list ("Org")`.execute(t.db);
+  // A scope isolated already: the DEFAULT's bound says NOT ("Org" = ANY (…)) too, which the CHECK must match as well.
+  await sql`create table ${sql.id(fleet, 'Devices_iso_old')} partition of ${devices} for values in ('00000000-0000-0000-0000-000000000001')`.execute(t.db);
+  await sql`create table ${sql.id(fleet, 'Devices_default')} partition of ${devices} default partition by hash ("Org")`.execute(t.db);
+  for (let r = 0; r < 4; r++) await sql`create table ${sql.id(fleet, `Devices_default_p${r}`)} partition of ${sql.id(fleet, 'Devices_default')} for values with (modulus 4, remainder ${sql.lit(r)})`.execute(t.db);
+  await sql`insert into ${devices} ("Org", "Tenant", "Scope", "Body")
+    select md5('org' || (g % 24))::uuid, case when g % 24 = 5 then 'acme' else 't' || (g % 24) end, case when g % 24 = 5 then 'fleet' else 's' end, case when g % 5 = 0 then null else 'b' || g end
+    from generate_series(1, 2400) g`.execute(t.db);
+  await sql`create table ${ref} (like ${devices})`.execute(t.db);
+  await sql`insert into ${ref} select * from ${devices}`.execute(t.db);
+  const config = parseConfig({
+    tables: [{ schema: fleet, name: 'Devices', layout: { type: 'isolatable', key: 'Org', isolated: ['00000000-0000-0000-0000-000000000001'], partitions: 4 }, ...scopeColumns }],
+    lock_timeout_ms: 2000,
+    statement_timeout_ms: 60000,
+    ...extra,
+  });
+  return { devices, ref, config };
+}
+
+/** Rows of a and b that the other lacks (0: equal as multisets). */
+const differences = async (a: ReturnType<typeof sql.id>, b: ReturnType<typeof sql.id>) =>
+  (await sql<{ n: number }>`select count(*)::int as n from ((select * from ${a} except all select * from ${b}) union all (select * from ${b} except all select * from ${a})) d`.execute(t.db)).rows[0]!.n;
+
 describe('isolate a new scope', () => {
   it('creates its partition while the application writes, keeps its guard only where the scope can never fall, and purge then truncates it, or drops it with the guards', async () => {
     const app = await createAppRole(t, [{ schema, name: 'Notes' }]);
@@ -226,26 +259,7 @@ describe('isolate a new scope', () => {
 
   it('moves a scope keyed by a uuid with no scan under the lock (a CHECK equal to the leaf\'s bound proves its copy), while the application writes to it: no write lost or failed, no constraint left', async () => {
     const fleet = 'Fleet Ωps';
-    const devices = sql.id(fleet, 'Devices');
-    const ref = sql.id(fleet, 'Devices_ref');
-    await sql`create schema ${sql.id(fleet)}`.execute(t.db);
-    await sql`create table ${devices} ("Org" uuid not null, id bigint generated always as identity, "Tenant" text not null, "Scope" text not null, "Body" text,
-      primary key ("Org", id)) partition by list ("Org")`.execute(t.db);
-    // A scope isolated already: the DEFAULT's bound says NOT ("Org" = ANY (…)) too, which the CHECK must match as well.
-    await sql`create table ${sql.id(fleet, 'Devices_iso_old')} partition of ${devices} for values in ('00000000-0000-0000-0000-000000000001')`.execute(t.db);
-    await sql`create table ${sql.id(fleet, 'Devices_default')} partition of ${devices} default partition by hash ("Org")`.execute(t.db);
-    for (let r = 0; r < 4; r++) await sql`create table ${sql.id(fleet, `Devices_default_p${r}`)} partition of ${sql.id(fleet, 'Devices_default')} for values with (modulus 4, remainder ${sql.lit(r)})`.execute(t.db);
-    // 24 orgs of 100 rows; acme/fleet is one of them.
-    await sql`insert into ${devices} ("Org", "Tenant", "Scope", "Body")
-      select md5('org' || (g % 24))::uuid, case when g % 24 = 5 then 'acme' else 't' || (g % 24) end, case when g % 24 = 5 then 'fleet' else 's' end, case when g % 5 = 0 then null else 'b' || g end
-      from generate_series(1, 2400) g`.execute(t.db);
-    await sql`create table ${ref} (like ${devices})`.execute(t.db);
-    await sql`insert into ${ref} select * from ${devices}`.execute(t.db);
-    const fleetConfig = parseConfig({
-      tables: [{ schema: fleet, name: 'Devices', layout: { type: 'isolatable', key: 'Org', isolated: ['00000000-0000-0000-0000-000000000001'], partitions: 4 }, tenant_column: 'Tenant', scope_column: 'Scope', scope_key_source: 'rows' }],
-      lock_timeout_ms: 2000,
-      statement_timeout_ms: 60000,
-    });
+    const { devices, ref, config: fleetConfig } = await createDevices(fleet, { tenant_column: 'Tenant', scope_column: 'Scope', scope_key_source: 'rows' });
     const org = (await sql<{ org: string }>`select md5('org5')::uuid::text as org`.execute(t.db)).rows[0]!.org;
     const app = await createAppRole(t, [{ schema: fleet, name: 'Devices' }, { schema: fleet, name: 'Devices_ref' }]);
     const pool = app.open(2);
@@ -288,12 +302,80 @@ describe('isolate a new scope', () => {
       expect(inDefault.rows[0]!.n).toBe(0);
       const own = await sql<{ leaf: string }>`select distinct c.relname as leaf from ${devices} d join pg_class c on c.oid = d.tableoid where "Org" = ${org}::uuid`.execute(t.db);
       expect(own.rows).toEqual([{ leaf: r.tables[0]!.partition.slice(fleet.length + 1) }]);
-      const diff = await sql<{ n: number }>`select count(*)::int as n from ((select * from ${devices} except all select * from ${ref}) union all (select * from ${ref} except all select * from ${devices})) d`.execute(t.db);
-      expect(diff.rows[0]!.n).toBe(0);
+      expect(await differences(devices, ref)).toBe(0);
       // The proof was for the switch only: the leaf keeps its bound and no CHECK of partgov's beyond the guards of the leaves the org cannot hash into.
       const left = await sql<{ def: string }>`select pg_get_constraintdef(k.oid) as def from pg_constraint k join pg_class c on c.oid = k.conrelid join pg_namespace n on n.oid = c.relnamespace
         where n.nspname = ${fleet} and k.contype = 'c' and k.conname like 'partgov_%'`.execute(t.db);
       expect(left.rows.every((x) => x.def.includes(org) && x.def.includes('<>'))).toBe(true);
+      expect(left.rows.some((x) => x.def.includes('satisfies_hash_partition'))).toBe(false);
+    } finally {
+      running = false;
+      await Promise.all(workers);
+      await app.drop();
+    }
+  });
+
+  it('isolates a new uuid scope by copying its DEFAULT leaf online (no scan under the lock) at isolate.copy_leaf_min_mb, and says when it scans the leaf instead; rows the application writes to the scope during the copy land in its partition', async () => {
+    const fleet = 'Fleet New Ωrgs';
+    const { devices, ref, config: scanConfig } = await createDevices(fleet, { tenant_column: 'Tenant', scope_column: 'Org' });
+    const copyConfig = parseConfig({ ...scanConfig, isolate: { copy_leaf_min_mb: 0 } });
+    const [scanned, copied] = (await sql<{ org: string }>`select md5(x)::uuid::text as org from unnest(array['new-a', 'new-b']) x`.execute(t.db)).rows.map((r) => r.org);
+    // The DEFAULT leaf an org hashes into (its name stays when isolate replaces it: the oid tells).
+    const leafOf = async (org: string) => (await sql<{ leaf: string; oid: number }>`select c.relname as leaf, c.oid::int as oid from generate_series(0, 3) r
+      join pg_class c on c.relname = 'Devices_default_p' || r and c.relnamespace = (select oid from pg_namespace where nspname = ${fleet})
+      where satisfies_hash_partition(${`"${fleet}"."Devices_default"`}::regclass, 4, r, ${org}::uuid)`.execute(t.db)).rows[0]!;
+    const app = await createAppRole(t, [{ schema: fleet, name: 'Devices' }, { schema: fleet, name: 'Devices_ref' }]);
+    const pool = app.open(2);
+    let running = true;
+    let newRows = false; // set once the copy is done: the writer then writes the scope being isolated too
+    const failures: string[] = [];
+    let writes = 0;
+    const worker = async (w: number) => {
+      for (let i = 0; running; i++) {
+        try {
+          const org = newRows && i % 2 === 0 ? sql`${copied}::uuid` : sql`md5(${`org${(i + w) % 24}`}::text)::uuid`;
+          await sql`with n as (insert into ${devices} ("Org", "Tenant", "Scope", "Body") values (${org}, 'acme', 'y', ${`w${w}-${i}`}::text) returning *) insert into ${ref} select * from n`.execute(pool.db);
+          await sql`with u as (update ${devices} set "Body" = coalesce("Body", '') || '+' where "Org" = md5(${`org${i % 24}`}::text)::uuid and id = (select max(id) - ${w}::int from ${devices} where "Org" = md5(${`org${i % 24}`}::text)::uuid) returning *)
+            update ${ref} r set "Body" = u."Body" from u where r.id = u.id and r."Org" = u."Org"`.execute(pool.db);
+          writes++;
+        } catch (err) {
+          failures.push((err as Error).message);
+        }
+      }
+    };
+    const workers = [0, 1].map(worker);
+    try {
+      while (writes < 20) await new Promise((r) => setTimeout(r, 5));
+      // 2,400 rows in 4 leaves: under 8 MB, so the default scans the leaf, and says so.
+      const scanLeaf = await leafOf(scanned!);
+      const a = await runIsolate(stageFor(t, scanConfig, { settings }), { tenantId: 'acme', scope: scanned!, confirm: `acme/${scanned}` });
+      expect(a.tables[0]).toMatchObject({ action: 'created', default_leaf: `${fleet}.${scanLeaf.leaf}` });
+      expect(a.tables[0]!.rows_scanned_under_lock).toBeGreaterThan(0);
+      expect((await leafOf(scanned!)).oid).toBe(scanLeaf.oid);
+
+      const copyLeaf = await leafOf(copied!);
+      const dry = await runIsolate(stageFor(t, copyConfig, { settings }), { tenantId: 'acme', scope: copied!, confirm: `acme/${copied}`, dryRun: true });
+      expect(dry.tables[0]).toMatchObject({ action: 'created', rows_scanned_under_lock: 0 });
+      expect(dry.tables[0]!.steps.find((x) => x.id === 'move')!.description).toContain('no row of the scope yet');
+      const log = (m: string) => {
+        if (m.startsWith('copied ')) newRows = true;
+      };
+      const during = writes;
+      const b = await runIsolate(stageFor(t, copyConfig, { settings, log }), { tenantId: 'acme', scope: copied!, confirm: `acme/${copied}` });
+      while (writes < during + 40) await new Promise((r) => setTimeout(r, 5));
+      running = false;
+      await Promise.all(workers);
+      expect(failures).toEqual([]);
+      expect(newRows).toBe(true);
+      expect(b.tables[0]).toMatchObject({ action: 'created', rows_scanned_under_lock: 0 });
+      // The leaf was replaced by its copy: the switch attached a new table in its place.
+      expect((await leafOf(copied!)).oid).not.toBe(copyLeaf.oid);
+      const own = await sql<{ leaf: string; n: number }>`select c.relname as leaf, count(*)::int as n from ${devices} d join pg_class c on c.oid = d.tableoid where "Org" = ${copied}::uuid group by 1`.execute(t.db);
+      expect(own.rows.map((x) => x.leaf)).toEqual([b.tables[0]!.partition.slice(fleet.length + 1)]);
+      expect(own.rows[0]!.n).toBeGreaterThan(0);
+      expect(await differences(devices, ref)).toBe(0);
+      const left = await sql<{ def: string }>`select pg_get_constraintdef(k.oid) as def from pg_constraint k join pg_class c on c.oid = k.conrelid join pg_namespace n on n.oid = c.relnamespace
+        where n.nspname = ${fleet} and k.contype = 'c' and k.conname like 'partgov_%'`.execute(t.db);
       expect(left.rows.some((x) => x.def.includes('satisfies_hash_partition'))).toBe(false);
     } finally {
       running = false;
