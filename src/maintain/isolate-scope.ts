@@ -178,7 +178,7 @@ async function isolateScope(ctx: StageContext, raw: IsolateInput): Promise<Omit<
   const labels = tables.map((t) => `${t.schema}.${t.name}`);
   const work = async (): Promise<Omit<IsolateResult, keyof StageVerdict>> => {
     const results: IsolateTableResult[] = [];
-    const plans: { t: IsolateTarget; steps: ReturnType<typeof isolateSteps> | null; hashLeaf: PartitionModel | null; partition: string; move: ScopeMove | null; hasRows: boolean; viaCopy: boolean; guardSteps: Step[]; leafScanRows: number }[] = [];
+    const plans: { t: IsolateTarget; steps: ReturnType<typeof isolateSteps> | null; hashLeaf: PartitionModel | null; partition: string; move: ScopeMove | null; hasRows: boolean; viaCopy: boolean; provable: boolean; guardSteps: Step[]; leafScanRows: number }[] = [];
     let keyValue = '';
     const notes: string[] = [];
     for (const table of tables) {
@@ -230,7 +230,7 @@ async function isolateScope(ctx: StageContext, raw: IsolateInput): Promise<Omit<
           if (state === null) guardSteps.push({ id: `guard ${l.name}`, description: `constraint proving ${l.name} holds no row of the scope (NOT VALID: no scan under lock; the scope never hashes there, so no write can meet it)`, sql: g.add });
           guardSteps.push({ id: `validate ${l.name}`, description: 'validate it (SHARE UPDATE EXCLUSIVE: writes go on)', sql: g.validate });
         }
-        plans.push({ t, steps: null, hashLeaf: null, partition: `${leaves[0]!.schema}.${leaves[0]!.name}`, move: null, hasRows: false, viaCopy: false, guardSteps, leafScanRows: 0 });
+        plans.push({ t, steps: null, hashLeaf: null, partition: `${leaves[0]!.schema}.${leaves[0]!.name}`, move: null, hasRows: false, viaCopy: false, provable: false, guardSteps, leafScanRows: 0 });
         continue;
       }
       const rootPart = tree[0]!;
@@ -246,13 +246,13 @@ async function isolateScope(ctx: StageContext, raw: IsolateInput): Promise<Omit<
       const provable = (await provableLeafBound(db, hashLeaf)) !== null;
       const viaCopy = hasRows || (provable && (await leafBytes(db, hashLeaf)) >= o.config.isolate.copy_leaf_min_mb * 1024 * 1024);
       plans.push({ t, steps: isolateSteps(t, defaultLeaves, hashLeaf, await requireTable(db, root), await readStorageParameters(db, hashLeaf)), hashLeaf, partition: `${root.schema}.${partition}`,
-        hasRows, viaCopy, guardSteps: [], leafScanRows: viaCopy && provable ? 0 : await leafRows(db, hashLeaf),
+        hasRows, viaCopy, provable, guardSteps: [], leafScanRows: viaCopy && provable ? 0 : await leafRows(db, hashLeaf),
         move: { root, defaultParent: { schema: hashLeaf.parentSchema!, name: hashLeaf.parentName! }, leaf: hashLeaf, keyColumn: t.keyColumn, keyValue: t.keyValue, partition, guardName: checkName(t.keyValue) } });
     }
     const stepsOf = (p: (typeof plans)[number]) => {
       if (!p.steps) return p.guardSteps;
       if (!p.move || !p.viaCopy) {
-        const scan = `: a scan of its ~${p.leafScanRows} row(s) under the lock${p.leafScanRows > 0 && !p.hasRows ? ' (below isolate.copy_leaf_min_mb, or a text key, whose copy would be scanned as well)' : ''}`;
+        const scan = `: a scan of its ~${p.leafScanRows} row(s) under the lock${p.provable ? ' (the leaf is under isolate.copy_leaf_min_mb: copying it would cost more)' : ' (a collatable key: a copy of the leaf would be scanned as well)'}`;
         return [...p.steps.online, ...p.steps.swap.map((x) => (x.id.startsWith('guard ') ? { ...x, description: `${x.description}${scan}` } : x)), ...p.steps.after];
       }
       return [...p.steps.online, ...cleanupDdl(p.move).map((text, i) => ({ id: `clean ${i + 1}`, description: 'remove what an interrupted isolate left', sql: text })),
@@ -289,8 +289,8 @@ async function isolateScope(ctx: StageContext, raw: IsolateInput): Promise<Omit<
         const unguard = async () => {
           for (const s of p.steps!.after) await runGuarded(db, (trx) => sql.raw(s.sql).execute(trx), { ...guard, label: `isolate: ${s.id}` }).catch(() => undefined);
         };
-        let moveRows = p.viaCopy;
-        if (!moveRows) {
+        let copyLeaf = p.viaCopy;
+        if (!copyLeaf) {
           try {
             // Held from the root's lock through the COMMIT.
             let first = 0;
@@ -312,10 +312,10 @@ async function isolateScope(ctx: StageContext, raw: IsolateInput): Promise<Omit<
             }
             // The application wrote the scope meanwhile (its leaf's CHECK failed; nothing changed): move those rows out instead.
             o.onEvent?.(`${p.t.keyValue} got rows while isolate ran: moving them out of ${p.hashLeaf!.name}`);
-            moveRows = true;
+            copyLeaf = true;
           }
         }
-        if (moveRows) {
+        if (copyLeaf) {
           try {
             const moved = await moveScopeOutOfDefault(db, p.move!, guard, o.onEvent);
             held = moved.lockHeldMs;
