@@ -109,7 +109,7 @@ async function isAttached(db: PartgovKysely, schema: string, name: string): Prom
 }
 
 /** Moves the scope out of the DEFAULT into its own partition; returns the switch's exclusive-lock hold and the rows moved. */
-export async function moveScopeOutOfDefault(db: PartgovKysely, m: ScopeMove, guard: Omit<GuardOptions, 'label'>, onEvent?: (msg: string) => void): Promise<{ lockHeldMs: number; rows: number; replayed: number; copyScannedUnderLock: boolean }> {
+export async function moveScopeOutOfDefault(db: PartgovKysely, m: ScopeMove, guard: Omit<GuardOptions, 'label'>, onEvent?: (msg: string) => void | Promise<void>): Promise<{ lockHeldMs: number; rows: number; replayed: number; copyScannedUnderLock: boolean }> {
   const n = namesOf(m);
   const root = await requireTable(db, m.root);
   const pk = root.constraints.find((c) => c.kind === 'primary_key');
@@ -174,13 +174,22 @@ end`);
   }
 
   // 3. The copy (after the trigger committed: whatever changes from here on is logged), then replays.
-  const copied = await db.transaction().execute(async (trx) => {
+  // One snapshot for both halves: a row whose key changed between two would be copied into both.
+  const copied = await db.transaction().setIsolationLevel('repeatable read').execute(async (trx) => {
     await sql`select set_config('statement_timeout', ${`${guard.statementTimeoutMs}ms`}, true)`.execute(trx);
     const a = await sql`insert into ${S} (${ids(cols)}) select ${ids(cols)} from ${leaf} where ${key} = ${m.keyValue}`.execute(trx);
     await sql`insert into ${H} (${ids(cols)}) select ${ids(cols)} from ${leaf} where ${key} is distinct from ${m.keyValue}`.execute(trx);
     return Number(a.numAffectedRows ?? 0n);
   });
-  onEvent?.(`copied ${copied} row(s) of the scope out of ${m.leaf.name}`);
+  // Awaited: a caller may hold the replays back (a test makes its writes land between them).
+  await onEvent?.(`copied ${copied} row(s) of the scope out of ${m.leaf.name}`);
+  // Online, each round runs at REPEATABLE READ: one snapshot for the log, the leaf and the
+  // final DELETE. Under READ COMMITTED each statement took its own, and an entry that
+  // committed between the read of max(partgov_seq) and that DELETE (its sequence number
+  // taken before a later entry's commit) was deleted without its row being copied: an
+  // application UPDATE lost (seen in a walk on PostgreSQL 15 with three writers). Only
+  // isolate writes S, H and the log's deletes, so the snapshot meets no concurrent update.
+  // The switch replays under its locks, where no write to the leaf is in flight.
   const replay = async (trx: PartgovKysely): Promise<number> => {
     const hi = (await sql<{ hi: string | null }>`select max(partgov_seq)::text as hi from ${log}`.execute(trx)).rows[0]!.hi;
     if (hi === null) return 0;
@@ -194,7 +203,7 @@ end`);
   };
   let replayed = 0;
   for (let round = 0; round < 100; round++) {
-    const r = await db.transaction().execute(replay);
+    const r = await db.transaction().setIsolationLevel('repeatable read').execute(replay);
     replayed += r;
     if (r < 100) break;
   }

@@ -9,6 +9,7 @@ import { runMigrate } from '../../src/migrate/run-migrate.js';
 import { runPurge } from '../../src/purge/run-purge.js';
 import { objectNames } from '../../src/db/object-names.js';
 import { findTableOid } from '../../src/db/catalog.js';
+import { compileDdl } from '../../src/db/compile-ddl.js';
 import { createAppRole } from '../helpers/app-role.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database.js';
 import { allBut, allDigests, createScopedTables, defaultGuards, schema } from './scope-fixture.js';
@@ -311,6 +312,56 @@ describe('isolate a new scope', () => {
     } finally {
       running = false;
       await Promise.all(workers);
+      await app.drop();
+    }
+  });
+
+  it('a move\'s replay reads the log and the leaf in one snapshot: a write whose log entry commits while a round runs (its sequence number taken before a later one\'s) is replayed, not skipped', async () => {
+    const fleet = 'Fleet Replay Ωrder';
+    const { devices, ref, config: fleetConfig } = await createDevices(fleet, { tenant_column: 'Tenant', scope_column: 'Scope', scope_key_source: 'rows' });
+    const org = (await sql<{ org: string }>`select md5('org5')::uuid::text as org`.execute(t.db)).rows[0]!.org;
+    const leaf = (await sql<{ leaf: string }>`select distinct tableoid::regclass::text as leaf from ${devices} where "Org" = ${org}::uuid`.execute(t.db)).rows[0]!.leaf;
+    // A row of the scope (in S after the copy) and a neighbour in the same leaf (in H, the leaf's copy).
+    const [scopeRow, neighbour] = [
+      (await sql<{ id: string }>`select min(id)::text as id from ${devices} where "Org" = ${org}::uuid`.execute(t.db)).rows[0]!.id,
+      (await sql<{ org: string; id: string }>`select "Org"::text as org, id::text from ${sql.raw(leaf)} where "Org" <> ${org}::uuid order by id limit 1`.execute(t.db)).rows[0]!, // sql.raw: regclass text, quoted by PostgreSQL
+    ];
+    const next = sql.id(fleet, `${leaf.slice(leaf.lastIndexOf('.') + 1).replaceAll('"', '')}_next`);
+    const app = await createAppRole(t, [{ schema: fleet, name: 'Devices' }, { schema: fleet, name: 'Devices_ref' }]);
+    const appPool = app.open(2).pool;
+    const [late, early] = [await appPool.connect(), await appPool.connect()];
+    const holder = await t.pool.connect();
+    let released: Promise<void> = Promise.resolve();
+    // After the copy, before the first replay round: the late write takes its sequence number and stays
+    // open, an early one commits after it, and the round's DELETE on H waits on a row lock until the late one has committed.
+    const log = async (m: string) => {
+      if (!m.startsWith('copied ')) return;
+      await late.query('begin');
+      await late.query(`update "${fleet}"."Devices" set "Body" = 'late' where "Org" = $1 and id = $2`, [org, scopeRow]);
+      await late.query(`update "${fleet}"."Devices_ref" set "Body" = 'late' where "Org" = $1 and id = $2`, [org, scopeRow]);
+      await early.query(`with u as (update "${fleet}"."Devices" set "Body" = 'early' where "Org" = $1 and id = $2 returning *) update "${fleet}"."Devices_ref" r set "Body" = u."Body" from u where r."Org" = u."Org" and r.id = u.id`, [neighbour.org, neighbour.id]);
+      await holder.query('begin');
+      await holder.query(`select 1 from ${compileDdl(next)} where "Org" = $1 and id = $2 for update`, [neighbour.org, neighbour.id]);
+      released = (async () => {
+        while ((await sql<{ n: number }>`select count(*)::int as n from pg_stat_activity where wait_event_type = 'Lock' and query like 'delete from %_next%'`.execute(t.db)).rows[0]!.n === 0) {
+          await new Promise((r) => setTimeout(r, 10));
+        }
+        await late.query('commit');
+        await holder.query('commit');
+      })();
+    };
+    try {
+      const r = await runIsolate(stageFor(t, fleetConfig, { settings, log }), { tenantId: 'acme', scope: 'fleet', confirm: 'acme/fleet' });
+      await released;
+      expect(r.tables[0]).toMatchObject({ action: 'moved', rows_moved: 100 });
+      expect((await sql<{ b: string }>`select "Body" as b from ${devices} where "Org" = ${org}::uuid and id = ${scopeRow}::bigint`.execute(t.db)).rows[0]!.b).toBe('late');
+      expect(await differences(devices, ref)).toBe(0);
+    } finally {
+      await late.query('rollback').catch(() => undefined);
+      await holder.query('rollback').catch(() => undefined);
+      late.release();
+      early.release();
+      holder.release();
       await app.drop();
     }
   });
