@@ -178,7 +178,7 @@ async function isolateScope(ctx: StageContext, raw: IsolateInput): Promise<Omit<
   const labels = tables.map((t) => `${t.schema}.${t.name}`);
   const work = async (): Promise<Omit<IsolateResult, keyof StageVerdict>> => {
     const results: IsolateTableResult[] = [];
-    const plans: { t: IsolateTarget; steps: ReturnType<typeof isolateSteps> | null; hashLeaf: PartitionModel | null; partition: string; move: ScopeMove | null; hasRows: boolean; viaCopy: boolean; provable: boolean; guardSteps: Step[]; leafScanRows: number }[] = [];
+    const plans: { t: IsolateTarget; steps: ReturnType<typeof isolateSteps> | null; hashLeaf: PartitionModel | null; partition: string; move: ScopeMove | null; hasRows: boolean; viaCopy: boolean; provable: boolean; leafMb: number; guardSteps: Step[]; leafScanRows: number }[] = [];
     let keyValue = '';
     const notes: string[] = [];
     for (const table of tables) {
@@ -230,7 +230,7 @@ async function isolateScope(ctx: StageContext, raw: IsolateInput): Promise<Omit<
           if (state === null) guardSteps.push({ id: `guard ${l.name}`, description: `constraint proving ${l.name} holds no row of the scope (NOT VALID: no scan under lock; the scope never hashes there, so no write can meet it)`, sql: g.add });
           guardSteps.push({ id: `validate ${l.name}`, description: 'validate it (SHARE UPDATE EXCLUSIVE: writes go on)', sql: g.validate });
         }
-        plans.push({ t, steps: null, hashLeaf: null, partition: `${leaves[0]!.schema}.${leaves[0]!.name}`, move: null, hasRows: false, viaCopy: false, provable: false, guardSteps, leafScanRows: 0 });
+        plans.push({ t, steps: null, hashLeaf: null, partition: `${leaves[0]!.schema}.${leaves[0]!.name}`, move: null, hasRows: false, viaCopy: false, provable: false, leafMb: 0, guardSteps, leafScanRows: 0 });
         continue;
       }
       const rootPart = tree[0]!;
@@ -244,19 +244,20 @@ async function isolateScope(ctx: StageContext, raw: IsolateInput): Promise<Omit<
       const hasRows = has.rows[0]!.x;
       // A CHECK on the leaf scans it under the lock; a copy of it, proved by a CHECK equal to its bound, does not (see provableLeafBound).
       const provable = (await provableLeafBound(db, hashLeaf)) !== null;
-      const viaCopy = hasRows || (provable && (await leafBytes(db, hashLeaf)) >= o.config.isolate.copy_leaf_min_mb * 1024 * 1024);
+      const leafMb = (await leafBytes(db, hashLeaf)) / 1024 / 1024;
+      const viaCopy = hasRows || (provable && leafMb >= o.config.isolate.copy_leaf_min_mb);
       plans.push({ t, steps: isolateSteps(t, defaultLeaves, hashLeaf, await requireTable(db, root), await readStorageParameters(db, hashLeaf)), hashLeaf, partition: `${root.schema}.${partition}`,
-        hasRows, viaCopy, provable, guardSteps: [], leafScanRows: viaCopy && provable ? 0 : await leafRows(db, hashLeaf),
+        hasRows, viaCopy, provable, leafMb, guardSteps: [], leafScanRows: viaCopy && provable ? 0 : await leafRows(db, hashLeaf),
         move: { root, defaultParent: { schema: hashLeaf.parentSchema!, name: hashLeaf.parentName! }, leaf: hashLeaf, keyColumn: t.keyColumn, keyValue: t.keyValue, partition, guardName: checkName(t.keyValue) } });
     }
     const stepsOf = (p: (typeof plans)[number]) => {
       if (!p.steps) return p.guardSteps;
       if (!p.move || !p.viaCopy) {
-        const scan = `: a scan of its ~${p.leafScanRows} row(s) under the lock${p.provable ? ' (the leaf is under isolate.copy_leaf_min_mb: copying it would cost more)' : ' (a collatable key: a copy of the leaf would be scanned as well)'}`;
+        const scan = `: a scan of its ~${p.leafScanRows} row(s) (${p.leafMb.toFixed(1)} MB) under the lock${p.provable ? ' (the leaf is under isolate.copy_leaf_min_mb: copying it would cost more)' : ' (a collatable key: a copy of the leaf would be scanned as well)'}`;
         return [...p.steps.online, ...p.steps.swap.map((x) => (x.id.startsWith('guard ') ? { ...x, description: `${x.description}${scan}` } : x)), ...p.steps.after];
       }
       return [...p.steps.online, ...cleanupDdl(p.move).map((text, i) => ({ id: `clean ${i + 1}`, description: 'remove what an interrupted isolate left', sql: text })),
-        { id: 'move', description: `copy ${p.hasRows ? `the scope's ${p.move.keyValue} rows and the rest of ${p.move.leaf.name}` : `${p.move.leaf.name} (no row of the scope yet: the copy spares the switch a scan of the leaf)`} into two new tables, follow writes through a row trigger, then switch: detach ${p.move.leaf.name}, attach its copy without the scope (${p.leafScanRows > 0 ? `PostgreSQL scans its ~${p.leafScanRows} row(s) under the lock: a CHECK cannot prove a collatable key's hash bound` : 'no scan under the lock: a CHECK equal to the leaf\'s bound proves the copy'}), attach the scope's partition`, sql: '-- see runbooks/isolate-and-maintain.md' }];
+        { id: 'move', description: `copy ${p.hasRows ? `the scope's ${p.move.keyValue} rows and the rest of ${p.move.leaf.name}` : `${p.move.leaf.name} (${p.leafMb.toFixed(1)} MB; no row of the scope yet: the copy spares the switch a scan of the leaf)`} into two new tables, follow writes through a row trigger, then switch: detach ${p.move.leaf.name}, attach its copy without the scope (${p.leafScanRows > 0 ? `PostgreSQL scans its ~${p.leafScanRows} row(s) under the lock: a CHECK cannot prove a collatable key's hash bound` : 'no scan under the lock: a CHECK equal to the leaf\'s bound proves the copy'}), attach the scope's partition`, sql: '-- see runbooks/isolate-and-maintain.md' }];
     };
     if (input.dryRun) {
       for (const p of plans) results.push({ table: `${p.t.table.schema}.${p.t.table.name}`, partitioned: `${p.t.root.schema}.${p.t.root.name}`, partition: p.partition, action: p.steps ? (p.hasRows ? 'moved' : 'created') : 'already_isolated', default_leaf: p.hashLeaf ? `${p.hashLeaf.schema}.${p.hashLeaf.name}` : null, rows_moved: 0, lock_held_ms: 0, rows_scanned_under_lock: p.steps ? p.leafScanRows : 0, steps: stepsOf(p) });
