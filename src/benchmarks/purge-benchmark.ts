@@ -1,6 +1,8 @@
-import { sql } from 'kysely';
+import { sql, type RawBuilder } from 'kysely';
 import { resolveSettings } from '../config/runtime-settings.js';
-import { openDatabase } from '../db/open-database.js';
+import { openDatabase, type PartgovDatabase } from '../db/open-database.js';
+import type { PartgovConfig } from '../config/config-schema.js';
+import type { RuntimeSettings } from '../config/runtime-settings.js';
 import type { PartgovKysely } from '../db/state-tables.js';
 import { runIsolate } from '../maintain/isolate-scope.js';
 import { runPurge } from '../purge/run-purge.js';
@@ -37,13 +39,21 @@ export interface PurgeBenchmarkResult {
   by_scope_size: { scope_rows: number; truncate: PartitionPurgeFigure; swap: PartitionPurgeFigure }[];
   /** isolate of a new scope: exclusive-lock hold per table size (goal <= 10 ms). */
   isolate: { table_rows: number; lock_ms: number; lock_ms_runs: number[] }[];
+  /**
+   * isolate of a new scope keyed by a uuid at the largest size: its DEFAULT leaf copied online
+   * (isolate.copy_leaf_min_mb 0) against the leaf's CHECK scanned under the lock, interleaved.
+   */
+  isolate_uuid: { table_rows: number; leaf_mb: number; copy: { lock_ms: number; total_ms: number; lock_ms_runs: number[] }; scan: { lock_ms: number; total_ms: number; rows_scanned: number; lock_ms_runs: number[] } } | null;
 }
 
 const tenant = 'bench';
 
-async function createScopedTable(db: PartgovKysely, name: string, isolated: string[]): Promise<void> {
+/** The key is the text `tenant:scope`, or with `uuidKey` md5 of it as a uuid (an id of its own, as a workspace id is). */
+const keyOf = (uuidKey: boolean, tenantId: string, scope: RawBuilder<unknown>) => (uuidKey ? sql`md5(${tenantId}::text || ':' || ${scope})::uuid` : sql`${tenantId}::text || ':' || ${scope}`);
+
+async function createScopedTable(db: PartgovKysely, name: string, isolated: string[], uuidKey = false): Promise<void> {
   const t = sql.id(name);
-  await sql`create table ${t} (id bigint generated always as identity, tenant_id text not null, scope text not null, scope_key text not null,
+  await sql`create table ${t} (id bigint generated always as identity, tenant_id text not null, scope text not null, scope_key ${uuidKey ? sql`uuid` : sql`text`} not null,
     body text not null, payload jsonb not null, created_at timestamptz not null default now(), primary key (scope_key, id)) partition by list (scope_key)`.execute(db);
   for (const s of isolated) await sql`create table ${sql.id(`${name}_iso_${s}`)} partition of ${t} for values in (${sql.lit(`${tenant}:${s}`)})`.execute(db);
   await sql`create table ${sql.id(`${name}_default`)} partition of ${t} default partition by hash (scope_key)`.execute(db);
@@ -53,10 +63,11 @@ async function createScopedTable(db: PartgovKysely, name: string, isolated: stri
   await sql`create index ${sql.id(`${name}_payload_idx`)} on ${t} using gin (payload jsonb_path_ops)`.execute(db);
 }
 
-async function fill(db: PartgovKysely, name: string, tenantId: string, scope: string | null, rows: number): Promise<void> {
+async function fill(db: PartgovKysely, name: string, tenantId: string, scope: string | null, rows: number, uuidKey = false): Promise<void> {
   // scope null: background rows spread over 500 other scopes.
+  const scopeOf = sql`coalesce(${scope}::text, 's' || (g % 500))`;
   await sql`insert into ${sql.id(name)} (tenant_id, scope, scope_key, body, payload)
-    select ${tenantId}::text, coalesce(${scope}::text, 's' || (g % 500)), ${tenantId}::text || ':' || coalesce(${scope}::text, 's' || (g % 500)), repeat(md5(g::text), 4),
+    select ${tenantId}::text, ${scopeOf}, ${keyOf(uuidKey, tenantId, scopeOf)}, repeat(md5(g::text), 4),
            jsonb_build_object('g', g, 'kind', (array['fact', 'episode', 'summary'])[1 + g % 3], 'tags', jsonb_build_array('t' || (g % 17), 't' || (g % 29)))
     from generate_series(1, ${rows}::int) g`.execute(db);
 }
@@ -132,6 +143,7 @@ export async function benchmarkPurge(o: { tableRows: number; scopeRows: number; 
         isolate.push({ table_rows: size, lock_ms: median(runs), lock_ms_runs: runs });
         o.log(`bench: isolate a new scope in ${size} rows: exclusive locks ${median(runs)} ms [${runs.join(', ')}]`);
       }
+      const isolateUuid = o.isolateSizes.length > 0 ? await benchmarkUuidIsolate(db, conn, config, settings, Math.max(...o.isolateSizes), o.repeat, o.log) : null;
       return {
         server: `PostgreSQL ${version}`,
         table_rows: o.tableRows + o.scopeRows,
@@ -146,6 +158,7 @@ export async function benchmarkPurge(o: { tableRows: number; scopeRows: number; 
         saved: { truncate_time: saved(truncate.ms), swap_time: saved(swap.ms), truncate_lock: saved(truncate.lock_ms), swap_lock: saved(swap.lock_ms) },
         by_scope_size: bySize,
         isolate,
+        isolate_uuid: isolateUuid,
       };
     } finally {
       await conn.close();
@@ -153,3 +166,42 @@ export async function benchmarkPurge(o: { tableRows: number; scopeRows: number; 
   });
 }
 
+
+/**
+ * A new scope of a uuid-keyed table of `rows` rows (DEFAULT hashed 32 ways), isolated `repeat`
+ * times each way, interleaved: its DEFAULT leaf copied online, and its leaf's CHECK scanned
+ * under the lock (isolate.copy_leaf_min_mb above the leaf's size).
+ */
+async function benchmarkUuidIsolate(db: PartgovKysely, conn: PartgovDatabase, config: PartgovConfig, settings: RuntimeSettings, rows: number, repeat: number, log: (l: string) => void): Promise<NonNullable<PurgeBenchmarkResult['isolate_uuid']>> {
+  const name = `isou${rows}`;
+  await createScopedTable(db, name, [], true);
+  await fill(db, name, 'other', null, rows, true);
+  await sql`vacuum analyze ${sql.id(name)}`.execute(db);
+  const table = { ...config.tables[0]!, name, tenant_column: 'tenant_id', scope_column: 'scope_key' };
+  const copyConfig = { ...config, tables: [table], isolate: { copy_leaf_min_mb: 0 } };
+  const scanConfig = { ...config, tables: [table], isolate: { copy_leaf_min_mb: 1e9 } };
+  const runs = { copy: [] as { lock: number; total: number }[], scan: [] as { lock: number; total: number; rows: number }[] };
+  let leafMb = 0;
+  for (let i = 0; i < repeat; i++) {
+    for (const way of ['copy', 'scan'] as const) {
+      const key = (await sql<{ k: string }>`select md5(${`new-${way}-${i}`}::text)::uuid::text as k`.execute(db)).rows[0]!.k;
+      const t0 = performance.now();
+      const r = await runIsolate(stageContext(conn, { settings, config: way === 'copy' ? copyConfig : scanConfig }), { tenantId: tenant, scope: key, confirm: `${tenant}/${key}` });
+      const total = performance.now() - t0;
+      const t = r.tables[0]!;
+      if ((way === 'copy') !== (t.rows_scanned_under_lock === 0)) throw new Error(`isolate (${way}) scanned ${t.rows_scanned_under_lock} rows under the lock`);
+      if (way === 'copy') runs.copy.push({ lock: t.lock_held_ms, total });
+      else runs.scan.push({ lock: t.lock_held_ms, total, rows: t.rows_scanned_under_lock });
+      const leaf = t.default_leaf!;
+      leafMb = Number((await sql<{ b: string }>`select pg_relation_size(${leaf}::regclass)::text as b`.execute(db)).rows[0]!.b) / 1024 / 1024;
+    }
+    log(`bench: isolate a new uuid scope in ${rows} rows, repetition ${i + 1}: leaf copied ${runs.copy.at(-1)!.lock} ms locked (${Math.round(runs.copy.at(-1)!.total)} ms in all); leaf scanned ${runs.scan.at(-1)!.lock} ms locked`);
+  }
+  const round = (x: number) => Math.round(x * 10) / 10;
+  return {
+    table_rows: rows,
+    leaf_mb: round(leafMb),
+    copy: { lock_ms: median(runs.copy.map((x) => x.lock)), total_ms: round(median(runs.copy.map((x) => x.total))), lock_ms_runs: runs.copy.map((x) => x.lock) },
+    scan: { lock_ms: median(runs.scan.map((x) => x.lock)), total_ms: round(median(runs.scan.map((x) => x.total))), rows_scanned: median(runs.scan.map((x) => x.rows)), lock_ms_runs: runs.scan.map((x) => x.lock) },
+  };
+}

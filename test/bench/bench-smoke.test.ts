@@ -6,6 +6,7 @@ import { repoRoot, runCli } from '../helpers/cli.js';
 import type { VerifyBenchmarkResult } from '../../src/benchmarks/verify-benchmark.js';
 import type { LayoutFigures, WriteLatencyFigures } from '../../src/benchmarks/sync-benchmark.js';
 import type { BackfillBenchmarkResult } from '../../src/benchmarks/backfill-benchmark.js';
+import type { PurgeBenchmarkResult } from '../../src/benchmarks/purge-benchmark.js';
 
 /**
  * The benchmark scripts' `--quick` runs, on the suite's server (BENCH_DATABASE_URL: each
@@ -92,5 +93,18 @@ describe('benchmark scripts, --quick', () => {
     expect(b!.variants.length).toBeGreaterThanOrEqual(3);
     for (const v of b!.variants) expect(v.vs_ceiling, v.name).toBeGreaterThan(0);
     expect(b!.peak_rss_mb_large).toBeGreaterThan(0);
+  });
+
+  it('bench:purge measures partition mode against DELETE + VACUUM, and isolate of a new uuid scope by copy (no scan under the lock) and by scan', async () => {
+    const r = await runBench('purge.js');
+    expect(r.code, r.stderr).toBe(0);
+    const [p] = r.json<PurgeBenchmarkResult>();
+    expect(p!.by_scope_size.map((s) => s.scope_rows)).toEqual([1000]);
+    expect(Number.isFinite(p!.saved.swap_lock)).toBe(true);
+    expect(p!.isolate.map((x) => x.table_rows)).toEqual([20000]);
+    expect(p!.isolate_uuid).toMatchObject({ table_rows: 20000 });
+    expect(p!.isolate_uuid!.scan.rows_scanned).toBeGreaterThan(0);
+    expect(p!.isolate_uuid!.copy.lock_ms_runs).toHaveLength(1);
+    expect(r.stdout).toMatch(/keyed by a uuid .* leaf copied online .* ms locked/);
   });
 });
