@@ -51,13 +51,13 @@ const tenant = 'bench';
 /** The key is the text `tenant:scope`, or with `uuidKey` md5 of it as a uuid (an id of its own, as a workspace id is). */
 const keyOf = (uuidKey: boolean, tenantId: string, scope: RawBuilder<unknown>) => (uuidKey ? sql`md5(${tenantId}::text || ':' || ${scope})::uuid` : sql`${tenantId}::text || ':' || ${scope}`);
 
-async function createScopedTable(db: PartgovKysely, name: string, isolated: string[], uuidKey = false): Promise<void> {
+async function createScopedTable(db: PartgovKysely, name: string, isolated: string[], uuidKey = false, leaves = 32): Promise<void> {
   const t = sql.id(name);
   await sql`create table ${t} (id bigint generated always as identity, tenant_id text not null, scope text not null, scope_key ${uuidKey ? sql`uuid` : sql`text`} not null,
     body text not null, payload jsonb not null, created_at timestamptz not null default now(), primary key (scope_key, id)) partition by list (scope_key)`.execute(db);
   for (const s of isolated) await sql`create table ${sql.id(`${name}_iso_${s}`)} partition of ${t} for values in (${sql.lit(`${tenant}:${s}`)})`.execute(db);
   await sql`create table ${sql.id(`${name}_default`)} partition of ${t} default partition by hash (scope_key)`.execute(db);
-  for (let r = 0; r < 32; r++) await sql`create table ${sql.id(`${name}_default_p${r}`)} partition of ${sql.id(`${name}_default`)} for values with (modulus 32, remainder ${sql.lit(r)})`.execute(db);
+  for (let r = 0; r < leaves; r++) await sql`create table ${sql.id(`${name}_default_p${r}`)} partition of ${sql.id(`${name}_default`)} for values with (modulus ${sql.lit(leaves)}, remainder ${sql.lit(r)})`.execute(db);
   // The example's memory_nodes indexes: what a DELETE leaves VACUUM to clean.
   await sql`create index ${sql.id(`${name}_created_idx`)} on ${t} (scope_key, created_at desc)`.execute(db);
   await sql`create index ${sql.id(`${name}_payload_idx`)} on ${t} using gin (payload jsonb_path_ops)`.execute(db);
@@ -168,16 +168,17 @@ export async function benchmarkPurge(o: { tableRows: number; scopeRows: number; 
 
 
 /**
- * A new scope of a uuid-keyed table of `rows` rows (DEFAULT hashed 32 ways), isolated `repeat`
+ * A new scope of a uuid-keyed table of `rows` rows (DEFAULT hashed 4 ways: leaves well above
+ * isolate.copy_leaf_min_mb, as in a bigger table hashed 32 ways), isolated `repeat`
  * times each way, interleaved: its DEFAULT leaf copied online, and its leaf's CHECK scanned
  * under the lock (isolate.copy_leaf_min_mb above the leaf's size).
  */
 async function benchmarkUuidIsolate(db: PartgovKysely, conn: PartgovDatabase, config: PartgovConfig, settings: RuntimeSettings, rows: number, repeat: number, log: (l: string) => void): Promise<NonNullable<PurgeBenchmarkResult['isolate_uuid']>> {
   const name = `isou${rows}`;
-  await createScopedTable(db, name, [], true);
+  await createScopedTable(db, name, [], true, 4);
   await fill(db, name, 'other', null, rows, true);
   await sql`vacuum analyze ${sql.id(name)}`.execute(db);
-  const table = { ...config.tables[0]!, name, tenant_column: 'tenant_id', scope_column: 'scope_key' };
+  const table = { ...config.tables[0]!, name, layout: { ...config.tables[0]!.layout, partitions: 4 }, tenant_column: 'tenant_id', scope_column: 'scope_key' };
   const copyConfig = { ...config, tables: [table], isolate: { copy_leaf_min_mb: 0 } };
   const scanConfig = { ...config, tables: [table], isolate: { copy_leaf_min_mb: 1e9 } };
   const runs = { copy: [] as { lock: number; total: number }[], scan: [] as { lock: number; total: number; rows: number }[] };

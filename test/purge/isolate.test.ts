@@ -397,7 +397,7 @@ describe('isolate a new scope', () => {
     const workers = [0, 1].map(worker);
     try {
       while (writes < 20) await new Promise((r) => setTimeout(r, 5));
-      // 2,400 rows in 4 leaves: under 8 MB, so the default scans the leaf, and says so.
+      // 2,400 rows in 4 leaves: under 16 MB, so the default scans the leaf, and says so.
       const scanLeaf = await leafOf(scanned!);
       const a = await runIsolate(stageFor(t, scanConfig, { settings }), { tenantId: 'acme', scope: scanned!, confirm: `acme/${scanned}` });
       expect(a.tables[0]).toMatchObject({ action: 'created', default_leaf: `${fleet}.${scanLeaf.leaf}` });
