@@ -65,6 +65,11 @@ async function createDevices(fleet: string, scopeColumns: Record<string, string>
 const differences = async (a: ReturnType<typeof sql.id>, b: ReturnType<typeof sql.id>) =>
   (await sql<{ n: number }>`select count(*)::int as n from ((select * from ${a} except all select * from ${b}) union all (select * from ${b} except all select * from ${a})) d`.execute(t.db)).rows[0]!.n;
 
+/** The definitions of partgov's CHECK constraints left on the tables of a schema. */
+const partgovChecks = async (schemaName: string) =>
+  (await sql<{ def: string }>`select pg_get_constraintdef(k.oid) as def from pg_constraint k join pg_class c on c.oid = k.conrelid join pg_namespace n on n.oid = c.relnamespace
+    where n.nspname = ${schemaName} and k.contype = 'c' and k.conname like 'partgov_%'`.execute(t.db)).rows;
+
 describe('isolate a new scope', () => {
   it('creates its partition while the application writes, keeps its guard only where the scope can never fall, and purge then truncates it, or drops it with the guards', async () => {
     const app = await createAppRole(t, [{ schema, name: 'Notes' }]);
@@ -305,10 +310,9 @@ describe('isolate a new scope', () => {
       expect(own.rows).toEqual([{ leaf: r.tables[0]!.partition.slice(fleet.length + 1) }]);
       expect(await differences(devices, ref)).toBe(0);
       // The proof was for the switch only: the leaf keeps its bound and no CHECK of partgov's beyond the guards of the leaves the org cannot hash into.
-      const left = await sql<{ def: string }>`select pg_get_constraintdef(k.oid) as def from pg_constraint k join pg_class c on c.oid = k.conrelid join pg_namespace n on n.oid = c.relnamespace
-        where n.nspname = ${fleet} and k.contype = 'c' and k.conname like 'partgov_%'`.execute(t.db);
-      expect(left.rows.every((x) => x.def.includes(org) && x.def.includes('<>'))).toBe(true);
-      expect(left.rows.some((x) => x.def.includes('satisfies_hash_partition'))).toBe(false);
+      const left = await partgovChecks(fleet);
+      expect(left.every((x) => x.def.includes(org) && x.def.includes('<>'))).toBe(true);
+      expect(left.some((x) => x.def.includes('satisfies_hash_partition'))).toBe(false);
     } finally {
       running = false;
       await Promise.all(workers);
@@ -425,9 +429,8 @@ describe('isolate a new scope', () => {
       expect(own.rows.map((x) => x.leaf)).toEqual([b.tables[0]!.partition.slice(fleet.length + 1)]);
       expect(own.rows[0]!.n).toBeGreaterThan(0);
       expect(await differences(devices, ref)).toBe(0);
-      const left = await sql<{ def: string }>`select pg_get_constraintdef(k.oid) as def from pg_constraint k join pg_class c on c.oid = k.conrelid join pg_namespace n on n.oid = c.relnamespace
-        where n.nspname = ${fleet} and k.contype = 'c' and k.conname like 'partgov_%'`.execute(t.db);
-      expect(left.rows.some((x) => x.def.includes('satisfies_hash_partition'))).toBe(false);
+      const left = await partgovChecks(fleet);
+      expect(left.some((x) => x.def.includes('satisfies_hash_partition'))).toBe(false);
     } finally {
       running = false;
       await Promise.all(workers);
