@@ -48,7 +48,8 @@ interface PurgeOptions {
   settings: RuntimeSettings;
   config: PartgovConfig;
   onRetry: (e: GuardRetryEvent) => void;
-  onEvent: (message: string) => void;
+  /** Awaited where the test of a race needs the purge to wait (after the archive). */
+  onEvent: (message: string) => void | Promise<void>;
 }
 
 export interface PurgeTableResult {
@@ -66,6 +67,12 @@ export interface PurgeTableResult {
   lock_held_ms: number;
   /** After cutover: rows of the scope removed from the kept legacy table too, so a rollback cannot bring them back. */
   archive_table_rows_deleted: number | null;
+  /**
+   * With --archive, a DELETE removes only the archived rows: rows of the scope
+   * written or changed after the archive stay, counted here (the purge then
+   * fails its check: stop the writes and purge again). Null without a DELETE under an archive.
+   */
+  rows_left_unarchived: number | null;
   referenced_by: string[];
   /** DEFAULT leaves read to prove they hold no row of the scope (a swap's guards not yet in place; 0 when every one was). */
   default_leaves_read: number;
@@ -201,11 +208,51 @@ async function deleteInBatches(o: PurgeOptions, db: PartgovDatabase['db'], root:
               and ctid = any(array(select ctid from only ${sql.id(leaf.schema, leaf.name)} where ${where} limit ${batchRows}))`.execute(trx)
           ).numAffectedRows ?? 0n,
         ),
-      { label: `purge: delete from ${leaf.schema}.${leaf.name}`, lockTimeoutMs: o.settings.lockTimeoutMs, statementTimeoutMs: o.settings.statementTimeoutMs, retries: o.settings.lockRetries, onRetry: o.onRetry },
+      deleteGuard(o, leaf),
     );
     longestMs = Math.max(longestMs, ms(t0));
     rows += n;
     if (n === 0) return { rows, longestMs };
+  }
+}
+
+const deleteGuard = (o: PurgeOptions, leaf: { schema: string; name: string }) => ({ label: `purge: delete from ${leaf.schema}.${leaf.name}`, lockTimeoutMs: o.settings.lockTimeoutMs, statementTimeoutMs: o.settings.statementTimeoutMs, retries: o.settings.lockRetries, onRetry: o.onRetry });
+
+/**
+ * With --archive, the DELETE of a leaf removes exactly the row versions the
+ * archive holds (recorded in its snapshot: writeScopeArchive), in batches of
+ * their ctids: a row is deleted only while its ctid and xmin are the archived
+ * ones. A row the application wrote to the scope, or changed, after the
+ * archive is a new version, and stays (counted by the caller): deleting it
+ * would purge a write no archive holds.
+ */
+async function deleteArchivedRows(o: PurgeOptions, db: PartgovDatabase['db'], root: { schema: string; name: string }, leaf: { schema: string; name: string; oid: string }, where: RawBuilder<boolean>, batchRows: number, target: ScopeTarget): Promise<{ rows: number; longestMs: number }> {
+  let rows = 0;
+  let longestMs = 0;
+  let after = '(0,0)';
+  const recorded = sql`partgov.purge_archived_row a where a.tenant_id = ${target.tenantId} and a.scope = ${target.scope} and a.relid = ${leaf.oid}::oid`;
+  for (;;) {
+    const t0 = performance.now();
+    const r = await runGuarded(
+      db,
+      async (trx) =>
+        (
+          await sql<{ deleted: number; last: string | null }>`with batch as (
+              select a.row_ctid from ${recorded} and a.row_ctid > ${after}::tid order by a.row_ctid limit ${batchRows}
+            ), gone as (
+              delete from ${sql.id(root.schema, root.name)} t where ${where} and t.tableoid = ${leaf.oid}::oid
+                and t.ctid = any(array(select row_ctid from batch))
+                and exists (select from ${recorded} and a.row_ctid = t.ctid and a.row_xmin = t.xmin)
+              returning 1
+            )
+            select (select count(*) from gone)::int as deleted, (select b.row_ctid from batch b order by b.row_ctid desc limit 1)::text as last`.execute(trx)
+        ).rows[0]!,
+      deleteGuard(o, leaf),
+    );
+    longestMs = Math.max(longestMs, ms(t0));
+    rows += r.deleted;
+    if (r.last === null) return { rows, longestMs };
+    after = r.last;
   }
 }
 
@@ -305,7 +352,20 @@ async function undoSwapPreparation(db: PartgovDatabase['db'], w: PartitionWork, 
  */
 export async function runPurge(ctx: StageContext, raw: PurgeInput): Promise<PurgeResult> {
   const r = await purgeScope(ctx, raw);
-  return judged(r, r.tables.map((t) => ({ name: `purge:${t.table}`, status: r.dry_run ? ('skip' as const) : ('pass' as const), detail: `${r.dry_run ? 'would run ' : ''}${t.strategy}: ${t.rows} row(s) in ${t.partitions.length} partition(s)${r.dry_run ? '' : `, ${t.ms} ms, ${lockFigure(t)}`}`, figures: { rows: t.rows, ms: t.ms, lock_held_ms: t.lock_held_ms }, objects: t.partitions })));
+  return judged(
+    r,
+    r.tables.map((t) => {
+      const left = t.rows_left_unarchived ?? 0;
+      return {
+        name: `purge:${t.table}`,
+        status: r.dry_run ? ('skip' as const) : left > 0 ? ('fail' as const) : ('pass' as const),
+        detail: `${r.dry_run ? 'would run ' : ''}${t.strategy}: ${t.rows} row(s) in ${t.partitions.length} partition(s)${r.dry_run ? '' : `, ${t.ms} ms, ${lockFigure(t)}`}${left > 0 ? `; ${left} row(s) of the scope written or changed after the archive are left (not in it)` : ''}`,
+        ...(left > 0 ? { fix: `the application still writes ${r.tenant_id}/${r.scope}: stop its writes, then purge again with a new --archive (the archived rows are gone, so restore needs the scope empty)` } : {}),
+        figures: { rows: t.rows, ms: t.ms, lock_held_ms: t.lock_held_ms, ...(t.rows_left_unarchived === null ? {} : { rows_left_unarchived: left }) },
+        objects: t.partitions,
+      };
+    }),
+  );
 }
 
 /** What lock_held_ms measured: a partition switch's exclusive lock, or a DELETE's longest batch (row locks only). */
@@ -353,6 +413,7 @@ async function purgeScope(ctx: StageContext, raw: PurgeInput): Promise<Omit<Purg
       ms: 0,
       lock_held_ms: 0,
       archive_table_rows_deleted: null,
+      rows_left_unarchived: null,
       referenced_by: p.referencedBy,
       default_leaves_read: p.swaps.reduce((n, s) => n + s.unproven.length, 0),
       note: p.note ?? null,
@@ -365,9 +426,9 @@ async function purgeScope(ctx: StageContext, raw: PurgeInput): Promise<Omit<Purg
     const results = new Map(plans.map((p) => [p.table, tableResult(p)]));
     let archive: { dir: string; manifest: ArchiveManifest; removedPartials: string[] } | null = null;
     if (input.archiveDir !== undefined) {
-      archive = await writeScopeArchive(db, database.pool, input.archiveDir, target, plans.map((p) => ({ table: p.table, live: p.live, selector: p.selector, columns: p.columns })));
+      archive = await writeScopeArchive(db, database.pool, input.archiveDir, target, plans.map((p) => ({ table: p.table, live: p.live, selector: p.selector, columns: p.columns, recordRowVersions: needsDelete(p) })));
       for (const left of archive.removedPartials) o.onEvent(`removed ${left}, the unfinished archive of a run that died`);
-      o.onEvent(`archived ${archive.manifest.tables.reduce((n, t) => n + t.rows, 0)} row(s) to ${archive.dir}`);
+      await o.onEvent(`archived ${archive.manifest.tables.reduce((n, t) => n + t.rows, 0)} row(s) to ${archive.dir}`);
       for (const t of archive.manifest.tables) {
         const r = results.get(t.table)!;
         r.rows = t.rows;
@@ -445,16 +506,18 @@ async function purgeScope(ctx: StageContext, raw: PurgeInput): Promise<Omit<Purg
         let longest = 0;
         for (const leaf of p.leaves) {
           touched = true;
-          const done = await deleteInBatches(o, db, p.live, leaf, where, batchRows);
+          const done = archive ? await deleteArchivedRows(o, db, p.live, leaf, where, batchRows, target) : await deleteInBatches(o, db, p.live, leaf, where, batchRows);
           rows += done.rows;
           longest = Math.max(longest, done.longestMs);
         }
         deletedTables++;
-        Object.assign(results.get(p.table)!, { rows_deleted: rows, ms: ms(t0), lock_held_ms: longest });
-        o.onEvent(`${p.table}: ${p.strategy} removed ${rows} row(s) in ${ms(t0)} ms`);
+        const left = archive ? Number((await sql<{ n: string }>`select count(*)::text as n from ${sql.id(p.live.schema, p.live.name)} where ${where}`.execute(db)).rows[0]!.n) : null;
+        Object.assign(results.get(p.table)!, { rows_deleted: rows, ms: ms(t0), lock_held_ms: longest, rows_left_unarchived: left });
+        o.onEvent(`${p.table}: ${p.strategy} removed ${rows} row(s) in ${ms(t0)} ms${left ? `; ${left} row(s) of the scope written or changed after the archive were left in place` : ''}`);
       }
       // 3. After cutover the kept legacy table holds the scope too; a TRUNCATE of a partition bypasses the reverse sync.
-      for (const p of plans.filter((x) => x.archiveTable !== null && x.strategy !== 'none')) {
+      // Rows left unarchived stay there too: the reverse sync carries the DELETE of the rest.
+      for (const p of plans.filter((x) => x.archiveTable !== null && x.strategy !== 'none' && !results.get(x.table)!.rows_left_unarchived)) {
         const a = p.archiveTable!;
         const done = await deleteInBatches(o, db, a, a, scopePredicate(p.selector), batchRows);
         results.get(p.table)!.archive_table_rows_deleted = done.rows;
@@ -468,11 +531,15 @@ async function purgeScope(ctx: StageContext, raw: PurgeInput): Promise<Omit<Purg
         archive = null;
       }
     }
+    if (input.archiveDir !== undefined && plans.some(needsDelete)) {
+      // Read by this run only; a failed cleanup is replaced by the scope's next archive.
+      await sql`delete from partgov.purge_archived_row where tenant_id = ${target.tenantId} and scope = ${target.scope}`.execute(db).catch(() => undefined);
+    }
     const tablesOut = [...results.values()];
     const details = {
       mode,
       duration_ms: ms(started),
-      tables: tablesOut.map((t) => ({ table: t.table, strategy: t.strategy, rows: t.rows, rows_deleted: t.rows_deleted, ms: t.ms, lock_held_ms: t.lock_held_ms })),
+      tables: tablesOut.map((t) => ({ table: t.table, strategy: t.strategy, rows: t.rows, rows_deleted: t.rows_deleted, rows_left_unarchived: t.rows_left_unarchived, ms: t.ms, lock_held_ms: t.lock_held_ms })),
       archive: archive ? { dir: archive.dir, tables: archive.manifest.tables.map((t) => ({ table: t.table, rows: t.rows, sha256: t.sha256 })) } : null,
       ...(failure === undefined ? {} : { error: (failure as Error).message }),
     };

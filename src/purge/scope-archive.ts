@@ -44,6 +44,12 @@ export interface ArchiveSource {
   live: { schema: string; name: string };
   selector: ScopeSelector;
   columns: readonly ColumnModel[];
+  /**
+   * Record each archived row's version (tableoid, ctid, xmin) in
+   * partgov.purge_archived_row, from the archive's own snapshot: a table the
+   * purge DELETEs from then loses exactly the archived rows (deleteArchivedRows).
+   */
+  recordRowVersions?: boolean;
 }
 
 /** Passes bytes through while hashing them. */
@@ -84,7 +90,6 @@ const partialSuffix = '.partial';
 export async function writeScopeArchive(db: PartgovKysely, pool: pg.Pool, dir: string, target: ScopeTarget, sources: readonly ArchiveSource[]): Promise<{ dir: string; manifest: ArchiveManifest; removedPartials: string[] }> {
   const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
   const prefix = `${valueSlug(target.tenantId)}__${valueSlug(target.scope)}__`;
-  const out = path.resolve(dir, `${prefix}${stamp}`);
   await mkdir(dir, { recursive: true });
   const removedPartials: string[] = [];
   for (const name of await readdir(dir)) {
@@ -93,19 +98,35 @@ export async function writeScopeArchive(db: PartgovKysely, pool: pg.Pool, dir: s
       removedPartials.push(path.resolve(dir, name));
     }
   }
-  if ((await readdir(dir)).includes(path.basename(out))) {
-    throw new InputInvalidError(`archive directory ${out} already exists`, { fix: 'pass another --archive directory, or move the old archive away' });
-  }
+  // A second archive of the scope within the same second (a purge run again at once) gets a suffix, never another's name.
+  const taken = new Set(await readdir(dir));
+  let name = `${prefix}${stamp}`;
+  for (let n = 2; taken.has(name); n++) name = `${prefix}${stamp}-${n}`;
+  const out = path.resolve(dir, name);
   const partial = `${out}${partialSuffix}`;
   await mkdir(partial);
   const client = await pool.connect();
   const tables: ArchivedTable[] = [];
   try {
-    await client.query('begin isolation level repeatable read read only');
+    const recording = sources.some((x) => x.recordRowVersions);
+    // Read-only unless it records row versions: the same snapshot either way.
+    await client.query(`begin isolation level repeatable read${recording ? '' : ' read only'}`);
+    if (recording) {
+      const stale = compiled(db, sql`delete from partgov.purge_archived_row where tenant_id = ${target.tenantId} and scope = ${target.scope}`); // a killed run's
+      await client.query(stale.text, stale.values);
+    }
     const version = (await client.query<{ v: string }>('select current_setting(\'server_version\') as v')).rows[0]!.v;
     for (const [i, source] of sources.entries()) {
       const settings = compiled(db, setScopeSettings(source.selector));
       await client.query(settings.text, settings.values);
+      if (source.recordRowVersions) {
+        const record = compiled(
+          db,
+          sql`insert into partgov.purge_archived_row (tenant_id, scope, relid, row_ctid, row_xmin)
+            select ${target.tenantId}::text, ${target.scope}::text, s.tableoid, s.ctid, s.xmin from ${sql.id(source.live.schema, source.live.name)} s where ${scopePredicate(source.selector, { alias: 's' })}`,
+        );
+        await client.query(record.text, record.values);
+      }
       const sums = compiled(db, scopeChecksumQuery(source));
       const figures = (await client.query<{ rows: string; checksum: string }>(sums.text, sums.values)).rows[0]!;
       const types = new Map(source.columns.map((c) => [c.name, c.type]));

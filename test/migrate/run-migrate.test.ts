@@ -34,6 +34,7 @@ describe('migrate (state schema)', () => {
       'state/0002_backfill_deferred_indexes:success',
       'state/0003_change_log:success',
       'state/0004_sync_guard:success',
+      'state/0005_purge_archived_rows:success',
     ]);
     const tables = await sql<{ t: string }>`select tablename as t from pg_tables where schemaname = 'partgov' order by 1`.execute(t.db);
     expect(tables.rows.map((r) => r.t)).toEqual(expect.arrayContaining(['audit_log', 'backfill_batch', 'backfill_checkpoint', 'gate_run', 'run', 'sync_rejected']));
@@ -45,7 +46,7 @@ describe('migrate (state schema)', () => {
   it('up, down --all, up leaves the same catalog', async () => {
     const afterUp = await catalogSnapshot();
     const down = await runMigrate(stageFor(t, undefined, { lockTimeoutMs: 2000 }), { action: 'down', all: true });
-    expect(down.applied.map((a) => `${a.direction} ${a.name}`)).toEqual(['down 0004_sync_guard', 'down 0003_change_log', 'down 0002_backfill_deferred_indexes', 'down 0001_state_schema']);
+    expect(down.applied.map((a) => `${a.direction} ${a.name}`)).toEqual(['down 0005_purge_archived_rows', 'down 0004_sync_guard', 'down 0003_change_log', 'down 0002_backfill_deferred_indexes', 'down 0001_state_schema']);
     const afterDown = await catalogSnapshot();
     expect(afterDown.some((i) => i.includes('partgov.run '))).toBe(false);
     await runMigrate(stageFor(t, undefined, { lockTimeoutMs: 2000 }), { action: 'up' });
@@ -59,7 +60,7 @@ describe('migrate (state schema)', () => {
     const up = await runMigrate(stageFor(t, undefined, { lockTimeoutMs: 2000 }), { action: 'up', planFolder: dir });
     expect(up.applied).toEqual([{ set: 'plan', name: '0001_widget', direction: 'up', status: 'success' }]);
     const status = await runMigrate(stageFor(t, undefined, { lockTimeoutMs: 2000 }), { action: 'status', planFolder: dir });
-    expect(status.migrations.filter((m) => m.executed_at).map((m) => m.name)).toEqual(['0001_state_schema', '0002_backfill_deferred_indexes', '0003_change_log', '0004_sync_guard', '0001_widget']);
+    expect(status.migrations.filter((m) => m.executed_at).map((m) => m.name)).toEqual(['0001_state_schema', '0002_backfill_deferred_indexes', '0003_change_log', '0004_sync_guard', '0005_purge_archived_rows', '0001_widget']);
     const down = await runMigrate(stageFor(t, undefined, { lockTimeoutMs: 2000 }), { action: 'down', planFolder: dir });
     expect(down.applied).toEqual([{ set: 'plan', name: '0001_widget', direction: 'down', status: 'success' }]);
     const exists = await sql<{ n: number }>`select count(*)::int as n from pg_class where relname = 'Widget'`.execute(t.db);

@@ -186,6 +186,41 @@ describe('archive and restore', () => {
     const again = await runRestore(stageFor(t, config, { settings }), { archive: r.archive!.dir, confirm: 'acme/main' }).catch((e: unknown) => e);
     expect((again as SafetyRefusedError).ruleId).toBe('restore-scope-not-empty');
   });
+  it('with --archive a DELETE removes exactly the archived rows: a row the application writes to the scope, or changes, after the archive stays, is named, and fails the purge; the next purge archives and removes it', async () => {
+    for (const name of ['Notes', 'Edges', 'Outbox']) await insertScopeRows(t.db, name, 'hooli', 'live', 60, name === 'Outbox' ? "timestamptz '2026-10-20'" : 'now()');
+    const app = await createAppRole(t, config.tables.map((x) => ({ schema, name: x.name })));
+    const archiveRoot = path.join(dir, 'archives-live');
+    try {
+      const appDb = app.open(1).db;
+      // Between the archive's snapshot and the DELETE, as the application (not the owner): one new row, one changed row.
+      const log = async (m: string) => {
+        if (!m.startsWith('archived ')) return;
+        await sql`insert into ${sql.id(schema, 'Edges')} ("Tenant", "Scope", "Scope Key", "Body") values ('hooli', 'live', 'hooli:live', 'written after the archive')`.execute(appDb);
+        await sql`update ${sql.id(schema, 'Outbox')} set "Body" = 'changed after the archive' where id = (select min(id) from ${sql.id(schema, 'Outbox')} where "Scope Key" = 'hooli:live')`.execute(appDb);
+      };
+      // Batches smaller than the scope: the walk over the recorded row versions goes on from each batch's last ctid.
+      const batched = { ...config, purge: { ...config.purge, batch_rows: 16 } };
+      const r = await runPurge(stageFor(t, batched, { settings, log }), { ...target('hooli', 'live'), mode: 'auto', archive: archiveRoot });
+      expect(r.archive).toMatchObject({ tables: 3, rows: 180 });
+      const byName = (n: string) => r.tables.find((x) => x.table === `${schema}.${n}`)!;
+      expect([byName('Notes'), byName('Edges'), byName('Outbox')].map((x) => [x.rows_deleted, x.rows_left_unarchived])).toEqual([[60, 0], [60, 1], [59, 1]]);
+      expect(r.ok).toBe(false);
+      expect(r.checks.filter((c) => c.status === 'fail').map((c) => c.name)).toEqual([`purge:${schema}.Edges`, `purge:${schema}.Outbox`]);
+      const left = await sql<{ t: string; body: string }>`select 'Edges' as t, "Body" as body from ${sql.id(schema, 'Edges')} where "Scope Key" = 'hooli:live'
+        union all select 'Outbox', "Body" from ${sql.id(schema, 'Outbox')} where "Scope Key" = 'hooli:live'
+        union all select 'Notes', "Body" from ${sql.id(schema, 'Notes')} where "Scope Key" = 'hooli:live' order by 1`.execute(t.db);
+      expect(left.rows).toEqual([{ t: 'Edges', body: 'written after the archive' }, { t: 'Outbox', body: 'changed after the archive' }]);
+      expect(await sql`select * from partgov.purge_archived_row`.execute(t.db).then((x) => x.rows)).toEqual([]);
+      // The writes stopped: the next purge archives what was left, and the scope is gone.
+      const again = await runPurge(stageFor(t, config, { settings }), { ...target('hooli', 'live'), mode: 'auto', archive: archiveRoot });
+      expect(again.ok).toBe(true);
+      expect(again.archive).toMatchObject({ rows: 2 });
+      expect(again.tables.map((x) => x.rows_left_unarchived)).toEqual([null, 0, 0]);
+      expect((await sql<{ n: number }>`select ((select count(*) from ${sql.id(schema, 'Edges')} where "Scope Key" = 'hooli:live') + (select count(*) from ${sql.id(schema, 'Outbox')} where "Scope Key" = 'hooli:live'))::int as n`.execute(t.db)).rows[0]!.n).toBe(0);
+    } finally {
+      await app.drop();
+    }
+  });
 });
 
 describe('refusals: each exits 2 or 3 and changes nothing', () => {

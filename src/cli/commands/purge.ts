@@ -14,7 +14,8 @@ function renderPurge(r: PurgeResult): string {
     }
     const read = t.default_leaves_read > 0 ? `; ${r.dry_run ? 'would read' : 'read'} ${t.default_leaves_read} DEFAULT leaf/leaves to prove them free of the scope, writes going on` : '';
     const what = `${t.partitions.length} partition(s), ${rows}${read}`;
-    const done = r.dry_run ? '' : `; ${t.ms} ms, ${lockFigure(t)}${t.archive_table_rows_deleted !== null ? `; ${t.archive_table_rows_deleted} row(s) removed from the kept legacy table too` : ''}`;
+    const left = t.rows_left_unarchived ? `\n    ${t.rows_left_unarchived} row(s) of the scope written or changed after the archive were left in place (not in the archive): stop the application's writes to it, then purge again with a new --archive` : '';
+    const done = r.dry_run ? '' : `; ${t.ms} ms, ${lockFigure(t)}${t.archive_table_rows_deleted !== null ? `; ${t.archive_table_rows_deleted} row(s) removed from the kept legacy table too` : ''}${left}`;
     return `  ${t.table}: ${t.strategy} (${what})${done}`;
   });
   const head = r.dry_run

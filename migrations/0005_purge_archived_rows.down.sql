@@ -1,0 +1,1 @@
+drop table if exists partgov.purge_archived_row;
