@@ -142,6 +142,19 @@ async function benchTableOf(db: PartgovKysely, config: PartgovConfig, table: Tab
       fix: 'bench another scope (partgov bench --tenant-id … --scope …; the gate benches perf/perf), or another table with --table',
     });
   }
+  // The tenant and scope are written into their columns as they are: 'perf' is no integer.
+  const live = await requireTable(db, { schema: source.schema, name: source.name });
+  for (const [column, value, flag] of [[sel.tenantColumn, target.tenantId, 'tenant-id'], [sel.scopeColumn, target.scope, 'scope']] as const) {
+    const c = column === null ? undefined : live.columns.find((x) => x.name === column);
+    if (c === undefined || c.typeCategory === 'S') continue;
+    // sql.raw(c.type): format_type() text from the catalog.
+    const fits = await sql`select ${value}::text::${sql.raw(c.type)}`.execute(db).then(() => true, () => false);
+    if (!fits) {
+      throw new InputInvalidError(`bench seeds ${target.tenantId}/${target.scope} into a copy of ${source.schema}.${source.name}, whose ${JSON.stringify(column)} is of type ${c.type}: ${JSON.stringify(value)} is not one`, {
+        fix: `name a ${flag === 'tenant-id' ? 'tenant' : 'scope'} of that type no row uses: partgov bench --${flag} <value> (partgov gate --bench-${flag} <value>)`,
+      });
+    }
+  }
   const keyColumn = sel.keyColumn ?? sel.scopeColumn;
   if (keyColumn === null) {
     throw new InputInvalidError(`bench seeds a perf tenant/scope into ${source.schema}.${source.name}, which has neither a scope key column nor a scope_column in the config`, { fix: 'set tables[].scope_column or scope_key_column, or pick another table with --table' });
@@ -185,10 +198,17 @@ function copiedColumns(columns: readonly ColumnModel[]): ColumnModel[] {
   return columns.filter((c) => c.generated === null && c.identity === null && !(c.defaultExpr ?? '').startsWith('nextval('));
 }
 
+/** A key column whose every new row gets a value no other row has: an identity, a sequence or a random uuid default. */
+const newByItself = (c: ColumnModel) => c.identity !== null || /^(nextval\(|gen_random_uuid\(|uuid_generate_v[14]\()/.test(c.defaultExpr ?? '');
+
+/** Which key column bench makes new first: a number or uuid, then unbounded text (a char(2) would cut 'pgb12' to 'pg' every time). */
+const freshnessRank = (c: ColumnModel) => (c.type === 'uuid' || c.typeCategory === 'N' ? 0 : c.typeCategory === 'S' && !c.type.includes('(') ? 1 : 2);
+
 /**
  * How bench gives every row it writes a key of its own (its seeded rows repeat
  * the table's rows; its write workload repeats one): primary-key columns with a
- * default are left to it; others take a new value from `sequence` (numbers past
+ * default are left to it; unless one is new by itself (identity, sequence, random
+ * uuid), one other key column takes a new value from `sequence` (numbers past
  * the table's largest, text), or a random uuid. A unique index none of whose
  * columns is new that way gets one of its columns made new as well (a
  * `(workspace, title)` index: the title). Refused, before anything is created,
@@ -211,12 +231,16 @@ function freshKeys(live: TableModel, scopeColumns: ReadonlySet<string>, sequence
     else return false;
     return true;
   };
-  for (const name of live.constraints.find((c) => c.kind === 'primary_key')?.columns ?? []) {
-    const c = live.columns.find((x) => x.name === name)!;
-    if (scopeColumns.has(name) || c.generated !== null || c.identity !== null) continue;
-    if (c.defaultExpr !== null) defaulted.add(name);
-    else if (!makeNew(c)) {
-      throw new InputInvalidError(`bench writes rows of its own into copies of ${live.schema}.${live.name}, and cannot make a new value for its primary key column ${JSON.stringify(name)} of type ${c.type}`, { fix: `give ${JSON.stringify(name)} a default, or bench another table with --table` });
+  const key = (live.constraints.find((c) => c.kind === 'primary_key')?.columns ?? []).map((name) => live.columns.find((x) => x.name === name)!).filter((c) => !scopeColumns.has(c.name) && c.generated === null);
+  for (const c of key) if (c.identity === null && c.defaultExpr !== null) defaulted.add(c.name);
+  if (key.length > 0 && !key.some(newByItself)) {
+    // One new column makes every key new; the others keep the template row's values (a range key stays in its partitions).
+    const candidates = key.filter((c) => !defaulted.has(c.name)).sort((a, b) => freshnessRank(a) - freshnessRank(b));
+    if (!candidates.some(makeNew)) {
+      const named = (key.length === 1 ? key : candidates).map((c) => `${JSON.stringify(c.name)} of type ${c.type}`);
+      throw new InputInvalidError(`bench writes rows of its own into copies of ${live.schema}.${live.name}, and cannot make a new value for its primary key column ${named.join(' or ')}`, {
+        fix: `give ${(key.length === 1 ? key : candidates).map((c) => JSON.stringify(c.name)).join(' or ')} a default, or bench another table with --table`,
+      });
     }
   }
   for (const index of live.indexes) {
@@ -357,8 +381,9 @@ async function benchOn(ctx: StageContext, conn: PartgovDatabase, o: { config: Pa
   const keyValue = sel.keyValue ?? scope;
   const colIds = sql.join(columns.map((c) => sql.id(c.name)));
   const overridden = sql.join(columns.map((c) => {
-    if (c.name === sel.tenantColumn) return sql`${tenantId}::text`;
-    if (c.name === sel.scopeColumn) return sql`${scope}::text`;
+    // sql.raw(c.type): format_type() text from the catalog; the values fit it (benchTableOf).
+    if (c.name === sel.tenantColumn) return sql`${tenantId}::text::${sql.raw(c.type)}`;
+    if (c.name === sel.scopeColumn) return sql`${scope}::text::${sql.raw(c.type)}`;
     // The key's own type: a text parameter does not assign to a uuid or numeric column.
     if (c.name === keyColumn) return sql`${keyValue}::${sql.raw(c.type)}`;
     return fresh.values.get(c.name) ?? sql.id('src', c.name);

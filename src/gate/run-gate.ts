@@ -26,6 +26,8 @@ export const gateInputSchema = z.object({
   failOnFail: flagInput('blocking mode (also GATEC_FAIL_ON_FAIL=true): exit 1 when a check fails; otherwise exit 0 with ok: false'),
   metricsFile: textInput('also write the figures in Prometheus text format (written atomically)').optional(),
   benchTable: textInput('the configured table the perf matrix measures (default: the first with read_queries among those whose scopes partgov can tell)').optional(),
+  benchTenantId: textInput('tenant of the scope the perf matrix seeds (default perf; a value of the tenant column\'s type no tenant uses)').optional(),
+  benchScope: textInput('the scope the perf matrix seeds (default perf)').optional(),
   runId: textInput('the bundle id (default: time and random suffix)').optional(),
   env: z.record(z.string(), z.string().optional()).optional().describe('GATEC_* settings (default: the process environment)'),
 });
@@ -107,7 +109,7 @@ export async function runGate(ctx: StageContext, input: GateInput = {}): Promise
   const perfLog: string[] = [];
   let bench: BenchResult | null = null;
   try {
-    bench = await runBench(derivedContext(ctx, { log: (l) => { perfLog.push(`${new Date().toISOString()} ${l}`); log(l); } }), { env: rawEnv, scales: env.GATEC_SCALES, out: path.join(dir, 'perf'), ...(i.benchTable === undefined ? {} : { table: i.benchTable }) });
+    bench = await runBench(derivedContext(ctx, { log: (l) => { perfLog.push(`${new Date().toISOString()} ${l}`); log(l); } }), { env: rawEnv, scales: env.GATEC_SCALES, out: path.join(dir, 'perf'), ...(i.benchTable === undefined ? {} : { table: i.benchTable }), ...(i.benchTenantId === undefined ? {} : { tenantId: i.benchTenantId }), ...(i.benchScope === undefined ? {} : { scope: i.benchScope }) });
     add({ name: 'perf_matrix', status: 'pass', detail: `bench ran at ${env.GATEC_SCALES.join(', ')} rows (${env.GATEC_PERF_PROFILE})` }, '02_perf_matrix.log');
   } catch (err) {
     perfLog.push(`${new Date().toISOString()} bench failed: ${errorText(err)}`);

@@ -75,6 +75,29 @@ describe('bench on tables whose key the application makes', () => {
     expect(schema.rows[0]!.n).toBe(0);
   });
 
+  it('a composite key with a date and a char(2) in it: its bigint made new, the date and the code kept from the rows; no write collides', async () => {
+    await sql`create table "Ledger"."Lines" (day date not null, region char(2) not null, "Line No" bigint not null, "Scope Key" text not null, primary key (day, region, "Line No"))`.execute(t.db);
+    await sql`insert into "Ledger"."Lines" select date '2026-01-01' + g % 30, (array['DE', 'FR'])[1 + g % 2], g, 't' || (g % 5) || ':s' from generate_series(1, 400) g`.execute(t.db);
+    const r = await runBench(stageFor(t, parseConfig({ tables: [table('Lines')] })), { env, out: path.join(out, 'lines') });
+    const s = r.scales[0]!;
+    expect(s.seeded_rows).toBe(300);
+    expect(s.results.map((x) => `${x.workload}/${x.layout}: ${x.figures.errors} errors in ${x.figures.ops}`)).toEqual(['recall/partitioned', 'recall/legacy', 'write/partitioned', 'write/legacy'].map((w) => `${w}: 0 errors in 40`));
+  });
+
+  it('an integer tenant column: perf/perf is refused before anything is created, naming the column and the flag; a numeric tenant benches it', async () => {
+    await sql`drop schema if exists partgov_bench cascade`.execute(t.db);
+    await sql`create table "Ledger"."Orders" (id bigint generated always as identity primary key, "Tenant" int not null, "Store" text not null)`.execute(t.db);
+    await sql`insert into "Ledger"."Orders" ("Tenant", "Store") select g % 7, 'store-' || (g % 3) from generate_series(1, 400) g`.execute(t.db);
+    const config = parseConfig({ tables: [{ schema: 'Ledger', name: 'Orders', layout: { type: 'hash', key: 'Store', partitions: 4 }, tenant_column: 'Tenant', scope_column: 'Store' }] });
+    const err = await runBench(stageFor(t, config), { env, out: path.join(out, 'orders') }).catch((e: unknown) => e);
+    expect((err as { exitCode?: number }).exitCode).toBe(2);
+    expect((err as Error).message).toMatch(/whose "Tenant" is of type integer: "perf" is not one/);
+    expect((err as { fix?: string }).fix).toContain('--tenant-id');
+    expect((await sql<{ n: number }>`select count(*)::int as n from pg_namespace where nspname = 'partgov_bench'`.execute(t.db)).rows[0]!.n).toBe(0);
+    const r = await runBench(stageFor(t, config), { env, out: path.join(out, 'orders'), tenantId: '900' });
+    expect(r.scales[0]!.results.map((x) => `${x.workload}/${x.layout}: ${x.figures.errors} errors in ${x.figures.ops}`)).toEqual(['recall/partitioned', 'recall/legacy', 'write/partitioned', 'write/legacy'].map((w) => `${w}: 0 errors in 40`));
+  });
+
   it('a key it cannot make values for (a date without a default) is refused before anything is created', async () => {
     await sql`drop schema if exists partgov_bench cascade`.execute(t.db);
     const err = await runBench(stageFor(t, parseConfig({ tables: [table('Days')] })), { env, out: path.join(out, 'days') }).catch((e: unknown) => e);

@@ -27,7 +27,7 @@ export function registerGate(program: CommandKit['program']): void {
   inputOptions(example(
     program.command('gate').description('the Gate C verdict: preflight --strict, verify, shadow-read, the perf matrix, reset policy and SLOs; writes an evidence bundle with a SHA-256 manifest and report.html'),
     'GATEC_SCALES=100000 partgov gate --out artifacts/gate --fail-on-fail',
-  ), gateInputSchema, '--out <dir>', '--fail-on-fail', '--metrics-file <file>', '--bench-table <name>')
+  ), gateInputSchema, '--out <dir>', '--fail-on-fail', '--metrics-file <file>', '--bench-table <name>', '--bench-tenant-id <tenant>', '--bench-scope <scope>')
     .option('--check-evidence <dir>', 'only recompute the SHA-256 of every file of a bundle: exit 1 on an altered, missing or extra file')
     .action(
       action((g, o) =>
