@@ -47,7 +47,27 @@ function toConfigIssues(error: z.ZodError): ConfigIssue[] {
 export function parseConfig(raw: unknown, file = '<inline>'): PartgovConfig {
   const result = configSchema.safeParse(raw);
   if (!result.success) throw new ConfigInvalidError(file, toConfigIssues(result.error));
+  const quoted = quotedNameIssues(result.data.tables);
+  if (quoted.length > 0) throw new ConfigInvalidError(file, quoted);
   return result.data;
+}
+
+/**
+ * A table name written as SQL quotes it (`"Sales & Ops"."Order Lines"`), which
+ * would be looked up as that literal text in schema public: named, with the
+ * split the config wants, instead of a "table does not exist" later.
+ */
+function quotedNameIssues(tables: readonly TableConfig[]): ConfigIssue[] {
+  return tables.flatMap((t, i) => {
+    const parts = parseQuotedTableName(t.name);
+    if (parts === null) return [];
+    const [schema, name] = parts.length === 2 ? parts : [t.schema, parts[0]!];
+    return [{
+      path: `tables[${i}].name`,
+      problem: `${JSON.stringify(t.name)} is written as SQL quotes a name; the config takes names as they are, without quotes`,
+      fix: `write ${JSON.stringify({ schema, name })}`,
+    }];
+  });
 }
 
 /** Reads and validates a config file. Every failure is exit 2 and names the file. */

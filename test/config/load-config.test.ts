@@ -32,6 +32,8 @@ describe('parseConfig', () => {
     ['bad interval', { tables: [{ name: 't', layout: { type: 'range', column: 'c', interval: 'year' } }] }, 'tables[0].layout.interval', /day|week|month/],
     ['too many partitions', { tables: [{ ...table, layout: { type: 'hash', key: 'k', partitions: 5000 } }] }, 'tables[0].layout.partitions', /1024/],
     ['64-byte name', { tables: [{ ...table, name: 'x'.repeat(64) }] }, 'tables[0].name', /63 bytes/],
+    ['a name written as SQL quotes it', { tables: [{ ...table, name: '"Sales & Ops"."Order Lines"' }] }, 'tables[0].name', /without quotes.*"schema":"Sales & Ops","name":"Order Lines"/],
+    ['a bare schema before a quoted name', { tables: [{ ...table, name: 'sales."Order Lines"' }] }, 'tables[0].name', /"schema":"sales","name":"Order Lines"/],
     ['bad start date', { tables: [{ name: 't', layout: { type: 'range', column: 'c', interval: 'day', start: '2026/01/01' } }] }, 'tables[0].layout.start', /date like/],
   ])('%s is refused naming %s', (_name, raw, path, problem) => {
     const issues = issuesOf(raw);
