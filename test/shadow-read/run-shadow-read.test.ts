@@ -157,3 +157,34 @@ describe('shadow-read while the application writes', () => {
     expect(await differingRows(t.db, 'public', 'Live Feed', 'Live Feed_legacy')).toBe(0);
   });
 });
+
+describe('shadow-read on a table partitioned by time alone', () => {
+  it('samples its scope column; a query bounded in time prunes, one that is not reads every month and warns without failing', async () => {
+    await sql`create table "Acct Data"."Ledger Lines" (id bigint primary key, "Tenant" int not null, "Store" text, "At" timestamptz not null)`.execute(t.db);
+    await sql`insert into "Acct Data"."Ledger Lines" select g, g % 7, case when g % 9 = 0 then null else 'store-' || (g % 4) end, timestamptz '2026-01-01' + g * interval '30 minutes' from generate_series(1, 8000) g`.execute(t.db);
+    const ranged = parseConfig({
+      tables: [
+        {
+          schema: 'Acct Data',
+          name: 'Ledger Lines',
+          layout: { type: 'range', column: 'At', interval: 'month', start: '2026-01-01', default_partition: true },
+          tenant_column: 'Tenant',
+          scope_column: 'Store',
+          read_queries: [
+            { name: 'recent', sql: `select id, "At" from {{table}} where "Store" = $1 and "At" >= timestamptz '2026-05-01' order by "At" desc, id limit 50` },
+            { name: 'all_time', sql: 'select count(*) from {{table}} where "Store" = $1' },
+          ],
+        },
+      ],
+    });
+    await prepareShadows(t, ranged);
+    await runBackfill(stageFor(t, ranged, { settings: resolveSettings({}, {}, undefined) }), { table: 'Ledger Lines' });
+    const r = await runShadowRead(stageFor(t, ranged), { table: 'Ledger Lines', samples: 10 });
+    expect(r.scope_column).toBe('Store');
+    expect(r.samples).toBe(5); // four stores and NULL
+    expect(r.checks.map((c) => `${c.name}: ${c.status}`)).toEqual(['overlap:recent: pass', 'pruning:recent: pass', 'overlap:all_time: pass', 'pruning:all_time: warn']);
+    expect(r.checks.find((c) => c.name === 'pruning:all_time')!.fix).toMatch(/bound the query on "At"/);
+    expect(r.ok).toBe(true);
+    expect(r.pruning_ok).toBe(false);
+  });
+});
