@@ -2,6 +2,10 @@ import { runShadowRead, shadowReadInputSchema } from '../../shadow-read/run-shad
 import { runCommand } from '../run-command.js';
 import { action, example, inputOptions, type CommandKit } from '../command-kit.js';
 import { parseStageInput } from '../../stage/stage-input.js';
+import type { Check } from '../../checks/check.js';
+
+/** A query's line label: the worst of its overlap and pruning checks (the stage decided each). */
+const worstStatus = (checks: readonly Check[]) => (checks.some((c) => c.status === 'fail') ? 'FAIL' : checks.some((c) => c.status === 'warn') ? 'WARN' : 'ok  ');
 
 /** `partgov shadow-read`: flags, one library call, a renderer. */
 export function registerShadowRead(program: CommandKit['program']): void {
@@ -16,7 +20,7 @@ export function registerShadowRead(program: CommandKit['program']): void {
           const ok = result.ok;
           const human = [
             ...result.queries.map((q) =>
-              `${q.overlap_min >= result.min_overlap && q.leaves_touched_max === 1 ? 'ok  ' : 'FAIL'} ${q.name}: overlap min ${q.overlap_min} mean ${q.overlap_mean}` +
+              `${worstStatus(result.checks.filter((c) => c.name === `overlap:${q.name}` || c.name === `pruning:${q.name}`))} ${q.name}: overlap min ${q.overlap_min} mean ${q.overlap_mean}` +
               ` | p50/p95 legacy ${q.legacy_p50_ms}/${q.legacy_p95_ms} ms, shadow ${q.shadow_p50_ms}/${q.shadow_p95_ms} ms | leaves touched ${q.leaves_touched_max}` +
               (q.overlap_min < result.min_overlap ? ` (worst scope ${JSON.stringify(q.worst_scope)})` : ''),
             ),
