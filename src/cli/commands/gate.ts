@@ -12,7 +12,7 @@ export function registerGate(program: CommandKit['program']): void {
   inputOptions(example(
     program.command('bench').description('seed a perf tenant/scope at each scale into copies of the table (as it is, and partitioned), run recall and write workloads on both, reset partition-first; writes PERFORMANCE_REPORT.md'),
     'partgov bench --scales 100000,1000000 --profile balanced --out artifacts/bench',
-  ), benchInputSchema, '--scales <list>', '--out <dir>', '--table <name>', '--metrics-file <file>')
+  ), benchInputSchema, '--scales <list>', '--out <dir>', '--table <name>', '--metrics-file <file>', '--tenant-id <tenant>', '--scope <scope>')
     .addOption(new Option('--profile <profile>', helpOf(benchInputSchema, 'profile')).choices(['balanced', 'recall_slo', 'write_slo']))
     .action(
       action((g, o) =>
