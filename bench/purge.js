@@ -25,6 +25,7 @@ console.log(`  partition mode, swap:     ${fig(r.swap)}, ${r.swap.default_leaves
 console.log(`    the scope's first swap:  ${fig(r.swap_first)}, ${r.swap_first.default_leaves_read} DEFAULT leaves read (its guards were not in place yet)`);
 console.log(`  delete mode: DELETE ${r.delete_ms} ms (longest batch ${r.delete_longest_batch_ms} ms) + VACUUM ${r.vacuum_ms} ms`);
 console.log(`  less time than DELETE + VACUUM (goal >= 99%): TRUNCATE ${pct(r.saved.truncate_time)} of the time, ${pct(r.saved.truncate_lock)} as lock; swap ${pct(r.saved.swap_time)} of the time, ${pct(r.saved.swap_lock)} as lock`);
+console.log(`  floor: a bare TRUNCATE of the scope's partition, no partgov, ${r.bare_truncate_ms} ms (${pct(r.saved.bare_truncate_time)} less than DELETE + VACUUM): no partition-mode purge can take less time than that`);
 for (const s of r.by_scope_size) console.log(`  ${String(s.scope_rows).padStart(7)}-row scope: TRUNCATE ${fig(s.truncate)}; swap ${fig(s.swap)} (goal: flat)`);
 for (const s of r.isolate) console.log(`  isolate a new scope in a ${String(s.table_rows).padStart(7)}-row table: exclusive locks ${s.lock_ms} ms [${s.lock_ms_runs.join(', ')}] (goal <= 10 ms)`);
 if (r.isolate_uuid) {

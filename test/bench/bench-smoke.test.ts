@@ -101,6 +101,8 @@ describe('benchmark scripts, --quick', () => {
     const [p] = r.json<PurgeBenchmarkResult>();
     expect(p!.by_scope_size.map((s) => s.scope_rows)).toEqual([1000]);
     expect(Number.isFinite(p!.saved.swap_lock)).toBe(true);
+    expect(p!.bare_truncate_ms).toBeGreaterThan(0);
+    expect(r.stdout).toMatch(/floor: a bare TRUNCATE of the scope's partition, no partgov, [\d.]+ ms/);
     expect(p!.isolate.map((x) => x.table_rows)).toEqual([20000]);
     expect(p!.isolate_uuid).toMatchObject({ table_rows: 20000 });
     expect(p!.isolate_uuid!.scan.rows_scanned).toBeGreaterThan(0);
