@@ -4,8 +4,8 @@ import { requireConfig, type StageContext } from '../stage/stage-context.js';
 import { flagInput, parseStageInput, textInput } from '../stage/stage-input.js';
 import { withAdvisoryLocks } from '../db/advisory-lock.js';
 import { requireTable } from '../db/catalog.js';
-import { InputInvalidError, LockUnavailableError, RunInProgressError, SafetyRefusedError } from '../errors.js';
-import { isRetryableLockError } from '../db/sqlstate.js';
+import { InputInvalidError, LockUnavailableError, RunInProgressError, SafetyRefusedError, sqlStateOf } from '../errors.js';
+import { isRetryableLockError, SqlState } from '../db/sqlstate.js';
 import { assertStateSchema } from '../state/state-schema.js';
 import { writeAudit } from '../steps/run-steps.js';
 import { loadArchivedTable, readVerifiedArchive, scopeChecksumQuery, type ArchiveSource } from './scope-archive.js';
@@ -20,6 +20,7 @@ export const restoreInputSchema = z.object({
   archive: textInput('the archive directory purge --archive printed'),
   confirm: z.string().optional().describe("the archive's tenant and scope, as <tenant>/<scope>: required"),
   dryRun: flagInput('check the archive and the target; load nothing'),
+  merge: flagInput("load into a scope that has rows already (another archive's, e.g. of a purge that left rows the application wrote during it); an archived row whose key is there refuses the restore"),
 });
 export type RestoreInput = z.input<typeof restoreInputSchema>;
 
@@ -70,10 +71,10 @@ async function restoreScope(ctx: StageContext, raw: RestoreInput): Promise<Omit<
     });
     sources.push({ table: entry.table, live: { schema: table.schema, name: table.name }, selector: await resolveScopeSelector(db, o.config, table, target), columns, entry });
   }
-  for (const s of sources) {
+  for (const s of input.merge ? [] : sources) {
     const any = await sql<{ x: boolean }>`select exists (select 1 from ${sql.id(s.live.schema, s.live.name)} where ${scopePredicate(s.selector)}) as x`.execute(db);
     if (any.rows[0]!.x) {
-      throw new SafetyRefusedError('restore-scope-not-empty', `${s.table} already has rows of ${target.tenantId}/${target.scope}: restoring would duplicate them`, { fix: 'purge the scope first (with --archive, to keep what is there now), then restore' });
+      throw new SafetyRefusedError('restore-scope-not-empty', `${s.table} already has rows of ${target.tenantId}/${target.scope}: restoring would duplicate them`, { fix: 'purge the scope first (with --archive, to keep what is there now), then restore; or, to add this archive to rows restored from another one, --merge' });
     }
   }
   // Restored rows come back as they were archived: the application's triggers must not rewrite them or repeat their
@@ -96,11 +97,25 @@ async function restoreScope(ctx: StageContext, raw: RestoreInput): Promise<Omit<
         await client.query("select set_config('lock_timeout', $1, true), set_config('statement_timeout', $2, true)", [`${o.settings.lockTimeoutMs}ms`, `${o.settings.statementTimeoutMs}ms`]);
         if (asReplica) await client.query("select set_config('session_replication_role', 'replica', true)");
         for (const s of sources) {
-          await loadArchivedTable(client, input.archiveDir, s.entry, s.live);
+          const q = scopeChecksumQuery(s).compile(db);
+          const scopeNow = async () => (await client.query<{ rows: string; checksum: string }>(q.sql, [...q.parameters])).rows[0]!;
+          // --merge: the scope's rows before, so the proof is what the load added (the checksum is a sum).
+          const before = input.merge ? await scopeNow() : { rows: '0', checksum: '0' };
+          try {
+            await loadArchivedTable(client, input.archiveDir, s.entry, s.live);
+          } catch (err) {
+            if (sqlStateOf(err) === SqlState.uniqueViolation) {
+              throw new SafetyRefusedError('restore-rows-present', `${s.table}: a row of the archive is in the table already (${(err as { detail?: string }).detail ?? (err as Error).message}); nothing was restored`, {
+                fix: input.merge ? 'that row was written again, or restored from another archive: restore into an empty scope (purge it first, with --archive), or take the row out of the archive by hand' : 'purge the scope first (with --archive), then restore',
+              });
+            }
+            throw err;
+          }
           // A replica skips foreign-key checks too: the restored rows' references are checked here instead.
           if (asReplica) await assertReferencesExist(client, db, s);
-          const q = scopeChecksumQuery(s).compile(db);
-          const now = (await client.query<{ rows: string; checksum: string }>(q.sql, [...q.parameters])).rows[0]!;
+          const after = await scopeNow();
+          const added = (await client.query<{ rows: string; checksum: string }>('select ($1::bigint - $2::bigint)::text as rows, ($3::numeric - $4::numeric)::text as checksum', [after.rows, before.rows, after.checksum, before.checksum])).rows[0]!;
+          const now = input.merge ? added : after;
           const matches = Number(now.rows) === s.entry.rows && now.checksum === s.entry.checksum;
           tables.push({ table: s.table, rows: Number(now.rows), checksum: now.checksum, checksum_matches: matches });
           if (!matches) {

@@ -217,9 +217,38 @@ describe('archive and restore', () => {
       expect(again.archive).toMatchObject({ rows: 2 });
       expect(again.tables.map((x) => x.rows_left_unarchived)).toEqual([null, 0, 0]);
       expect((await sql<{ n: number }>`select ((select count(*) from ${sql.id(schema, 'Edges')} where "Scope Key" = 'hooli:live') + (select count(*) from ${sql.id(schema, 'Outbox')} where "Scope Key" = 'hooli:live'))::int as n`.execute(t.db)).rows[0]!.n).toBe(0);
+      // Both archives back: the first into the empty scope; the second holds a newer version of a row the first holds, so --merge refuses it whole.
+      expect(await runRestore(stageFor(t, config, { settings }), { archive: r.archive!.dir, confirm: 'hooli/live' })).toMatchObject({ ok: true, rows: 180 });
+      const merged = await runRestore(stageFor(t, config, { settings }), { archive: again.archive!.dir, confirm: 'hooli/live', merge: true }).catch((e: unknown) => e);
+      expect((merged as SafetyRefusedError).ruleId).toBe('restore-rows-present');
+      expect((merged as Error).message).toMatch(/Outbox: a row of the archive is in the table already/);
+      expect((await sql<{ n: number }>`select count(*)::int as n from ${sql.id(schema, 'Edges')} where "Scope Key" = 'hooli:live'`.execute(t.db)).rows[0]!.n).toBe(60);
     } finally {
       await app.drop();
     }
+  });
+
+  it('restore --merge adds an archive to a scope that has rows (a purge in two rounds), proving what it added; without --merge it is refused', async () => {
+    const edges = config.tables.filter((x) => x.name === 'Edges');
+    const only = { ...config, tables: edges };
+    await insertScopeRows(t.db, 'Edges', 'hooli', 'twice', 10);
+    const archiveRoot = path.join(dir, 'archives-twice');
+    const log = async (m: string) => {
+      if (m.startsWith('archived ')) await sql`insert into ${sql.id(schema, 'Edges')} ("Tenant", "Scope", "Scope Key", "Body") values ('hooli', 'twice', 'hooli:twice', 'late')`.execute(t.db);
+    };
+    const first = await runPurge(stageFor(t, only, { settings, log }), { ...target('hooli', 'twice'), mode: 'auto', archive: archiveRoot });
+    expect(first.tables[0]).toMatchObject({ rows_deleted: 10, rows_left_unarchived: 1 });
+    const second = await runPurge(stageFor(t, only, { settings }), { ...target('hooli', 'twice'), mode: 'auto', archive: archiveRoot });
+    expect(second.archive).toMatchObject({ rows: 1 });
+    expect(await runRestore(stageFor(t, only, { settings }), { archive: first.archive!.dir, confirm: 'hooli/twice' })).toMatchObject({ ok: true, rows: 10 });
+    const plain = await runRestore(stageFor(t, only, { settings }), { archive: second.archive!.dir, confirm: 'hooli/twice' }).catch((e: unknown) => e);
+    expect((plain as SafetyRefusedError).ruleId).toBe('restore-scope-not-empty');
+    expect((plain as SafetyRefusedError).fix).toContain('--merge');
+    const merged = await runRestore(stageFor(t, only, { settings }), { archive: second.archive!.dir, confirm: 'hooli/twice', merge: true });
+    expect(merged.tables).toEqual([expect.objectContaining({ rows: 1, checksum_matches: true })]);
+    const rows = await sql<{ body: string | null }>`select "Body" as body from ${sql.id(schema, 'Edges')} where "Scope Key" = 'hooli:twice' order by id`.execute(t.db);
+    expect(rows.rows).toHaveLength(11);
+    expect(rows.rows.at(-1)!.body).toBe('late');
   });
 });
 

@@ -47,7 +47,7 @@ export function registerPurge(program: CommandKit['program']): void {
   inputOptions(example(
     program.command('restore').description('load a purge archive back: SHA-256 of every file checked first, the restored rows checksummed before commit'),
     'partgov restore --archive artifacts/purge/acme__perf__20261122T030000Z --confirm acme/perf',
-  ), restoreInputSchema, '--archive <dir>', '--confirm <tenant/scope>', '--dry-run')
+  ), restoreInputSchema, '--archive <dir>', '--confirm <tenant/scope>', '--dry-run', '--merge')
     .action(
       action((g, o) =>
         runCommand({ name: 'restore', config: 'required' }, g, async (ctx) => {
