@@ -112,6 +112,8 @@ interface TablePlan {
   movesFireTriggers: string | null;
   /** Rows left in the DEFAULT for that reason. */
   triggerHeldRows: { label: string; rows: number }[];
+  /** Where premake stops (epoch ms): partitions created past it hold rows found in the DEFAULT. */
+  horizon: number;
   /** Moves run as a replica: the table has ordinary triggers of the application's, which must stay quiet. */
   movesAsReplica: boolean;
 }
@@ -123,6 +125,8 @@ async function planTable(db: PartgovKysely, table: TableConfig, layout: RangeLay
   const defaultChild = children.find((c) => c.isDefault) ?? null;
   const wanted = new Map<number, RangeBound>();
   for (const b of rangeBounds({ ...layout, start: undefined }, now, now)) wanted.set(b.from.getTime(), b);
+  // The end of what premake makes: a partition past it exists only because a row in the DEFAULT asked for it.
+  const horizon = Math.max(...[...wanted.values()].map((b) => b.to.getTime()));
   const inDefault = new Map<number, number>();
   let nullRows = 0;
   if (defaultChild) {
@@ -184,7 +188,7 @@ async function planTable(db: PartgovKysely, table: TableConfig, layout: RangeLay
     table, root, layout, columnType: column.type, owner: model.owner, storage: await siblingLeafStorage(db, root),
     columns: model.columns.filter((c) => c.generated === null).map((c) => c.name),
     identityAlways: model.columns.some((c) => c.identity === 'always'),
-    create, retire, defaultChild, defaultLeaves: defaultChild ? await partitionsUnder(db, defaultChild) : [], nullRows, retiredRows, heldRows, movesFireTriggers, triggerHeldRows,
+    create, retire, defaultChild, defaultLeaves: defaultChild ? await partitionsUnder(db, defaultChild) : [], nullRows, retiredRows, heldRows, movesFireTriggers, triggerHeldRows, horizon,
     movesAsReplica: triggers.length > 0 && loud.length === 0,
   };
 }
@@ -235,6 +239,15 @@ async function retentionHold(db: PartgovKysely, table: TableConfig, root: TableR
   return null;
 }
 
+/** Partitions made past premake's horizon for rows in the DEFAULT: say so, such rows are often a sentinel or a typo (9999-12-31, 2090 for 2009). */
+function pastHorizonNote(p: TablePlan, column: string): string[] {
+  const far = p.create.filter((c) => c.rowsInDefault > 0 && c.bound.from.getTime() >= p.horizon);
+  if (far.length === 0) return [];
+  const rows = far.reduce((n, c) => n + c.rowsInDefault, 0);
+  const labels = far.length <= 4 ? far.map((c) => c.bound.label).join(', ') : `${far[0]!.bound.label} … ${far.at(-1)!.bound.label}`;
+  return [`${far.length} partition(s) past the premake horizon (${new Date(p.horizon).toISOString().slice(0, 10)}) are made for ${rows} row(s) found in the DEFAULT (${labels}): check their ${column}, a sentinel or mistyped value makes a partition of its own`];
+}
+
 /**
  * `partgov maintain`: for every range table (its partitioned table: itself
  * after cutover, else the shadow) premakes the partitions `premake` intervals
@@ -283,6 +296,7 @@ async function maintainTables(ctx: StageContext, input: MaintainInput = {}): Pro
           ...p.heldRows.map((x) => `${x.rows} row(s) of ${x.label} in the DEFAULT stay: more than ${maxLockedMoveRows} to move under the table's exclusive lock (every write waits meanwhile); move them in a quiet moment: partgov maintain --max-locked-move-rows ${x.rows}`),
           ...p.triggerHeldRows.map((x) => `${x.rows} row(s) of ${x.label} in the DEFAULT stay: ${p.movesFireTriggers}`),
           ...p.retiredRows.map((x) => `${x.rows} row(s) in the DEFAULT belong to a range retired earlier, kept as ${x.table}: they stay (move them into it, or delete them)`),
+          ...pastHorizonNote(p, t.layout.column),
         ],
         detached: p.retire.map((c) => `${c.schema}.${c.name}`),
         dropped: p.layout.retention?.action === 'drop' ? p.retire.map((c) => `${c.schema}.${c.name}`) : [],
