@@ -69,6 +69,10 @@ async function restoreScope(ctx: StageContext, raw: RestoreInput): Promise<Omit<
       if (!c) throw new InputInvalidError(`${entry.table} has no column ${JSON.stringify(name)} the archive holds`, { fix: 'restore into a table with the archived columns (the schema changed since the purge)' });
       return c;
     });
+    // --merge trusts a unique key to refuse a row that is there already: without one it would load a duplicate.
+    if (input.merge && !model.constraints.some((c) => c.kind === 'primary_key') && !model.indexes.some((x) => x.isUnique)) {
+      throw new SafetyRefusedError('restore-merge-needs-key', `${entry.table} has no primary key or unique index: --merge could not tell an archived row that is there already, and would load it twice`, { fix: 'restore into an empty scope (leave --merge out), or give the table a primary key' });
+    }
     sources.push({ table: entry.table, live: { schema: table.schema, name: table.name }, selector: await resolveScopeSelector(db, o.config, table, target), columns, entry });
   }
   for (const s of input.merge ? [] : sources) {

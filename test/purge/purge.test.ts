@@ -250,6 +250,18 @@ describe('archive and restore', () => {
     expect(rows.rows).toHaveLength(11);
     expect(rows.rows.at(-1)!.body).toBe('late');
   });
+
+  it('restore --merge into a table without a primary key or unique index is refused before anything loads (it could not tell a row that is there already)', async () => {
+    await sql`create table ${sql.id(schema, 'Loose')} ("Tenant" text, "Scope" text, "Scope Key" text, "Body" text)`.execute(t.db);
+    await sql`insert into ${sql.id(schema, 'Loose')} select 'hooli', 'loose', 'hooli:loose', 'b' || g from generate_series(1, 5) g`.execute(t.db);
+    const loose = parseConfig({ tables: [{ schema, name: 'Loose', layout: { type: 'hash', key: 'Scope Key', partitions: 4 }, tenant_column: 'Tenant', scope_column: 'Scope' }] });
+    const purged = await runPurge(stageFor(t, loose, { settings }), { ...target('hooli', 'loose'), mode: 'auto', archive: path.join(dir, 'archives-loose') });
+    expect(purged.tables[0]).toMatchObject({ strategy: 'delete', rows_deleted: 5, rows_left_unarchived: 0 });
+    const merged = await runRestore(stageFor(t, loose, { settings }), { archive: purged.archive!.dir, confirm: 'hooli/loose', merge: true }).catch((e: unknown) => e);
+    expect((merged as SafetyRefusedError).ruleId).toBe('restore-merge-needs-key');
+    expect((await sql<{ n: number }>`select count(*)::int as n from ${sql.id(schema, 'Loose')}`.execute(t.db)).rows[0]!.n).toBe(0);
+    expect(await runRestore(stageFor(t, loose, { settings }), { archive: purged.archive!.dir, confirm: 'hooli/loose' })).toMatchObject({ ok: true, rows: 5 });
+  });
 });
 
 describe('refusals: each exits 2 or 3 and changes nothing', () => {
