@@ -120,6 +120,9 @@ export async function rebuildDeferredIndexes(
         db,
         async (trx) => {
           await sql`select set_config('maintenance_work_mem', '256MB', true)`.execute(trx);
+          // With builds side by side the jobs are the parallelism: a build's own workers only queue for the same
+          // cores (11 monthly leaves, 2 at once: 0.68 s without them, 0.76 s with PostgreSQL's default 2, on 2 cores).
+          if (jobs > 1) await sql`select set_config('max_parallel_maintenance_workers', '0', true)`.execute(trx);
           await sql.raw(n.build.sql).execute(trx);
         },
         { ...guard, label: n.build.id },
