@@ -29,6 +29,8 @@ export interface RestoreResult extends StageVerdict {
   tenant_id: string;
   scope: string;
   dry_run: boolean;
+  /** --merge: loaded beside the scope's rows (the figures are what it added). */
+  merge: boolean;
   tables: { table: string; rows: number; checksum: string; checksum_matches: boolean | null }[];
   rows: number;
   duration_ms: number;
@@ -86,7 +88,7 @@ async function restoreScope(ctx: StageContext, raw: RestoreInput): Promise<Omit<
   const mayReplica = await mayWriteAsReplica(db);
   let asReplica = false;
   for (const s of sources) asReplica = (await quietWrites(db, s.live, mayReplica, 'restore-target-triggers')) || asReplica;
-  const base = { archive: input.archiveDir, tenant_id: target.tenantId, scope: target.scope };
+  const base = { archive: input.archiveDir, tenant_id: target.tenantId, scope: target.scope, merge: input.merge };
   const rows = manifest.tables.reduce((n, t) => n + t.rows, 0);
   if (input.dryRun) {
     return { ...base, dry_run: true, tables: sources.map((s) => ({ table: s.table, rows: s.entry.rows, checksum: s.entry.checksum, checksum_matches: null })), rows, duration_ms: Math.round(performance.now() - started), audit_id: null };

@@ -244,6 +244,7 @@ describe('archive and restore', () => {
     const plain = await runRestore(stageFor(t, only, { settings }), { archive: second.archive!.dir, confirm: 'hooli/twice' }).catch((e: unknown) => e);
     expect((plain as SafetyRefusedError).ruleId).toBe('restore-scope-not-empty');
     expect((plain as SafetyRefusedError).fix).toContain('--merge');
+    expect(await runRestore(stageFor(t, only, { settings }), { archive: second.archive!.dir, confirm: 'hooli/twice', merge: true, dryRun: true })).toMatchObject({ dry_run: true, merge: true, rows: 1 });
     const merged = await runRestore(stageFor(t, only, { settings }), { archive: second.archive!.dir, confirm: 'hooli/twice', merge: true });
     expect(merged.tables).toEqual([expect.objectContaining({ rows: 1, checksum_matches: true })]);
     const rows = await sql<{ body: string | null }>`select "Body" as body from ${sql.id(schema, 'Edges')} where "Scope Key" = 'hooli:twice' order by id`.execute(t.db);

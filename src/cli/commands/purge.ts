@@ -53,7 +53,7 @@ export function registerPurge(program: CommandKit['program']): void {
         runCommand({ name: 'restore', config: 'required' }, g, async (ctx) => {
           const result = await runRestore(ctx.stage(), parseStageInput('restore', restoreInputSchema, o));
           const lines = result.tables.map((t) => `  ${t.table}: ${t.rows} row(s)${t.checksum_matches ? ', checksum equal to the archive' : ''}`);
-          const head = result.dry_run ? `restore ${result.tenant_id}/${result.scope} — DRY RUN: archive intact, scope empty; would load:` : `restored ${result.tenant_id}/${result.scope} from ${result.archive} in ${result.duration_ms} ms; audit row ${result.audit_id}:`;
+          const head = result.dry_run ? `restore ${result.tenant_id}/${result.scope} — DRY RUN: archive intact, ${result.merge ? 'would add to the scope\'s rows' : 'scope empty; would load'}:` : `restored ${result.tenant_id}/${result.scope} from ${result.archive} in ${result.duration_ms} ms; audit row ${result.audit_id}:`;
           return { ok: result.ok, result, human: [head, ...lines].join('\n') };
         }),
       ),
