@@ -238,11 +238,11 @@ async function deleteArchivedRows(o: PurgeOptions, db: PartgovDatabase['db'], ro
       async (trx) =>
         (
           await sql<{ deleted: number; last: string | null }>`with batch as (
-              select a.row_ctid from ${recorded} and a.row_ctid > ${after}::tid order by a.row_ctid limit ${batchRows}
+              select a.row_ctid, a.row_xmin from ${recorded} and a.row_ctid > ${after}::tid order by a.row_ctid limit ${batchRows}
             ), gone as (
               delete from ${sql.id(root.schema, root.name)} t where ${where} and t.tableoid = ${leaf.oid}::oid
                 and t.ctid = any(array(select row_ctid from batch))
-                and exists (select from ${recorded} and a.row_ctid = t.ctid and a.row_xmin = t.xmin)
+                and exists (select from batch b where b.row_ctid = t.ctid and b.row_xmin = t.xmin)
               returning 1
             )
             select (select count(*) from gone)::int as deleted, (select b.row_ctid from batch b order by b.row_ctid desc limit 1)::text as last`.execute(trx)
