@@ -91,8 +91,8 @@ export const benchInputSchema = z.object({
   profile: z.enum(['balanced', 'recall_slo', 'write_slo'], { error: 'must be balanced, recall_slo or write_slo' }).optional().describe('balanced | recall_slo | write_slo (default: GATEC_PERF_PROFILE)'),
   out: textInput('where the report goes (default: <evidence_dir>/bench)').optional(),
   table: textInput('the configured table to measure (default: the first with read_queries among those whose scopes partgov can tell)').optional(),
-  tenantId: textInput('tenant of the perf scope').default('perf').describe('tenant of the perf scope (a value of the tenant column\'s type no row uses)'),
-  scope: textInput('the perf scope').default('perf').describe('the perf scope'),
+  tenantId: textInput('tenant of the perf scope (a value of the tenant column\'s type no row uses)').default('perf'),
+  scope: textInput('the perf scope').default('perf'),
   metricsFile: textInput('also write the figures in Prometheus text format (written atomically)').optional(),
   env: z.record(z.string(), z.string().optional()).optional().describe('GATEC_* settings (default: the process environment)'),
 });

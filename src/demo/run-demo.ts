@@ -47,7 +47,7 @@ export interface DemoResult {
 export const demoInputSchema = z.object({
   nodes: numberInput({ min: 1, max: 100_000_000, integer: true, default: 100_000, describe: 'memory_nodes rows to generate' }),
   rows: optionalNumberInput({ min: 1, max: 100_000_000, integer: true, describe: 'the same as --nodes' }),
-  out: textInput("where the gate's evidence bundle goes").default('artifacts/partgov/gate').describe("where the gate's evidence bundle goes"),
+  out: textInput("where the gate's evidence bundle goes").default('artifacts/partgov/gate'),
   keep: flagInput('leave the server running afterwards (Ctrl-C stops it); its URL is printed with the password redacted and written whole to a 0600 file'),
 });
 

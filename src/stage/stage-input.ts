@@ -67,7 +67,9 @@ export function helpOf(schema: z.ZodObject, field: string): string {
   const f = (schema.shape as Record<string, z.ZodType | undefined>)[field];
   if (!f) throw new Error(`no input field ${field}`);
   const dflt = defaultOf(f);
-  return `${f.description ?? ''}${dflt === undefined || dflt === false ? '' : ` (default: ${String(dflt)})`}`;
+  // `.default()` wraps the described schema: its text is on the inner one.
+  const described = f.description ?? (f instanceof z.ZodDefault ? (f.unwrap() as z.ZodType).description : undefined);
+  return `${described ?? ''}${dflt === undefined || dflt === false ? '' : ` (default: ${String(dflt)})`}`;
 }
 
 function defaultOf(f: z.ZodType): unknown {
