@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import type { PartgovConfig, TableConfig } from '../config/config-schema.js';
-import { findTableOid, readPartitionTree, requireTable, type ColumnModel, type TableRef } from '../db/catalog.js';
+import { findTableOid, readPartitionTree, requireTable, type ColumnModel, type TableModel, type TableRef } from '../db/catalog.js';
 import { archiveNameOf } from '../db/shadow-pair.js';
 import type { PartgovKysely } from '../db/state-tables.js';
 import { InputInvalidError, sqlStateOf } from '../errors.js';
@@ -41,7 +41,7 @@ export interface TablePurgePlan {
   /** Columns copied to an archive and checksummed (generated columns are recomputed, not stored). */
   columns: ColumnModel[];
   /** After cutover: the kept legacy table, fed by the reverse change log; its rows of the scope go too, so a rollback cannot bring them back. */
-  archiveTable: (TableRef & { oid: string }) | null;
+  archiveTable: (TableRef & { oid: string; keyColumns: string[] }) | null;
   /** Configured tables whose foreign keys point at this one. */
   referencedBy: string[];
   /** Why the strategy is not the obvious one. */
@@ -60,6 +60,9 @@ export interface TablePurgePlan {
   /** The DEFAULT leaves beside the scope's partitions that its rows fall into once they are dropped. */
   routeLeaves: TableRef[];
 }
+
+/** The live table's primary-key columns (after cutover: the shadow's, which the kept legacy table has too). */
+const liveKeyColumns = (model: TableModel): string[] => [...(model.constraints.find((c) => c.kind === 'primary_key')?.columns ?? [])];
 
 /** Configured tables whose foreign keys reference `oid` (among `oids`), by label. */
 async function referencingTables(db: PartgovKysely, oid: string, labelsByOid: ReadonlyMap<string, string>): Promise<string[]> {
@@ -90,7 +93,7 @@ async function planTable(db: PartgovKysely, config: PartgovConfig, table: TableC
     partitioned: model.partitioned,
     selector,
     columns,
-    archiveTable: model.partitioned && archiveOid !== null ? { schema: table.schema, name: archiveNameOf(table), oid: archiveOid } : null,
+    archiveTable: model.partitioned && archiveOid !== null ? { schema: table.schema, name: archiveNameOf(table), oid: archiveOid, keyColumns: liveKeyColumns(model) } : null,
     ...noSwaps,
   };
   const count = async () => Number((await sql<{ n: string }>`select count(*)::text as n from ${sql.id(live.schema, live.name)} where ${scopePredicate(selector)}`.execute(db)).rows[0]!.n);

@@ -194,7 +194,15 @@ function describe(plans: readonly TablePurgePlan[], batchRows: number): Step[] {
 const isPartitionPlan = (p: TablePurgePlan) => p.strategy === 'truncate_partition' || p.strategy === 'drop_partition';
 
 /** Batched DELETE of the scope from one leaf (or a plain table) through its root, so the table's triggers (sync) see it. */
-async function deleteInBatches(o: PurgeOptions, db: PartgovDatabase['db'], root: { schema: string; name: string }, leaf: { schema: string; name: string; oid: string }, where: RawBuilder<boolean>, batchRows: number): Promise<{ rows: number; longestMs: number }> {
+async function deleteInBatches(
+  o: PurgeOptions,
+  db: PartgovDatabase['db'],
+  root: { schema: string; name: string },
+  leaf: { schema: string; name: string; oid: string },
+  where: RawBuilder<boolean>,
+  batchRows: number,
+  also: RawBuilder<boolean> = sql`true`,
+): Promise<{ rows: number; longestMs: number }> {
   let rows = 0;
   let longestMs = 0;
   for (;;) {
@@ -205,7 +213,7 @@ async function deleteInBatches(o: PurgeOptions, db: PartgovDatabase['db'], root:
         Number(
           (
             await sql`delete from ${sql.id(root.schema, root.name)} where ${where} and tableoid = ${leaf.oid}::oid
-              and ctid = any(array(select ctid from only ${sql.id(leaf.schema, leaf.name)} where ${where} limit ${batchRows}))`.execute(trx)
+              and ctid = any(array(select ctid from only ${sql.id(leaf.schema, leaf.name)} as l where ${where} and ${also} limit ${batchRows}))`.execute(trx)
           ).numAffectedRows ?? 0n,
         ),
       deleteGuard(o, leaf),
@@ -214,6 +222,13 @@ async function deleteInBatches(o: PurgeOptions, db: PartgovDatabase['db'], root:
     rows += n;
     if (n === 0) return { rows, longestMs };
   }
+}
+
+/** A kept legacy row (alias `l`) whose key the live table no longer has (every row, for a live table without a primary key). */
+function goneFromLive(live: { schema: string; name: string }, keyColumns: readonly string[]): RawBuilder<boolean> {
+  if (keyColumns.length === 0) return sql<boolean>`true`;
+  const cols = (alias: string) => sql.join(keyColumns.map((c) => sql.id(alias, c)));
+  return sql<boolean>`not exists (select 1 from ${sql.id(live.schema, live.name)} as c where (${cols('c')}) = (${cols('l')}))`;
 }
 
 const deleteGuard = (o: PurgeOptions, leaf: { schema: string; name: string }) => ({ label: `purge: delete from ${leaf.schema}.${leaf.name}`, lockTimeoutMs: o.settings.lockTimeoutMs, statementTimeoutMs: o.settings.statementTimeoutMs, retries: o.settings.lockRetries, onRetry: o.onRetry });
@@ -489,7 +504,7 @@ async function purgeScope(ctx: StageContext, raw: PurgeInput): Promise<Omit<Purg
           touched = true;
           const held = performance.now() - granted;
           for (const p of partitionPlans) Object.assign(results.get(p.table)!, { lock_held_ms: Math.round(held * 10) / 10 });
-          o.onEvent(`${w.swaps.length > 0 ? `swapped ${w.swaps.length} partition(s) for empty twins, ` : ''}${w.truncated.length > 0 ? `truncated ${w.truncated.length} partition(s), ` : ''}${partitionPlans.some((p) => p.strategy === 'drop_partition') ? 'detached the dropped partition(s), ' : ''}exclusive lock held ${Math.round(held * 10) / 10} ms`);
+          await o.onEvent(`${w.swaps.length > 0 ? `swapped ${w.swaps.length} partition(s) for empty twins, ` : ''}${w.truncated.length > 0 ? `truncated ${w.truncated.length} partition(s), ` : ''}${partitionPlans.some((p) => p.strategy === 'drop_partition') ? 'detached the dropped partition(s), ' : ''}exclusive lock held ${Math.round(held * 10) / 10} ms`);
           // After COMMIT: the old partitions are no longer part of any table the application reads.
           for (const s of w.after) await step(s);
           for (const s of w.swaps) await restoreIndexNames(db, s.leaf, oldIndexNames.get(s.leaf.oid)!);
@@ -513,13 +528,14 @@ async function purgeScope(ctx: StageContext, raw: PurgeInput): Promise<Omit<Purg
         deletedTables++;
         const left = archive ? Number((await sql<{ n: string }>`select count(*)::text as n from ${sql.id(p.live.schema, p.live.name)} where ${where}`.execute(db)).rows[0]!.n) : null;
         Object.assign(results.get(p.table)!, { rows_deleted: rows, ms: ms(t0), lock_held_ms: longest, rows_left_unarchived: left });
-        o.onEvent(`${p.table}: ${p.strategy} removed ${rows} row(s) in ${ms(t0)} ms${left ? `; ${left} row(s) of the scope written or changed after the archive were left in place` : ''}`);
+        await o.onEvent(`${p.table}: ${p.strategy} removed ${rows} row(s) in ${ms(t0)} ms${left ? `; ${left} row(s) of the scope written or changed after the archive were left in place` : ''}`);
       }
       // 3. After cutover the kept legacy table holds the scope too; a TRUNCATE of a partition bypasses the reverse sync.
-      // Rows left unarchived stay there too: the reverse sync carries the DELETE of the rest.
-      for (const p of plans.filter((x) => x.archiveTable !== null && x.strategy !== 'none' && !results.get(x.table)!.rows_left_unarchived)) {
+      // Only its rows the live table no longer has go: a row the application wrote to the scope since (or one
+      // left unarchived) may already be there through a replay, and a rollback must find it.
+      for (const p of plans.filter((x) => x.archiveTable !== null && x.strategy !== 'none')) {
         const a = p.archiveTable!;
-        const done = await deleteInBatches(o, db, a, a, scopePredicate(p.selector), batchRows);
+        const done = await deleteInBatches(o, db, a, a, scopePredicate(p.selector), batchRows, goneFromLive(p.live, a.keyColumns));
         results.get(p.table)!.archive_table_rows_deleted = done.rows;
       }
     } catch (err) {
