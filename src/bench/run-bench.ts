@@ -175,7 +175,7 @@ async function unusedKeyValue(db: PartgovKysely, config: PartgovConfig, table: T
   // sql.raw(c.type): format_type() text from the catalog.
   const candidate =
     c.type === 'uuid' ? sql`gen_random_uuid()::text`
-    : c.typeCategory === 'N' ? sql`(select (coalesce(floor(max(${key})), 0) + 1)::${sql.raw(c.type)}::text from ${from})`
+    : c.typeCategory === 'N' ? sql`(select (coalesce(floor(max(${key}::numeric) filter (where ${key}::numeric < 'Infinity')), 0) + 1)::${sql.raw(c.type)}::text from ${from})`
     : c.typeCategory === 'S' ? sql`${formatScopeKey(table.scope_key_format ?? config.purge.scope_key_format, target)}::${sql.raw(c.type)}::text`
     : null;
   if (candidate === null) {
@@ -215,10 +215,9 @@ const freshnessRank = (c: ColumnModel) => (c.type === 'uuid' || c.typeCategory =
  * for a key column of another type, and for a unique index over the scope's own
  * columns alone (one row per scope: bench cannot seed a scope of many rows).
  */
-function freshKeys(live: TableModel, scopeColumns: ReadonlySet<string>, sequence: RawBuilder<unknown>): { defaulted: Set<string>; values: Map<string, RawBuilder<unknown>>; numeric: string[] } {
+function freshKeys(live: TableModel, scopeColumns: ReadonlySet<string>, sequence: RawBuilder<unknown>, numericBase: string): { defaulted: Set<string>; values: Map<string, RawBuilder<unknown>> } {
   const defaulted = new Set<string>();
   const values = new Map<string, RawBuilder<unknown>>();
-  const numeric: string[] = [];
   const isNew = (name: string) => {
     const c = live.columns.find((x) => x.name === name)!;
     return values.has(name) || defaulted.has(name) || c.identity !== null;
@@ -226,7 +225,8 @@ function freshKeys(live: TableModel, scopeColumns: ReadonlySet<string>, sequence
   // sql.raw(c.type): format_type() text from the catalog.
   const makeNew = (c: ColumnModel): boolean => {
     if (c.type === 'uuid') values.set(c.name, sql`gen_random_uuid()`);
-    else if (c.typeCategory === 'N') { values.set(c.name, sql`nextval(${sequence})::${sql.raw(c.type)}`); numeric.push(c.name); }
+    // sql.lit: the workload's statements are compiled to text without parameters; numericBase is digits read from the table.
+    else if (c.typeCategory === 'N') values.set(c.name, sql`(${sql.lit(numericBase)}::numeric + nextval(${sequence}))::${sql.raw(c.type)}`);
     else if (c.typeCategory === 'S') values.set(c.name, sql`('pgb' || nextval(${sequence}))::${sql.raw(c.type)}`);
     else return false;
     return true;
@@ -255,7 +255,23 @@ function freshKeys(live: TableModel, scopeColumns: ReadonlySet<string>, sequence
       });
     }
   }
-  return { defaulted, values, numeric };
+  return { defaulted, values };
+}
+
+/**
+ * Past the largest value of every number column in the table's primary key or
+ * a unique index (as numeric text: keys beyond bigint, such as numeric(30,0),
+ * are common), so no new key bench makes meets an old one. NaN and infinities
+ * are left out: nothing comes after them.
+ */
+async function numericKeyBase(db: PartgovKysely, live: TableModel): Promise<string> {
+  const keyed = new Set([...live.constraints.filter((c) => c.kind === 'primary_key').flatMap((c) => c.columns), ...live.indexes.filter((x) => x.isUnique).flatMap((x) => x.keyColumns.filter((k): k is string => k !== null))]);
+  const numbers = live.columns.filter((c) => c.typeCategory === 'N' && keyed.has(c.name));
+  if (numbers.length === 0) return '0';
+  const largest = numbers.map((c) => sql`coalesce(floor(max(${sql.id(c.name)}::numeric) filter (where ${sql.id(c.name)}::numeric < 'Infinity')), 0)`);
+  const n = (await sql<{ n: string }>`select greatest(${sql.join(largest)})::text as n from ${sql.id(live.schema, live.name)}`.execute(db)).rows[0]!.n;
+  if (!/^-?\d+$/.test(n)) throw new Error(`the largest key value read as ${JSON.stringify(n)}, not an integer`);
+  return n;
 }
 
 /**
@@ -346,7 +362,7 @@ async function benchOn(ctx: StageContext, conn: PartgovDatabase, o: { config: Pa
   const { source, sel, keyColumn } = await benchTableOf(db, o.config, table, { tenantId, scope });
   const live = await requireTable(db, { schema: source.schema, name: source.name });
   const keySequence = sql.id(benchSchema, 'partgov_bench_key_seq');
-  const fresh = freshKeys(live, new Set([sel.tenantColumn, sel.scopeColumn, keyColumn].filter((c): c is string => c !== null)), sql`${sql.lit(compileDdl(keySequence))}::regclass`);
+  const fresh = freshKeys(live, new Set([sel.tenantColumn, sel.scopeColumn, keyColumn].filter((c): c is string => c !== null)), sql`${sql.lit(compileDdl(keySequence))}::regclass`, await numericKeyBase(db, live));
   // Columns bench writes: key columns with a default are left to it (each row gets a new key).
   const columns = copiedColumns(live.columns).filter((c) => !fresh.defaulted.has(c.name));
   const sourceRows = Number((await sql<{ n: string }>`select count(*)::text as n from (select 1 from ${sql.id(source.schema, source.name)} limit 10000) s`.execute(db)).rows[0]!.n);
@@ -358,11 +374,8 @@ async function benchOn(ctx: StageContext, conn: PartgovDatabase, o: { config: Pa
   await sql`create schema if not exists ${sql.id(benchSchema)}`.execute(db);
   await sql`drop table if exists ${sql.id(benchSchema, partitionedName)}, ${sql.id(benchSchema, source.name)}`.execute(db);
   await sql`create table ${sql.id(benchSchema, source.name)} (like ${sql.id(source.schema, source.name)} including defaults including constraints including indexes including identity including generated)`.execute(db);
-  // Numbers past the table's largest key value, so no new key meets an old one.
-  const start = fresh.numeric.length === 0 ? 1n : BigInt((await sql<{ n: string }>`select greatest(${sql.join(fresh.numeric.map((c) => sql`coalesce(floor(max(${sql.id(c)}))::bigint, 0)`))}) + 1 as n from ${sql.id(source.schema, source.name)}`.execute(db)).rows[0]!.n);
   await sql`drop sequence if exists ${keySequence}`.execute(db);
-  // sql.raw: a BigInt's digits (CREATE SEQUENCE takes no parameter).
-  await sql`create sequence ${keySequence} start with ${sql.raw(start.toString())}`.execute(db);
+  await sql`create sequence ${keySequence}`.execute(db);
   // On an isolatable layout the perf scope gets its own partition in the copy, as `partgov isolate` gives it on
   // the live table (whose isolated partitions need not be in the config), so its reset can be partition-first.
   const layout = source.layout.type === 'isolatable' && sel.keyValue !== null && sel.keyIdentifiesScope && !source.layout.isolated.includes(sel.keyValue)

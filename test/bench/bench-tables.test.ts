@@ -84,6 +84,14 @@ describe('bench on tables whose key the application makes', () => {
     expect(s.results.map((x) => `${x.workload}/${x.layout}: ${x.figures.errors} errors in ${x.figures.ops}`)).toEqual(['recall/partitioned', 'recall/legacy', 'write/partitioned', 'write/legacy'].map((w) => `${w}: 0 errors in 40`));
   });
 
+  it('a numeric(30,0) key past bigint\'s range, with a NaN key: new keys follow the largest number; no write collides', async () => {
+    await sql`drop schema if exists partgov_bench cascade`.execute(t.db);
+    await sql`create table "Ledger"."Messages" ("Msg ID" numeric(30,0) primary key, "Scope Key" text not null, body text)`.execute(t.db);
+    await sql`insert into "Ledger"."Messages" select 1e20 + g, 't' || (g % 5) || ':s', case when g % 3 = 0 then null else 'm' || g end from generate_series(1, 400) g union all select 'NaN', 't1:s', 'not a number'`.execute(t.db);
+    const r = await runBench(stageFor(t, parseConfig({ tables: [table('Messages')] })), { env, out: path.join(out, 'messages') });
+    expect(r.scales[0]!.results.map((x) => `${x.workload}/${x.layout}: ${x.figures.errors} errors in ${x.figures.ops}`)).toEqual(['recall/partitioned', 'recall/legacy', 'write/partitioned', 'write/legacy'].map((w) => `${w}: 0 errors in 40`));
+  });
+
   it('an integer tenant column: perf/perf is refused before anything is created, naming the column and the flag; a numeric tenant benches it', async () => {
     await sql`drop schema if exists partgov_bench cascade`.execute(t.db);
     await sql`create table "Ledger"."Orders" (id bigint generated always as identity primary key, "Tenant" int not null, "Store" text not null)`.execute(t.db);
