@@ -90,6 +90,10 @@ export const tableConfigSchema = z
       .array(identifier)
       .default([])
       .describe('constraint or index names plan may leave off the shadow when they cannot be kept (UNIQUE without the key, EXCLUDE, FK to a partitioned table)'),
+    key_lookup_index: z
+      .boolean()
+      .default(true)
+      .describe('when plan widens the primary key by the partition key, a plain index on the legacy key columns, so the application\'s lookups by them (WHERE id = $1) stay an index probe per partition instead of a scan of every partition; false leaves it off (one index less to write)'),
     read_queries: z.array(readQuery).default([]),
     cutover: z
       .object({

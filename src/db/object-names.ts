@@ -66,6 +66,8 @@ export const objectNames = {
   range: (table: string, label: string) => fitIdentifier(table, `_${label}`),
   shadowObject: (name: string) => fitIdentifier(name, '_shadow'),
   primaryKey: (shadow: string) => fitIdentifier(shadow, '_pkey'),
+  /** The index plan adds on the legacy key columns when it widens the key (PostgreSQL's own `<table>_<columns>_idx`, named for the table it serves after cutover). */
+  keyLookupIndex: (table: string, columns: readonly string[]) => fitIdentifier(`${table}_${columns.join('_')}`, '_idx'),
   /** The shadow's copy of a legacy index of `table`, as plan names it (the key `<table>_shadow_pkey`, the rest `<index>_shadow`). */
   shadowIndex: (table: string, index: { name: string; isPrimary: boolean }) => (index.isPrimary ? fitIdentifier(fitIdentifier(table, '_shadow'), '_pkey') : fitIdentifier(index.name, '_shadow')),
   /** A detached partition's name until it is dropped after the COMMIT that detached it (purge, maintain): a run that died before the drop leaves it, and the next run drops every `partgov_purged_*` table that is not a partition. */

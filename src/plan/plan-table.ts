@@ -322,6 +322,21 @@ export function planTable(input: PlanTableInput): TablePlan {
     add(`create-index:${name}`, `index ${name} (copy of ${idx.name}) on the parent and every partition`, sql`${head} ${sql.id(name)} on ${ident(schema, shadow)} using ${sql.raw(idx.usingClause)}`);
   }
 
+  // --- lookups by the old key --------------------------------------------------
+  // The widened key leads with the partition key: a lookup by the legacy key alone
+  // (the application's WHERE id = $1) could use no index and read every partition.
+  const lookup = keyChanges[0];
+  if (lookup && table.key_lookup_index) {
+    const served = legacy.indexes.find((i) => i.isValid && !constraintIndexes.has(i.name) && lookup.from.every((c, n) => i.keyColumns[n] === c));
+    if (served) {
+      notes.push(`lookups by (${lookup.from.join(', ')}) alone use ${objectNames.shadowObject(served.name)} (the copy of ${served.name}), one probe per partition`);
+    } else {
+      const name = objectNames.keyLookupIndex(legacy.name, lookup.from);
+      add(`create-index:${name}`, `index ${name} on (${lookup.from.join(', ')}): lookups by the legacy key alone probe it in each partition`, sql`create index ${sql.id(name)} on ${ident(schema, shadow)} (${sql.join(lookup.from.map((c) => sql.id(c)))})`);
+      changes.push(`index ${name} on (${lookup.from.join(', ')}) is added: a lookup by the legacy key alone probes it in each of the ${partitions.filter((x) => x.is_leaf).length} partitions instead of reading them all (tables[].key_lookup_index: false leaves it off)`);
+    }
+  }
+
   // --- extended statistics: the planner's view of correlated columns ----------
   const statisticsKinds: Record<string, string> = { d: 'ndistinct', f: 'dependencies', m: 'mcv' };
   for (const st of legacy.extendedStatistics) {

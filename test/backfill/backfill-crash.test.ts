@@ -141,10 +141,10 @@ describe('backfill survives kill -9', () => {
     await waitForBackendsGone();
     const state = await sql<{ done: boolean; pending: string[] }>`
       select done, array(select x->>'name' from jsonb_array_elements(deferred_indexes) x order by 1) as pending from partgov.backfill_checkpoint where table_name = 'Acct Data.Acct Events'`.execute(t.db);
-    expect(state.rows[0]).toEqual({ done: true, pending: ['Events By Kind_shadow', 'Events Payload_shadow'] });
+    expect(state.rows[0]).toEqual({ done: true, pending: ['Acct Events_ID_idx', 'Events By Kind_shadow', 'Events Payload_shadow'] });
 
     const status = await runCli([...base, 'status', '--table', 'Acct Data.Acct Events']);
-    expect(status.stdout).toMatch(/: backfilling \| backfill 100% \(30000 rows, 2 index\(es\) to build: run backfill\)/);
+    expect(status.stdout).toMatch(/: backfilling \| backfill 100% \(30000 rows, 3 index\(es\) to build: run backfill\)/);
     // verify fails on them, and its index checks point at the run that builds them, not at plan or hand-made DDL.
     const verify = await runCli(['--json', ...base, 'verify', '--table', 'Acct Data.Acct Events']);
     expect(verify.code, verify.stderr).toBe(1);
@@ -153,7 +153,7 @@ describe('backfill survives kill -9', () => {
     for (const c of checks) expect(c.fix, c.name).toMatch(/^run `partgov backfill --table .*it builds the indexes it dropped for the copy/);
     const cutover = await runCli([...base, 'cutover', '--table', 'Acct Data.Acct Events', '--confirm', 'Acct Data.Acct Events']);
     expect(cutover.code, cutover.stderr).toBe(3);
-    expect(cutover.stderr).toMatch(/2 secondary index\(es\) of Acct Data\.Acct Events's shadow, dropped for the copy, are not built yet: Events By Kind_shadow, Events Payload_shadow/);
+    expect(cutover.stderr).toMatch(/3 secondary index\(es\) of Acct Data\.Acct Events's shadow, dropped for the copy, are not built yet: Acct Events_ID_idx, Events By Kind_shadow, Events Payload_shadow/);
     expect(cutover.stderr).toMatch(/fix: run `partgov backfill --table/);
 
     // Run again while the application writes during the build: the run drains what it wrote before it ends.
@@ -171,7 +171,7 @@ describe('backfill survives kill -9', () => {
       return run;
     }).finally(() => again.close());
     expect(resumed.code, resumed.stderr).toBe(0);
-    expect(resumed.json<{ rows_copied: number; deferred_indexes: { dropped: string[] } }>()).toMatchObject({ rows_copied: 0, deferred_indexes: { dropped: ['Events By Kind_shadow', 'Events Payload_shadow'] } });
+    expect(resumed.json<{ rows_copied: number; deferred_indexes: { dropped: string[] } }>()).toMatchObject({ rows_copied: 0, deferred_indexes: { dropped: ['Acct Events_ID_idx', 'Events By Kind_shadow', 'Events Payload_shadow'] } });
     expect(await shadowIndexDefinitions()).toEqual(indexesBefore);
     expect(await differingRows(t.db, 'Acct Data', 'Acct Events', 'Acct Events_shadow')).toBe(0);
     expect((await runCli([...base, 'sync', 'disable', '--table', 'Acct Data.Acct Events'])).code).toBe(0);

@@ -41,9 +41,9 @@ describe('backfill modes', () => {
     const r = await runBackfill(stageFor(t, config, { settings }), { table: config.tables[0]!.name, dryRun: true, batchSize: 700 });
     expect(r.dry_run).toBe(true);
     const ids = r.steps.map((x) => x.id);
-    expect(ids.filter((x) => x.startsWith('drop-index'))).toHaveLength(2);
+    expect(ids.filter((x) => x.startsWith('drop-index'))).toHaveLength(3);
     expect(ids).toContain('copy');
-    expect(ids.filter((x) => x.startsWith('attach'))).toHaveLength(2 * 8); // two indexes on eight hash leaves
+    expect(ids.filter((x) => x.startsWith('attach'))).toHaveLength(3 * 8); // three indexes (two copied, plan's on the old key) on eight hash leaves
     expect(r.steps.every((x) => x.status === 'not_executed')).toBe(true);
     expect(r.steps.find((x) => x.id === 'copy')!.sql).toMatch(/^-- sent with \$1 = [\s\S]*insert into "Acct Data"\."Acct Events_shadow"/);
     expect(await shadowState()).toEqual(before);
@@ -52,10 +52,10 @@ describe('backfill modes', () => {
   it('offline (no sync): plain inserts; the batch checksums add up to the checksum of the whole table; deferred indexes come back, and the audit row lists their steps', async () => {
     const before = (await shadowState()).indexes;
     const r = await runBackfill(stageFor(t, config, { settings }), { table: config.tables[0]!.name, batchSize: 700 });
-    expect(r.deferred_indexes.dropped).toHaveLength(2);
+    expect(r.deferred_indexes.dropped).toHaveLength(3);
     expect((await shadowState()).indexes).toEqual(before);
     const audit = await sql<{ ids: string[] }>`select array(select s->>'id' from jsonb_array_elements(steps) s) as ids from partgov.audit_log where command = 'backfill' order by id desc limit 1`.execute(t.db);
-    expect(audit.rows[0]!.ids.filter((x) => x.startsWith('drop-index') || x.startsWith('attach'))).toHaveLength(2 + 2 * 8);
+    expect(audit.rows[0]!.ids.filter((x) => x.startsWith('drop-index') || x.startsWith('attach'))).toHaveLength(3 + 3 * 8);
     expect(r).toMatchObject({ mode: 'offline', sync_enabled: false, complete: true, conflict_fallbacks: 0, total_rows_copied: 6000 });
     expect(r.offline_batches).toBe(9);
     const legacy = await requireTable(t.db, { schema: 'Acct Data', name: 'Acct Events' });

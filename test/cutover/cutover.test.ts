@@ -169,8 +169,8 @@ describe('cutover, rollback and cutover again while the application writes', () 
       const indexNames = async (name: string) => (await sql<{ i: string }>`select indexrelid::regclass::text as i from pg_index where indrelid = ${sql.lit(`"Shop"."${name}"`)}::regclass order by 1`.execute(t.db)).rows.map((r) => r.i);
       expect(await indexNames('Orders')).toEqual(['"Shop"."Orders_pkey"', '"Shop"."Orders_total_idx"']);
       const first = await runCutover(stageFor(t, config, { settings }), { table: table.name, confirm: 'Orders' });
-      // The table keeps its index and constraint names; the archive's take _legacy.
-      expect(await indexNames('Orders')).toEqual(['"Shop"."Orders_pkey"', '"Shop"."Orders_total_idx"']);
+      // The table keeps its index and constraint names; the archive's take _legacy. Plan's index on the old key (id) keeps its own.
+      expect(await indexNames('Orders')).toEqual(['"Shop"."Orders_id_idx"', '"Shop"."Orders_pkey"', '"Shop"."Orders_total_idx"']);
       expect(await indexNames('Orders_legacy')).toEqual(['"Shop"."Orders_pkey_legacy"', '"Shop"."Orders_total_idx_legacy"']);
       // Its extended statistics too (plan made them on the shadow).
       const statisticsOf = async () => (await sql<{ t: string; s: string }>`select stxrelid::regclass::text as t, stxname as s from pg_statistic_ext where stxname like 'Orders scope totals%' order by 2`.execute(t.db)).rows;
@@ -199,7 +199,7 @@ describe('cutover, rollback and cutover again while the application writes', () 
       const back = await runRollback(stageFor(t, config, { settings }), { table: table.name, confirm: 'Orders' });
       expect(back.already).toBe(false);
       expect(await indexNames('Orders')).toEqual(['"Shop"."Orders_pkey"', '"Shop"."Orders_total_idx"']);
-      expect(await indexNames('Orders_shadow')).toEqual(['"Shop"."Orders_shadow_pkey"', '"Shop"."Orders_total_idx_shadow"']);
+      expect(await indexNames('Orders_shadow')).toEqual(['"Shop"."Orders_id_idx"', '"Shop"."Orders_shadow_pkey"', '"Shop"."Orders_total_idx_shadow"']);
       expect(await statisticsOf()).toEqual([{ t: '"Shop"."Orders"', s: 'Orders scope totals' }, { t: '"Shop"."Orders_shadow"', s: 'Orders scope totals_shadow' }]);
       expect(await catalogOf('Orders')).toMatchObject({ kind: 'r', publications: ['pub_orders', 'pub_orders_t1'], views: ['Orders of t1', 'Orders totals'] });
       expect(await addedLandIn('after rollback')).toEqual(['"Shop"."Orders"']);

@@ -92,6 +92,7 @@ describe('plan on the example memory schema', () => {
                (select count(*)::int from pg_partition_tree(pi.indexrelid) x where x.isleaf) as leaf_indexes
         from pg_index pi where pi.indrelid = 'memory_nodes_shadow'::regclass order by 1`.execute(t.db);
       expect(r.rows.map((x) => x.idx)).toEqual([
+        'memory_nodes_id_idx',
         'memory_nodes_payload_idx_shadow',
         'memory_nodes_scope_created_idx_shadow',
         'memory_nodes_scope_kind_idx_shadow',

@@ -47,6 +47,31 @@ describe('plan on tables nobody here wrote', () => {
     expect(copied.rows[0]!.n).toBe(31);
   });
 
+  it('a widened key keeps lookups by the legacy key on an index: one is added (or an index leading with the key serves), and key_lookup_index false leaves it off', async () => {
+    await sql`create table "Msg Log" ("Msg ID" numeric(30,0) primary key, "Scope" text not null, body text)`.execute(t.db);
+    await sql`insert into "Msg Log" select 1e20 + g, 's' || (g % 64), 'b' || g from generate_series(1, 20000) g`.execute(t.db);
+    await sql`create table "Msg Served" (id bigint primary key, "Scope" text not null)`.execute(t.db);
+    await sql`create index "Msg Served by id" on "Msg Served" (id, "Scope")`.execute(t.db);
+    const table = (name: string, extra: object = {}) => ({ name, layout: { type: 'hash' as const, key: 'Scope', partitions: 4 }, ...extra });
+    const plan = await runPlan(stageFor(t, parseConfig({ tables: [table('Msg Log'), table('Msg Served')] })));
+    const [log, served] = plan.tables;
+    expect(log!.changes).toContain('index Msg Log_Msg ID_idx on (Msg ID) is added: a lookup by the legacy key alone probes it in each of the 4 partitions instead of reading them all (tables[].key_lookup_index: false leaves it off)');
+    expect(served!.statements.some((x) => /^create index "Msg Served_id_idx"/.test(x.sql))).toBe(false);
+    expect(served!.notes).toContain('lookups by (id) alone use Msg Served by id_shadow (the copy of Msg Served by id), one probe per partition');
+    const off = await runPlan(stageFor(t, parseConfig({ tables: [table('Msg Log', { key_lookup_index: false })] })));
+    expect(off.tables[0]!.statements.some((x) => x.sql.includes('Msg Log_Msg ID_idx'))).toBe(false);
+
+    const config = parseConfig({ tables: [table('Msg Log')] });
+    await prepareShadows(t, config);
+    await runSync(stageFor(t, config, { settings }), { table: 'Msg Log', action: 'enable' });
+    await runBackfill(stageFor(t, config, { settings }), { table: 'Msg Log' });
+    await sql`analyze "Msg Log_shadow"`.execute(t.db);
+    const explain = await sql<{ 'QUERY PLAN': string }>`explain (costs off) select * from "Msg Log_shadow" where "Msg ID" = 100000000000000001234`.execute(t.db);
+    const lines = explain.rows.map((r) => r['QUERY PLAN']);
+    expect(lines.filter((l) => /Index Scan using .*Msg ID_idx|Bitmap Index Scan on .*Msg ID_idx/.test(l))).toHaveLength(4);
+    expect(lines.some((l) => /Seq Scan/.test(l))).toBe(false);
+  });
+
   it('a foreign key between two configured tables: refused with the way through cutover (allow_drop, then add it again), not a legacy-side change that cannot help', async () => {
     await sql`create table "FK Orders" (id bigint primary key, tenant text not null)`.execute(t.db);
     await sql`create table "FK Lines" (id bigint primary key, order_id bigint not null references "FK Orders" (id), tenant text not null)`.execute(t.db);

@@ -1,6 +1,7 @@
 -- partgov plan: public.memory_commits -> public.memory_commits_shadow (isolatable, key scope_key, 33 leaves)
 -- change: PRIMARY KEY (id) becomes PRIMARY KEY (scope_key, id): a partitioned table's primary key must include the partition key
 -- change: (id) alone is no longer unique on the shadow: the application's INSERT … ON CONFLICT (id) fails there; after cutover it must say ON CONFLICT (scope_key, id), and cutover asks for this change to be acknowledged
+-- change: index memory_commits_id_idx on (id) is added: a lookup by the legacy key alone probes it in each of the 33 partitions instead of reading them all (tables[].key_lookup_index: false leaves it off)
 -- note: after cutover, an UPDATE that changes scope_key can move the row to another partition; another session's UPDATE or DELETE of that row at the same moment fails with SQLSTATE 40001 ("already moved to another partition"), which the application must retry (runbooks/cutover-and-rollback.md)
 -- note: after cutover a unique violation names the partition's own index (<partition>_<columns>_key), not memory_commits_pkey or memory_commits_scope_key_commit_hash_key: an application that maps constraint names from errors must match those; ON CONFLICT ON CONSTRAINT keeps the names (cutover renames the indexes)
 -- note: sequence public.memory_commits_id_seq is owned by memory_commits.id; the shadow's default uses the same sequence, so ids never collide. Move its ownership (ALTER SEQUENCE … OWNED BY) before dropping the legacy table
@@ -125,3 +126,6 @@ create table "public"."memory_commits_default_p31" partition of "public"."memory
 
 -- index memory_commits_scope_created_idx_shadow (copy of memory_commits_scope_created_idx) on the parent and every partition
 create index "memory_commits_scope_created_idx_shadow" on "public"."memory_commits_shadow" using btree (scope_key, created_at DESC);
+
+-- index memory_commits_id_idx on (id): lookups by the legacy key alone probe it in each partition
+create index "memory_commits_id_idx" on "public"."memory_commits_shadow" ("id");

@@ -1,6 +1,7 @@
 -- partgov plan: public.memory_nodes -> public.memory_nodes_shadow (isolatable, key scope_key, 33 leaves)
 -- change: PRIMARY KEY (id) becomes PRIMARY KEY (scope_key, id): a partitioned table's primary key must include the partition key
 -- change: (id) alone is no longer unique on the shadow: the application's INSERT … ON CONFLICT (id) fails there; after cutover it must say ON CONFLICT (scope_key, id), and cutover asks for this change to be acknowledged
+-- change: index memory_nodes_id_idx on (id) is added: a lookup by the legacy key alone probes it in each of the 33 partitions instead of reading them all (tables[].key_lookup_index: false leaves it off)
 -- change: identity column id gets its own sequence on the shadow, set past the legacy maximum when applied; cutover moves it again
 -- note: after cutover, an UPDATE that changes scope_key can move the row to another partition; another session's UPDATE or DELETE of that row at the same moment fails with SQLSTATE 40001 ("already moved to another partition"), which the application must retry (runbooks/cutover-and-rollback.md)
 -- note: after cutover a unique violation names the partition's own index (<partition>_<columns>_key), not memory_nodes_pkey: an application that maps constraint names from errors must match those; ON CONFLICT ON CONSTRAINT keeps the names (cutover renames the indexes)
@@ -134,6 +135,9 @@ create index "memory_nodes_scope_created_idx_shadow" on "public"."memory_nodes_s
 
 -- index memory_nodes_scope_kind_idx_shadow (copy of memory_nodes_scope_kind_idx) on the parent and every partition
 create index "memory_nodes_scope_kind_idx_shadow" on "public"."memory_nodes_shadow" using btree (scope_key, kind) WHERE (kind <> 'episode'::text);
+
+-- index memory_nodes_id_idx on (id): lookups by the legacy key alone probe it in each partition
+create index "memory_nodes_id_idx" on "public"."memory_nodes_shadow" ("id");
 
 -- move the shadow's identity sequence for id past the legacy maximum
 select setval(pg_get_serial_sequence('"public"."memory_nodes_shadow"', 'id'), coalesce((select max("id") from "public"."memory_nodes"), 0) + 1, false);

@@ -2,6 +2,7 @@
 -- change: PRIMARY KEY (id) becomes PRIMARY KEY (created_at, scope_key, id): a partitioned table's primary key must include the partition key
 -- change: (id) alone is no longer unique on the shadow: the application's INSERT … ON CONFLICT (id) fails there; after cutover it must say ON CONFLICT (created_at, scope_key, id), and cutover asks for this change to be acknowledged
 -- change: range partitions from 2026-11-01 to 2027-03-01 (3 month(s) premade ahead); rows outside go to the DEFAULT partition
+-- change: index memory_outbox_id_idx on (id) is added: a lookup by the legacy key alone probes it in each of the 10 partitions instead of reading them all (tables[].key_lookup_index: false leaves it off)
 -- note: after cutover, an UPDATE that changes created_at, scope_key can move the row to another partition; another session's UPDATE or DELETE of that row at the same moment fails with SQLSTATE 40001 ("already moved to another partition"), which the application must retry (runbooks/cutover-and-rollback.md)
 -- note: after cutover a unique violation names the partition's own index (<partition>_<columns>_key), not memory_outbox_pkey: an application that maps constraint names from errors must match those; ON CONFLICT ON CONSTRAINT keeps the names (cutover renames the indexes)
 -- note: sequence public.memory_outbox_id_seq is owned by memory_outbox.id; the shadow's default uses the same sequence, so ids never collide. Move its ownership (ALTER SEQUENCE … OWNED BY) before dropping the legacy table
@@ -70,3 +71,6 @@ create index "memory_outbox_scope_idx_shadow" on "public"."memory_outbox_shadow"
 
 -- index memory_outbox_unpublished_idx_shadow (copy of memory_outbox_unpublished_idx) on the parent and every partition
 create index "memory_outbox_unpublished_idx_shadow" on "public"."memory_outbox_shadow" using btree (created_at) WHERE (published_at IS NULL);
+
+-- index memory_outbox_id_idx on (id): lookups by the legacy key alone probe it in each partition
+create index "memory_outbox_id_idx" on "public"."memory_outbox_shadow" ("id");
