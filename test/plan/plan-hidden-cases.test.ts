@@ -52,9 +52,13 @@ describe('plan on tables nobody here wrote', () => {
     await sql`insert into "Msg Log" select 1e20 + g, 's' || (g % 64), 'b' || g from generate_series(1, 20000) g`.execute(t.db);
     await sql`create table "Msg Served" (id bigint primary key, "Scope" text not null)`.execute(t.db);
     await sql`create index "Msg Served by id" on "Msg Served" (id, "Scope")`.execute(t.db);
+    // A partial index on the key serves only some lookups: plan adds its own.
+    await sql`create table "Msg Partial" (id bigint primary key, "Scope" text not null)`.execute(t.db);
+    await sql`create index "Msg Partial open" on "Msg Partial" (id) where id > 100`.execute(t.db);
     const table = (name: string, extra: object = {}) => ({ name, layout: { type: 'hash' as const, key: 'Scope', partitions: 4 }, ...extra });
-    const plan = await runPlan(stageFor(t, parseConfig({ tables: [table('Msg Log'), table('Msg Served')] })));
-    const [log, served] = plan.tables;
+    const plan = await runPlan(stageFor(t, parseConfig({ tables: [table('Msg Log'), table('Msg Served'), table('Msg Partial')] })));
+    const [log, served, partial] = plan.tables;
+    expect(partial!.statements.some((x) => /^create index "Msg Partial_id_idx" on "public"\."Msg Partial_shadow" \("id"\)$/.test(x.sql))).toBe(true);
     expect(log!.changes).toContain('index Msg Log_Msg ID_idx on (Msg ID) is added: a lookup by the legacy key alone probes it in each of the 4 partitions instead of reading them all (tables[].key_lookup_index: false leaves it off)');
     expect(served!.statements.some((x) => /^create index "Msg Served_id_idx"/.test(x.sql))).toBe(false);
     expect(served!.notes).toContain('lookups by (id) alone use Msg Served by id_shadow (the copy of Msg Served by id), one probe per partition');
