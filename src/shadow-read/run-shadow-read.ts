@@ -42,6 +42,8 @@ export interface ShadowReadQueryResult {
   shadow_p95_ms: number;
   /** Most shadow leaves one sampled execution's plan touched: 1 means it pruned to one partition. */
   leaves_touched_max: number;
+  /** Most leaves of one range partition a sampled plan touched (a range layout sub-partitioned by the scope: 1 means the scope pruned each period to its leaf). */
+  leaves_per_period_max: number;
   /** The sample with the lowest overlap, to reproduce it. */
   worst_scope: string | null;
   /** Samples below min_overlap, lowest first. */
@@ -127,16 +129,24 @@ async function firstRows(client: pg.PoolClient, text: string, values: unknown[],
   }
 }
 
-async function leavesTouched(client: pg.PoolClient, text: string, values: unknown[], leaves: ReadonlySet<string>): Promise<number> {
+/**
+ * The shadow leaves a query's plan reads, and the most of them under one
+ * parent (`periodOf`: a leaf's range partition; a leaf right under the root is
+ * its own period).
+ */
+async function leavesTouched(client: pg.PoolClient, text: string, values: unknown[], periodOf: ReadonlyMap<string, string>): Promise<{ leaves: number; perPeriod: number }> {
   // VERBOSE: without it the JSON plan leaves out each relation's schema.
   const r = await client.query<{ 'QUERY PLAN': { Plan: PlanNode }[] }>(`explain (verbose, format json) ${text}`, values);
   const seen = new Set<string>();
   const walk = (n: PlanNode) => {
-    if (n['Relation Name'] && leaves.has(`${n.Schema ?? ''}.${n['Relation Name']}`)) seen.add(n['Relation Name']);
+    const leaf = `${n.Schema ?? ''}.${n['Relation Name'] ?? ''}`;
+    if (n['Relation Name'] && periodOf.has(leaf)) seen.add(leaf);
     for (const c of n.Plans ?? []) walk(c);
   };
   walk(r.rows[0]!['QUERY PLAN'][0]!.Plan);
-  return seen.size;
+  const perPeriod = new Map<string, number>();
+  for (const leaf of seen) perPeriod.set(periodOf.get(leaf)!, (perPeriod.get(periodOf.get(leaf)!) ?? 0) + 1);
+  return { leaves: seen.size, perPeriod: Math.max(0, ...perPeriod.values()) };
 }
 
 interface PlanNode {
@@ -231,6 +241,18 @@ function scopePruningCheck(q: ShadowReadQueryResult): Check {
 }
 
 /**
+ * By time, each period sub-partitioned by the scope: a scope's rows are in one
+ * leaf of every period, so a query keyed by the scope reads at most one leaf
+ * of each period it reaches (how many periods is the query's time bound).
+ */
+function periodPruningCheck(q: ShadowReadQueryResult, column: string): Check {
+  const figures = { leaves_touched_max: q.leaves_touched_max, leaves_per_period_max: q.leaves_per_period_max };
+  return q.leaves_per_period_max <= 1
+    ? { name: `pruning:${q.name}`, status: 'pass', detail: `reads one leaf per period for one scope (at most ${q.leaves_touched_max} leaves: the query's time bound decides how many periods)`, figures }
+    : { name: `pruning:${q.name}`, status: 'fail', detail: `reads ${q.leaves_per_period_max} leaves of one period for one scope`, figures, fix: `key the query by ${JSON.stringify(column)}, the sub-partition key, with an equality the planner can prune on` };
+}
+
+/**
  * Partitioned by time alone: a scope's rows are in every period, so only a
  * bound on the range column prunes. A query that reads every leaf is a
  * warning (it reads the whole table, as on the legacy one), not a failure.
@@ -280,7 +302,11 @@ export async function runShadowRead(ctx: StageContext, input: ShadowReadInput): 
   const legacyText = compileDdl(sql`${sql.id(pair.legacy.schema, pair.legacy.name)}`);
   const shadowText = compileDdl(sql`${sql.id(pair.shadow.schema, pair.shadow.name)}`);
   const tree = await readPartitionTree(conn.db, pair.shadow);
-  const leaves = new Set(tree.filter((n) => n.isLeaf).map((n) => `${n.schema}.${n.name}`));
+  const rootName = `${pair.shadow.schema}.${pair.shadow.name}`;
+  const periodOf = new Map(tree.filter((n) => n.isLeaf).map((n) => {
+    const parent = `${n.parentSchema ?? ''}.${n.parentName ?? ''}`;
+    return [`${n.schema}.${n.name}`, parent === rootName ? `${n.schema}.${n.name}` : parent] as const;
+  }));
   // Bernoulli sample of ~50k rows, then distinct scope keys in a stable pseudo-random order.
   const pct = Math.min(100, Math.max(0.01, (5_000_000 / Math.max(1, pair.legacy.rowEstimate))));
   const sampled = await sql<{ k: string }>`
@@ -299,6 +325,7 @@ export async function runShadowRead(ctx: StageContext, input: ShadowReadInput): 
       const st: number[] = [];
       const below: BelowThreshold[] = [];
       let leavesMax = 0;
+      let perPeriodMax = 0;
       let worst: { scope: string; overlap: number } | null = null;
       for (const [i, scope] of scopes.entries()) {
         // Alternate which side runs first, so cache warming favours neither.
@@ -321,14 +348,15 @@ export async function runShadowRead(ctx: StageContext, input: ShadowReadInput): 
           // may read the scope's rows in full, so a few per query.
           const checked = below.filter((x) => x.rows_identical !== null).length;
           const identical = overlap < minOverlap && checked < scopeChecksPerQuery ? await scopeRowsIdentical(onClient, pair, column, scope) : null;
-          return { l, s, overlap, identical, leaves: await leavesTouched(client, q.sql(shadowText), [scope], leaves) };
+          return { l, s, overlap, identical, touched: await leavesTouched(client, q.sql(shadowText), [scope], periodOf) };
         });
         lt.push(sample.l.ms);
         st.push(sample.s.ms);
         overlaps.push(sample.overlap);
         if (sample.overlap < minOverlap) below.push({ scope, overlap: sample.overlap, rows_identical: sample.identical });
         if (!worst || sample.overlap < worst.overlap) worst = { scope, overlap: sample.overlap };
-        leavesMax = Math.max(leavesMax, sample.leaves);
+        leavesMax = Math.max(leavesMax, sample.touched.leaves);
+        perPeriodMax = Math.max(perPeriodMax, sample.touched.perPeriod);
       }
       queries.push({
         name: q.name,
@@ -339,13 +367,14 @@ export async function runShadowRead(ctx: StageContext, input: ShadowReadInput): 
         shadow_p50_ms: percentile(st, 50),
         shadow_p95_ms: percentile(st, 95),
         leaves_touched_max: leavesMax,
+        leaves_per_period_max: perPeriodMax,
         worst_scope: worst?.scope ?? null,
         below: below.sort((x, y) => x.overlap - y.overlap),
       });
     }
     const checks: Check[] = queries.flatMap((q) => [
       overlapCheck(q, minOverlap, pair.legacyKey.map((c) => compileDdl(sql`${sql.id(c.name)}`)).join(', ')),
-      byTime ? timePruningCheck(q, leaves.size, table) : scopePruningCheck(q),
+      byTime ? timePruningCheck(q, periodOf.size, table) : table.layout.type === 'range' ? periodPruningCheck(q, column) : scopePruningCheck(q),
     ]);
     const result: ShadowReadResult = {
       ok: verdict(checks, { strict: false }).ok,

@@ -188,3 +188,33 @@ describe('shadow-read on a table partitioned by time alone', () => {
     expect(r.pruning_ok).toBe(false);
   });
 });
+
+describe('shadow-read on a range layout sub-partitioned by the scope', () => {
+  it('a scope-keyed query over several months reads one leaf per month and passes; one that ignores the scope reads every leaf of a month and fails', async () => {
+    await sql`create table "Acct Data"."Region Lines" (id bigint primary key, "Region Code" text not null, "Issued At" timestamp not null)`.execute(t.db);
+    await sql`insert into "Acct Data"."Region Lines" select g, (array['eu', 'us', 'apac'])[1 + g % 3], timestamp '2026-01-01' + g * interval '30 minutes' from generate_series(1, 8000) g`.execute(t.db);
+    const ranged = parseConfig({
+      tables: [
+        {
+          schema: 'Acct Data',
+          name: 'Region Lines',
+          layout: { type: 'range', column: 'Issued At', interval: 'month', start: '2026-01-01', default_partition: true, subpartition: { type: 'list', key: 'Region Code', values: ['eu'] } },
+          read_queries: [
+            { name: 'recent', sql: `select id from {{table}} where "Region Code" = $1 and "Issued At" >= timestamp '2026-03-01' order by "Issued At" desc, id limit 50` },
+            { name: 'unkeyed', sql: `select id from {{table}} where $1::text is not null and "Issued At" >= timestamp '2026-05-01' order by "Issued At" desc, id limit 50` },
+          ],
+        },
+      ],
+    });
+    await prepareShadows(t, ranged);
+    await runBackfill(stageFor(t, ranged, { settings: resolveSettings({}, {}, undefined) }), { table: 'Region Lines' });
+    const r = await runShadowRead(stageFor(t, ranged), { table: 'Region Lines', samples: 10 });
+    expect(r.scope_column).toBe('Region Code');
+    expect(r.checks.map((c) => `${c.name}: ${c.status}`)).toEqual(['overlap:recent: pass', 'pruning:recent: pass', 'overlap:unkeyed: pass', 'pruning:unkeyed: fail']);
+    const recent = r.queries.find((q) => q.name === 'recent')!;
+    expect(recent.leaves_per_period_max).toBe(1);
+    expect(recent.leaves_touched_max).toBeGreaterThan(1);
+    expect(r.queries.find((q) => q.name === 'unkeyed')!.leaves_per_period_max).toBe(2);
+    expect(r.ok).toBe(false);
+  });
+});
