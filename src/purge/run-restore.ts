@@ -1,4 +1,4 @@
-import { sql } from 'kysely';
+import { sql, type RawBuilder } from 'kysely';
 import { z } from 'zod';
 import { requireConfig, type StageContext } from '../stage/stage-context.js';
 import { flagInput, parseStageInput, textInput } from '../stage/stage-input.js';
@@ -8,7 +8,8 @@ import { InputInvalidError, LockUnavailableError, RunInProgressError, SafetyRefu
 import { isRetryableLockError, SqlState } from '../db/sqlstate.js';
 import { assertStateSchema } from '../state/state-schema.js';
 import { writeAudit } from '../steps/run-steps.js';
-import { loadArchivedTable, readVerifiedArchive, scopeChecksumQuery, type ArchiveSource } from './scope-archive.js';
+import { loadArchivedTable, readVerifiedArchive, scopeChecksumQuery, type ArchiveSource, type ArchivedTable } from './scope-archive.js';
+import { archiveRowChecksum } from '../db/row-checksum.js';
 import { parseScopeTarget, scopePredicate, resolveScopeSelector } from '../db/scope-target.js';
 import { judged, type StageVerdict } from '../checks/check.js';
 import { mayWriteAsReplica, quietWrites } from '../changelog/target-triggers.js';
@@ -21,6 +22,7 @@ export const restoreInputSchema = z.object({
   confirm: z.string().optional().describe("the archive's tenant and scope, as <tenant>/<scope>: required"),
   dryRun: flagInput('check the archive and the target; load nothing'),
   merge: flagInput("load into a scope that has rows already (another archive's, e.g. of a purge that left rows the application wrote during it); an archived row whose key is there refuses the restore"),
+  replace: flagInput('with --merge: an archived row whose primary key the scope has already replaces that row (restore the later archive of a purge in rounds second: a row changed between the rounds is in both, and the later holds its newer version)'),
 });
 export type RestoreInput = z.input<typeof restoreInputSchema>;
 
@@ -31,10 +33,44 @@ export interface RestoreResult extends StageVerdict {
   dry_run: boolean;
   /** --merge: loaded beside the scope's rows (the figures are what it added). */
   merge: boolean;
-  tables: { table: string; rows: number; checksum: string; checksum_matches: boolean | null }[];
+  /** --replace: rows of the scope whose key the archive holds were replaced by the archive's versions. */
+  replace: boolean;
+  /** rows: what the archive put in (with --replace, rows_replaced of them replaced a row with their key). */
+  tables: { table: string; rows: number; checksum: string; checksum_matches: boolean | null; rows_replaced: number | null }[];
   rows: number;
   duration_ms: number;
   audit_id: string | null;
+}
+
+/**
+ * --replace: the archive's rows go to a temporary table first; the scope's
+ * rows with their primary keys are deleted (their count and checksum
+ * returned, for the proof), then the archive's rows inserted. A row with one
+ * of those keys outside the scope is left alone, and its key then refuses the
+ * restore (restore-rows-present).
+ */
+async function loadReplacing(client: pg.PoolClient, db: PartgovKysely, dir: string, s: ArchiveSource & { entry: ArchivedTable; key: readonly string[] }): Promise<{ rows: string; checksum: string }> {
+  const staged = { schema: 'pg_temp', name: 'partgov_restore_rows' };
+  const run = async <R>(q: RawBuilder<R>): Promise<R[]> => {
+    const c = q.compile(db);
+    return (await client.query(c.sql, [...c.parameters])).rows as R[];
+  };
+  await run(sql`create temp table ${sql.id(staged.name)} (like ${sql.id(s.live.schema, s.live.name)}) on commit drop`);
+  await loadArchivedTable(client, dir, s.entry, staged);
+  const keyOf = (alias: string) => sql.join(s.key.map((c) => sql.id(alias, c)));
+  const cols = sql.join(s.columns.map((c) => sql.id(c.name)));
+  const gone = await run(sql<{ rows: string; checksum: string }>`
+    with gone as (
+      delete from ${sql.id(s.live.schema, s.live.name)} as s using ${sql.id(staged.schema, staged.name)} as a
+      where ${scopePredicate(s.selector, { alias: 's' })} and (${keyOf('s')}) = (${keyOf('a')})
+      returning s.*
+    )
+    select count(*)::text as rows, ${archiveRowChecksum(s.columns, 'g')} as checksum from gone g`);
+  // As COPY (the plain restore), the archived identity values go in as they were.
+  const overriding = s.columns.some((c) => c.identity !== null) ? sql`overriding system value` : sql``;
+  await run(sql`insert into ${sql.id(s.live.schema, s.live.name)} (${cols}) ${overriding} select ${cols} from ${sql.id(staged.schema, staged.name)}`);
+  await run(sql`drop table ${sql.id(staged.schema, staged.name)}`);
+  return gone[0]!;
 }
 
 /**
@@ -52,6 +88,7 @@ export async function runRestore(ctx: StageContext, raw: RestoreInput): Promise<
 async function restoreScope(ctx: StageContext, raw: RestoreInput): Promise<Omit<RestoreResult, keyof StageVerdict>> {
   const i = parseStageInput('restore', restoreInputSchema, raw);
   const input = { ...i, archiveDir: i.archive };
+  if (input.replace && !input.merge) throw new InputInvalidError('--replace works with --merge (it replaces rows of a scope that has rows)', { fix: 'add --merge' });
   const o = { settings: ctx.settings, config: requireConfig(ctx, 'restore') };
   const database = ctx.database;
   const started = performance.now();
@@ -61,7 +98,7 @@ async function restoreScope(ctx: StageContext, raw: RestoreInput): Promise<Omit<
   await assertStateSchema(db);
   // Purge wrote referencing tables first; load the other way round.
   const entries = [...manifest.tables].reverse();
-  const sources: (ArchiveSource & { entry: (typeof entries)[number] })[] = [];
+  const sources: (ArchiveSource & { entry: (typeof entries)[number]; key: readonly string[] })[] = [];
   for (const entry of entries) {
     const table = o.config.tables.find((t) => `${t.schema}.${t.name}` === entry.table);
     if (!table) throw new InputInvalidError(`the archive holds ${entry.table}, which is not in the config`, { fix: 'restore with the config the purge ran with' });
@@ -75,7 +112,11 @@ async function restoreScope(ctx: StageContext, raw: RestoreInput): Promise<Omit<
     if (input.merge && !model.constraints.some((c) => c.kind === 'primary_key') && !model.indexes.some((x) => x.isUnique)) {
       throw new SafetyRefusedError('restore-merge-needs-key', `${entry.table} has no primary key or unique index: --merge could not tell an archived row that is there already, and would load it twice`, { fix: 'restore into an empty scope (leave --merge out), or give the table a primary key' });
     }
-    sources.push({ table: entry.table, live: { schema: table.schema, name: table.name }, selector: await resolveScopeSelector(db, o.config, table, target), columns, entry });
+    const key = model.constraints.find((c) => c.kind === 'primary_key')?.columns ?? [];
+    if (input.replace && key.length === 0) {
+      throw new SafetyRefusedError('restore-replace-needs-key', `${entry.table} has no primary key: --replace could not tell which row an archived row replaces`, { fix: 'leave --replace out, or give the table a primary key' });
+    }
+    sources.push({ table: entry.table, live: { schema: table.schema, name: table.name }, selector: await resolveScopeSelector(db, o.config, table, target), columns, entry, key });
   }
   for (const s of input.merge ? [] : sources) {
     const any = await sql<{ x: boolean }>`select exists (select 1 from ${sql.id(s.live.schema, s.live.name)} where ${scopePredicate(s.selector)}) as x`.execute(db);
@@ -88,10 +129,10 @@ async function restoreScope(ctx: StageContext, raw: RestoreInput): Promise<Omit<
   const mayReplica = await mayWriteAsReplica(db);
   let asReplica = false;
   for (const s of sources) asReplica = (await quietWrites(db, s.live, mayReplica, 'restore-target-triggers')) || asReplica;
-  const base = { archive: input.archiveDir, tenant_id: target.tenantId, scope: target.scope, merge: input.merge };
+  const base = { archive: input.archiveDir, tenant_id: target.tenantId, scope: target.scope, merge: input.merge, replace: input.replace };
   const rows = manifest.tables.reduce((n, t) => n + t.rows, 0);
   if (input.dryRun) {
-    return { ...base, dry_run: true, tables: sources.map((s) => ({ table: s.table, rows: s.entry.rows, checksum: s.entry.checksum, checksum_matches: null })), rows, duration_ms: Math.round(performance.now() - started), audit_id: null };
+    return { ...base, dry_run: true, tables: sources.map((s) => ({ table: s.table, rows: s.entry.rows, checksum: s.entry.checksum, checksum_matches: null, rows_replaced: null })), rows, duration_ms: Math.round(performance.now() - started), audit_id: null };
   }
   const labels = sources.map((s) => s.table);
   try {
@@ -107,8 +148,10 @@ async function restoreScope(ctx: StageContext, raw: RestoreInput): Promise<Omit<
           const scopeNow = async () => (await client.query<{ rows: string; checksum: string }>(q.sql, [...q.parameters])).rows[0]!;
           // --merge: the scope's rows before, so the proof is what the load added (the checksum is a sum).
           const before = input.merge ? await scopeNow() : { rows: '0', checksum: '0' };
+          let replaced = { rows: '0', checksum: '0' };
           try {
-            await loadArchivedTable(client, input.archiveDir, s.entry, s.live);
+            if (input.replace) replaced = await loadReplacing(client, db, input.archiveDir, s);
+            else await loadArchivedTable(client, input.archiveDir, s.entry, s.live);
           } catch (err) {
             if (sqlStateOf(err) === SqlState.uniqueViolation) {
               throw new SafetyRefusedError('restore-rows-present', `${s.table}: a row of the archive is in the table already (${(err as { detail?: string }).detail ?? (err as Error).message}); nothing was restored`, {
@@ -121,9 +164,12 @@ async function restoreScope(ctx: StageContext, raw: RestoreInput): Promise<Omit<
           if (asReplica) await assertReferencesExist(client, db, s);
           const after = await scopeNow();
           // The checksum is a sum of int8 hashes: an integer, exact in BigInt.
-          const now = input.merge ? { rows: String(BigInt(after.rows) - BigInt(before.rows)), checksum: String(BigInt(after.checksum) - BigInt(before.checksum)) } : after;
+          // With --replace: what is there now = before - the replaced rows + the archive's.
+          const now = input.merge
+            ? { rows: String(BigInt(after.rows) - BigInt(before.rows) + BigInt(replaced.rows)), checksum: String(BigInt(after.checksum) - BigInt(before.checksum) + BigInt(replaced.checksum)) }
+            : after;
           const matches = Number(now.rows) === s.entry.rows && now.checksum === s.entry.checksum;
-          tables.push({ table: s.table, rows: Number(now.rows), checksum: now.checksum, checksum_matches: matches });
+          tables.push({ table: s.table, rows: Number(now.rows), checksum: now.checksum, checksum_matches: matches, rows_replaced: input.replace ? Number(replaced.rows) : null });
           if (!matches) {
             throw new SafetyRefusedError('restore-checksum-mismatch', `${s.table}: restored ${now.rows} row(s) with checksum ${now.checksum}, the archive says ${s.entry.rows} with ${s.entry.checksum}`, { fix: 'nothing was restored; check the table definition against the archive (types, collations) and report it' });
           }

@@ -223,6 +223,17 @@ describe('archive and restore', () => {
       expect((merged as SafetyRefusedError).ruleId).toBe('restore-rows-present');
       expect((merged as Error).message).toMatch(/Outbox: a row of the archive is in the table already/);
       expect((await sql<{ n: number }>`select count(*)::int as n from ${sql.id(schema, 'Edges')} where "Scope Key" = 'hooli:live'`.execute(t.db)).rows[0]!.n).toBe(60);
+      // --replace takes the later archive's version of that row; without --merge it is refused before anything.
+      const alone = await runRestore(stageFor(t, config, { settings }), { archive: again.archive!.dir, confirm: 'hooli/live', replace: true }).catch((e: unknown) => e);
+      expect((alone as { exitCode?: number }).exitCode).toBe(2);
+      const replaced = await runRestore(stageFor(t, config, { settings }), { archive: again.archive!.dir, confirm: 'hooli/live', merge: true, replace: true });
+      expect(replaced.ok).toBe(true);
+      const of = (n: string) => replaced.tables.find((x) => x.table === `${schema}.${n}`)!;
+      expect([of('Edges'), of('Outbox')].map((x) => [x.rows, x.rows_replaced, x.checksum_matches])).toEqual([[1, 0, true], [1, 1, true]]);
+      const now = await sql<{ t: string; n: number; changed: number }>`
+        select 'Edges' as t, count(*)::int as n, count(*) filter (where "Body" = 'written after the archive')::int as changed from ${sql.id(schema, 'Edges')} where "Scope Key" = 'hooli:live'
+        union all select 'Outbox', count(*)::int, count(*) filter (where "Body" = 'changed after the archive')::int from ${sql.id(schema, 'Outbox')} where "Scope Key" = 'hooli:live' order by 1`.execute(t.db);
+      expect(now.rows).toEqual([{ t: 'Edges', n: 61, changed: 1 }, { t: 'Outbox', n: 60, changed: 1 }]);
     } finally {
       await app.drop();
     }

@@ -47,12 +47,12 @@ export function registerPurge(program: CommandKit['program']): void {
   inputOptions(example(
     program.command('restore').description('load a purge archive back: SHA-256 of every file checked first, the restored rows checksummed before commit'),
     'partgov restore --archive artifacts/purge/acme__perf__20261122T030000Z --confirm acme/perf',
-  ), restoreInputSchema, '--archive <dir>', '--confirm <tenant/scope>', '--dry-run', '--merge')
+  ), restoreInputSchema, '--archive <dir>', '--confirm <tenant/scope>', '--dry-run', '--merge', '--replace')
     .action(
       action((g, o) =>
         runCommand({ name: 'restore', config: 'required' }, g, async (ctx) => {
           const result = await runRestore(ctx.stage(), parseStageInput('restore', restoreInputSchema, o));
-          const lines = result.tables.map((t) => `  ${t.table}: ${t.rows} row(s)${t.checksum_matches ? ', checksum equal to the archive' : ''}`);
+          const lines = result.tables.map((t) => `  ${t.table}: ${t.rows} row(s)${t.rows_replaced ? ` (${t.rows_replaced} replacing the row with their key)` : ''}${t.checksum_matches ? ', checksum equal to the archive' : ''}`);
           const head = result.dry_run ? `restore ${result.tenant_id}/${result.scope} — DRY RUN: archive intact, ${result.merge ? 'would add to the scope\'s rows' : 'scope empty; would load'}:` : `restored ${result.tenant_id}/${result.scope} from ${result.archive} in ${result.duration_ms} ms; audit row ${result.audit_id}:`;
           return { ok: result.ok, result, human: [head, ...lines].join('\n') };
         }),
