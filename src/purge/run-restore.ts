@@ -155,7 +155,7 @@ async function restoreScope(ctx: StageContext, raw: RestoreInput): Promise<Omit<
           } catch (err) {
             if (sqlStateOf(err) === SqlState.uniqueViolation) {
               throw new SafetyRefusedError('restore-rows-present', `${s.table}: a row of the archive is in the table already (${(err as { detail?: string }).detail ?? (err as Error).message}); nothing was restored`, {
-                fix: input.merge ? 'that row was written again, or restored from another archive: restore into an empty scope (purge it first, with --archive), or take the row out of the archive by hand' : 'purge the scope first (with --archive), then restore',
+                fix: input.merge ? 'that row was written again, or restored from another archive: if this archive is the later one of a purge in rounds, add --replace to take its version of the row; else restore into an empty scope (purge it first, with --archive)' : 'purge the scope first (with --archive), then restore',
               });
             }
             throw err;
