@@ -327,9 +327,12 @@ export function planTable(input: PlanTableInput): TablePlan {
   // (the application's WHERE id = $1) could use no index and read every partition.
   const lookup = keyChanges[0];
   if (lookup && table.key_lookup_index) {
-    // A copied btree without a WHERE that leads with the legacy key already serves (a unique one is copied only when it holds the partition key).
+    // A copied btree without a WHERE that leads with the legacy key already serves, as does a hash index on a one-column key
+    // (a unique index is copied only when it holds the partition key).
     const copied = (i: IndexModel) => i.isValid && !constraintIndexes.has(i.name) && (!i.isUnique || includesAll(i.keyColumns, key));
-    const served = legacy.indexes.find((i) => copied(i) && i.predicate === null && /^btree\b/.test(i.usingClause ?? '') && lookup.from.every((c, n) => i.keyColumns[n] === c));
+    const method = (i: IndexModel) => /^(\w+)/.exec(i.usingClause ?? '')?.[1];
+    const serves = (i: IndexModel) => (method(i) === 'btree' || (method(i) === 'hash' && lookup.from.length === 1)) && lookup.from.every((c, n) => i.keyColumns[n] === c);
+    const served = legacy.indexes.find((i) => copied(i) && i.predicate === null && serves(i));
     if (served) {
       notes.push(`lookups by (${lookup.from.join(', ')}) alone use ${objectNames.shadowObject(served.name)} (the copy of ${served.name}), one probe per partition`);
     } else {

@@ -55,9 +55,13 @@ describe('plan on tables nobody here wrote', () => {
     // A partial index on the key serves only some lookups: plan adds its own.
     await sql`create table "Msg Partial" (id bigint primary key, "Scope" text not null)`.execute(t.db);
     await sql`create index "Msg Partial open" on "Msg Partial" (id) where id > 100`.execute(t.db);
+    // A hash index on a one-column key serves its equality lookups (and holds the name plan would give its own).
+    await sql`create table "Msg Hashed" (id bigint primary key, "Scope" text not null)`.execute(t.db);
+    await sql`create index on "Msg Hashed" using hash (id)`.execute(t.db);
     const table = (name: string, extra: object = {}) => ({ name, layout: { type: 'hash' as const, key: 'Scope', partitions: 4 }, ...extra });
-    const plan = await runPlan(stageFor(t, parseConfig({ tables: [table('Msg Log'), table('Msg Served'), table('Msg Partial')] })));
-    const [log, served, partial] = plan.tables;
+    const plan = await runPlan(stageFor(t, parseConfig({ tables: [table('Msg Log'), table('Msg Served'), table('Msg Partial'), table('Msg Hashed')] })));
+    const [log, served, partial, hashed] = plan.tables;
+    expect(hashed!.notes).toContain('lookups by (id) alone use Msg Hashed_id_idx_shadow (the copy of Msg Hashed_id_idx), one probe per partition');
     expect(partial!.statements.some((x) => /^create index "Msg Partial_id_idx" on "public"\."Msg Partial_shadow" \("id"\)$/.test(x.sql))).toBe(true);
     expect(log!.changes).toContain('index Msg Log_Msg ID_idx on (Msg ID) is added: a lookup by the legacy key alone probes it in each of the 4 partitions instead of reading them all (tables[].key_lookup_index: false leaves it off)');
     expect(served!.statements.some((x) => /^create index "Msg Served_id_idx"/.test(x.sql))).toBe(false);
