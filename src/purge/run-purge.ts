@@ -48,7 +48,7 @@ interface PurgeOptions {
   settings: RuntimeSettings;
   config: PartgovConfig;
   onRetry: (e: GuardRetryEvent) => void;
-  /** Awaited where the test of a race needs the purge to wait (after the archive). */
+  /** Awaited after the archive, after the partition switch and after each table's DELETE: where a test of a race makes the purge wait. */
   onEvent: (message: string) => void | Promise<void>;
 }
 
@@ -375,7 +375,7 @@ export async function runPurge(ctx: StageContext, raw: PurgeInput): Promise<Purg
         name: `purge:${t.table}`,
         status: r.dry_run ? ('skip' as const) : left > 0 ? ('fail' as const) : ('pass' as const),
         detail: `${r.dry_run ? 'would run ' : ''}${t.strategy}: ${t.rows} row(s) in ${t.partitions.length} partition(s)${r.dry_run ? '' : `, ${t.ms} ms, ${lockFigure(t)}`}${left > 0 ? `; ${left} row(s) of the scope written or changed after the archive are left (not in it)` : ''}`,
-        ...(left > 0 ? { fix: `the application still writes ${r.tenant_id}/${r.scope}: stop its writes, then purge again with a new --archive (to bring the scope back: restore this archive, then the next with --merge)` } : {}),
+        ...(left > 0 ? { fix: `the application still writes ${r.tenant_id}/${r.scope}: stop its writes, then purge again with a new --archive (to bring the scope back: restore this archive, then the next with --merge --replace)` } : {}),
         figures: { rows: t.rows, ms: t.ms, lock_held_ms: t.lock_held_ms, ...(t.rows_left_unarchived === null ? {} : { rows_left_unarchived: left }) },
         objects: t.partitions,
       };

@@ -1,9 +1,10 @@
-import { sql, type RawBuilder } from 'kysely';
+import { sql } from 'kysely';
 import { z } from 'zod';
 import { requireConfig, type StageContext } from '../stage/stage-context.js';
 import { flagInput, parseStageInput, textInput } from '../stage/stage-input.js';
 import { withAdvisoryLocks } from '../db/advisory-lock.js';
 import { requireTable } from '../db/catalog.js';
+import { kyselyOnClient } from '../db/open-database.js';
 import { InputInvalidError, LockUnavailableError, RunInProgressError, SafetyRefusedError, sqlStateOf } from '../errors.js';
 import { isRetryableLockError, SqlState } from '../db/sqlstate.js';
 import { assertStateSchema } from '../state/state-schema.js';
@@ -49,28 +50,25 @@ export interface RestoreResult extends StageVerdict {
  * of those keys outside the scope is left alone, and its key then refuses the
  * restore (restore-rows-present).
  */
-async function loadReplacing(client: pg.PoolClient, db: PartgovKysely, dir: string, s: ArchiveSource & { entry: ArchivedTable; key: readonly string[] }): Promise<{ rows: string; checksum: string }> {
+async function loadReplacing(client: pg.PoolClient, dir: string, s: ArchiveSource & { entry: ArchivedTable; key: readonly string[] }): Promise<{ rows: string; checksum: string }> {
   const staged = { schema: 'pg_temp', name: 'partgov_restore_rows' };
-  const run = async <R>(q: RawBuilder<R>): Promise<R[]> => {
-    const c = q.compile(db);
-    return (await client.query(c.sql, [...c.parameters])).rows as R[];
-  };
-  await run(sql`create temp table ${sql.id(staged.name)} (like ${sql.id(s.live.schema, s.live.name)}) on commit drop`);
+  const trx = kyselyOnClient(client);
+  await sql`create temp table ${sql.id(staged.name)} (like ${sql.id(s.live.schema, s.live.name)}) on commit drop`.execute(trx);
   await loadArchivedTable(client, dir, s.entry, staged);
   const keyOf = (alias: string) => sql.join(s.key.map((c) => sql.id(alias, c)));
   const cols = sql.join(s.columns.map((c) => sql.id(c.name)));
-  const gone = await run(sql<{ rows: string; checksum: string }>`
+  const gone = await sql<{ rows: string; checksum: string }>`
     with gone as (
       delete from ${sql.id(s.live.schema, s.live.name)} as s using ${sql.id(staged.schema, staged.name)} as a
       where ${scopePredicate(s.selector, { alias: 's' })} and (${keyOf('s')}) = (${keyOf('a')})
       returning s.*
     )
-    select count(*)::text as rows, ${archiveRowChecksum(s.columns, 'g')} as checksum from gone g`);
+    select count(*)::text as rows, ${archiveRowChecksum(s.columns, 'g')} as checksum from gone g`.execute(trx);
   // As COPY (the plain restore), the archived identity values go in as they were.
   const overriding = s.columns.some((c) => c.identity !== null) ? sql`overriding system value` : sql``;
-  await run(sql`insert into ${sql.id(s.live.schema, s.live.name)} (${cols}) ${overriding} select ${cols} from ${sql.id(staged.schema, staged.name)}`);
-  await run(sql`drop table ${sql.id(staged.schema, staged.name)}`);
-  return gone[0]!;
+  await sql`insert into ${sql.id(s.live.schema, s.live.name)} (${cols}) ${overriding} select ${cols} from ${sql.id(staged.schema, staged.name)}`.execute(trx);
+  await sql`drop table ${sql.id(staged.schema, staged.name)}`.execute(trx);
+  return gone.rows[0]!;
 }
 
 /**
@@ -150,7 +148,7 @@ async function restoreScope(ctx: StageContext, raw: RestoreInput): Promise<Omit<
           const before = input.merge ? await scopeNow() : { rows: '0', checksum: '0' };
           let replaced = { rows: '0', checksum: '0' };
           try {
-            if (input.replace) replaced = await loadReplacing(client, db, input.archiveDir, s);
+            if (input.replace) replaced = await loadReplacing(client, input.archiveDir, s);
             else await loadArchivedTable(client, input.archiveDir, s.entry, s.live);
           } catch (err) {
             if (sqlStateOf(err) === SqlState.uniqueViolation) {
