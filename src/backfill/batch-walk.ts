@@ -1,6 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { sql } from 'kysely';
-import { setLocalTimeouts } from '../db/run-guarded.js';
 import type { ShadowPair } from '../db/shadow-pair.js';
 import { connectionLostStates, retryableLockStates, SqlState } from '../db/sqlstate.js';
 import type { PartgovKysely } from '../db/state-tables.js';
@@ -8,7 +7,7 @@ import { DatabaseError, InputInvalidError, isConnectionError, LockUnavailableErr
 import type { HeldAdvisoryLock } from '../db/advisory-lock.js';
 import { compileDdl } from '../db/compile-ddl.js';
 import { notNullWithoutLongLock } from '../changelog/shadow-compatibility.js';
-import { batchQuery, chunkBoundsQuery, type BatchMode, type ChunkBounds, type KeysetPosition } from './batch-query.js';
+import { batchQuery, chunkBoundsQuery, type BatchMode, type BatchOutcome, type ChunkBounds, type KeysetPosition } from './batch-query.js';
 
 /** How the walk runs; see runBackfill for what each knob means to a user. */
 export interface BatchWalkOptions {
@@ -32,10 +31,6 @@ export interface BatchWalkOptions {
   sleepMs: number;
   /** performance.now() after which no new batch starts. */
   deadline: number | undefined;
-  lockTimeoutMs: number;
-  statementTimeoutMs: number;
-  /** Extra SET LOCAL settings for every batch transaction. */
-  batchSettings: Readonly<Record<string, string>>;
   onCommitted: (batch: CommittedBatch) => void;
   onEvent: (message: string) => void;
   /** The run's advisory lock: a batch never commits once its session lost it. */
@@ -118,58 +113,67 @@ export async function walkBatches(db: PartgovKysely, o: BatchWalkOptions): Promi
   let retries = 0;
   let conflictFallbacks = 0;
 
-  const probe = (after: KeysetPosition | null): Promise<ChunkBounds> =>
-    db.transaction().execute(async (trx) => {
-      await setLocalTimeouts(trx, o.lockTimeoutMs, o.statementTimeoutMs);
-      return (await chunkBoundsQuery(o.pair, after, o.upTo, batchSize).execute(trx)).rows[0]!;
-    });
+  // One statement, so no transaction: the session's own timeouts apply.
+  const probe = async (after: KeysetPosition | null): Promise<ChunkBounds> => (await chunkBoundsQuery(o.pair, after, o.upTo, batchSize).execute(db)).rows[0]!;
 
-  const runChunk = async (chunk: Chunk, previousCommitted: Promise<void>): Promise<void> => {
+  const runChunk = async (chunk: Chunk, previousCommitted: Promise<void>, copied: () => void): Promise<void> => {
     const started = performance.now();
     let copyMs = 0;
     const r = await db.transaction().execute(async (trx) => {
-      await setLocalTimeouts(trx, o.lockTimeoutMs, o.statementTimeoutMs, o.batchSettings);
-      const outcome = (await batchQuery(o.pair, chunk.after, chunk.end, chunk.mode, o.sortBatches).execute(trx)).rows[0]!;
+      let outcome: BatchOutcome;
+      try {
+        outcome = (await batchQuery(o.pair, chunk.after, chunk.end, chunk.mode, o.sortBatches).execute(trx)).rows[0]!;
+      } finally {
+        copied();
+      }
       copyMs = performance.now() - started;
       try {
         await previousCommitted;
       } catch {
         throw new SupersededBatch();
       }
-      if (o.lock && !(await o.lock.stillHeld().execute(trx)).rows[0]!.held) {
+      // Checkpoint, batch record and the advisory-lock check in one statement: each round trip
+      // between two batches is time a job's connection stands idle (~1-2 ms each with the
+      // other jobs' backends busy on a 2-core server).
+      const checkpoint =
+        outcome.row_count === 0
+          ? undefined
+          : trx
+              .with('checkpoint', (qb) =>
+                qb
+                  .updateTable('partgov.backfill_checkpoint')
+                  .set({
+                    last_key: JSON.stringify(chunk.end),
+                    rows_copied: sql`rows_copied + ${outcome.row_count}`,
+                    batches: sql`batches + 1`,
+                    offline_batches: o.syncEnabled ? sql`offline_batches` : sql`offline_batches + 1`,
+                    done: false,
+                    updated_at: sql`now()`,
+                  })
+                  .where('table_name', '=', o.pair.label),
+              )
+              .with('batch', (qb) =>
+                qb
+                  .insertInto('partgov.backfill_batch')
+                  .values({
+                    table_name: o.pair.label,
+                    batch_no: committedBatches + 1,
+                    first_key: JSON.stringify(chunk.first),
+                    last_key: JSON.stringify(chunk.end),
+                    row_count: outcome.row_count,
+                    checksum: outcome.checksum,
+                    duration_ms: Math.round(copyMs),
+                  })
+                  .onConflict((oc) => oc.columns(['table_name', 'batch_no']).doNothing()),
+              );
+      const held = o.lock ? sql<boolean>`(${o.lock.stillHeld()})` : sql<boolean>`true`;
+      const written = checkpoint ? await checkpoint.selectNoFrom(held.as('held')).executeTakeFirstOrThrow() : o.lock ? (await o.lock.stillHeld().execute(trx)).rows[0]! : { held: true };
+      if (!written.held) {
+        // Thrown inside the transaction: its checkpoint rolls back with the batch.
         throw new BackfillLockLostError(`backfill ${o.pair.label} lost its advisory lock (the server restarted, or its session was terminated); stopped before committing another batch`, {
           fix: 'run `partgov backfill` again: it resumes from the checkpoint, and refuses (exit 4) if another run holds the table now',
           details: { operation: 'backfill', table: o.pair.label },
         });
-      }
-      if (outcome.row_count > 0) {
-        // Checkpoint and batch record in one statement: one round trip less per batch.
-        await trx
-          .with('checkpoint', (qb) =>
-            qb
-              .updateTable('partgov.backfill_checkpoint')
-              .set({
-                last_key: JSON.stringify(chunk.end),
-                rows_copied: sql`rows_copied + ${outcome.row_count}`,
-                batches: sql`batches + 1`,
-                offline_batches: o.syncEnabled ? sql`offline_batches` : sql`offline_batches + 1`,
-                done: false,
-                updated_at: sql`now()`,
-              })
-              .where('table_name', '=', o.pair.label),
-          )
-          .insertInto('partgov.backfill_batch')
-          .values({
-            table_name: o.pair.label,
-            batch_no: committedBatches + 1,
-            first_key: JSON.stringify(chunk.first),
-            last_key: JSON.stringify(chunk.end),
-            row_count: outcome.row_count,
-            checksum: outcome.checksum,
-            duration_ms: Math.round(copyMs),
-          })
-          .onConflict((oc) => oc.columns(['table_name', 'batch_no']).doNothing())
-          .execute();
       }
       return outcome;
     });
@@ -209,7 +213,15 @@ export async function walkBatches(db: PartgovKysely, o: BatchWalkOptions): Promi
     resync = true;
     let dispatchAfter = committedKey;
     let previousCommitted: Promise<void> = Promise.resolve();
+    // Batches in flight: copying, or copied and waiting for the one before to commit.
     const running = new Set<Promise<void>>();
+    let copying = 0;
+    let wake = deferred();
+    const changed = () => {
+      const w = wake;
+      wake = deferred();
+      w.resolve();
+    };
     while (failure === undefined) {
       if (o.deadline !== undefined && performance.now() > o.deadline) {
         outcome = 'max_duration';
@@ -228,10 +240,23 @@ export async function walkBatches(db: PartgovKysely, o: BatchWalkOptions): Promi
       }
       const chunk: Chunk = { after: dispatchAfter, first: bounds.first_key, end: bounds.last_key ?? o.upTo, mode };
       dispatchAfter = chunk.end;
-      while (running.size >= o.jobs) await Promise.race(running);
+      // A job is free once its batch has copied: the next batch copies while that one waits for its
+      // turn to commit (batches of equal size finish in either order) and commits. At most `jobs`
+      // more wait, each with its transaction open. With --sleep a job rests after its commit instead.
+      while (failure === undefined && (copying >= o.jobs || running.size >= 2 * o.jobs)) await wake.promise;
       if (failure !== undefined) break;
       const committed = deferred();
-      const task: Promise<void> = runChunk(chunk, previousCommitted)
+      copying++;
+      let released = false;
+      const release = () => {
+        if (released) return;
+        released = true;
+        copying--;
+        changed();
+      };
+      const task: Promise<void> = runChunk(chunk, previousCommitted, () => {
+        if (o.sleepMs === 0) release();
+      })
         .then(
           async () => {
             committed.resolve();
@@ -242,7 +267,11 @@ export async function walkBatches(db: PartgovKysely, o: BatchWalkOptions): Promi
             if (!(err instanceof SupersededBatch)) failure ??= err;
           },
         )
-        .finally(() => running.delete(task));
+        .finally(() => {
+          running.delete(task);
+          release();
+          changed();
+        });
       running.add(task);
       previousCommitted = committed.promise;
     }

@@ -10,6 +10,7 @@ import { runGuarded, setLocalTimeouts } from '../db/run-guarded.js';
 import { quietWrites, replicaWrites } from '../changelog/target-triggers.js';
 import { resolveShadowPair, type ShadowPair } from '../db/shadow-pair.js';
 import type { PartgovKysely } from '../db/state-tables.js';
+import type { PartgovDatabase } from '../db/open-database.js';
 import { InputInvalidError } from '../errors.js';
 import { assertStateSchema } from '../state/state-schema.js';
 import { isSyncEnabled } from '../changelog/sync-state.js';
@@ -172,10 +173,10 @@ async function batchWorkMem(db: PartgovKysely): Promise<{ work_mem?: string }> {
 export async function runBackfill(ctx: StageContext, input: BackfillInput): Promise<BackfillResult> {
   const i = parseStageInput('backfill', backfillInputSchema, input);
   const table = configuredTable(ctx, 'backfill', i.table);
-  // One connection per job, one for the advisory lock, one for chunk probes, one for replay.
-  const own = ctx.database.open({ maxConnections: i.jobs + 3 });
+  // One connection for the advisory lock, one for replay, one for the rest (the batches have their own pool).
+  const own = ctx.database.open({ maxConnections: 3 });
   try {
-    const r = await backfillTable(own.db, table, {
+    const r = await backfillTable(own, table, {
       ...i,
       maxDurationSec: i.maxDuration,
       settings: ctx.settings,
@@ -188,7 +189,8 @@ export async function runBackfill(ctx: StageContext, input: BackfillInput): Prom
   }
 }
 
-async function backfillTable(db: PartgovKysely, table: TableConfig, o: BackfillOptions): Promise<Omit<BackfillResult, keyof StageVerdict>> {
+async function backfillTable(database: PartgovDatabase, table: TableConfig, o: BackfillOptions): Promise<Omit<BackfillResult, keyof StageVerdict>> {
+  const db = database.db;
   await assertStateSchema(db);
   const pair = await resolveShadowPair(db, table);
   const ceiling = o.batchSize;
@@ -290,113 +292,129 @@ async function backfillTable(db: PartgovKysely, table: TableConfig, o: BackfillO
     const replayLoop = syncEnabled
       ? startReplayLoop(db, pair, { ...replayOptions, onRound: addReplay, onError: (err) => event(`replay behind the copy failed (${sqlStateOf(err) ?? (err as Error).message}); trying again`) })
       : undefined;
-    let walk: Awaited<ReturnType<typeof walkBatches>> | undefined;
-    try {
-      walk =
-        upTo === null
-          ? undefined
-          : await walkBatches(db, {
-              pair,
-              upTo,
-              startAfter: existing?.last_key ?? null,
-              batchesBefore: Number(existing?.batches ?? 0),
-              // As a replica a DEFERRABLE key's check (a trigger) is skipped too: batches then skip present keys themselves.
-              mode: asReplica && pair.shadow.constraints.some((c) => (c.kind === 'primary_key' || c.kind === 'unique') && /\sDEFERRABLE\b/.test(c.definition)) ? 'offline_yield' : syncEnabled ? 'online' : 'offline',
-              syncEnabled,
-              sortBatches: await sortsBatches(db, pair),
-              jobs,
-              batchSize: ceiling,
-              maxBatchMs: o.maxBatchMs,
-              maxRetries: o.maxRetries,
-              sleepMs: o.sleepMs,
-              deadline: o.maxDurationSec === undefined ? undefined : t0 + o.maxDurationSec * 1000,
-              lockTimeoutMs: o.settings.lockTimeoutMs,
-              statementTimeoutMs: o.settings.statementTimeoutMs,
-              batchSettings: { synchronous_commit: 'off', ...(await batchWorkMem(db)), ...(asReplica ? replicaWrites : {}) },
-              onEvent: event,
-              lock,
-              onCommitted: (b) => {
-                totalRows += b.row_count;
-                totalBatches++;
-                totalRowsThisRun += b.row_count;
-                skipped += b.row_count - b.inserted;
-                if (!syncEnabled) offlineBatches++;
-                const secs = (performance.now() - t0) / 1000;
-                const rate = secs > 0 ? totalRowsThisRun / secs : 0;
-                o.onProgress({
-                  table: pair.label,
-                  total_rows_copied: totalRows,
-                  rows_estimate: Math.max(estimate, totalRows),
-                  batches: totalBatches,
-                  batch_size: b.batch_size,
-                  rows_per_sec: Math.round(rate),
-                  eta_sec: rate > 0 ? Math.max(0, Math.round((estimate - totalRows) / rate)) : null,
-                });
-              },
-            });
-    } finally {
-      await replayLoop?.stop();
-    }
-    const stoppedReason = walk?.stopped_reason ?? 'complete';
-    if (stoppedReason === 'complete') {
-      await db.updateTable('partgov.backfill_checkpoint').set({ done: true, updated_at: sql`now()` }).where('table_name', '=', pair.label).execute();
-      // Done: every logged key is replayable now; drain what the copy left behind.
-      if (syncEnabled) addReplay(await replayChanges(db, pair, replayOptions));
-    }
-    // Totals come from the checkpoint row, the one record that commits with the rows.
-    const final = (await readCheckpoint(db, pair.label))!;
-    const rowsBefore = Number(existing?.rows_copied ?? 0);
-    totalRows = Number(final.rows_copied);
-    totalBatches = Number(final.batches);
-    offlineBatches = Number(final.offline_batches);
-
-    let leafIndexesBuilt = 0;
-    let buildMs = 0;
-    const dropped = deferred.map((i) => i.name);
-    if (stoppedReason === 'complete' && deferred.length > 0) {
-      event(`copy complete; building ${deferred.length} deferred index(es) leaf by leaf`);
-      const buildStarted = performance.now();
-      const rebuilds = deferredIndexRebuilds(pair, await readPartitionTree(db, pair.shadow), deferred);
-      leafIndexesBuilt = await rebuildDeferredIndexes(db, rebuilds, guard, jobs);
-      steps.push(...rebuildSteps(rebuilds));
-      buildMs = Math.round(performance.now() - buildStarted);
-      await db.updateTable('partgov.backfill_checkpoint').set({ deferred_indexes: '[]' }).where('table_name', '=', pair.label).execute();
-      // The application kept writing during the build: leave the shadow as current as the copy left it.
-      if (syncEnabled) addReplay(await replayChanges(db, pair, replayOptions));
-    }
-    const durationMs = Math.round(performance.now() - t0);
-    const result: Omit<BackfillResult, keyof StageVerdict> = {
-      table: pair.label,
-      shadow: `${pair.shadow.schema}.${pair.shadow.name}`,
-      dry_run: false,
-      steps: steps.map((x) => ({ ...x, status: 'succeeded' as const })),
-      complete: stoppedReason === 'complete',
-      stopped_reason: stoppedReason,
-      resumed,
-      sync_enabled: syncEnabled,
-      mode: syncEnabled ? 'online' : 'offline',
-      restarted: o.restart,
-      offline_batches: offlineBatches,
-      conflict_fallbacks: walk?.conflict_fallbacks ?? 0,
-      rows_copied: totalRows - rowsBefore,
-      rows_skipped_existing: skipped,
-      total_rows_copied: totalRows,
-      batches: walk?.batches ?? 0,
-      retries: walk?.retries ?? 0,
-      batch_size_final: walk?.batch_size_final ?? ceiling,
-      duration_ms: durationMs,
-      rows_per_sec: durationMs > 0 ? Math.round(((totalRows - rowsBefore) * 1000) / durationMs) : 0,
-      peak_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024),
-      deferred_indexes: { dropped, leaf_indexes_built: leafIndexesBuilt, build_ms: buildMs },
-      final_checkpoint: { last_key: final.last_key, batches: totalBatches, rows_copied: totalRows },
-      replay,
-    };
-    // Backfill writes into the shadow: the audit log says who copied what, when (restart and deferred indexes included).
-    await writeAudit(db, { command: 'backfill', table: pair.label, appEnv: o.settings.appEnv }, 'succeeded', result.steps, {
-      restarted: result.restarted, rows_copied: result.rows_copied, batches: result.batches, stopped_reason: result.stopped_reason,
-      duration_ms: durationMs, deferred_indexes: result.deferred_indexes, final_checkpoint: result.final_checkpoint,
+    // The batches' and index builds' own sessions, which start with their settings: a
+    // transaction's SET LOCAL would cost each batch a round trip more. Asynchronous commit
+    // is safe for both: a crash loses a batch together with its checkpoint, or a build that
+    // the next run redoes (`if not exists`); the synchronous checkpoint updates below flush
+    // them before success is reported.
+    const batchSessions = database.open({
+      maxConnections: 2 * jobs + 1, // batches in flight (see walkBatches) and one for chunk probes
+      sessionSettings: {
+        lock_timeout: `${o.settings.lockTimeoutMs}ms`,
+        statement_timeout: `${o.settings.statementTimeoutMs}ms`,
+        synchronous_commit: 'off',
+        ...(await batchWorkMem(db)),
+        ...(asReplica ? replicaWrites : {}),
+      },
     });
-    return result;
+    try {
+      let walk: Awaited<ReturnType<typeof walkBatches>> | undefined;
+      try {
+        walk =
+          upTo === null
+            ? undefined
+            : await walkBatches(batchSessions.db, {
+                pair,
+                upTo,
+                startAfter: existing?.last_key ?? null,
+                batchesBefore: Number(existing?.batches ?? 0),
+                // As a replica a DEFERRABLE key's check (a trigger) is skipped too: batches then skip present keys themselves.
+                mode: asReplica && pair.shadow.constraints.some((c) => (c.kind === 'primary_key' || c.kind === 'unique') && /\sDEFERRABLE\b/.test(c.definition)) ? 'offline_yield' : syncEnabled ? 'online' : 'offline',
+                syncEnabled,
+                sortBatches: await sortsBatches(db, pair),
+                jobs,
+                batchSize: ceiling,
+                maxBatchMs: o.maxBatchMs,
+                maxRetries: o.maxRetries,
+                sleepMs: o.sleepMs,
+                deadline: o.maxDurationSec === undefined ? undefined : t0 + o.maxDurationSec * 1000,
+                onEvent: event,
+                lock,
+                onCommitted: (b) => {
+                  totalRows += b.row_count;
+                  totalBatches++;
+                  totalRowsThisRun += b.row_count;
+                  skipped += b.row_count - b.inserted;
+                  if (!syncEnabled) offlineBatches++;
+                  const secs = (performance.now() - t0) / 1000;
+                  const rate = secs > 0 ? totalRowsThisRun / secs : 0;
+                  o.onProgress({
+                    table: pair.label,
+                    total_rows_copied: totalRows,
+                    rows_estimate: Math.max(estimate, totalRows),
+                    batches: totalBatches,
+                    batch_size: b.batch_size,
+                    rows_per_sec: Math.round(rate),
+                    eta_sec: rate > 0 ? Math.max(0, Math.round((estimate - totalRows) / rate)) : null,
+                  });
+                },
+              });
+      } finally {
+        await replayLoop?.stop();
+      }
+      const stoppedReason = walk?.stopped_reason ?? 'complete';
+      if (stoppedReason === 'complete') {
+        await db.updateTable('partgov.backfill_checkpoint').set({ done: true, updated_at: sql`now()` }).where('table_name', '=', pair.label).execute();
+        // Done: every logged key is replayable now; drain what the copy left behind.
+        if (syncEnabled) addReplay(await replayChanges(db, pair, replayOptions));
+      }
+      // Totals come from the checkpoint row, the one record that commits with the rows.
+      const final = (await readCheckpoint(db, pair.label))!;
+      const rowsBefore = Number(existing?.rows_copied ?? 0);
+      totalRows = Number(final.rows_copied);
+      totalBatches = Number(final.batches);
+      offlineBatches = Number(final.offline_batches);
+
+      let leafIndexesBuilt = 0;
+      let buildMs = 0;
+      const dropped = deferred.map((i) => i.name);
+      if (stoppedReason === 'complete' && deferred.length > 0) {
+        event(`copy complete; building ${deferred.length} deferred index(es) leaf by leaf`);
+        const buildStarted = performance.now();
+        const rebuilds = deferredIndexRebuilds(pair, await readPartitionTree(db, pair.shadow), deferred);
+        leafIndexesBuilt = await rebuildDeferredIndexes(batchSessions.db, rebuilds, guard, jobs);
+        steps.push(...rebuildSteps(rebuilds));
+        buildMs = Math.round(performance.now() - buildStarted);
+        await db.updateTable('partgov.backfill_checkpoint').set({ deferred_indexes: '[]' }).where('table_name', '=', pair.label).execute();
+        // The application kept writing during the build: leave the shadow as current as the copy left it.
+        if (syncEnabled) addReplay(await replayChanges(db, pair, replayOptions));
+      }
+      const durationMs = Math.round(performance.now() - t0);
+      const result: Omit<BackfillResult, keyof StageVerdict> = {
+        table: pair.label,
+        shadow: `${pair.shadow.schema}.${pair.shadow.name}`,
+        dry_run: false,
+        steps: steps.map((x) => ({ ...x, status: 'succeeded' as const })),
+        complete: stoppedReason === 'complete',
+        stopped_reason: stoppedReason,
+        resumed,
+        sync_enabled: syncEnabled,
+        mode: syncEnabled ? 'online' : 'offline',
+        restarted: o.restart,
+        offline_batches: offlineBatches,
+        conflict_fallbacks: walk?.conflict_fallbacks ?? 0,
+        rows_copied: totalRows - rowsBefore,
+        rows_skipped_existing: skipped,
+        total_rows_copied: totalRows,
+        batches: walk?.batches ?? 0,
+        retries: walk?.retries ?? 0,
+        batch_size_final: walk?.batch_size_final ?? ceiling,
+        duration_ms: durationMs,
+        rows_per_sec: durationMs > 0 ? Math.round(((totalRows - rowsBefore) * 1000) / durationMs) : 0,
+        peak_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024),
+        deferred_indexes: { dropped, leaf_indexes_built: leafIndexesBuilt, build_ms: buildMs },
+        final_checkpoint: { last_key: final.last_key, batches: totalBatches, rows_copied: totalRows },
+        replay,
+      };
+      // Backfill writes into the shadow: the audit log says who copied what, when (restart and deferred indexes included).
+      await writeAudit(db, { command: 'backfill', table: pair.label, appEnv: o.settings.appEnv }, 'succeeded', result.steps, {
+        restarted: result.restarted, rows_copied: result.rows_copied, batches: result.batches, stopped_reason: result.stopped_reason,
+        duration_ms: durationMs, deferred_indexes: result.deferred_indexes, final_checkpoint: result.final_checkpoint,
+      });
+      return result;
+    } finally {
+      await batchSessions.close();
+    }
   });
 }
 

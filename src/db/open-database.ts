@@ -10,13 +10,19 @@ export interface OpenDatabaseOptions {
   applicationName?: string;
   maxConnections?: number;
   statementTimeoutMs?: number;
+  /**
+   * Settings every session of the pool starts with (startup options, not SQL):
+   * for a pool whose every transaction wants them, one round trip less per
+   * transaction than SET LOCAL. Names and values are partgov's own.
+   */
+  sessionSettings?: Readonly<Record<string, string>>;
 }
 
 export interface PartgovDatabase {
   db: Kysely<StateDatabase>;
   pool: pg.Pool;
   /** Another pool on the same server and database (parallel readers): the caller closes it. */
-  open(options?: { maxConnections?: number; applicationName?: string }): PartgovDatabase;
+  open(options?: { maxConnections?: number; applicationName?: string; sessionSettings?: Readonly<Record<string, string>> }): PartgovDatabase;
   close(): Promise<void>;
 }
 
@@ -27,6 +33,38 @@ export interface PartgovDatabase {
 export function kyselyOnClient(client: pg.PoolClient): Kysely<StateDatabase> {
   const one = { query: client.query.bind(client), release: () => undefined } as unknown as pg.PoolClient;
   return new Kysely<StateDatabase>({ dialect: new PostgresDialect({ pool: { connect: () => Promise.resolve(one), end: () => Promise.resolve() } }) });
+}
+
+// A killed partgov (kill -9, a lost laptop) must not leave its session waiting in a lock
+// queue, or holding locks, until lock_timeout: the server checks the socket every 2 s while
+// a statement runs (PostgreSQL 14+), and ends a session idle inside a transaction for 10 min.
+// Values partgov keeps as text (backfill's keyset positions, checkpoints) must read back the same in a
+// later session whatever the role's or database's settings: ISO dates (a 'SQL, DMY' 28/03/2026 failed, or
+// read as another day, under MDY), shortest-exact floats (extra_float_digits 0 rounds them), hex bytea, and
+// the postgres interval style. TimeZone stays the server's: ISO output carries the offset, and an
+// activity column without a time zone is compared with now() in the zone the application wrote it in.
+// And the SQL partgov writes means what it says: standard strings (a literal's backslash is a
+// backslash) and read committed (a role defaulting to serializable would fail copies and replays
+// with serialization errors; where partgov needs a snapshot it asks for one).
+const baseSessionSettings: Readonly<Record<string, string>> = {
+  client_connection_check_interval: '2000',
+  idle_in_transaction_session_timeout: '600000',
+  datestyle: 'ISO',
+  intervalstyle: 'postgres',
+  extra_float_digits: '1',
+  bytea_output: 'hex',
+  standard_conforming_strings: 'on',
+  default_transaction_isolation: 'read committed',
+};
+
+/** `-c name=value …` as the startup packet's options: a space or backslash in a value is escaped with a backslash. */
+export function startupOptions(settings: Readonly<Record<string, string>>): string {
+  return Object.entries(settings)
+    .map(([name, value]) => {
+      if (!/^[a-z_][a-z0-9_.]*$/.test(name)) throw new Error(`not a setting name: ${name}`);
+      return `-c ${name}=${value.replace(/[\\ ]/g, (c) => `\\${c}`)}`;
+    })
+    .join(' ');
 }
 
 /** Opens a kysely instance over a pg pool. Fails with exit 2 when no URL is given. */
@@ -43,18 +81,7 @@ export function openDatabase(options: OpenDatabaseOptions): PartgovDatabase {
     max: options.maxConnections ?? 4,
     connectionTimeoutMillis: 10_000,
     keepAlive: true,
-    // A killed partgov (kill -9, a lost laptop) must not leave its session waiting in a lock
-    // queue, or holding locks, until lock_timeout: the server checks the socket every 2 s while
-    // a statement runs (PostgreSQL 14+), and ends a session idle inside a transaction for 10 min.
-    // Values partgov keeps as text (backfill's keyset positions, checkpoints) must read back the same in a
-    // later session whatever the role's or database's settings: ISO dates (a 'SQL, DMY' 28/03/2026 failed, or
-    // read as another day, under MDY), shortest-exact floats (extra_float_digits 0 rounds them), hex bytea, and
-    // the postgres interval style. TimeZone stays the server's: ISO output carries the offset, and an
-    // activity column without a time zone is compared with now() in the zone the application wrote it in.
-    // And the SQL partgov writes means what it says: standard strings (a literal's backslash is a
-    // backslash) and read committed (a role defaulting to serializable would fail copies and replays
-    // with serialization errors; where partgov needs a snapshot it asks for one).
-    options: '-c client_connection_check_interval=2000 -c idle_in_transaction_session_timeout=600000 -c datestyle=ISO -c intervalstyle=postgres -c extra_float_digits=1 -c bytea_output=hex -c standard_conforming_strings=on -c default_transaction_isolation=read\\ committed',
+    options: startupOptions({ ...baseSessionSettings, ...options.sessionSettings }),
     ...(options.statementTimeoutMs ? { statement_timeout: options.statementTimeoutMs } : {}),
   });
   // An idle client whose backend is terminated emits 'error' on the pool; without a

@@ -11,6 +11,8 @@ export interface GuardOptions {
   statementTimeoutMs: number;
   /** Retries after the first attempt, on lock timeout, deadlock or serialization failure. */
   retries: number;
+  /** More SET LOCAL settings, set in the same round trip as the timeouts. */
+  settings?: Readonly<Record<string, string>>;
   /** First backoff delay; doubles each retry with jitter. */
   minBackoffMs?: number;
   onRetry?: (event: GuardRetryEvent) => void;
@@ -59,7 +61,7 @@ export async function runGuarded<DB, T>(
     return await pRetry(
       () =>
         db.transaction().execute(async (trx) => {
-          await setLocalTimeouts(trx, options.lockTimeoutMs, options.statementTimeoutMs);
+          await setLocalTimeouts(trx, options.lockTimeoutMs, options.statementTimeoutMs, options.settings);
           return work(trx);
         }),
       {
