@@ -18,7 +18,7 @@ import { replayChanges, startReplayLoop, type ReplayResult } from '../changelog/
 import { sqlStateOf } from '../errors.js';
 import { highestKeyQuery, type KeysetPosition } from './batch-query.js';
 import { walkBatches } from './batch-walk.js';
-import { deferrableIndexes, deferredIndexDropSteps, deferredIndexRebuilds, dropDeferredIndexes, rebuildDeferredIndexes, rebuildSteps, type DeferredIndex } from './deferred-indexes.js';
+import { deferrableIndexes, deferrablePrimaryKey, deferredIndexDropSteps, deferredIndexRebuilds, dropDeferredIndexes, rebuildDeferredIndexes, primaryKeyRebuild, rebuildPrimaryKey, rebuildSteps, type DeferredIndex, type DeferredPrimaryKey } from './deferred-indexes.js';
 import { readPartitionTree } from '../db/catalog.js';
 import { compileDdl, compileForReading } from '../db/compile-ddl.js';
 import type { Step, StepReport } from '../steps/run-steps.js';
@@ -256,7 +256,8 @@ async function backfillTable(database: PartgovDatabase, table: TableConfig, o: B
       event(`--keep-indexes: ${deferred.map((i) => i.name).join(', ')} were dropped when this copy started; they are built once it completes`);
     }
     if (defersIndexes(o, existing, upTo) && deferred.length === 0) {
-      const toDrop = deferrableIndexes(pair);
+      const primaryKey = await deferrablePrimaryKey(db, pair);
+      const toDrop = [...(primaryKey ? [primaryKey] : []), ...deferrableIndexes(pair)];
       if (toDrop.length > 0) {
         const dropSteps = deferredIndexDropSteps(pair, toDrop);
         await dropDeferredIndexes(db, dropSteps, guard, async (trx) => {
@@ -268,7 +269,7 @@ async function backfillTable(database: PartgovDatabase, table: TableConfig, o: B
         });
         deferred = toDrop;
         steps.push(...dropSteps);
-        event(`dropped ${toDrop.length} secondary index(es) of ${pair.shadow.name} for the copy: ${toDrop.map((i) => i.name).join(', ')}`);
+        event(`dropped ${toDrop.length} index(es) of ${pair.shadow.name} for the copy: ${toDrop.map((i) => i.name).join(', ')}${primaryKey ? ' (replay of the change log waits for the primary key, built when the copy completes)' : ''}`);
       }
     }
 
@@ -353,8 +354,25 @@ async function backfillTable(database: PartgovDatabase, table: TableConfig, o: B
         await replayLoop?.stop();
       }
       const stoppedReason = walk?.stopped_reason ?? 'complete';
+      let leafIndexesBuilt = 0;
+      let buildMs = 0;
+      const dropped = deferred.map((i) => i.name);
       if (stoppedReason === 'complete') {
         await db.updateTable('partgov.backfill_checkpoint').set({ done: true, updated_at: sql`now()` }).where('table_name', '=', pair.label).execute();
+        const primaryKey = deferred.find((i): i is DeferredIndex & { primary_key: DeferredPrimaryKey } => i.primary_key !== undefined);
+        if (primaryKey) {
+          event(`copy complete; building the primary key ${primaryKey.name} leaf by leaf`);
+          const buildStarted = performance.now();
+          const rest = deferred.filter((i) => i !== primaryKey);
+          steps.push(
+            ...(await rebuildPrimaryKey(batchSessions.db, pair, primaryKey, guard, jobs, async (trx) => {
+              await trx.updateTable('partgov.backfill_checkpoint').set({ deferred_indexes: JSON.stringify(rest) }).where('table_name', '=', pair.label).execute();
+            })),
+          );
+          deferred = rest;
+          leafIndexesBuilt += primaryKey.primary_key.leaves.length;
+          buildMs += Math.round(performance.now() - buildStarted);
+        }
         // Done: every logged key is replayable now; drain what the copy left behind.
         if (syncEnabled) addReplay(await replayChanges(db, pair, replayOptions));
       }
@@ -365,16 +383,13 @@ async function backfillTable(database: PartgovDatabase, table: TableConfig, o: B
       totalBatches = Number(final.batches);
       offlineBatches = Number(final.offline_batches);
 
-      let leafIndexesBuilt = 0;
-      let buildMs = 0;
-      const dropped = deferred.map((i) => i.name);
       if (stoppedReason === 'complete' && deferred.length > 0) {
         event(`copy complete; building ${deferred.length} deferred index(es) leaf by leaf`);
         const buildStarted = performance.now();
         const rebuilds = deferredIndexRebuilds(pair, await readPartitionTree(db, pair.shadow), deferred);
-        leafIndexesBuilt = await rebuildDeferredIndexes(batchSessions.db, rebuilds, guard, jobs);
+        leafIndexesBuilt += await rebuildDeferredIndexes(batchSessions.db, rebuilds, guard, jobs);
         steps.push(...rebuildSteps(rebuilds));
-        buildMs = Math.round(performance.now() - buildStarted);
+        buildMs += Math.round(performance.now() - buildStarted);
         await db.updateTable('partgov.backfill_checkpoint').set({ deferred_indexes: '[]' }).where('table_name', '=', pair.label).execute();
         // The application kept writing during the build: leave the shadow as current as the copy left it.
         if (syncEnabled) addReplay(await replayChanges(db, pair, replayOptions));
@@ -449,7 +464,12 @@ async function dryRunOf(db: PartgovKysely, pair: ShadowPair, o: BackfillOptions)
   const upTo = (await highestKeyQuery(pair).execute(db)).rows[0]?.key ?? null;
   // Indexes an unfinished copy dropped stay dropped through a --restart too.
   const stillDropped = checkpoint?.deferred_indexes ?? [];
-  const deferred = stillDropped.length ? stillDropped : defersIndexes(o, existing, upTo) ? deferrableIndexes(pair) : [];
+  const primaryKey = stillDropped.length || !defersIndexes(o, existing, upTo) ? null : await deferrablePrimaryKey(db, pair, o.restart);
+  const deferred = stillDropped.length ? stillDropped : defersIndexes(o, existing, upTo) ? [...(primaryKey ? [primaryKey] : []), ...deferrableIndexes(pair)] : [];
+  const keyRebuild = deferred.filter((i): i is DeferredIndex & { primary_key: DeferredPrimaryKey } => i.primary_key !== undefined).flatMap((i) => {
+    const r = primaryKeyRebuild(pair, i);
+    return [...r.leaves.map(({ id, description, sql: text }) => ({ id, description, sql: text })), r.root];
+  });
   const sorted = await sortsBatches(db, pair);
   const copy: Step[] =
     upTo === null || (existing?.done && syncEnabled)
@@ -463,6 +483,7 @@ async function dryRunOf(db: PartgovKysely, pair: ShadowPair, o: BackfillOptions)
     ...(o.restart ? [restartStep(pair)] : []),
     ...(stillDropped.length ? [] : deferredIndexDropSteps(pair, deferred)),
     ...copy,
+    ...keyRebuild,
     ...rebuildSteps(deferredIndexRebuilds(pair, await readPartitionTree(db, pair.shadow), deferred)),
   ];
   const rows = Number(existing?.rows_copied ?? 0);

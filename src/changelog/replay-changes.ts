@@ -70,17 +70,21 @@ const jsonElements = (pair: ShadowPair) => pair.legacyKey.map((_, i) => keyEleme
 
 /**
  * Which log entries may be replayed now: all once the backfill is done, those
- * at or below its checkpoint while it runs, none before it starts. The
+ * at or below its checkpoint while it runs, none before it starts or while the
+ * shadow's primary key is dropped for the copy (see deferrablePrimaryKey). The
  * checkpoint row is read FOR KEY SHARE: a restart (which deletes it) waits for
  * this transaction, while batches, which only move it forward, update it
  * without waiting (FOR SHARE made every batch's commit wait on each replay poll).
  */
 async function replayableFilter(trx: Kysely<StateDatabase>, pair: ShadowPair, direction: SyncDirection): Promise<RawBuilder<unknown> | null> {
   if (direction === 'reverse') return sql`true`; // the archive holds every row already: nothing to wait for
-  const cp = await sql<{ last_key: KeyText | null; done: boolean }>`
-    select last_key, done from partgov.backfill_checkpoint where table_name = ${pair.label} for key share`.execute(trx);
+  const cp = await sql<{ last_key: KeyText | null; done: boolean; key_deferred: boolean }>`
+    select last_key, done, exists (select 1 from jsonb_array_elements(deferred_indexes) d where d ? 'primary_key') as key_deferred
+    from partgov.backfill_checkpoint where table_name = ${pair.label} for key share`.execute(trx);
   const row = cp.rows[0];
   if (!row) return null;
+  // The copy dropped the shadow's primary key and builds it when complete: replay finds rows by it.
+  if (row.key_deferred) return null;
   if (row.done) return sql`true`;
   if (row.last_key === null) return null;
   return sql`(${keyCols(pair)}) <= (${typedKey(pair, row.last_key.map((v) => sql`${v}`))})`;

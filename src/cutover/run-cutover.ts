@@ -108,8 +108,8 @@ async function assertReadyForCutover(db: PartgovKysely, pair: ShadowPair, table:
   }
   const pendingIndexes = await pendingIndexNames(db, label);
   if (pendingIndexes.length > 0) {
-    // A run stopped while building them: the copy is done, the shadow's secondary indexes are not.
-    refuse('cutover-needs-indexes', `${pendingIndexes.length} secondary index(es) of ${label}'s shadow, dropped for the copy, are not built yet: ${pendingIndexes.join(', ')}`,
+    // A run stopped while building them: the copy is done, the shadow's indexes (the primary key too, maybe) are not.
+    refuse('cutover-needs-indexes', `${pendingIndexes.length} index(es) of ${label}'s shadow, dropped for the copy, are not built yet: ${pendingIndexes.join(', ')}`,
       `run \`partgov backfill --table ${shellWord(table.name)}\` (it builds them leaf by leaf and copies nothing again), verify, then cut over`, { indexes: pendingIndexes });
   }
   const verify = await latestRun(db, 'verify', label);

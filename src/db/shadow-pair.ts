@@ -57,7 +57,7 @@ export async function resolveShadowPair(db: PartgovKysely, table: TableConfig, n
       fix: `add one (alter table ... add primary key (...)), or a unique not-null column set promoted to a primary key`,
     });
   }
-  const shadowPk = shadow.constraints.find((c) => c.kind === 'primary_key');
+  const shadowPk = shadow.constraints.find((c) => c.kind === 'primary_key') ?? (await deferredShadowKey(db, label));
   if (!shadowPk) {
     throw new InputInvalidError(`the shadow ${table.schema}.${shadowName} has no primary key`, {
       fix: 'recreate it from `partgov plan`: the sync upsert needs the primary key',
@@ -91,6 +91,21 @@ export async function resolveShadowPair(db: PartgovKysely, table: TableConfig, n
     overridingSystemValue: shadow.columns.some((c) => c.identity === 'always'),
     mayWriteAsReplica: await mayWriteAsReplica(db),
   };
+}
+
+/**
+ * The shadow's primary key while a backfill has it dropped for the copy (its
+ * checkpoint keeps the definition until the key is built again), or undefined.
+ */
+async function deferredShadowKey(db: PartgovKysely, label: string): Promise<{ columns: readonly string[] } | undefined> {
+  const state = await sql<{ ok: boolean }>`select to_regclass('partgov.backfill_checkpoint') is not null as ok`.execute(db);
+  if (!state.rows[0]!.ok) return undefined;
+  const r = await sql<{ columns: string[] | null }>`
+    select (select array(select jsonb_array_elements_text(d -> 'primary_key' -> 'columns'))
+              from jsonb_array_elements(cp.deferred_indexes) d where d ? 'primary_key' limit 1) as columns
+    from partgov.backfill_checkpoint cp where cp.table_name = ${label}`.execute(db);
+  const columns = r.rows[0]?.columns;
+  return columns ? { columns } : undefined;
 }
 
 /**

@@ -166,7 +166,7 @@ async function indexChecks(db: PartgovKysely, pair: ShadowPair, table: TableConf
   const orBackfill = (fix: string) => (pending.length > 0 ? backfillBuilds : fix);
   return [
     ...(pending.length > 0
-      ? [{ name: 'deferred_indexes', status: 'fail' as const, detail: `${pending.length} secondary index(es) dropped for the copy are not built yet: ${pending.join(', ')}`, objects: pending, fix: backfillBuilds }]
+      ? [{ name: 'deferred_indexes', status: 'fail' as const, detail: `${pending.length} index(es) dropped for the copy are not built yet: ${pending.join(', ')}`, objects: pending, fix: backfillBuilds }]
       : []),
     extraColumns.length
       ? {

@@ -51,10 +51,10 @@ async function holdLeaf(conn: PartgovKysely, leaf: string): Promise<void> {
   await sql`lock table ${sql.raw(leaf)} in row exclusive mode`.execute(conn); // sql.raw: regclass text from pg_partition_tree
 }
 
-/** Waits until a partgov backfill's index build waits on a held leaf. */
+/** Waits until a partgov backfill's index build (the primary key's comes first) waits on a held leaf. */
 async function buildWaiting(): Promise<void> {
   for (let i = 0; i < 3000; i++) {
-    const r = await sql<{ n: number }>`select count(*)::int as n from pg_stat_activity where application_name = 'partgov backfill' and wait_event_type = 'Lock' and query ilike 'create index%'`.execute(t.db);
+    const r = await sql<{ n: number }>`select count(*)::int as n from pg_stat_activity where application_name = 'partgov backfill' and wait_event_type = 'Lock' and (query ilike 'create index%' or query ilike 'alter table%add constraint%')`.execute(t.db);
     if (r.rows[0]!.n === 1) return;
     await sleep(10);
   }
@@ -141,10 +141,11 @@ describe('backfill survives kill -9', () => {
     await waitForBackendsGone();
     const state = await sql<{ done: boolean; pending: string[] }>`
       select done, array(select x->>'name' from jsonb_array_elements(deferred_indexes) x order by 1) as pending from partgov.backfill_checkpoint where table_name = 'Acct Data.Acct Events'`.execute(t.db);
-    expect(state.rows[0]).toEqual({ done: true, pending: ['Acct Events_ID_idx', 'Events By Kind_shadow', 'Events Payload_shadow'] });
+    // The primary key too: the copy went without it, and its leaf-by-leaf build waits on the held leaf first.
+    expect(state.rows[0]).toEqual({ done: true, pending: ['Acct Events_ID_idx', 'Acct Events_shadow_pkey', 'Events By Kind_shadow', 'Events Payload_shadow'] });
 
     const status = await runCli([...base, 'status', '--table', 'Acct Data.Acct Events']);
-    expect(status.stdout).toMatch(/: backfilling \| backfill 100% \(30000 rows, 3 index\(es\) to build: run backfill\)/);
+    expect(status.stdout).toMatch(/: backfilling \| backfill 100% \(30000 rows, 4 index\(es\) to build: run backfill\)/);
     // verify fails on them, and its index checks point at the run that builds them, not at plan or hand-made DDL.
     const verify = await runCli(['--json', ...base, 'verify', '--table', 'Acct Data.Acct Events']);
     expect(verify.code, verify.stderr).toBe(1);
@@ -153,7 +154,7 @@ describe('backfill survives kill -9', () => {
     for (const c of checks) expect(c.fix, c.name).toMatch(/^run `partgov backfill --table .*it builds the indexes it dropped for the copy/);
     const cutover = await runCli([...base, 'cutover', '--table', 'Acct Data.Acct Events', '--confirm', 'Acct Data.Acct Events']);
     expect(cutover.code, cutover.stderr).toBe(3);
-    expect(cutover.stderr).toMatch(/3 secondary index\(es\) of Acct Data\.Acct Events's shadow, dropped for the copy, are not built yet: Acct Events_ID_idx, Events By Kind_shadow, Events Payload_shadow/);
+    expect(cutover.stderr).toMatch(/4 index\(es\) of Acct Data\.Acct Events's shadow, dropped for the copy, are not built yet: Acct Events_shadow_pkey, Acct Events_ID_idx, Events By Kind_shadow, Events Payload_shadow/);
     expect(cutover.stderr).toMatch(/fix: run `partgov backfill --table/);
 
     // Run again while the application writes during the build: the run drains what it wrote before it ends.
@@ -171,7 +172,7 @@ describe('backfill survives kill -9', () => {
       return run;
     }).finally(() => again.close());
     expect(resumed.code, resumed.stderr).toBe(0);
-    expect(resumed.json<{ rows_copied: number; deferred_indexes: { dropped: string[] } }>()).toMatchObject({ rows_copied: 0, deferred_indexes: { dropped: ['Acct Events_ID_idx', 'Events By Kind_shadow', 'Events Payload_shadow'] } });
+    expect(resumed.json<{ rows_copied: number; deferred_indexes: { dropped: string[] } }>()).toMatchObject({ rows_copied: 0, deferred_indexes: { dropped: ['Acct Events_shadow_pkey', 'Acct Events_ID_idx', 'Events By Kind_shadow', 'Events Payload_shadow'] } });
     expect(await shadowIndexDefinitions()).toEqual(indexesBefore);
     expect(await differingRows(t.db, 'Acct Data', 'Acct Events', 'Acct Events_shadow')).toBe(0);
     expect((await runCli([...base, 'sync', 'disable', '--table', 'Acct Data.Acct Events'])).code).toBe(0);

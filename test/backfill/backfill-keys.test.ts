@@ -136,14 +136,27 @@ describe('backfill: secondary indexes deferred by default', () => {
     return r.rows.map((x) => x.item);
   }
 
-  it('drops the secondary indexes for the copy, builds them per leaf (2 at once), and ends with the same catalog as the normal mode', async () => {
+  /** Every primary-key constraint of the tree: table, name, index, columns, and the constraint it is attached to. */
+  async function primaryKeys(shadow: string): Promise<string[]> {
+    const r = await sql<{ item: string }>`
+      select format('%s %s %s %s <- %s', c.conrelid::regclass, c.conname, c.conindid::regclass, pg_get_constraintdef(c.oid),
+                    coalesce((select p.conname from pg_constraint p where p.oid = c.conparentid), '-')) as item
+      from pg_constraint c join pg_partition_tree(${shadow}::regclass) t on t.relid = c.conrelid where c.contype = 'p' order by 1`.execute(t.db);
+    return r.rows.map((x) => x.item);
+  }
+
+  it('drops the primary key and secondary indexes for the copy, builds them per leaf (2 at once), and ends with the same catalog as the normal mode', async () => {
     const config = await createEventsTable(t.db, 5000);
     await prepareShadows(t, config);
     const shadow = '"Acct Data"."Acct Events_shadow"';
     const before = await leafIndexes(shadow);
+    const keysBefore = await primaryKeys(shadow);
     const r = await runBackfill(stageFor(t, config, { settings }), { table: config.tables[0]!.name, batchSize: 1000, jobs: 2 });
-    expect(r.deferred_indexes.dropped.sort()).toEqual(['Acct Events_ID_idx', 'Events By Kind_shadow', 'Events Payload_shadow']);
-    expect(r.deferred_indexes.leaf_indexes_built).toBe(24);
+    expect(r.deferred_indexes.dropped.sort()).toEqual(['Acct Events_ID_idx', 'Acct Events_shadow_pkey', 'Events By Kind_shadow', 'Events Payload_shadow']);
+    expect(r.deferred_indexes.leaf_indexes_built).toBe(32); // 8 leaves: the primary key and three indexes
+    // The primary key comes back under the same names on every level, each leaf's attached to the parent's.
+    expect(await primaryKeys(shadow)).toEqual(keysBefore);
+    expect(keysBefore).toHaveLength(9);
     expect(await differingRows(t.db, 'Acct Data', 'Acct Events', 'Acct Events_shadow')).toBe(0);
     const normalize = (items: string[]) => items.map((x) => x.replace(/<- "Acct Data"\."[^"]+"/, '<- parent')).sort();
     expect(normalize(await leafIndexes(shadow))).toEqual(normalize(before));
@@ -173,7 +186,7 @@ describe('backfill: secondary indexes deferred by default', () => {
     const r = await runBackfill(stageFor(t, config, { settings }), { table: config.tables[0]!.name, batchSize: 700, jobs: 3 });
     const leaves = await sql<{ n: number }>`select count(*)::int as n from pg_partition_tree(${shadow}::regclass) where isleaf`.execute(t.db);
     expect(leaves.rows[0]!.n).toBeGreaterThan(6);
-    expect(r.deferred_indexes.leaf_indexes_built).toBe(3 * leaves.rows[0]!.n); // two copied indexes and plan's on the old key
+    expect(r.deferred_indexes.leaf_indexes_built).toBe(4 * leaves.rows[0]!.n); // the primary key, two copied indexes and plan's on the old key
     expect(await differingRows(t.db, 'Acct Data', 'Acct Events', 'Acct Events_shadow')).toBe(0);
     expect((await leafIndexes(shadow)).map((x) => x.replace(/"Acct Data"\."[^"]+"/g, 'X')).sort()).toEqual(before.map((x) => x.replace(/"Acct Data"\."[^"]+"/g, 'X')).sort());
     const invalid = await sql<{ n: number }>`
@@ -200,12 +213,12 @@ describe('backfill --restart of a copy that dropped indexes', () => {
     const before = await definitions();
     // Stopped at once: the indexes are dropped, the copy unfinished.
     const stopped = await runBackfill(stageFor(t, config, { settings }), { table, batchSize: 500, maxDuration: 0.01 });
-    expect(stopped).toMatchObject({ complete: false, stopped_reason: 'max_duration', deferred_indexes: { dropped: ['Acct Events_ID_idx', 'Events By Kind_shadow', 'Events Payload_shadow'], leaf_indexes_built: 0 } });
+    expect(stopped).toMatchObject({ complete: false, stopped_reason: 'max_duration', deferred_indexes: { dropped: ['Acct Events_shadow_pkey', 'Acct Events_ID_idx', 'Events By Kind_shadow', 'Events Payload_shadow'], leaf_indexes_built: 0 } });
     const plan = await runBackfill(stageFor(t, config, { settings }), { table, restart: true, dryRun: true });
     expect(plan.steps.filter((x) => x.id.startsWith('drop-index'))).toEqual([]);
     expect(plan.steps.filter((x) => x.id.startsWith('attach'))).toHaveLength(3 * 8);
     const restarted = await runBackfill(stageFor(t, config, { settings }), { table, restart: true, batchSize: 500 });
-    expect(restarted).toMatchObject({ complete: true, restarted: true, total_rows_copied: 3000, deferred_indexes: { dropped: ['Acct Events_ID_idx', 'Events By Kind_shadow', 'Events Payload_shadow'], leaf_indexes_built: 24 } });
+    expect(restarted).toMatchObject({ complete: true, restarted: true, total_rows_copied: 3000, deferred_indexes: { dropped: ['Acct Events_shadow_pkey', 'Acct Events_ID_idx', 'Events By Kind_shadow', 'Events Payload_shadow'], leaf_indexes_built: 32 } });
     expect(await definitions()).toEqual(before);
     expect(await differingRows(t.db, 'Acct Data', 'Acct Events', 'Acct Events_shadow')).toBe(0);
   });

@@ -52,10 +52,11 @@ describe('backfill modes', () => {
   it('offline (no sync): plain inserts; the batch checksums add up to the checksum of the whole table; deferred indexes come back, and the audit row lists their steps', async () => {
     const before = (await shadowState()).indexes;
     const r = await runBackfill(stageFor(t, config, { settings }), { table: config.tables[0]!.name, batchSize: 700 });
-    expect(r.deferred_indexes.dropped).toHaveLength(3);
+    expect(r.deferred_indexes.dropped).toHaveLength(4); // the primary key and three secondary indexes
     expect((await shadowState()).indexes).toEqual(before);
     const audit = await sql<{ ids: string[] }>`select array(select s->>'id' from jsonb_array_elements(steps) s) as ids from partgov.audit_log where command = 'backfill' order by id desc limit 1`.execute(t.db);
     expect(audit.rows[0]!.ids.filter((x) => x.startsWith('drop-index') || x.startsWith('attach'))).toHaveLength(3 + 3 * 8);
+    expect(audit.rows[0]!.ids.filter((x) => x.startsWith('drop-primary-key') || x.startsWith('primary-key') || (x.startsWith('build ') && x.endsWith('_pkey')))).toHaveLength(1 + 1 + 8);
     expect(r).toMatchObject({ mode: 'offline', sync_enabled: false, complete: true, conflict_fallbacks: 0, total_rows_copied: 6000 });
     expect(r.offline_batches).toBe(9);
     const legacy = await requireTable(t.db, { schema: 'Acct Data', name: 'Acct Events' });
