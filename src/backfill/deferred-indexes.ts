@@ -111,7 +111,7 @@ export function primaryKeyRebuild(pair: ShadowPair, idx: DeferredIndex & { prima
 
 /**
  * Builds the deferred primary key: the leaves' constraints `jobs` at once (a
- * leaf that has its own already, from a run killed half-way, is skipped), then
+ * leaf that has its key already, from a run killed half-way, is skipped), then
  * the parent's in one transaction with `recordInSameTransaction` (the
  * checkpoint forgets the deferral as the key appears). Rows that collide (only
  * if something else wrote into the shadow during the copy) fail the build.
@@ -123,16 +123,18 @@ export async function rebuildPrimaryKey(
   guard: Omit<GuardOptions, 'label'>,
   jobs: number,
   recordInSameTransaction: (trx: PartgovKysely) => Promise<void>,
-): Promise<Step[]> {
+): Promise<{ steps: Step[]; built: number }> {
   const steps = primaryKeyRebuild(pair, idx);
-  const present = await sql<{ schema: string; table: string; name: string }>`
-    select n.nspname as schema, t.relname as table, c.conname as name
-    from pg_constraint c join pg_class t on t.oid = c.conrelid join pg_namespace n on n.oid = t.relnamespace
-    where c.contype = 'p' and t.oid in (select relid from pg_partition_tree(${regclassOf(pair.shadow.schema, pair.shadow.name)}))`.execute(db);
-  const done = new Set(present.rows.map((r) => JSON.stringify([r.schema, r.table, r.name])));
+  // A leaf detached since (maintain's retention) is left alone; one created since gets its key from the parent's.
+  const tree = await sql<{ schema: string; table: string; key: string | null }>`
+    select n.nspname as schema, t.relname as table, (select c.conname from pg_constraint c where c.conrelid = t.oid and c.contype = 'p') as key
+    from pg_partition_tree(${regclassOf(pair.shadow.schema, pair.shadow.name)}) p join pg_class t on t.oid = p.relid join pg_namespace n on n.oid = t.relnamespace
+    where p.isleaf`.execute(db);
+  const todo = new Set(tree.rows.filter((r) => r.key === null).map((r) => JSON.stringify([r.schema, r.table])));
   const settings = { maintenance_work_mem: '256MB', ...(jobs > 1 ? { max_parallel_maintenance_workers: '0' } : {}) };
   // sql.raw below: statements compiled by kysely in primaryKeyRebuild.
-  await forEachConcurrently(steps.leaves.filter((l) => !done.has(JSON.stringify([l.schema, l.table, l.name]))), jobs, async (l) => {
+  const leaves = steps.leaves.filter((l) => todo.has(JSON.stringify([l.schema, l.table])));
+  await forEachConcurrently(leaves, jobs, async (l) => {
     await runGuarded(db, (trx) => sql.raw(l.sql).execute(trx), { ...guard, settings, label: l.id });
   });
   await runGuarded(
@@ -143,7 +145,7 @@ export async function rebuildPrimaryKey(
     },
     { ...guard, settings, label: steps.root.id },
   );
-  return [...steps.leaves.map(({ id, description, sql: text }) => ({ id, description, sql: text })), steps.root];
+  return { steps: [...leaves.map(({ id, description, sql: text }) => ({ id, description, sql: text })), steps.root], built: leaves.length };
 }
 
 /** Drops the deferred indexes and records them, in one transaction. */

@@ -364,13 +364,12 @@ async function backfillTable(database: PartgovDatabase, table: TableConfig, o: B
           event(`copy complete; building the primary key ${primaryKey.name} leaf by leaf`);
           const buildStarted = performance.now();
           const rest = deferred.filter((i) => i !== primaryKey);
-          steps.push(
-            ...(await rebuildPrimaryKey(batchSessions.db, pair, primaryKey, guard, jobs, async (trx) => {
-              await trx.updateTable('partgov.backfill_checkpoint').set({ deferred_indexes: JSON.stringify(rest) }).where('table_name', '=', pair.label).execute();
-            })),
-          );
+          const key = await rebuildPrimaryKey(batchSessions.db, pair, primaryKey, guard, jobs, async (trx) => {
+            await trx.updateTable('partgov.backfill_checkpoint').set({ deferred_indexes: JSON.stringify(rest) }).where('table_name', '=', pair.label).execute();
+          });
+          steps.push(...key.steps);
           deferred = rest;
-          leafIndexesBuilt += primaryKey.primary_key.leaves.length;
+          leafIndexesBuilt += key.built;
           buildMs += Math.round(performance.now() - buildStarted);
         }
         // Done: every logged key is replayable now; drain what the copy left behind.

@@ -10,6 +10,8 @@ import type { PartgovKysely } from '../db/state-tables.js';
 import { runMigrate } from '../migrate/run-migrate.js';
 import { runPlan } from '../plan/run-plan.js';
 import { benchServerSettings } from './bench-server-settings.js';
+import { SqlState } from '../db/sqlstate.js';
+import { sqlStateOf } from '../errors.js';
 import { resolveSettings } from '../config/runtime-settings.js';
 import { stageContext, type StageContext } from '../stage/stage-context.js';
 
@@ -110,7 +112,15 @@ export async function applyPlan(stage: StageContext, table: string): Promise<voi
 /** Drops `name`'s shadow and its checkpoint, applies partgov's plan again, and checkpoints the server. */
 export async function recreateShadow(stage: StageContext, name: string): Promise<void> {
   const { db } = stage.database;
-  await sql`drop table if exists ${sql.id(`${name}_shadow`)}`.execute(db);
+  // An autovacuum of a leaf can deadlock with the drop (the detector then picks either side): try again.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await sql`drop table if exists ${sql.id(`${name}_shadow`)}`.execute(db);
+      break;
+    } catch (err) {
+      if (sqlStateOf(err) !== SqlState.deadlockDetected || attempt === 3) throw err;
+    }
+  }
   await sql`delete from partgov.backfill_checkpoint where table_name = ${`public.${name}`}`.execute(db);
   await sql`delete from partgov.backfill_batch where table_name = ${`public.${name}`}`.execute(db);
   await applyPlan(stage, name);

@@ -36,7 +36,7 @@ async function shadowState() {
 }
 
 describe('backfill modes', () => {
-  it('--dry-run lists the index drop, the copy statement and the leaf-by-leaf rebuild, and changes nothing', async () => {
+  it('--dry-run lists the index and primary-key drops, the copy statement and the leaf-by-leaf rebuilds, and changes nothing', async () => {
     const before = await shadowState();
     const r = await runBackfill(stageFor(t, config, { settings }), { table: config.tables[0]!.name, dryRun: true, batchSize: 700 });
     expect(r.dry_run).toBe(true);
@@ -44,6 +44,11 @@ describe('backfill modes', () => {
     expect(ids.filter((x) => x.startsWith('drop-index'))).toHaveLength(3);
     expect(ids).toContain('copy');
     expect(ids.filter((x) => x.startsWith('attach'))).toHaveLength(3 * 8); // three indexes (two copied, plan's on the old key) on eight hash leaves
+    // The primary key: dropped before the copy, each leaf's built after it, then the parent's, which adopts them.
+    const key = r.steps.filter((x) => x.id.includes('pkey'));
+    expect(key.map((x) => x.id)).toEqual(['drop-primary-key Acct Events_shadow_pkey', ...Array.from({ length: 8 }, (_, i) => `build Acct Events_p0${i}_pkey`), 'primary-key Acct Events_shadow_pkey']);
+    expect(key.at(-1)!.sql).toBe('alter table "Acct Data"."Acct Events_shadow" add constraint "Acct Events_shadow_pkey" PRIMARY KEY ("Scope Key", "ID")');
+    expect(ids.indexOf('copy')).toBeLessThan(ids.indexOf('primary-key Acct Events_shadow_pkey'));
     expect(r.steps.every((x) => x.status === 'not_executed')).toBe(true);
     expect(r.steps.find((x) => x.id === 'copy')!.sql).toMatch(/^-- sent with \$1 = [\s\S]*insert into "Acct Data"\."Acct Events_shadow"/);
     expect(await shadowState()).toEqual(before);
