@@ -36,7 +36,7 @@ export const backfillInputSchema = z.object({
   sleepMs: numberInput({ min: 0, max: 3_600_000, integer: true, default: 0, describe: 'pause between batches, to leave I/O for the application' }),
   maxBatchMs: numberInput({ min: 1, max: 3_600_000, integer: true, default: 5000, describe: 'a batch slower than this halves the batch size' }),
   maxDuration: optionalNumberInput({ min: 0.01, max: 31_536_000, describe: 'stop cleanly (checkpoint kept) after this many seconds; run again to continue' }),
-  keepIndexes: flagInput("keep the shadow's secondary indexes during a fresh copy (slower; by default they are dropped for the copy and built leaf by leaf once it completes)"),
+  keepIndexes: flagInput("keep the shadow's primary key and secondary indexes during a fresh copy (slower; by default they are dropped for the copy and built leaf by leaf once it completes)"),
   restart: flagInput('empty the shadow, forget the checkpoint and copy from the first key again'),
   dryRun: flagInput('print what the run would do (restart, deferred index drop and rebuild, the copy statement); change nothing'),
   maxRetries: numberInput({ min: 0, max: 1000, integer: true, default: 10, describe: 'consecutive failed attempts of one batch before giving up' }),
