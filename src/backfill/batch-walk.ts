@@ -7,7 +7,7 @@ import { DatabaseError, InputInvalidError, isConnectionError, LockUnavailableErr
 import type { HeldAdvisoryLock } from '../db/advisory-lock.js';
 import { compileDdl } from '../db/compile-ddl.js';
 import { notNullWithoutLongLock } from '../changelog/shadow-compatibility.js';
-import { batchQuery, chunkBoundsQuery, type BatchMode, type BatchOutcome, type ChunkBounds, type KeysetPosition } from './batch-query.js';
+import { batchQuery, chunkBoundsQuery, type BatchMode, type ChunkBounds, type KeysetPosition } from './batch-query.js';
 
 /** How the walk runs; see runBackfill for what each knob means to a user. */
 export interface BatchWalkOptions {
@@ -116,16 +116,11 @@ export async function walkBatches(db: PartgovKysely, o: BatchWalkOptions): Promi
   // One statement, so no transaction: the session's own timeouts apply.
   const probe = async (after: KeysetPosition | null): Promise<ChunkBounds> => (await chunkBoundsQuery(o.pair, after, o.upTo, batchSize).execute(db)).rows[0]!;
 
-  const runChunk = async (chunk: Chunk, previousCommitted: Promise<void>, copied: () => void): Promise<void> => {
+  const runChunk = async (chunk: Chunk, previousCommitted: Promise<void>): Promise<void> => {
     const started = performance.now();
     let copyMs = 0;
     const r = await db.transaction().execute(async (trx) => {
-      let outcome: BatchOutcome;
-      try {
-        outcome = (await batchQuery(o.pair, chunk.after, chunk.end, chunk.mode, o.sortBatches).execute(trx)).rows[0]!;
-      } finally {
-        copied();
-      }
+      const outcome = (await batchQuery(o.pair, chunk.after, chunk.end, chunk.mode, o.sortBatches).execute(trx)).rows[0]!;
       copyMs = performance.now() - started;
       try {
         await previousCommitted;
@@ -213,15 +208,7 @@ export async function walkBatches(db: PartgovKysely, o: BatchWalkOptions): Promi
     resync = true;
     let dispatchAfter = committedKey;
     let previousCommitted: Promise<void> = Promise.resolve();
-    // Batches in flight: copying, or copied and waiting for the one before to commit.
     const running = new Set<Promise<void>>();
-    let copying = 0;
-    let wake = deferred();
-    const changed = () => {
-      const w = wake;
-      wake = deferred();
-      w.resolve();
-    };
     while (failure === undefined) {
       if (o.deadline !== undefined && performance.now() > o.deadline) {
         outcome = 'max_duration';
@@ -240,23 +227,12 @@ export async function walkBatches(db: PartgovKysely, o: BatchWalkOptions): Promi
       }
       const chunk: Chunk = { after: dispatchAfter, first: bounds.first_key, end: bounds.last_key ?? o.upTo, mode };
       dispatchAfter = chunk.end;
-      // A job is free once its batch has copied: the next batch copies while that one waits for its
-      // turn to commit (batches of equal size finish in either order) and commits. At most `jobs`
-      // more wait, each with its transaction open. With --sleep a job rests after its commit instead.
-      while (failure === undefined && (copying >= o.jobs || running.size >= 2 * o.jobs)) await wake.promise;
+      // A job is free once its batch has committed. Letting it copy the next one while the last
+      // waited for its turn to commit (2 x jobs transactions open) measured 1-3% slower on 2 cores.
+      while (running.size >= o.jobs) await Promise.race(running);
       if (failure !== undefined) break;
       const committed = deferred();
-      copying++;
-      let released = false;
-      const release = () => {
-        if (released) return;
-        released = true;
-        copying--;
-        changed();
-      };
-      const task: Promise<void> = runChunk(chunk, previousCommitted, () => {
-        if (o.sleepMs === 0) release();
-      })
+      const task: Promise<void> = runChunk(chunk, previousCommitted)
         .then(
           async () => {
             committed.resolve();
@@ -267,11 +243,7 @@ export async function walkBatches(db: PartgovKysely, o: BatchWalkOptions): Promi
             if (!(err instanceof SupersededBatch)) failure ??= err;
           },
         )
-        .finally(() => {
-          running.delete(task);
-          release();
-          changed();
-        });
+        .finally(() => running.delete(task));
       running.add(task);
       previousCommitted = committed.promise;
     }

@@ -299,7 +299,7 @@ async function backfillTable(database: PartgovDatabase, table: TableConfig, o: B
     // the next run redoes (`if not exists`); the synchronous checkpoint updates below flush
     // them before success is reported.
     const batchSessions = database.open({
-      maxConnections: 2 * jobs + 1, // batches in flight (see walkBatches) and one for chunk probes
+      maxConnections: jobs + 1, // one per job, and one for chunk probes
       sessionSettings: {
         lock_timeout: `${o.settings.lockTimeoutMs}ms`,
         statement_timeout: `${o.settings.statementTimeoutMs}ms`,
