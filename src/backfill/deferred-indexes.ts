@@ -37,6 +37,16 @@ export function deferrableIndexes(pair: ShadowPair): DeferredIndex[] {
     .map((i) => ({ name: i.name, using_clause: i.usingClause! }));
 }
 
+/** A relation by schema and name as regclass, both as parameters. */
+const regclassOf = (schema: string, name: string) => sql`(quote_ident(${schema}) || '.' || quote_ident(${name}))::regclass`;
+
+/**
+ * The shadow's indexes' builds, `jobs` at once: with builds side by side the jobs are the
+ * parallelism, and a build's own workers only queue for the same cores (11 monthly leaves,
+ * 2 at once: 0.68 s without them, 0.76 s with PostgreSQL's default 2, on 2 cores).
+ */
+const leafBuildSettings = (jobs: number) => ({ maintenance_work_mem: '256MB', ...(jobs > 1 ? { max_parallel_maintenance_workers: '0' } : {}) });
+
 /**
  * The shadow's primary key, when the copy can go without it and build it at
  * the end, leaf by leaf from sorted rows: maintained row by row it costs more
@@ -70,9 +80,6 @@ export async function deferrablePrimaryKey(db: PartgovKysely, pair: ShadowPair, 
   return { name: pk.name, using_clause: index.usingClause, primary_key: { definition: pk.definition, columns: [...pk.columns], leaves: row.leaves ?? [] } };
 }
 
-/** A relation by schema and name as regclass, both as parameters. */
-const regclassOf = (schema: string, name: string) => sql`(quote_ident(${schema}) || '.' || quote_ident(${name}))::regclass`;
-
 /** The statements that drop the deferred indexes (the parent's drop removes every partition's copy). */
 export function deferredIndexDropSteps(pair: ShadowPair, indexes: readonly DeferredIndex[]): Step[] {
   return indexes.map((idx) =>
@@ -91,7 +98,7 @@ export function deferredIndexDropSteps(pair: ShadowPair, indexes: readonly Defer
 }
 
 /** The primary key's rebuild as steps: each leaf's constraint, then the parent's, which adopts them (no second build). */
-export function primaryKeyRebuild(pair: ShadowPair, idx: DeferredIndex & { primary_key: DeferredPrimaryKey }): { leaves: (Step & { schema: string; table: string; name: string })[]; root: Step } {
+function primaryKeyRebuild(pair: ShadowPair, idx: DeferredIndex & { primary_key: DeferredPrimaryKey }): { leaves: (Step & { schema: string; table: string; name: string })[]; root: Step } {
   // sql.raw: pg_get_constraintdef text of the key we dropped.
   const definition = sql.raw(idx.primary_key.definition);
   return {
@@ -108,6 +115,14 @@ export function primaryKeyRebuild(pair: ShadowPair, idx: DeferredIndex & { prima
     },
   };
 }
+
+const asStep = ({ id, description, sql: text }: Step): Step => ({ id, description, sql: text });
+
+/** The primary key's rebuild as a list of steps (for --dry-run). */
+export const primaryKeyRebuildSteps = (pair: ShadowPair, idx: DeferredIndex & { primary_key: DeferredPrimaryKey }): Step[] => {
+  const r = primaryKeyRebuild(pair, idx);
+  return [...r.leaves.map(asStep), r.root];
+};
 
 /**
  * Builds the deferred primary key: the leaves' constraints `jobs` at once (a
@@ -131,7 +146,7 @@ export async function rebuildPrimaryKey(
     from pg_partition_tree(${regclassOf(pair.shadow.schema, pair.shadow.name)}) p join pg_class t on t.oid = p.relid join pg_namespace n on n.oid = t.relnamespace
     where p.isleaf`.execute(db);
   const todo = new Set(tree.rows.filter((r) => r.key === null).map((r) => JSON.stringify([r.schema, r.table])));
-  const settings = { maintenance_work_mem: '256MB', ...(jobs > 1 ? { max_parallel_maintenance_workers: '0' } : {}) };
+  const settings = leafBuildSettings(jobs);
   // sql.raw below: statements compiled by kysely in primaryKeyRebuild.
   const leaves = steps.leaves.filter((l) => todo.has(JSON.stringify([l.schema, l.table])));
   await forEachConcurrently(leaves, jobs, async (l) => {
@@ -145,7 +160,7 @@ export async function rebuildPrimaryKey(
     },
     { ...guard, settings, label: steps.root.id },
   );
-  return { steps: [...leaves.map(({ id, description, sql: text }) => ({ id, description, sql: text })), steps.root], built: leaves.length };
+  return { steps: [...leaves.map(asStep), steps.root], built: leaves.length };
 }
 
 /** Drops the deferred indexes and records them, in one transaction. */
@@ -226,9 +241,7 @@ export async function rebuildDeferredIndexes(
   onLeafBuilt?: (index: string, leaf: string) => void,
 ): Promise<number> {
   let built = 0;
-  // With builds side by side the jobs are the parallelism: a build's own workers only queue for the same
-  // cores (11 monthly leaves, 2 at once: 0.68 s without them, 0.76 s with PostgreSQL's default 2, on 2 cores).
-  const buildSettings = { maintenance_work_mem: '256MB', ...(jobs > 1 ? { max_parallel_maintenance_workers: '0' } : {}) };
+  const buildSettings = leafBuildSettings(jobs);
   // sql.raw below: statements compiled by kysely in deferredIndexRebuilds.
   for (const r of rebuilds) {
     await runGuarded(db, (trx) => sql.raw(r.root.sql).execute(trx), { ...guard, label: r.root.id });

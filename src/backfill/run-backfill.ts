@@ -18,7 +18,7 @@ import { replayChanges, startReplayLoop, type ReplayResult } from '../changelog/
 import { sqlStateOf } from '../errors.js';
 import { highestKeyQuery, type KeysetPosition } from './batch-query.js';
 import { walkBatches } from './batch-walk.js';
-import { deferrableIndexes, deferrablePrimaryKey, deferredIndexDropSteps, deferredIndexRebuilds, dropDeferredIndexes, rebuildDeferredIndexes, primaryKeyRebuild, rebuildPrimaryKey, rebuildSteps, type DeferredIndex, type DeferredPrimaryKey } from './deferred-indexes.js';
+import { deferrableIndexes, deferrablePrimaryKey, deferredIndexDropSteps, deferredIndexRebuilds, dropDeferredIndexes, rebuildDeferredIndexes, primaryKeyRebuildSteps, rebuildPrimaryKey, rebuildSteps, type DeferredIndex, type DeferredPrimaryKey } from './deferred-indexes.js';
 import { readPartitionTree } from '../db/catalog.js';
 import { compileDdl, compileForReading } from '../db/compile-ddl.js';
 import type { Step, StepReport } from '../steps/run-steps.js';
@@ -465,10 +465,7 @@ async function dryRunOf(db: PartgovKysely, pair: ShadowPair, o: BackfillOptions)
   const stillDropped = checkpoint?.deferred_indexes ?? [];
   const primaryKey = stillDropped.length || !defersIndexes(o, existing, upTo) ? null : await deferrablePrimaryKey(db, pair, o.restart);
   const deferred = stillDropped.length ? stillDropped : defersIndexes(o, existing, upTo) ? [...(primaryKey ? [primaryKey] : []), ...deferrableIndexes(pair)] : [];
-  const keyRebuild = deferred.filter((i): i is DeferredIndex & { primary_key: DeferredPrimaryKey } => i.primary_key !== undefined).flatMap((i) => {
-    const r = primaryKeyRebuild(pair, i);
-    return [...r.leaves.map(({ id, description, sql: text }) => ({ id, description, sql: text })), r.root];
-  });
+  const keyRebuild = deferred.filter((i): i is DeferredIndex & { primary_key: DeferredPrimaryKey } => i.primary_key !== undefined).flatMap((i) => primaryKeyRebuildSteps(pair, i));
   const sorted = await sortsBatches(db, pair);
   const copy: Step[] =
     upTo === null || (existing?.done && syncEnabled)
