@@ -51,6 +51,11 @@ describe('backfill modes', () => {
     expect(ids.indexOf('copy')).toBeLessThan(ids.indexOf('primary-key Acct Events_shadow_pkey'));
     expect(r.steps.every((x) => x.status === 'not_executed')).toBe(true);
     expect(r.steps.find((x) => x.id === 'copy')!.sql).toMatch(/^-- sent with \$1 = [\s\S]*insert into "Acct Data"\."Acct Events_shadow"/);
+    // Into a shadow without indexes the rows go unsorted; with its key kept they go in its order.
+    expect(r.steps.find((x) => x.id === 'copy')!.sql).not.toMatch(/order by "Scope Key", "ID"/);
+    const kept = await runBackfill(stageFor(t, config, { settings }), { table: config.tables[0]!.name, dryRun: true, keepIndexes: true });
+    expect(kept.steps.map((x) => x.id)).toEqual(['copy']);
+    expect(kept.steps[0]!.sql).toMatch(/order by "Scope Key", "ID"/);
     expect(await shadowState()).toEqual(before);
   });
 
