@@ -362,6 +362,10 @@ async function backfillTable(database: PartgovDatabase, table: TableConfig, o: B
       let leafIndexesBuilt = 0;
       let buildMs = 0;
       const dropped = deferred.map((i) => i.name);
+      const keyDeferred = deferred.find((i) => i.primary_key !== undefined);
+      if (stoppedReason !== 'complete' && keyDeferred && syncEnabled) {
+        event(`stopped before the copy completed: its primary key ${keyDeferred.name} is built when it does, and until then replay waits while the change log keeps the application's writes; run backfill again to finish (a fresh copy with --keep-indexes keeps replay running instead)`);
+      }
       if (stoppedReason === 'complete') {
         await db.updateTable('partgov.backfill_checkpoint').set({ done: true, updated_at: sql`now()` }).where('table_name', '=', pair.label).execute();
         const primaryKey = deferred.find((i): i is DeferredIndex & { primary_key: DeferredPrimaryKey } => i.primary_key !== undefined);

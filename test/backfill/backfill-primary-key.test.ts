@@ -97,6 +97,26 @@ describe('backfill copies without the shadow primary key and builds it after', (
     }
   });
 
+  it('says so when it drops the key, and when it stops (--max-duration) with the key still to build while sync is on', async () => {
+    const { config, table } = await freshEventsTable(1000);
+    const events: string[] = [];
+    const stage = () => stageFor(t, config, { settings, log: (m: string) => events.push(m) });
+    await runSync(stage(), { table, action: 'enable' });
+    try {
+      const stopped = await runBackfill(stage(), { table, batchSize: 200, maxDuration: 0.01 });
+      expect(stopped.complete).toBe(false);
+      expect(events.filter((m) => /dropped \d+ index/.test(m))).toEqual([
+        expect.stringMatching(/^dropped 4 index\(es\) of Acct Events_shadow for the copy: Acct Events_shadow_pkey, .*\(replay of the change log waits for the primary key, built when the copy completes\)$/),
+      ]);
+      expect(events).toContainEqual(expect.stringMatching(/^stopped before the copy completed: its primary key Acct Events_shadow_pkey is built when it does, and until then replay waits/));
+      const done = await runBackfill(stage(), { table, batchSize: 200 });
+      expect(done.complete).toBe(true);
+      expect(await primaryKeyCount()).toBeGreaterThan(1);
+    } finally {
+      await runSync(stage(), { table, action: 'disable' });
+    }
+  });
+
   it('keeps the key through the copy when the shadow holds a row, or a foreign key references it', async () => {
     const { config, table } = await freshEventsTable(500);
     const pair = await resolveShadowPair(t.db, config.tables[0]!);
