@@ -161,8 +161,8 @@ export async function walkBatches(db: PartgovKysely, o: BatchWalkOptions): Promi
                   })
                   .onConflict((oc) => oc.columns(['table_name', 'batch_no']).doNothing()),
               );
-      const held = o.lock ? sql<boolean>`(${o.lock.stillHeld()})` : sql<boolean>`true`;
-      const written = checkpoint ? await checkpoint.selectNoFrom(held.as('held')).executeTakeFirstOrThrow() : o.lock ? (await o.lock.stillHeld().execute(trx)).rows[0]! : { held: true };
+      const held = (o.lock ? sql<boolean>`(${o.lock.stillHeld()})` : sql<boolean>`true`).as('held');
+      const written = await (checkpoint ? checkpoint.selectNoFrom(held) : trx.selectNoFrom(held)).executeTakeFirstOrThrow();
       if (!written.held) {
         // Thrown inside the transaction: its checkpoint rolls back with the batch.
         throw new BackfillLockLostError(`backfill ${o.pair.label} lost its advisory lock (the server restarted, or its session was terminated); stopped before committing another batch`, {
