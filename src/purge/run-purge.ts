@@ -180,7 +180,8 @@ function describeDelete(p: TablePurgePlan, batchRows: number): Step[] {
   return p.leaves.map((l) => ({
     id: `delete ${l.schema}.${l.name}`,
     description: `${p.strategy === 'delete' ? 'DELETE' : 'pruned DELETE'} of the scope's rows in ${l.name}, ${batchRows} rows a batch (values come from partgov.* settings)`,
-    sql: compileDdl(sql`delete from ${sql.id(p.live.schema, p.live.name)} where ${where} and ctid = any(array(select ctid from only ${sql.id(l.schema, l.name)} where ${where} limit ${sql.lit(batchRows)}))`),
+    sql: compileDdl(sql`delete from ${sql.id(p.live.schema, p.live.name)} where ${where} and tableoid = ${sql.lit(l.oid)}::oid
+      and ctid = any(array(select ctid from only ${sql.id(l.schema, l.name)} as l where ${where} limit ${sql.lit(batchRows)}))`),
   }));
 }
 

@@ -50,6 +50,11 @@ describe('purge plans from the live partition tree', () => {
     expect(by['Tenant Data.Outbox']!.partitions).toHaveLength(3);
     expect(r.purge_delete_strategy_tables_total).toBe(2);
     expect(r.script).toContain('truncate "Tenant Data"."Notes_iso_acme_perf"');
+    // The printed DELETE is the one that runs: through the root (its triggers fire), held to the one leaf by tableoid (ctids repeat across leaves).
+    const edgesLeaf = by['Tenant Data.Edges']!.partitions[0]!.split('.')[1]!;
+    const edgesOid = (await sql<{ oid: string }>`select format('%I.%I', ${schema}::text, ${edgesLeaf}::text)::regclass::oid::text as oid`.execute(t.db)).rows[0]!.oid;
+    expect(r.script).toContain(`delete from "Tenant Data"."Edges" where`);
+    expect(r.script).toContain(`and tableoid = '${edgesOid}'::oid`);
     expect(await allDigests(t.db)).toEqual(before);
     expect((await sql<{ n: number }>`select count(*)::int as n from partgov.audit_log`.execute(t.db)).rows[0]!.n).toBe(audits);
   });
