@@ -211,6 +211,12 @@ export type PartgovConfig = z.output<typeof configSchema>;
 export type PartgovConfigInput = z.input<typeof configSchema>;
 export type TableConfig = z.output<typeof tableConfigSchema>;
 export type Layout = z.output<typeof layoutSchema>;
+
+/** Partition key columns of a layout, outermost first (the shadow's primary key and every unique key hold them). */
+export function partitionKeyColumns(layout: Layout): string[] {
+  if (layout.type === 'range') return [layout.column, ...(layout.subpartition ? [layout.subpartition.key] : [])];
+  return [layout.key];
+}
 export type HashLayout = z.output<typeof hashLayout>;
 export type IsolatableLayout = z.output<typeof isolatableLayout>;
 export type RangeLayout = z.output<typeof rangeLayout>;

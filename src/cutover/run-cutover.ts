@@ -92,6 +92,10 @@ function assertConfirm(table: TableConfig, confirm: string | undefined, verb: st
   }
 }
 
+/** What to do about each refused object, then how to check that none is left. */
+const dependentObjectsFix = (direction: 'cutover' | 'rollback', table: TableConfig, refused: readonly SwapObject[]) =>
+  `${refused.map((o) => `${o.kind} ${o.name}: ${o.fix}`).join('; ')}; then \`partgov ${direction} --table ${shellWord(table.name)} --confirm ${shellWord(table.name)} --dry-run\` shows whether any is left`;
+
 function refuse(rule: string, message: string, fix: string, details: Record<string, unknown> = {}): never {
   throw new SafetyRefusedError(rule, message, { fix, details });
 }
@@ -155,7 +159,7 @@ async function assertReadyForCutover(db: PartgovKysely, pair: ShadowPair, table:
   }
   const refused = plan.objects.filter((o) => o.action === 'refused');
   if (refused.length > 0) {
-    refuse('cutover-dependent-objects', `these point at ${label} and cannot follow the swap:\n${refused.map((o) => `  - ${o.kind} ${o.name}: ${o.detail}`).join('\n')}`, refused.map((o) => o.detail).join('; '), { objects: refused });
+    refuse('cutover-dependent-objects', `these point at ${label} and cannot follow the swap:\n${refused.map((o) => `  - ${o.kind} ${o.name}: ${o.detail}`).join('\n')}`, dependentObjectsFix('cutover', table, refused), { objects: refused });
   }
   if ((await findTableOid(db, { schema: table.schema, name: archiveNameOf(table) })) !== null) {
     refuse('cutover-archive-name-taken', `a table ${table.schema}.${archiveNameOf(table)} already exists`, 'drop or rename it, or set tables[].cutover.archive_name');
@@ -241,7 +245,7 @@ async function swapTable(db: PartgovKysely, table: TableConfig, direction: 'cuto
     if (direction === 'cutover') statementEvidence = await assertReadyForCutover(db, pair, table, plan, o.onEvent);
     else {
       const refused = plan.objects.filter((x) => x.action === 'refused');
-      if (refused.length > 0) refuse('rollback-dependent-objects', `these point at ${label} and cannot follow the swap back:\n${refused.map((x) => `  - ${x.kind} ${x.name}: ${x.detail}`).join('\n')}`, refused.map((x) => x.detail).join('; '));
+      if (refused.length > 0) refuse('rollback-dependent-objects', `these point at ${label} and cannot follow the swap back:\n${refused.map((x) => `  - ${x.kind} ${x.name}: ${x.detail}`).join('\n')}`, dependentObjectsFix('rollback', table, refused), { objects: refused });
       const rejected = await listRejectedKeys(db, routeLabel(pair, 'reverse'), 5);
       if (rejected.total > 0) refuse('rollback-rejected-keys', `the archive rejected ${rejected.total} key(s) written since cutover: ${rejected.keys.map((k) => JSON.stringify(k.key)).join(', ')}`, 'make the archive accept them (the rows are in the cut-over table), then roll back');
     }

@@ -1,8 +1,8 @@
 import { sql, type RawBuilder } from 'kysely';
-import type { TableConfig } from '../config/config-schema.js';
+import { partitionKeyColumns, type TableConfig } from '../config/config-schema.js';
 import { triggerDdlOn, type TableModel } from '../db/catalog.js';
 import { compileDdl } from '../db/compile-ddl.js';
-import { fkReAddAdvice } from '../db/foreign-key-advice.js';
+import { incomingForeignKeyFix, parseIncomingForeignKey } from '../db/foreign-key-advice.js';
 import { grantStatements } from '../db/grant-ddl.js';
 import { fitIdentifier, objectNames } from '../db/object-names.js';
 import { archiveNameOf, type ShadowPair } from '../db/shadow-pair.js';
@@ -17,7 +17,10 @@ export interface SwapObject {
   kind: 'view' | 'matview' | 'fk_in' | 'publication' | 'trigger' | 'replica_identity' | 'sequence' | 'identity' | 'grant' | 'statistics' | 'function' | 'rule' | 'policy' | 'index';
   name: string;
   action: 'carried' | 'refused';
+  /** What the swap does with it (carried), or why it cannot follow (refused). */
   detail: string;
+  /** A refused object: what to do about it, the statement to run where there is one. */
+  fix?: string;
 }
 
 export interface SwapPlan {
@@ -114,14 +117,14 @@ export async function planSwap(
   const taken = await sql<{ name: string }>`select c.relname as name from pg_class c join pg_namespace n on n.oid = c.relnamespace
     where n.nspname = ${schema} and c.relname = any(${renames.map((r) => r.to)}::text[]) and not (c.relname = any(${renames.map((r) => r.from)}::text[]))`.execute(db);
   for (const r of renames) {
-    if (taken.rows.some((x) => x.name === r.to)) objects.push({ kind: 'index', name: r.from, action: 'refused', detail: `index ${r.from} would be renamed ${r.to}, a name another relation of schema ${schema} has: rename that relation` });
+    if (taken.rows.some((x) => x.name === r.to)) objects.push({ kind: 'index', name: r.from, action: 'refused', detail: `index ${r.from} would be renamed ${r.to}, a name another relation of schema ${schema} has`, fix: 'rename that relation' });
   }
   for (const r of renames) add(`index:${r.from}`, r.why, sql`alter index ${sql.id(schema, r.from)} rename to ${sql.id(r.to)}`);
   const statistics = statisticsRenames(direction, from, into);
   const takenStatistics = await sql<{ schema: string; name: string }>`select n.nspname as schema, s.stxname as name from pg_statistic_ext s join pg_namespace n on n.oid = s.stxnamespace
     where s.stxname = any(${statistics.map((r) => r.to)}::text[]) and not (s.stxname = any(${statistics.map((r) => r.from)}::text[]))`.execute(db);
   for (const r of statistics) {
-    if (takenStatistics.rows.some((x) => x.schema === r.schema && x.name === r.to)) objects.push({ kind: 'statistics', name: r.from, action: 'refused', detail: `statistics ${r.from} would be renamed ${r.to}, a name other statistics of schema ${r.schema} have: rename those` });
+    if (takenStatistics.rows.some((x) => x.schema === r.schema && x.name === r.to)) objects.push({ kind: 'statistics', name: r.from, action: 'refused', detail: `statistics ${r.from} would be renamed ${r.to}, a name other statistics of schema ${r.schema} have`, fix: 'rename those' });
     add(`statistics:${r.from}`, r.why, sql`alter statistics ${sql.id(r.schema, r.from)} rename to ${sql.id(r.to)}`);
   }
   if (renames.length > 0) objects.push({ kind: 'index', name: renames.filter((r) => r.takesName).map((r) => r.to).join(', '), action: 'carried', detail: `index and constraint names move with ${table.name}` });
@@ -177,20 +180,23 @@ export async function planSwap(
       add(`policy:${d.name}`, `policy ${d.name} reads ${table.name} again`, sql`alter policy ${sql.id(p.policy)} on ${sql.raw(p.table)}${using}${check}`);
       objects.push({ kind: 'policy', name: d.name, action: 'carried', detail: `its expressions read ${table.name} by OID: set again inside the swap` });
     } else if (d.kind === 'rule') {
-      objects.push({ kind: 'rule', name: d.name, action: 'refused', detail: `rule ${d.name} (${d.definition}) would stay on ${fromNewName}: drop it, swap, and create it on ${table.name}` });
+      objects.push({ kind: 'rule', name: d.name, action: 'refused', detail: `rule ${d.name} (${d.definition}) would stay on ${fromNewName}`, fix: `drop it, swap, and create it on ${table.name}` });
     } else if (d.kind === 'matview') {
-      objects.push({ kind: 'matview', name: d.name, action: 'refused', detail: `materialized view ${d.name} would keep reading ${fromNewName}: drop it before and recreate it after the swap` });
+      objects.push({ kind: 'matview', name: d.name, action: 'refused', detail: `materialized view ${d.name} would keep reading ${fromNewName}`, fix: 'drop it before and recreate it after the swap' });
     } else if (d.kind === 'fk_in') {
-      const fk = JSON.parse(d.definition!) as { definition: string; drop: string };
-      // Nothing can point it at the other table inside the swap: it goes first, and comes back against the new key.
-      objects.push({ kind: 'fk_in', name: d.name, action: 'refused', detail: `foreign key ${d.name} (${fk.definition}) would keep referencing ${fromNewName}${direction === 'cutover' ? `, and ${table.name}'s key changes to (${pair.shadowKey.join(', ')})` : ''}: drop it first (${fk.drop}; the application enforces it meanwhile) and, after the swap, add it again against ${table.name}'s ${direction === 'cutover' ? 'new ' : ''}key (${fkReAddAdvice})` });
+      const fk = parseIncomingForeignKey(d.name, d.definition!);
+      // Nothing can point it at the other table inside the swap: it goes first, and comes back after.
+      const fix = direction === 'cutover'
+        ? incomingForeignKeyFix(fk, table.name, partitionKeyColumns(table.layout))
+        : `drop it first (${fk.drop}; the application enforces it meanwhile) and, after the swap, add it again against ${table.name}'s key`;
+      objects.push({ kind: 'fk_in', name: d.name, action: 'refused', detail: `foreign key ${d.name} (${fk.definition}) would keep referencing ${fromNewName}`, fix });
     } else if (d.kind === 'publication') {
       const m = await publicationMembership(db, from.oid, d.name);
       if (direction === 'cutover' && !m.viaRoot) {
         // Without it, a partitioned table's changes go out as its partitions': a subscriber that
         // has only T stops (no such relation), a CDC consumer sees new tables. (And PostgreSQL
         // refuses a row filter on a partitioned table without it.)
-        objects.push({ kind: 'publication', name: d.name, action: 'refused', detail: `publication ${d.name} publishes ${table.name} without publish_via_partition_root: after the swap its subscribers would receive the changes as those of ${table.name}'s partitions, not of ${table.name}${m.filter ? ` (and PostgreSQL refuses its row filter, where ${m.filter}, on a partitioned table)` : ''}: ${compileDdl(sql`alter publication ${sql.id(d.name)} set (publish_via_partition_root = true)`)}, or take ${table.name} out of it` });
+        objects.push({ kind: 'publication', name: d.name, action: 'refused', detail: `publication ${d.name} publishes ${table.name} without publish_via_partition_root: after the swap its subscribers would receive the changes as those of ${table.name}'s partitions, not of ${table.name}${m.filter ? ` (and PostgreSQL refuses its row filter, where ${m.filter}, on a partitioned table)` : ''}`, fix: `${compileDdl(sql`alter publication ${sql.id(d.name)} set (publish_via_partition_root = true)`)}, or take ${table.name} out of it` });
         continue;
       }
       add(`publication:${d.name}`, `publication ${d.name} publishes ${table.name} again`, sql`alter publication ${sql.id(d.name)} drop table ${moved}`);
@@ -204,14 +210,14 @@ export async function planSwap(
       if (intoTriggers.has(d.name)) objects.push({ kind: 'trigger', name: d.name, action: 'carried', detail: `${into.name} has its own ${d.name}` });
       else {
         const trigger = from.triggers.find((t) => t.name === d.name);
-        objects.push({ kind: 'trigger', name: d.name, action: 'refused', detail: `the application's trigger ${d.name} is not on ${into.name}: create it there first (${trigger ? triggerDdlOn(trigger, into) : d.definition})` });
+        objects.push({ kind: 'trigger', name: d.name, action: 'refused', detail: `the application's trigger ${d.name} is not on ${into.name}`, fix: `create it there first (${trigger ? triggerDdlOn(trigger, into) : d.definition})` });
       }
     } else if (d.kind === 'statistics') {
       // sql.lit: an integer the catalog formatted.
       add(`statistics:${d.name}`, `statistics target ${d.definition} on ${d.name}`, sql`alter table ${T} alter column ${sql.id(d.name)} set statistics ${sql.lit(Number(d.definition))}`);
       objects.push({ kind: 'statistics', name: d.name, action: 'carried', detail: `SET STATISTICS ${d.definition}` });
     } else if (d.kind === 'replica_identity') {
-      if (d.name === 'index') objects.push({ kind: 'replica_identity', name: 'index', action: 'refused', detail: 'REPLICA IDENTITY USING INDEX: set it on the other table by hand, then run again' });
+      if (d.name === 'index') objects.push({ kind: 'replica_identity', name: 'index', action: 'refused', detail: 'REPLICA IDENTITY USING INDEX', fix: 'set it on the other table by hand, then run again' });
       else {
         add('replica-identity', `replica identity ${d.name}`, sql`alter table ${T} replica identity ${sql.raw(d.name === 'full' ? 'full' : 'nothing')}`);
         // A partition does not inherit it, and each leaf's is what logical decoding reads: set on the

@@ -1,11 +1,11 @@
 import { sql, type RawBuilder } from 'kysely';
-import type { Layout, RangeLayout, TableConfig } from '../config/config-schema.js';
+import { partitionKeyColumns, type Layout, type RangeLayout, type TableConfig } from '../config/config-schema.js';
 import { triggerDdlOn, type ColumnModel, type ConstraintModel, type IndexModel, type TableModel } from '../db/catalog.js';
 import { InputInvalidError } from '../errors.js';
 import { replicaIdentityClause, storageParameterItems } from '../db/storage-options.js';
 import { compileDdl } from '../db/compile-ddl.js';
 import { grantStatements } from '../db/grant-ddl.js';
-import { fkReAddAdvice } from '../db/foreign-key-advice.js';
+import { fkReAddAdvice, incomingForeignKeyFix, type IncomingForeignKey } from '../db/foreign-key-advice.js';
 import { objectNames } from '../db/object-names.js';
 import { rangeBounds, type RangeBound } from '../config/range-bounds.js';
 import { boundLiteral, withoutPrecision } from '../db/range-partition-ddl.js';
@@ -53,15 +53,11 @@ export interface PlanTableInput {
   legacyRangeMin?: Date | null;
   /** schema.name of every table in the config: an FK to one of them cannot be kept. */
   configuredTables: ReadonlySet<string>;
+  /** Foreign keys of other tables that reference the legacy table: cutover refuses while they exist. */
+  incomingForeignKeys?: readonly IncomingForeignKey[];
 }
 
 const ident = (schema: string, name: string) => sql.id(schema, name);
-
-/** Partition key columns of a layout, outermost first. */
-export function partitionKeyColumns(layout: Layout): string[] {
-  if (layout.type === 'range') return [layout.column, ...(layout.subpartition ? [layout.subpartition.key] : [])];
-  return [layout.key];
-}
 
 function refuse(message: string, fix: string, details: Record<string, unknown> = {}): never {
   throw new InputInvalidError(message, { fix, details });
@@ -400,6 +396,10 @@ export function planTable(input: PlanTableInput): TablePlan {
   // partgov's own change-log triggers (src/changelog/change-log.ts) are not the application's.
   for (const t of legacy.triggers.filter((x) => !x.name.startsWith('partgov_capture_'))) {
     notes.push(`trigger ${t.name} is not cloned: if the table needs it after cutover, create it on the shadow first (cutover refuses while the shadow lacks it); partgov's copy and replay write as a replica, so it will not fire for them: ${triggerDdlOn(t, { schema, name: shadow })}`);
+  }
+
+  for (const fk of input.incomingForeignKeys ?? []) {
+    notes.push(`foreign key ${fk.label} (${fk.definition}) references ${legacy.name}: cutover refuses while it exists (it would keep referencing the legacy table after the swap): ${incomingForeignKeyFix(fk, legacy.name, key)}`);
   }
 
   if (legacy.tablespace !== null) add('tablespace-reset', 'back to the default tablespace for what follows in this session', sql`reset default_tablespace`);

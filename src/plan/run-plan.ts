@@ -8,12 +8,14 @@ import { judged, type Check, type StageVerdict } from '../checks/check.js';
 import { requireConfig, type StageContext } from '../stage/stage-context.js';
 import { parseStageInput, textInput, tableNameForms } from '../stage/stage-input.js';
 import { selectTables } from '../config/load-config.js';
-import type { RangeLayout, TableConfig } from '../config/config-schema.js';
+import { partitionKeyColumns, type RangeLayout, type TableConfig } from '../config/config-schema.js';
 import { rangeBounds, truncateToInterval } from '../config/range-bounds.js';
 import { requireTable } from '../db/catalog.js';
 import type { PartgovKysely } from '../db/state-tables.js';
 import { InputInvalidError } from '../errors.js';
-import { partitionKeyColumns, planTable, type TablePlan } from './plan-table.js';
+import { parseIncomingForeignKey } from '../db/foreign-key-advice.js';
+import { querySqlFile } from '../db/sql-file.js';
+import { planTable, type TablePlan } from './plan-table.js';
 import { compileDdl } from '../db/compile-ddl.js';
 import { notNullWithoutLongLock } from '../changelog/shadow-compatibility.js';
 
@@ -167,7 +169,10 @@ export async function runPlan(ctx: StageContext, input: PlanInput = {}): Promise
       const min = r.rows[0]?.min;
       legacyRangeMin = min === null || min === undefined ? null : new Date(min);
     }
-    const plan = planTable({ legacy, table, now, legacyRangeMin, configuredTables: configured });
+    const incomingForeignKeys = (await querySqlFile<{ kind: string; name: string; definition: string }>(db, 'catalog/dependents.sql', [legacy.oid]))
+      .filter((d) => d.kind === 'fk_in')
+      .map((d) => parseIncomingForeignKey(d.name, d.definition));
+    const plan = planTable({ legacy, table, now, legacyRangeMin, configuredTables: configured, incomingForeignKeys });
     if (layout.type === 'range' && legacyRangeMin) {
       const sparse = await sparseRangeCheck(db, table, layout, legacyRangeMin, now);
       if (sparse) warnings.push(sparse);

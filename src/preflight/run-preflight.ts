@@ -4,7 +4,7 @@ import { compileDdl } from '../db/compile-ddl.js';
 import { mayWriteAsReplica } from '../changelog/target-triggers.js';
 import type { PartgovKysely } from '../db/state-tables.js';
 import { evaluateAppEnvRules } from '../config/app-env-rules.js';
-import type { TableConfig } from '../config/config-schema.js';
+import { partitionKeyColumns, type TableConfig } from '../config/config-schema.js';
 import { findTableOid, introspectTable, readTablePrivileges } from '../db/catalog.js';
 import { z } from 'zod';
 import type { StageContext } from '../stage/stage-context.js';
@@ -39,12 +39,6 @@ export type PreflightInput = z.input<typeof preflightInputSchema>;
 /** PostgreSQL majors partgov supports (PRODUCT.md §8). */
 export const minServerVersionNum = 140000;
 export const maxServerMajor = 18;
-
-function keyColumnsOf(t: TableConfig): string[] {
-  const l = t.layout;
-  if (l.type === 'range') return [l.column, ...(l.subpartition ? [l.subpartition.key] : [])];
-  return [l.key];
-}
 
 async function tableChecks(db: PartgovKysely, t: TableConfig): Promise<PreflightCheck[]> {
   const label = `${t.schema}.${t.name}`;
@@ -90,7 +84,7 @@ async function tableChecks(db: PartgovKysely, t: TableConfig): Promise<Preflight
   );
   const model = await introspectTable(db, t);
   const columns = new Set(model?.columns.map((c) => c.name));
-  const absent = keyColumnsOf(t).filter((c) => !columns.has(c));
+  const absent = partitionKeyColumns(t.layout).filter((c) => !columns.has(c));
   checks.push(
     absent.length
       ? {
@@ -99,7 +93,7 @@ async function tableChecks(db: PartgovKysely, t: TableConfig): Promise<Preflight
           detail: `partition key column ${absent.map((c) => JSON.stringify(c)).join(', ')} not in ${label}`,
           fix: `set the layout key to one of: ${[...columns].join(', ')}`,
         }
-      : { name: `key_column:${label}`, status: 'pass', detail: `key ${keyColumnsOf(t).join(', ')} present` },
+      : { name: `key_column:${label}`, status: 'pass', detail: `key ${partitionKeyColumns(t.layout).join(', ')} present` },
   );
   // Before the shadow exists only: a full copy lands in the table's own tablespace (plan creates it there).
   if (model?.tablespace && !model.partitioned && (await findTableOid(db, { schema: t.schema, name: objectNames.shadow(t.name) })) === null) {

@@ -18,6 +18,7 @@ import { createAppRole, type AppRole } from '../helpers/app-role.js';
 import { differingRows, prepareShadows } from '../helpers/fixtures.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database.js';
 import { stageFor } from '../helpers/stage.js';
+import { runPlan } from '../../src/plan/run-plan.js';
 
 let t: TestDatabase;
 const settings = resolveSettings({ lockTimeout: '1000' }, {}, undefined);
@@ -417,6 +418,7 @@ describe('cutover refuses before any lock (exit 3, nothing changed)', () => {
       expect(err).toBeInstanceOf(SafetyRefusedError);
       expect((err as Error).message).toMatch(rule);
       expect(await catalogOf('Refusals')).toEqual(catalogBefore);
+      return err as SafetyRefusedError;
     };
     await expect(runCutover(stageFor(t, config, { settings }), { table: table.name, confirm: 'refusals' })).rejects.toThrow(/--confirm must name it/);
     await expectRefusal(/cutover-needs-sync/);
@@ -442,7 +444,7 @@ describe('cutover refuses before any lock (exit 3, nothing changed)', () => {
     await expectRefusal(/foreign key Refusal Lines_order_id_fkey on "Shop"."Refusal Lines"/);
     // The refusal prints the DDL that drops it, which runs as printed.
     const fkRefusal = await runCutover(stageFor(t, config, { settings }), { table: table.name, confirm: 'Refusals' }).catch((e: unknown) => e);
-    const dropFk = /drop it first \((alter table .*?); the application enforces it meanwhile\)/.exec((fkRefusal as Error).message)![1]!;
+    const dropFk = /drop it before cutover \((alter table .*?); the application enforces it meanwhile\)/.exec((fkRefusal as SafetyRefusedError).fix)![1]!;
     expect(dropFk).toBe('alter table "Shop"."Refusal Lines" drop constraint "Refusal Lines_order_id_fkey"');
     await sql.raw(dropFk).execute(t.db);
     expect((await sql<{ n: number }>`select count(*)::int as n from pg_constraint where conname = 'Refusal Lines_order_id_fkey'`.execute(t.db)).rows[0]!.n).toBe(0);
@@ -462,12 +464,13 @@ describe('cutover refuses before any lock (exit 3, nothing changed)', () => {
     await sql`create function "Shop".refusals_touch() returns trigger language plpgsql as $$ begin return new; end $$`.execute(t.db);
     await sql`create trigger "Refusals touch" before update on "Shop"."Refusals" for each row execute function "Shop".refusals_touch()`.execute(t.db);
     const lacking = await runCutover(stageFor(t, config, { settings }), { table: table.name, confirm: 'Refusals' }).catch((e: unknown) => e);
-    const ddl = /create it there first \((CREATE TRIGGER .*)\)$/.exec((lacking as SafetyRefusedError).fix)![1]!;
+    const ddl = /create it there first \((CREATE TRIGGER .*?)\); then `partgov cutover/.exec((lacking as SafetyRefusedError).fix)![1]!;
     expect(ddl).toBe('CREATE TRIGGER "Refusals touch" BEFORE UPDATE ON "Shop"."Refusals_shadow" FOR EACH ROW EXECUTE FUNCTION "Shop".refusals_touch()');
     await sql.raw(ddl).execute(t.db);
     // A rule on the table would stay with the archive.
     await sql`create rule refusals_audit as on delete to "Shop"."Refusals" do also notify refusals_deleted`.execute(t.db);
-    await expectRefusal(/rule refusals_audit \(CREATE RULE refusals_audit AS[\s\S]*would stay on Refusals_legacy: drop it, swap, and create it on Refusals/);
+    const rule = await expectRefusal(/rule refusals_audit \(CREATE RULE refusals_audit AS[\s\S]*would stay on Refusals_legacy/);
+    expect(rule.fix).toMatch(/^rule refusals_audit: drop it, swap, and create it on Refusals; then `partgov cutover --table Refusals --confirm Refusals --dry-run` shows whether any is left$/);
     await sql`drop rule refusals_audit on "Shop"."Refusals"`.execute(t.db);
     // A capture trigger someone disabled let writes by unlogged: refused until sync enable turns it on again.
     await sql`alter table "Shop"."Refusals" disable trigger partgov_capture_update`.execute(t.db);
@@ -539,13 +542,47 @@ describe('cutover refuses before any lock (exit 3, nothing changed)', () => {
     const refused = await runRollback(stageFor(t, config, { settings }), { table: table.name, confirm: 'Keyed' }).catch((e: unknown) => e);
     expect((refused as SafetyRefusedError).ruleId).toBe('rollback-dependent-objects');
     expect((refused as Error).message.match(/fk_in /g)).toHaveLength(1);
-    const dropFk = /drop it first \((alter table .*?); the application enforces it meanwhile\)/.exec((refused as Error).message)![1]!;
+    const dropFk = /drop it first \((alter table .*?); the application enforces it meanwhile\)/.exec((refused as SafetyRefusedError).fix)![1]!;
     expect(dropFk).toBe('alter table "Shop"."Keyed Lines" drop constraint keyed_lines_order');
     await sql.raw(dropFk).execute(t.db);
     const back = await runRollback(stageFor(t, config, { settings }), { table: table.name, confirm: 'Keyed' });
     expect(back.already).toBe(false);
     await sql`drop table "Shop"."Keyed Lines"`.execute(t.db);
     await runSync(stageFor(t, config, { settings }), { table: table.name, action: 'disable' });
+  });
+
+  it('a foreign key into the table: plan names it first, cutover prints what to run, and the key comes back against the new key as they say', async () => {
+    const config = await createOrders('Referenced', 60);
+    const table = config.tables[0]!;
+    await sql`create table "Shop"."Referenced Lines" (id int primary key, order_id bigint not null references "Shop"."Referenced" (id) on delete cascade)`.execute(t.db);
+    await sql`insert into "Shop"."Referenced Lines" select g, g from generate_series(1, 60) g`.execute(t.db);
+    try {
+      // Plan says it before any copy: cutover refuses while the key exists, and the referencing table lacks the partition key.
+      const planned = await runPlan(stageFor(t, config), { table: table.name });
+      const note = planned.tables[0]!.notes.find((n) => n.startsWith('foreign key Referenced Lines_order_id_fkey'))!;
+      expect(note).toContain('references Referenced: cutover refuses while it exists');
+      expect(note).toContain('add it again referencing Referenced (Tenant Scope, id)');
+      expect(note).toContain('"Shop"."Referenced Lines" has no column Tenant Scope: add one');
+      await readyForCutover(config);
+      const refused = (await runCutover(stageFor(t, config, { settings }), { table: table.name, confirm: 'Referenced' }).catch((e: unknown) => e)) as SafetyRefusedError;
+      expect(refused.ruleId).toBe('cutover-dependent-objects');
+      expect(refused.message).toContain('foreign key Referenced Lines_order_id_fkey on "Shop"."Referenced Lines" (FOREIGN KEY (order_id) REFERENCES "Shop"."Referenced"(id) ON DELETE CASCADE) would keep referencing Referenced_legacy');
+      // What the fix says, run as it says: the key goes, the swap happens, the column comes, the key comes back.
+      const dropFk = /drop it before cutover \((alter table .*?); the application enforces it meanwhile\)/.exec(refused.fix)![1]!;
+      await sql.raw(dropFk).execute(t.db);
+      await runCutover(stageFor(t, config, { settings }), { table: table.name, confirm: 'Referenced' });
+      expect(refused.fix).toMatch(/add it again referencing Referenced \(Tenant Scope, id\), which holds the partition key Tenant Scope/);
+      await sql`alter table "Shop"."Referenced Lines" add column "Tenant Scope" text`.execute(t.db);
+      await sql`update "Shop"."Referenced Lines" l set "Tenant Scope" = o."Tenant Scope" from "Shop"."Referenced" o where o.id = l.order_id`.execute(t.db);
+      await sql`alter table "Shop"."Referenced Lines" alter column "Tenant Scope" set not null`.execute(t.db);
+      await sql`alter table "Shop"."Referenced Lines" add foreign key ("Tenant Scope", order_id) references "Shop"."Referenced" ("Tenant Scope", id) on delete cascade`.execute(t.db);
+      // The key holds against the partitioned table: a line of no order is refused, an order's delete cascades.
+      await expect(sql`insert into "Shop"."Referenced Lines" values (1000, 999999, 't1')`.execute(t.db)).rejects.toThrow(/violates foreign key constraint/);
+      await sql`delete from "Shop"."Referenced" where id = 1`.execute(t.db);
+      expect((await sql<{ n: number }>`select count(*)::int as n from "Shop"."Referenced Lines" where order_id = 1`.execute(t.db)).rows[0]!.n).toBe(0);
+    } finally {
+      await sql`drop table if exists "Shop"."Referenced Lines"`.execute(t.db);
+    }
   });
 
   it('exit 4 when a session holds a conflicting lock, without parking the application behind the swap', async () => {
