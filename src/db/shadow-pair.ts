@@ -3,6 +3,7 @@ import type { TableConfig } from '../config/config-schema.js';
 import { compileDdl } from './compile-ddl.js';
 import { InputInvalidError, SafetyRefusedError } from '../errors.js';
 import { mayWriteAsReplica } from '../changelog/target-triggers.js';
+import { primaryKeyFix } from './primary-key-advice.js';
 import { objectNames } from './object-names.js';
 import { findTableOid, introspectTable, readPartitionTree, requireTable, type ColumnModel, type TableModel } from './catalog.js';
 import type { PartgovKysely } from './state-tables.js';
@@ -54,7 +55,7 @@ export async function resolveShadowPair(db: PartgovKysely, table: TableConfig, n
   const legacyPk = legacy.constraints.find((c) => c.kind === 'primary_key');
   if (!legacyPk) {
     throw new InputInvalidError(`${label} has no primary key, so its rows cannot be walked and matched`, {
-      fix: `add one (alter table ... add primary key (...)), or a unique not-null column set promoted to a primary key`,
+      fix: `${primaryKeyFix(legacy)} (after \`partgov migrate down\` if its shadow was planned without one)`,
     });
   }
   const shadowPk = shadow.constraints.find((c) => c.kind === 'primary_key') ?? (await deferredShadowKey(db, label));

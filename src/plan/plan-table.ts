@@ -5,6 +5,7 @@ import { InputInvalidError } from '../errors.js';
 import { replicaIdentityClause, storageParameterItems } from '../db/storage-options.js';
 import { compileDdl } from '../db/compile-ddl.js';
 import { grantStatements } from '../db/grant-ddl.js';
+import { primaryKeyFix } from '../db/primary-key-advice.js';
 import { fkReAddAdvice, incomingForeignKeyFix, type IncomingForeignKey } from '../db/foreign-key-advice.js';
 import { objectNames } from '../db/object-names.js';
 import { rangeBounds, type RangeBound } from '../config/range-bounds.js';
@@ -173,7 +174,7 @@ export function planTable(input: PlanTableInput): TablePlan {
     const deferrable = deferral ? (deferral[1] ? sql` deferrable initially deferred` : sql` deferrable`) : sql``;
     constraintDdl.push(sql`constraint ${sql.id(objectNames.primaryKey(shadow))} primary key (${sql.join(cols.map((c) => sql.id(c)))})${deferrable}`);
   } else {
-    notes.push(`${label} has no primary key: backfill and verify need a unique, not-null key to walk; add one before backfilling`);
+    refuse(`${label} has no primary key: sync, backfill and verify find and walk rows by it`, primaryKeyFix(legacy));
   }
 
   const dropOrRefuse = (what: string, name: string, why: string, fix?: string) => {

@@ -16,6 +16,7 @@ import { runVerify } from '../../src/verify/run-verify.js';
 import { prepareShadows } from '../helpers/fixtures.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database.js';
 import { stageFor } from '../helpers/stage.js';
+import { InputInvalidError } from '../../src/errors.js';
 
 let t: TestDatabase;
 /** One plan folder per database, as in production (migrate checks every applied file is there). */
@@ -96,6 +97,28 @@ describe('plan on tables nobody here wrote', () => {
     // With it listed, the plan goes through and says the key is not kept.
     const planned = await runPlan(stageFor(t, parseConfig({ tables: [tables[0]!, { ...tables[1]!, allow_drop: ['FK Lines_order_id_fkey'] }] })));
     expect(planned.tables[1]!.changes.join('\n')).toMatch(/FOREIGN KEY FK Lines_order_id_fkey is not kept \(listed in allow_drop\)/);
+  });
+
+  it('a table without a primary key: refused before any shadow, with the statements that make its unique index the key, which run as printed', async () => {
+    // A unique index on nullable columns (one of them the partition key), and one PostgreSQL could not take as a key (DESC).
+    await sql`create table "No Key" ("Tenant" int, "Ref" text, n int)`.execute(t.db);
+    await sql`create unique index "No Key by n" on "No Key" (n desc)`.execute(t.db);
+    await sql`create unique index "No Key ref" on "No Key" ("Ref", "Tenant")`.execute(t.db);
+    await sql`insert into "No Key" select g % 3, 'r' || g, g from generate_series(1, 100) g`.execute(t.db);
+    const config = parseConfig({ tables: [{ name: 'No Key', layout: { type: 'hash', key: 'Tenant', partitions: 2 }, allow_drop: ['No Key by n'] }], migrations_dir: dir });
+    const refused = await runPlan(stageFor(t, config), {}).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(InputInvalidError);
+    expect((refused as Error).message).toBe('public.No Key has no primary key: sync, backfill and verify find and walk rows by it');
+    const fix = (refused as InputInvalidError).fix!;
+    expect(fix).toMatch(/^make its unique index No Key ref the primary key \(no index build, a brief exclusive lock\): Ref: make it NOT NULL without a long lock: /);
+    const statements = fix.replace(/^[^)]*\): /, '').replace(/; then plan again$/, '').replace(/(Ref|Tenant): make it NOT NULL without a long lock: /g, '');
+    expect(statements).toMatch(/alter table "public"\."No Key" add constraint "No Key ref" primary key using index "No Key ref"$/);
+    await sql.raw(statements).execute(t.db);
+    const planned = await runPlan(stageFor(t, config), {});
+    // The key already holds the partition key: nothing widens.
+    expect(planned.tables[0]!.key_changes).toEqual([]);
+    const pk = await sql<{ name: string }>`select conname as name from pg_constraint where conrelid = '"No Key"'::regclass and contype = 'p'`.execute(t.db);
+    expect(pk.rows).toEqual([{ name: 'No Key ref' }]);
   });
 
   it('column names holding a dot: the range start comes from the legacy minimum, the hash key\'s NULL check reads the right column', async () => {
