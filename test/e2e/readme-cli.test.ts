@@ -7,7 +7,7 @@ import { configReference } from '../../src/config/config-reference.js';
 import { repoRoot } from '../helpers/cli.js';
 
 const program = buildProgram(() => undefined);
-const docs = ['README.md', ...readdirSync(path.join(repoRoot, 'runbooks')).filter((f) => f.endsWith('.md')).map((f) => `runbooks/${f}`)];
+const docs = ['README.md', 'docs/performance.md', ...readdirSync(path.join(repoRoot, 'runbooks')).filter((f) => f.endsWith('.md')).map((f) => `runbooks/${f}`)];
 
 describe('the README and runbooks name only commands and flags that exist', () => {
   it("the README's CLI reference is the one commander generates (npm run docs)", () => {
