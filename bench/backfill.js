@@ -1,8 +1,7 @@
 // npm run bench:backfill — prints backfill figures beside their ceiling, measured in one run.
-// BENCH_ROWS (default 1000000), BENCH_SMALL_ROWS (200000), BENCH_BATCH (50000, the default), BENCH_REPEAT (3), BENCH_PG_MAJOR (18|15|14).
+// BENCH_ROWS (default 1000000), BENCH_SMALL_ROWS (200000), BENCH_BATCH (50000, the default), BENCH_REPEAT (3), BENCH_PG_MAJOR (18|15).
 // --quick: 5,000 rows, 1 repetition: a smoke run (the test suite runs it), not a measurement.
 import { benchmarkBackfill } from '../dist/benchmarks/backfill-benchmark.js';
-import { embeddedMajorOf } from '../dist/embedded/embedded-server.js';
 
 const quick = process.argv.includes('--quick');
 const env = (k, d, q) => Number(process.env[k] ?? (quick ? q : d));
@@ -11,7 +10,7 @@ const r = await benchmarkBackfill({
   smallRows: env('BENCH_SMALL_ROWS', 200_000, 2_000),
   batchSize: env('BENCH_BATCH', 50_000, 1_000),
   repeat: env('BENCH_REPEAT', 3, 1),
-  major: embeddedMajorOf(process.env.BENCH_PG_MAJOR),
+  major: process.env.BENCH_PG_MAJOR === '15' ? 15 : 18,
   log: (l) => console.error(l),
 });
 const pad = (text, n) => String(text).padEnd(n);

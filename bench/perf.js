@@ -1,13 +1,12 @@
 // npm run bench:perf — `partgov bench` on the example schema: recall and write p50/p95/p99, partitioned vs legacy, per scale.
-// BENCH_NODES (100000), BENCH_SCALES (100000,1000000), BENCH_PG_MAJOR (18|15|14); GATEC_BENCH_CONCURRENCY (8), GATEC_BENCH_OPS (200),
+// BENCH_NODES (100000), BENCH_SCALES (100000,1000000), BENCH_PG_MAJOR (18|15); GATEC_BENCH_CONCURRENCY (8), GATEC_BENCH_OPS (200),
 // GATEC_PERF_PROFILE and the other GATEC_* knobs as for `partgov bench`.
 import { benchmarkPerfMatrix } from '../dist/benchmarks/perf-matrix-benchmark.js';
-import { embeddedMajorOf } from '../dist/embedded/embedded-server.js';
 
 const r = await benchmarkPerfMatrix({
   nodes: Number(process.env.BENCH_NODES ?? 100000),
   scales: (process.env.BENCH_SCALES ?? '100000,1000000').split(',').map(Number),
-  major: embeddedMajorOf(process.env.BENCH_PG_MAJOR),
+  major: process.env.BENCH_PG_MAJOR === '15' ? 15 : 18,
   log: (l) => console.error(l),
 });
 const b = r.result;

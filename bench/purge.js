@@ -1,9 +1,8 @@
 // npm run bench:purge — partition-first purge against DELETE + VACUUM, purge time per scope size, isolate's lock hold.
 // BENCH_TABLE_ROWS (1000000), BENCH_SCOPE_ROWS (100000), BENCH_SIZES (10000,100000,300000),
-// BENCH_ISOLATE_SIZES (200000,1000000: the largest also for a uuid-keyed table), BENCH_REPEAT (3), BENCH_PG_MAJOR (18|15|14).
+// BENCH_ISOLATE_SIZES (200000,1000000: the largest also for a uuid-keyed table), BENCH_REPEAT (3), BENCH_PG_MAJOR (18|15).
 // --quick: 2e4 rows, 1 repetition: a smoke run (the test suite runs it), not a measurement.
 import { benchmarkPurge } from '../dist/benchmarks/purge-benchmark.js';
-import { embeddedMajorOf } from '../dist/embedded/embedded-server.js';
 
 const quick = process.argv.includes('--quick');
 const list = (v, d, q) => (v ?? (quick ? q : d)).split(',').map(Number);
@@ -15,7 +14,7 @@ const r = await benchmarkPurge({
   sizes: list(process.env.BENCH_SIZES, '10000,100000,300000', '1000'),
   isolateSizes: list(process.env.BENCH_ISOLATE_SIZES, '200000,1000000', '20000'),
   repeat,
-  major: embeddedMajorOf(process.env.BENCH_PG_MAJOR),
+  major: process.env.BENCH_PG_MAJOR === '15' ? 15 : 18,
   log: (l) => console.error(l),
 });
 const pct = (x) => `${(x * 100).toFixed(1)}%`;

@@ -1,15 +1,14 @@
 // npm run bench:sync — the online copy (sync on) on every layout against one INSERT … SELECT,
 // and the application's write latency with sync on vs off, measured in one run each.
-// BENCH_ROWS (default 1000000), BENCH_REPEAT (3), BENCH_PG_MAJOR (18|15|14),
+// BENCH_ROWS (default 1000000), BENCH_REPEAT (3), BENCH_PG_MAJOR (18|15),
 // BENCH_DATABASE_URL (a superuser URL of your own server instead of an embedded one: pg_partman, when installed there, joins the range layouts),
 // BENCH_LAYOUTS (a name filter, e.g. range), BENCH_BATCH (--batch-size), BENCH_JOBS (--jobs, default 1), BENCH_WRITE_ROWS (1000000), BENCH_CONCURRENCY (8), BENCH_STATEMENTS (4000 per writer: a phase of several replay rounds), BENCH_PART (all|copy|writes).
 // --quick: a few thousand rows, 1 repetition: a smoke run (the test suite runs it), not a measurement.
 import { benchmarkOnlineBackfill, benchmarkWriteLatency } from '../dist/benchmarks/sync-benchmark.js';
-import { embeddedMajorOf } from '../dist/embedded/embedded-server.js';
 
 const quick = process.argv.includes('--quick');
 const env = (k, d, q = d) => Number(process.env[k] ?? (quick ? q : d));
-const major = embeddedMajorOf(process.env.BENCH_PG_MAJOR);
+const major = process.env.BENCH_PG_MAJOR === '15' ? 15 : 18;
 const part = process.env.BENCH_PART ?? 'all';
 const log = (l) => console.error(l);
 if (part === 'all' || part === 'copy') {

@@ -1,8 +1,7 @@
 // npm run bench:verify — verify beside its in-database ceiling, equal and with 1 or 3 differences, measured in one run.
-// BENCH_ROWS (default 1000000), BENCH_REPEAT (3), BENCH_SEGMENTS (64, verify's default), BENCH_PG_MAJOR (18|15|14).
+// BENCH_ROWS (default 1000000), BENCH_REPEAT (3), BENCH_SEGMENTS (64, verify's default), BENCH_PG_MAJOR (18|15).
 // --quick: 5,000 rows, 1 repetition: a smoke run (the test suite runs it), not a measurement.
 import { benchmarkVerify } from '../dist/benchmarks/verify-benchmark.js';
-import { embeddedMajorOf } from '../dist/embedded/embedded-server.js';
 
 const quick = process.argv.includes('--quick');
 
@@ -10,7 +9,7 @@ const r = await benchmarkVerify({
   rows: Number(process.env.BENCH_ROWS ?? (quick ? 5_000 : 1_000_000)),
   repeat: Number(process.env.BENCH_REPEAT ?? (quick ? 1 : 3)),
   segments: Number(process.env.BENCH_SEGMENTS ?? 64),
-  major: embeddedMajorOf(process.env.BENCH_PG_MAJOR),
+  major: process.env.BENCH_PG_MAJOR === '15' ? 15 : 18,
   log: (l) => console.error(l),
 });
 console.log(`verify benchmark, ${r.rows} vs ${r.rows} rows (32 hash partitions), ${r.server}, --segments ${r.segments}

@@ -3,7 +3,6 @@ import type { BackfillResult } from '../backfill/run-backfill.js';
 import type { PartgovKysely } from '../db/state-tables.js';
 import { median, ratio, recreateShadow, seconds, warmUp, withBenchDatabase } from './bench-database.js';
 import { runCliJson } from './run-cli-json.js';
-import type { EmbeddedMajor } from '../embedded/embedded-server.js';
 
 export interface BackfillBenchmarkOptions {
   rows: number;
@@ -11,7 +10,7 @@ export interface BackfillBenchmarkOptions {
   batchSize: number;
   /** Repetitions of the ceiling and every variant; ratios reported are medians (this 2-core VM is noisy). */
   repeat: number;
-  major: EmbeddedMajor;
+  major: 15 | 18;
   log: (line: string) => void;
 }
 

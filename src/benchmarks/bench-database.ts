@@ -14,7 +14,6 @@ import { SqlState } from '../db/sqlstate.js';
 import { sqlStateOf } from '../errors.js';
 import { resolveSettings } from '../config/runtime-settings.js';
 import { stageContext, type StageContext } from '../stage/stage-context.js';
-import type { EmbeddedMajor } from '../embedded/embedded-server.js';
 
 export interface BenchDatabase {
   url: string;
@@ -39,7 +38,7 @@ interface ScratchDatabase {
  * pg_partman installed): a scratch database on that server, dropped afterwards.
  * Otherwise a throwaway embedded server with the benchmark settings.
  */
-async function scratchDatabase(major: EmbeddedMajor): Promise<ScratchDatabase> {
+async function scratchDatabase(major: 15 | 18): Promise<ScratchDatabase> {
   const external = process.env.BENCH_DATABASE_URL;
   if (!external) {
     const server = await startEmbeddedServer({ major, settings: benchServerSettings });
@@ -78,7 +77,7 @@ async function scratchDatabase(major: EmbeddedMajor): Promise<ScratchDatabase> {
  * state schema applied and `config` written to a file; removes the database
  * and the scratch files afterwards.
  */
-export async function withBenchDatabase<T>(major: EmbeddedMajor, config: unknown, work: (b: BenchDatabase) => Promise<T>): Promise<T> {
+export async function withBenchDatabase<T>(major: 15 | 18, config: unknown, work: (b: BenchDatabase) => Promise<T>): Promise<T> {
   const scratch = await scratchDatabase(major);
   const dir = await mkdtemp(path.join(os.tmpdir(), 'partgov-bench-'));
   try {

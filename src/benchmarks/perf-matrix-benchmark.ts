@@ -11,7 +11,6 @@ import { runMigrate } from '../migrate/run-migrate.js';
 import { stageContext } from '../stage/stage-context.js';
 import { packagePath } from '../package-root.js';
 import { benchServerSettings } from './bench-server-settings.js';
-import type { EmbeddedMajor } from '../embedded/embedded-server.js';
 
 /**
  * `npm run bench:perf`: `partgov bench` on the example schema (memory_nodes,
@@ -19,7 +18,7 @@ import type { EmbeddedMajor } from '../embedded/embedded-server.js';
  * latency of the partitioned layout and the legacy one at each scale, with the
  * partition-first reset between scales.
  */
-export async function benchmarkPerfMatrix(o: { nodes: number; scales: number[]; major: EmbeddedMajor; log: (l: string) => void }): Promise<{ server: string; result: BenchResult; out_dir: string }> {
+export async function benchmarkPerfMatrix(o: { nodes: number; scales: number[]; major: 15 | 18; log: (l: string) => void }): Promise<{ server: string; result: BenchResult; out_dir: string }> {
   const server = await startEmbeddedServer({ major: o.major, settings: benchServerSettings });
   try {
     const { url, version } = await server.createDatabase('bench');

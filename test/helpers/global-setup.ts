@@ -1,5 +1,4 @@
 import type { TestProject } from 'vitest/node';
-import { embeddedMajorOf } from '../../src/embedded/embedded-server.js';
 import { startEmbeddedServerProcess, type EmbeddedServerProcess } from '../../src/embedded/server-process.js';
 
 declare module 'vitest' {
@@ -25,7 +24,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     project.provide('adminUrl', external);
     project.provide('serverMajor', 0);
   } else {
-    const major = embeddedMajorOf(process.env.PARTGOV_TEST_PG_MAJOR);
+    const major = process.env.PARTGOV_TEST_PG_MAJOR === '15' ? 15 : 18;
     server = await startEmbeddedServerProcess({ major, fast: true });
     project.provide('adminUrl', server.adminUrl);
     project.provide('serverMajor', major);
