@@ -3,7 +3,7 @@ import path from 'node:path';
 import { sql } from 'kysely';
 import { z } from 'zod';
 import { configuredTable, type StageContext } from '../stage/stage-context.js';
-import { numberInput, parseStageInput, textInput, tableNameForms } from '../stage/stage-input.js';
+import { numberInput, optionalNumberInput, parseStageInput, textInput, tableNameForms } from '../stage/stage-input.js';
 import Cursor from 'pg-cursor';
 import type pg from 'pg';
 import type { TableConfig } from '../config/config-schema.js';
@@ -22,6 +22,11 @@ import type { PartgovKysely } from '../db/state-tables.js';
 import type { SyncDirection } from '../changelog/change-log.js';
 import type { RuntimeSettings } from '../config/runtime-settings.js';
 
+/** Without --max-latency-ratio, a shadow p50 and p95 this many times the legacy ones warn. */
+export const latencyWarnRatio = 1.5;
+/** Below this gap between the two p95s (ms) a ratio is the noise of sub-millisecond reads, not a finding. */
+const latencyGapFloorMs = 1;
+
 /** shadow-read's input: defaults and limits once, for the library and the CLI. */
 export const shadowReadInputSchema = z.object({
   table: textInput(`configured table (${tableNameForms})`),
@@ -29,6 +34,7 @@ export const shadowReadInputSchema = z.object({
   samples: numberInput({ min: 1, max: 100_000, integer: true, default: 20, describe: 'scope keys sampled' }),
   limit: numberInput({ min: 1, max: 100_000, integer: true, default: 100, describe: 'rows compared per query (the default query\'s LIMIT)' }),
   minOverlap: numberInput({ min: 0, max: 1, default: 0.95, describe: 'lowest acceptable top-k overlap between legacy and shadow results' }),
+  maxLatencyRatio: optionalNumberInput({ min: 1, max: 1000, describe: `fail when a query's p50 and p95 on the shadow both exceed the legacy ones by more than this factor (unset: warn above ${latencyWarnRatio}×)` }),
 });
 export type ShadowReadInput = z.input<typeof shadowReadInputSchema>;
 
@@ -233,6 +239,30 @@ function overlapCheck(q: ShadowReadQueryResult, minOverlap: number, primaryKey: 
   return { name, status: 'fail', detail: `${detail}; ${same} of those ${q.below.length} scopes hold identical rows in both tables, the others were not compared`, objects: scopes(q.below), figures, fix: `${order}; if it already is, run verify` };
 }
 
+/**
+ * The reads' latency on the shadow against the legacy table: the application
+ * sees the difference after cutover. Slower beyond the ratio at both the p50
+ * and the p95 (one slow sample of a few moves the p95 alone), and by at least a
+ * millisecond at the p95, warns; or fails when the DBA set --max-latency-ratio.
+ */
+export function latencyCheck(q: Pick<ShadowReadQueryResult, 'name' | 'legacy_p50_ms' | 'legacy_p95_ms' | 'shadow_p50_ms' | 'shadow_p95_ms' | 'leaves_touched_max'>, maxRatio: number | undefined): Check {
+  const name = `latency:${q.name}`;
+  const ratioOf = (shadow: number, legacy: number) => (legacy > 0 ? Math.round((shadow / legacy) * 100) / 100 : 1);
+  const p50 = ratioOf(q.shadow_p50_ms, q.legacy_p50_ms);
+  const p95 = ratioOf(q.shadow_p95_ms, q.legacy_p95_ms);
+  const figures = { legacy_p50_ms: q.legacy_p50_ms, shadow_p50_ms: q.shadow_p50_ms, legacy_p95_ms: q.legacy_p95_ms, shadow_p95_ms: q.shadow_p95_ms, p50_ratio: p50, p95_ratio: p95 };
+  const bar = maxRatio ?? latencyWarnRatio;
+  const detail = `p50/p95 ${q.shadow_p50_ms}/${q.shadow_p95_ms} ms on the shadow, ${q.legacy_p50_ms}/${q.legacy_p95_ms} ms on the legacy table (${p50}×/${p95}×)`;
+  if (p50 <= bar || p95 <= bar || q.shadow_p95_ms - q.legacy_p95_ms < latencyGapFloorMs) return { name, status: 'pass', detail: `${detail}, within ${bar}×`, figures };
+  return {
+    name,
+    status: maxRatio === undefined ? 'warn' : 'fail',
+    detail: `${detail}: both above ${bar}×${maxRatio === undefined ? ' (--max-latency-ratio makes this a failure)' : ''}`,
+    figures,
+    fix: `EXPLAIN (ANALYZE) the query on both tables: the shadow's plan reads ${q.leaves_touched_max} leaf(s); a query that does not bound the partition key reads every leaf, and an index the legacy plan uses may be missing on the shadow`,
+  };
+}
+
 /** A scope-keyed layout: a query keyed by the scope reads exactly one leaf (zero would mean the plan never reached a leaf). */
 function scopePruningCheck(q: ShadowReadQueryResult): Check {
   return q.leaves_touched_max === 1
@@ -375,6 +405,7 @@ export async function runShadowRead(ctx: StageContext, input: ShadowReadInput): 
     const checks: Check[] = queries.flatMap((q) => [
       overlapCheck(q, minOverlap, pair.legacyKey.map((c) => compileDdl(sql`${sql.id(c.name)}`)).join(', ')),
       byTime ? timePruningCheck(q, periodOf.size, table) : table.layout.type === 'range' ? periodPruningCheck(q, column) : scopePruningCheck(q),
+      latencyCheck(q, o.maxLatencyRatio),
     ]);
     const result: ShadowReadResult = {
       ok: verdict(checks, { strict: false }).ok,

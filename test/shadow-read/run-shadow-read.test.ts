@@ -5,7 +5,7 @@ import { parseConfig } from '../../src/config/load-config.js';
 import type { PartgovConfig } from '../../src/config/config-schema.js';
 import { resolveSettings } from '../../src/config/runtime-settings.js';
 import { InputInvalidError } from '../../src/errors.js';
-import { resultOverlap, runShadowRead } from '../../src/shadow-read/run-shadow-read.js';
+import { latencyCheck, resultOverlap, runShadowRead } from '../../src/shadow-read/run-shadow-read.js';
 import { runCutover } from '../../src/cutover/run-cutover.js';
 import { runSync } from '../../src/sync/run-sync.js';
 import { runVerify } from '../../src/verify/run-verify.js';
@@ -45,6 +45,24 @@ describe('resultOverlap', () => {
   });
 });
 
+describe('latencyCheck', () => {
+  const q = (legacy: number, shadow: number, p50 = { legacy: legacy / 2, shadow: shadow / 2 }) => ({ name: 'recent', legacy_p50_ms: p50.legacy, shadow_p50_ms: p50.shadow, legacy_p95_ms: legacy, shadow_p95_ms: shadow, leaves_touched_max: 14 });
+  it('warns when the shadow is above 1.5× the legacy table at both p50 and p95 and a millisecond or more slower; --max-latency-ratio makes it fail at its own bar', () => {
+    expect(latencyCheck(q(8.48, 20), undefined)).toMatchObject({ name: 'latency:recent', status: 'warn', figures: { p95_ratio: 2.36, p50_ratio: 2.36 } });
+    expect(latencyCheck(q(8.48, 20), undefined).fix).toMatch(/reads 14 leaf\(s\)/);
+    expect(latencyCheck(q(8.48, 20), 2)).toMatchObject({ status: 'fail' });
+    expect(latencyCheck(q(8.48, 20), 3)).toMatchObject({ status: 'pass' });
+    expect(latencyCheck(q(8, 11.9), undefined)).toMatchObject({ status: 'pass' });
+    expect(latencyCheck(q(8, 12.1), undefined)).toMatchObject({ status: 'warn' });
+  });
+  it('passes a slow p95 whose p50 is level (one slow sample of a few), a large ratio between sub-millisecond reads (less than 1 ms apart), and a shadow that is faster', () => {
+    expect(latencyCheck(q(4, 12, { legacy: 1.1, shadow: 1.2 }), 1.2)).toMatchObject({ status: 'pass', figures: { p95_ratio: 3, p50_ratio: 1.09 } });
+    expect(latencyCheck(q(0.1, 0.9), 1)).toMatchObject({ status: 'pass', figures: { p95_ratio: 9 } });
+    expect(latencyCheck(q(20, 5), 1)).toMatchObject({ status: 'pass' });
+    expect(latencyCheck(q(0, 0), 1)).toMatchObject({ status: 'pass', figures: { p95_ratio: 1 } });
+  });
+});
+
 describe('shadow-read', () => {
   it('passes on an exact copy, pruning every scope-keyed query to one leaf', async () => {
     const r = await runShadowRead(stageFor(t, config), { table: config.tables[0]!.name, samples: 15 });
@@ -56,6 +74,11 @@ describe('shadow-read', () => {
       expect(q.shadow_p95_ms).toBeGreaterThanOrEqual(q.shadow_p50_ms);
     }
     expect(r.pruning_ok).toBe(true);
+    // Each query's latency is judged from the same figures it reports.
+    for (const q of r.queries) {
+      expect(r.checks.find((c) => c.name === `latency:${q.name}`)!.figures).toMatchObject({ legacy_p95_ms: q.legacy_p95_ms, shadow_p95_ms: q.shadow_p95_ms });
+    }
+    await expect(runShadowRead(stageFor(t, config), { table: config.tables[0]!.name, maxLatencyRatio: 0.5 })).rejects.toThrow(InputInvalidError);
   });
 
   it('names a query whose result depends on the table (no total ORDER BY) as such: the scopes below the bar hold identical rows', async () => {
@@ -182,7 +205,7 @@ describe('shadow-read on a table partitioned by time alone', () => {
     const r = await runShadowRead(stageFor(t, ranged), { table: 'Ledger Lines', samples: 10 });
     expect(r.scope_column).toBe('Store');
     expect(r.samples).toBe(5); // four stores and NULL
-    expect(r.checks.map((c) => `${c.name}: ${c.status}`)).toEqual(['overlap:recent: pass', 'pruning:recent: pass', 'overlap:all_time: pass', 'pruning:all_time: warn']);
+    expect(r.checks.filter((c) => !c.name.startsWith('latency:')).map((c) => `${c.name}: ${c.status}`)).toEqual(['overlap:recent: pass', 'pruning:recent: pass', 'overlap:all_time: pass', 'pruning:all_time: warn']);
     expect(r.checks.find((c) => c.name === 'pruning:all_time')!.fix).toMatch(/bound the query on "At"/);
     expect(r.ok).toBe(true);
     expect(r.pruning_ok).toBe(false);
@@ -210,7 +233,7 @@ describe('shadow-read on a range layout sub-partitioned by the scope', () => {
     await runBackfill(stageFor(t, ranged, { settings: resolveSettings({}, {}, undefined) }), { table: 'Region Lines' });
     const r = await runShadowRead(stageFor(t, ranged), { table: 'Region Lines', samples: 10 });
     expect(r.scope_column).toBe('Region Code');
-    expect(r.checks.map((c) => `${c.name}: ${c.status}`)).toEqual(['overlap:recent: pass', 'pruning:recent: pass', 'overlap:unkeyed: pass', 'pruning:unkeyed: fail']);
+    expect(r.checks.filter((c) => !c.name.startsWith('latency:')).map((c) => `${c.name}: ${c.status}`)).toEqual(['overlap:recent: pass', 'pruning:recent: pass', 'overlap:unkeyed: pass', 'pruning:unkeyed: fail']);
     const recent = r.queries.find((q) => q.name === 'recent')!;
     expect(recent.leaves_per_period_max).toBe(1);
     expect(recent.leaves_touched_max).toBeGreaterThan(1);
