@@ -7,6 +7,7 @@ import { DatabaseError, InputInvalidError, isConnectionError, LockUnavailableErr
 import type { HeldAdvisoryLock } from '../db/advisory-lock.js';
 import { compileDdl } from '../db/compile-ddl.js';
 import { notNullWithoutLongLock } from '../changelog/shadow-compatibility.js';
+import { waitForCanary, type CanaryFigures, type CanaryProbe } from './canary.js';
 import { batchQuery, chunkBoundsQuery, type BatchMode, type ChunkBounds, type KeysetPosition } from './batch-query.js';
 
 /** How the walk runs; see runBackfill for what each knob means to a user. */
@@ -35,6 +36,8 @@ export interface BatchWalkOptions {
   onEvent: (message: string) => void;
   /** The run's advisory lock: a batch never commits once its session lost it. */
   lock?: HeldAdvisoryLock;
+  /** --canary-sql: timed before each batch is dispatched; none is while it is over its bound. */
+  canary?: { probe: CanaryProbe; figures: CanaryFigures };
 }
 
 /** The run's advisory-lock session is gone (server restart, terminated): stop, another run may hold the table now. */
@@ -213,6 +216,23 @@ export async function walkBatches(db: PartgovKysely, o: BatchWalkOptions): Promi
       if (o.deadline !== undefined && performance.now() > o.deadline) {
         outcome = 'max_duration';
         break;
+      }
+      if (o.canary) {
+        try {
+          await waitForCanary(o.canary.probe, o.canary.figures, {
+            deadline: o.deadline,
+            onEvent: o.onEvent,
+            // Lighter batches once the application is hurting; adaptive sizing grows them back.
+            onSlow: () => (batchSize = Math.max(minBatchSize, Math.floor(batchSize / 2))),
+          });
+        } catch (err) {
+          failure = err;
+          break;
+        }
+        if (o.deadline !== undefined && performance.now() > o.deadline) {
+          outcome = 'max_duration';
+          break;
+        }
       }
       let bounds: ChunkBounds;
       try {

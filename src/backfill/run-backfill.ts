@@ -17,6 +17,7 @@ import { isSyncEnabled } from '../changelog/sync-state.js';
 import { replayChanges, startReplayLoop, type ReplayResult } from '../changelog/replay-changes.js';
 import { sqlStateOf } from '../errors.js';
 import { highestKeyQuery, type KeysetPosition } from './batch-query.js';
+import { assertCanaryRuns, canaryProbe, type CanaryFigures } from './canary.js';
 import { walkBatches } from './batch-walk.js';
 import { deferrableIndexes, deferrablePrimaryKey, deferredIndexDropSteps, deferredIndexRebuilds, dropDeferredIndexes, rebuildDeferredIndexes, primaryKeyRebuildSteps, rebuildPrimaryKey, rebuildSteps, type DeferredIndex, type DeferredPrimaryKey } from './deferred-indexes.js';
 import { readPartitionTree } from '../db/catalog.js';
@@ -27,6 +28,9 @@ import { judged, type Check, type StageVerdict } from '../checks/check.js';
 
 /** More batches in flight than this only queue on locks and WAL. */
 export const maxJobs = 16;
+
+/** The canary's bound when --canary-sql comes without --canary-max-ms. */
+const defaultCanaryMaxMs = 100;
 
 /** backfill's input: defaults and limits once, for the library and the CLI. */
 export const backfillInputSchema = z.object({
@@ -40,6 +44,8 @@ export const backfillInputSchema = z.object({
   restart: flagInput('empty the shadow, forget the checkpoint and copy from the first key again'),
   dryRun: flagInput('print what the run would do (restart, deferred index drop and rebuild, the copy statement); change nothing'),
   maxRetries: numberInput({ min: 0, max: 1000, integer: true, default: 10, describe: 'consecutive failed attempts of one batch before giving up' }),
+  canarySql: z.string().min(1, { message: 'must not be empty' }).optional().describe("a read-only query of the application's, timed before each batch: while it takes longer than --canary-max-ms no new batch starts"),
+  canaryMaxMs: optionalNumberInput({ min: 1, max: 600_000, integer: true, describe: `the canary's bound in ms (default ${defaultCanaryMaxMs} with --canary-sql)` }),
 });
 export type BackfillInput = z.input<typeof backfillInputSchema>;
 
@@ -54,6 +60,8 @@ interface BackfillOptions {
   restart: boolean;
   dryRun: boolean;
   maxRetries: number;
+  canarySql?: string | undefined;
+  canaryMaxMs?: number | undefined;
   onProgress: (p: BackfillProgress) => void;
   onEvent: (message: string) => void;
 }
@@ -102,6 +110,8 @@ export interface BackfillResult extends StageVerdict {
   final_checkpoint: { last_key: KeysetPosition | null; batches: number; rows_copied: number };
   /** Change-log replay during and after the copy (sync on); zeros when sync is off. */
   replay: Pick<ReplayResult, 'entries' | 'keys' | 'rejected' | 'waiting'>;
+  /** --canary-sql: its runs, slowest run, and the pauses it caused; null without it. */
+  canary: CanaryFigures | null;
 }
 
 interface CheckpointRow {
@@ -208,6 +218,13 @@ async function backfillTable(database: PartgovDatabase, table: TableConfig, o: B
     });
   }
   const event = o.onEvent;
+  if (o.canaryMaxMs !== undefined && o.canarySql === undefined) {
+    throw new InputInvalidError('--canary-max-ms needs --canary-sql: the query whose latency it bounds', { fix: "add --canary-sql '<a read-only query of the application's>', or drop --canary-max-ms" });
+  }
+  const canaryMaxMs = o.canaryMaxMs ?? defaultCanaryMaxMs;
+  const canary = o.canarySql === undefined ? undefined : { probe: canaryProbe(db, o.canarySql, canaryMaxMs), figures: { sql: o.canarySql, max_ms: canaryMaxMs, runs: 0, slowest_ms: 0, pauses: 0, paused_ms: 0 } };
+  // Before anything changes: a canary that fails or writes is bad input.
+  if (canary) event(`canary: ${await assertCanaryRuns(canary.probe, canary.figures.sql)} ms now; no new batch while it is over ${canaryMaxMs} ms`);
   if (o.dryRun) return dryRunOf(db, pair, o);
   return withAdvisoryLock(db, 'backfill', pair.label, async (lock) => {
     const t0 = performance.now();
@@ -336,6 +353,7 @@ async function backfillTable(database: PartgovDatabase, table: TableConfig, o: B
                 deadline: o.maxDurationSec === undefined ? undefined : t0 + o.maxDurationSec * 1000,
                 onEvent: event,
                 lock,
+                ...(canary ? { canary } : {}),
                 onCommitted: (b) => {
                   totalRows += b.row_count;
                   totalBatches++;
@@ -428,6 +446,7 @@ async function backfillTable(database: PartgovDatabase, table: TableConfig, o: B
         deferred_indexes: { dropped, leaf_indexes_built: leafIndexesBuilt, build_ms: buildMs },
         final_checkpoint: { last_key: final.last_key, batches: totalBatches, rows_copied: totalRows },
         replay,
+        canary: canary?.figures ?? null,
       };
       // Backfill writes into the shadow: the audit log says who copied what, when (restart and deferred indexes included).
       await writeAudit(db, { command: 'backfill', table: pair.label, appEnv: o.settings.appEnv }, 'succeeded', result.steps, {
@@ -499,6 +518,7 @@ async function dryRunOf(db: PartgovKysely, pair: ShadowPair, o: BackfillOptions)
     batches: 0, retries: 0, batch_size_final: o.batchSize, duration_ms: 0, rows_per_sec: 0, peak_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024),
     deferred_indexes: { dropped: [], leaf_indexes_built: 0, build_ms: 0 }, final_checkpoint: { last_key: after, batches: Number(existing?.batches ?? 0), rows_copied: rows },
     replay: { entries: 0, keys: 0, rejected: 0, waiting: 0 },
+    canary: null,
   };
 }
 
