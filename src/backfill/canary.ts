@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { sql } from 'kysely';
-import type { PartgovKysely } from '../db/state-tables.js';
+import type pg from 'pg';
+import type { PartgovDatabase } from '../db/open-database.js';
 import { SqlState } from '../db/sqlstate.js';
 import { InputInvalidError, sqlStateOf } from '../errors.js';
 
@@ -21,26 +21,36 @@ export type CanaryProbe = () => Promise<number>;
 
 /**
  * The application's own read, timed: backfill dispatches no new batch while it
- * is slower than `maxMs`. It runs in a READ ONLY transaction (a query that
- * writes fails there, and is refused when the run starts) with a statement
- * timeout of ten times the bound (at least a second): a canary stuck behind a
- * lock counts as slow instead of stalling the copy's dispatcher.
+ * is slower than `maxMs`. It runs exactly as written in a READ ONLY transaction
+ * (a query that writes fails there, and is refused when the run starts), over
+ * the extended protocol, which takes one statement only: `select 1; commit;
+ * delete …` cannot end that transaction and write. A statement timeout of ten
+ * times the bound (at least a second) makes a canary stuck behind a lock count
+ * as slow instead of stalling the copy's dispatcher.
  */
-export function canaryProbe(db: PartgovKysely, query: string, maxMs: number): CanaryProbe {
+export function canaryProbe(database: PartgovDatabase, query: string, maxMs: number): CanaryProbe {
   const timeoutMs = Math.max(1000, maxMs * 10);
   return async () => {
-    const t0 = performance.now();
+    const client = await database.pool.connect();
+    let broken: unknown;
     try {
-      await db.transaction().execute(async (trx) => {
-        await sql`set transaction read only`.execute(trx);
-        await sql`select set_config('statement_timeout', ${`${timeoutMs}ms`}, true)`.execute(trx);
-        await sql.raw(query).execute(trx); // sql.raw: the DBA's own query (--canary-sql), run read-only
-      });
-    } catch (err) {
-      if (sqlStateOf(err) === SqlState.queryCanceled) return timeoutMs;
-      throw err;
+      await client.query('begin read only');
+      await client.query({ text: 'select set_config($1, $2, true)', values: ['statement_timeout', `${timeoutMs}ms`] });
+      const t0 = performance.now();
+      try {
+        // pg's queryMode (missing from @types/pg): the extended protocol even without parameters.
+        const extended: pg.QueryConfig & { queryMode: 'extended' } = { text: query, queryMode: 'extended' };
+        await client.query(extended); // the DBA's own query (--canary-sql)
+      } catch (err) {
+        if (sqlStateOf(err) === SqlState.queryCanceled) return timeoutMs;
+        throw err;
+      } finally {
+        await client.query('rollback').catch((err: unknown) => (broken = err));
+      }
+      return Math.round((performance.now() - t0) * 10) / 10;
+    } finally {
+      client.release(broken instanceof Error ? broken : undefined);
     }
-    return Math.round((performance.now() - t0) * 10) / 10;
   };
 }
 

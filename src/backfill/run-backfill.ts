@@ -222,7 +222,7 @@ async function backfillTable(database: PartgovDatabase, table: TableConfig, o: B
     throw new InputInvalidError('--canary-max-ms needs --canary-sql: the query whose latency it bounds', { fix: "add --canary-sql '<a read-only query of the application's>', or drop --canary-max-ms" });
   }
   const canaryMaxMs = o.canaryMaxMs ?? defaultCanaryMaxMs;
-  const canary = o.canarySql === undefined ? undefined : { probe: canaryProbe(db, o.canarySql, canaryMaxMs), figures: { sql: o.canarySql, max_ms: canaryMaxMs, runs: 0, slowest_ms: 0, pauses: 0, paused_ms: 0 } };
+  const canary = o.canarySql === undefined ? undefined : { probe: canaryProbe(database, o.canarySql, canaryMaxMs), figures: { sql: o.canarySql, max_ms: canaryMaxMs, runs: 0, slowest_ms: 0, pauses: 0, paused_ms: 0 } };
   // Before anything changes: a canary that fails or writes is bad input.
   if (canary) event(`canary: ${await assertCanaryRuns(canary.probe, canary.figures.sql)} ms now; no new batch while it is over ${canaryMaxMs} ms`);
   if (o.dryRun) return dryRunOf(db, pair, o);

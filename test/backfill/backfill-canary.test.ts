@@ -37,6 +37,9 @@ describe('backfill paced by a canary query', () => {
     expect((syntax as Error).message).toMatch(/^--canary-sql failed: syntax error/);
     const writes = await bad({ canarySql: `delete from "Acct Data"."Acct Events"` });
     expect((writes as Error).message).toMatch(/--canary-sql failed: cannot execute DELETE in a read-only transaction/);
+    // Several statements cannot end the read-only transaction and write: the extended protocol takes one.
+    const smuggled = await bad({ canarySql: `select 1; commit; delete from "Acct Data"."Acct Events"` });
+    expect((smuggled as Error).message).toMatch(/--canary-sql failed: cannot insert multiple commands into a prepared statement/);
     expect(await bad({ canaryMaxMs: 50 })).toBeInstanceOf(InputInvalidError);
     expect((await sql<{ n: number }>`select count(*)::int as n from "Acct Data"."Acct Events"`.execute(t.db)).rows[0]!.n).toBe(12_000);
     expect((await sql<{ n: number }>`select count(*)::int as n from "Acct Data"."Acct Events_shadow"`.execute(t.db)).rows[0]!.n).toBe(0);
