@@ -35,20 +35,23 @@ export function canaryProbe(database: PartgovDatabase, query: string, maxMs: num
     let broken: unknown;
     try {
       await client.query('begin read only');
-      await client.query({ text: 'select set_config($1, $2, true)', values: ['statement_timeout', `${timeoutMs}ms`] });
-      const t0 = performance.now();
       try {
+        await client.query({ text: 'select set_config($1, $2, true)', values: ['statement_timeout', `${timeoutMs}ms`] });
         // pg's queryMode (missing from @types/pg): the extended protocol even without parameters.
         const extended: pg.QueryConfig & { queryMode: 'extended' } = { text: query, queryMode: 'extended' };
-        await client.query(extended); // the DBA's own query (--canary-sql)
-      } catch (err) {
-        if (sqlStateOf(err) === SqlState.queryCanceled) return timeoutMs;
-        throw err;
+        const t0 = performance.now();
+        try {
+          await client.query(extended); // the DBA's own query (--canary-sql)
+        } catch (err) {
+          if (sqlStateOf(err) === SqlState.queryCanceled) return timeoutMs;
+          throw err;
+        }
+        return Math.round((performance.now() - t0) * 10) / 10;
       } finally {
         await client.query('rollback').catch((err: unknown) => (broken = err));
       }
-      return Math.round((performance.now() - t0) * 10) / 10;
     } finally {
+      // A connection whose ROLLBACK failed is closed, not handed back mid-transaction.
       client.release(broken instanceof Error ? broken : undefined);
     }
   };
