@@ -95,13 +95,27 @@ export async function runStatus(ctx: StageContext, input: StatusInput = {}): Pro
       rejected_keys: rejected,
     });
   }
-  // status reports; rejected rows only warn here (verify fails on them, naming the keys).
-  return judged({ tables: out }, out.map((t) => ({
-    name: `status:${t.table}`,
-    status: t.rejected_keys > 0 ? 'warn' : 'pass',
-    detail: `${t.stage.replace('_', ' ')}${t.rejected_keys > 0 ? `, ${t.rejected_keys} rejected key(s)` : ''}`,
-    ...(t.rejected_keys > 0 ? { fix: 'run `partgov verify --table ' + t.table + '` to list them' } : {}),
-  })));
+  // status reports; rejected rows and a long change log only warn here (verify fails on rejected rows, naming the keys).
+  return judged({ tables: out }, out.map((t) => {
+    const longLog = (t.change_log_entries ?? 0) > longChangeLog;
+    const detail = `${t.stage.replace('_', ' ')}${t.rejected_keys > 0 ? `, ${t.rejected_keys} rejected key(s)` : ''}${longLog ? `, ${t.change_log_entries} change-log entries waiting` : ''}`;
+    const fixes = [
+      ...(t.rejected_keys > 0 ? [`run \`partgov verify --table ${t.table}\` to list them`] : []),
+      ...(longLog ? [changeLogFix(t)] : []),
+    ];
+    return { name: `status:${t.table}`, status: fixes.length > 0 ? 'warn' : 'pass', detail, ...(fixes.length > 0 ? { fix: fixes.join('; ') } : {}) };
+  }));
+}
+
+/** More entries than this waiting in a change log: nothing is replaying it, or a copy holds replay back. */
+const longChangeLog = 100_000;
+
+/** Why a change log grows, and what drains it. */
+function changeLogFix(t: TableStatus): string {
+  if (t.sync === 'forward' && t.backfill && (!t.backfill.done || t.backfill.indexes_pending.length > 0)) {
+    return `the copy is not complete, and while its primary key is deferred replay waits: run \`partgov backfill --table ${t.table}\` to finish it (it drains the log after)`;
+  }
+  return `schedule \`partgov sync replay\` (cron, every minute): verify, shadow-read, cutover and rollback replay the whole log first, so a long one makes them slower`;
 }
 
 /** One line per table. */

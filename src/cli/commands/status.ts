@@ -13,7 +13,9 @@ export function registerStatus(program: CommandKit['program']): void {
       action((g, o) =>
         runCommand({ name: 'status', config: 'required' }, g, async (ctx) => {
           const result = await runStatus(ctx.stage(), parseStageInput('status', statusInputSchema, o));
-          return { ok: result.ok, result, human: renderStatus(result) };
+          // Below the one line per table, what deserves a look and the way out.
+          const notes = result.checks.filter((c) => c.status !== 'pass').map((c) => `  ${c.name}: ${c.detail}${c.fix ? `\n    fix: ${c.fix}` : ''}`);
+          return { ok: result.ok, result, human: [renderStatus(result), ...notes].join('\n') };
         }),
       ),
     );
