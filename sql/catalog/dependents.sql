@@ -3,8 +3,8 @@
 -- table; a view's definition is JSON of its query and its options, e.g.
 -- security_invoker, security_barrier, check_option, which CREATE OR REPLACE would reset;
 -- table; relkind 'v' / 'm'), fk_in (a FOREIGN KEY of another table referencing it,
--- contype 'f'; definition = JSON of its definition, the DDL that drops it, the columns it
--- references and the referencing table's columns),
+-- contype 'f'; definition = JSON of its definition, the DDL that drops it, the referencing
+-- table (regclass text), the columns it references and the referencing table's columns),
 -- publication (pg_publication_rel), trigger (a user trigger on the
 -- table itself, not partgov's and not internal), replica_identity (relreplident:
 -- 'f' FULL, 'i' USING INDEX, 'n' NOTHING; 'd' default is left out).
@@ -40,6 +40,7 @@ group by n.nspname, v.relname
 union all
 select 'fk_in', format('%s on %s', c.conname, c.conrelid::regclass),
        json_build_object('definition', pg_get_constraintdef(c.oid), 'drop', format('alter table %s drop constraint %I', c.conrelid::regclass, c.conname),
+         'table', c.conrelid::regclass::text,
          'referenced', (select array_agg(a.attname order by k.i) from unnest(c.confkey) with ordinality k(attnum, i) join pg_attribute a on a.attrelid = c.confrelid and a.attnum = k.attnum),
          'table_columns', (select array_agg(a.attname order by a.attnum) from pg_attribute a where a.attrelid = c.conrelid and a.attnum > 0 and not a.attisdropped))::text
 from pg_constraint c

@@ -13,6 +13,8 @@ export interface IncomingForeignKey {
   definition: string;
   /** The DDL that drops it. */
   drop: string;
+  /** The referencing table, as regclass text. */
+  table: string;
   /** The columns of the legacy table it references. */
   referenced: string[];
   /** Every column of the referencing table. */
@@ -32,7 +34,6 @@ export function incomingForeignKeyFix(fk: IncomingForeignKey, table: string, par
   const added = partitionKey.filter((k) => !fk.referenced.includes(k));
   const target = [...added, ...fk.referenced];
   const lacking = added.filter((k) => !fk.table_columns.includes(k));
-  const referencing = fk.label.slice(fk.label.indexOf(' on ') + 4);
-  const columns = lacking.length === 0 ? '' : `; ${referencing} has no column ${lacking.join(', ')}: add one holding each row's ${lacking.join(', ')} of ${table} (filled before the key is added) so it can reference them`;
+  const columns = lacking.length === 0 ? '' : `; ${fk.table} has no column ${lacking.join(', ')}: add one holding each row's ${lacking.join(', ')} of ${table} (filled before the key is added) so it can reference them`;
   return `drop it before cutover (${fk.drop}; the application enforces it meanwhile) and, after the swap, add it again referencing ${table} (${target.join(', ')})${added.length > 0 ? `, which holds the partition key ${partitionKey.join(', ')} as every unique key of a partitioned table must` : ''} (${fkReAddAdvice})${columns}`;
 }

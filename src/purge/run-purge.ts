@@ -180,8 +180,7 @@ function describeDelete(p: TablePurgePlan, batchRows: number): Step[] {
   return p.leaves.map((l) => ({
     id: `delete ${l.schema}.${l.name}`,
     description: `${p.strategy === 'delete' ? 'DELETE' : 'pruned DELETE'} of the scope's rows in ${l.name}, ${batchRows} rows a batch (values come from partgov.* settings)`,
-    sql: compileDdl(sql`delete from ${sql.id(p.live.schema, p.live.name)} where ${where} and tableoid = ${sql.lit(l.oid)}::oid
-      and ctid = any(array(select ctid from only ${sql.id(l.schema, l.name)} as l where ${where} limit ${sql.lit(batchRows)}))`),
+    sql: compileDdl(scopeDeleteBatch(p.live, l, sql.lit(l.oid), where, sql`true`, sql.lit(batchRows))),
   }));
 }
 
@@ -193,6 +192,16 @@ function describe(plans: readonly TablePurgePlan[], batchRows: number): Step[] {
 }
 
 const isPartitionPlan = (p: TablePurgePlan) => p.strategy === 'truncate_partition' || p.strategy === 'drop_partition';
+
+/**
+ * One batch of a scope's DELETE: through the root, so the table's triggers (sync) see it,
+ * held to one leaf by tableoid (a ctid repeats across leaves). The dry run prints it with
+ * its values inlined, the purge runs it with them as parameters.
+ */
+function scopeDeleteBatch(root: { schema: string; name: string }, leaf: { schema: string; name: string }, leafOid: RawBuilder<unknown>, where: RawBuilder<boolean>, also: RawBuilder<boolean>, limit: RawBuilder<unknown>): RawBuilder<unknown> {
+  return sql`delete from ${sql.id(root.schema, root.name)} where ${where} and tableoid = ${leafOid}::oid
+    and ctid = any(array(select ctid from only ${sql.id(leaf.schema, leaf.name)} as l where ${where} and ${also} limit ${limit}))`;
+}
 
 /** Batched DELETE of the scope from one leaf (or a plain table) through its root, so the table's triggers (sync) see it. */
 async function deleteInBatches(
@@ -213,8 +222,7 @@ async function deleteInBatches(
       async (trx) =>
         Number(
           (
-            await sql`delete from ${sql.id(root.schema, root.name)} where ${where} and tableoid = ${leaf.oid}::oid
-              and ctid = any(array(select ctid from only ${sql.id(leaf.schema, leaf.name)} as l where ${where} and ${also} limit ${batchRows}))`.execute(trx)
+            await scopeDeleteBatch(root, leaf, sql`${leaf.oid}`, where, also, sql`${batchRows}`).execute(trx)
           ).numAffectedRows ?? 0n,
         ),
       deleteGuard(o, leaf),
